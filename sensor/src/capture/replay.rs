@@ -1,0 +1,1 @@
+//! Offline capture reading. STUB: being implemented by a helper.

@@ -1,0 +1,156 @@
+//! Layer walk: from a captured frame to the innermost conversation, peeling mirror tunnels.
+//!
+//! Standard layers come from `etherparse`; our own zero-copy views cover what it lacks (one
+//! file per protocol). The walk is an iterative loop with a fixed-capacity tunnel stack: no
+//! recursion, no allocation, no panic on any byte sequence. A malformed header is counted
+//! under a stable dotted name and the packet is handed on with what was decoded.
+
+pub mod error;
+pub mod erspan;
+pub mod geneve;
+pub mod gre;
+pub mod link;
+pub mod mpls;
+pub mod vxlan;
+
+use arrayvec::ArrayVec;
+use flowtable::IpProto;
+
+pub use error::{DecodeError, Layer};
+
+/// Compile-time ceiling of the configurable tunnel depth cap.
+pub const MAX_TUNNEL_DEPTH_CAP: usize = 8;
+
+/// The kinds of encapsulation we decode, with their event names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TunnelKind {
+    /// VXLAN (RFC 7348).
+    Vxlan,
+    /// Geneve (RFC 8926).
+    Geneve,
+    /// IP in GRE, or GRE-in-UDP (RFC 8086).
+    Gre,
+    /// Transparent Ethernet bridging over GRE (0x6558) without an NVGRE key.
+    GreTeb,
+    /// NVGRE (RFC 7637): GRE-TEB with a key holding a VSID.
+    Nvgre,
+    /// Enhanced GRE (v1) carrying PPP, as in PPTP.
+    Pptp,
+    /// ERSPAN type I (GRE 0x88BE, no sequence number, no ERSPAN header).
+    Erspan1,
+    /// ERSPAN type II (GRE 0x88BE with sequence number, version 1 header).
+    Erspan2,
+    /// ERSPAN type III (GRE 0x22EB, version 2 header).
+    Erspan3,
+}
+
+impl TunnelKind {
+    /// Every kind, in a fixed order (for per-kind counters).
+    pub const ALL: [TunnelKind; 9] = [
+        TunnelKind::Vxlan,
+        TunnelKind::Geneve,
+        TunnelKind::Gre,
+        TunnelKind::GreTeb,
+        TunnelKind::Nvgre,
+        TunnelKind::Pptp,
+        TunnelKind::Erspan1,
+        TunnelKind::Erspan2,
+        TunnelKind::Erspan3,
+    ];
+
+    /// Name used in events (`tunnel.type`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::Gre => "gre",
+            TunnelKind::GreTeb => "gre_teb",
+            TunnelKind::Nvgre => "nvgre",
+            TunnelKind::Pptp => "pptp",
+            TunnelKind::Erspan1 => "erspan1",
+            TunnelKind::Erspan2 => "erspan2",
+            TunnelKind::Erspan3 => "erspan3",
+        }
+    }
+
+    /// Position in [`TunnelKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One peeled encapsulation layer, outer addresses included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelLayer {
+    /// Encapsulation kind.
+    pub kind: TunnelKind,
+    /// VNI, GRE key (NVGRE: VSID), ERSPAN session ID or PPTP call ID; 0 when the header has none.
+    pub id: u32,
+    /// Outer IP source (16-byte form, IPv4-mapped).
+    pub outer_src: [u8; 16],
+    /// Outer IP destination.
+    pub outer_dst: [u8; 16],
+    /// Outer UDP source port (0 for GRE).
+    pub outer_src_port: u16,
+    /// Outer UDP destination port (0 for GRE).
+    pub outer_dst_port: u16,
+    /// Decoded on a port not configured for this kind (found by strict probing).
+    pub nonstandard_port: bool,
+    /// The tunnel header says the mirrored frame was truncated (ERSPAN T bit).
+    pub mirror_truncated: bool,
+    /// ERSPAN III direction bit: `Some(true)` egress, `Some(false)` ingress.
+    pub erspan_egress: Option<bool>,
+}
+
+/// TCP header fields the flow table and detectors use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Flag byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE, CWR).
+    pub flags: u8,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Raw window field (unscaled).
+    pub window: u16,
+}
+
+/// The innermost IP packet of a frame.
+#[derive(Clone, Copy, Debug)]
+pub struct InnerPacket<'a> {
+    /// IP source (16-byte form).
+    pub src: [u8; 16],
+    /// IP destination.
+    pub dst: [u8; 16],
+    /// Source port (0 without ports; ICMP: 0).
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// IP protocol of the transport (after IPv6 extension headers).
+    pub proto: IpProto,
+    /// IP length as the header states it (total length, or IPv6 header + payload length).
+    pub ip_len: u32,
+    /// IPv4 identification (IPv6: fragment identification, or 0).
+    pub ip_id: u32,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// Part of a fragmented datagram (non-first fragments carry no ports).
+    pub fragment: bool,
+    /// TCP fields, when the transport is TCP.
+    pub tcp: Option<TcpInfo>,
+    /// ICMP or ICMPv6 (type, code).
+    pub icmp: Option<(u8, u8)>,
+    /// Transport payload as captured (may be shorter than the headers say).
+    pub l4_payload: &'a [u8],
+}
+
+/// Everything the walk learned about one frame.
+#[derive(Clone, Debug, Default)]
+pub struct DecodedPacket<'a> {
+    /// Tunnel layers, outermost first.
+    pub tunnels: ArrayVec<TunnelLayer, MAX_TUNNEL_DEPTH_CAP>,
+    /// The innermost IP packet, if the walk reached one.
+    pub inner: Option<InnerPacket<'a>>,
+    /// Some layer was cut short by the capture or the mirror; what was decoded is still valid.
+    pub truncated: bool,
+}

@@ -1,0 +1,9 @@
+//! mirrorwatch: a network flow anomaly sensor for traffic duplication used for exfiltration
+//! (MITRE ATT&CK T1020.001).
+//!
+//! The library holds the whole sensor; `main.rs` only parses arguments and maps errors to exit
+//! codes. Data flows capture → decode → flow table → detect → alert; see `ARCHITECTURE.md`.
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod decode;
