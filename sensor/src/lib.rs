@@ -6,5 +6,6 @@
 #![deny(unsafe_code)]
 
 pub mod capture;
+pub mod config;
 pub mod decode;
 pub mod generate;

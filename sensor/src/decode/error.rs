@@ -39,6 +39,28 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// Every layer, in a fixed order (for counter arrays).
+    pub const ALL: [Layer; 13] = [
+        Layer::Link,
+        Layer::Ethernet,
+        Layer::Mpls,
+        Layer::Ipv4,
+        Layer::Ipv6,
+        Layer::Tcp,
+        Layer::Udp,
+        Layer::Icmp,
+        Layer::Gre,
+        Layer::Ppp,
+        Layer::Erspan,
+        Layer::Vxlan,
+        Layer::Geneve,
+    ];
+
+    /// Position in [`Layer::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// Lower-case name used in event names.
     pub const fn name(self) -> &'static str {
         match self {
@@ -130,15 +152,30 @@ impl DecodeError {
         }
     }
 
+    /// Names of the error kinds, indexed by [`DecodeError::kind_index`].
+    pub const KIND_NAMES: [&'static str; 6] = [
+        "header_too_small",
+        "bad_length",
+        "unsupported_version",
+        "bad_flags",
+        "unknown_payload_type",
+        "bad_option",
+    ];
+
+    /// Position of this error's kind in [`DecodeError::KIND_NAMES`].
+    pub const fn kind_index(self) -> usize {
+        match self {
+            DecodeError::HeaderTooSmall { .. } => 0,
+            DecodeError::BadLength { .. } => 1,
+            DecodeError::UnsupportedVersion { .. } => 2,
+            DecodeError::BadFlags { .. } => 3,
+            DecodeError::UnknownPayloadType { .. } => 4,
+            DecodeError::BadOption { .. } => 5,
+        }
+    }
+
     /// The last part of the dotted event name.
     pub const fn kind_name(self) -> &'static str {
-        match self {
-            DecodeError::HeaderTooSmall { .. } => "header_too_small",
-            DecodeError::BadLength { .. } => "bad_length",
-            DecodeError::UnsupportedVersion { .. } => "unsupported_version",
-            DecodeError::BadFlags { .. } => "bad_flags",
-            DecodeError::UnknownPayloadType { .. } => "unknown_payload_type",
-            DecodeError::BadOption { .. } => "bad_option",
-        }
+        Self::KIND_NAMES[self.kind_index()]
     }
 }

@@ -12,6 +12,7 @@ pub mod gre;
 pub mod link;
 pub mod mpls;
 pub mod vxlan;
+mod walk;
 
 use arrayvec::ArrayVec;
 use flowtable::IpProto;
@@ -151,6 +152,168 @@ pub struct DecodedPacket<'a> {
     pub tunnels: ArrayVec<TunnelLayer, MAX_TUNNEL_DEPTH_CAP>,
     /// The innermost IP packet, if the walk reached one.
     pub inner: Option<InnerPacket<'a>>,
+    /// How many of `tunnels` enclose `inner` (less than `tunnels.len()` when an inner frame
+    /// could not be decoded, so the tunnel packet itself is the innermost IP packet).
+    pub inner_depth: usize,
     /// Some layer was cut short by the capture or the mirror; what was decoded is still valid.
     pub truncated: bool,
+}
+
+/// Decoder settings, validated by `config.rs` before any packet is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeConfig {
+    /// UDP destination ports decoded as VXLAN.
+    pub vxlan_ports: Vec<u16>,
+    /// UDP ports (source or destination) decoded as Geneve.
+    pub geneve_ports: Vec<u16>,
+    /// UDP destination ports decoded as GRE-in-UDP (RFC 8086).
+    pub gre_udp_ports: Vec<u16>,
+    /// Probe UDP payloads on other ports for strictly valid VXLAN/Geneve.
+    pub probe_nonstandard_ports: bool,
+    /// How many tunnel layers to peel (at most [`MAX_TUNNEL_DEPTH_CAP`]).
+    pub max_tunnel_depth: usize,
+    /// Longest MPLS label stack followed.
+    pub max_mpls_labels: usize,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            vxlan_ports: vec![4789],
+            geneve_ports: vec![6081],
+            gre_udp_ports: vec![4754],
+            probe_nonstandard_ports: true,
+            max_tunnel_depth: 4,
+            max_mpls_labels: 8,
+        }
+    }
+}
+
+/// Decode events that are not header errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecodeEvent {
+    /// More tunnel layers than the depth cap; the packet is handed on as decoded so far.
+    TunnelDepthExceeded,
+    /// Some layer was cut by the capture or the mirror.
+    PacketTruncated,
+    /// A capture link type we do not decode.
+    UnsupportedLinkType,
+    /// VXLAN or Geneve found by strict probing on a non-standard UDP port.
+    NonstandardPortTunnel,
+}
+
+impl DecodeEvent {
+    /// Every event, in counter order.
+    pub const ALL: [DecodeEvent; 4] = [
+        DecodeEvent::TunnelDepthExceeded,
+        DecodeEvent::PacketTruncated,
+        DecodeEvent::UnsupportedLinkType,
+        DecodeEvent::NonstandardPortTunnel,
+    ];
+
+    /// Stable dotted name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DecodeEvent::TunnelDepthExceeded => "decoder.tunnel.depth_exceeded",
+            DecodeEvent::PacketTruncated => "decoder.packet.truncated",
+            DecodeEvent::UnsupportedLinkType => "decoder.link.unsupported_link_type",
+            DecodeEvent::NonstandardPortTunnel => "decoder.udp.nonstandard_port_tunnel",
+        }
+    }
+}
+
+/// Counters of decode errors and events: fixed arrays, no allocation per packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeCounters {
+    errors: [[u64; DecodeError::KIND_NAMES.len()]; Layer::ALL.len()],
+    events: [u64; DecodeEvent::ALL.len()],
+}
+
+impl DecodeCounters {
+    /// Counts one header error.
+    #[inline]
+    pub fn error(&mut self, e: DecodeError) {
+        let slot = &mut self.errors[e.layer().index()][e.kind_index()];
+        *slot = slot.saturating_add(1);
+    }
+
+    /// Counts one event.
+    #[inline]
+    pub fn event(&mut self, e: DecodeEvent) {
+        let slot = &mut self.events[e as usize];
+        *slot = slot.saturating_add(1);
+    }
+
+    /// Adds another set of counters (merging per-thread counts).
+    pub fn merge(&mut self, other: &DecodeCounters) {
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors.iter()) {
+            for (m, t) in mine.iter_mut().zip(theirs.iter()) {
+                *m = m.saturating_add(*t);
+            }
+        }
+        for (m, t) in self.events.iter_mut().zip(other.events.iter()) {
+            *m = m.saturating_add(*t);
+        }
+    }
+
+    /// Every non-zero counter with its dotted name (for the stats record; allocates).
+    pub fn named(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for layer in Layer::ALL {
+            for (kind, name) in DecodeError::KIND_NAMES.iter().enumerate() {
+                let n = self.errors[layer.index()][kind];
+                if n > 0 {
+                    out.push((format!("decoder.{}.{}", layer.name(), name), n));
+                }
+            }
+        }
+        for e in DecodeEvent::ALL {
+            let n = self.events[e as usize];
+            if n > 0 {
+                out.push((e.name().to_owned(), n));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The count for one dotted name, zero if none (for tests and reports).
+    pub fn get(&self, name: &str) -> u64 {
+        self.named()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| v)
+    }
+}
+
+/// Decodes frames with a fixed configuration. Cheap to share by reference.
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    config: DecodeConfig,
+}
+
+impl Decoder {
+    /// A decoder with `config` (the depth cap is clamped to [`MAX_TUNNEL_DEPTH_CAP`]).
+    pub fn new(mut config: DecodeConfig) -> Decoder {
+        config.max_tunnel_depth = config.max_tunnel_depth.min(MAX_TUNNEL_DEPTH_CAP);
+        Decoder { config }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DecodeConfig {
+        &self.config
+    }
+
+    /// Decodes one captured frame of `orig_len` bytes on the wire. Never fails and never
+    /// panics: errors are counted in `counters` and the result holds what was decoded.
+    #[inline]
+    pub fn decode<'a>(
+        &self,
+        link: link::LinkType,
+        frame: &'a [u8],
+        orig_len: u32,
+        counters: &mut DecodeCounters,
+    ) -> DecodedPacket<'a> {
+        walk::walk(&self.config, link, frame, orig_len, counters)
+    }
 }

@@ -1,0 +1,419 @@
+//! Validated configuration: TOML with an embedded default, checked before any packet is read.
+//!
+//! `cli.rs` holds what the user typed; this module turns a file into a [`Config`]. Unknown
+//! keys and bad values are errors that name the file, the key and the problem. The embedded
+//! default (`default_config.toml`) is the single description of every key; a test keeps it
+//! equal to [`Config::default`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use flowtable::Duration;
+use ipnet::IpNet;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP};
+
+/// The default configuration file, printed by `mirrorwatch config default`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
+
+/// Errors from loading a configuration. Each names the file.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and shows the line).
+        message: String,
+    },
+    /// A value has the right type but is out of range.
+    #[error("{path}: [{section}] {key}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The table.
+        section: &'static str,
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[networks]`.
+    pub networks: NetworksConfig,
+    /// `[mirror]`.
+    pub mirror: MirrorConfig,
+    /// `[decode]`.
+    pub decode: DecodeSection,
+    /// `[flows]`.
+    pub flows: FlowsConfig,
+    /// `[tunnels]`.
+    pub tunnels: TunnelsConfig,
+    /// `[pipeline]`.
+    pub pipeline: PipelineConfig,
+}
+
+/// `[networks]`: what is inside the organization.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworksConfig {
+    /// Internal address space.
+    pub home: Vec<IpNet>,
+}
+
+/// `[mirror]`: the approved inventory of collectors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// Collectors allowed to receive mirrored traffic.
+    pub approved_collectors: Vec<IpNet>,
+}
+
+/// `[decode]`: ports and limits of the layer walk.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeSection {
+    /// VXLAN destination ports.
+    pub vxlan_ports: Vec<u16>,
+    /// Geneve ports.
+    pub geneve_ports: Vec<u16>,
+    /// GRE-in-UDP destination ports.
+    pub gre_udp_ports: Vec<u16>,
+    /// Probe other UDP ports for strictly valid VXLAN/Geneve.
+    pub probe_nonstandard_ports: bool,
+    /// Tunnel layers peeled.
+    pub max_tunnel_depth: usize,
+    /// Longest MPLS label stack.
+    pub max_mpls_labels: usize,
+}
+
+/// `[flows]`: flow table sizing and timeouts.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowsConfig {
+    /// Flows tracked at once across all workers.
+    pub capacity: usize,
+    /// Idle timeout in seconds of packet time.
+    pub idle_timeout_s: u64,
+    /// Active timeout in seconds of packet time.
+    pub active_timeout_s: u64,
+}
+
+/// `[tunnels]`: tunnel session table sizing.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TunnelsConfig {
+    /// Tunnel links tracked at once.
+    pub capacity: usize,
+    /// Idle timeout in seconds of packet time.
+    pub idle_timeout_s: u64,
+    /// Distinct inner flows counted per session.
+    pub max_inner_flows: usize,
+}
+
+/// `[pipeline]`: threads and queues.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Worker threads; 0 = automatic.
+    pub workers: usize,
+    /// Packets per batch.
+    pub batch_size: usize,
+    /// Batches queued per worker.
+    pub queue_batches: usize,
+}
+
+impl Default for NetworksConfig {
+    fn default() -> Self {
+        let home = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"];
+        NetworksConfig {
+            home: home.iter().filter_map(|s| s.parse().ok()).collect(),
+        }
+    }
+}
+
+impl Default for DecodeSection {
+    fn default() -> Self {
+        let d = DecodeConfig::default();
+        DecodeSection {
+            vxlan_ports: d.vxlan_ports,
+            geneve_ports: d.geneve_ports,
+            gre_udp_ports: d.gre_udp_ports,
+            probe_nonstandard_ports: d.probe_nonstandard_ports,
+            max_tunnel_depth: d.max_tunnel_depth,
+            max_mpls_labels: d.max_mpls_labels,
+        }
+    }
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            capacity: 1_000_000,
+            idle_timeout_s: 300,
+            active_timeout_s: 3600,
+        }
+    }
+}
+
+impl Default for TunnelsConfig {
+    fn default() -> Self {
+        TunnelsConfig {
+            capacity: 65_536,
+            idle_timeout_s: 3600,
+            max_inner_flows: 65_536,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 0,
+            batch_size: 256,
+            queue_batches: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks ranges that the types cannot express.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |section, key, problem: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            section,
+            key,
+            problem: problem.to_owned(),
+        };
+        let d = &self.decode;
+        for (key, ports) in [
+            ("vxlan_ports", &d.vxlan_ports),
+            ("geneve_ports", &d.geneve_ports),
+            ("gre_udp_ports", &d.gre_udp_ports),
+        ] {
+            if ports.contains(&0) {
+                return Err(invalid("decode", key, "port 0 is not a valid UDP port"));
+            }
+            if ports.len() > 16 {
+                return Err(invalid("decode", key, "at most 16 ports"));
+            }
+        }
+        if d.max_tunnel_depth > MAX_TUNNEL_DEPTH_CAP {
+            return Err(invalid(
+                "decode",
+                "max_tunnel_depth",
+                &format!("must be between 0 and {MAX_TUNNEL_DEPTH_CAP}"),
+            ));
+        }
+        if d.max_mpls_labels == 0 || d.max_mpls_labels > 64 {
+            return Err(invalid(
+                "decode",
+                "max_mpls_labels",
+                "must be between 1 and 64",
+            ));
+        }
+        let f = &self.flows;
+        if f.capacity == 0 || f.capacity > 1 << 30 {
+            return Err(invalid("flows", "capacity", "must be between 1 and 2^30"));
+        }
+        if f.idle_timeout_s == 0 {
+            return Err(invalid("flows", "idle_timeout_s", "must be at least 1"));
+        }
+        if f.active_timeout_s < f.idle_timeout_s {
+            return Err(invalid(
+                "flows",
+                "active_timeout_s",
+                "must be at least idle_timeout_s",
+            ));
+        }
+        let t = &self.tunnels;
+        if t.capacity == 0 || t.capacity > 1 << 24 {
+            return Err(invalid("tunnels", "capacity", "must be between 1 and 2^24"));
+        }
+        if t.idle_timeout_s == 0 {
+            return Err(invalid("tunnels", "idle_timeout_s", "must be at least 1"));
+        }
+        if t.max_inner_flows > 1 << 24 {
+            return Err(invalid(
+                "tunnels",
+                "max_inner_flows",
+                "must be at most 2^24",
+            ));
+        }
+        let p = &self.pipeline;
+        if p.workers > 256 {
+            return Err(invalid("pipeline", "workers", "must be at most 256"));
+        }
+        if p.batch_size == 0 || p.batch_size > 65_536 {
+            return Err(invalid(
+                "pipeline",
+                "batch_size",
+                "must be between 1 and 65536",
+            ));
+        }
+        if p.queue_batches == 0 || p.queue_batches > 65_536 {
+            return Err(invalid(
+                "pipeline",
+                "queue_batches",
+                "must be between 1 and 65536",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The decoder's settings.
+    pub fn decode_config(&self) -> DecodeConfig {
+        DecodeConfig {
+            vxlan_ports: self.decode.vxlan_ports.clone(),
+            geneve_ports: self.decode.geneve_ports.clone(),
+            gre_udp_ports: self.decode.gre_udp_ports.clone(),
+            probe_nonstandard_ports: self.decode.probe_nonstandard_ports,
+            max_tunnel_depth: self.decode.max_tunnel_depth,
+            max_mpls_labels: self.decode.max_mpls_labels,
+        }
+    }
+
+    /// Flow idle timeout.
+    pub fn flow_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.flows.idle_timeout_s)
+    }
+
+    /// Flow active timeout.
+    pub fn flow_active_timeout(&self) -> Duration {
+        Duration::from_secs(self.flows.active_timeout_s)
+    }
+
+    /// Whether `ip` is inside `[networks] home`.
+    pub fn is_home(&self, ip: IpAddr) -> bool {
+        self.networks.home.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Worker count to use: the configured one, or one per core left after the capture thread.
+    pub fn worker_count(&self) -> usize {
+        if self.pipeline.workers > 0 {
+            return self.pipeline.workers;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        cores.saturating_sub(1).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn embedded_default_equals_default_struct() {
+        assert_eq!(parse(DEFAULT_CONFIG_TOML).unwrap(), Config::default());
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let c = parse("[decode]\nvxlan_ports = [4789, 8472]\n").unwrap();
+        assert_eq!(c.decode.vxlan_ports, vec![4789, 8472]);
+        assert_eq!(c.flows, FlowsConfig::default());
+        assert!(c.is_home("10.1.2.3".parse().unwrap()));
+        assert!(!c.is_home("8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let e = parse("[decode]\nvxlan_port = [4789]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("test.toml: "), "{e}");
+        assert!(e.contains("vxlan_port"), "{e}");
+        let e = parse("[nope]\n").unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_is_an_error_naming_the_value_line() {
+        let e = parse("[mirror]\napproved_collectors = [\"10.0.0.300/8\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("approved_collectors"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_name_section_and_key() {
+        let e = parse("[decode]\nmax_tunnel_depth = 9\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "test.toml: [decode] max_tunnel_depth: must be between 0 and 8"
+        );
+        let e = parse("[flows]\ncapacity = 0\n").unwrap_err().to_string();
+        assert!(e.contains("[flows] capacity"), "{e}");
+        let e = parse("[decode]\nvxlan_ports = [0]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[decode] vxlan_ports"), "{e}");
+        let e = parse("[flows]\nidle_timeout_s = 600\nactive_timeout_s = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("active_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let e = parse("[flows]\ncapacity = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("capacity"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = Config::load(Path::new("/nonexistent/mirrorwatch.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/nonexistent/mirrorwatch.toml: "), "{e}");
+    }
+}

@@ -1,0 +1,652 @@
+//! The bounded layer walk from a captured frame to its innermost IP packet.
+//!
+//! A cursor loop (no recursion) moves through [`Next`] states; each tunnel peeled pushes a
+//! [`TunnelLayer`] into a fixed-capacity stack. The loop is bounded by the number of layers a
+//! frame can hold, so no byte sequence can make it spin. Errors are counted in
+//! [`DecodeCounters`] and end the walk with what was decoded so far.
+
+use etherparse::err;
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
+
+use super::error::{DecodeError, Layer};
+use super::erspan::{Erspan2Slice, Erspan3Slice};
+use super::geneve::GeneveSlice;
+use super::gre::{GreSlice, PppSlice};
+use super::link::{LinkType, NullFamily, NullSlice, Sll2Slice};
+use super::mpls::{MplsPayload, MplsSlice};
+use super::vxlan::VxlanSlice;
+use super::{
+    DecodeConfig, DecodeCounters, DecodeEvent, DecodedPacket, InnerPacket, MAX_TUNNEL_DEPTH_CAP,
+    TcpInfo, TunnelKind, TunnelLayer,
+};
+use flowtable::IpProto;
+
+/// EtherTypes the walk follows itself (etherparse handles IP, ARP and VLAN tags).
+mod ether_type {
+    pub(super) const TEB: u16 = 0x6558;
+    pub(super) const MPLS_UNICAST: u16 = 0x8847;
+    pub(super) const MPLS_MULTICAST: u16 = 0x8848;
+    pub(super) const ERSPAN_1_2: u16 = 0x88BE;
+    pub(super) const ERSPAN_3: u16 = 0x22EB;
+    pub(super) const IPV4: u16 = 0x0800;
+    pub(super) const IPV6: u16 = 0x86DD;
+}
+
+/// PPP protocol numbers carried in PPTP.
+mod ppp_proto {
+    pub(super) const IPV4: u16 = 0x0021;
+    pub(super) const IPV6: u16 = 0x0057;
+}
+
+/// Where the walk goes next.
+enum Next<'a> {
+    /// An Ethernet II frame.
+    Ethernet(&'a [u8]),
+    /// A payload identified by an EtherType (after SLL, GRE, Geneve, ...).
+    EtherType(u16, &'a [u8]),
+    /// A bare IPv4 or IPv6 packet.
+    Ip(&'a [u8]),
+    /// Nothing more to decode.
+    Done,
+}
+
+/// Outer IP context of the layer being decoded, needed to describe a tunnel found inside it.
+#[derive(Clone, Copy)]
+struct OuterIp {
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+/// Decodes one frame. See the module documentation for the guarantees.
+pub(super) fn walk<'a>(
+    config: &DecodeConfig,
+    link: LinkType,
+    frame: &'a [u8],
+    orig_len: u32,
+    counters: &mut DecodeCounters,
+) -> DecodedPacket<'a> {
+    let mut out = DecodedPacket {
+        truncated: (frame.len() as u64) < u64::from(orig_len),
+        ..DecodedPacket::default()
+    };
+    let mut next = start(link, frame, counters);
+    // Every iteration consumes at least one header, and at most `max_tunnel_depth` tunnels
+    // are peeled, each needing at most a few iterations (tunnel, link, MPLS); the bound only
+    // guards against a logic error turning into an endless loop.
+    let max_steps = 4 * (MAX_TUNNEL_DEPTH_CAP + 2);
+    for _ in 0..max_steps {
+        next = match next {
+            Next::Done => break,
+            Next::Ethernet(bytes) => match LaxSlicedPacket::from_ethernet(bytes) {
+                Ok(lax) => step_sliced(config, &lax, &mut out, counters),
+                Err(e) => {
+                    note_len_error(&e, Layer::Ethernet, &mut out, counters);
+                    Next::Done
+                }
+            },
+            Next::EtherType(et, bytes) => step_ether_type(config, et, bytes, &mut out, counters),
+            Next::Ip(bytes) => match LaxSlicedPacket::from_ip(bytes) {
+                Ok(lax) => step_sliced(config, &lax, &mut out, counters),
+                Err(err::ip::LaxHeaderSliceError::Len(e)) => {
+                    note_len_error(&e, Layer::Ipv4, &mut out, counters);
+                    Next::Done
+                }
+                Err(err::ip::LaxHeaderSliceError::Content(e)) => {
+                    counters.error(ip_header_error(&e));
+                    Next::Done
+                }
+            },
+        };
+    }
+    if out.truncated {
+        counters.event(DecodeEvent::PacketTruncated);
+    }
+    out
+}
+
+/// Reads the capture link header.
+fn start<'a>(link: LinkType, frame: &'a [u8], counters: &mut DecodeCounters) -> Next<'a> {
+    match link {
+        LinkType::ETHERNET => Next::Ethernet(frame),
+        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Next::Ip(frame),
+        LinkType::LINUX_SLL => match etherparse::LinuxSllSlice::from_slice(frame) {
+            Ok(sll) => match sll.protocol_type() {
+                etherparse::LinuxSllProtocolType::EtherType(et) => {
+                    Next::EtherType(et.0, sll.payload_slice())
+                }
+                _ => Next::Done,
+            },
+            Err(_) => {
+                counters.error(DecodeError::HeaderTooSmall {
+                    layer: Layer::Link,
+                    needed: 16,
+                    available: frame.len(),
+                });
+                Next::Done
+            }
+        },
+        LinkType::LINUX_SLL2 => match Sll2Slice::from_slice(frame) {
+            Ok(sll) => Next::EtherType(sll.protocol_type(), sll.payload()),
+            Err(e) => {
+                counters.error(e);
+                Next::Done
+            }
+        },
+        LinkType::NULL | LinkType::LOOP => match NullSlice::from_slice(frame) {
+            Ok(null) => match null.family() {
+                NullFamily::Ipv4 | NullFamily::Ipv6 => Next::Ip(null.payload()),
+                NullFamily::Other(_) => Next::Done,
+            },
+            Err(e) => {
+                counters.error(e);
+                Next::Done
+            }
+        },
+        _ => {
+            counters.event(DecodeEvent::UnsupportedLinkType);
+            Next::Done
+        }
+    }
+}
+
+/// Follows a payload named by an EtherType.
+fn step_ether_type<'a>(
+    config: &DecodeConfig,
+    et: u16,
+    bytes: &'a [u8],
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    match et {
+        ether_type::TEB => Next::Ethernet(bytes),
+        ether_type::MPLS_UNICAST | ether_type::MPLS_MULTICAST => {
+            match MplsSlice::from_slice(bytes, config.max_mpls_labels) {
+                Ok(mpls) => match mpls.payload_kind() {
+                    MplsPayload::Ipv4 | MplsPayload::Ipv6 => Next::Ip(mpls.payload()),
+                    MplsPayload::EthernetControlWord => Next::Ethernet(mpls.payload()),
+                    MplsPayload::Unknown => Next::Done,
+                },
+                Err(e) => {
+                    note_error(e, out, counters);
+                    Next::Done
+                }
+            }
+        }
+        _ => {
+            let lax = LaxSlicedPacket::from_ether_type(EtherType(et), bytes);
+            step_sliced(config, &lax, out, counters)
+        }
+    }
+}
+
+/// Examines what etherparse sliced: records the IP packet, and peels a tunnel if the
+/// transport carries one.
+fn step_sliced<'a>(
+    config: &DecodeConfig,
+    lax: &LaxSlicedPacket<'a>,
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    if let Some((stop_err, layer)) = &lax.stop_err {
+        note_slice_error(stop_err, *layer, out, counters);
+    }
+    let Some(net) = &lax.net else {
+        // No IP: maybe a payload etherparse does not follow (MPLS after VLAN tags).
+        return match lax.ether_payload() {
+            Some(p)
+                if p.ether_type.0 == ether_type::MPLS_UNICAST
+                    || p.ether_type.0 == ether_type::MPLS_MULTICAST =>
+            {
+                Next::EtherType(p.ether_type.0, p.payload)
+            }
+            _ => Next::Done,
+        };
+    };
+    let (src, dst, ip_len, ip_id, ttl, payload) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                flowtable::key::ip_to_addr(h.source_addr().into()),
+                flowtable::key::ip_to_addr(h.destination_addr().into()),
+                u32::from(h.total_len()),
+                u32::from(h.identification()),
+                h.ttl(),
+                v4.payload(),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                flowtable::key::ip_to_addr(h.source_addr().into()),
+                flowtable::key::ip_to_addr(h.destination_addr().into()),
+                40 + u32::from(h.payload_length()),
+                0,
+                h.hop_limit(),
+                v6.payload(),
+            )
+        }
+        LaxNetSlice::Arp(_) => return Next::Done,
+    };
+    if payload.incomplete {
+        out.truncated = true;
+    }
+    let mut inner = InnerPacket {
+        src,
+        dst,
+        src_port: 0,
+        dst_port: 0,
+        proto: IpProto(payload.ip_number.0),
+        ip_len,
+        ip_id,
+        ttl,
+        fragment: payload.fragmented,
+        tcp: None,
+        icmp: None,
+        l4_payload: payload.payload,
+    };
+    let outer = OuterIp { src, dst };
+    // Tunnels peeled inside this packet are pushed below; this packet sits under the ones
+    // already on the stack.
+    let depth_here = out.tunnels.len();
+    let mut next = Next::Done;
+    match &lax.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            inner.src_port = tcp.source_port();
+            inner.dst_port = tcp.destination_port();
+            inner.tcp = Some(TcpInfo {
+                flags: tcp_flags(tcp),
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                window: tcp.window_size(),
+            });
+            inner.l4_payload = tcp.payload();
+        }
+        Some(TransportSlice::Udp(udp)) => {
+            inner.src_port = udp.source_port();
+            inner.dst_port = udp.destination_port();
+            inner.l4_payload = udp.payload();
+            next = udp_tunnel(config, outer, &inner, out, counters);
+        }
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            inner.icmp = Some((icmp.type_u8(), icmp.code_u8()));
+            inner.l4_payload = icmp.payload();
+        }
+        Some(TransportSlice::Icmpv6(icmp)) => {
+            inner.icmp = Some((icmp.type_u8(), icmp.code_u8()));
+            inner.l4_payload = icmp.payload();
+        }
+        Some(TransportSlice::Igmp(_)) => {}
+        None => {
+            if payload.ip_number == IpNumber::GRE && !payload.fragmented {
+                next = gre_tunnel(config, outer, 0, 0, payload.payload, out, counters);
+            }
+        }
+    }
+    // This IP packet is the innermost one unless a tunnel was peeled and the walk goes on;
+    // a deeper IP packet found later replaces it.
+    out.inner = Some(inner);
+    out.inner_depth = depth_here;
+    next
+}
+
+/// Looks for VXLAN, Geneve or GRE-in-UDP inside a UDP datagram.
+fn udp_tunnel<'a>(
+    config: &DecodeConfig,
+    outer: OuterIp,
+    udp: &InnerPacket<'a>,
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    let payload = udp.l4_payload;
+    let (sport, dport) = (udp.src_port, udp.dst_port);
+    // VXLAN is matched on the destination port only (RFC 7348 §5); Geneve on either port, as
+    // replies from a Geneve endpoint may come from 6081.
+    if config.vxlan_ports.contains(&dport) {
+        return match VxlanSlice::from_slice(payload) {
+            Ok(vx) => push_tunnel(
+                config,
+                out,
+                counters,
+                layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, false),
+                Next::Ethernet(vx.payload()),
+            ),
+            Err(e) => {
+                note_error(e, out, counters);
+                Next::Done
+            }
+        };
+    }
+    if config.geneve_ports.contains(&dport) || config.geneve_ports.contains(&sport) {
+        return match GeneveSlice::from_slice(payload) {
+            Ok(geneve) => {
+                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, false);
+                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+                push_tunnel(config, out, counters, tunnel, inside)
+            }
+            Err(e) => {
+                note_error(e, out, counters);
+                Next::Done
+            }
+        };
+    }
+    if config.gre_udp_ports.contains(&dport) {
+        return gre_tunnel(config, outer, sport, dport, payload, out, counters);
+    }
+    if config.probe_nonstandard_ports {
+        if let Ok(vx) = VxlanSlice::from_slice_strict(payload) {
+            if plausible_inner_frame(vx.payload()) {
+                counters.event(DecodeEvent::NonstandardPortTunnel);
+                let tunnel = layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, true);
+                return push_tunnel(config, out, counters, tunnel, Next::Ethernet(vx.payload()));
+            }
+        }
+        if let Ok(geneve) = GeneveSlice::from_slice_strict(payload) {
+            let plausible = match geneve.protocol_type() {
+                ether_type::TEB => plausible_inner_frame(geneve.payload()),
+                _ => plausible_ip_packet(geneve.payload()),
+            };
+            if plausible {
+                counters.event(DecodeEvent::NonstandardPortTunnel);
+                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, true);
+                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+                return push_tunnel(config, out, counters, tunnel, inside);
+            }
+        }
+    }
+    Next::Done
+}
+
+/// What a Geneve protocol type leads to.
+fn geneve_payload(protocol_type: u16, payload: &[u8]) -> Next<'_> {
+    match protocol_type {
+        ether_type::TEB => Next::Ethernet(payload),
+        ether_type::IPV4 | ether_type::IPV6 => Next::Ip(payload),
+        other => Next::EtherType(other, payload),
+    }
+}
+
+/// Peels GRE (v0 or PPTP v1) and whatever it carries: IP, Ethernet, ERSPAN I/II/III.
+fn gre_tunnel<'a>(
+    config: &DecodeConfig,
+    outer: OuterIp,
+    sport: u16,
+    dport: u16,
+    bytes: &'a [u8],
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    let gre = match GreSlice::from_slice(bytes) {
+        Ok(gre) => gre,
+        Err(e) => {
+            note_error(e, out, counters);
+            return Next::Done;
+        }
+    };
+    let tunnel = |kind, id| layer(kind, id, outer, sport, dport, false);
+    if gre.version() == 1 {
+        // PPTP: PPP inside; an ack-only packet carries nothing.
+        if gre.payload().is_empty() {
+            return Next::Done;
+        }
+        let call_id = gre.key().map_or(0, |k| k & 0xFFFF);
+        return match PppSlice::from_slice(gre.payload()) {
+            Ok(ppp) => {
+                let inside = match ppp.protocol() {
+                    ppp_proto::IPV4 | ppp_proto::IPV6 => Next::Ip(ppp.payload()),
+                    _ => Next::Done,
+                };
+                push_tunnel(
+                    config,
+                    out,
+                    counters,
+                    tunnel(TunnelKind::Pptp, call_id),
+                    inside,
+                )
+            }
+            Err(e) => {
+                note_error(e, out, counters);
+                Next::Done
+            }
+        };
+    }
+    let key = gre.key().unwrap_or(0);
+    match gre.protocol_type() {
+        ether_type::ERSPAN_1_2 if gre.sequence().is_none() => push_tunnel(
+            config,
+            out,
+            counters,
+            tunnel(TunnelKind::Erspan1, 0),
+            Next::Ethernet(gre.payload()),
+        ),
+        ether_type::ERSPAN_1_2 => match Erspan2Slice::from_slice(gre.payload()) {
+            Ok(span) => {
+                let mut t = tunnel(TunnelKind::Erspan2, u32::from(span.session_id()));
+                t.mirror_truncated = span.truncated();
+                push_tunnel(config, out, counters, t, Next::Ethernet(span.payload()))
+            }
+            Err(e) => {
+                note_error(e, out, counters);
+                Next::Done
+            }
+        },
+        ether_type::ERSPAN_3 => match Erspan3Slice::from_slice(gre.payload()) {
+            Ok(span) => {
+                let mut t = tunnel(TunnelKind::Erspan3, u32::from(span.session_id()));
+                t.mirror_truncated = span.truncated();
+                t.erspan_egress = Some(span.egress());
+                push_tunnel(config, out, counters, t, Next::Ethernet(span.payload()))
+            }
+            Err(e) => {
+                note_error(e, out, counters);
+                Next::Done
+            }
+        },
+        ether_type::TEB => {
+            // NVGRE (RFC 7637) is GRE-TEB with a key: 24-bit VSID and 8-bit flow id.
+            let t = match gre.key() {
+                Some(k) => tunnel(TunnelKind::Nvgre, k >> 8),
+                None => tunnel(TunnelKind::GreTeb, 0),
+            };
+            push_tunnel(config, out, counters, t, Next::Ethernet(gre.payload()))
+        }
+        ether_type::IPV4 | ether_type::IPV6 => push_tunnel(
+            config,
+            out,
+            counters,
+            tunnel(TunnelKind::Gre, key),
+            Next::Ip(gre.payload()),
+        ),
+        other => push_tunnel(
+            config,
+            out,
+            counters,
+            tunnel(TunnelKind::Gre, key),
+            Next::EtherType(other, gre.payload()),
+        ),
+    }
+}
+
+/// Builds a [`TunnelLayer`] for the layer found in `outer`.
+fn layer(
+    kind: TunnelKind,
+    id: u32,
+    outer: OuterIp,
+    sport: u16,
+    dport: u16,
+    nonstandard: bool,
+) -> TunnelLayer {
+    TunnelLayer {
+        kind,
+        id,
+        outer_src: outer.src,
+        outer_dst: outer.dst,
+        outer_src_port: sport,
+        outer_dst_port: dport,
+        nonstandard_port: nonstandard,
+        mirror_truncated: false,
+        erspan_egress: None,
+    }
+}
+
+/// Records a peeled tunnel unless the depth cap is reached; at the cap, the walk stops and
+/// the tunnel packet itself stays the innermost packet.
+fn push_tunnel<'a>(
+    config: &DecodeConfig,
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+    tunnel: TunnelLayer,
+    next: Next<'a>,
+) -> Next<'a> {
+    if out.tunnels.len() >= config.max_tunnel_depth || out.tunnels.is_full() {
+        counters.event(DecodeEvent::TunnelDepthExceeded);
+        return Next::Done;
+    }
+    if tunnel.mirror_truncated {
+        out.truncated = true;
+    }
+    out.tunnels.push(tunnel);
+    next
+}
+
+/// Strict plausibility of an Ethernet frame found by probing a non-standard port: it must
+/// carry IPv4 with a correct header checksum, or IPv6 with version 6 and a sane length.
+fn plausible_inner_frame(frame: &[u8]) -> bool {
+    match etherparse::Ethernet2Slice::from_slice_without_fcs(frame) {
+        Ok(eth) => match eth.ether_type().0 {
+            ether_type::IPV4 | ether_type::IPV6 => plausible_ip_packet(eth.payload_slice()),
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// See [`plausible_inner_frame`].
+fn plausible_ip_packet(bytes: &[u8]) -> bool {
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => match etherparse::Ipv4HeaderSlice::from_slice(bytes) {
+            Ok(h) => h.to_header().calc_header_checksum() == h.header_checksum(),
+            Err(_) => false,
+        },
+        Some(6) => etherparse::Ipv6HeaderSlice::from_slice(bytes).is_ok(),
+        _ => false,
+    }
+}
+
+/// The TCP flag byte (FIN ... CWR), from the parsed header.
+fn tcp_flags(tcp: &etherparse::TcpSlice<'_>) -> u8 {
+    let bits = [
+        tcp.fin(),
+        tcp.syn(),
+        tcp.rst(),
+        tcp.psh(),
+        tcp.ack(),
+        tcp.urg(),
+        tcp.ece(),
+        tcp.cwr(),
+    ];
+    bits.iter()
+        .enumerate()
+        .fold(0u8, |acc, (i, &set)| acc | (u8::from(set) << i))
+}
+
+/// Counts a decode error, or only truncation when the capture itself cut the frame.
+fn note_error(e: DecodeError, out: &mut DecodedPacket<'_>, counters: &mut DecodeCounters) {
+    match e {
+        DecodeError::HeaderTooSmall { .. } if out.truncated => {}
+        _ => counters.error(e),
+    }
+}
+
+/// Maps an etherparse length error: a slice that ran out is truncation when the capture or
+/// mirror cut the frame, and a too-small header otherwise; a lying length field is
+/// `bad_length`.
+fn note_len_error(
+    e: &err::LenError,
+    fallback: Layer,
+    out: &mut DecodedPacket<'_>,
+    counters: &mut DecodeCounters,
+) {
+    let layer = map_layer(e.layer).unwrap_or(fallback);
+    let error = match e.len_source {
+        LenSource::Slice => DecodeError::HeaderTooSmall {
+            layer,
+            needed: e.required_len,
+            available: e.len,
+        },
+        _ => DecodeError::BadLength {
+            layer,
+            value: e.required_len,
+            available: e.len,
+        },
+    };
+    note_error(error, out, counters);
+}
+
+/// Counts the error that stopped etherparse's lax slicing.
+fn note_slice_error(
+    e: &err::packet::SliceError,
+    at: err::Layer,
+    out: &mut DecodedPacket<'_>,
+    counters: &mut DecodeCounters,
+) {
+    let layer = map_layer(at).unwrap_or(Layer::Ethernet);
+    match e {
+        err::packet::SliceError::Len(len) => note_len_error(len, layer, out, counters),
+        err::packet::SliceError::Ipv4(err::ipv4::HeaderError::UnexpectedVersion {
+            version_number,
+        })
+        | err::packet::SliceError::Ip(err::ip::HeaderError::UnsupportedIpVersion {
+            version_number,
+        }) => counters.error(DecodeError::UnsupportedVersion {
+            layer,
+            version: *version_number,
+        }),
+        _ => counters.error(DecodeError::BadLength {
+            layer,
+            value: 0,
+            available: 0,
+        }),
+    }
+}
+
+/// Maps an IP header content error from `LaxSlicedPacket::from_ip`.
+fn ip_header_error(e: &err::ip::HeaderError) -> DecodeError {
+    match e {
+        err::ip::HeaderError::UnsupportedIpVersion { version_number } => {
+            DecodeError::UnsupportedVersion {
+                layer: Layer::Ipv4,
+                version: *version_number,
+            }
+        }
+        _ => DecodeError::BadLength {
+            layer: Layer::Ipv4,
+            value: 0,
+            available: 0,
+        },
+    }
+}
+
+/// Our layer for an etherparse layer.
+fn map_layer(layer: err::Layer) -> Option<Layer> {
+    use err::Layer as E;
+    Some(match layer {
+        E::LinuxSllHeader => Layer::Link,
+        E::Ethernet2Header
+        | E::EtherPayload
+        | E::VlanHeader
+        | E::MacsecHeader
+        | E::MacsecPacket => Layer::Ethernet,
+        E::IpHeader | E::Ipv4Header | E::Ipv4Packet | E::IpAuthHeader => Layer::Ipv4,
+        E::Ipv6Header
+        | E::Ipv6Packet
+        | E::Ipv6ExtHeader
+        | E::Ipv6HopByHopHeader
+        | E::Ipv6DestOptionsHeader
+        | E::Ipv6RouteHeader
+        | E::Ipv6FragHeader => Layer::Ipv6,
+        E::UdpHeader | E::UdpPayload => Layer::Udp,
+        E::TcpHeader => Layer::Tcp,
+        E::Icmpv4 | E::Icmpv4Timestamp | E::Icmpv4TimestampReply | E::Icmpv6 => Layer::Icmp,
+        _ => return None,
+    })
+}
