@@ -1,7 +1,20 @@
 //! The flow table: a fixed-capacity map from [`FlowKey`] to per-flow state.
 //!
-//! TODO(helper): implementation in progress. The API below is the contract the sensor codes
-//! against; see the helper brief.
+//! [`FlowTable::new`] allocates everything once: a slab of `capacity` entries, a parallel array
+//! of intrusive LRU links (`u32` indices) and a `hashbrown::HashTable<u32>` of slab indices, so
+//! each key is stored once, in the slab. After construction `touch`, `expire`, `remove`, `get`
+//! and `drain` never allocate (`tests/alloc.rs` checks this with a counting allocator).
+//! Time is the packet time passed in by the caller; the table never reads a clock.
+//! No input makes it panic: a broken internal invariant is a `debug_assert!`, a count in
+//! [`FlowTableStats::invariant_errors`] and a recovery (in the worst case the table resets).
+
+use std::cell::Cell;
+use std::hash::Hasher;
+use std::marker::PhantomData;
+
+use foldhash::SharedSeed;
+use foldhash::fast::FoldHasher;
+use hashbrown::HashTable;
 
 use crate::{Direction, FlowKey, Timestamp, time::Duration};
 
@@ -9,6 +22,7 @@ use crate::{Direction, FlowKey, Timestamp, time::Duration};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowTableConfig {
     /// Hard cap on live flows; inserting beyond it evicts the least recently seen flow.
+    /// [`FlowTable::new`] clamps it to `1..=`[`MAX_CAPACITY`].
     pub capacity: usize,
     /// A flow with no packet for this long (packet time) expires.
     pub idle_timeout: Duration,
@@ -57,6 +71,18 @@ impl FlowCounters {
             self.last_seen = now;
         }
     }
+
+    /// Counters of a flow (or a restarted flow) whose first packet is at `now`, nothing counted.
+    #[inline]
+    pub const fn starting_at(now: Timestamp) -> FlowCounters {
+        FlowCounters {
+            first_seen: now,
+            last_seen: now,
+            packets: [0; 2],
+            bytes: [0; 2],
+            tcp_flags: [0; 2],
+        }
+    }
 }
 
 /// One live flow.
@@ -73,9 +99,13 @@ pub struct FlowEntry<E> {
 }
 
 /// Counts of what the table did, for the stats record.
+///
+/// Unless `invariant_errors` is non-zero,
+/// `inserted == len + expired_idle + evicted + flushed + removed` at all times
+/// (`expired_active` counts reports of flows that stay in the table).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowTableStats {
-    /// Flows created.
+    /// Flows created (including a flow restarted because its key idled out before `expire` ran).
     pub inserted: u64,
     /// Flows removed after `idle_timeout`.
     pub expired_idle: u64,
@@ -85,11 +115,1492 @@ pub struct FlowTableStats {
     pub evicted: u64,
     /// Flows flushed at end of input.
     pub flushed: u64,
+    /// Flows the caller ended early with [`FlowTable::remove`].
+    pub removed: u64,
     /// Highest number of live flows.
     pub peak_len: u64,
+    /// Broken internal invariants detected and recovered from; always 0 unless there is a bug.
+    pub invariant_errors: u64,
 }
 
+/// Largest supported capacity: slab indices are `u32` and `u32::MAX` means "no slot".
+pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
+
 /// Fixed-capacity flow table. Not `Sync` by design: each worker owns one.
+///
+/// Flows are kept in least-recently-touched order; eviction and idle expiry take from the old
+/// end, so both are O(1) per flow. See the module documentation for the allocation contract.
+///
+/// Dispatching packets to workers: pick the worker with a hasher seeded differently from the
+/// table's (the table places keys by the low bits of [`FlowTable::hash_key`]; sharding on those
+/// same bits would leave part of every shard's index unused).
 pub struct FlowTable<E> {
-    _marker: std::marker::PhantomData<E>,
+    /// Effective configuration (capacity clamped to `1..=MAX_CAPACITY`).
+    config: FlowTableConfig,
+    /// The slab. `None` is a free slot; its `links` entry chains the free list. Allocated with
+    /// exactly `config.capacity` room and filled by `push` on demand, so it never reallocates.
+    slots: Vec<Option<FlowEntry<E>>>,
+    /// LRU links parallel to `slots`, kept apart so that moving a flow to the young end touches
+    /// three 8-byte links rather than three whole entries.
+    links: Vec<Link>,
+    /// Slab indices of the live flows, hashed by their key. Sized for twice the capacity: see
+    /// [`INDEX_SLACK`].
+    index: HashTable<u32>,
+    /// Seeded key hasher.
+    hasher: KeyHasher,
+    /// Least recently touched live flow, or `NIL`.
+    head: u32,
+    /// Most recently touched live flow, or `NIL`.
+    tail: u32,
+    /// First free slot below `slots.len()`, or `NIL`.
+    free: u32,
+    /// Number of live flows (`<= config.capacity`).
+    len: usize,
+    /// What the table did.
+    stats: FlowTableStats,
+    /// Entry handed out by `touch` only if an internal invariant is broken, so that a bug costs
+    /// one flow's state rather than a crash.
+    spare: Option<FlowEntry<E>>,
+    /// Makes the table `!Sync` (it stays `Send`): one worker owns it.
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// "No slot" in links, the free list, `head` and `tail`.
+const NIL: u32 = u32::MAX;
+
+/// The index is created for `INDEX_SLACK * capacity` entries, so it never holds more than half of
+/// what it could. `hashbrown` then never needs to grow it: when deleted-entry tombstones use up
+/// its spare room it rehashes in place (no allocation) as long as it is at most half full, and
+/// at this load deletions rarely leave tombstones at all. With exactly `capacity` room, churn on
+/// a full table would eventually make it reallocate on the per-packet path.
+const INDEX_SLACK: usize = 2;
+
+/// Bytes per `hashbrown` bucket: the `u32` slot index plus one control byte.
+const INDEX_BUCKET_BYTES: usize = size_of::<u32>() + 1;
+
+/// Upper bound of index bytes per flow: `hashbrown` keeps at most 7/8 of its buckets full and
+/// rounds the bucket count up to a power of two, so there are at most `2 * INDEX_SLACK * 8 / 7`
+/// buckets per unit of capacity (between 2.3 and 4.6 with `INDEX_SLACK = 2`).
+const INDEX_BYTES_PER_FLOW_MAX: usize = (2 * INDEX_SLACK * 8 * INDEX_BUCKET_BYTES).div_ceil(7);
+
+/// Intrusive doubly linked LRU list node; `prev` goes towards `head` (older).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Link {
+    prev: u32,
+    next: u32,
+}
+
+impl Link {
+    const DETACHED: Link = Link {
+        prev: NIL,
+        next: NIL,
+    };
+}
+
+/// foldhash with every seed derived from the caller's seed (none of them public).
+#[derive(Clone, Debug)]
+struct KeyHasher {
+    shared: SharedSeed,
+    per_hasher: u64,
+}
+
+impl KeyHasher {
+    fn new(seed: u64) -> KeyHasher {
+        KeyHasher {
+            shared: SharedSeed::from_u64(seed),
+            per_hasher: seed,
+        }
+    }
+
+    /// Hashes the key as two `u128` words and two `u64` words (three multiplications), rather
+    /// than through the derived `Hash`, which feeds the arrays byte-slice by byte-slice.
+    #[inline]
+    fn hash(&self, key: &FlowKey) -> u64 {
+        let mut h = FoldHasher::with_seed(self.per_hasher, &self.shared);
+        h.write_u128(u128::from_le_bytes(key.lo_addr));
+        h.write_u128(u128::from_le_bytes(key.hi_addr));
+        h.write_u64(
+            u64::from(key.lo_port) | u64::from(key.hi_port) << 16 | u64::from(key.proto.0) << 32,
+        );
+        h.write_u64(key.tunnel);
+        h.finish()
+    }
+}
+
+impl<E> FlowTable<E> {
+    /// Creates an empty table and allocates all its memory for `config.capacity` flows
+    /// (clamped to `1..=`[`MAX_CAPACITY`]).
+    ///
+    /// `seed` keys the hash function. Flow keys are chosen by whoever sends traffic, so pass a
+    /// value an attacker cannot guess (random per process); a fixed seed is for tests only.
+    pub fn new(config: FlowTableConfig, seed: u64) -> Self {
+        let capacity = config.capacity.clamp(1, MAX_CAPACITY);
+        let config = FlowTableConfig { capacity, ..config };
+        FlowTable {
+            config,
+            slots: Vec::with_capacity(capacity),
+            links: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity.saturating_mul(INDEX_SLACK)),
+            hasher: KeyHasher::new(seed),
+            head: NIL,
+            tail: NIL,
+            free: NIL,
+            len: 0,
+            stats: FlowTableStats::default(),
+            spare: None,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// Approximate memory one tracked flow costs, in bytes: slab entry plus LRU link plus the
+    /// index share, with the index share taken at its worst case (power-of-two rounding of the
+    /// bucket count; the real figure for a given capacity is between this minus 11 and this, see
+    /// [`FlowTable::allocated_bytes`]).
+    ///
+    /// On 64-bit targets this is 143 bytes for `E = ()` (112-byte entry, 8-byte link, at most
+    /// 23 bytes of index) and stays within 256 bytes for an `E` of up to 112 bytes (alignment 8).
+    pub const fn approx_bytes_per_flow() -> usize {
+        size_of::<Option<FlowEntry<E>>>() + size_of::<Link>() + INDEX_BYTES_PER_FLOW_MAX
+    }
+
+    /// Bytes this table holds on the heap (slab, links and index, all allocated by `new`).
+    /// Divide by [`FlowTable::capacity`] for the exact per-flow cost of this configuration.
+    pub fn allocated_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Option<FlowEntry<E>>>()
+            + self.links.capacity() * size_of::<Link>()
+            + self.index.allocation_size()
+    }
+
+    /// The effective configuration (capacity after clamping).
+    pub fn config(&self) -> FlowTableConfig {
+        self.config
+    }
+
+    /// Number of live flows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if no flow is live.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum number of live flows.
+    pub fn capacity(&self) -> usize {
+        self.config.capacity
+    }
+
+    /// What the table did so far.
+    pub fn stats(&self) -> FlowTableStats {
+        self.stats
+    }
+
+    /// The seeded hash of `key` used by this table. Do not use it to pick a worker: see the
+    /// type documentation.
+    #[inline]
+    pub fn hash_key(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// The flow with this key, without touching it (its LRU position does not change).
+    pub fn get(&self, key: &FlowKey) -> Option<&FlowEntry<E>> {
+        let idx = self.find(self.hasher.hash(key), key)?;
+        self.slots.get(idx as usize)?.as_ref()
+    }
+
+    /// The flow with this key, mutable, without touching it (its LRU position does not change).
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut FlowEntry<E>> {
+        let idx = self.find(self.hasher.hash(key), key)?;
+        self.slots.get_mut(idx as usize)?.as_mut()
+    }
+
+    /// Live flows from the least to the most recently touched. Does not allocate.
+    pub fn iter(&self) -> impl Iterator<Item = &FlowEntry<E>> + '_ {
+        let mut cur = self.head;
+        // The bound keeps a corrupted (cyclic) list from looping forever.
+        let mut remaining = self.len;
+        std::iter::from_fn(move || {
+            if cur == NIL || remaining == 0 {
+                return None;
+            }
+            remaining -= 1;
+            let idx = cur as usize;
+            cur = self.links.get(idx).map_or(NIL, |l| l.next);
+            self.slots.get(idx)?.as_ref()
+        })
+    }
+
+    /// Finds or inserts the flow of `key` and marks it most recently touched; returns it and
+    /// whether it was created by this call. The caller then counts the packet with
+    /// `entry.counters.record(..)`.
+    ///
+    /// A new flow gets `first_dir = dir`, `first_seen = last_seen = now` and `E::default()`.
+    /// If the table is full, the least recently touched flow is removed first and reported as
+    /// [`ExpireReason::Evicted`], or as [`ExpireReason::Idle`] if it had already passed its
+    /// idle timeout at `now` (so `evicted` counts only real pressure).
+    ///
+    /// For an existing flow, in this order:
+    /// - if `last_seen + idle_timeout <= now` (the caller has not run [`FlowTable::expire`] since
+    ///   it idled out) it is reported as `Idle` and restarted as a new flow (fresh counters,
+    ///   `first_dir = dir`, `E::default()`; the returned flag is `true`), so results do not
+    ///   depend on how often `expire` runs;
+    /// - else if `now - first_seen >= active_timeout` it is reported as `Active` and its
+    ///   counters restart at `now` (`ext` and `first_dir` are kept);
+    /// - else `last_seen` moves to `now` if `now` is later (out-of-order packets never move it
+    ///   back).
+    #[inline]
+    pub fn touch(
+        &mut self,
+        key: &FlowKey,
+        dir: Direction,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> (&mut FlowEntry<E>, bool)
+    where
+        E: Default,
+    {
+        let hash = self.hasher.hash(key);
+        match self.find(hash, key) {
+            Some(idx) => self.touch_existing(idx, key, dir, now, on_expire),
+            None => self.insert_new(hash, key, dir, now, on_expire),
+        }
+    }
+
+    /// Removes and reports (as [`ExpireReason::Idle`]) every flow with
+    /// `last_seen + idle_timeout <= now`, oldest first; returns how many.
+    ///
+    /// It stops at the first flow that has not idled out, so it costs O(1) plus O(1) per expired
+    /// flow. Flows are ordered by touch, not by `last_seen`: with out-of-order packets a flow can
+    /// outlive its idle timeout a little (until the flows touched before it expire, or until its
+    /// next `touch`), but never expires early.
+    pub fn expire(
+        &mut self,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> usize {
+        let idle = self.config.idle_timeout;
+        let mut n_expired = 0;
+        while self.head != NIL {
+            let head = self.head;
+            let idled_out = match self.slots.get(head as usize) {
+                Some(Some(entry)) => entry.counters.last_seen + idle <= now,
+                _ => {
+                    self.invariant_broken("LRU head is not a live slot");
+                    break;
+                }
+            };
+            if !idled_out {
+                break;
+            }
+            let Some(entry) = self.detach(head, None) else {
+                break;
+            };
+            self.stats.expired_idle += 1;
+            n_expired += 1;
+            on_expire(&entry, ExpireReason::Idle);
+        }
+        n_expired
+    }
+
+    /// Removes the flow of `key` (a flow the caller ends early, such as a closed TCP
+    /// connection) and returns it, or `None` if it is not in the table. Counted in
+    /// [`FlowTableStats::removed`]; nothing is reported through a callback.
+    pub fn remove(&mut self, key: &FlowKey) -> Option<FlowEntry<E>> {
+        let hash = self.hasher.hash(key);
+        let idx = self.find(hash, key)?;
+        let entry = self.detach(idx, Some(hash))?;
+        self.stats.removed += 1;
+        Some(entry)
+    }
+
+    /// Reports every live flow as [`ExpireReason::Flushed`], oldest first, and empties the table,
+    /// keeping its memory for reuse. Returns how many flows were flushed.
+    pub fn drain(&mut self, on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason)) -> usize {
+        let mut n_flushed = 0;
+        let mut n_steps = 0;
+        let mut cur = self.head;
+        // The step bound keeps a corrupted (cyclic) list from looping forever.
+        while cur != NIL && n_steps < self.len {
+            n_steps += 1;
+            let idx = cur as usize;
+            cur = self.links.get(idx).map_or(NIL, |l| l.next);
+            if let Some(Some(entry)) = self.slots.get(idx) {
+                on_expire(entry, ExpireReason::Flushed);
+                n_flushed += 1;
+            }
+        }
+        if n_flushed != self.len || cur != NIL {
+            self.invariant_broken("LRU list does not hold exactly the live flows");
+        }
+        self.stats.flushed += n_flushed as u64;
+        self.clear_storage();
+        n_flushed
+    }
+
+    /// Slab index of the live flow with this key.
+    #[inline]
+    fn find(&self, hash: u64, key: &FlowKey) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(
+                hash,
+                |&i| matches!(slots.get(i as usize), Some(Some(entry)) if entry.key == *key),
+            )
+            .copied()
+    }
+
+    /// `touch` on a flow found at `idx`.
+    #[inline]
+    fn touch_existing(
+        &mut self,
+        idx: u32,
+        key: &FlowKey,
+        dir: Direction,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> (&mut FlowEntry<E>, bool)
+    where
+        E: Default,
+    {
+        self.move_to_tail(idx);
+        let FlowTableConfig {
+            idle_timeout,
+            active_timeout,
+            ..
+        } = self.config;
+        if let Some(Some(entry)) = self.slots.get_mut(idx as usize) {
+            if entry.counters.last_seen + idle_timeout <= now {
+                on_expire(entry, ExpireReason::Idle);
+                self.stats.expired_idle += 1;
+                self.stats.inserted += 1;
+                entry.first_dir = dir;
+                entry.counters = FlowCounters::starting_at(now);
+                entry.ext = E::default();
+                return (entry, true);
+            }
+            if now.saturating_since(entry.counters.first_seen) >= active_timeout {
+                on_expire(entry, ExpireReason::Active);
+                self.stats.expired_active += 1;
+                entry.counters = FlowCounters::starting_at(now);
+            } else if now > entry.counters.last_seen {
+                entry.counters.last_seen = now;
+            }
+            return (entry, false);
+        }
+        // Only reachable if `move_to_tail` found the list broken and reset the table.
+        let entry = spare_entry(&mut self.spare, &mut self.stats, *key, dir, now);
+        (entry, true)
+    }
+
+    /// `touch` on a key that is not in the table.
+    #[inline]
+    fn insert_new(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        dir: Direction,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> (&mut FlowEntry<E>, bool)
+    where
+        E: Default,
+    {
+        let entry = FlowEntry {
+            key: *key,
+            first_dir: dir,
+            counters: FlowCounters::starting_at(now),
+            ext: E::default(),
+        };
+        let Some(idx) = self.take_slot(now, on_expire) else {
+            let spare = spare_entry(&mut self.spare, &mut self.stats, *key, dir, now);
+            return (spare, true);
+        };
+        // Index first: if it rehashes, every index it holds already names a live slot.
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hash, idx, |&i| slot_hash(slots, hasher, i));
+        self.push_tail(idx);
+        self.len += 1;
+        self.stats.inserted += 1;
+        self.stats.peak_len = self.stats.peak_len.max(self.len as u64);
+        match self.slots.get_mut(idx as usize) {
+            Some(slot) => (slot.insert(entry), true),
+            None => {
+                // `take_slot` only returns indices below `slots.len()`.
+                debug_assert!(false, "take_slot returned an index past the slab");
+                let spare = spare_entry(&mut self.spare, &mut self.stats, *key, dir, now);
+                (spare, true)
+            }
+        }
+    }
+
+    /// A vacant slot for a new flow: from the free list, else a fresh one, else the evicted
+    /// LRU flow's (reported through `on_expire`). `None` only if the table is corrupted.
+    #[inline]
+    fn take_slot(
+        &mut self,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> Option<u32> {
+        if self.free == NIL && self.slots.len() >= self.config.capacity {
+            self.evict_head(now, on_expire);
+        }
+        if self.free != NIL {
+            let idx = self.free;
+            self.free = match self.links.get(idx as usize) {
+                Some(link) => link.next,
+                None => {
+                    self.invariant_broken("free list points past the slab");
+                    return None;
+                }
+            };
+            return Some(idx);
+        }
+        if self.slots.len() < self.config.capacity {
+            // `new` reserved `capacity` room, so these pushes never reallocate.
+            let idx = self.slots.len() as u32;
+            self.slots.push(None);
+            self.links.push(Link::DETACHED);
+            return Some(idx);
+        }
+        self.invariant_broken("full table with nothing to evict");
+        None
+    }
+
+    /// Removes the least recently touched flow to make room, reporting it.
+    fn evict_head(
+        &mut self,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) {
+        if self.head == NIL {
+            self.invariant_broken("full table with an empty LRU list");
+            return;
+        }
+        let Some(entry) = self.detach(self.head, None) else {
+            return;
+        };
+        if entry.counters.last_seen + self.config.idle_timeout <= now {
+            self.stats.expired_idle += 1;
+            on_expire(&entry, ExpireReason::Idle);
+        } else {
+            self.stats.evicted += 1;
+            on_expire(&entry, ExpireReason::Evicted);
+        }
+    }
+
+    /// Takes the live flow at `idx` out of the index, the LRU list and the slab, and puts the
+    /// slot on the free list. `hash` is the key's hash if the caller has it.
+    fn detach(&mut self, idx: u32, hash: Option<u64>) -> Option<FlowEntry<E>> {
+        let Some(entry) = self.slots.get_mut(idx as usize).and_then(Option::take) else {
+            self.invariant_broken("detaching a vacant slot");
+            return None;
+        };
+        let hash = hash.unwrap_or_else(|| self.hasher.hash(&entry.key));
+        match self.index.find_entry(hash, |&i| i == idx) {
+            Ok(found) => {
+                found.remove();
+            }
+            Err(_) => {
+                self.invariant_broken("live flow missing from the index");
+                return Some(entry);
+            }
+        }
+        if !self.unlink(idx) {
+            self.invariant_broken("broken LRU links");
+            return Some(entry);
+        }
+        if let Some(link) = self.links.get_mut(idx as usize) {
+            *link = Link {
+                prev: NIL,
+                next: self.free,
+            };
+            self.free = idx;
+        }
+        self.len -= 1;
+        Some(entry)
+    }
+
+    /// Marks `idx` most recently touched.
+    #[inline]
+    fn move_to_tail(&mut self, idx: u32) {
+        if self.tail == idx {
+            return;
+        }
+        if !self.unlink(idx) {
+            self.invariant_broken("broken LRU links");
+            return;
+        }
+        self.push_tail(idx);
+    }
+
+    /// Takes `idx` out of the LRU list; false if the links are inconsistent.
+    #[inline]
+    fn unlink(&mut self, idx: u32) -> bool {
+        let Some(&Link { prev, next }) = self.links.get(idx as usize) else {
+            return false;
+        };
+        if prev == NIL {
+            if self.head != idx {
+                return false;
+            }
+            self.head = next;
+        } else {
+            match self.links.get_mut(prev as usize) {
+                Some(link) if link.next == idx => link.next = next,
+                _ => return false,
+            }
+        }
+        if next == NIL {
+            if self.tail != idx {
+                return false;
+            }
+            self.tail = prev;
+        } else {
+            match self.links.get_mut(next as usize) {
+                Some(link) if link.prev == idx => link.prev = prev,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Appends `idx` (not in the list) at the most recently touched end.
+    #[inline]
+    fn push_tail(&mut self, idx: u32) {
+        let old_tail = self.tail;
+        let Some(link) = self.links.get_mut(idx as usize) else {
+            self.invariant_broken("linking a slot past the slab");
+            return;
+        };
+        *link = Link {
+            prev: old_tail,
+            next: NIL,
+        };
+        if old_tail == NIL {
+            self.head = idx;
+        } else if let Some(link) = self.links.get_mut(old_tail as usize) {
+            link.next = idx;
+        }
+        self.tail = idx;
+    }
+
+    /// Records a broken invariant and resets the table to a consistent (empty) state. Live
+    /// flows are dropped without being reported; nothing is allocated.
+    #[cold]
+    #[inline(never)]
+    fn invariant_broken(&mut self, what: &'static str) {
+        debug_assert!(false, "flow table invariant broken: {what}");
+        self.stats.invariant_errors += 1;
+        self.clear_storage();
+    }
+
+    /// Empties the slab, links and index, keeping their memory.
+    fn clear_storage(&mut self) {
+        self.slots.clear();
+        self.links.clear();
+        self.index.clear();
+        self.head = NIL;
+        self.tail = NIL;
+        self.free = NIL;
+        self.len = 0;
+    }
+}
+
+impl<E> std::fmt::Debug for FlowTable<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowTable")
+            .field("config", &self.config)
+            .field("len", &self.len)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hash of the key in slot `i`, for `hashbrown` when it moves entries (0 for a vacant slot,
+/// which the index never names).
+fn slot_hash<E>(slots: &[Option<FlowEntry<E>>], hasher: &KeyHasher, i: u32) -> u64 {
+    match slots.get(i as usize) {
+        Some(Some(entry)) => hasher.hash(&entry.key),
+        _ => 0,
+    }
+}
+
+/// Recovery path of `touch` after a broken invariant: a fresh entry outside the table.
+#[cold]
+fn spare_entry<'a, E: Default>(
+    spare: &'a mut Option<FlowEntry<E>>,
+    stats: &mut FlowTableStats,
+    key: FlowKey,
+    dir: Direction,
+    now: Timestamp,
+) -> &'a mut FlowEntry<E> {
+    stats.invariant_errors += 1;
+    spare.insert(FlowEntry {
+        key,
+        first_dir: dir,
+        counters: FlowCounters::starting_at(now),
+        ext: E::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IpProto;
+    use crate::key::ip_to_addr;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn t(secs: u64) -> Timestamp {
+        Timestamp(secs * SECOND)
+    }
+
+    fn v4(d: u8) -> [u8; 16] {
+        ip_to_addr(IpAddr::V4(Ipv4Addr::new(10, 0, 0, d)))
+    }
+
+    /// Key number `n` (client 10.0.0.n:40000+n to server 10.0.0.200:443).
+    fn key(n: u8) -> FlowKey {
+        FlowKey::new(v4(n), 40_000 + u16::from(n), v4(200), 443, IpProto::TCP, 0).0
+    }
+
+    fn config(capacity: usize, idle_secs: u64, active_secs: u64) -> FlowTableConfig {
+        FlowTableConfig {
+            capacity,
+            idle_timeout: Duration::from_secs(idle_secs),
+            active_timeout: Duration::from_secs(active_secs),
+        }
+    }
+
+    /// Every report, in order: key, reason, counters at the time of the report.
+    type Reports = Vec<(FlowKey, ExpireReason, FlowCounters)>;
+
+    fn recorder(reports: &mut Reports) -> impl FnMut(&FlowEntry<u32>, ExpireReason) + '_ {
+        |e, r| reports.push((e.key, r, e.counters))
+    }
+
+    fn keys_in_lru_order<E>(table: &FlowTable<E>) -> Vec<FlowKey> {
+        table.iter().map(|e| e.key).collect()
+    }
+
+    fn assert_stats_add_up<E>(table: &FlowTable<E>) {
+        let s = table.stats();
+        assert_eq!(
+            s.inserted,
+            table.len() as u64 + s.expired_idle + s.evicted + s.flushed + s.removed,
+            "{s:?} with {} live",
+            table.len()
+        );
+        assert_eq!(s.invariant_errors, 0);
+    }
+
+    impl<E> FlowTable<E> {
+        /// Checks every structural invariant; panics (tests only) on the first broken one.
+        fn check_invariants(&self) {
+            assert!(self.len <= self.config.capacity);
+            assert!(self.slots.len() <= self.config.capacity);
+            assert_eq!(self.slots.len(), self.links.len());
+            assert_eq!(self.index.len(), self.len);
+            assert_eq!(self.slots.capacity(), self.config.capacity);
+            // Walk the LRU list forwards, checking back links.
+            let mut seen = 0;
+            let mut prev = NIL;
+            let mut cur = self.head;
+            while cur != NIL {
+                let link = self.links[cur as usize];
+                assert_eq!(link.prev, prev);
+                let entry = self.slots[cur as usize]
+                    .as_ref()
+                    .expect("listed slot is live");
+                let hash = self.hasher.hash(&entry.key);
+                assert_eq!(self.index.find(hash, |&i| i == cur), Some(&cur));
+                seen += 1;
+                assert!(seen <= self.len, "LRU list longer than len");
+                prev = cur;
+                cur = link.next;
+            }
+            assert_eq!(prev, self.tail);
+            assert_eq!(seen, self.len);
+            // Walk the free list.
+            let mut n_free = 0;
+            let mut cur = self.free;
+            while cur != NIL {
+                assert!(self.slots[cur as usize].is_none());
+                n_free += 1;
+                assert!(n_free <= self.slots.len());
+                cur = self.links[cur as usize].next;
+            }
+            assert_eq!(n_free + self.len, self.slots.len());
+        }
+    }
+
+    #[test]
+    fn insert_then_find_from_both_directions() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(8, 30, 300), 1);
+        let mut reports = Reports::new();
+        let (k, d) = FlowKey::new(v4(1), 40_000, v4(2), 80, IpProto::TCP, 0);
+        let (entry, created) = table.touch(&k, d, t(1), &mut recorder(&mut reports));
+        assert!(created);
+        assert_eq!((entry.first_dir, entry.ext), (d, 0));
+        assert_eq!(entry.counters, FlowCounters::starting_at(t(1)));
+        entry.counters.record(d, t(1), 60, 0x02);
+        entry.ext = 7;
+
+        let (k2, d2) = FlowKey::new(v4(2), 80, v4(1), 40_000, IpProto::TCP, 0);
+        assert_eq!((k2, d2), (k, d.reverse()));
+        let (entry, created) = table.touch(&k2, d2, t(2), &mut recorder(&mut reports));
+        assert!(!created);
+        assert_eq!((entry.first_dir, entry.ext), (d, 7));
+        assert_eq!(entry.counters.last_seen, t(2));
+        entry.counters.record(d2, t(2), 40, 0x12);
+
+        let entry = table.get(&k).expect("flow is live");
+        assert_eq!(entry.counters.packets[d.index()], 1);
+        assert_eq!(entry.counters.packets[d2.index()], 1);
+        assert_eq!(entry.counters.bytes[d2.index()], 40);
+        assert_eq!(entry.counters.tcp_flags, {
+            let mut f = [0; 2];
+            f[d.index()] = 0x02;
+            f[d2.index()] = 0x12;
+            f
+        });
+        assert_eq!(table.len(), 1);
+        assert!(table.get(&key(9)).is_none());
+        assert!(reports.is_empty());
+        table.check_invariants();
+    }
+
+    #[test]
+    fn capacity_is_never_exceeded_and_eviction_takes_the_least_recently_touched() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(3, 30, 300), 2);
+        let mut reports = Reports::new();
+        for n in 1..=3 {
+            table.touch(
+                &key(n),
+                Direction::LoToHi,
+                t(1),
+                &mut recorder(&mut reports),
+            );
+        }
+        // Touch 1 again: 2 becomes the oldest.
+        table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(2),
+            &mut recorder(&mut reports),
+        );
+        let (_, created) = table.touch(
+            &key(4),
+            Direction::LoToHi,
+            t(3),
+            &mut recorder(&mut reports),
+        );
+        assert!(created);
+        assert_eq!(table.len(), 3);
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            (reports[0].0, reports[0].1),
+            (key(2), ExpireReason::Evicted)
+        );
+        assert!(table.get(&key(2)).is_none());
+        assert_eq!(keys_in_lru_order(&table), vec![key(3), key(1), key(4)]);
+
+        table.touch(
+            &key(5),
+            Direction::LoToHi,
+            t(4),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(6),
+            Direction::LoToHi,
+            t(4),
+            &mut recorder(&mut reports),
+        );
+        let evicted: Vec<_> = reports.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            evicted,
+            vec![
+                (key(2), ExpireReason::Evicted),
+                (key(3), ExpireReason::Evicted),
+                (key(1), ExpireReason::Evicted)
+            ]
+        );
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.stats().evicted, 3);
+        assert_eq!(table.stats().peak_len, 3);
+        assert_stats_add_up(&table);
+        table.check_invariants();
+    }
+
+    #[test]
+    fn full_table_reports_an_already_idle_head_as_idle() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(2, 10, 300), 3);
+        let mut reports = Reports::new();
+        table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(0),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(5),
+            &mut recorder(&mut reports),
+        );
+        // No `expire` call; at t=12 flow 1 has idled out, flow 2 has not.
+        table.touch(
+            &key(3),
+            Direction::LoToHi,
+            t(12),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(4),
+            Direction::LoToHi,
+            t(12),
+            &mut recorder(&mut reports),
+        );
+        let got: Vec<_> = reports.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (key(1), ExpireReason::Idle),
+                (key(2), ExpireReason::Evicted)
+            ]
+        );
+        let s = table.stats();
+        assert_eq!((s.expired_idle, s.evicted), (1, 1));
+        assert_stats_add_up(&table);
+    }
+
+    #[test]
+    fn idle_expiry_follows_packet_time() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(8, 10, 300), 4);
+        let mut reports = Reports::new();
+        table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(0),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(5),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(table.expire(t(9), &mut recorder(&mut reports)), 0);
+        assert_eq!(table.expire(t(10), &mut recorder(&mut reports)), 1);
+        assert_eq!((reports[0].0, reports[0].1), (key(1), ExpireReason::Idle));
+        // Time going backwards expires nothing.
+        assert_eq!(table.expire(t(3), &mut recorder(&mut reports)), 0);
+        assert_eq!(table.expire(t(15), &mut recorder(&mut reports)), 1);
+        assert_eq!((reports[1].0, reports[1].1), (key(2), ExpireReason::Idle));
+        assert!(table.is_empty());
+        assert_eq!(table.expire(t(100), &mut recorder(&mut reports)), 0);
+        assert_eq!(table.stats().expired_idle, 2);
+        assert_stats_add_up(&table);
+        table.check_invariants();
+    }
+
+    #[test]
+    fn out_of_order_packets_neither_panic_nor_move_last_seen_back() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(4, 10, 300), 5);
+        let mut reports = Reports::new();
+        let (e, _) = table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(20),
+            &mut recorder(&mut reports),
+        );
+        e.counters.record(Direction::LoToHi, t(20), 1, 0);
+        // A packet stamped before the flow's first packet.
+        let (e, created) = table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(7),
+            &mut recorder(&mut reports),
+        );
+        assert!(!created);
+        e.counters.record(Direction::HiToLo, t(7), 1, 0);
+        assert_eq!(e.counters.first_seen, t(20));
+        assert_eq!(e.counters.last_seen, t(20));
+        // A flow first seen "in the past" sits at the young end; it still expires by its own
+        // `last_seen`, never early.
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(2),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(table.expire(t(12), &mut recorder(&mut reports)), 0);
+        assert_eq!(table.expire(t(30), &mut recorder(&mut reports)), 2);
+        assert_eq!(
+            reports.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![key(1), key(2)]
+        );
+        table.touch(
+            &key(3),
+            Direction::LoToHi,
+            Timestamp::ZERO,
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(3),
+            Direction::LoToHi,
+            Timestamp(u64::MAX),
+            &mut recorder(&mut reports),
+        );
+        table.expire(Timestamp(u64::MAX), &mut recorder(&mut reports));
+        table.expire(Timestamp::ZERO, &mut recorder(&mut reports));
+        assert_stats_add_up(&table);
+        table.check_invariants();
+    }
+
+    #[test]
+    fn touching_an_idled_out_flow_restarts_it() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(4, 10, 300), 6);
+        let mut reports = Reports::new();
+        let (e, _) = table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(0),
+            &mut recorder(&mut reports),
+        );
+        e.ext = 9;
+        e.counters.record(Direction::LoToHi, t(0), 1, 0);
+        let (e, created) = table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(10),
+            &mut recorder(&mut reports),
+        );
+        assert!(created);
+        assert_eq!((e.ext, e.first_dir), (0, Direction::HiToLo));
+        assert_eq!(e.counters, FlowCounters::starting_at(t(10)));
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].1, ExpireReason::Idle);
+        assert_eq!(reports[0].2.packets, [1, 0]);
+        let s = table.stats();
+        assert_eq!((s.inserted, s.expired_idle), (2, 1));
+        assert_stats_add_up(&table);
+    }
+
+    #[test]
+    fn active_timeout_reports_and_restarts_counters_keeping_ext() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(4, 30, 60), 7);
+        let mut reports = Reports::new();
+        let mut now = 0;
+        let (e, _) = table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(now),
+            &mut recorder(&mut reports),
+        );
+        e.ext = 7;
+        e.counters.record(Direction::LoToHi, t(now), 100, 0);
+        while now < 59 {
+            now += 1;
+            let (e, created) = table.touch(
+                &key(1),
+                Direction::HiToLo,
+                t(now),
+                &mut recorder(&mut reports),
+            );
+            assert!(!created);
+            e.counters.record(Direction::HiToLo, t(now), 10, 0);
+        }
+        assert!(reports.is_empty());
+        let (e, created) = table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(60),
+            &mut recorder(&mut reports),
+        );
+        assert!(!created);
+        assert_eq!((e.ext, e.first_dir), (7, Direction::LoToHi));
+        assert_eq!(e.counters, FlowCounters::starting_at(t(60)));
+        e.counters.record(Direction::HiToLo, t(60), 10, 0);
+        assert_eq!(reports.len(), 1);
+        let (k, reason, counters) = reports[0];
+        assert_eq!((k, reason), (key(1), ExpireReason::Active));
+        assert_eq!(counters.first_seen, t(0));
+        assert_eq!(counters.last_seen, t(59));
+        assert_eq!(counters.packets, [1, 59]);
+        assert_eq!(counters.bytes, [100, 590]);
+        assert_eq!(table.stats().expired_active, 1);
+        assert_eq!(table.len(), 1);
+        // The next report comes one active timeout after the restart.
+        for secs in [85, 110] {
+            table.touch(
+                &key(1),
+                Direction::HiToLo,
+                t(secs),
+                &mut recorder(&mut reports),
+            );
+        }
+        table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(119),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(reports.len(), 1);
+        table.touch(
+            &key(1),
+            Direction::HiToLo,
+            t(120),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(reports.len(), 2);
+        assert_stats_add_up(&table);
+    }
+
+    #[test]
+    fn drain_flushes_everything_in_lru_order_and_the_table_is_reusable() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(4, 30, 300), 8);
+        let bytes = table.allocated_bytes();
+        let mut reports = Reports::new();
+        for round in 0..3 {
+            for n in [3, 1, 2, 4, 5] {
+                table.touch(
+                    &key(n),
+                    Direction::LoToHi,
+                    t(round),
+                    &mut recorder(&mut reports),
+                );
+            }
+            reports.clear();
+            assert_eq!(table.drain(&mut recorder(&mut reports)), 4);
+            let got: Vec<_> = reports.iter().map(|r| (r.0, r.1)).collect();
+            let want: Vec<_> = [1, 2, 4, 5]
+                .into_iter()
+                .map(|n| (key(n), ExpireReason::Flushed))
+                .collect();
+            assert_eq!(got, want);
+            assert!(table.is_empty());
+            assert!(table.get(&key(5)).is_none());
+            assert_eq!(table.iter().count(), 0);
+            table.check_invariants();
+        }
+        assert_eq!(table.drain(&mut recorder(&mut reports)), 0);
+        assert_eq!(table.allocated_bytes(), bytes);
+        let s = table.stats();
+        assert_eq!((s.inserted, s.evicted, s.flushed), (15, 3, 12));
+        assert_stats_add_up(&table);
+    }
+
+    #[test]
+    fn remove_returns_the_flow_and_frees_its_slot() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(2, 30, 300), 9);
+        let mut reports = Reports::new();
+        let (e, _) = table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        e.ext = 5;
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        let removed = table.remove(&key(1)).expect("flow 1 is live");
+        assert_eq!((removed.key, removed.ext), (key(1), 5));
+        assert!(table.remove(&key(1)).is_none());
+        assert_eq!(table.len(), 1);
+        // The freed slot takes the next flow without evicting.
+        table.touch(
+            &key(3),
+            Direction::LoToHi,
+            t(2),
+            &mut recorder(&mut reports),
+        );
+        assert!(reports.is_empty());
+        assert_eq!(keys_in_lru_order(&table), vec![key(2), key(3)]);
+        assert_eq!(table.stats().removed, 1);
+        assert_stats_add_up(&table);
+        table.check_invariants();
+    }
+
+    #[test]
+    fn get_mut_changes_state_without_touching() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(2, 30, 300), 10);
+        let mut reports = Reports::new();
+        table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        table.get_mut(&key(1)).expect("live").ext = 3;
+        table.touch(
+            &key(3),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(
+            (reports[0].0, reports[0].1),
+            (key(1), ExpireReason::Evicted)
+        );
+    }
+
+    #[test]
+    fn stats_add_up_over_a_mixed_workload() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(50, 20, 60), 11);
+        let mut reports = Reports::new();
+        let mut x: u32 = 1;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let now = Timestamp(i * SECOND / 10);
+            // Three packets in four go to 20 hot flows, the rest to 100 cold ones.
+            let k = if x % 4 == 0 {
+                key(20 + (x / 4 % 100) as u8)
+            } else {
+                key((x / 4 % 20) as u8)
+            };
+            table.touch(&k, Direction::LoToHi, now, &mut recorder(&mut reports));
+            if i % 7 == 0 {
+                table.expire(now, &mut recorder(&mut reports));
+            }
+            if i % 101 == 0 {
+                table.remove(&k);
+            }
+            if i % 5_000 == 0 {
+                table.drain(&mut recorder(&mut reports));
+            }
+            assert_stats_add_up(&table);
+        }
+        table.check_invariants();
+        let s = table.stats();
+        assert!(s.evicted > 0 && s.expired_idle > 0 && s.expired_active > 0 && s.flushed > 0);
+        assert_eq!(s.peak_len, 50);
+        let count = |r| reports.iter().filter(|x| x.1 == r).count() as u64;
+        assert_eq!(count(ExpireReason::Evicted), s.evicted);
+        assert_eq!(count(ExpireReason::Idle), s.expired_idle);
+        assert_eq!(count(ExpireReason::Active), s.expired_active);
+        assert_eq!(count(ExpireReason::Flushed), s.flushed);
+    }
+
+    #[test]
+    fn capacity_is_clamped_to_at_least_one() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(0, 30, 300), 12);
+        assert_eq!(table.capacity(), 1);
+        let mut reports = Reports::new();
+        table.touch(
+            &key(1),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        table.touch(
+            &key(2),
+            Direction::LoToHi,
+            t(1),
+            &mut recorder(&mut reports),
+        );
+        assert_eq!(table.len(), 1);
+        assert_eq!(reports.len(), 1);
+        table.check_invariants();
+    }
+
+    #[test]
+    fn hash_depends_on_the_seed() {
+        let a: FlowTable<()> = FlowTable::new(config(1, 1, 1), 1);
+        let b: FlowTable<()> = FlowTable::new(config(1, 1, 1), 2);
+        let a2: FlowTable<()> = FlowTable::new(config(1, 1, 1), 1);
+        assert_ne!(a.hash_key(&key(1)), b.hash_key(&key(1)));
+        assert_eq!(a.hash_key(&key(1)), a2.hash_key(&key(1)));
+        assert_ne!(a.hash_key(&key(1)), a.hash_key(&key(2)));
+        // Each field matters.
+        let base = key(1);
+        let variants = [
+            FlowKey { tunnel: 1, ..base },
+            FlowKey {
+                proto: IpProto::UDP,
+                ..base
+            },
+            FlowKey {
+                lo_port: base.lo_port ^ 1,
+                ..base
+            },
+            FlowKey {
+                hi_port: base.hi_port ^ 1,
+                ..base
+            },
+        ];
+        for v in variants {
+            assert_ne!(a.hash_key(&v), a.hash_key(&base));
+        }
+    }
+
+    #[test]
+    fn memory_per_flow_is_within_budget() {
+        assert_eq!(
+            size_of::<Option<FlowEntry<()>>>(),
+            size_of::<FlowEntry<()>>()
+        );
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(FlowTable::<()>::approx_bytes_per_flow(), 143);
+        assert!(FlowTable::<[u64; 6]>::approx_bytes_per_flow() <= 256);
+        assert!(FlowTable::<[u64; 14]>::approx_bytes_per_flow() <= 256);
+        for capacity in [1, 7, 1_000, 100_000, 131_072] {
+            let table: FlowTable<()> = FlowTable::new(config(capacity, 1, 1), 13);
+            let per_flow = table.allocated_bytes().div_ceil(capacity);
+            // Small tables pay hashbrown's fixed group padding.
+            if capacity >= 1_000 {
+                assert!(
+                    per_flow <= FlowTable::<()>::approx_bytes_per_flow(),
+                    "{per_flow}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn index_never_grows_under_churn_on_a_full_table() {
+        let mut table: FlowTable<()> = FlowTable::new(config(1_000, 3_600, 3_600), 14);
+        let bytes = table.allocated_bytes();
+        let buckets = table.index.num_buckets();
+        let mut ignore = |_: &FlowEntry<()>, _| {};
+        for i in 0..200_000u32 {
+            let mut k = key(0);
+            k.tunnel = u64::from(i);
+            table.touch(&k, Direction::LoToHi, t(1), &mut ignore);
+            if i % 3 == 0 {
+                k.tunnel = u64::from(i / 2);
+                table.remove(&k);
+            }
+        }
+        assert_eq!(table.index.num_buckets(), buckets);
+        assert_eq!(table.allocated_bytes(), bytes);
+        table.check_invariants();
+    }
+
+    mod model {
+        //! The table against a plain model: a `Vec` in LRU order (oldest first).
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Touch key `key` in direction `lo_to_hi`, `dt` seconds after the previous op's
+            /// time (negative: out of order).
+            Touch {
+                key: u8,
+                lo_to_hi: bool,
+                dt: i8,
+            },
+            Expire {
+                dt: i8,
+            },
+            Remove {
+                key: u8,
+            },
+            Drain,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                8 => (0u8..10, any::<bool>(), -3i8..8)
+                    .prop_map(|(key, lo_to_hi, dt)| Op::Touch { key, lo_to_hi, dt }),
+                2 => (-3i8..12).prop_map(|dt| Op::Expire { dt }),
+                1 => (0u8..10).prop_map(|key| Op::Remove { key }),
+                1 => Just(Op::Drain),
+            ]
+        }
+
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        struct Flow {
+            key: FlowKey,
+            first_dir: Direction,
+            counters: FlowCounters,
+            ext: u32,
+        }
+
+        #[derive(Default)]
+        struct Model {
+            capacity: usize,
+            idle: Duration,
+            active: Duration,
+            /// Live flows, least recently touched first.
+            flows: Vec<Flow>,
+            stats: FlowTableStats,
+        }
+
+        type Report = (Flow, ExpireReason);
+
+        impl Model {
+            fn touch(
+                &mut self,
+                key: FlowKey,
+                dir: Direction,
+                now: Timestamp,
+                out: &mut Vec<Report>,
+            ) {
+                let fresh = Flow {
+                    key,
+                    first_dir: dir,
+                    counters: FlowCounters::starting_at(now),
+                    ext: 0,
+                };
+                let mut flow = match self.flows.iter().position(|f| f.key == key) {
+                    Some(pos) => {
+                        let mut flow = self.flows.remove(pos);
+                        if flow.counters.last_seen + self.idle <= now {
+                            out.push((flow, ExpireReason::Idle));
+                            self.stats.expired_idle += 1;
+                            self.stats.inserted += 1;
+                            fresh
+                        } else {
+                            if now.saturating_since(flow.counters.first_seen) >= self.active {
+                                out.push((flow.clone(), ExpireReason::Active));
+                                self.stats.expired_active += 1;
+                                flow.counters = FlowCounters::starting_at(now);
+                            }
+                            flow
+                        }
+                    }
+                    None => {
+                        if self.flows.len() == self.capacity {
+                            let oldest = self.flows.remove(0);
+                            if oldest.counters.last_seen + self.idle <= now {
+                                self.stats.expired_idle += 1;
+                                out.push((oldest, ExpireReason::Idle));
+                            } else {
+                                self.stats.evicted += 1;
+                                out.push((oldest, ExpireReason::Evicted));
+                            }
+                        }
+                        self.stats.inserted += 1;
+                        fresh
+                    }
+                };
+                flow.counters.record(dir, now, 1, 0);
+                flow.ext += 1;
+                self.flows.push(flow);
+                self.stats.peak_len = self.stats.peak_len.max(self.flows.len() as u64);
+            }
+
+            fn expire(&mut self, now: Timestamp, out: &mut Vec<Report>) {
+                while let Some(oldest) = self.flows.first() {
+                    if oldest.counters.last_seen + self.idle > now {
+                        break;
+                    }
+                    out.push((self.flows.remove(0), ExpireReason::Idle));
+                    self.stats.expired_idle += 1;
+                }
+            }
+        }
+
+        fn report(out: &mut Vec<Report>) -> impl FnMut(&FlowEntry<u32>, ExpireReason) + '_ {
+            |e, r| {
+                let flow = Flow {
+                    key: e.key,
+                    first_dir: e.first_dir,
+                    counters: e.counters,
+                    ext: e.ext,
+                };
+                out.push((flow, r));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn table_matches_model(
+                capacity in 1usize..6,
+                idle in 1u64..20,
+                active in 1u64..40,
+                seed in any::<u64>(),
+                ops in proptest::collection::vec(op(), 0..150),
+            ) {
+                let cfg = config(capacity, idle, active);
+                let mut table: FlowTable<u32> = FlowTable::new(cfg, seed);
+                let mut model = Model {
+                    capacity,
+                    idle: cfg.idle_timeout,
+                    active: cfg.active_timeout,
+                    ..Model::default()
+                };
+                let mut now: i64 = 1_000;
+                for op in ops {
+                    let mut got = Vec::new();
+                    let mut want = Vec::new();
+                    match op {
+                        Op::Touch { key: n, lo_to_hi, dt } => {
+                            now = (now + i64::from(dt)).max(0);
+                            let ts = t(now as u64);
+                            let dir = if lo_to_hi { Direction::LoToHi } else { Direction::HiToLo };
+                            let was_live = model.flows.iter().any(|f| f.key == key(n));
+                            let (entry, created) = table.touch(&key(n), dir, ts, &mut report(&mut got));
+                            entry.counters.record(dir, ts, 1, 0);
+                            entry.ext += 1;
+                            model.touch(key(n), dir, ts, &mut want);
+                            let restarted = want.iter().any(|r| r.0.key == key(n) && r.1 == ExpireReason::Idle);
+                            prop_assert_eq!(created, !was_live || restarted);
+                        }
+                        Op::Expire { dt } => {
+                            now = (now + i64::from(dt)).max(0);
+                            let ts = t(now as u64);
+                            let n = table.expire(ts, &mut report(&mut got));
+                            model.expire(ts, &mut want);
+                            prop_assert_eq!(n, want.len());
+                        }
+                        Op::Remove { key: n } => {
+                            let removed = table.remove(&key(n)).map(|e| (e.key, e.counters, e.ext));
+                            let expected = model
+                                .flows
+                                .iter()
+                                .position(|f| f.key == key(n))
+                                .map(|pos| model.flows.remove(pos))
+                                .map(|f| (f.key, f.counters, f.ext));
+                            if expected.is_some() {
+                                model.stats.removed += 1;
+                            }
+                            prop_assert_eq!(removed, expected);
+                        }
+                        Op::Drain => {
+                            table.drain(&mut report(&mut got));
+                            want.extend(model.flows.drain(..).map(|f| (f, ExpireReason::Flushed)));
+                            model.stats.flushed += want.len() as u64;
+                        }
+                    }
+                    // Same reports in the same order: in particular every evicted flow was the
+                    // least recently touched one.
+                    prop_assert_eq!(&got, &want);
+                    prop_assert!(table.len() <= capacity);
+                    prop_assert_eq!(table.len(), model.flows.len());
+                    let live: Vec<Flow> = table
+                        .iter()
+                        .map(|e| Flow { key: e.key, first_dir: e.first_dir, counters: e.counters, ext: e.ext })
+                        .collect();
+                    prop_assert_eq!(&live, &model.flows);
+                    for f in &model.flows {
+                        prop_assert_eq!(table.get(&f.key).map(|e| e.ext), Some(f.ext));
+                    }
+                    prop_assert_eq!(table.stats(), model.stats);
+                    assert_stats_add_up(&table);
+                    table.check_invariants();
+                }
+            }
+        }
+    }
 }

@@ -5,7 +5,13 @@
 //! codes. Data flows capture → decode → flow table → detect → alert; see `ARCHITECTURE.md`.
 #![deny(unsafe_code)]
 
+pub mod alert;
 pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod generate;
+pub mod pipeline;
+pub mod run;
+pub mod stats;
+pub mod tunnel;

@@ -1,1 +1,83 @@
-fn main() {}
+//! The `mirrorwatch` binary: parse arguments, run, map errors to exit codes.
+//!
+//! Exit codes: 0 success; 1 a run error (output failed, an input could not be read
+//! completely); 2 usage or configuration error (before any packet is read).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mirrorwatch::cli::{Cli, Command, ConfigCommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Replay(args) => match mirrorwatch::run::replay(&args) {
+            Ok(outcome) => {
+                for e in &outcome.input_errors {
+                    eprintln!("mirrorwatch: error: {e}");
+                }
+                if outcome.interrupted {
+                    eprintln!("mirrorwatch: interrupted; everything seen so far was written");
+                }
+                if outcome.input_errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("mirrorwatch: error: {e:#}");
+                let config_error = e
+                    .downcast_ref::<mirrorwatch::config::ConfigError>()
+                    .is_some();
+                ExitCode::from(if config_error { 2 } else { 1 })
+            }
+        },
+        Command::Generate(args) => {
+            if args.list {
+                for s in mirrorwatch::generate::SCENARIOS {
+                    println!("{:<24} {}", s.name, s.description);
+                }
+                return ExitCode::SUCCESS;
+            }
+            let (Some(name), Some(out)) = (args.scenario.as_deref(), args.output.as_deref()) else {
+                eprintln!("mirrorwatch: error: a scenario and --output are required");
+                return ExitCode::from(2);
+            };
+            match mirrorwatch::generate::generate(name, args.seed, out) {
+                Ok(summary) => {
+                    eprintln!(
+                        "mirrorwatch: wrote {} packets of {name} (seed {}) to {}",
+                        summary.packets,
+                        args.seed,
+                        out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mirrorwatch: error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", mirrorwatch::config::DEFAULT_CONFIG_TOML);
+            ExitCode::SUCCESS
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            match mirrorwatch::config::Config::load(&file) {
+                Ok(_) => {
+                    eprintln!("mirrorwatch: {} is valid", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mirrorwatch: error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

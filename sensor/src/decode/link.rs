@@ -1,5 +1,20 @@
 //! Capture link types and the link headers etherparse lacks (SLL2, BSD NULL/loopback).
-//! STUB: being implemented by a helper; the API is the contract.
+//!
+//! [`LinkType`] is an open newtype over pcap's LINKTYPE_* numbers (tcpdump.org
+//! `linktypes.html`). [`Sll2Slice`] views the 20-byte Linux cooked v2 header
+//! (LINKTYPE_LINUX_SLL2); [`NullSlice`] views the 4-byte address family of LINKTYPE_NULL and
+//! LINKTYPE_LOOP. The constructors check the length; after that the accessors cannot fail and
+//! `payload()` borrows from the caller's buffer.
+//!
+//! Where readers differ: LINKTYPE_NULL stores the family in the *capturing* host's byte order
+//! and LINKTYPE_LOOP in network order, and AF_INET6 is 10 (Linux), 24 (NetBSD, OpenBSD),
+//! 28 (FreeBSD) or 30 (macOS). Like Wireshark, we read the family in whichever byte order gives a
+//! small number, so one rule covers NULL from either endianness and LOOP, and accept every
+//! AF_INET6 value. SLL2's address length may claim more than the 8-byte address field; we clamp
+//! the address instead of rejecting the packet, since the payload offset does not depend on it.
+
+use std::fmt;
+
 use super::error::{DecodeError, Layer};
 
 /// A pcap LINKTYPE_* value (open: unknown values are kept).
@@ -23,33 +38,40 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// Lower-case name of the link types listed above (pcap's LINKTYPE_* without the prefix);
+    /// `None` for any other value.
+    pub const fn name(self) -> Option<&'static str> {
+        match self {
+            LinkType::NULL => Some("null"),
+            LinkType::ETHERNET => Some("ethernet"),
+            LinkType::RAW => Some("raw"),
+            LinkType::LOOP => Some("loop"),
+            LinkType::LINUX_SLL => Some("linux_sll"),
+            LinkType::IPV4 => Some("ipv4"),
+            LinkType::IPV6 => Some("ipv6"),
+            LinkType::LINUX_SLL2 => Some("linux_sll2"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LinkType {
+    /// The name if known, else `linktype_<number>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "linktype_{}", self.0),
+        }
+    }
 }
 
 /// Zero-copy view of a Linux cooked v2 header (20 bytes).
+///
+/// Invariant: `bytes.len() >= HEADER_LEN`.
 #[derive(Clone, Copy, Debug)]
 pub struct Sll2Slice<'a> {
     bytes: &'a [u8],
-}
-
-impl<'a> Sll2Slice<'a> {
-    /// Header length.
-    pub const HEADER_LEN: usize = 20;
-    /// Parses the header.
-    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        Err(DecodeError::HeaderTooSmall {
-            layer: Layer::Link,
-            needed: Self::HEADER_LEN,
-            available: bytes.len(),
-        })
-    }
-    /// Protocol type (an EtherType for ARPHRD_ETHER and most others).
-    pub fn protocol_type(&self) -> u16 {
-        0
-    }
-    /// The payload after the header.
-    pub fn payload(&self) -> &'a [u8] {
-        self.bytes
-    }
 }
 
 /// Address family carried by a NULL/LOOP header.
@@ -64,28 +86,423 @@ pub enum NullFamily {
 }
 
 /// Zero-copy view of a BSD NULL or OpenBSD LOOP header (4 bytes).
+///
+/// Invariant: `bytes.len() >= HEADER_LEN`.
 #[derive(Clone, Copy, Debug)]
 pub struct NullSlice<'a> {
     bytes: &'a [u8],
 }
 
-impl<'a> NullSlice<'a> {
+/// Byte offsets of the SLL2 header (tcpdump.org `LINKTYPE_LINUX_SLL2.html`).
+mod sll2_field {
+    use std::ops::Range;
+
+    /// Protocol type (an EtherType for most ARPHRD types).
+    pub(super) const PROTOCOL: Range<usize> = 0..2;
+    /// Reserved (must be zero; ignored).
+    #[allow(dead_code, reason = "documents the layout; the field is ignored")]
+    pub(super) const RESERVED: Range<usize> = 2..4;
+    /// Interface index of the capturing interface.
+    pub(super) const INTERFACE_INDEX: Range<usize> = 4..8;
+    /// ARPHRD_* type of the link.
+    pub(super) const ARPHRD: Range<usize> = 8..10;
+    /// Packet type (PACKET_HOST, PACKET_OUTGOING, ...).
+    pub(super) const PACKET_TYPE: usize = 10;
+    /// Number of meaningful bytes in the address field.
+    pub(super) const ADDRESS_LEN: usize = 11;
+    /// Link-layer source address, zero-padded to 8 bytes.
+    pub(super) const ADDRESS: Range<usize> = 12..20;
+}
+
+/// Byte offsets of the NULL/LOOP header.
+mod null_field {
+    use std::ops::Range;
+
+    /// Address family, in the capturing host's byte order (NULL) or network order (LOOP).
+    pub(super) const FAMILY: Range<usize> = 0..4;
+    /// Families are small numbers: a reading with any of these bits set is the wrong byte order.
+    pub(super) const WRONG_ORDER_MASK: u32 = 0xffff_0000;
+}
+
+impl<'a> Sll2Slice<'a> {
     /// Header length.
-    pub const HEADER_LEN: usize = 4;
-    /// Parses the header; the family is read in either byte order (NULL is host order).
+    pub const HEADER_LEN: usize = sll2_field::ADDRESS.end;
+    /// Packet type: addressed to this host.
+    pub const PACKET_HOST: u8 = 0;
+    /// Packet type: broadcast.
+    pub const PACKET_BROADCAST: u8 = 1;
+    /// Packet type: multicast.
+    pub const PACKET_MULTICAST: u8 = 2;
+    /// Packet type: to another host, seen in promiscuous mode.
+    pub const PACKET_OTHERHOST: u8 = 3;
+    /// Packet type: sent by this host.
+    pub const PACKET_OUTGOING: u8 = 4;
+    /// ARPHRD type of Ethernet.
+    pub const ARPHRD_ETHER: u16 = 1;
+
+    /// Parses the header.
     pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        Err(DecodeError::HeaderTooSmall {
-            layer: Layer::Link,
-            needed: Self::HEADER_LEN,
-            available: bytes.len(),
-        })
+        if bytes.len() < Self::HEADER_LEN {
+            return Err(DecodeError::HeaderTooSmall {
+                layer: Layer::Link,
+                needed: Self::HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        Ok(Sll2Slice { bytes })
     }
-    /// The address family.
-    pub fn family(&self) -> NullFamily {
-        NullFamily::Other(0)
+
+    /// Protocol type (an EtherType for ARPHRD_ETHER and most others).
+    pub fn protocol_type(&self) -> u16 {
+        be_u16(&self.bytes[sll2_field::PROTOCOL])
     }
+
+    /// Index of the interface the packet was captured on.
+    pub fn interface_index(&self) -> u32 {
+        be_u32(&self.bytes[sll2_field::INTERFACE_INDEX])
+    }
+
+    /// ARPHRD_* type of the link (1 = Ethernet).
+    pub fn arphrd_type(&self) -> u16 {
+        be_u16(&self.bytes[sll2_field::ARPHRD])
+    }
+
+    /// Packet type (`PACKET_HOST`, ..., `PACKET_OUTGOING`).
+    pub fn packet_type(&self) -> u8 {
+        self.bytes[sll2_field::PACKET_TYPE]
+    }
+
+    /// Address length as the header states it (may exceed the 8-byte field).
+    pub fn address_len(&self) -> u8 {
+        self.bytes[sll2_field::ADDRESS_LEN]
+    }
+
+    /// Link-layer source address: the first `address_len()` bytes of the field, at most 8.
+    pub fn address(&self) -> &'a [u8] {
+        let field = &self.bytes[sll2_field::ADDRESS];
+        let len = usize::from(self.address_len()).min(field.len());
+        &field[..len]
+    }
+
+    /// Header length (always 20).
+    pub fn header_len(&self) -> usize {
+        Self::HEADER_LEN
+    }
+
     /// The payload after the header.
     pub fn payload(&self) -> &'a [u8] {
-        self.bytes
+        &self.bytes[Self::HEADER_LEN..]
+    }
+}
+
+impl<'a> NullSlice<'a> {
+    /// Header length.
+    pub const HEADER_LEN: usize = null_field::FAMILY.end;
+    /// AF_INET on every system.
+    pub const AF_INET: u32 = 2;
+    /// AF_INET6 on Linux.
+    pub const AF_INET6_LINUX: u32 = 10;
+    /// AF_INET6 on NetBSD and OpenBSD.
+    pub const AF_INET6_NETBSD_OPENBSD: u32 = 24;
+    /// AF_INET6 on FreeBSD.
+    pub const AF_INET6_FREEBSD: u32 = 28;
+    /// AF_INET6 on macOS.
+    pub const AF_INET6_DARWIN: u32 = 30;
+
+    /// Parses the header; the family is read in either byte order (NULL is host order).
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < Self::HEADER_LEN {
+            return Err(DecodeError::HeaderTooSmall {
+                layer: Layer::Link,
+                needed: Self::HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        Ok(NullSlice { bytes })
+    }
+
+    /// The family number in whichever byte order makes it below 65536 (big-endian first; if
+    /// neither does, the big-endian reading).
+    pub fn family_value(&self) -> u32 {
+        let raw = &self.bytes[null_field::FAMILY];
+        let big = be_u32(raw);
+        let little = le_u32(raw);
+        if big & null_field::WRONG_ORDER_MASK == 0 || little & null_field::WRONG_ORDER_MASK != 0 {
+            big
+        } else {
+            little
+        }
+    }
+
+    /// The address family.
+    pub fn family(&self) -> NullFamily {
+        match self.family_value() {
+            Self::AF_INET => NullFamily::Ipv4,
+            Self::AF_INET6_LINUX
+            | Self::AF_INET6_NETBSD_OPENBSD
+            | Self::AF_INET6_FREEBSD
+            | Self::AF_INET6_DARWIN => NullFamily::Ipv6,
+            other => NullFamily::Other(other),
+        }
+    }
+
+    /// Header length (always 4).
+    pub fn header_len(&self) -> usize {
+        Self::HEADER_LEN
+    }
+
+    /// The payload after the header.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[Self::HEADER_LEN..]
+    }
+}
+
+/// Big-endian value of at most four bytes (longer input keeps the last four).
+fn be_u32(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
+}
+
+/// Little-endian value of at most four bytes (longer input keeps the first four).
+fn le_u32(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
+}
+
+/// Big-endian value of at most two bytes (longer input keeps the last two).
+fn be_u16(bytes: &[u8]) -> u16 {
+    bytes
+        .iter()
+        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// sv__decode-sll2-02_input.pcap (shared/pcaps/mixed), frame 1, cut after the IPv4 header.
+    static SURICATA_SLL2: [u8; 40] = [
+        // SLL2: protocol 0x0800, reserved 0, interface index 2, ARPHRD 1 (Ethernet),
+        // packet type 4 (outgoing), address length 6, address aa:76:30:71:b0:e7 + 2 pad bytes.
+        0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, 0x04, 0x06, 0xaa, 0x76, 0x30,
+        0x71, 0xb0, 0xe7, 0x00, 0x00,
+        // IPv4: 192.168.1.253 -> 192.168.1.21, TCP, 60 bytes.
+        0x45, 0x00, 0x00, 0x3c, 0x45, 0xa9, 0x40, 0x00, 0x40, 0x06, 0x70, 0xb0, 0xc0, 0xa8, 0x01,
+        0xfd, 0xc0, 0xa8, 0x01, 0x15,
+    ];
+
+    /// Hand-built (the sample NULL capture is fuzzed garbage): a macOS lo0 capture, family 30
+    /// (AF_INET6) in little-endian host order, then the first bytes of an IPv6 header.
+    static MACOS_NULL_IPV6: [u8; 8] = [
+        // NULL: family 30, little-endian.
+        0x1e, 0x00, 0x00, 0x00, // IPv6: version 6, traffic class 0, flow label 0x00000.
+        0x60, 0x00, 0x00, 0x00,
+    ];
+
+    /// Test-only SLL2 encoder.
+    fn encode_sll2(
+        protocol: u16,
+        if_index: u32,
+        arphrd: u16,
+        packet_type: u8,
+        address_len: u8,
+        address: [u8; 8],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut out = protocol.to_be_bytes().to_vec();
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&if_index.to_be_bytes());
+        out.extend_from_slice(&arphrd.to_be_bytes());
+        out.push(packet_type);
+        out.push(address_len);
+        out.extend_from_slice(&address);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn parses_known_bytes() {
+        let sll2 = Sll2Slice::from_slice(&SURICATA_SLL2).unwrap();
+        assert_eq!(sll2.protocol_type(), 0x0800);
+        assert_eq!(sll2.interface_index(), 2);
+        assert_eq!(sll2.arphrd_type(), Sll2Slice::ARPHRD_ETHER);
+        assert_eq!(sll2.packet_type(), Sll2Slice::PACKET_OUTGOING);
+        assert_eq!(sll2.address_len(), 6);
+        assert_eq!(sll2.address(), &[0xaa, 0x76, 0x30, 0x71, 0xb0, 0xe7]);
+        assert_eq!(sll2.header_len(), 20);
+        assert_eq!(sll2.payload(), &SURICATA_SLL2[20..]);
+    }
+
+    #[test]
+    fn parses_known_bytes_null() {
+        let null = NullSlice::from_slice(&MACOS_NULL_IPV6).unwrap();
+        assert_eq!(null.family_value(), 30);
+        assert_eq!(null.family(), NullFamily::Ipv6);
+        assert_eq!(null.header_len(), 4);
+        assert_eq!(null.payload(), &[0x60, 0, 0, 0]);
+        // Every family, written little-endian (NULL from x86) and big-endian (LOOP, or NULL
+        // from a big-endian host).
+        let cases = [
+            (2, NullFamily::Ipv4),
+            (10, NullFamily::Ipv6),
+            (24, NullFamily::Ipv6),
+            (28, NullFamily::Ipv6),
+            (30, NullFamily::Ipv6),
+            (17, NullFamily::Other(17)),
+            (0, NullFamily::Other(0)),
+        ];
+        for (value, family) in cases {
+            for bytes in [u32::to_le_bytes(value), u32::to_be_bytes(value)] {
+                let null = NullSlice::from_slice(&bytes).unwrap();
+                assert_eq!(null.family(), family, "{bytes:02x?}");
+                assert_eq!(null.payload(), &[] as &[u8]);
+            }
+        }
+    }
+
+    #[test]
+    fn parses_known_bytes_other_null_family() {
+        // Neither reading is small: the big-endian one is reported.
+        let null = NullSlice::from_slice(&[0x00, 0x6c, 0x65, 0xcb]).unwrap();
+        assert_eq!(null.family(), NullFamily::Other(0x006c_65cb));
+        let null = NullSlice::from_slice(&[0x01, 0x00, 0x00, 0x01]).unwrap();
+        assert_eq!(null.family(), NullFamily::Other(0x0100_0001));
+    }
+
+    #[test]
+    fn rejects_truncated_header() {
+        for len in 0..20 {
+            assert_eq!(
+                Sll2Slice::from_slice(&SURICATA_SLL2[..len]).unwrap_err(),
+                DecodeError::HeaderTooSmall {
+                    layer: Layer::Link,
+                    needed: 20,
+                    available: len
+                }
+            );
+        }
+        for len in 0..4 {
+            assert_eq!(
+                NullSlice::from_slice(&MACOS_NULL_IPV6[..len]).unwrap_err(),
+                DecodeError::HeaderTooSmall {
+                    layer: Layer::Link,
+                    needed: 4,
+                    available: len
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn clamps_bad_address_len() {
+        // Too short (0) and lying (255, past the 8-byte field): the address is cut, the payload
+        // offset does not move.
+        for (address_len, expected) in [(0u8, 0usize), (8, 8), (9, 8), (255, 8)] {
+            let mut bytes = SURICATA_SLL2;
+            bytes[11] = address_len;
+            let sll2 = Sll2Slice::from_slice(&bytes).unwrap();
+            assert_eq!(sll2.address_len(), address_len);
+            assert_eq!(sll2.address(), &SURICATA_SLL2[12..12 + expected]);
+            assert_eq!(sll2.payload(), &SURICATA_SLL2[20..]);
+        }
+    }
+
+    #[test]
+    fn names_link_types() {
+        assert_eq!(LinkType::LINUX_SLL2.name(), Some("linux_sll2"));
+        assert_eq!(LinkType::NULL.name(), Some("null"));
+        assert_eq!(LinkType(147).name(), None);
+        assert_eq!(LinkType::ETHERNET.to_string(), "ethernet");
+        assert_eq!(LinkType(147).to_string(), "linktype_147");
+        let all = [
+            LinkType::NULL,
+            LinkType::ETHERNET,
+            LinkType::RAW,
+            LinkType::LOOP,
+            LinkType::LINUX_SLL,
+            LinkType::IPV4,
+            LinkType::IPV6,
+            LinkType::LINUX_SLL2,
+        ];
+        let mut names: Vec<_> = all.iter().filter_map(|l| l.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "names must be present and distinct");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..32)) {
+            if let Ok(sll2) = Sll2Slice::from_slice(&bytes) {
+                prop_assert!(sll2.address().len() <= 8);
+                prop_assert_eq!(sll2.header_len() + sll2.payload().len(), bytes.len());
+                let _ = (sll2.protocol_type(), sll2.interface_index(), sll2.arphrd_type());
+                let _ = (sll2.packet_type(), sll2.address_len());
+            }
+            if let Ok(null) = NullSlice::from_slice(&bytes) {
+                prop_assert_eq!(null.header_len() + null.payload().len(), bytes.len());
+                if let NullFamily::Other(value) = null.family() {
+                    prop_assert_eq!(value, null.family_value());
+                }
+            }
+        }
+
+        #[test]
+        fn rejects_every_truncated_prefix(
+            header in any::<[u8; 20]>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let mut bytes = header.to_vec();
+            bytes.extend_from_slice(&payload);
+            for len in 0..20 {
+                prop_assert_eq!(
+                    Sll2Slice::from_slice(&bytes[..len]).map(|s| s.protocol_type()),
+                    Err(DecodeError::HeaderTooSmall { layer: Layer::Link, needed: 20, available: len })
+                );
+            }
+            for len in 0..4 {
+                prop_assert_eq!(
+                    NullSlice::from_slice(&bytes[..len]).map(|n| n.family()),
+                    Err(DecodeError::HeaderTooSmall { layer: Layer::Link, needed: 4, available: len })
+                );
+            }
+        }
+
+        #[test]
+        fn round_trips_sll2_fields(
+            protocol in any::<u16>(),
+            if_index in any::<u32>(),
+            arphrd in any::<u16>(),
+            packet_type in any::<u8>(),
+            address_len in 0u8..=8,
+            address in any::<[u8; 8]>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let bytes = encode_sll2(protocol, if_index, arphrd, packet_type, address_len, address, &payload);
+            let sll2 = Sll2Slice::from_slice(&bytes).unwrap();
+            prop_assert_eq!(sll2.protocol_type(), protocol);
+            prop_assert_eq!(sll2.interface_index(), if_index);
+            prop_assert_eq!(sll2.arphrd_type(), arphrd);
+            prop_assert_eq!(sll2.packet_type(), packet_type);
+            prop_assert_eq!(sll2.address(), &address[..usize::from(address_len)]);
+            prop_assert_eq!(sll2.payload(), &payload[..]);
+        }
+
+        #[test]
+        fn round_trips_null_family(family in 0u32..1 << 16, little in any::<bool>()) {
+            let bytes = if little { family.to_le_bytes() } else { family.to_be_bytes() };
+            let null = NullSlice::from_slice(&bytes).unwrap();
+            prop_assert_eq!(null.family_value(), family);
+            let expected = match family {
+                2 => NullFamily::Ipv4,
+                10 | 24 | 28 | 30 => NullFamily::Ipv6,
+                other => NullFamily::Other(other),
+            };
+            prop_assert_eq!(null.family(), expected);
+        }
     }
 }

@@ -1,0 +1,153 @@
+//! The replay command: the IO shell around the pipeline (files, signals, progress, output).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::alert::{EventWriter, OutputTarget};
+use crate::capture::replay::{ReplayReader, expand_inputs};
+use crate::cli::ReplayArgs;
+use crate::config::Config;
+use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
+
+/// Inputs larger than this (in total) get a progress bar on a terminal.
+const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How a replay ended.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// Counters.
+    pub report: PipelineReport,
+    /// Inputs that could not be read completely, with the reason.
+    pub input_errors: Vec<String>,
+    /// Stopped by SIGINT/SIGTERM before the end.
+    pub interrupted: bool,
+}
+
+/// Loads the configuration named on the command line, or the defaults.
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Runs `mirrorwatch replay`.
+pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
+    let config = load_config(args.config.as_deref())?;
+    let inputs = expand_inputs(&args.inputs)?;
+    if inputs.is_empty() {
+        anyhow::bail!("no capture files found in the inputs given");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the SIGINT/SIGTERM handler")?;
+    }
+    let target = OutputTarget::from_arg(&args.output);
+    let writer = EventWriter::spawn(&target)?;
+    let options = PipelineOptions {
+        workers: args.workers.unwrap_or(0),
+        flow_records: args.flows,
+    };
+    let mut pipeline =
+        Pipeline::start(&config, options, || writer.sink()).context("starting worker threads")?;
+    let progress = progress_bar(args, &inputs);
+    let started = Instant::now();
+    let mut input_errors = Vec::new();
+    let mut interrupted = false;
+    let mut done_bytes = 0u64;
+    'files: for path in &inputs {
+        let mut reader = match ReplayReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                input_errors.push(e.to_string());
+                continue;
+            }
+        };
+        let mut n = 0u64;
+        loop {
+            match reader.next_packet() {
+                Ok(Some(rec)) => {
+                    if let Err(e) = pipeline.push(&rec) {
+                        // The output failed: stop reading, but still flush what we can.
+                        input_errors.push(format!("stopped: {e}"));
+                        break 'files;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    input_errors.push(e.to_string());
+                    break;
+                }
+            }
+            n += 1;
+            if n % 65_536 == 0 {
+                if let Some(bar) = &progress {
+                    bar.set_position(done_bytes + reader.file_bytes_read());
+                }
+                if stop.load(Ordering::Relaxed) {
+                    interrupted = true;
+                    break 'files;
+                }
+            }
+        }
+        done_bytes += reader.file_len();
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let finish = pipeline.finish();
+    let mut sink = writer.sink();
+    let report = match finish {
+        Ok(report) => {
+            crate::stats::write_stats(&mut sink, &report, input_errors.len() as u64)?;
+            report
+        }
+        Err(e) => {
+            drop(sink);
+            let _ = writer.finish();
+            return Err(e.into());
+        }
+    };
+    drop(sink);
+    writer.finish()?;
+    eprint!("{}", crate::stats::summary(&report, started.elapsed()));
+    Ok(ReplayOutcome {
+        report,
+        input_errors,
+        interrupted,
+    })
+}
+
+fn progress_bar(
+    args: &ReplayArgs,
+    inputs: &[std::path::PathBuf],
+) -> Option<indicatif::ProgressBar> {
+    if args.no_progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if total < PROGRESS_MIN_BYTES {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
