@@ -1,1 +1,9 @@
-//! End-to-end tests.
+//! End-to-end tests of the `mirrorwatch` binary and library.
+
+// Every folder of `pcaps/`: replay it and hold the output to its checks.toml.
+mod pcap_cases;
+// The command line: configuration errors, damaged inputs, compressed inputs, signals.
+mod cli;
+// Real third-party captures in ../shared/pcaps: every file replays, tshark agrees on tunnels
+// and inner flows.
+mod real_captures;

@@ -1,0 +1,135 @@
+//! Runs every folder of `pcaps/`: replays `input.pcap` with `--flows` and holds the output to
+//! the folder's `checks.toml` (exact counts of matching events, exact stats values).
+//! Adding a case is adding a folder.
+
+use std::path::Path;
+
+use mirrorwatch_tests::{events, json_equals_toml, lookup, run, workspace_root};
+
+/// Applies one folder's checks; returns the failures as readable lines.
+fn check_case(dir: &Path) -> Vec<String> {
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let input = dir.join("input.pcap");
+    let checks_text = match std::fs::read_to_string(dir.join("checks.toml")) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("{name}: reading checks.toml: {e}")],
+    };
+    let checks: toml::Table = match toml::from_str(&checks_text) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("{name}: checks.toml: {e}")],
+    };
+    let out = run(&[
+        "replay",
+        "--flows",
+        "--no-progress",
+        &input.to_string_lossy(),
+    ]);
+    let mut failures = Vec::new();
+    if !out.status.success() {
+        failures.push(format!(
+            "{name}: exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let evs = events(&out.stdout);
+    let n_checks = checks
+        .get("event")
+        .and_then(toml::Value::as_array)
+        .map_or(0, Vec::len);
+    for (i, check) in checks
+        .get("event")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let want = check.get("count").and_then(toml::Value::as_integer);
+        let Some(matcher) = check.get("match").and_then(toml::Value::as_table) else {
+            failures.push(format!("{name}: event check {i} has no match table"));
+            continue;
+        };
+        let got = evs
+            .iter()
+            .filter(|ev| {
+                matcher
+                    .iter()
+                    .all(|(path, v)| lookup(ev, path).is_some_and(|j| json_equals_toml(j, v)))
+            })
+            .count();
+        if want != Some(got as i64) {
+            failures.push(format!(
+                "{name}: event check {i}/{n_checks} {}: want {want:?}, got {got}",
+                toml::Value::Table(matcher.clone())
+                    .to_string()
+                    .replace('\n', " ")
+            ));
+        }
+    }
+    let stats: Vec<&serde_json::Value> =
+        evs.iter().filter(|e| e["event_type"] == "stats").collect();
+    if stats.len() != 1 {
+        failures.push(format!(
+            "{name}: want exactly one stats event, got {}",
+            stats.len()
+        ));
+    }
+    if let (Some(expected), Some(stats)) = (
+        checks.get("stats").and_then(toml::Value::as_table),
+        stats.first().and_then(|s| s.get("stats")),
+    ) {
+        for (path, v) in expected {
+            let got = lookup(stats, path);
+            if !got.is_some_and(|j| json_equals_toml(j, v)) {
+                failures.push(format!("{name}: stats.{path}: want {v}, got {got:?}"));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn every_pcap_case_meets_its_checks() {
+    let root = workspace_root().join("pcaps");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("checks.toml").is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 15,
+        "expected the bundled cases in {}",
+        root.display()
+    );
+    let failures: Vec<String> = dirs.iter().flat_map(|d| check_case(d)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_wrong_expectation_is_caught() {
+    // The runner itself must be able to fail: a deliberately wrong count on a real case.
+    let dir = std::env::temp_dir().join(format!("mw-case-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        workspace_root().join("pcaps/mirror-vxlan/input.pcap"),
+        dir.join("input.pcap"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("checks.toml"),
+        "[[event]]\ncount = 2\nmatch = { event_type = \"tunnel\" }\n[stats]\npackets = 1\n",
+    )
+    .unwrap();
+    let failures = check_case(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+}
