@@ -28,7 +28,6 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        #[source]
         source: std::io::Error,
     },
     /// The file is not valid TOML, has an unknown key or a value of the wrong type.

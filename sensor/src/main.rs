@@ -30,10 +30,12 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("mirrorwatch: error: {e:#}");
-                let config_error = e
+                // Bad configuration or arguments are found before any packet is read.
+                let usage = e
                     .downcast_ref::<mirrorwatch::config::ConfigError>()
-                    .is_some();
-                ExitCode::from(if config_error { 2 } else { 1 })
+                    .is_some()
+                    || e.downcast_ref::<mirrorwatch::run::UsageError>().is_some();
+                ExitCode::from(if usage { 2 } else { 1 })
             }
         },
         Command::Generate(args) => {

@@ -16,6 +16,14 @@ use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
 /// Inputs larger than this (in total) get a progress bar on a terminal.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
 
+/// A problem with the arguments, found before any packet is read (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// An input path does not exist or cannot be listed.
+    #[error("{0}")]
+    Input(crate::capture::CaptureError),
+}
+
 /// How a replay ended.
 #[derive(Debug)]
 pub struct ReplayOutcome {
@@ -38,7 +46,16 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 /// Runs `mirrorwatch replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let config = load_config(args.config.as_deref())?;
-    let inputs = expand_inputs(&args.inputs)?;
+    // A path that does not exist is a typo, not a damaged capture: refuse before reading.
+    for path in &args.inputs {
+        if let Err(source) = std::fs::metadata(path) {
+            let path = path.clone();
+            return Err(
+                UsageError::Input(crate::capture::CaptureError::Io { path, source }).into(),
+            );
+        }
+    }
+    let inputs = expand_inputs(&args.inputs).map_err(UsageError::Input)?;
     if inputs.is_empty() {
         anyhow::bail!("no capture files found in the inputs given");
     }
@@ -84,14 +101,14 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
                     break;
                 }
             }
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break 'files;
+            }
             n += 1;
             if n % 65_536 == 0 {
                 if let Some(bar) = &progress {
                     bar.set_position(done_bytes + reader.file_bytes_read());
-                }
-                if stop.load(Ordering::Relaxed) {
-                    interrupted = true;
-                    break 'files;
                 }
             }
         }

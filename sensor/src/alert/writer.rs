@@ -55,7 +55,6 @@ pub enum AlertWriteError {
         /// Output description.
         target: String,
         /// The OS error.
-        #[source]
         source: std::io::Error,
     },
     /// An event could not be serialized (a bug, not an input problem).

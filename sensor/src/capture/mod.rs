@@ -35,7 +35,6 @@ pub enum CaptureError {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        #[source]
         source: std::io::Error,
     },
     /// The file is not a capture format we read.
