@@ -1,4 +1,6 @@
 //! End-to-end tests of the `mirrorwatch` binary and library.
+// Helpers in test files are test code too: a failed unwrap fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // Every folder of `pcaps/`: replay it and hold the output to its checks.toml.
 mod pcap_cases;
