@@ -47,14 +47,6 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let config = load_config(args.config.as_deref())?;
     // A path that does not exist is a typo, not a damaged capture: refuse before reading.
-    for path in &args.inputs {
-        if let Err(source) = std::fs::metadata(path) {
-            let path = path.clone();
-            return Err(
-                UsageError::Input(crate::capture::CaptureError::Io { path, source }).into(),
-            );
-        }
-    }
     let inputs = expand_inputs(&args.inputs).map_err(UsageError::Input)?;
     if inputs.is_empty() {
         anyhow::bail!("no capture files found in the inputs given");

@@ -112,9 +112,8 @@ impl fmt::Display for Compression {
 /// Expands the command-line inputs into the list of files to replay, in order.
 ///
 /// A path that is not a directory is kept as given, whatever its name. A directory is expanded
-/// one level deep (not recursively: pass subdirectories explicitly) to its regular files, and
-/// symbolic links to them, whose extension is one of [`CAPTURE_EXTENSIONS`]; they come sorted by
-/// name. A directory without captures contributes nothing. A path that does not exist, or an
+/// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels) to its regular files, and symbolic links
+/// to them, whose extension is one of [`CAPTURE_EXTENSIONS`]; they come sorted by path. A directory without captures contributes nothing. A path that does not exist, or an
 /// entry that cannot be examined, is a [`CaptureError::Io`] naming it.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
     let mut files = Vec::with_capacity(inputs.len());
@@ -125,21 +124,36 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
             continue;
         }
         let mut found = Vec::new();
-        for entry in fs::read_dir(input).map_err(|source| io_error(input, source))? {
-            let path = entry.map_err(|source| io_error(input, source))?.path();
-            if !has_capture_extension(&path) {
-                continue;
-            }
-            // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
-            let meta = fs::metadata(&path).map_err(|source| io_error(&path, source))?;
-            if meta.is_file() {
-                found.push(path);
-            }
-        }
+        collect_captures(input, 0, &mut found)?;
         found.sort();
         files.append(&mut found);
     }
     Ok(files)
+}
+
+/// Deepest directory level searched below an input directory. Hunters keep captures in
+/// trees by date or case; the bound keeps a symbolic-link loop from recursing forever.
+pub const MAX_DIRECTORY_DEPTH: usize = 8;
+
+/// Adds the capture files under `dir` (recursively, up to [`MAX_DIRECTORY_DEPTH`]).
+fn collect_captures(
+    dir: &Path,
+    depth: usize,
+    found: &mut Vec<PathBuf>,
+) -> Result<(), CaptureError> {
+    for entry in fs::read_dir(dir).map_err(|source| io_error(dir, source))? {
+        let path = entry.map_err(|source| io_error(dir, source))?.path();
+        // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
+        let meta = fs::metadata(&path).map_err(|source| io_error(&path, source))?;
+        if meta.is_dir() {
+            if depth < MAX_DIRECTORY_DEPTH {
+                collect_captures(&path, depth + 1, found)?;
+            }
+        } else if meta.is_file() && has_capture_extension(&path) {
+            found.push(path);
+        }
+    }
+    Ok(())
 }
 
 impl ReplayReader {
@@ -1903,7 +1917,7 @@ mod tests {
     }
 
     #[test]
-    fn expands_directories_one_level_sorted_by_name() {
+    fn expands_directories_recursively_sorted_by_path() {
         let dir =
             std::env::temp_dir().join(format!("mirrorwatch-replay-dir-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -1933,7 +1947,8 @@ mod tests {
                 "b.pcapng",
                 "c.pcap.gz",
                 "d.zst",
-                "e.cap"
+                "e.cap",
+                "sub/x.pcap"
             ]
         );
         assert!(matches!(
