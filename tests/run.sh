@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then checks
+# formatting, lints and runs every test. This is the command README.md shows and .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v editcap >/dev/null 2>&1 || need+=(wireshark-common)
+command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v gzip >/dev/null 2>&1 || need+=(gzip)
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${need[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
