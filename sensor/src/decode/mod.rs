@@ -317,3 +317,181 @@ impl Decoder {
         walk::walk(&self.config, link, frame, orig_len, counters)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::link::LinkType;
+    use super::*;
+    use proptest::prelude::*;
+
+    const LINKS: [LinkType; 8] = [
+        LinkType::ETHERNET,
+        LinkType::RAW,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::LINUX_SLL,
+        LinkType::LINUX_SLL2,
+        LinkType::NULL,
+        LinkType::LOOP,
+    ];
+
+    /// Every frame of every generated case in `pcaps/`.
+    fn case_frames() -> Vec<Vec<u8>> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps");
+        let mut frames = Vec::new();
+        let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().collect();
+        dirs.sort_by_key(|d| d.path());
+        for dir in dirs {
+            let input = dir.path().join("input.pcap");
+            if !input.is_file() {
+                continue;
+            }
+            let mut reader = crate::capture::replay::ReplayReader::open(&input).unwrap();
+            while let Ok(Some(rec)) = reader.next_packet() {
+                frames.push(rec.data.to_vec());
+            }
+        }
+        assert!(
+            frames.len() > 300,
+            "the bundled cases hold a few hundred frames"
+        );
+        frames
+    }
+
+    fn decode(link: LinkType, frame: &[u8]) -> (usize, bool, DecodeCounters) {
+        let mut counters = DecodeCounters::default();
+        let d = Decoder::default().decode(link, frame, frame.len() as u32, &mut counters);
+        assert!(d.inner_depth <= d.tunnels.len());
+        assert!(d.tunnels.len() <= Decoder::default().config().max_tunnel_depth);
+        (d.tunnels.len(), d.inner.is_some(), counters)
+    }
+
+    #[test]
+    fn every_prefix_of_every_generated_frame_decodes_without_panic() {
+        for frame in case_frames() {
+            let (full_depth, _, _) = decode(LinkType::ETHERNET, &frame);
+            for n in 0..frame.len() {
+                let (depth, _, _) = decode(LinkType::ETHERNET, &frame[..n]);
+                // A prefix can never reveal more tunnel layers than the whole frame.
+                assert!(
+                    depth <= full_depth,
+                    "prefix {n} of a {full_depth}-deep frame"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nested_aws_mirror_decodes_to_the_inner_flow() {
+        // pcaps/aws-gwlb-double: Geneve (VNI 0) around VXLAN (VNI 4242/4243).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps");
+        let input = root.join("aws-gwlb-double/input.pcap");
+        let mut reader = crate::capture::replay::ReplayReader::open(&input).unwrap();
+        let rec = reader.next_packet().unwrap().unwrap();
+        let mut counters = DecodeCounters::default();
+        let d = Decoder::default().decode(rec.link, rec.data, rec.orig_len, &mut counters);
+        let kinds: Vec<_> = d.tunnels.iter().map(|t| (t.kind, t.id)).collect();
+        assert_eq!(kinds[0], (TunnelKind::Geneve, 0));
+        assert_eq!(kinds[1].0, TunnelKind::Vxlan);
+        assert!(kinds[1].1 == 4242 || kinds[1].1 == 4243);
+        assert_eq!(d.inner_depth, 2);
+        assert!(d.inner.is_some());
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn depth_cap_stops_at_the_cap_and_counts() {
+        let frames = case_frames();
+        let deep = frames
+            .iter()
+            .find(|f| {
+                let mut c = DecodeCounters::default();
+                let d = Decoder::default().decode(LinkType::ETHERNET, f, f.len() as u32, &mut c);
+                c.get("decoder.tunnel.depth_exceeded") == 1 && d.tunnels.len() == 4
+            })
+            .expect("nested-too-deep holds frames deeper than the cap");
+        let shallow = Decoder::new(DecodeConfig {
+            max_tunnel_depth: 2,
+            ..DecodeConfig::default()
+        });
+        let mut c = DecodeCounters::default();
+        let d = shallow.decode(LinkType::ETHERNET, deep, deep.len() as u32, &mut c);
+        assert_eq!(d.tunnels.len(), 2);
+        assert_eq!(c.get("decoder.tunnel.depth_exceeded"), 1);
+        // At the cap the tunnel packet itself stays the innermost packet.
+        assert_eq!(d.inner_depth, 2);
+        assert_eq!(d.inner.map(|p| p.dst_port), Some(4789));
+    }
+
+    #[test]
+    fn probing_finds_vxlan_on_a_nonstandard_port_only_when_enabled() {
+        let frames = case_frames();
+        // Take a VXLAN frame and move its destination port from 4789 to 9999.
+        let mut frame = frames
+            .iter()
+            .find(|f| {
+                let mut c = DecodeCounters::default();
+                let d = Decoder::default().decode(LinkType::ETHERNET, f, f.len() as u32, &mut c);
+                d.tunnels.len() == 1
+                    && d.tunnels[0].kind == TunnelKind::Vxlan
+                    && d.tunnels[0].outer_dst_port == 4789
+                    && f.get(12..14) == Some(&[0x08, 0x00][..])
+            })
+            .expect("a plain IPv4 VXLAN frame")
+            .clone();
+        // Ethernet 14 + IPv4 header (IHL) + UDP destination port at offset 2.
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let dport = 14 + ihl + 2;
+        frame[dport..dport + 2].copy_from_slice(&9999u16.to_be_bytes());
+        frame[14 + ihl + 6..14 + ihl + 8].copy_from_slice(&[0, 0]); // UDP checksum optional
+        let mut c = DecodeCounters::default();
+        let d = Decoder::default().decode(LinkType::ETHERNET, &frame, frame.len() as u32, &mut c);
+        assert_eq!(d.tunnels.len(), 1);
+        assert!(d.tunnels[0].nonstandard_port);
+        assert_eq!(c.get("decoder.udp.nonstandard_port_tunnel"), 1);
+        let off = Decoder::new(DecodeConfig {
+            probe_nonstandard_ports: false,
+            ..DecodeConfig::default()
+        });
+        let d = off.decode(LinkType::ETHERNET, &frame, frame.len() as u32, &mut c);
+        assert!(d.tunnels.is_empty());
+        assert_eq!(d.inner.map(|p| p.dst_port), Some(9999));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_on_any_link(bytes in proptest::collection::vec(any::<u8>(), 0..600), link in 0usize..8) {
+            let _ = decode(LINKS[link], &bytes);
+        }
+
+        #[test]
+        fn corrupted_generated_frames_never_panic(
+            pick in any::<prop::sample::Index>(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            static FRAMES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+            let frames = FRAMES.get_or_init(case_frames);
+            let mut frame = pick.get(frames).clone();
+            for (at, value) in flips {
+                let i = at.index(frame.len().max(1));
+                if let Some(b) = frame.get_mut(i) {
+                    *b = value;
+                }
+            }
+            let _ = decode(LinkType::ETHERNET, &frame);
+        }
+
+        #[test]
+        fn random_udp_payloads_are_not_taken_for_tunnels(payload in proptest::collection::vec(any::<u8>(), 0..200)) {
+            // Strict probing must not invent tunnels from random data: it needs an exact
+            // flags byte, zero reserved bits and an inner IPv4 header with a valid checksum.
+            let frame = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .udp(40000, 31337);
+            let mut bytes = Vec::new();
+            frame.write(&mut bytes, &payload).unwrap();
+            let (depth, _, _) = decode(LinkType::ETHERNET, &bytes);
+            prop_assert_eq!(depth, 0);
+        }
+    }
+}
