@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP};
+use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP, TunnelKind};
 
 /// The default configuration file, printed by `mirrorwatch config default`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
@@ -78,12 +78,49 @@ pub struct NetworksConfig {
     pub home: Vec<IpNet>,
 }
 
-/// `[mirror]`: the approved inventory of collectors.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// `[mirror]`: the approved inventory of collectors and the classification thresholds.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MirrorConfig {
-    /// Collectors allowed to receive mirrored traffic.
+    /// Collectors allowed to receive mirrored traffic from anyone.
     pub approved_collectors: Vec<IpNet>,
+    /// Decide a session's class after at most this many packets.
+    pub decide_after_packets: u64,
+    /// ... or this many seconds of packet time.
+    pub decide_after_s: u64,
+    /// Window for matching inner frames against native packets, in milliseconds.
+    pub duplicate_window_ms: u64,
+    /// Collectors approved only within bounds.
+    pub inventory: Vec<InventoryEntry>,
+}
+
+/// One `[[mirror.inventory]]` entry: a collector and what it may receive.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryEntry {
+    /// The collector (a CIDR).
+    pub collector: IpNet,
+    /// Mirror sources allowed to send to it; empty = any.
+    #[serde(default)]
+    pub sources: Vec<IpNet>,
+    /// Tunnel types allowed (event names); empty = any.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Tunnel ids allowed; empty = any.
+    #[serde(default)]
+    pub tunnel_ids: Vec<u32>,
+}
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        MirrorConfig {
+            approved_collectors: Vec::new(),
+            decide_after_packets: 32,
+            decide_after_s: 5,
+            duplicate_window_ms: 1000,
+            inventory: Vec::new(),
+        }
+    }
 }
 
 /// `[decode]`: ports and limits of the layer walk.
@@ -248,6 +285,37 @@ impl Config {
                 "must be between 1 and 64",
             ));
         }
+        let m = &self.mirror;
+        if m.decide_after_packets == 0 {
+            return Err(invalid(
+                "mirror",
+                "decide_after_packets",
+                "must be at least 1",
+            ));
+        }
+        if m.decide_after_s == 0 {
+            return Err(invalid("mirror", "decide_after_s", "must be at least 1"));
+        }
+        if m.duplicate_window_ms == 0 || m.duplicate_window_ms > 60_000 {
+            return Err(invalid(
+                "mirror",
+                "duplicate_window_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        for entry in &m.inventory {
+            if let Some(bad) = entry
+                .types
+                .iter()
+                .find(|t| !TunnelKind::ALL.iter().any(|k| k.name() == t.as_str()))
+            {
+                return Err(invalid(
+                    "mirror.inventory",
+                    "types",
+                    &format!("unknown tunnel type {bad:?}"),
+                ));
+            }
+        }
         let f = &self.flows;
         if f.capacity == 0 || f.capacity > 1 << 30 {
             return Err(invalid("flows", "capacity", "must be between 1 and 2^30"));
@@ -398,6 +466,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("active_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn inventory_entries_parse_and_unknown_types_are_refused() {
+        let c = parse(
+            "[[mirror.inventory]]\ncollector = \"10.9.0.10/32\"\nsources = [\"10.1.0.0/16\"]\ntypes = [\"vxlan\"]\ntunnel_ids = [100]\n",
+        )
+        .unwrap();
+        assert_eq!(c.mirror.inventory.len(), 1);
+        assert_eq!(c.mirror.inventory[0].tunnel_ids, vec![100]);
+        let e = parse("[[mirror.inventory]]\ncollector = \"10.9.0.10/32\"\ntypes = [\"vxlam\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[mirror.inventory] types") && e.contains("vxlam"),
+            "{e}"
+        );
+        let e = parse("[[mirror.inventory]]\nsources = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("collector"), "{e}");
     }
 
     #[test]
