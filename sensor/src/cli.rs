@@ -43,6 +43,10 @@ pub struct ReplayArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// At the end, print a table of every tunnel session (type, id, source -> collector,
+    /// class, approved or not, packets, bytes, first/last seen) to stderr.
+    #[arg(long)]
+    pub inventory: bool,
     /// Capture files, or directories of them (read in name order).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod generate;
 pub mod pipeline;
 pub mod run;

@@ -20,13 +20,23 @@ use flowtable::{
 };
 
 use crate::alert::{
-    AlertWriteError, EventHeader, EventSink, FlowDetail, FlowEvent, HexByte, ProtoName, Rfc3339,
+    AlertEvent, AlertInfo, AlertWriteError, Classification, ConversationRef, EventHeader,
+    EventSink, FlowDetail, FlowEvent, HexByte, MirrorEvidence, Mitre, ProtoName, Rfc3339,
     TunnelDetail, TunnelEvent, TunnelRef,
 };
 use crate::capture::CaptureRecord;
 use crate::config::Config;
-use crate::decode::{DecodeCounters, Decoder, TunnelKind};
-use crate::tunnel::{TunnelSessionRecord, TunnelTable, TunnelTableStats};
+use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind};
+use crate::detect::mirror_stream::{
+    self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
+};
+use crate::tunnel::{InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats};
+
+/// Tunnel records kept for the end-of-run inventory report.
+pub const INVENTORY_ROWS_CAP: usize = 10_000;
+
+/// Bytes of transport payload that go into a packet fingerprint.
+const FINGERPRINT_PAYLOAD_BYTES: usize = 64;
 
 /// What the capture thread tells a worker about one packet.
 #[derive(Clone, Copy, Debug)]
@@ -113,6 +123,12 @@ pub struct PipelineReport {
     pub tunnels: TunnelTableStats,
     /// Tunnel records written.
     pub tunnel_events: u64,
+    /// `mirror_stream` alerts written.
+    pub mirror_alerts: u64,
+    /// Tunnel session records for the inventory report (at most [`INVENTORY_ROWS_CAP`]).
+    pub tunnel_records: Vec<TunnelSessionRecord>,
+    /// Tunnel sessions beyond the inventory cap.
+    pub tunnel_records_dropped: u64,
     /// Per-worker reports.
     pub workers: Vec<WorkerReport>,
     /// Packet time of the first and last packet.
@@ -151,7 +167,8 @@ pub struct PipelineOptions {
 pub struct Pipeline {
     decoder: Decoder,
     tunnels: TunnelTable,
-    tunnel_idle: Duration,
+    copies: CopyWindow,
+    inventory: CollectorInventory,
     hasher: foldhash::quality::SeedableRandomState,
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Vec<PacketMeta>>,
@@ -161,6 +178,9 @@ pub struct Pipeline {
     sink: EventSink,
     counters: CaptureCounters,
     tunnel_events: u64,
+    mirror_alerts: u64,
+    tunnel_records: Vec<TunnelSessionRecord>,
+    tunnel_records_dropped: u64,
     clock: Timestamp,
     first_ts: Option<Timestamp>,
     last_tick_s: u64,
@@ -210,8 +230,11 @@ impl Pipeline {
                 config.tunnels.capacity,
                 Duration::from_secs(config.tunnels.idle_timeout_s),
                 config.tunnels.max_inner_flows,
+                CollectorInventory::from_config(config),
+                DecidePolicy::from_config(config),
             ),
-            tunnel_idle: Duration::from_secs(config.tunnels.idle_timeout_s),
+            copies: CopyWindow::new(Duration::from_millis(config.mirror.duplicate_window_ms)),
+            inventory: CollectorInventory::from_config(config),
             hasher: foldhash::quality::SeedableRandomState::random(),
             pending: (0..n_workers)
                 .map(|_| Vec::with_capacity(batch_size))
@@ -223,6 +246,9 @@ impl Pipeline {
             sink: new_sink(),
             counters: CaptureCounters::default(),
             tunnel_events: 0,
+            mirror_alerts: 0,
+            tunnel_records: Vec::new(),
+            tunnel_records_dropped: 0,
             clock: Timestamp::ZERO,
             first_ts: None,
             last_tick_s: 0,
@@ -252,14 +278,44 @@ impl Pipeline {
         let bare = inner.map(|p| FlowKey::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, 0));
         let inner_hash = bare.map(|(k, _)| self.hasher.hash_one(k));
         let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
+        // A fingerprint of the innermost packet, equal for a native packet and its mirrored
+        // copy: it finds inner frames that duplicate traffic also seen on the capture.
+        let fingerprint = match (inner.as_ref(), bare) {
+            (Some(p), Some((k, dir))) => Some(fingerprint(&self.hasher, &k, dir, p)),
+            _ => None,
+        };
+        let encapsulated = decoded.inner_depth > 0;
+        if let (Some(fp), false) = (fingerprint, encapsulated) {
+            if let Some(link) = self.copies.native(fp, rec.ts) {
+                self.tunnels.note_duplicate(link);
+            }
+        }
+        let observation = match (bare, inner_hash) {
+            (Some((key, dir)), Some(hash)) => Some(InnerObservation {
+                key,
+                dir,
+                hash,
+                duplicate: encapsulated
+                    && fingerprint.is_some_and(|fp| self.copies.copies_native(fp, rec.ts)),
+            }),
+            _ => None,
+        };
         let mut parent = 0u64;
         let mut flow_tunnel = None;
         for (depth, layer) in decoded.tunnels.iter().enumerate() {
+            let inside = depth < decoded.inner_depth;
+            let innermost = depth + 1 == decoded.inner_depth;
             let depth = u8::try_from(depth).unwrap_or(u8::MAX);
-            let link = self
-                .tunnels
-                .observe(parent, layer, depth, rec.ts, frame_bytes, inner_hash);
-            if usize::from(depth) < decoded.inner_depth {
+            let link = self.tunnels.observe(
+                parent,
+                layer,
+                depth,
+                rec.ts,
+                frame_bytes,
+                observation.as_ref().filter(|_| inside),
+                innermost,
+            );
+            if inside {
                 flow_tunnel = Some(FlowTunnel {
                     kind: layer.kind,
                     id: layer.id,
@@ -268,6 +324,12 @@ impl Pipeline {
                 });
             }
             parent = link;
+        }
+        if let (Some(fp), Some(t)) = (fingerprint, flow_tunnel) {
+            self.copies.record_tunneled(fp, rec.ts, t.link);
+        }
+        if encapsulated {
+            self.write_pending_alerts()?;
         }
         let (Some(p), Some((bare_key, dir)), Some(hash)) = (inner, bare, inner_hash) else {
             self.counters.non_ip += 1;
@@ -306,12 +368,48 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
         }
-        let mut records = Vec::new();
-        let _ = self.tunnel_idle;
-        self.tunnels.expire(self.clock, &mut |r| records.push(r));
-        for r in &records {
-            write_tunnel(&mut self.sink, r, "timeout")?;
+        self.end_tunnels(false)
+    }
+
+    /// Writes the alerts of sessions classified since the last call.
+    fn write_pending_alerts(&mut self) -> Result<(), AlertWriteError> {
+        let mut result = Ok(());
+        let (sink, inventory, alerts) = (&mut self.sink, &self.inventory, &mut self.mirror_alerts);
+        self.tunnels.take_alerts(&mut |r| {
+            if result.is_ok() {
+                result = write_mirror_alert(sink, inventory, &r);
+                *alerts += 1;
+            }
+        });
+        result
+    }
+
+    /// Ends idle tunnel sessions (or all of them at the end): alerts first, then records.
+    fn end_tunnels(&mut self, all: bool) -> Result<(), AlertWriteError> {
+        let mut ended = Vec::new();
+        let mut alerts = Vec::new();
+        let mut on_alert = |r: TunnelSessionRecord| alerts.push(r);
+        let mut on_record = |r: TunnelSessionRecord| ended.push(r);
+        if all {
+            self.tunnels
+                .drain(self.clock, &mut on_alert, &mut on_record);
+        } else {
+            self.tunnels
+                .expire(self.clock, &mut on_alert, &mut on_record);
+        }
+        for r in &alerts {
+            write_mirror_alert(&mut self.sink, &self.inventory, r)?;
+            self.mirror_alerts += 1;
+        }
+        let reason = if all { "shutdown" } else { "timeout" };
+        for r in ended {
+            write_tunnel(&mut self.sink, &r, reason)?;
             self.tunnel_events += 1;
+            if self.tunnel_records.len() < INVENTORY_ROWS_CAP {
+                self.tunnel_records.push(r);
+            } else {
+                self.tunnel_records_dropped += 1;
+            }
         }
         Ok(())
     }
@@ -350,12 +448,8 @@ impl Pipeline {
         for tx in &self.senders {
             let _ = tx.send(WorkerMsg::Finish);
         }
-        let mut records = Vec::new();
-        self.tunnels.drain(&mut |r| records.push(r));
-        for r in &records {
-            write_tunnel(&mut self.sink, r, "shutdown")?;
-            self.tunnel_events += 1;
-        }
+        self.write_pending_alerts()?;
+        self.end_tunnels(true)?;
         self.sink.flush()?;
         let mut workers = Vec::with_capacity(self.threads.len());
         let mut first_error = None;
@@ -377,6 +471,9 @@ impl Pipeline {
             capture: std::mem::take(&mut self.counters),
             tunnels: self.tunnels.stats(),
             tunnel_events: self.tunnel_events,
+            mirror_alerts: self.mirror_alerts,
+            tunnel_records: std::mem::take(&mut self.tunnel_records),
+            tunnel_records_dropped: self.tunnel_records_dropped,
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
@@ -405,11 +502,7 @@ fn write_tunnel(
     r: &TunnelSessionRecord,
     reason: &'static str,
 ) -> Result<(), AlertWriteError> {
-    let proto = match r.kind {
-        TunnelKind::Vxlan | TunnelKind::Geneve => IpProto::UDP,
-        _ if r.dst_port != 0 => IpProto::UDP,
-        _ => IpProto::GRE,
-    };
+    let proto = tunnel_proto(r);
     sink.write(&TunnelEvent {
         header: EventHeader {
             timestamp: Rfc3339(r.first_seen),
@@ -437,7 +530,112 @@ fn write_tunnel(
         inner_flows: r.inner_flows,
         inner_flows_capped: r.inner_flows_capped,
         reason,
+        classification: classification(r),
+        approved: r.approval == Approval::Approved,
+        top_conversations: conversations(r),
     })
+}
+
+fn tunnel_proto(r: &TunnelSessionRecord) -> IpProto {
+    match r.kind {
+        TunnelKind::Vxlan | TunnelKind::Geneve => IpProto::UDP,
+        _ if r.dst_port != 0 => IpProto::UDP,
+        _ => IpProto::GRE,
+    }
+}
+
+fn classification(r: &TunnelSessionRecord) -> Classification {
+    let erspan3 = r.kind == TunnelKind::Erspan3;
+    Classification {
+        class: r.class.name(),
+        reason: r.reason.name(),
+        one_way: r.one_way,
+        duplicates_matched: r.duplicates,
+        erspan_ingress: erspan3.then_some(r.erspan_ingress),
+        erspan_egress: erspan3.then_some(r.erspan_egress),
+    }
+}
+
+fn conversations(r: &TunnelSessionRecord) -> Vec<ConversationRef> {
+    r.top_conversations
+        .iter()
+        .map(|(k, packets)| ConversationRef {
+            src_ip: k.lo_ip(),
+            src_port: k.lo_port,
+            dest_ip: k.hi_ip(),
+            dest_port: k.hi_port,
+            proto: ProtoName(k.proto),
+            packets: *packets,
+        })
+        .collect()
+}
+
+/// Writes the `mirror_stream` alert of a session classified `mirror` with an unapproved
+/// collector.
+fn write_mirror_alert(
+    sink: &mut EventSink,
+    inventory: &CollectorInventory,
+    r: &TunnelSessionRecord,
+) -> Result<(), AlertWriteError> {
+    debug_assert_eq!(r.class, MirrorClass::Mirror);
+    let collector = addr_to_ip(r.dst);
+    let collector_home = inventory.is_home(collector);
+    let (signature_id, signature) = mirror_stream::signature(r.approval);
+    let finding = signature.trim_start_matches("mirror.");
+    sink.write(&AlertEvent {
+        header: EventHeader {
+            timestamp: Rfc3339(r.last_seen),
+            event_type: "alert",
+            src_ip: Some(addr_to_ip(r.src)),
+            src_port: Some(r.src_port),
+            dest_ip: Some(collector),
+            dest_port: Some(r.dst_port),
+            proto: Some(ProtoName(tunnel_proto(r))),
+        },
+        detector: "mirror_stream",
+        alert: AlertInfo {
+            signature_id,
+            signature,
+            category: "Traffic duplication",
+            severity: mirror_stream::severity(collector_home),
+        },
+        mitre: Mitre::T1020_001,
+        tunnel: Some(TunnelRef {
+            kind: r.kind.name(),
+            id: r.id,
+            depth: r.depth,
+            link: r.link,
+        }),
+        evidence: MirrorEvidence {
+            classification: classification(r),
+            finding,
+            collector_home,
+            nonstandard_port: r.nonstandard_port,
+            packets: r.packets,
+            bytes: r.bytes,
+            first_seen: Rfc3339(r.first_seen),
+            inner_flows: r.inner_flows,
+            inner_hosts: crate::tunnel::inner_hosts(r).to_vec(),
+            top_conversations: conversations(r),
+            truncated_packets: r.truncated_packets,
+        },
+    })
+}
+
+/// Hash of what a mirrored copy shares with its original: the inner flow and direction, IP
+/// identification, TCP sequence and acknowledgement, and the start of the payload.
+fn fingerprint(
+    hasher: &foldhash::quality::SeedableRandomState,
+    key: &FlowKey,
+    dir: Direction,
+    p: &InnerPacket<'_>,
+) -> u64 {
+    let payload = p
+        .l4_payload
+        .get(..FINGERPRINT_PAYLOAD_BYTES)
+        .unwrap_or(p.l4_payload);
+    let (seq, ack) = p.tcp.map_or((0, 0), |t| (t.seq, t.ack));
+    hasher.hash_one((key, dir.index(), p.ip_id, p.ip_len, seq, ack, payload))
 }
 
 /// One worker: a flow table shard and a sink.

@@ -129,6 +129,9 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     drop(sink);
     writer.finish()?;
     eprint!("{}", crate::stats::summary(&report, started.elapsed()));
+    if args.inventory {
+        eprint!("{}", crate::stats::inventory_table(&report));
+    }
     Ok(ReplayOutcome {
         report,
         input_errors,

@@ -25,7 +25,9 @@ struct StatsBody<'a> {
     decoder: BTreeMap<String, u64>,
     flows: FlowStats,
     tunnels: BTreeMap<&'a str, u64>,
+    tunnel_classes: BTreeMap<&'a str, u64>,
     tunnel_table_full: u64,
+    alerts: BTreeMap<&'a str, u64>,
     capture_errors: u64,
 }
 
@@ -78,7 +80,14 @@ pub fn write_stats(
                 bytes_per_flow: report.workers.first().map_or(0, |w| w.bytes_per_flow),
             },
             tunnels,
+            tunnel_classes: ["unknown", "mirror", "overlay"]
+                .into_iter()
+                .zip(report.tunnels.sessions_by_class)
+                .collect(),
             tunnel_table_full: report.tunnels.table_full,
+            alerts: [("mirror_stream", report.mirror_alerts)]
+                .into_iter()
+                .collect(),
             capture_errors,
         },
     })
@@ -113,10 +122,85 @@ pub fn summary(report: &PipelineReport, elapsed: std::time::Duration) -> String 
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    s.push_str(&format!(
+        "  alerts: {} mirror_stream\n",
+        report.mirror_alerts
+    ));
     let events = c.decode.named();
     if !events.is_empty() {
         let list: Vec<String> = events.iter().map(|(n, v)| format!("{n}={v}")).collect();
         s.push_str(&format!("  decode events: {}\n", list.join(", ")));
     }
     s
+}
+
+/// The inventory report: every tunnel session seen, for an auditor to compare observed
+/// mirroring with the approved inventory.
+pub fn inventory_table(report: &PipelineReport) -> String {
+    use flowtable::key::addr_to_ip;
+    let mut rows = vec![[
+        "type".to_owned(),
+        "id".to_owned(),
+        "source -> collector".to_owned(),
+        "class".to_owned(),
+        "reason".to_owned(),
+        "approved".to_owned(),
+        "packets".to_owned(),
+        "bytes".to_owned(),
+        "first seen".to_owned(),
+        "last seen".to_owned(),
+    ]];
+    let time = |t: flowtable::Timestamp| {
+        let st = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(t.as_nanos());
+        humantime::format_rfc3339_seconds(st).to_string()
+    };
+    for r in &report.tunnel_records {
+        let port = if r.dst_port != 0 {
+            format!(":{}", r.dst_port)
+        } else {
+            String::new()
+        };
+        rows.push([
+            r.kind.name().to_owned(),
+            r.id.to_string(),
+            format!("{} -> {}{}", addr_to_ip(r.src), addr_to_ip(r.dst), port),
+            r.class.name().to_owned(),
+            r.reason.name().to_owned(),
+            if r.approval == crate::detect::mirror_stream::Approval::Approved {
+                "yes".to_owned()
+            } else {
+                "NO".to_owned()
+            },
+            r.packets.to_string(),
+            r.bytes.to_string(),
+            time(r.first_seen),
+            time(r.last_seen),
+        ]);
+    }
+    let mut widths = [0usize; 10];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = format!(
+        "tunnel inventory: {} sessions\n",
+        report.tunnel_records.len()
+    );
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths.iter())
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if report.tunnel_records_dropped > 0 {
+        out.push_str(&format!(
+            "... and {} more sessions (see the tunnel events)\n",
+            report.tunnel_records_dropped
+        ));
+    }
+    out
 }

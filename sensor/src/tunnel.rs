@@ -5,14 +5,56 @@
 //! type, id and enclosing link (so nested layers stay apart); each direction of a link is one
 //! *session* and gives one `tunnel` record. The link id is the tunnel context of inner
 //! flow keys, so identical inner addresses in two sessions or VNIs never share a flow.
-//! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session.
+//! Each link also gathers the evidence that tells a mirror from an overlay (see
+//! `detect/mirror_stream.rs`): for its top inner conversations, which inner directions travel
+//! in which outer direction; how many inner frames copy native packets. Sessions are judged
+//! against the collector inventory at their first packet, and a session of a link classified
+//! `mirror` whose collector is not approved is queued for one alert.
+//! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session, a fixed
+//! number of tracked conversations per link.
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
-use flowtable::{Duration, Timestamp};
+use arrayvec::ArrayVec;
+use flowtable::key::addr_to_ip;
+use flowtable::{Direction, Duration, FlowKey, Timestamp};
 use hashbrown::{HashMap, HashSet};
 
 use crate::decode::{TunnelKind, TunnelLayer};
+use crate::detect::mirror_stream::{
+    Approval, ClassReason, CollectorInventory, DecidePolicy, LinkEvidence, MirrorClass, classify,
+};
+
+/// Inner conversations tracked per link (the most active ones).
+pub const TOP_CONVERSATIONS: usize = 8;
+
+/// The innermost flow of a packet, as a tunnel layer sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct InnerObservation {
+    /// Canonical inner flow key, without tunnel context.
+    pub key: FlowKey,
+    /// Direction of the packet within `key`.
+    pub dir: Direction,
+    /// Seeded hash of `key`, for the distinct count.
+    pub hash: u64,
+    /// The inner frame copies a native packet seen within the duplicate window.
+    pub duplicate: bool,
+}
+
+/// A tracked inner conversation of a link.
+#[derive(Clone, Copy, Debug)]
+struct Conversation {
+    key: FlowKey,
+    packets: u64,
+    /// Bit `2 * outer + inner`: seen with outer direction `outer` and inner direction `inner`.
+    seen: u8,
+}
+
+/// Both inner directions inside outer direction 0, or inside outer direction 1.
+const MIRROR_PATTERNS: [u8; 2] = [0b0011, 0b1100];
+/// Inner direction 0 in one outer direction and inner direction 1 in the other.
+const OVERLAY_PATTERNS: [u8; 2] = [0b1001, 0b0110];
 
 /// Tunnel context given to flows whose tunnel could not be tracked (table full).
 pub const OVERFLOW_LINK: u64 = u64::MAX;
@@ -40,6 +82,11 @@ struct SessionState {
     nonstandard_port: bool,
     inner_flows: HashSet<u64, foldhash::fast::FixedState>,
     inner_flows_capped: bool,
+    erspan_ingress: u64,
+    erspan_egress: u64,
+    duplicates: u64,
+    approval: Approval,
+    alerted: bool,
 }
 
 /// A link and its two sessions (index 0: lo → hi, 1: hi → lo).
@@ -49,10 +96,15 @@ struct Link {
     depth: u8,
     last_seen: Timestamp,
     sessions: [SessionState; 2],
+    conversations: ArrayVec<Conversation, TOP_CONVERSATIONS>,
+    evidence: LinkEvidence,
+    class: MirrorClass,
+    reason: ClassReason,
+    decided: bool,
 }
 
 /// What a finished session reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunnelSessionRecord {
     /// Encapsulation.
     pub kind: TunnelKind,
@@ -86,6 +138,22 @@ pub struct TunnelSessionRecord {
     pub truncated_packets: u64,
     /// Found on a non-standard port.
     pub nonstandard_port: bool,
+    /// What the link is.
+    pub class: MirrorClass,
+    /// Why.
+    pub reason: ClassReason,
+    /// Standing against the inventory.
+    pub approval: Approval,
+    /// The link carried packets in one outer direction only.
+    pub one_way: bool,
+    /// Inner frames of this session matched to native packets.
+    pub duplicates: u64,
+    /// ERSPAN III packets marked ingress / egress.
+    pub erspan_ingress: u64,
+    /// See `erspan_ingress`.
+    pub erspan_egress: u64,
+    /// The link's most active inner conversations: key and packets.
+    pub top_conversations: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS>,
 }
 
 /// Counters for the stats record.
@@ -97,6 +165,8 @@ pub struct TunnelTableStats {
     pub table_full: u64,
     /// Links expired by idle timeout.
     pub expired: u64,
+    /// Sessions by class at report time: unknown, mirror, overlay.
+    pub sessions_by_class: [u64; 3],
 }
 
 /// The table of tunnel links.
@@ -107,11 +177,21 @@ pub struct TunnelTable {
     idle_timeout: Duration,
     max_inner_flows: usize,
     stats: TunnelTableStats,
+    inventory: CollectorInventory,
+    policy: DecidePolicy,
+    /// Sessions to alert on: (link key, session index). Filled when a link is classified.
+    pending_alerts: Vec<(LinkKey, usize)>,
 }
 
 impl TunnelTable {
     /// A table for at most `capacity` links.
-    pub fn new(capacity: usize, idle_timeout: Duration, max_inner_flows: usize) -> TunnelTable {
+    pub fn new(
+        capacity: usize,
+        idle_timeout: Duration,
+        max_inner_flows: usize,
+        inventory: CollectorInventory,
+        policy: DecidePolicy,
+    ) -> TunnelTable {
         TunnelTable {
             links: HashMap::with_capacity_and_hasher(
                 capacity.min(4096),
@@ -122,12 +202,19 @@ impl TunnelTable {
             idle_timeout,
             max_inner_flows,
             stats: TunnelTableStats::default(),
+            inventory,
+            policy,
+            pending_alerts: Vec::with_capacity(64),
         }
     }
 
     /// Accounts one packet of tunnel `layer` at nesting `depth`, inside link `parent` (0 for
-    /// the outermost layer). `inner_flow` identifies the innermost flow (a hash) for the
-    /// distinct count. Returns the link id to use as the tunnel context of what is inside.
+    /// the outermost layer). `inner` is the innermost flow; `innermost` says whether this layer
+    /// directly encloses it (only that layer gathers mirror evidence from it). Returns the
+    /// link id to use as the tunnel context of what is inside.
+    // Each argument is a distinct fact of this one packet at this one layer; bundling them
+    // into a struct built for a single call would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
         parent: u64,
@@ -135,7 +222,8 @@ impl TunnelTable {
         depth: u8,
         now: Timestamp,
         frame_bytes: u32,
-        inner_flow: Option<u64>,
+        inner: Option<&InnerObservation>,
+        innermost: bool,
     ) -> u64 {
         let forward = layer.outer_src <= layer.outer_dst;
         let (lo, hi) = if forward {
@@ -164,6 +252,14 @@ impl TunnelTable {
                     depth,
                     last_seen: now,
                     sessions: Default::default(),
+                    conversations: ArrayVec::new(),
+                    evidence: LinkEvidence {
+                        first_seen: now,
+                        ..LinkEvidence::default()
+                    },
+                    class: MirrorClass::Unknown,
+                    reason: ClassReason::Pending,
+                    decided: false,
                 },
             );
         }
@@ -173,11 +269,18 @@ impl TunnelTable {
         if now > link.last_seen {
             link.last_seen = now;
         }
-        let session = &mut link.sessions[usize::from(!forward)];
+        let outer = usize::from(!forward);
+        let session = &mut link.sessions[outer];
         if session.packets == 0 {
             session.first_seen = now;
             session.src_port = layer.outer_src_port;
             session.dst_port = layer.outer_dst_port;
+            session.approval = self.inventory.judge(
+                addr_to_ip(layer.outer_src),
+                addr_to_ip(layer.outer_dst),
+                layer.kind,
+                layer.id,
+            );
             self.stats.sessions_by_kind[layer.kind.index()] =
                 self.stats.sessions_by_kind[layer.kind.index()].saturating_add(1);
         }
@@ -190,38 +293,154 @@ impl TunnelTable {
         if layer.mirror_truncated {
             session.truncated_packets = session.truncated_packets.saturating_add(1);
         }
-        if let Some(flow) = inner_flow {
+        match layer.erspan_egress {
+            Some(true) => session.erspan_egress = session.erspan_egress.saturating_add(1),
+            Some(false) => session.erspan_ingress = session.erspan_ingress.saturating_add(1),
+            None => {}
+        }
+        if let Some(obs) = inner {
             if session.inner_flows.len() < self.max_inner_flows {
-                session.inner_flows.insert(flow);
-            } else if !session.inner_flows.contains(&flow) {
+                session.inner_flows.insert(obs.hash);
+            } else if !session.inner_flows.contains(&obs.hash) {
                 session.inner_flows_capped = true;
             }
+        }
+        let ev = &mut link.evidence;
+        ev.packets[outer] = ev.packets[outer].saturating_add(1);
+        if let (Some(obs), true) = (inner, innermost) {
+            ev.innermost_packets = ev.innermost_packets.saturating_add(1);
+            if obs.duplicate {
+                ev.duplicates = ev.duplicates.saturating_add(1);
+                session.duplicates = session.duplicates.saturating_add(1);
+            }
+            note_conversation(&mut link.conversations, ev, obs, outer);
+        }
+        if !link.decided {
+            if let Some((class, reason)) =
+                classify(key.kind, &link.evidence, self.policy, now, false)
+            {
+                link.class = class;
+                link.reason = reason;
+                link.decided = true;
+            }
+        }
+        if link.class == MirrorClass::Mirror {
+            queue_alerts(&key, link, &mut self.pending_alerts);
         }
         link.id
     }
 
-    /// Reports and removes links idle for longer than the timeout.
-    pub fn expire(&mut self, now: Timestamp, emit: &mut impl FnMut(TunnelSessionRecord)) {
-        let timeout = self.idle_timeout;
-        let mut expired = 0u64;
-        self.links.retain(|key, link| {
-            if link.last_seen + timeout > now {
-                return true;
-            }
-            report(key, link, emit);
-            expired += 1;
-            false
-        });
-        self.stats.expired = self.stats.expired.saturating_add(expired);
+    /// Counts a copy found the other way round: a native packet matching an inner frame of
+    /// `link` seen shortly before.
+    pub fn note_duplicate(&mut self, link: u64) {
+        // Links are few and copies rare next to packets: a scan is cheaper than an index.
+        if let Some(l) = self.links.values_mut().find(|l| l.id == link) {
+            l.evidence.duplicates = l.evidence.duplicates.saturating_add(1);
+        }
     }
 
-    /// Reports and removes every link (end of input, shutdown).
-    pub fn drain(&mut self, emit: &mut impl FnMut(TunnelSessionRecord)) {
+    /// Hands over the sessions to alert on (each once), marking them alerted.
+    pub fn take_alerts(&mut self, emit: &mut impl FnMut(TunnelSessionRecord)) {
+        let pending = std::mem::take(&mut self.pending_alerts);
+        for (key, i) in &pending {
+            if let Some(link) = self.links.get_mut(key) {
+                if let Some(s) = link.sessions.get_mut(*i) {
+                    s.alerted = true;
+                }
+                if let Some(r) = session_record(key, link, *i) {
+                    emit(r);
+                }
+            }
+        }
+        self.pending_alerts = pending;
+        self.pending_alerts.clear();
+    }
+
+    /// Ends links idle for longer than the timeout: sessions decided only now are classified
+    /// with the evidence they have, their alerts go to `alert` and then every session's
+    /// record to `record`.
+    pub fn expire(
+        &mut self,
+        now: Timestamp,
+        alert: &mut impl FnMut(TunnelSessionRecord),
+        record: &mut impl FnMut(TunnelSessionRecord),
+    ) {
+        let timeout = self.idle_timeout;
+        if !self.links.values().any(|l| l.last_seen + timeout <= now) {
+            return;
+        }
+        let mut ended: Vec<(LinkKey, Link)> = self
+            .links
+            .extract_if(|_, l| l.last_seen + timeout <= now)
+            .collect();
+        ended.sort_by_key(|(_, link)| link.id);
+        self.stats.expired = self.stats.expired.saturating_add(ended.len() as u64);
+        self.finish_links(ended, now, alert, record);
+    }
+
+    /// Ends every link (end of input, shutdown), as [`TunnelTable::expire`] does.
+    pub fn drain(
+        &mut self,
+        now: Timestamp,
+        alert: &mut impl FnMut(TunnelSessionRecord),
+        record: &mut impl FnMut(TunnelSessionRecord),
+    ) {
         // Report in link order so output is stable run to run.
         let mut all: Vec<(LinkKey, Link)> = self.links.drain().collect();
         all.sort_by_key(|(_, link)| link.id);
-        for (key, link) in &all {
-            report(key, link, emit);
+        self.finish_links(all, now, alert, record);
+    }
+
+    fn finish_links(
+        &mut self,
+        mut links: Vec<(LinkKey, Link)>,
+        now: Timestamp,
+        alert: &mut impl FnMut(TunnelSessionRecord),
+        record: &mut impl FnMut(TunnelSessionRecord),
+    ) {
+        for (key, link) in &mut links {
+            if !link.decided {
+                if let Some((class, reason)) =
+                    classify(key.kind, &link.evidence, self.policy, now, true)
+                {
+                    link.class = class;
+                    link.reason = reason;
+                    link.decided = true;
+                }
+            }
+            for i in 0..link.sessions.len() {
+                let Some(s) = link.sessions.get(i) else {
+                    continue;
+                };
+                if s.packets == 0 {
+                    continue;
+                }
+                if link.class == MirrorClass::Mirror
+                    && s.approval != Approval::Approved
+                    && !s.alerted
+                {
+                    if let Some(r) = session_record(key, link, i) {
+                        alert(r);
+                    }
+                    if let Some(s) = link.sessions.get_mut(i) {
+                        s.alerted = true;
+                    }
+                }
+            }
+        }
+        for (key, link) in &links {
+            for i in 0..link.sessions.len() {
+                if let Some(r) = session_record(key, link, i) {
+                    let class = match r.class {
+                        MirrorClass::Unknown => 0,
+                        MirrorClass::Mirror => 1,
+                        MirrorClass::Overlay => 2,
+                    };
+                    self.stats.sessions_by_class[class] =
+                        self.stats.sessions_by_class[class].saturating_add(1);
+                    record(r);
+                }
+            }
         }
     }
 
@@ -246,48 +465,149 @@ impl TunnelTable {
     }
 }
 
-fn report(key: &LinkKey, link: &Link, emit: &mut impl FnMut(TunnelSessionRecord)) {
-    for (i, s) in link.sessions.iter().enumerate() {
-        if s.packets == 0 {
-            continue;
-        }
-        let (src, dst) = if i == 0 {
-            (key.lo, key.hi)
-        } else {
-            (key.hi, key.lo)
-        };
-        emit(TunnelSessionRecord {
-            kind: key.kind,
-            id: key.id,
-            depth: link.depth,
-            link: link.id,
-            src,
-            dst,
-            src_port: s.src_port,
-            dst_port: s.dst_port,
-            packets: s.packets,
-            bytes: s.bytes,
-            first_seen: s.first_seen,
-            last_seen: s.last_seen,
-            inner_flows: s.inner_flows.len() as u64,
-            inner_flows_capped: s.inner_flows_capped,
-            truncated_packets: s.truncated_packets,
-            nonstandard_port: s.nonstandard_port,
-        });
+/// The record of session `i` of a link, `None` if it carried nothing.
+fn session_record(key: &LinkKey, link: &Link, i: usize) -> Option<TunnelSessionRecord> {
+    let s = link.sessions.get(i)?;
+    if s.packets == 0 {
+        return None;
     }
+    let (src, dst) = if i == 0 {
+        (key.lo, key.hi)
+    } else {
+        (key.hi, key.lo)
+    };
+    let mut top: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS> = link
+        .conversations
+        .iter()
+        .map(|c| (c.key, c.packets))
+        .collect();
+    top.sort_by_key(|&(_, packets)| std::cmp::Reverse(packets));
+    Some(TunnelSessionRecord {
+        kind: key.kind,
+        id: key.id,
+        depth: link.depth,
+        link: link.id,
+        src,
+        dst,
+        src_port: s.src_port,
+        dst_port: s.dst_port,
+        packets: s.packets,
+        bytes: s.bytes,
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+        inner_flows: s.inner_flows.len() as u64,
+        inner_flows_capped: s.inner_flows_capped,
+        truncated_packets: s.truncated_packets,
+        nonstandard_port: s.nonstandard_port,
+        class: link.class,
+        reason: link.reason,
+        approval: s.approval,
+        one_way: link.evidence.packets[0] == 0 || link.evidence.packets[1] == 0,
+        duplicates: s.duplicates,
+        erspan_ingress: s.erspan_ingress,
+        erspan_egress: s.erspan_egress,
+        top_conversations: top,
+    })
+}
+
+/// Queues an alert for every session of a mirror link that carried packets, has an
+/// unapproved collector and has not been alerted on.
+fn queue_alerts(key: &LinkKey, link: &Link, pending: &mut Vec<(LinkKey, usize)>) {
+    for (i, s) in link.sessions.iter().enumerate() {
+        if s.packets > 0
+            && !s.alerted
+            && s.approval != Approval::Approved
+            && !pending.iter().any(|(k, j)| k == key && *j == i)
+        {
+            pending.push((*key, i));
+        }
+    }
+}
+
+/// Records which outer direction carried which inner direction of a conversation, keeping
+/// the most active conversations (space-saving: a new one replaces the least active).
+fn note_conversation(
+    conversations: &mut ArrayVec<Conversation, TOP_CONVERSATIONS>,
+    ev: &mut LinkEvidence,
+    obs: &InnerObservation,
+    outer: usize,
+) {
+    let bit = 1u8 << (2 * outer + obs.dir.index());
+    let slot = match conversations.iter().position(|c| c.key == obs.key) {
+        Some(i) => i,
+        None if !conversations.is_full() => {
+            conversations.push(Conversation {
+                key: obs.key,
+                packets: 0,
+                seen: 0,
+            });
+            conversations.len() - 1
+        }
+        None => {
+            let Some((i, _)) = conversations
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| c.packets)
+            else {
+                return;
+            };
+            if let Some(c) = conversations.get_mut(i) {
+                // Space-saving keeps the evicted count so a newcomer must earn its place.
+                *c = Conversation {
+                    key: obs.key,
+                    packets: c.packets,
+                    seen: 0,
+                };
+            }
+            i
+        }
+    };
+    let Some(c) = conversations.get_mut(slot) else {
+        return;
+    };
+    c.packets = c.packets.saturating_add(1);
+    let before = c.seen;
+    c.seen |= bit;
+    // Count a conversation the first time it shows a pattern.
+    let has = |seen: u8, patterns: [u8; 2]| patterns.iter().any(|p| seen & p == *p);
+    if has(c.seen, MIRROR_PATTERNS) && !has(before, MIRROR_PATTERNS) {
+        ev.mirror_conversations = ev.mirror_conversations.saturating_add(1);
+    }
+    if has(c.seen, OVERLAY_PATTERNS) && !has(before, OVERLAY_PATTERNS) {
+        ev.overlay_conversations = ev.overlay_conversations.saturating_add(1);
+    }
+}
+
+/// The inner hosts of a record's top conversations, deduplicated, in order of activity.
+pub fn inner_hosts(record: &TunnelSessionRecord) -> ArrayVec<IpAddr, { 2 * TOP_CONVERSATIONS }> {
+    let mut hosts = ArrayVec::new();
+    for (key, _) in &record.top_conversations {
+        for ip in [key.lo_ip(), key.hi_ip()] {
+            if !hosts.contains(&ip) {
+                hosts.push(ip);
+            }
+        }
+    }
+    hosts
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use flowtable::IpProto;
     use flowtable::key::ip_to_addr;
+
+    fn ip(s: &str) -> [u8; 16] {
+        ip_to_addr(s.parse().unwrap())
+    }
 
     fn vx(src: &str, dst: &str, vni: u32) -> TunnelLayer {
         TunnelLayer {
             kind: TunnelKind::Vxlan,
             id: vni,
-            outer_src: ip_to_addr(src.parse().unwrap()),
-            outer_dst: ip_to_addr(dst.parse().unwrap()),
+            outer_src: ip(src),
+            outer_dst: ip(dst),
             outer_src_port: 50000,
             outer_dst_port: 4789,
             nonstandard_port: false,
@@ -296,16 +616,52 @@ mod tests {
         }
     }
 
+    /// Inner packet `a:1000 -> b:80` (`reply` flips it).
+    fn inner(a: &str, b: &str, reply: bool) -> InnerObservation {
+        let (src, dst) = if reply { (b, a) } else { (a, b) };
+        let (sp, dp) = if reply { (80, 1000) } else { (1000, 80) };
+        let (key, dir) = FlowKey::new(ip(src), sp, ip(dst), dp, IpProto::TCP, 0);
+        InnerObservation {
+            key,
+            dir,
+            hash: u64::from(key.lo_port) ^ u64::from(key.lo_addr[15]),
+            duplicate: false,
+        }
+    }
+
+    fn table(config: &Config) -> TunnelTable {
+        TunnelTable::new(
+            16,
+            Duration::from_secs(60),
+            100,
+            CollectorInventory::from_config(config),
+            DecidePolicy {
+                after_packets: 4,
+                after: Duration::from_secs(5),
+            },
+        )
+    }
+
+    fn drain(t: &mut TunnelTable) -> (Vec<TunnelSessionRecord>, Vec<TunnelSessionRecord>) {
+        let (mut alerts, mut records) = (Vec::new(), Vec::new());
+        t.drain(Timestamp(99), &mut |r| alerts.push(r), &mut |r| {
+            records.push(r)
+        });
+        (alerts, records)
+    }
+
     #[test]
     fn both_directions_share_a_link_but_report_two_sessions() {
-        let mut t = TunnelTable::new(16, Duration::from_secs(60), 100);
+        let mut t = table(&Config::default());
+        let obs = inner("192.168.1.1", "192.168.1.2", false);
         let a = t.observe(
             0,
             &vx("10.0.0.1", "10.0.0.2", 7),
             0,
             Timestamp(1),
             100,
-            Some(1),
+            Some(&obs),
+            true,
         );
         let b = t.observe(
             0,
@@ -313,7 +669,8 @@ mod tests {
             0,
             Timestamp(2),
             50,
-            Some(1),
+            Some(&obs),
+            true,
         );
         let c = t.observe(
             0,
@@ -321,28 +678,145 @@ mod tests {
             0,
             Timestamp(3),
             10,
-            Some(2),
+            None,
+            true,
         );
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let mut out = Vec::new();
-        t.drain(&mut |r| out.push(r));
+        let (_, out) = drain(&mut t);
         assert_eq!(out.len(), 3);
         assert_eq!(
             (out[0].packets, out[0].bytes, out[0].inner_flows),
             (1, 100, 1)
         );
-        assert_eq!(out[0].src, ip_to_addr("10.0.0.1".parse().unwrap()));
-        assert_eq!(out[1].src, ip_to_addr("10.0.0.2".parse().unwrap()));
+        assert_eq!(out[0].src, ip("10.0.0.1"));
+        assert_eq!(out[1].src, ip("10.0.0.2"));
         assert_eq!(t.stats().sessions_by_kind[TunnelKind::Vxlan.index()], 3);
         assert!(t.is_empty());
     }
 
     #[test]
+    fn one_way_stream_with_both_inner_directions_is_a_mirror_alerted_once() {
+        let mut t = table(&Config::default());
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 1, "decided after 4 packets, alerted at once");
+        assert_eq!(alerts[0].class, MirrorClass::Mirror);
+        assert_eq!(alerts[0].reason, ClassReason::OneWayBothDirections);
+        assert_eq!(alerts[0].approval, Approval::UnapprovedCollector);
+        t.take_alerts(&mut |r| alerts.push(r));
+        let (end_alerts, records) = drain(&mut t);
+        assert_eq!(
+            (alerts.len(), end_alerts.len()),
+            (1, 0),
+            "one alert per session"
+        );
+        assert_eq!(records[0].top_conversations.len(), 1);
+        assert_eq!(records[0].top_conversations[0].1, 6);
+        assert!(records[0].one_way);
+    }
+
+    #[test]
+    fn vteps_exchanging_a_conversation_are_an_overlay() {
+        let mut t = table(&Config::default());
+        for i in 0..6u64 {
+            let reply = i % 2 == 1;
+            let layer = if reply {
+                vx("10.0.0.2", "10.0.0.1", 5)
+            } else {
+                vx("10.0.0.1", "10.0.0.2", 5)
+            };
+            let obs = inner("192.168.1.1", "192.168.2.1", reply);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let (alerts, records) = drain(&mut t);
+        assert!(alerts.is_empty());
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.class == MirrorClass::Overlay));
+        assert_eq!(records[0].reason, ClassReason::InnerDirectionsFollowOuter);
+    }
+
+    #[test]
+    fn approved_collectors_give_records_but_no_alert() {
+        let mut config = Config::default();
+        config.mirror.approved_collectors = vec!["203.0.113.0/24".parse().unwrap()];
+        let mut t = table(&config);
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        let (end_alerts, records) = drain(&mut t);
+        assert!(alerts.is_empty() && end_alerts.is_empty());
+        assert_eq!(records[0].class, MirrorClass::Mirror);
+        assert_eq!(records[0].approval, Approval::Approved);
+    }
+
+    #[test]
+    fn short_sessions_are_decided_and_alerted_at_their_end() {
+        let mut t = table(&Config::default());
+        let layer = vx("10.0.0.5", "10.9.9.9", 1);
+        for i in 0..2u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i == 1);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let mut early = Vec::new();
+        t.take_alerts(&mut |r| early.push(r));
+        assert!(
+            early.is_empty(),
+            "2 packets are below the decision threshold"
+        );
+        let (alerts, _) = drain(&mut t);
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn conversation_tracking_is_bounded() {
+        let mut t = table(&Config::default());
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        for i in 0..100u8 {
+            let obs = inner(&format!("192.168.1.{i}"), "198.51.100.7", false);
+            t.observe(0, &layer, 0, Timestamp(u64::from(i)), 100, Some(&obs), true);
+        }
+        let (_, records) = drain(&mut t);
+        assert_eq!(records[0].top_conversations.len(), TOP_CONVERSATIONS);
+        assert_eq!(records[0].inner_flows, 100);
+    }
+
+    #[test]
     fn capacity_is_a_hard_bound_and_counted() {
-        let mut t = TunnelTable::new(1, Duration::from_secs(60), 100);
-        t.observe(0, &vx("10.0.0.1", "10.0.0.2", 1), 0, Timestamp(1), 1, None);
-        let over = t.observe(0, &vx("10.0.0.1", "10.0.0.2", 2), 0, Timestamp(1), 1, None);
+        let mut t = TunnelTable::new(
+            1,
+            Duration::from_secs(60),
+            100,
+            CollectorInventory::default(),
+            DecidePolicy::from_config(&Config::default()),
+        );
+        t.observe(
+            0,
+            &vx("10.0.0.1", "10.0.0.2", 1),
+            0,
+            Timestamp(1),
+            1,
+            None,
+            true,
+        );
+        let over = t.observe(
+            0,
+            &vx("10.0.0.1", "10.0.0.2", 2),
+            0,
+            Timestamp(1),
+            1,
+            None,
+            true,
+        );
         assert_eq!(over, OVERFLOW_LINK);
         assert_eq!(t.len(), 1);
         assert_eq!(t.stats().table_full, 1);
@@ -350,45 +824,46 @@ mod tests {
 
     #[test]
     fn idle_links_expire_by_packet_time() {
-        let mut t = TunnelTable::new(8, Duration::from_secs(10), 100);
-        t.observe(
-            0,
-            &vx("10.0.0.1", "10.0.0.2", 1),
-            0,
-            Timestamp::from_secs_nanos(0, 0),
-            1,
-            None,
+        let mut t = TunnelTable::new(
+            8,
+            Duration::from_secs(10),
+            100,
+            CollectorInventory::default(),
+            DecidePolicy::from_config(&Config::default()),
         );
-        t.observe(
-            0,
-            &vx("10.0.0.1", "10.0.0.3", 1),
-            0,
-            Timestamp::from_secs_nanos(5, 0),
-            1,
-            None,
-        );
+        let at = |s| Timestamp::from_secs_nanos(s, 0);
+        t.observe(0, &vx("10.0.0.1", "10.0.0.2", 1), 0, at(0), 1, None, true);
+        t.observe(0, &vx("10.0.0.1", "10.0.0.3", 1), 0, at(5), 1, None, true);
         let mut out = Vec::new();
-        t.expire(Timestamp::from_secs_nanos(12, 0), &mut |r| out.push(r));
+        t.expire(at(12), &mut |_| {}, &mut |r| out.push(r));
         assert_eq!(out.len(), 1);
+        assert_eq!(out[0].class, MirrorClass::Unknown);
         assert_eq!(t.len(), 1);
         assert_eq!(t.stats().expired, 1);
     }
 
     #[test]
     fn inner_flow_count_is_capped() {
-        let mut t = TunnelTable::new(8, Duration::from_secs(10), 2);
-        for f in 0..5 {
+        let mut t = TunnelTable::new(
+            8,
+            Duration::from_secs(10),
+            2,
+            CollectorInventory::default(),
+            DecidePolicy::from_config(&Config::default()),
+        );
+        for f in 0..5u8 {
+            let obs = inner(&format!("192.168.1.{f}"), "198.51.100.7", false);
             t.observe(
                 0,
                 &vx("10.0.0.1", "10.0.0.2", 1),
                 0,
                 Timestamp(1),
                 1,
-                Some(f),
+                Some(&obs),
+                true,
             );
         }
-        let mut out = Vec::new();
-        t.drain(&mut |r| out.push(r));
+        let (_, out) = drain(&mut t);
         assert_eq!((out[0].inner_flows, out[0].inner_flows_capped), (2, true));
     }
 }

@@ -1,5 +1,6 @@
 //! Runs every folder of `pcaps/`: replays `input.pcap` with `--flows` and holds the output to
-//! the folder's `checks.toml` (exact counts of matching events, exact stats values).
+//! the folder's `checks.toml` (exact counts of matching events, exact stats values), with the
+//! folder's `config.toml` when it has one.
 //! Adding a case is adding a folder.
 
 use std::path::Path;

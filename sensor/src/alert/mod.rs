@@ -73,7 +73,7 @@ pub struct TunnelRef {
 }
 
 /// `event_type: "tunnel"`: one record per tunnel session (one direction of a link).
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct TunnelEvent {
     /// Outer endpoints of this layer.
     #[serde(flatten)]
@@ -94,6 +94,75 @@ pub struct TunnelEvent {
     pub inner_flows_capped: bool,
     /// Why the record was written: `timeout` or `shutdown`.
     pub reason: &'static str,
+    /// `mirror`, `overlay` or `unknown`, and the evidence that decided it.
+    pub classification: Classification,
+    /// The collector may receive this (it is in the approved inventory).
+    pub approved: bool,
+    /// The link's most active inner conversations.
+    pub top_conversations: Vec<ConversationRef>,
+}
+
+/// A tunnel session's class and the evidence behind it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Classification {
+    /// `mirror`, `overlay` or `unknown`.
+    pub class: &'static str,
+    /// The deciding evidence (stable names, see `docs/events.md`).
+    pub reason: &'static str,
+    /// The link carried packets in one outer direction only.
+    pub one_way: bool,
+    /// Inner frames matched to native packets on the capture.
+    pub duplicates_matched: u64,
+    /// ERSPAN III direction bits: packets marked ingress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erspan_ingress: Option<u64>,
+    /// ERSPAN III direction bits: packets marked egress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erspan_egress: Option<u64>,
+}
+
+/// An inner conversation, in canonical order (lower endpoint first).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ConversationRef {
+    /// Lower address.
+    pub src_ip: IpAddr,
+    /// Its port.
+    pub src_port: u16,
+    /// Higher address.
+    pub dest_ip: IpAddr,
+    /// Its port.
+    pub dest_port: u16,
+    /// IP protocol.
+    pub proto: ProtoName,
+    /// Packets seen inside the link.
+    pub packets: u64,
+}
+
+/// Evidence of a `mirror_stream` alert.
+#[derive(Clone, Debug, Serialize)]
+pub struct MirrorEvidence {
+    /// Class and deciding evidence.
+    pub classification: Classification,
+    /// `unapproved_collector`, `unapproved_source` or `unexpected_tunnel`.
+    pub finding: &'static str,
+    /// The collector is inside `[networks] home`.
+    pub collector_home: bool,
+    /// Found on a UDP port not configured for this tunnel type.
+    pub nonstandard_port: bool,
+    /// Packets of this session so far.
+    pub packets: u64,
+    /// Their bytes on the wire.
+    pub bytes: u64,
+    /// First packet of the session.
+    pub first_seen: Rfc3339,
+    /// Distinct inner flows so far.
+    pub inner_flows: u64,
+    /// Inner hosts of the top conversations.
+    pub inner_hosts: Vec<IpAddr>,
+    /// The most active inner conversations.
+    pub top_conversations: Vec<ConversationRef>,
+    /// Packets the mirror marked truncated.
+    pub truncated_packets: u64,
 }
 
 /// `tunnel` object of a tunnel event.
@@ -168,6 +237,9 @@ pub struct AlertEvent<'a, E: Serialize> {
     pub alert: AlertInfo<'a>,
     /// ATT&CK mapping.
     pub mitre: Mitre,
+    /// The tunnel concerned, for tunnel findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelRef>,
     /// Detector-specific evidence.
     pub evidence: E,
 }

@@ -1,0 +1,498 @@
+//! Encapsulated mirror streams (T1020.001): tell a mirror from an overlay, judge the collector.
+//!
+//! Evidence is gathered per tunnel link by `tunnel.rs`; this module turns it into a class and
+//! a reason, and judges each session against the approved inventory:
+//! - `mirror`: any ERSPAN; or inner frames that duplicate native traffic seen on the capture;
+//!   or inner conversations whose two directions travel in the *same* outer direction (a copy
+//!   of both sides sent one way, to a collector).
+//! - `overlay`: tunnel traffic in both outer directions, each inner conversation's two
+//!   directions in *opposite* outer directions (two VTEPs exchanging a conversation).
+//! - `unknown`: until the evidence is enough. A class is decided as soon as the first
+//!   `decide_after_packets` packets or `decide_after_s` seconds of packet time have passed (at
+//!   once for ERSPAN), and at the end of a session with whatever evidence there is.
+
+use std::net::IpAddr;
+
+use flowtable::{Duration, Timestamp};
+use ipnet::IpNet;
+
+use crate::config::Config;
+use crate::decode::TunnelKind;
+
+/// What a tunnel session is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MirrorClass {
+    /// Not enough evidence (yet).
+    #[default]
+    Unknown,
+    /// A copy of traffic sent to a collector.
+    Mirror,
+    /// An ordinary overlay network between tunnel endpoints.
+    Overlay,
+}
+
+impl MirrorClass {
+    /// Event name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MirrorClass::Unknown => "unknown",
+            MirrorClass::Mirror => "mirror",
+            MirrorClass::Overlay => "overlay",
+        }
+    }
+}
+
+/// The evidence that decided a class (stable names, in events).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClassReason {
+    /// Still collecting evidence.
+    #[default]
+    Pending,
+    /// ERSPAN exists only to mirror.
+    Erspan,
+    /// Inner frames are copies of packets also seen natively on the capture.
+    DuplicatesNativeTraffic,
+    /// A one-way outer stream carrying both directions of inner conversations.
+    OneWayBothDirections,
+    /// Both directions of inner conversations in one outer direction, although the link also
+    /// carries traffic the other way.
+    BothDirectionsOneOuterDirection,
+    /// Each inner conversation's directions follow opposite outer directions.
+    InnerDirectionsFollowOuter,
+    /// The layer only carries further tunnels; the class belongs to the inner layer.
+    CarriesInnerTunnel,
+    /// The session ended without decisive evidence.
+    NotEnoughEvidence,
+}
+
+impl ClassReason {
+    /// Event name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ClassReason::Pending => "pending",
+            ClassReason::Erspan => "erspan",
+            ClassReason::DuplicatesNativeTraffic => "duplicates_native_traffic",
+            ClassReason::OneWayBothDirections => "one_way_both_directions",
+            ClassReason::BothDirectionsOneOuterDirection => "both_directions_one_outer_direction",
+            ClassReason::InnerDirectionsFollowOuter => "inner_directions_follow_outer",
+            ClassReason::CarriesInnerTunnel => "carries_inner_tunnel",
+            ClassReason::NotEnoughEvidence => "not_enough_evidence",
+        }
+    }
+}
+
+/// What a link has shown so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkEvidence {
+    /// Packets per outer direction (0: lower → higher address).
+    pub packets: [u64; 2],
+    /// First packet of the link.
+    pub first_seen: Timestamp,
+    /// Inner conversations seen with both directions in one outer direction.
+    pub mirror_conversations: u64,
+    /// Inner conversations seen with their directions in opposite outer directions.
+    pub overlay_conversations: u64,
+    /// Inner frames matched to native packets.
+    pub duplicates: u64,
+    /// Packets whose innermost IP packet was inside this layer (not in a deeper tunnel).
+    pub innermost_packets: u64,
+}
+
+/// When to decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecidePolicy {
+    /// Packets of the link before deciding.
+    pub after_packets: u64,
+    /// Packet time since the first packet before deciding.
+    pub after: Duration,
+}
+
+impl DecidePolicy {
+    /// From `[mirror]`.
+    pub fn from_config(config: &Config) -> DecidePolicy {
+        DecidePolicy {
+            after_packets: config.mirror.decide_after_packets,
+            after: Duration::from_secs(config.mirror.decide_after_s),
+        }
+    }
+}
+
+/// Decides a class, or `None` to keep waiting. `at_end` forces a decision (session over).
+pub fn classify(
+    kind: TunnelKind,
+    ev: &LinkEvidence,
+    policy: DecidePolicy,
+    now: Timestamp,
+    at_end: bool,
+) -> Option<(MirrorClass, ClassReason)> {
+    if matches!(
+        kind,
+        TunnelKind::Erspan1 | TunnelKind::Erspan2 | TunnelKind::Erspan3
+    ) {
+        return Some((MirrorClass::Mirror, ClassReason::Erspan));
+    }
+    let total = ev.packets[0].saturating_add(ev.packets[1]);
+    let ripe = total >= policy.after_packets || now.saturating_since(ev.first_seen) >= policy.after;
+    if !ripe && !at_end {
+        return None;
+    }
+    let one_way = ev.packets[0] == 0 || ev.packets[1] == 0;
+    if ev.duplicates > 0 {
+        return Some((MirrorClass::Mirror, ClassReason::DuplicatesNativeTraffic));
+    }
+    if ev.mirror_conversations > ev.overlay_conversations {
+        let reason = if one_way {
+            ClassReason::OneWayBothDirections
+        } else {
+            ClassReason::BothDirectionsOneOuterDirection
+        };
+        return Some((MirrorClass::Mirror, reason));
+    }
+    if !one_way && ev.overlay_conversations > 0 && ev.mirror_conversations == 0 {
+        return Some((
+            MirrorClass::Overlay,
+            ClassReason::InnerDirectionsFollowOuter,
+        ));
+    }
+    if at_end {
+        let reason = if ev.innermost_packets == 0 && total > 0 {
+            ClassReason::CarriesInnerTunnel
+        } else {
+            ClassReason::NotEnoughEvidence
+        };
+        return Some((MirrorClass::Unknown, reason));
+    }
+    None
+}
+
+/// How a session stands against the approved inventory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Approval {
+    /// The collector may receive this mirror.
+    #[default]
+    Approved,
+    /// The collector is in no approved list.
+    UnapprovedCollector,
+    /// The collector is approved, but not for this source.
+    UnapprovedSource,
+    /// The collector is approved, but not for this tunnel type or id.
+    UnexpectedTunnel,
+}
+
+/// The alert signature for a finding, as `(id, dotted name)`.
+pub const fn signature(approval: Approval) -> (u32, &'static str) {
+    match approval {
+        Approval::Approved | Approval::UnapprovedCollector => {
+            (1_000_001, "mirror.unapproved_collector")
+        }
+        Approval::UnapprovedSource => (1_000_002, "mirror.unapproved_source"),
+        Approval::UnexpectedTunnel => (1_000_003, "mirror.unexpected_tunnel"),
+    }
+}
+
+/// Severity: 1 when the collector is outside `[networks] home` (a copy of traffic leaves the
+/// organization), 2 when it is internal but not approved.
+pub const fn severity(collector_home: bool) -> u8 {
+    if collector_home { 2 } else { 1 }
+}
+
+/// The approved collector inventory and the home networks.
+#[derive(Clone, Debug, Default)]
+pub struct CollectorInventory {
+    home: Vec<IpNet>,
+    approved: Vec<IpNet>,
+    bounded: Vec<BoundedCollector>,
+}
+
+#[derive(Clone, Debug)]
+struct BoundedCollector {
+    collector: IpNet,
+    sources: Vec<IpNet>,
+    kinds: Vec<TunnelKind>,
+    ids: Vec<u32>,
+}
+
+impl CollectorInventory {
+    /// From `[networks]` and `[mirror]` (already validated).
+    pub fn from_config(config: &Config) -> CollectorInventory {
+        CollectorInventory {
+            home: config.networks.home.clone(),
+            approved: config.mirror.approved_collectors.clone(),
+            bounded: config
+                .mirror
+                .inventory
+                .iter()
+                .map(|e| BoundedCollector {
+                    collector: e.collector,
+                    sources: e.sources.clone(),
+                    kinds: TunnelKind::ALL
+                        .iter()
+                        .copied()
+                        .filter(|k| e.types.iter().any(|t| t == k.name()))
+                        .collect(),
+                    ids: e.tunnel_ids.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `ip` is inside the home networks.
+    pub fn is_home(&self, ip: IpAddr) -> bool {
+        self.home.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Judges a session from `source` to `collector`.
+    pub fn judge(&self, source: IpAddr, collector: IpAddr, kind: TunnelKind, id: u32) -> Approval {
+        if self.approved.iter().any(|n| n.contains(&collector)) {
+            return Approval::Approved;
+        }
+        let mut best = Approval::UnapprovedCollector;
+        for entry in self
+            .bounded
+            .iter()
+            .filter(|e| e.collector.contains(&collector))
+        {
+            let source_ok =
+                entry.sources.is_empty() || entry.sources.iter().any(|n| n.contains(&source));
+            let tunnel_ok = (entry.kinds.is_empty() || entry.kinds.contains(&kind))
+                && (entry.ids.is_empty() || entry.ids.contains(&id));
+            match (source_ok, tunnel_ok) {
+                (true, true) => return Approval::Approved,
+                (false, _) => best = Approval::UnapprovedSource,
+                (true, false) if best != Approval::UnapprovedSource => {
+                    best = Approval::UnexpectedTunnel;
+                }
+                (true, false) => {}
+            }
+        }
+        best
+    }
+}
+
+/// A short window of packet fingerprints, to recognise inner frames that copy native packets.
+///
+/// Two direct-mapped tables (native and encapsulated packets), each a fixed array: a new
+/// fingerprint overwrites its slot, so memory is constant and a lookup is one load. A copy
+/// may arrive before or after its original, so each side looks in the other's table.
+pub struct CopyWindow {
+    native: Box<[FingerprintSlot]>,
+    tunneled: Box<[FingerprintSlot]>,
+    window: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct FingerprintSlot {
+    fingerprint: u64,
+    ts: Timestamp,
+    link: u64,
+}
+
+/// Slots per table (a power of two).
+const COPY_WINDOW_SLOTS: usize = 1 << 15;
+
+impl CopyWindow {
+    /// A window of `window` packet time.
+    pub fn new(window: Duration) -> CopyWindow {
+        CopyWindow {
+            native: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
+            tunneled: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
+            window,
+        }
+    }
+
+    /// Records a native packet; returns the link of an encapsulated copy seen recently.
+    #[inline]
+    pub fn native(&mut self, fingerprint: u64, now: Timestamp) -> Option<u64> {
+        let i = slot(fingerprint);
+        if let Some(s) = self.native.get_mut(i) {
+            *s = FingerprintSlot {
+                fingerprint,
+                ts: now,
+                link: 0,
+            };
+        }
+        let hit = self.tunneled.get(i)?;
+        (hit.fingerprint == fingerprint && fresh(hit.ts, now, self.window)).then_some(hit.link)
+    }
+
+    /// Whether an encapsulated packet copies a recent native packet.
+    #[inline]
+    pub fn copies_native(&self, fingerprint: u64, now: Timestamp) -> bool {
+        self.native
+            .get(slot(fingerprint))
+            .is_some_and(|hit| hit.fingerprint == fingerprint && fresh(hit.ts, now, self.window))
+    }
+
+    /// Records an encapsulated packet carried in `link`, for natives that arrive after it.
+    #[inline]
+    pub fn record_tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) {
+        if let Some(s) = self.tunneled.get_mut(slot(fingerprint)) {
+            *s = FingerprintSlot {
+                fingerprint,
+                ts: now,
+                link,
+            };
+        }
+    }
+}
+
+#[inline]
+fn slot(fingerprint: u64) -> usize {
+    // The fingerprint is already a seeded hash; its top bits index the table.
+    (fingerprint >> (64 - COPY_WINDOW_SLOTS.trailing_zeros())) as usize
+}
+
+#[inline]
+fn fresh(then: Timestamp, now: Timestamp, window: Duration) -> bool {
+    // Either order: the copy may precede its original.
+    now.saturating_since(then) <= window && then.saturating_since(now) <= window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: DecidePolicy = DecidePolicy {
+        after_packets: 10,
+        after: Duration(5_000_000_000),
+    };
+
+    fn ev(packets: [u64; 2], mirror: u64, overlay: u64, dups: u64) -> LinkEvidence {
+        LinkEvidence {
+            packets,
+            first_seen: Timestamp::ZERO,
+            mirror_conversations: mirror,
+            overlay_conversations: overlay,
+            duplicates: dups,
+            innermost_packets: packets[0] + packets[1],
+        }
+    }
+
+    #[test]
+    fn erspan_is_a_mirror_at_once() {
+        let e = ev([1, 0], 0, 0, 0);
+        let got = classify(TunnelKind::Erspan3, &e, POLICY, Timestamp::ZERO, false);
+        assert_eq!(got, Some((MirrorClass::Mirror, ClassReason::Erspan)));
+    }
+
+    #[test]
+    fn waits_until_ripe_then_decides() {
+        let e = ev([4, 0], 2, 0, 0);
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), false),
+            None
+        );
+        let e = ev([10, 0], 2, 0, 0);
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), false),
+            Some((MirrorClass::Mirror, ClassReason::OneWayBothDirections))
+        );
+        // Ripe by time with few packets.
+        let e = ev([2, 0], 1, 0, 0);
+        let later = Timestamp::from_secs_nanos(6, 0);
+        assert_eq!(
+            classify(TunnelKind::Geneve, &e, POLICY, later, false).map(|c| c.0),
+            Some(MirrorClass::Mirror)
+        );
+    }
+
+    #[test]
+    fn overlay_needs_both_outer_directions() {
+        let two_way = ev([6, 6], 0, 3, 0);
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &two_way, POLICY, Timestamp(1), false),
+            Some((
+                MirrorClass::Overlay,
+                ClassReason::InnerDirectionsFollowOuter
+            ))
+        );
+        // One-way with single-direction conversations stays unknown, and says so at the end.
+        let one_way = ev([12, 0], 0, 0, 0);
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &one_way, POLICY, Timestamp(1), false),
+            None
+        );
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &one_way, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Unknown, ClassReason::NotEnoughEvidence))
+        );
+    }
+
+    #[test]
+    fn duplicates_decide_mirror_even_on_a_two_way_link() {
+        let e = ev([6, 6], 0, 3, 2);
+        assert_eq!(
+            classify(TunnelKind::Nvgre, &e, POLICY, Timestamp(1), false),
+            Some((MirrorClass::Mirror, ClassReason::DuplicatesNativeTraffic))
+        );
+    }
+
+    #[test]
+    fn a_pure_carrier_says_so_at_the_end() {
+        let mut e = ev([5, 0], 0, 0, 0);
+        e.innermost_packets = 0;
+        assert_eq!(
+            classify(TunnelKind::Geneve, &e, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Unknown, ClassReason::CarriesInnerTunnel))
+        );
+    }
+
+    #[test]
+    fn inventory_judges_collectors_sources_and_ids() {
+        let mut config = Config::default();
+        config.mirror.approved_collectors = vec!["10.9.0.0/24".parse().unwrap()];
+        config.mirror.inventory = vec![crate::config::InventoryEntry {
+            collector: "10.8.0.10/32".parse().unwrap(),
+            sources: vec!["10.1.0.0/16".parse().unwrap()],
+            types: vec!["vxlan".to_owned()],
+            tunnel_ids: vec![100],
+        }];
+        let inv = CollectorInventory::from_config(&config);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let vx = TunnelKind::Vxlan;
+        assert_eq!(
+            inv.judge(ip("10.5.5.5"), ip("10.9.0.7"), vx, 1),
+            Approval::Approved
+        );
+        assert_eq!(
+            inv.judge(ip("10.1.2.3"), ip("10.8.0.10"), vx, 100),
+            Approval::Approved
+        );
+        assert_eq!(
+            inv.judge(ip("10.2.2.3"), ip("10.8.0.10"), vx, 100),
+            Approval::UnapprovedSource
+        );
+        assert_eq!(
+            inv.judge(ip("10.1.2.3"), ip("10.8.0.10"), vx, 101),
+            Approval::UnexpectedTunnel
+        );
+        assert_eq!(
+            inv.judge(ip("10.1.2.3"), ip("10.8.0.10"), TunnelKind::Geneve, 100),
+            Approval::UnexpectedTunnel
+        );
+        assert_eq!(
+            inv.judge(ip("10.1.2.3"), ip("203.0.113.50"), vx, 100),
+            Approval::UnapprovedCollector
+        );
+        assert!(inv.is_home(ip("10.8.0.10")) && !inv.is_home(ip("203.0.113.50")));
+        assert_eq!((severity(false), severity(true)), (1, 2));
+    }
+
+    #[test]
+    fn copy_window_matches_either_order_within_the_window() {
+        let mut w = CopyWindow::new(Duration::from_millis(100));
+        let t = |ms: u64| Timestamp(ms * 1_000_000);
+        assert_eq!(w.native(0xdead_beef_0000_0001, t(0)), None);
+        assert!(w.copies_native(0xdead_beef_0000_0001, t(50)));
+        // Copy first, original later.
+        assert!(!w.copies_native(0x1234_0000_0000_0002, t(60)));
+        w.record_tunneled(0x1234_0000_0000_0002, t(60), 9);
+        assert_eq!(w.native(0x1234_0000_0000_0002, t(70)), Some(9));
+        // Too late.
+        w.record_tunneled(0x7777_0000_0000_0003, t(100), 9);
+        assert_eq!(w.native(0x7777_0000_0000_0003, t(300)), None);
+        assert!(!w.copies_native(0x7777_0000_0000_0003, t(500)));
+        // A different fingerprint in the same slot does not match.
+        assert!(!w.copies_native(0xdead_beef_0000_0002, t(55)));
+    }
+}
