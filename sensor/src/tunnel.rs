@@ -84,7 +84,6 @@ struct SessionState {
     inner_flows_capped: bool,
     erspan_ingress: u64,
     erspan_egress: u64,
-    duplicates: u64,
     approval: Approval,
     alerted: bool,
 }
@@ -146,7 +145,7 @@ pub struct TunnelSessionRecord {
     pub approval: Approval,
     /// The link carried packets in one outer direction only.
     pub one_way: bool,
-    /// Inner frames of this session matched to native packets.
+    /// Inner frames of the link matched to native packets (found from either side).
     pub duplicates: u64,
     /// ERSPAN III packets marked ingress / egress.
     pub erspan_ingress: u64,
@@ -172,6 +171,8 @@ pub struct TunnelTableStats {
 /// The table of tunnel links.
 pub struct TunnelTable {
     links: HashMap<LinkKey, Link, foldhash::quality::SeedableRandomState>,
+    /// Link id → key, to credit copies found from the native side in O(1).
+    keys_by_id: HashMap<u64, LinkKey, foldhash::quality::SeedableRandomState>,
     next_link_id: u64,
     capacity: usize,
     idle_timeout: Duration,
@@ -194,6 +195,10 @@ impl TunnelTable {
     ) -> TunnelTable {
         TunnelTable {
             links: HashMap::with_capacity_and_hasher(
+                capacity.min(4096),
+                foldhash::quality::SeedableRandomState::random(),
+            ),
+            keys_by_id: HashMap::with_capacity_and_hasher(
                 capacity.min(4096),
                 foldhash::quality::SeedableRandomState::random(),
             ),
@@ -245,6 +250,7 @@ impl TunnelTable {
             }
             let id = self.next_link_id;
             self.next_link_id = self.next_link_id.saturating_add(1);
+            self.keys_by_id.insert(id, key);
             self.links.insert(
                 key,
                 Link {
@@ -311,7 +317,6 @@ impl TunnelTable {
             ev.innermost_packets = ev.innermost_packets.saturating_add(1);
             if obs.duplicate {
                 ev.duplicates = ev.duplicates.saturating_add(1);
-                session.duplicates = session.duplicates.saturating_add(1);
             }
             note_conversation(&mut link.conversations, ev, obs, outer);
         }
@@ -333,8 +338,10 @@ impl TunnelTable {
     /// Counts a copy found the other way round: a native packet matching an inner frame of
     /// `link` seen shortly before.
     pub fn note_duplicate(&mut self, link: u64) {
-        // Links are few and copies rare next to packets: a scan is cheaper than an index.
-        if let Some(l) = self.links.values_mut().find(|l| l.id == link) {
+        let Some(key) = self.keys_by_id.get(&link) else {
+            return;
+        };
+        if let Some(l) = self.links.get_mut(key) {
             l.evidence.duplicates = l.evidence.duplicates.saturating_add(1);
         }
     }
@@ -374,6 +381,9 @@ impl TunnelTable {
             .extract_if(|_, l| l.last_seen + timeout <= now)
             .collect();
         ended.sort_by_key(|(_, link)| link.id);
+        for (_, link) in &ended {
+            self.keys_by_id.remove(&link.id);
+        }
         self.stats.expired = self.stats.expired.saturating_add(ended.len() as u64);
         self.finish_links(ended, now, alert, record);
     }
@@ -387,6 +397,7 @@ impl TunnelTable {
     ) {
         // Report in link order so output is stable run to run.
         let mut all: Vec<(LinkKey, Link)> = self.links.drain().collect();
+        self.keys_by_id.clear();
         all.sort_by_key(|(_, link)| link.id);
         self.finish_links(all, now, alert, record);
     }
@@ -503,7 +514,7 @@ fn session_record(key: &LinkKey, link: &Link, i: usize) -> Option<TunnelSessionR
         reason: link.reason,
         approval: s.approval,
         one_way: link.evidence.packets[0] == 0 || link.evidence.packets[1] == 0,
-        duplicates: s.duplicates,
+        duplicates: link.evidence.duplicates,
         erspan_ingress: s.erspan_ingress,
         erspan_egress: s.erspan_egress,
         top_conversations: top,
@@ -788,6 +799,21 @@ mod tests {
         let (_, records) = drain(&mut t);
         assert_eq!(records[0].top_conversations.len(), TOP_CONVERSATIONS);
         assert_eq!(records[0].inner_flows, 100);
+    }
+
+    #[test]
+    fn a_copy_found_from_the_native_side_counts_for_its_link() {
+        let mut t = table(&Config::default());
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        // One inner direction only: the direction pattern cannot decide.
+        let obs = inner("192.168.1.1", "198.51.100.7", false);
+        let link = t.observe(0, &layer, 0, Timestamp(1), 100, Some(&obs), true);
+        t.note_duplicate(link);
+        t.note_duplicate(link + 1000);
+        let (alerts, records) = drain(&mut t);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(records[0].reason, ClassReason::DuplicatesNativeTraffic);
+        assert_eq!(records[0].duplicates, 1);
     }
 
     #[test]
