@@ -318,7 +318,11 @@ impl TunnelTable {
             if obs.duplicate {
                 ev.duplicates = ev.duplicates.saturating_add(1);
             }
-            note_conversation(&mut link.conversations, ev, obs, outer);
+            // With the same address at both ends (loopback test captures) the outer direction
+            // says nothing, so the direction patterns are no evidence either way.
+            if lo != hi {
+                note_conversation(&mut link.conversations, ev, obs, outer);
+            }
         }
         if !link.decided {
             if let Some((class, reason)) =
@@ -814,6 +818,19 @@ mod tests {
         assert_eq!(alerts.len(), 1);
         assert_eq!(records[0].reason, ClassReason::DuplicatesNativeTraffic);
         assert_eq!(records[0].duplicates, 1);
+    }
+
+    #[test]
+    fn a_link_from_an_address_to_itself_gives_no_direction_evidence() {
+        let mut t = table(&Config::default());
+        let layer = vx("127.0.0.1", "127.0.0.1", 4242);
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let (alerts, records) = drain(&mut t);
+        assert!(alerts.is_empty());
+        assert_eq!(records[0].class, MirrorClass::Unknown);
     }
 
     #[test]
