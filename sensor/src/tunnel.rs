@@ -5,9 +5,11 @@
 //! type, id and enclosing link (so nested layers stay apart); each direction of a link is one
 //! *session* and gives one `tunnel` record. The link id is the tunnel context of inner
 //! flow keys, so identical inner addresses in two sessions or VNIs never share a flow.
-//! Each link also gathers the evidence that tells a mirror from an overlay (see
-//! `detect/mirror_stream.rs`): for its top inner conversations, which inner directions travel
-//! in which outer direction; how many inner frames copy native packets. Sessions are judged
+//! The links also gather the evidence that tells a mirror from an overlay (see
+//! `detect/mirror_stream.rs`): for the top inner conversations of an outer *pair* (both
+//! addresses and the type, whatever the id: some mirrors send ingress and egress copies under
+//! two keys or sessions), which inner directions travel in which outer direction; and per
+//! link, how many inner frames copy native packets. Sessions are judged
 //! against the collector inventory at their first packet, and a session of a link classified
 //! `mirror` whose collector is not approved is queued for one alert.
 //! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session, a fixed
@@ -26,7 +28,7 @@ use crate::detect::mirror_stream::{
     Approval, ClassReason, CollectorInventory, DecidePolicy, LinkEvidence, MirrorClass, classify,
 };
 
-/// Inner conversations tracked per link (the most active ones).
+/// Inner conversations tracked per outer pair (the most active ones).
 pub const TOP_CONVERSATIONS: usize = 8;
 
 /// The innermost flow of a packet, as a tunnel layer sees it.
@@ -88,6 +90,36 @@ struct SessionState {
     alerted: bool,
 }
 
+/// An outer pair of one type, whatever the tunnel id: where direction evidence is gathered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PairKey {
+    parent: u64,
+    kind: TunnelKind,
+    lo: [u8; 16],
+    hi: [u8; 16],
+}
+
+/// Direction evidence of a pair, shared by its links.
+#[derive(Clone, Debug, Default)]
+struct PairEvidence {
+    conversations: ArrayVec<Conversation, TOP_CONVERSATIONS>,
+    mirror_conversations: u64,
+    overlay_conversations: u64,
+    /// Live links of this pair; the entry goes when the last one ends.
+    links: u32,
+}
+
+impl LinkKey {
+    fn pair(&self) -> PairKey {
+        PairKey {
+            parent: self.parent,
+            kind: self.kind,
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+}
+
 /// A link and its two sessions (index 0: lo → hi, 1: hi → lo).
 #[derive(Clone, Debug)]
 struct Link {
@@ -95,7 +127,6 @@ struct Link {
     depth: u8,
     last_seen: Timestamp,
     sessions: [SessionState; 2],
-    conversations: ArrayVec<Conversation, TOP_CONVERSATIONS>,
     evidence: LinkEvidence,
     class: MirrorClass,
     reason: ClassReason,
@@ -151,7 +182,7 @@ pub struct TunnelSessionRecord {
     pub erspan_ingress: u64,
     /// See `erspan_ingress`.
     pub erspan_egress: u64,
-    /// The link's most active inner conversations: key and packets.
+    /// The most active inner conversations of the link's outer pair: key and packets.
     pub top_conversations: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS>,
 }
 
@@ -173,6 +204,7 @@ pub struct TunnelTable {
     links: HashMap<LinkKey, Link, foldhash::quality::SeedableRandomState>,
     /// Link id → key, to credit copies found from the native side in O(1).
     keys_by_id: HashMap<u64, LinkKey, foldhash::quality::SeedableRandomState>,
+    pairs: HashMap<PairKey, PairEvidence, foldhash::quality::SeedableRandomState>,
     next_link_id: u64,
     capacity: usize,
     idle_timeout: Duration,
@@ -199,6 +231,10 @@ impl TunnelTable {
                 foldhash::quality::SeedableRandomState::random(),
             ),
             keys_by_id: HashMap::with_capacity_and_hasher(
+                capacity.min(4096),
+                foldhash::quality::SeedableRandomState::random(),
+            ),
+            pairs: HashMap::with_capacity_and_hasher(
                 capacity.min(4096),
                 foldhash::quality::SeedableRandomState::random(),
             ),
@@ -251,6 +287,8 @@ impl TunnelTable {
             let id = self.next_link_id;
             self.next_link_id = self.next_link_id.saturating_add(1);
             self.keys_by_id.insert(id, key);
+            let pair = self.pairs.entry(key.pair()).or_default();
+            pair.links = pair.links.saturating_add(1);
             self.links.insert(
                 key,
                 Link {
@@ -258,7 +296,6 @@ impl TunnelTable {
                     depth,
                     last_seen: now,
                     sessions: Default::default(),
-                    conversations: ArrayVec::new(),
                     evidence: LinkEvidence {
                         first_seen: now,
                         ..LinkEvidence::default()
@@ -321,7 +358,11 @@ impl TunnelTable {
             // With the same address at both ends (loopback test captures) the outer direction
             // says nothing, so the direction patterns are no evidence either way.
             if lo != hi {
-                note_conversation(&mut link.conversations, ev, obs, outer);
+                if let Some(pair) = self.pairs.get_mut(&key.pair()) {
+                    note_conversation(pair, obs, outer);
+                    ev.mirror_conversations = pair.mirror_conversations;
+                    ev.overlay_conversations = pair.overlay_conversations;
+                }
             }
         }
         if !link.decided {
@@ -358,7 +399,7 @@ impl TunnelTable {
                 if let Some(s) = link.sessions.get_mut(*i) {
                     s.alerted = true;
                 }
-                if let Some(r) = session_record(key, link, *i) {
+                if let Some(r) = session_record(key, link, *i, self.pairs.get(&key.pair())) {
                     emit(r);
                 }
             }
@@ -414,6 +455,11 @@ impl TunnelTable {
         record: &mut impl FnMut(TunnelSessionRecord),
     ) {
         for (key, link) in &mut links {
+            // Evidence other links of the pair gathered since this link's last packet.
+            if let Some(pair) = self.pairs.get(&key.pair()) {
+                link.evidence.mirror_conversations = pair.mirror_conversations;
+                link.evidence.overlay_conversations = pair.overlay_conversations;
+            }
             if !link.decided {
                 if let Some((class, reason)) =
                     classify(key.kind, &link.evidence, self.policy, now, true)
@@ -434,7 +480,7 @@ impl TunnelTable {
                     && s.approval != Approval::Approved
                     && !s.alerted
                 {
-                    if let Some(r) = session_record(key, link, i) {
+                    if let Some(r) = session_record(key, link, i, self.pairs.get(&key.pair())) {
                         alert(r);
                     }
                     if let Some(s) = link.sessions.get_mut(i) {
@@ -444,8 +490,9 @@ impl TunnelTable {
             }
         }
         for (key, link) in &links {
+            let pair = self.pairs.get(&key.pair());
             for i in 0..link.sessions.len() {
-                if let Some(r) = session_record(key, link, i) {
+                if let Some(r) = session_record(key, link, i, pair) {
                     let class = match r.class {
                         MirrorClass::Unknown => 0,
                         MirrorClass::Mirror => 1,
@@ -454,6 +501,15 @@ impl TunnelTable {
                     self.stats.sessions_by_class[class] =
                         self.stats.sessions_by_class[class].saturating_add(1);
                     record(r);
+                }
+            }
+        }
+        for (key, _) in &links {
+            let pair_key = key.pair();
+            if let Some(pair) = self.pairs.get_mut(&pair_key) {
+                pair.links = pair.links.saturating_sub(1);
+                if pair.links == 0 {
+                    self.pairs.remove(&pair_key);
                 }
             }
         }
@@ -481,7 +537,12 @@ impl TunnelTable {
 }
 
 /// The record of session `i` of a link, `None` if it carried nothing.
-fn session_record(key: &LinkKey, link: &Link, i: usize) -> Option<TunnelSessionRecord> {
+fn session_record(
+    key: &LinkKey,
+    link: &Link,
+    i: usize,
+    pair: Option<&PairEvidence>,
+) -> Option<TunnelSessionRecord> {
     let s = link.sessions.get(i)?;
     if s.packets == 0 {
         return None;
@@ -491,11 +552,9 @@ fn session_record(key: &LinkKey, link: &Link, i: usize) -> Option<TunnelSessionR
     } else {
         (key.hi, key.lo)
     };
-    let mut top: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS> = link
-        .conversations
-        .iter()
-        .map(|c| (c.key, c.packets))
-        .collect();
+    let mut top: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS> = pair
+        .map(|p| p.conversations.iter().map(|c| (c.key, c.packets)).collect())
+        .unwrap_or_default();
     top.sort_by_key(|&(_, packets)| std::cmp::Reverse(packets));
     Some(TunnelSessionRecord {
         kind: key.kind,
@@ -541,12 +600,8 @@ fn queue_alerts(key: &LinkKey, link: &Link, pending: &mut Vec<(LinkKey, usize)>)
 
 /// Records which outer direction carried which inner direction of a conversation, keeping
 /// the most active conversations (space-saving: a new one replaces the least active).
-fn note_conversation(
-    conversations: &mut ArrayVec<Conversation, TOP_CONVERSATIONS>,
-    ev: &mut LinkEvidence,
-    obs: &InnerObservation,
-    outer: usize,
-) {
+fn note_conversation(pair: &mut PairEvidence, obs: &InnerObservation, outer: usize) {
+    let conversations = &mut pair.conversations;
     let bit = 1u8 << (2 * outer + obs.dir.index());
     let slot = match conversations.iter().position(|c| c.key == obs.key) {
         Some(i) => i,
@@ -586,10 +641,10 @@ fn note_conversation(
     // Count a conversation the first time it shows a pattern.
     let has = |seen: u8, patterns: [u8; 2]| patterns.iter().any(|p| seen & p == *p);
     if has(c.seen, MIRROR_PATTERNS) && !has(before, MIRROR_PATTERNS) {
-        ev.mirror_conversations = ev.mirror_conversations.saturating_add(1);
+        pair.mirror_conversations = pair.mirror_conversations.saturating_add(1);
     }
     if has(c.seen, OVERLAY_PATTERNS) && !has(before, OVERLAY_PATTERNS) {
-        ev.overlay_conversations = ev.overlay_conversations.saturating_add(1);
+        pair.overlay_conversations = pair.overlay_conversations.saturating_add(1);
     }
 }
 
@@ -831,6 +886,27 @@ mod tests {
         let (alerts, records) = drain(&mut t);
         assert!(alerts.is_empty());
         assert_eq!(records[0].class, MirrorClass::Unknown);
+    }
+
+    #[test]
+    fn ingress_and_egress_copies_under_two_keys_are_one_mirror() {
+        // As in Zeek's erspan.pcap: key 0 carries client -> server, key 2 server -> client,
+        // both from the mirror source to the collector.
+        let mut t = table(&Config::default());
+        for i in 0..8u64 {
+            let reply = i % 2 == 1;
+            let layer = vx("10.200.0.3", "10.200.0.224", if reply { 2 } else { 0 });
+            let obs = inner("192.168.69.10", "192.168.69.2", reply);
+            t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+        }
+        let (alerts, records) = drain(&mut t);
+        assert_eq!(records.len(), 2);
+        assert!(
+            records.iter().all(|r| r.class == MirrorClass::Mirror),
+            "{records:?}"
+        );
+        assert_eq!(alerts.len(), 2, "one alert per session (each key)");
+        assert!(t.pairs.is_empty() && t.keys_by_id.is_empty());
     }
 
     #[test]
