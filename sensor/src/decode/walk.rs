@@ -4,9 +4,22 @@
 //! [`TunnelLayer`] into a fixed-capacity stack. The loop is bounded by the number of layers a
 //! frame can hold, so no byte sequence can make it spin. Errors are counted in
 //! [`DecodeCounters`] and end the walk with what was decoded so far.
+//!
+//! Fragments are not reassembled and their transport is not read (ports stay 0), with one
+//! exception: the first fragment (offset 0) of an outer IP packet carrying GRE holds the GRE
+//! header and the start of the mirrored frame, so the walk peels it, as tshark does with
+//! reassembly off. The inner packet is then cut short and the frame counts as truncated; later
+//! fragments stay the outer packet. Mirror paths do fragment GRE (zeek__erspan.pcap in the
+//! shared captures). UDP tunnels are not looked for in fragments: etherparse does not slice a
+//! fragment's UDP header, VXLAN endpoints must not fragment (RFC 7348 §4.3), Geneve endpoints
+//! should avoid it (RFC 8926 §4.1.1), and no capture we have holds one.
+//! PPP is followed inside PPTP (GRE v1) and inside plain GRE v0 (protocol 0x880B).
 
 use etherparse::err;
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, LenSource,
+    TransportSlice,
+};
 
 use super::error::{DecodeError, Layer};
 use super::erspan::{Erspan2Slice, Erspan3Slice};
@@ -28,6 +41,7 @@ mod ether_type {
     pub(super) const MPLS_MULTICAST: u16 = 0x8848;
     pub(super) const ERSPAN_1_2: u16 = 0x88BE;
     pub(super) const ERSPAN_3: u16 = 0x22EB;
+    pub(super) const PPP: u16 = 0x880B;
     pub(super) const IPV4: u16 = 0x0800;
     pub(super) const IPV6: u16 = 0x86DD;
 }
@@ -202,7 +216,8 @@ fn step_sliced<'a>(
             _ => Next::Done,
         };
     };
-    let (src, dst, ip_len, ip_id, ttl, payload) = match net {
+    // `first_fragment`: the payload starts at offset 0 of its datagram (true when not fragmented).
+    let (src, dst, ip_len, ip_id, ttl, payload, first_fragment) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             (
@@ -212,10 +227,17 @@ fn step_sliced<'a>(
                 u32::from(h.identification()),
                 h.ttl(),
                 v4.payload(),
+                h.fragments_offset().value() == 0,
             )
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
+            // The extension headers were already sliced by etherparse; iterating them is
+            // bounded by their count and allocates nothing.
+            let first_fragment = v6.extensions().clone().into_iter().all(|ext| match ext {
+                Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
+                _ => true,
+            });
             (
                 flowtable::key::ip_to_addr(h.source_addr().into()),
                 flowtable::key::ip_to_addr(h.destination_addr().into()),
@@ -223,6 +245,7 @@ fn step_sliced<'a>(
                 0,
                 h.hop_limit(),
                 v6.payload(),
+                first_fragment,
             )
         }
         LaxNetSlice::Arp(_) => return Next::Done,
@@ -277,7 +300,11 @@ fn step_sliced<'a>(
         }
         Some(TransportSlice::Igmp(_)) => {}
         None => {
-            if payload.ip_number == IpNumber::GRE && !payload.fragmented {
+            // A first fragment holds the GRE header and the start of the mirrored frame: peel
+            // it (see the module documentation). Until the real-capture oracle showed
+            // zeek__erspan.pcap, every fragment was skipped and the first one's inner flow
+            // was lost; later fragments still cannot be decoded and stay the outer packet.
+            if payload.ip_number == IpNumber::GRE && first_fragment {
                 next = gre_tunnel(config, outer, 0, 0, payload.payload, out, counters);
             }
         }
@@ -389,28 +416,18 @@ fn gre_tunnel<'a>(
             return Next::Done;
         }
         let call_id = gre.key().map_or(0, |k| k & 0xFFFF);
-        return match PppSlice::from_slice(gre.payload()) {
-            Ok(ppp) => {
-                let inside = match ppp.protocol() {
-                    ppp_proto::IPV4 | ppp_proto::IPV6 => Next::Ip(ppp.payload()),
-                    _ => Next::Done,
-                };
-                push_tunnel(
-                    config,
-                    out,
-                    counters,
-                    tunnel(TunnelKind::Pptp, call_id),
-                    inside,
-                )
-            }
-            Err(e) => {
-                note_error(e, out, counters);
-                Next::Done
-            }
-        };
+        let t = tunnel(TunnelKind::Pptp, call_id);
+        return ppp_tunnel(config, t, gre.payload(), out, counters);
     }
     let key = gre.key().unwrap_or(0);
     match gre.protocol_type() {
+        // GRE v0 carrying PPP (sv__bug-6942 …-gre-ppp-max-ip-packet.pcap in the shared
+        // captures): tshark follows it as plain GRE. Before the real-capture oracle this fell
+        // to the catch-all arm, which hands 0x880B to etherparse, and the inner IP was lost.
+        ether_type::PPP => {
+            let t = tunnel(TunnelKind::Gre, key);
+            ppp_tunnel(config, t, gre.payload(), out, counters)
+        }
         ether_type::ERSPAN_1_2 if gre.sequence().is_none() => push_tunnel(
             config,
             out,
@@ -463,6 +480,30 @@ fn gre_tunnel<'a>(
             tunnel(TunnelKind::Gre, key),
             Next::EtherType(other, gre.payload()),
         ),
+    }
+}
+
+/// Peels a GRE layer (`tunnel`: PPTP, or plain GRE v0) whose payload is a PPP frame, and
+/// follows the IP packet it carries; other PPP protocols (LCP, IPCP, ...) end the walk.
+fn ppp_tunnel<'a>(
+    config: &DecodeConfig,
+    tunnel: TunnelLayer,
+    bytes: &'a [u8],
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    match PppSlice::from_slice(bytes) {
+        Ok(ppp) => {
+            let inside = match ppp.protocol() {
+                ppp_proto::IPV4 | ppp_proto::IPV6 => Next::Ip(ppp.payload()),
+                _ => Next::Done,
+            };
+            push_tunnel(config, out, counters, tunnel, inside)
+        }
+        Err(e) => {
+            note_error(e, out, counters);
+            Next::Done
+        }
     }
 }
 
@@ -649,4 +690,156 @@ fn map_layer(layer: err::Layer) -> Option<Layer> {
         E::Icmpv4 | E::Icmpv4Timestamp | E::Icmpv4TimestampReply | E::Icmpv6 => Layer::Icmp,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+
+    /// GRE v0 carrying PPP, shaped like frame 1 of sv__bug-6942 …-gre-ppp-max-ip-packet.pcap
+    /// (shared/pcaps/tunnels/gre; there the inner packet is a fragment, here a whole datagram).
+    static GRE_V0_PPP: [u8; 67] = [
+        // Ethernet: dst 00:00:5e:00:53:01, src 00:00:5e:00:53:02, EtherType 0x0800.
+        0x00, 0x00, 0x5e, 0x00, 0x53, 0x01, 0x00, 0x00, 0x5e, 0x00, 0x53, 0x02, 0x08, 0x00,
+        // IPv4: total length 53, id 1, no fragmentation, TTL 64, proto GRE, checksum (not
+        // checked), 10.0.0.1 -> 10.0.0.2.
+        0x45, 0x00, 0x00, 0x35, 0x00, 0x01, 0x00, 0x00, 0x40, 0x2f, 0x00, 0x00, 0x0a, 0x00, 0x00,
+        0x01, 0x0a, 0x00, 0x00, 0x02,
+        // GRE: flags and version 0x0000 (v0; no checksum, key or sequence number),
+        // protocol type 0x880B (PPP).
+        0x00, 0x00, 0x88, 0x0b,
+        // PPP: no address and control bytes (RFC 1662 §3.2), protocol field compressed to
+        // one byte (RFC 1661 §6.5): 0x21, IPv4.
+        0x21,
+        // Inner IPv4: total length 28, TTL 64, proto UDP, checksum, 192.168.0.1 ->
+        // 192.168.0.2.
+        0x45, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x00, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0x02,
+        // UDP: source port 12345, destination port 53, length 8 (no payload), checksum 0
+        // (none).
+        0x30, 0x39, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00,
+    ];
+
+    /// The first fragment of an outer IPv4 packet carrying GRE-TEB, as in zeek__erspan.pcap
+    /// (shared/pcaps/tunnels/gre): the mirrored frame continues in the next fragment.
+    static GRE_TEB_FIRST_FRAGMENT_V4: [u8; 92] = [
+        // Ethernet: dst 00:00:5e:00:53:01, src 00:00:5e:00:53:02, EtherType 0x0800.
+        0x00, 0x00, 0x5e, 0x00, 0x53, 0x01, 0x00, 0x00, 0x5e, 0x00, 0x53, 0x02, 0x08, 0x00,
+        // IPv4: total length 78, id 0x1234, MF set and offset 0 (frame bytes 20-21), TTL 64,
+        // proto GRE, checksum, 10.0.0.1 -> 10.0.0.2.
+        0x45, 0x00, 0x00, 0x4e, 0x12, 0x34, 0x20, 0x00, 0x40, 0x2f, 0x00, 0x00, 0x0a, 0x00, 0x00,
+        0x01, 0x0a, 0x00, 0x00, 0x02,
+        // GRE: flags and version 0x0000 (v0; no checksum, key or sequence number),
+        // protocol type 0x6558 (transparent Ethernet bridging).
+        0x00, 0x00, 0x65, 0x58,
+        // Inner Ethernet (the mirrored frame): dst 00:00:5e:00:53:03, src 00:00:5e:00:53:04,
+        // EtherType 0x0800.
+        0x00, 0x00, 0x5e, 0x00, 0x53, 0x03, 0x00, 0x00, 0x5e, 0x00, 0x53, 0x04, 0x08, 0x00,
+        // Inner IPv4: total length 1500 (only 40 bytes are here), DF, TTL 64, proto TCP,
+        // checksum, 192.168.0.1 -> 192.168.0.2.
+        0x45, 0x00, 0x05, 0xdc, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0x02,
+        // TCP: source port 49152, destination port 80, seq 1, ack 0, data offset 5 words,
+        // flags ACK, window 65535, checksum, urgent pointer.
+        0xc0, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x10, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x00,
+    ];
+
+    /// The same mirrored frame in the first fragment of an outer IPv6 packet.
+    static GRE_TEB_FIRST_FRAGMENT_V6: [u8; 120] = [
+        // Ethernet: dst 00:00:5e:00:53:01, src 00:00:5e:00:53:02, EtherType 0x86DD.
+        0x00, 0x00, 0x5e, 0x00, 0x53, 0x01, 0x00, 0x00, 0x5e, 0x00, 0x53, 0x02, 0x86, 0xdd,
+        // IPv6: payload length 66, next header 44 (Fragment), hop limit 64,
+        // 2001:db8::1 -> 2001:db8::2.
+        0x60, 0x00, 0x00, 0x00, 0x00, 0x42, 0x2c, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+        // Fragment header: next header 47 (GRE), reserved, offset 0 with M set (frame bytes
+        // 56-57), identification 7.
+        0x2f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07,
+        // GRE: flags and version 0x0000 (v0; no checksum, key or sequence number),
+        // protocol type 0x6558 (transparent Ethernet bridging).
+        0x00, 0x00, 0x65, 0x58,
+        // Inner Ethernet (the mirrored frame): dst 00:00:5e:00:53:03, src 00:00:5e:00:53:04,
+        // EtherType 0x0800.
+        0x00, 0x00, 0x5e, 0x00, 0x53, 0x03, 0x00, 0x00, 0x5e, 0x00, 0x53, 0x04, 0x08, 0x00,
+        // Inner IPv4: total length 1500 (only 40 bytes are here), DF, TTL 64, proto TCP,
+        // checksum, 192.168.0.1 -> 192.168.0.2.
+        0x45, 0x00, 0x05, 0xdc, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0x02,
+        // TCP: source port 49152, destination port 80, seq 1, ack 0, data offset 5 words,
+        // flags ACK, window 65535, checksum, urgent pointer.
+        0xc0, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x50, 0x10, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x00,
+    ];
+
+    fn decode(frame: &[u8]) -> (DecodedPacket<'_>, DecodeCounters) {
+        let mut counters = DecodeCounters::default();
+        let d =
+            Decoder::default().decode(LinkType::ETHERNET, frame, frame.len() as u32, &mut counters);
+        (d, counters)
+    }
+
+    fn kinds(d: &DecodedPacket<'_>) -> Vec<TunnelKind> {
+        d.tunnels.iter().map(|t| t.kind).collect()
+    }
+
+    #[test]
+    fn follows_ppp_in_gre_v0() {
+        let (d, counters) = decode(&GRE_V0_PPP);
+        assert_eq!(kinds(&d), [TunnelKind::Gre]);
+        assert_eq!(d.inner_depth, 1);
+        let inner = d.inner.unwrap();
+        assert_eq!(
+            (inner.proto, inner.src_port, inner.dst_port),
+            (IpProto::UDP, 12345, 53)
+        );
+        assert!(!d.truncated);
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn peels_gre_in_a_first_fragment() {
+        for frame in [
+            &GRE_TEB_FIRST_FRAGMENT_V4[..],
+            &GRE_TEB_FIRST_FRAGMENT_V6[..],
+        ] {
+            let (d, counters) = decode(frame);
+            assert_eq!(kinds(&d), [TunnelKind::GreTeb]);
+            assert_eq!(d.inner_depth, 1);
+            let inner = d.inner.unwrap();
+            assert_eq!(
+                (inner.proto, inner.src_port, inner.dst_port),
+                (IpProto::TCP, 49152, 80)
+            );
+            assert!(!inner.fragment);
+            // The mirrored packet continues in the next fragment.
+            assert!(d.truncated);
+            assert_eq!(counters.get("decoder.packet.truncated"), 1);
+            assert_eq!(counters.named().len(), 1, "{:?}", counters.named());
+        }
+    }
+
+    #[test]
+    fn leaves_gre_in_a_later_fragment_alone() {
+        // Offset 185 (in 8-byte units), MF still set: the payload is the middle of a datagram.
+        let mut v4 = GRE_TEB_FIRST_FRAGMENT_V4;
+        v4[20..22].copy_from_slice(&[0x20, 0xb9]);
+        let mut v6 = GRE_TEB_FIRST_FRAGMENT_V6;
+        v6[56..58].copy_from_slice(&[0x05, 0xc9]);
+        for frame in [&v4[..], &v6[..]] {
+            let (d, counters) = decode(frame);
+            assert!(d.tunnels.is_empty());
+            assert_eq!(d.inner_depth, 0);
+            let outer = d.inner.unwrap();
+            assert_eq!(
+                (outer.proto, outer.src_port, outer.dst_port),
+                (IpProto::GRE, 0, 0)
+            );
+            assert!(outer.fragment);
+            assert!(!d.truncated);
+            assert_eq!(counters, DecodeCounters::default());
+        }
+    }
 }
