@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the release binary and regenerates every case's input.pcap with the seed recorded
-# in its case.toml. Run from anywhere; review the diff and the checks.toml files afterwards.
+# in its case.toml, and checks each case's optional config.toml the way the case runner will
+# use it. Run from anywhere; review the diff and the checks.toml files afterwards, then run
+# `cargo test -p mirrorwatch-tests --test main pcap_cases`.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,6 +10,15 @@ cd "$repo_root"
 
 cargo build --release -p mirrorwatch
 binary="${CARGO_TARGET_DIR:-$repo_root/target}/release/mirrorwatch"
+
+# Every scenario the generator knows has a case folder (the generator's tests check the
+# converse too).
+while read -r name _; do
+    if [[ ! -f "pcaps/$name/case.toml" ]]; then
+        echo "scenario $name has no pcaps/$name/case.toml" >&2
+        exit 1
+    fi
+done < <("$binary" generate --list)
 
 for case_toml in pcaps/*/case.toml; do
     case_dir="$(dirname "$case_toml")"
@@ -20,4 +31,8 @@ for case_toml in pcaps/*/case.toml; do
     fi
     echo "mirrorwatch generate $name --seed $seed -o $case_dir/input.pcap"
     "$binary" generate "$name" --seed "$seed" -o "$case_dir/input.pcap"
+    # The case runner replays with `--config config.toml` when the case has one.
+    if [[ -f "$case_dir/config.toml" ]]; then
+        "$binary" config check "$case_dir/config.toml"
+    fi
 done

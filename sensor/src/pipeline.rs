@@ -290,13 +290,15 @@ impl Pipeline {
                 self.tunnels.note_duplicate(link);
             }
         }
+        // The copy is recorded under its link below; here only whether it matches.
+        let duplicate =
+            encapsulated && fingerprint.is_some_and(|fp| self.copies.tunneled(fp, rec.ts, 0));
         let observation = match (bare, inner_hash) {
             (Some((key, dir)), Some(hash)) => Some(InnerObservation {
                 key,
                 dir,
                 hash,
-                duplicate: encapsulated
-                    && fingerprint.is_some_and(|fp| self.copies.copies_native(fp, rec.ts)),
+                duplicate,
             }),
             _ => None,
         };
@@ -325,8 +327,8 @@ impl Pipeline {
             }
             parent = link;
         }
-        if let (Some(fp), Some(t)) = (fingerprint, flow_tunnel) {
-            self.copies.record_tunneled(fp, rec.ts, t.link);
+        if let (Some(fp), Some(t), false) = (fingerprint, flow_tunnel, duplicate) {
+            self.copies.set_tunneled_link(fp, t.link);
         }
         if encapsulated {
             self.write_pending_alerts()?;
@@ -623,7 +625,8 @@ fn write_mirror_alert(
 }
 
 /// Hash of what a mirrored copy shares with its original: the inner flow and direction, IP
-/// identification, TCP sequence and acknowledgement, and the start of the payload.
+/// identification and length, TCP sequence, acknowledgement and flags, and the start of the
+/// payload.
 fn fingerprint(
     hasher: &foldhash::quality::SeedableRandomState,
     key: &FlowKey,
@@ -634,8 +637,18 @@ fn fingerprint(
         .l4_payload
         .get(..FINGERPRINT_PAYLOAD_BYTES)
         .unwrap_or(p.l4_payload);
-    let (seq, ack) = p.tcp.map_or((0, 0), |t| (t.seq, t.ack));
-    hasher.hash_one((key, dir.index(), p.ip_id, p.ip_len, seq, ack, payload))
+    // Flags matter: an ACK and the FIN after it can share everything else (IPv6 has no IP id).
+    let (seq, ack, flags) = p.tcp.map_or((0, 0, 0), |t| (t.seq, t.ack, t.flags));
+    hasher.hash_one((
+        key,
+        dir.index(),
+        p.ip_id,
+        p.ip_len,
+        seq,
+        ack,
+        flags,
+        payload,
+    ))
 }
 
 /// One worker: a flow table shard and a sink.

@@ -21,12 +21,16 @@ fn check_case(dir: &Path) -> Vec<String> {
         Ok(c) => c,
         Err(e) => return vec![format!("{name}: checks.toml: {e}")],
     };
-    let out = run(&[
-        "replay",
-        "--flows",
-        "--no-progress",
-        &input.to_string_lossy(),
-    ]);
+    // A case may bring its own configuration (an approved inventory, thresholds).
+    let config = dir.join("config.toml");
+    let input = input.to_string_lossy().into_owned();
+    let config_arg = config.to_string_lossy().into_owned();
+    let mut args = vec!["replay", "--flows", "--no-progress"];
+    if config.is_file() {
+        args.extend(["--config", config_arg.as_str()]);
+    }
+    args.push(&input);
+    let out = run(&args);
     let mut failures = Vec::new();
     if !out.status.success() {
         failures.push(format!(

@@ -300,10 +300,19 @@ impl CopyWindow {
         }
     }
 
-    /// Records a native packet; returns the link of an encapsulated copy seen recently.
+    /// A native packet: if an encapsulated copy of it was seen recently, consumes that copy
+    /// and returns its link; otherwise records the packet for copies that come later.
     #[inline]
     pub fn native(&mut self, fingerprint: u64, now: Timestamp) -> Option<u64> {
         let i = slot(fingerprint);
+        if let Some(copy) = self.tunneled.get_mut(i) {
+            if copy.fingerprint == fingerprint && fresh(copy.ts, now, self.window) {
+                // Each original and copy pair counts once: a retransmission that looks the
+                // same must not match the same copy again.
+                copy.fingerprint = EMPTY;
+                return Some(copy.link);
+            }
+        }
         if let Some(s) = self.native.get_mut(i) {
             *s = FingerprintSlot {
                 fingerprint,
@@ -311,30 +320,46 @@ impl CopyWindow {
                 link: 0,
             };
         }
-        let hit = self.tunneled.get(i)?;
-        (hit.fingerprint == fingerprint && fresh(hit.ts, now, self.window)).then_some(hit.link)
+        None
     }
 
-    /// Whether an encapsulated packet copies a recent native packet.
+    /// An encapsulated packet inside `link`: if it copies a recent native packet, consumes
+    /// that packet and returns true; otherwise records it for originals that come later.
     #[inline]
-    pub fn copies_native(&self, fingerprint: u64, now: Timestamp) -> bool {
-        self.native
-            .get(slot(fingerprint))
-            .is_some_and(|hit| hit.fingerprint == fingerprint && fresh(hit.ts, now, self.window))
-    }
-
-    /// Records an encapsulated packet carried in `link`, for natives that arrive after it.
-    #[inline]
-    pub fn record_tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) {
-        if let Some(s) = self.tunneled.get_mut(slot(fingerprint)) {
+    pub fn tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) -> bool {
+        let i = slot(fingerprint);
+        if let Some(original) = self.native.get_mut(i) {
+            if original.fingerprint == fingerprint && fresh(original.ts, now, self.window) {
+                original.fingerprint = EMPTY;
+                return true;
+            }
+        }
+        if let Some(s) = self.tunneled.get_mut(i) {
             *s = FingerprintSlot {
                 fingerprint,
                 ts: now,
                 link,
             };
         }
+        false
     }
 }
+
+impl CopyWindow {
+    /// Sets the link of the copy just recorded by [`CopyWindow::tunneled`] (the link is known
+    /// only after the tunnel layers are accounted).
+    #[inline]
+    pub fn set_tunneled_link(&mut self, fingerprint: u64, link: u64) {
+        if let Some(s) = self.tunneled.get_mut(slot(fingerprint)) {
+            if s.fingerprint == fingerprint {
+                s.link = link;
+            }
+        }
+    }
+}
+
+/// A slot holding nothing (a real fingerprint is 0 with probability 2^-64).
+const EMPTY: u64 = 0;
 
 #[inline]
 fn slot(fingerprint: u64) -> usize {
@@ -483,16 +508,17 @@ mod tests {
         let mut w = CopyWindow::new(Duration::from_millis(100));
         let t = |ms: u64| Timestamp(ms * 1_000_000);
         assert_eq!(w.native(0xdead_beef_0000_0001, t(0)), None);
-        assert!(w.copies_native(0xdead_beef_0000_0001, t(50)));
+        assert!(w.tunneled(0xdead_beef_0000_0001, t(50), 7));
+        // The pair is consumed: a second copy or a look-alike original does not match again.
+        assert!(!w.tunneled(0xdead_beef_0000_0001, t(51), 7));
         // Copy first, original later.
-        assert!(!w.copies_native(0x1234_0000_0000_0002, t(60)));
-        w.record_tunneled(0x1234_0000_0000_0002, t(60), 9);
+        assert!(!w.tunneled(0x1234_0000_0000_0002, t(60), 9));
         assert_eq!(w.native(0x1234_0000_0000_0002, t(70)), Some(9));
+        assert_eq!(w.native(0x1234_0000_0000_0002, t(71)), None, "consumed");
         // Too late.
-        w.record_tunneled(0x7777_0000_0000_0003, t(100), 9);
+        assert!(!w.tunneled(0x7777_0000_0000_0003, t(100), 9));
         assert_eq!(w.native(0x7777_0000_0000_0003, t(300)), None);
-        assert!(!w.copies_native(0x7777_0000_0000_0003, t(500)));
         // A different fingerprint in the same slot does not match.
-        assert!(!w.copies_native(0xdead_beef_0000_0002, t(55)));
+        assert!(!w.tunneled(0x4444_0000_0000_0002, t(55), 7));
     }
 }

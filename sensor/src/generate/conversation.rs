@@ -120,6 +120,29 @@ pub struct IcmpEcho {
     pub interval_us: u64,
 }
 
+/// An application's UDP datagrams with opaque payloads (a game, a voice or VPN client): each
+/// client datagram is answered by one server datagram. Payload bytes and lengths are random;
+/// the packet count is `2 * count`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpDatagrams {
+    /// The side that sends first.
+    pub client: Endpoint,
+    /// The side that answers.
+    pub server: Endpoint,
+    /// Link header of client-to-server frames.
+    pub link: Link,
+    /// Round-trip time.
+    pub rtt_us: u64,
+    /// Number of client datagrams (each gets an answer).
+    pub count: u16,
+    /// Time between client datagrams.
+    pub interval_us: u64,
+    /// Fewest payload bytes of a datagram.
+    pub min_payload: usize,
+    /// Most payload bytes of a datagram.
+    pub max_payload: usize,
+}
+
 /// Any conversation the generator can write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conversation {
@@ -129,6 +152,8 @@ pub enum Conversation {
     Dns(DnsExchange),
     /// Echo requests and replies.
     IcmpEcho(IcmpEcho),
+    /// UDP datagrams with random payloads.
+    Udp(UdpDatagrams),
 }
 
 impl Conversation {
@@ -142,6 +167,7 @@ impl Conversation {
             Conversation::Tcp(session) => session.frames(start_us, rng),
             Conversation::Dns(exchange) => exchange.frames(start_us, rng),
             Conversation::IcmpEcho(echo) => echo.frames(start_us, rng),
+            Conversation::Udp(datagrams) => datagrams.frames(start_us, rng),
         }
     }
 }
@@ -297,6 +323,42 @@ impl IcmpEcho {
         }
         Ok(frames)
     }
+}
+
+impl UdpDatagrams {
+    /// Each client datagram and, one round trip later, its answer.
+    pub fn frames(
+        &self,
+        start_us: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<TimedFrame>, GenerateError> {
+        if self.min_payload > self.max_payload {
+            return Err(GenerateError::build(
+                "UDP datagrams",
+                "the fewest payload bytes exceed the most",
+            ));
+        }
+        let mut client = IpSender::new(self.client.ip, self.server.ip, 64, self.link.clone(), rng);
+        let mut server =
+            IpSender::new(self.server.ip, self.client.ip, 57, swapped(&self.link), rng);
+        let mut frames = Vec::with_capacity(2 * usize::from(self.count));
+        for datagram_idx in 0..u64::from(self.count) {
+            let sent_us = start_us + datagram_idx * self.interval_us;
+            let request = random_bytes(rng, self.min_payload, self.max_payload);
+            frames.push(client.udp(sent_us, self.client.port, self.server.port, &request)?);
+            let answer_us = sent_us + self.rtt_us + rng.random_range(0..=300);
+            let answer = random_bytes(rng, self.min_payload, self.max_payload);
+            frames.push(server.udp(answer_us, self.server.port, self.client.port, &answer)?);
+        }
+        frames.sort_by_key(|frame| frame.time_us);
+        Ok(frames)
+    }
+}
+
+/// Random bytes, between `min_len` and `max_len` of them.
+fn random_bytes(rng: &mut ChaCha8Rng, min_len: usize, max_len: usize) -> Vec<u8> {
+    let len = rng.random_range(min_len..=max_len);
+    (0..len).map(|_| rng.random::<u8>()).collect()
 }
 
 /// One direction of a conversation: the addresses, the IP id counter and the link header.

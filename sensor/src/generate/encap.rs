@@ -249,6 +249,13 @@ impl Encap {
         self
     }
 
+    /// The same layer sent to another UDP destination port than its kind's IANA port (a
+    /// collector listening where nobody configured it); no effect on GRE-carried kinds.
+    pub fn with_dst_port(mut self, dst_port: u16) -> Self {
+        self.dst_port = Some(dst_port);
+        self
+    }
+
     /// The same layer keeping at most `limit` bytes after the tunnel header.
     pub fn with_payload_limit(mut self, limit: usize) -> Self {
         self.payload_limit = Some(limit);

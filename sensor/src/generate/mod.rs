@@ -102,6 +102,71 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         name: "nested-too-deep",
         description: "VXLAN nested six deep (beyond the depth cap of 4) and exactly four deep",
     },
+    ScenarioInfo {
+        name: "collectors-vxlan",
+        description: "Three VXLAN mirrors (VNI 100, 101, 102): to an external, an internal \
+                      unapproved and an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-geneve",
+        description: "Three Geneve mirrors (VNI 200, 201, 202): to an external, an internal \
+                      unapproved and an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-gre-teb",
+        description: "Three GRE-TEB mirrors (no key): to an external, an internal unapproved \
+                      and an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-nvgre",
+        description: "Three NVGRE mirrors (VSID 5001, 5002, 5003): to an external, an \
+                      internal unapproved and an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-erspan1",
+        description: "Three ERSPAN type I mirrors: to an external, an internal unapproved and \
+                      an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-erspan2",
+        description: "Three ERSPAN type II mirrors (sessions 101, 102, 103): to an external, \
+                      an internal unapproved and an approved collector",
+    },
+    ScenarioInfo {
+        name: "collectors-erspan3",
+        description: "Three ERSPAN type III mirrors (sessions 300, 301 egress, 302): to an \
+                      external, an internal unapproved and an approved collector",
+    },
+    ScenarioInfo {
+        name: "inventory-bounds",
+        description: "Four mirrors to a collector approved only for some sources, VXLAN and \
+                      VNI 100: one inside the bounds, one from an unlisted source, one with \
+                      another VNI, one of another type",
+    },
+    ScenarioInfo {
+        name: "vxlan-nonstandard-port",
+        description: "VXLAN mirror on UDP 31337, and a UDP flow with random payloads that \
+                      is no tunnel",
+    },
+    ScenarioInfo {
+        name: "overlay-vxlan",
+        description: "VXLAN overlay (VNI 5000) between two VTEPs, conversations both ways",
+    },
+    ScenarioInfo {
+        name: "overlay-geneve",
+        description: "Geneve overlay (VNI 5000, one option) between two VTEPs, conversations \
+                      both ways",
+    },
+    ScenarioInfo {
+        name: "mirror-of-native",
+        description: "Native traffic of a host and a VXLAN mirror of one direction of it \
+                      (SPAN-port view)",
+    },
+    ScenarioInfo {
+        name: "early-decision",
+        description: "A 300-packet one-way VXLAN mirror over a minute, its first 40 packets \
+                      in the first second",
+    },
 ];
 
 /// What a generation run wrote.

@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::GenerateError;
 use super::conversation::{
-    Conversation, DnsExchange, Endpoint, IcmpEcho, TcpSession, TimedFrame, http_exchange,
+    Conversation, DnsExchange, Endpoint, IcmpEcho, TcpSession, TimedFrame, UdpDatagrams,
+    http_exchange,
 };
 use super::encap::{
     Encap, EncapKind, EncapStack, ErspanPlatform, GeneveOption, GenevePayload, GreFields,
@@ -42,6 +43,19 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "truncated-mirror" => truncated_mirror,
         "malformed-tunnels" => malformed_tunnels,
         "nested-too-deep" => nested_too_deep,
+        "collectors-vxlan" => collectors_vxlan,
+        "collectors-geneve" => collectors_geneve,
+        "collectors-gre-teb" => collectors_gre_teb,
+        "collectors-nvgre" => collectors_nvgre,
+        "collectors-erspan1" => collectors_erspan1,
+        "collectors-erspan2" => collectors_erspan2,
+        "collectors-erspan3" => collectors_erspan3,
+        "inventory-bounds" => inventory_bounds,
+        "vxlan-nonstandard-port" => vxlan_nonstandard_port,
+        "overlay-vxlan" => overlay_vxlan,
+        "overlay-geneve" => overlay_geneve,
+        "mirror-of-native" => mirror_of_native,
+        "early-decision" => early_decision,
         _ => return None,
     };
     Some(builder)
@@ -801,5 +815,385 @@ fn nested_too_deep(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
         &mut four_deep,
         &frames_at(&ping, 200_000, rng)?,
     )?;
+    Ok(timeline)
+}
+
+/// A collector inside `[networks] home` that no configuration approves.
+const INTERNAL_COLLECTOR: Ipv4Addr = Ipv4Addr::new(10, 50, 0, 9);
+/// A collector inside 10.60.0.0/24, which the `collectors-*` cases' `config.toml` approves.
+const APPROVED_COLLECTOR: Ipv4Addr = Ipv4Addr::new(10, 60, 0, 20);
+/// The collector of `inventory-bounds`, bounded by a `[[mirror.inventory]]` entry to sources
+/// in 10.10.0.0/24, type VXLAN and VNI 100.
+const INVENTORY_COLLECTOR: Ipv4Addr = Ipv4Addr::new(10, 70, 0, 10);
+/// UDP port of the VXLAN mirror in `vxlan-nonstandard-port`, in no `[decode]` port list.
+const NONSTANDARD_VXLAN_PORT: u16 = 31_337;
+
+/// A third mirrored host, in the same subnet as [`HOST_A`] and [`HOST_B`].
+const HOST_C: MirroredHost = MirroredHost {
+    v4: Ipv4Addr::new(10, 10, 0, 6),
+    v6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 6)),
+    ..HOST_A
+};
+
+/// A mirrored host outside 10.10.0.0/24 (a source no inventory entry lists).
+const HOST_D: MirroredHost = MirroredHost {
+    v4: Ipv4Addr::new(10, 20, 0, 5),
+    v6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0x20, 0, 0, 0, 0, 5)),
+    gateway: Ipv4Addr::new(10, 20, 0, 1),
+    resolver: Ipv4Addr::new(10, 20, 0, 2),
+    ..HOST_A
+};
+
+/// Mirror sessions, each carrying one host's [`workload`] (the host is the outer source, as
+/// with AWS Traffic Mirroring of an ENI) to a collector, the n-th one starting n × 100 ms
+/// (plus jitter) into the capture.
+fn mirror_sessions(
+    rng: &mut ChaCha8Rng,
+    sessions: Vec<(MirroredHost, EncapKind, Ipv4Addr)>,
+) -> Result<Timeline, GenerateError> {
+    const SESSION_SPACING_US: u64 = 100_000;
+    let mut ports = EphemeralPorts::default();
+    let mut timeline = Timeline::new();
+    for (start_us, (host, kind, collector)) in (0..)
+        .map(|session_idx| session_idx * SESSION_SPACING_US)
+        .zip(sessions)
+    {
+        let frames = workload(rng, &host, &mut ports, start_us)?;
+        let layer = Encap::new(kind, v4(host.v4), v4(collector));
+        let mut stack = EncapStack::new(vec![layer], rng);
+        mirror_into(&mut timeline, &mut stack, &frames)?;
+    }
+    Ok(timeline)
+}
+
+/// Three mirror sessions of one type: host A (10.10.0.5) to the external collector
+/// 203.0.113.50, host C (10.10.0.6) to the internal but unapproved 10.50.0.9, host B
+/// (10.10.0.7) to the approved 10.60.0.20. `kinds` are the sessions' headers, in that order.
+fn three_collectors(
+    rng: &mut ChaCha8Rng,
+    kinds: [EncapKind; 3],
+) -> Result<Timeline, GenerateError> {
+    let [external, internal, approved] = kinds;
+    mirror_sessions(
+        rng,
+        vec![
+            (HOST_A, external, COLLECTOR),
+            (HOST_C, internal, INTERNAL_COLLECTOR),
+            (HOST_B, approved, APPROVED_COLLECTOR),
+        ],
+    )
+}
+
+fn collectors_vxlan(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let vxlan = |vni| EncapKind::Vxlan { vni };
+    three_collectors(rng, [vxlan(100), vxlan(101), vxlan(102)])
+}
+
+fn collectors_geneve(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let geneve = |vni| EncapKind::Geneve {
+        vni,
+        payload: GenevePayload::Ethernet,
+        options: Vec::new(),
+    };
+    three_collectors(rng, [geneve(200), geneve(201), geneve(202)])
+}
+
+/// GRE-TEB without a key (id 0): with a key, 0x6558 is NVGRE (RFC 7637) on the wire, and the
+/// sensor reads it so.
+fn collectors_gre_teb(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let teb = || EncapKind::GreTeb { key: None };
+    three_collectors(rng, [teb(), teb(), teb()])
+}
+
+fn collectors_nvgre(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let nvgre = |vsid| EncapKind::Nvgre { vsid };
+    three_collectors(rng, [nvgre(5001), nvgre(5002), nvgre(5003)])
+}
+
+fn collectors_erspan1(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    three_collectors(
+        rng,
+        [EncapKind::Erspan1, EncapKind::Erspan1, EncapKind::Erspan1],
+    )
+}
+
+fn collectors_erspan2(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let erspan2 = |session_id| EncapKind::Erspan2 {
+        session_id,
+        index: 3,
+    };
+    three_collectors(rng, [erspan2(101), erspan2(102), erspan2(103)])
+}
+
+/// ERSPAN III sessions 300 (ingress), 301 (egress, platform subheader) and 302 (ingress).
+fn collectors_erspan3(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let erspan3 = |session_id, egress: bool| EncapKind::Erspan3 {
+        session_id,
+        hardware_id: 5,
+        egress,
+        platform: egress.then_some(ErspanPlatform {
+            platform_id: 3,
+            info: 0x0000_0000_0012_0034,
+        }),
+    };
+    three_collectors(
+        rng,
+        [erspan3(300, false), erspan3(301, true), erspan3(302, false)],
+    )
+}
+
+/// Four VXLAN/Geneve mirror sessions to 10.70.0.10, a collector approved by an inventory
+/// entry only for sources in 10.10.0.0/24, type VXLAN, VNI 100: host A with VXLAN 100
+/// (inside the bounds), host D (10.20.0.5, an unlisted source) with VXLAN 100, host C with
+/// VXLAN 200 (unexpected VNI) and host B with Geneve 100 (unexpected type).
+fn inventory_bounds(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let vxlan = |vni| EncapKind::Vxlan { vni };
+    let geneve_100 = EncapKind::Geneve {
+        vni: 100,
+        payload: GenevePayload::Ethernet,
+        options: Vec::new(),
+    };
+    mirror_sessions(
+        rng,
+        vec![
+            (HOST_A, vxlan(100), INVENTORY_COLLECTOR),
+            (HOST_D, vxlan(100), INVENTORY_COLLECTOR),
+            (HOST_C, vxlan(200), INVENTORY_COLLECTOR),
+            (HOST_B, geneve_100, INVENTORY_COLLECTOR),
+        ],
+    )
+}
+
+/// A VXLAN mirror (VNI 100) of host A to 203.0.113.50 on UDP 31337, a port no `[decode]`
+/// list names; and, on the same capture, a native UDP conversation with random payloads
+/// between 10.10.0.8 and 198.51.100.40 port 9000 (12 datagrams each way) that is no tunnel.
+fn vxlan_nonstandard_port(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let mut ports = EphemeralPorts::default();
+    let frames = workload(rng, &HOST_A, &mut ports, 0)?;
+    let layer = Encap::new(
+        EncapKind::Vxlan { vni: 100 },
+        v4(MIRROR_SOURCE),
+        v4(COLLECTOR),
+    )
+    .with_dst_port(NONSTANDARD_VXLAN_PORT);
+    let mut stack = EncapStack::new(vec![layer], rng);
+    let mut timeline = Timeline::new();
+    mirror_into(&mut timeline, &mut stack, &frames)?;
+
+    let client = v4(Ipv4Addr::new(10, 10, 0, 8));
+    let server = v4(Ipv4Addr::new(198, 51, 100, 40));
+    let opaque = Conversation::Udp(UdpDatagrams {
+        client: endpoint(client, ports.next(rng)),
+        server: endpoint(server, 9000),
+        link: link_to(client, v4(HOST_A.gateway)),
+        rtt_us: rng.random_range(8_000..=40_000),
+        count: 12,
+        interval_us: 100_000,
+        min_payload: 24,
+        max_payload: 400,
+    });
+    for timed in frames_at(&opaque, WORKLOAD_SPACING_US, rng)? {
+        timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+    }
+    Ok(timeline)
+}
+
+/// An overlay between two VTEPs, 10.0.0.11 (A, hosts 192.168.50.0/24) and 10.0.0.12 (B, hosts
+/// 192.168.60.0/24), both ways in one `kind` network: each inner frame travels from its
+/// sender's VTEP to the other, so a conversation's requests and replies take opposite outer
+/// directions. Five conversations, 39 packets (more than the default decision threshold of 32,
+/// so the class is decided before the end):
+/// - behind A 192.168.50.10 asks 192.168.60.2 (UDP 53) for an A record (2 packets);
+/// - 192.168.50.10 GETs two objects from 192.168.60.20:80 on one connection (bodies 2400 and
+///   600 bytes: 8 client, 5 server packets);
+/// - 192.168.50.11 GETs one object from 192.168.60.20:80 (1200 bytes: 6 + 3 packets);
+/// - 192.168.50.11 pings 192.168.60.20 three times (6 packets);
+/// - behind B 192.168.60.30 GETs one object from 192.168.50.10:8080 (800 bytes: 6 + 3).
+fn overlay(rng: &mut ChaCha8Rng, kind: EncapKind) -> Result<Timeline, GenerateError> {
+    const VTEP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+    const VTEP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
+    let a_client = v4(Ipv4Addr::new(192, 168, 50, 10));
+    let a_other = v4(Ipv4Addr::new(192, 168, 50, 11));
+    let b_resolver = v4(Ipv4Addr::new(192, 168, 60, 2));
+    let b_web = v4(Ipv4Addr::new(192, 168, 60, 20));
+    let b_client = v4(Ipv4Addr::new(192, 168, 60, 30));
+    let behind_a = |ip: IpAddr| matches!(ip, IpAddr::V4(v4) if v4.octets()[2] == 50);
+
+    let mut ports = EphemeralPorts::default();
+    let dns = Conversation::Dns(DnsExchange {
+        client: endpoint(a_client, ports.next(rng)),
+        server: endpoint(b_resolver, 53),
+        link: link_to(a_client, b_resolver),
+        rtt_us: rng.random_range(300..=1_500),
+        query_name: "db.internal.example".to_owned(),
+        answer: b_web,
+    });
+    let web_two = tcp_http(
+        rng,
+        &mut ports,
+        a_client,
+        endpoint(b_web, 80),
+        link_to(a_client, b_web),
+        &[2400, 600],
+    );
+    let web_one = tcp_http(
+        rng,
+        &mut ports,
+        a_other,
+        endpoint(b_web, 80),
+        link_to(a_other, b_web),
+        &[1200],
+    );
+    let ping = Conversation::IcmpEcho(IcmpEcho {
+        client: a_other,
+        server: b_web,
+        link: link_to(a_other, b_web),
+        rtt_us: rng.random_range(300..=2_000),
+        count: 3,
+        interval_us: 200_000,
+    });
+    let reverse = tcp_http(
+        rng,
+        &mut ports,
+        b_client,
+        endpoint(a_client, 8080),
+        link_to(b_client, a_client),
+        &[800],
+    );
+    let mut frames = Vec::new();
+    for (conversation_idx, conversation) in
+        [dns, web_two, web_one, ping, reverse].iter().enumerate()
+    {
+        let base_us = conversation_idx as u64 * 150_000;
+        frames.extend(frames_at(conversation, base_us, rng)?);
+    }
+    frames.sort_by_key(|frame| frame.time_us);
+
+    let layer = |src, dst| Encap::new(kind.clone(), v4(src), v4(dst));
+    let mut a_to_b = EncapStack::new(vec![layer(VTEP_A, VTEP_B)], rng);
+    let mut b_to_a = EncapStack::new(vec![layer(VTEP_B, VTEP_A)], rng);
+    let mut timeline = Timeline::new();
+    for timed in &frames {
+        let stack = if behind_a(timed.frame.flow.src_ip) {
+            &mut a_to_b
+        } else {
+            &mut b_to_a
+        };
+        let outer = stack.wrap(&timed.frame, timed.time_us)?;
+        timeline.push(timed.time_us, outer.to_ethernet_bytes()?);
+    }
+    Ok(timeline)
+}
+
+fn overlay_vxlan(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    overlay(rng, EncapKind::Vxlan { vni: 5000 })
+}
+
+/// Geneve VNI 5000 carrying Ethernet, with one critical OVN-style metadata option (class
+/// 0x0102, 4 bytes).
+fn overlay_geneve(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let options = vec![GeneveOption {
+        class: 0x0102,
+        option_type: 0x80,
+        data: rng.random::<u32>().to_be_bytes().to_vec(),
+    }];
+    let kind = EncapKind::Geneve {
+        vni: 5000,
+        payload: GenevePayload::Ethernet,
+        options,
+    };
+    overlay(rng, kind)
+}
+
+/// A SPAN-port view of host A: its whole workload natively (26 packets, both directions),
+/// and a VXLAN mirror (VNI 100) to 203.0.113.50 that copies only what host A sends (its
+/// egress: 15 packets, one direction of each conversation), each copy 35 µs after the
+/// original. The direction pattern cannot decide (no conversation shows both directions);
+/// the copies of native packets do.
+fn mirror_of_native(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let mut ports = EphemeralPorts::default();
+    let frames = workload(rng, &HOST_A, &mut ports, 0)?;
+    let mut timeline = Timeline::new();
+    for timed in &frames {
+        timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+    }
+    let sent_by_host: Vec<TimedFrame> = frames
+        .iter()
+        .filter(|timed| {
+            let src = timed.frame.flow.src_ip;
+            src == v4(HOST_A.v4) || HOST_A.v6.is_some_and(|host_v6| src == v6(host_v6))
+        })
+        .cloned()
+        .collect();
+    let layer = Encap::new(
+        EncapKind::Vxlan { vni: 100 },
+        v4(MIRROR_SOURCE),
+        v4(COLLECTOR),
+    );
+    let mut stack = EncapStack::new(vec![layer], rng);
+    mirror_into(&mut timeline, &mut stack, &sent_by_host)?;
+    Ok(timeline)
+}
+
+/// A long one-way VXLAN mirror (VNI 100) of host A to 203.0.113.50: 300 packets, the first 40
+/// every 25 ms, the other 260 every 225 ms (the last one 59.475 s after the first). Host A
+/// looks up a name (2 packets), pings twice (4) and keeps one HTTP connection to 198.51.100.20
+/// open for 96 GETs (600-byte bodies, one segment each: 3 + 96 × 3 + 3 = 294 packets). The
+/// packets keep the order the conversations give them; only their times are set here, so
+/// the 32nd packet (the default decision threshold) is at exactly 0.775 s plus the mirror
+/// delay whatever the seed.
+fn early_decision(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    const BURST_PACKETS: u64 = 40;
+    const BURST_STEP_US: u64 = 25_000;
+    const TAIL_STEP_US: u64 = 225_000;
+    const EXCHANGES: usize = 96;
+    let host = v4(HOST_A.v4);
+    let gateway = v4(HOST_A.gateway);
+    let web = v4(HOST_A.web_v4);
+    let mut ports = EphemeralPorts::default();
+    let dns = Conversation::Dns(DnsExchange {
+        client: endpoint(host, ports.next(rng)),
+        server: endpoint(v4(HOST_A.resolver), 53),
+        link: link_to(host, v4(HOST_A.resolver)),
+        rtt_us: rng.random_range(300..=1_500),
+        query_name: "api.example.com".to_owned(),
+        answer: web,
+    });
+    let keep_alive = tcp_http(
+        rng,
+        &mut ports,
+        host,
+        endpoint(web, 80),
+        link_to(host, gateway),
+        &[600; EXCHANGES],
+    );
+    let ping = Conversation::IcmpEcho(IcmpEcho {
+        client: host,
+        server: web,
+        link: link_to(host, gateway),
+        rtt_us: rng.random_range(8_000..=40_000),
+        count: 2,
+        interval_us: 1_000_000,
+    });
+    let mut frames = Vec::new();
+    frames.extend(frames_at(&dns, 0, rng)?);
+    frames.extend(frames_at(&keep_alive, WORKLOAD_SPACING_US, rng)?);
+    frames.extend(frames_at(&ping, 2 * WORKLOAD_SPACING_US, rng)?);
+    frames.sort_by_key(|frame| frame.time_us);
+    for (pkt_idx, timed) in (0u64..).zip(frames.iter_mut()) {
+        timed.time_us = if pkt_idx < BURST_PACKETS {
+            pkt_idx * BURST_STEP_US
+        } else {
+            (BURST_PACKETS - 1) * BURST_STEP_US + (pkt_idx - (BURST_PACKETS - 1)) * TAIL_STEP_US
+        };
+    }
+    let layer = Encap::new(
+        EncapKind::Vxlan { vni: 100 },
+        v4(MIRROR_SOURCE),
+        v4(COLLECTOR),
+    );
+    let mut stack = EncapStack::new(vec![layer], rng);
+    let mut timeline = Timeline::new();
+    mirror_into(&mut timeline, &mut stack, &frames)?;
     Ok(timeline)
 }

@@ -14,7 +14,9 @@ use super::encap::{
     geneve_header, gre_header, ppp_header, pptp_gre_header, vxlan_header,
 };
 use super::frame::{Frame, Link, LinkTags};
+use super::timeline::PcapRecord;
 use super::{GenerateError, SCENARIOS, generate};
+use crate::config::Config;
 
 /// Scenarios whose packets are all well formed and complete, so tshark must report no errors.
 const WELL_FORMED: &[&str] = &[
@@ -31,6 +33,19 @@ const WELL_FORMED: &[&str] = &[
     "aws-gwlb-double",
     "gcp-nsi-geneve",
     "nested-too-deep",
+    "collectors-vxlan",
+    "collectors-geneve",
+    "collectors-gre-teb",
+    "collectors-nvgre",
+    "collectors-erspan1",
+    "collectors-erspan2",
+    "collectors-erspan3",
+    "inventory-bounds",
+    "vxlan-nonstandard-port",
+    "overlay-vxlan",
+    "overlay-geneve",
+    "mirror-of-native",
+    "early-decision",
 ];
 
 /// A path in the temporary directory that no other test uses.
@@ -134,6 +149,28 @@ fn every_scenario_has_a_case_folder_and_every_folder_a_scenario() {
                 "pcaps/{name} has no scenario"
             );
         }
+    }
+}
+
+/// A case's optional `config.toml` is one the sensor accepts (the case runner passes it with
+/// `--config`), and no two cases share a seed.
+#[test]
+fn case_configs_load_and_seeds_are_distinct() {
+    let mut seeds = Vec::new();
+    for scenario in SCENARIOS {
+        let config_path = pcaps_dir().join(scenario.name).join("config.toml");
+        if config_path.exists() {
+            if let Err(err) = Config::load(&config_path) {
+                panic!("{err}");
+            }
+        }
+        let seed = recorded_seed(scenario.name);
+        assert!(
+            !seeds.contains(&seed),
+            "{}: seed {seed} is used twice",
+            scenario.name
+        );
+        seeds.push(seed);
     }
 }
 
@@ -505,4 +542,268 @@ fn tshark_finds_no_errors_in_well_formed_scenarios() {
             "{name}: tshark reports:\n{output}"
         );
     }
+}
+
+/// The records scenario `name` writes with `seed`, built in memory.
+fn scenario_records(name: &str, seed: u64) -> Vec<PcapRecord> {
+    let build = super::scenarios::builder(name).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    build(&mut rng).unwrap().into_records()
+}
+
+/// Seeds the shape tests try: the recorded one and two others.
+fn shape_seeds(name: &str) -> [u64; 3] {
+    [recorded_seed(name), 1, 2]
+}
+
+/// What the structural tests need from one captured frame: the outer IP endpoints, the UDP
+/// destination port (0 for anything else) and, for UDP to a VXLAN or Geneve port (or 31337),
+/// the inner Ethernet frame.
+struct Outer<'a> {
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    udp_dst_port: u16,
+    ip_bytes: &'a [u8],
+    inner_ethernet: Option<&'a [u8]>,
+}
+
+fn outer(frame: &[u8]) -> Outer<'_> {
+    let sliced = SlicedPacket::from_ethernet(frame).unwrap();
+    let (src, dst) = match &sliced.net {
+        Some(etherparse::NetSlice::Ipv4(ip)) => (
+            std::net::IpAddr::V4(ip.header().source_addr()),
+            std::net::IpAddr::V4(ip.header().destination_addr()),
+        ),
+        Some(etherparse::NetSlice::Ipv6(ip)) => (
+            std::net::IpAddr::V6(ip.header().source_addr()),
+            std::net::IpAddr::V6(ip.header().destination_addr()),
+        ),
+        _ => panic!("frame without IP"),
+    };
+    // Untagged Ethernet: the IP packet starts after 14 bytes.
+    let ip_bytes = &frame[14..];
+    let (udp_dst_port, inner_ethernet) = match &sliced.transport {
+        Some(TransportSlice::Udp(udp)) => {
+            let port = udp.destination_port();
+            let inner = match port {
+                4789 | 31_337 => Some(&udp.payload()[8..]),
+                6081 => {
+                    let options_len = usize::from(udp.payload()[0] & 0x3F) * 4;
+                    Some(&udp.payload()[8 + options_len..])
+                }
+                _ => None,
+            };
+            (port, inner)
+        }
+        _ => (0, None),
+    };
+    Outer {
+        src,
+        dst,
+        udp_dst_port,
+        ip_bytes,
+        inner_ethernet,
+    }
+}
+
+/// The source address of an Ethernet frame's IP packet.
+fn ip_source(ethernet: &[u8]) -> std::net::IpAddr {
+    outer(ethernet).src
+}
+
+fn ip(text: &str) -> std::net::IpAddr {
+    text.parse().unwrap()
+}
+
+/// `mirror-of-native`: every mirror copy carries byte for byte the IP packet of a native
+/// packet sent by host A 35 µs earlier, each native packet is copied at most once, and no
+/// conversation has both directions inside the mirror (so only the copies can decide).
+#[test]
+fn mirror_of_native_copies_one_direction_of_native_packets() {
+    for seed in shape_seeds("mirror-of-native") {
+        let records = scenario_records("mirror-of-native", seed);
+        let (copies, natives): (Vec<_>, Vec<_>) = records
+            .iter()
+            .partition(|record| outer(&record.captured).udp_dst_port == 4789);
+        assert_eq!((natives.len(), copies.len()), (26, 15), "seed {seed}");
+        let mut copied = Vec::new();
+        let mut inner_flows = Vec::new();
+        for copy in &copies {
+            let tunnel = outer(&copy.captured);
+            assert_eq!(
+                (tunnel.src, tunnel.dst),
+                (ip("10.10.0.5"), ip("203.0.113.50"))
+            );
+            let inner = tunnel.inner_ethernet.unwrap();
+            let inner_ip = &inner[14..];
+            let original = natives
+                .iter()
+                .position(|native| outer(&native.captured).ip_bytes == inner_ip)
+                .unwrap_or_else(|| panic!("seed {seed}: a copy of no native packet"));
+            assert_eq!(copy.time_us, natives[original].time_us + 35, "seed {seed}");
+            assert!(!copied.contains(&original), "seed {seed}: copied twice");
+            copied.push(original);
+            let sender = ip_source(inner);
+            assert!(
+                sender == ip("10.10.0.5") || sender == ip("2001:db8:10::5"),
+                "seed {seed}: the mirror copies only what host A sends"
+            );
+            let sliced = SlicedPacket::from_ethernet(inner).unwrap();
+            let ports = match &sliced.transport {
+                Some(TransportSlice::Tcp(tcp)) => (tcp.source_port(), tcp.destination_port()),
+                Some(TransportSlice::Udp(udp)) => (udp.source_port(), udp.destination_port()),
+                _ => (0, 0),
+            };
+            inner_flows.push((sender, ports));
+        }
+        // One direction only: no flow appears with its ports swapped.
+        for (sender, (src_port, dst_port)) in &inner_flows {
+            assert!(
+                !inner_flows.contains(&(*sender, (*dst_port, *src_port))) || src_port == dst_port,
+                "seed {seed}: both directions of a conversation inside the mirror"
+            );
+        }
+    }
+}
+
+/// `early-decision`: 300 packets; the 32nd (the default decision threshold) at exactly
+/// 0.775035 s and the last at 59.475035 s whatever the seed, and the first two carry both
+/// directions of one conversation (so the link is a mirror by the 32nd packet).
+#[test]
+fn early_decision_has_fixed_packet_times() {
+    for seed in shape_seeds("early-decision") {
+        let records = scenario_records("early-decision", seed);
+        assert_eq!(records.len(), 300, "seed {seed}");
+        assert_eq!(records[0].time_us, 35);
+        assert_eq!(records[31].time_us, 775_035);
+        assert_eq!(records[299].time_us, 59_475_035);
+        for record in &records {
+            let tunnel = outer(&record.captured);
+            assert_eq!(
+                (tunnel.src, tunnel.dst, tunnel.udp_dst_port),
+                (ip("10.10.0.5"), ip("203.0.113.50"), 4789)
+            );
+        }
+        let first_two: Vec<_> = records[..2]
+            .iter()
+            .map(|record| ip_source(outer(&record.captured).inner_ethernet.unwrap()))
+            .collect();
+        assert_eq!(first_two, [ip("10.10.0.5"), ip("10.10.0.2")], "seed {seed}");
+    }
+}
+
+/// `overlay-*`: every inner frame travels from its sender's VTEP to the other one; 21
+/// packets A to B and 18 B to A, more than the default decision threshold of 32 in all.
+#[test]
+fn overlays_send_inner_frames_from_the_senders_vtep() {
+    for name in ["overlay-vxlan", "overlay-geneve"] {
+        for seed in shape_seeds(name) {
+            let records = scenario_records(name, seed);
+            let mut a_to_b = 0;
+            for record in &records {
+                let tunnel = outer(&record.captured);
+                let sender = ip_source(tunnel.inner_ethernet.unwrap());
+                let behind_a = matches!(sender, std::net::IpAddr::V4(v4) if v4.octets()[2] == 50);
+                let expected = if behind_a {
+                    (ip("10.0.0.11"), ip("10.0.0.12"))
+                } else {
+                    (ip("10.0.0.12"), ip("10.0.0.11"))
+                };
+                assert_eq!((tunnel.src, tunnel.dst), expected, "{name} seed {seed}");
+                a_to_b += usize::from(behind_a);
+            }
+            assert_eq!(
+                (a_to_b, records.len() - a_to_b),
+                (21, 18),
+                "{name} seed {seed}"
+            );
+        }
+    }
+}
+
+/// The `collectors-*` cases: three sessions to 203.0.113.50, 10.50.0.9 and 10.60.0.20 from
+/// three sources, and the case's `config.toml` approves the last collector only; the first is
+/// outside the home networks, the other two inside.
+#[test]
+fn collector_cases_match_their_configuration() {
+    for name in SCENARIOS
+        .iter()
+        .map(|scenario| scenario.name)
+        .filter(|name| name.starts_with("collectors-"))
+    {
+        let config = Config::load(&pcaps_dir().join(name).join("config.toml")).unwrap();
+        let approved = |collector: std::net::IpAddr| {
+            config
+                .mirror
+                .approved_collectors
+                .iter()
+                .any(|net| net.contains(&collector))
+        };
+        let mut sessions: Vec<(std::net::IpAddr, std::net::IpAddr)> =
+            scenario_records(name, recorded_seed(name))
+                .iter()
+                .map(|record| {
+                    let tunnel = outer(&record.captured);
+                    (tunnel.src, tunnel.dst)
+                })
+                .collect();
+        sessions.sort();
+        sessions.dedup();
+        let expected = [
+            ("10.10.0.5", "203.0.113.50", false, false),
+            ("10.10.0.6", "10.50.0.9", true, false),
+            ("10.10.0.7", "10.60.0.20", true, true),
+        ];
+        assert_eq!(sessions.len(), expected.len(), "{name}");
+        for (src, dst, home, is_approved) in expected {
+            assert!(
+                sessions.contains(&(ip(src), ip(dst))),
+                "{name}: {src} -> {dst}"
+            );
+            assert_eq!(config.is_home(ip(dst)), home, "{name}: {dst}");
+            assert_eq!(approved(ip(dst)), is_approved, "{name}: {dst}");
+        }
+    }
+}
+
+/// `inventory-bounds`: one inventory entry for 10.70.0.10 that lists the sources of the
+/// allowed and the wrong-tunnel sessions but not 10.20.0.5, only VXLAN, only VNI 100.
+#[test]
+fn inventory_bounds_configuration_bounds_the_collector() {
+    let config = Config::load(&pcaps_dir().join("inventory-bounds/config.toml")).unwrap();
+    assert!(config.mirror.approved_collectors.is_empty());
+    let [entry] = config.mirror.inventory.as_slice() else {
+        panic!("one [[mirror.inventory]] entry");
+    };
+    assert!(entry.collector.contains(&ip("10.70.0.10")));
+    let listed = |source: &str| entry.sources.iter().any(|net| net.contains(&ip(source)));
+    assert!(listed("10.10.0.5") && listed("10.10.0.6") && listed("10.10.0.7"));
+    assert!(!listed("10.20.0.5"));
+    assert_eq!(entry.types, ["vxlan"]);
+    assert_eq!(entry.tunnel_ids, [100]);
+}
+
+/// tshark, told that UDP 31337 is VXLAN, reads VNI 100 on exactly the 26 mirror packets of
+/// `vxlan-nonstandard-port`; the random datagrams on port 9000 are plain UDP to it.
+#[test]
+fn tshark_reads_vxlan_on_the_nonstandard_port() {
+    let path = temp_pcap("tshark-31337", "vxlan-nonstandard-port", 5);
+    generate("vxlan-nonstandard-port", 5, &path).unwrap();
+    let Some(output) = tshark(
+        &path,
+        &[
+            "-d",
+            "udp.port==31337,vxlan",
+            "-T",
+            "fields",
+            "-e",
+            "vxlan.vni",
+        ],
+    ) else {
+        return;
+    };
+    std::fs::remove_file(&path).unwrap();
+    let vnis: Vec<&str> = output.lines().filter(|line| !line.is_empty()).collect();
+    assert_eq!(vnis.len(), 26);
+    assert!(vnis.iter().all(|vni| *vni == "100"));
 }
