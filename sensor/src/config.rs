@@ -60,8 +60,8 @@ pub struct Config {
     pub networks: NetworksConfig,
     /// `[mirror]`.
     pub mirror: MirrorConfig,
-    /// `[decode]`.
-    pub decode: DecodeSection,
+    /// `[decode]`: ports and limits of the layer walk (the decoder's own settings).
+    pub decode: DecodeConfig,
     /// `[flows]`.
     pub flows: FlowsConfig,
     /// `[tunnels]`.
@@ -123,24 +123,6 @@ impl Default for MirrorConfig {
     }
 }
 
-/// `[decode]`: ports and limits of the layer walk.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DecodeSection {
-    /// VXLAN destination ports.
-    pub vxlan_ports: Vec<u16>,
-    /// Geneve ports.
-    pub geneve_ports: Vec<u16>,
-    /// GRE-in-UDP destination ports.
-    pub gre_udp_ports: Vec<u16>,
-    /// Probe other UDP ports for strictly valid VXLAN/Geneve.
-    pub probe_nonstandard_ports: bool,
-    /// Tunnel layers peeled.
-    pub max_tunnel_depth: usize,
-    /// Longest MPLS label stack.
-    pub max_mpls_labels: usize,
-}
-
 /// `[flows]`: flow table sizing and timeouts.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -182,20 +164,6 @@ impl Default for NetworksConfig {
         let home = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"];
         NetworksConfig {
             home: home.iter().filter_map(|s| s.parse().ok()).collect(),
-        }
-    }
-}
-
-impl Default for DecodeSection {
-    fn default() -> Self {
-        let d = DecodeConfig::default();
-        DecodeSection {
-            vxlan_ports: d.vxlan_ports,
-            geneve_ports: d.geneve_ports,
-            gre_udp_ports: d.gre_udp_ports,
-            probe_nonstandard_ports: d.probe_nonstandard_ports,
-            max_tunnel_depth: d.max_tunnel_depth,
-            max_mpls_labels: d.max_mpls_labels,
         }
     }
 }
@@ -363,18 +331,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// The decoder's settings.
-    pub fn decode_config(&self) -> DecodeConfig {
-        DecodeConfig {
-            vxlan_ports: self.decode.vxlan_ports.clone(),
-            geneve_ports: self.decode.geneve_ports.clone(),
-            gre_udp_ports: self.decode.gre_udp_ports.clone(),
-            probe_nonstandard_ports: self.decode.probe_nonstandard_ports,
-            max_tunnel_depth: self.decode.max_tunnel_depth,
-            max_mpls_labels: self.decode.max_mpls_labels,
-        }
     }
 
     /// Flow idle timeout.

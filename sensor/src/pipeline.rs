@@ -225,7 +225,7 @@ impl Pipeline {
             threads.push(thread);
         }
         Ok(Pipeline {
-            decoder: Decoder::new(config.decode_config()),
+            decoder: Decoder::new(config.decode.clone()),
             tunnels: TunnelTable::new(
                 config.tunnels.capacity,
                 Duration::from_secs(config.tunnels.idle_timeout_s),

@@ -26,6 +26,7 @@
 //! - Type III frame type (FT) and the P bit are exposed but not enforced: Linux sends P=1, but
 //!   tcpdump__erspan-type-iii-ft-0.pcap has P=0 and FT=0 over an Ethernet payload.
 
+use super::bytes::{be_u16, be_u32};
 use super::error::{DecodeError, Layer};
 
 /// Zero-copy view of an ERSPAN type II (version 1) header.
@@ -366,20 +367,6 @@ fn session_id(bytes: &[u8]) -> u16 {
 /// The low byte of a value already masked or shifted to fit in eight bits.
 fn low_byte(value: u16) -> u8 {
     value.to_be_bytes()[1]
-}
-
-/// Big-endian value of at most two bytes (longer input keeps the last two).
-fn be_u16(bytes: &[u8]) -> u16 {
-    bytes
-        .iter()
-        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
 }
 
 #[cfg(test)]

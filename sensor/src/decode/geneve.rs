@@ -15,6 +15,7 @@
 //! RFC 8926 §3.5 asks. A strict reserved-bit failure is [`DecodeError::BadFlags`] whose value
 //! is the flags byte (O, C, Rsvd) in the high byte and the trailing reserved byte in the low one.
 
+use super::bytes::{be_u16, be_u32};
 use super::error::{DecodeError, Layer};
 
 /// Zero-copy view of a Geneve header (fixed part and options) and its payload.
@@ -260,20 +261,6 @@ impl<'a> GeneveSlice<'a> {
 /// Length of an option, header included, from its length byte.
 fn option_total_len(len_byte: u8) -> usize {
     GeneveOptionSlice::HEADER_LEN + usize::from(len_byte & option_field::LEN_MASK) * WORD_LEN
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
-}
-
-/// Big-endian value of at most two bytes (longer input keeps the last two).
-fn be_u16(bytes: &[u8]) -> u16 {
-    bytes
-        .iter()
-        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
 }
 
 #[cfg(test)]

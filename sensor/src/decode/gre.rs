@@ -32,6 +32,7 @@
 //!   compressed 1-byte protocol (seen in sv__bug-6942 … eth-ip-gre-ppp-max-ip-packet.pcap).
 //!   A leading 0xFF without 0x03 after it is rejected rather than read as protocol 0x00FF.
 
+use super::bytes::{be_u16, be_u32};
 use super::error::{DecodeError, Layer};
 
 /// Zero-copy view of a GRE header and its payload.
@@ -427,20 +428,6 @@ impl<'a> PppSlice<'a> {
             ppp_field::PROTOCOL_LEN
         }
     }
-}
-
-/// Big-endian value of at most two bytes (longer input keeps the last two).
-fn be_u16(bytes: &[u8]) -> u16 {
-    bytes
-        .iter()
-        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use super::bytes::{be_u16, be_u32, le_u32};
 use super::error::{DecodeError, Layer};
 
 /// A pcap LINKTYPE_* value (open: unknown values are kept).
@@ -255,28 +256,6 @@ impl<'a> NullSlice<'a> {
     pub fn payload(&self) -> &'a [u8] {
         &self.bytes[Self::HEADER_LEN..]
     }
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
-}
-
-/// Little-endian value of at most four bytes (longer input keeps the first four).
-fn le_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .rev()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
-}
-
-/// Big-endian value of at most two bytes (longer input keeps the last two).
-fn be_u16(bytes: &[u8]) -> u16 {
-    bytes
-        .iter()
-        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
 }
 
 #[cfg(test)]

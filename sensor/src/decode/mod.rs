@@ -5,6 +5,7 @@
 //! recursion, no allocation, no panic on any byte sequence. A malformed header is counted
 //! under a stable dotted name and the packet is handed on with what was decoded.
 
+mod bytes;
 pub mod error;
 pub mod erspan;
 pub mod geneve;
@@ -159,8 +160,10 @@ pub struct DecodedPacket<'a> {
     pub truncated: bool,
 }
 
-/// Decoder settings, validated by `config.rs` before any packet is read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Decoder settings: the `[decode]` table of the configuration, validated by `config.rs`
+/// before any packet is read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DecodeConfig {
     /// UDP destination ports decoded as VXLAN.
     pub vxlan_ports: Vec<u16>,

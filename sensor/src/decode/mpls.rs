@@ -16,6 +16,7 @@
 //! [`DecodeError::BadLength`] whose `value` is the stack length in bytes one entry past the cap
 //! (the cap is checked before the next entry is read, so it bounds the work on any input).
 
+use super::bytes::be_u32;
 use super::error::{DecodeError, Layer};
 
 /// What an MPLS label stack carries, guessed from the first nibble after it.
@@ -227,13 +228,6 @@ impl<'a> MplsSlice<'a> {
     pub fn payload(&self) -> &'a [u8] {
         &self.bytes[self.header_len()..]
     }
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! 16-bit word (bytes 0-1, which Wireshark shows as the flags field, then bytes 2-3, then
 //! byte 7), so the first one that is wrong is the one reported.
 
+use super::bytes::{be_u16, be_u32};
 use super::error::{DecodeError, Layer};
 
 /// Zero-copy view of a VXLAN header and its inner Ethernet frame.
@@ -120,20 +121,6 @@ impl<'a> VxlanSlice<'a> {
             flags: be_u16(&self.bytes[word]),
         }
     }
-}
-
-/// Big-endian value of at most four bytes (longer input keeps the last four).
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0, |acc: u32, &b| (acc << 8) | u32::from(b))
-}
-
-/// Big-endian value of at most two bytes (longer input keeps the last two).
-fn be_u16(bytes: &[u8]) -> u16 {
-    bytes
-        .iter()
-        .fold(0, |acc: u16, &b| (acc << 8) | u16::from(b))
 }
 
 #[cfg(test)]
