@@ -910,6 +910,34 @@ mod tests {
     }
 
     #[test]
+    fn erspan_truncation_and_direction_bits_are_counted_per_session() {
+        let mut t = table(&Config::default());
+        let mut layer = vx("10.0.0.5", "203.0.113.50", 300);
+        layer.kind = TunnelKind::Erspan3;
+        let mut early = Vec::new();
+        for (truncated, egress) in [(true, true), (false, true), (true, false)] {
+            layer.mirror_truncated = truncated;
+            layer.erspan_egress = Some(egress);
+            let obs = inner("192.168.1.1", "198.51.100.7", egress);
+            t.observe(0, &layer, 0, Timestamp(1), 100, Some(&obs), true);
+            // As the pipeline does after every encapsulated packet.
+            t.take_alerts(&mut |r| early.push(r));
+        }
+        assert_eq!(
+            early.len(),
+            1,
+            "ERSPAN is a mirror from its first packet, alerted once"
+        );
+        assert_eq!(early[0].packets, 1);
+        let (_, records) = drain(&mut t);
+        assert_eq!(records[0].truncated_packets, 2);
+        assert_eq!(
+            (records[0].erspan_ingress, records[0].erspan_egress),
+            (1, 2)
+        );
+    }
+
+    #[test]
     fn capacity_is_a_hard_bound_and_counted() {
         let mut t = TunnelTable::new(
             1,
