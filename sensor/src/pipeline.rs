@@ -230,6 +230,8 @@ impl Pipeline {
                 config.tunnels.capacity,
                 Duration::from_secs(config.tunnels.idle_timeout_s),
                 config.tunnels.max_inner_flows,
+                // As many inner-flow entries as the flow table holds flows, over all sessions.
+                config.flows.capacity,
                 CollectorInventory::from_config(config),
                 DecidePolicy::from_config(config),
             ),

@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use arrayvec::ArrayVec;
 use flowtable::key::addr_to_ip;
 use flowtable::{Direction, Duration, FlowKey, Timestamp};
+use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 
 use crate::decode::{TunnelKind, TunnelLayer};
@@ -47,6 +48,8 @@ pub struct InnerObservation {
 /// A tracked inner conversation of a link.
 #[derive(Clone, Copy, Debug)]
 struct Conversation {
+    /// `InnerObservation::hash` of `key`: compared first, so a scan rarely touches keys.
+    hash: u64,
     key: FlowKey,
     packets: u64,
     /// Bit `2 * outer + inner`: seen with outer direction `outer` and inner direction `inner`.
@@ -82,7 +85,8 @@ struct SessionState {
     dst_port: u16,
     truncated_packets: u64,
     nonstandard_port: bool,
-    inner_flows: HashSet<u64, foldhash::fast::FixedState>,
+    /// Seeded hashes of the inner flows: already uniform, so hashed again by identity.
+    inner_flows: HashSet<u64, nohash_hasher::BuildNoHashHasher<u64>>,
     inner_flows_capped: bool,
     erspan_ingress: u64,
     erspan_egress: u64,
@@ -124,6 +128,8 @@ impl LinkKey {
 #[derive(Clone, Debug)]
 struct Link {
     id: u64,
+    /// Index of the link's outer pair in `TunnelTable::pairs`.
+    pair: u32,
     depth: u8,
     last_seen: Timestamp,
     sessions: [SessionState; 2],
@@ -204,11 +210,19 @@ pub struct TunnelTable {
     links: HashMap<LinkKey, Link, foldhash::quality::SeedableRandomState>,
     /// Link id → key, to credit copies found from the native side in O(1).
     keys_by_id: HashMap<u64, LinkKey, foldhash::quality::SeedableRandomState>,
-    pairs: HashMap<PairKey, PairEvidence, foldhash::quality::SeedableRandomState>,
+    /// Pair evidence, in a slab so a link reaches its pair by index on every packet; the
+    /// index map is only used when a link starts or ends.
+    pairs: Vec<PairEvidence>,
+    pair_index: HashMap<PairKey, u32, foldhash::quality::SeedableRandomState>,
+    free_pairs: Vec<u32>,
     next_link_id: u64,
     capacity: usize,
     idle_timeout: Duration,
     max_inner_flows: usize,
+    /// Inner-flow entries held by all sessions together, and the most they may hold: the
+    /// per-session cap alone would let many sessions add up to gigabytes.
+    inner_flows_total: usize,
+    inner_flows_budget: usize,
     stats: TunnelTableStats,
     inventory: CollectorInventory,
     policy: DecidePolicy,
@@ -217,11 +231,13 @@ pub struct TunnelTable {
 }
 
 impl TunnelTable {
-    /// A table for at most `capacity` links.
+    /// A table for at most `capacity` links, counting at most `max_inner_flows` distinct
+    /// inner flows per session and `inner_flows_budget` over all sessions.
     pub fn new(
         capacity: usize,
         idle_timeout: Duration,
         max_inner_flows: usize,
+        inner_flows_budget: usize,
         inventory: CollectorInventory,
         policy: DecidePolicy,
     ) -> TunnelTable {
@@ -234,14 +250,18 @@ impl TunnelTable {
                 capacity.min(4096),
                 foldhash::quality::SeedableRandomState::random(),
             ),
-            pairs: HashMap::with_capacity_and_hasher(
+            pairs: Vec::with_capacity(capacity.min(4096)),
+            pair_index: HashMap::with_capacity_and_hasher(
                 capacity.min(4096),
                 foldhash::quality::SeedableRandomState::random(),
             ),
+            free_pairs: Vec::new(),
             next_link_id: 1,
             capacity,
             idle_timeout,
             max_inner_flows,
+            inner_flows_total: 0,
+            inner_flows_budget,
             stats: TunnelTableStats::default(),
             inventory,
             policy,
@@ -279,20 +299,27 @@ impl TunnelTable {
             lo,
             hi,
         };
-        if !self.links.contains_key(&key) {
-            if self.links.len() >= self.capacity {
+        // One lookup per packet and layer: the entry API finds or inserts in one probe.
+        let full = self.links.len() >= self.capacity;
+        let link = match self.links.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if full => {
                 self.stats.table_full = self.stats.table_full.saturating_add(1);
                 return OVERFLOW_LINK;
             }
-            let id = self.next_link_id;
-            self.next_link_id = self.next_link_id.saturating_add(1);
-            self.keys_by_id.insert(id, key);
-            let pair = self.pairs.entry(key.pair()).or_default();
-            pair.links = pair.links.saturating_add(1);
-            self.links.insert(
-                key,
-                Link {
+            Entry::Vacant(v) => {
+                let id = self.next_link_id;
+                self.next_link_id = self.next_link_id.saturating_add(1);
+                self.keys_by_id.insert(id, key);
+                let pair = acquire_pair(
+                    &mut self.pairs,
+                    &mut self.pair_index,
+                    &mut self.free_pairs,
+                    key.pair(),
+                );
+                v.insert(Link {
                     id,
+                    pair,
                     depth,
                     last_seen: now,
                     sessions: Default::default(),
@@ -303,11 +330,8 @@ impl TunnelTable {
                     class: MirrorClass::Unknown,
                     reason: ClassReason::Pending,
                     decided: false,
-                },
-            );
-        }
-        let Some(link) = self.links.get_mut(&key) else {
-            return OVERFLOW_LINK;
+                })
+            }
         };
         if now > link.last_seen {
             link.last_seen = now;
@@ -342,8 +366,12 @@ impl TunnelTable {
             None => {}
         }
         if let Some(obs) = inner {
-            if session.inner_flows.len() < self.max_inner_flows {
-                session.inner_flows.insert(obs.hash);
+            let room = session.inner_flows.len() < self.max_inner_flows
+                && self.inner_flows_total < self.inner_flows_budget;
+            if room {
+                if session.inner_flows.insert(obs.hash) {
+                    self.inner_flows_total += 1;
+                }
             } else if !session.inner_flows.contains(&obs.hash) {
                 session.inner_flows_capped = true;
             }
@@ -358,7 +386,7 @@ impl TunnelTable {
             // With the same address at both ends (loopback test captures) the outer direction
             // says nothing, so the direction patterns are no evidence either way.
             if lo != hi {
-                if let Some(pair) = self.pairs.get_mut(&key.pair()) {
+                if let Some(pair) = self.pairs.get_mut(link.pair as usize) {
                     note_conversation(pair, obs, outer);
                     ev.mirror_conversations = pair.mirror_conversations;
                     ev.overlay_conversations = pair.overlay_conversations;
@@ -399,7 +427,7 @@ impl TunnelTable {
                 if let Some(s) = link.sessions.get_mut(*i) {
                     s.alerted = true;
                 }
-                if let Some(r) = session_record(key, link, *i, self.pairs.get(&key.pair())) {
+                if let Some(r) = session_record(key, link, *i, self.pairs.get(link.pair as usize)) {
                     emit(r);
                 }
             }
@@ -456,7 +484,7 @@ impl TunnelTable {
     ) {
         for (key, link) in &mut links {
             // Evidence other links of the pair gathered since this link's last packet.
-            if let Some(pair) = self.pairs.get(&key.pair()) {
+            if let Some(pair) = self.pairs.get(link.pair as usize) {
                 link.evidence.mirror_conversations = pair.mirror_conversations;
                 link.evidence.overlay_conversations = pair.overlay_conversations;
             }
@@ -480,7 +508,9 @@ impl TunnelTable {
                     && s.approval != Approval::Approved
                     && !s.alerted
                 {
-                    if let Some(r) = session_record(key, link, i, self.pairs.get(&key.pair())) {
+                    if let Some(r) =
+                        session_record(key, link, i, self.pairs.get(link.pair as usize))
+                    {
                         alert(r);
                     }
                     if let Some(s) = link.sessions.get_mut(i) {
@@ -490,7 +520,7 @@ impl TunnelTable {
             }
         }
         for (key, link) in &links {
-            let pair = self.pairs.get(&key.pair());
+            let pair = self.pairs.get(link.pair as usize);
             for i in 0..link.sessions.len() {
                 if let Some(r) = session_record(key, link, i, pair) {
                     let class = match r.class {
@@ -504,14 +534,16 @@ impl TunnelTable {
                 }
             }
         }
-        for (key, _) in &links {
-            let pair_key = key.pair();
-            if let Some(pair) = self.pairs.get_mut(&pair_key) {
-                pair.links = pair.links.saturating_sub(1);
-                if pair.links == 0 {
-                    self.pairs.remove(&pair_key);
-                }
-            }
+        for (key, link) in &links {
+            let held: usize = link.sessions.iter().map(|s| s.inner_flows.len()).sum();
+            self.inner_flows_total = self.inner_flows_total.saturating_sub(held);
+            release_pair(
+                &mut self.pairs,
+                &mut self.pair_index,
+                &mut self.free_pairs,
+                key.pair(),
+                link.pair,
+            );
         }
     }
 
@@ -533,6 +565,45 @@ impl TunnelTable {
     /// A stable hash of an inner flow identity, for the distinct count.
     pub fn inner_flow_hash(&self, key: &flowtable::FlowKey) -> u64 {
         self.links.hasher().hash_one(key)
+    }
+}
+
+/// Finds or creates the slab entry of an outer pair and counts one more link on it.
+fn acquire_pair(
+    pairs: &mut Vec<PairEvidence>,
+    index: &mut HashMap<PairKey, u32, foldhash::quality::SeedableRandomState>,
+    free: &mut Vec<u32>,
+    key: PairKey,
+) -> u32 {
+    let slot = *index.entry(key).or_insert_with(|| match free.pop() {
+        Some(slot) => slot,
+        None => {
+            pairs.push(PairEvidence::default());
+            u32::try_from(pairs.len() - 1).unwrap_or(u32::MAX)
+        }
+    });
+    if let Some(p) = pairs.get_mut(slot as usize) {
+        p.links = p.links.saturating_add(1);
+    }
+    slot
+}
+
+/// Counts one link less on a pair; the last one frees the slab entry.
+fn release_pair(
+    pairs: &mut [PairEvidence],
+    index: &mut HashMap<PairKey, u32, foldhash::quality::SeedableRandomState>,
+    free: &mut Vec<u32>,
+    key: PairKey,
+    slot: u32,
+) {
+    let Some(p) = pairs.get_mut(slot as usize) else {
+        return;
+    };
+    p.links = p.links.saturating_sub(1);
+    if p.links == 0 {
+        *p = PairEvidence::default();
+        index.remove(&key);
+        free.push(slot);
     }
 }
 
@@ -603,10 +674,14 @@ fn queue_alerts(key: &LinkKey, link: &Link, pending: &mut Vec<(LinkKey, usize)>)
 fn note_conversation(pair: &mut PairEvidence, obs: &InnerObservation, outer: usize) {
     let conversations = &mut pair.conversations;
     let bit = 1u8 << (2 * outer + obs.dir.index());
-    let slot = match conversations.iter().position(|c| c.key == obs.key) {
+    let slot = match conversations
+        .iter()
+        .position(|c| c.hash == obs.hash && c.key == obs.key)
+    {
         Some(i) => i,
         None if !conversations.is_full() => {
             conversations.push(Conversation {
+                hash: obs.hash,
                 key: obs.key,
                 packets: 0,
                 seen: 0,
@@ -624,6 +699,7 @@ fn note_conversation(pair: &mut PairEvidence, obs: &InnerObservation, outer: usi
             if let Some(c) = conversations.get_mut(i) {
                 // Space-saving keeps the evicted count so a newcomer must earn its place.
                 *c = Conversation {
+                    hash: obs.hash,
                     key: obs.key,
                     packets: c.packets,
                     seen: 0,
@@ -704,6 +780,7 @@ mod tests {
             16,
             Duration::from_secs(60),
             100,
+            1000,
             CollectorInventory::from_config(config),
             DecidePolicy {
                 after_packets: 4,
@@ -906,7 +983,8 @@ mod tests {
             "{records:?}"
         );
         assert_eq!(alerts.len(), 2, "one alert per session (each key)");
-        assert!(t.pairs.is_empty() && t.keys_by_id.is_empty());
+        assert!(t.pair_index.is_empty() && t.keys_by_id.is_empty());
+        assert!(t.pairs.iter().all(|p| p.links == 0));
     }
 
     #[test]
@@ -938,11 +1016,39 @@ mod tests {
     }
 
     #[test]
+    fn inner_flow_counting_shares_one_budget_across_sessions() {
+        let mut t = TunnelTable::new(
+            8,
+            Duration::from_secs(10),
+            100,
+            5,
+            CollectorInventory::default(),
+            DecidePolicy::from_config(&Config::default()),
+        );
+        for f in 0..4u8 {
+            for vni in [1, 2] {
+                let obs = inner(&format!("192.168.1.{f}"), "198.51.100.7", false);
+                let layer = vx("10.0.0.1", "10.0.0.2", vni);
+                t.observe(0, &layer, 0, Timestamp(1), 1, Some(&obs), true);
+            }
+        }
+        let (_, out) = drain(&mut t);
+        let counted: u64 = out.iter().map(|r| r.inner_flows).sum();
+        assert_eq!(counted, 5, "the budget holds over all sessions");
+        assert!(out.iter().any(|r| r.inner_flows_capped));
+        assert_eq!(
+            t.inner_flows_total, 0,
+            "ended sessions give their share back"
+        );
+    }
+
+    #[test]
     fn capacity_is_a_hard_bound_and_counted() {
         let mut t = TunnelTable::new(
             1,
             Duration::from_secs(60),
             100,
+            1000,
             CollectorInventory::default(),
             DecidePolicy::from_config(&Config::default()),
         );
@@ -975,6 +1081,7 @@ mod tests {
             8,
             Duration::from_secs(10),
             100,
+            1000,
             CollectorInventory::default(),
             DecidePolicy::from_config(&Config::default()),
         );
@@ -995,6 +1102,7 @@ mod tests {
             8,
             Duration::from_secs(10),
             2,
+            1000,
             CollectorInventory::default(),
             DecidePolicy::from_config(&Config::default()),
         );

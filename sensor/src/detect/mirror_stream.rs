@@ -278,6 +278,11 @@ pub struct CopyWindow {
     native: Box<[FingerprintSlot]>,
     tunneled: Box<[FingerprintSlot]>,
     window: Duration,
+    /// Latest native and encapsulated packet times: a table is only probed when the other
+    /// kind of traffic was seen within the window (on a capture of one kind, that saves a
+    /// cache miss per packet).
+    last_native: Option<Timestamp>,
+    last_tunneled: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -297,6 +302,8 @@ impl CopyWindow {
             native: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
             tunneled: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
             window,
+            last_native: None,
+            last_tunneled: None,
         }
     }
 
@@ -305,7 +312,11 @@ impl CopyWindow {
     #[inline]
     pub fn native(&mut self, fingerprint: u64, now: Timestamp) -> Option<u64> {
         let i = slot(fingerprint);
-        if let Some(copy) = self.tunneled.get_mut(i) {
+        let probe = self
+            .last_tunneled
+            .is_some_and(|t| fresh(t, now, self.window));
+        self.last_native = Some(now);
+        if let Some(copy) = self.tunneled.get_mut(i).filter(|_| probe) {
             if copy.fingerprint == fingerprint && fresh(copy.ts, now, self.window) {
                 // Each original and copy pair counts once: a retransmission that looks the
                 // same must not match the same copy again.
@@ -328,7 +339,9 @@ impl CopyWindow {
     #[inline]
     pub fn tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) -> bool {
         let i = slot(fingerprint);
-        if let Some(original) = self.native.get_mut(i) {
+        let probe = self.last_native.is_some_and(|t| fresh(t, now, self.window));
+        self.last_tunneled = Some(now);
+        if let Some(original) = self.native.get_mut(i).filter(|_| probe) {
             if original.fingerprint == fingerprint && fresh(original.ts, now, self.window) {
                 original.fingerprint = EMPTY;
                 return true;
