@@ -260,8 +260,9 @@ impl Pipeline {
     /// Processes one captured frame.
     pub fn push(&mut self, rec: &CaptureRecord<'_>) -> Result<(), AlertWriteError> {
         let c = &mut self.counters;
+        let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
         c.packets += 1;
-        c.bytes += u64::from(rec.orig_len.max(rec.data.len() as u32));
+        c.bytes += u64::from(frame_bytes);
         if rec.ts > self.clock {
             self.clock = rec.ts;
         }
@@ -279,7 +280,6 @@ impl Pipeline {
         // inner-flow identity, equal for a native flow and its mirrored copies.
         let bare = inner.map(|p| FlowKey::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, 0));
         let inner_hash = bare.map(|(k, _)| self.hasher.hash_one(k));
-        let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
         // A fingerprint of the innermost packet, equal for a native packet and its mirrored
         // copy: it finds inner frames that duplicate traffic also seen on the capture.
         let fingerprint = match (inner.as_ref(), bare) {
@@ -332,7 +332,8 @@ impl Pipeline {
         if let (Some(fp), Some(t), false) = (fingerprint, flow_tunnel, duplicate) {
             self.copies.set_tunneled_link(fp, t.link);
         }
-        if encapsulated {
+        // Any tunnel layer may have been classified, also one whose inner frame did not decode.
+        if !decoded.tunnels.is_empty() {
             self.write_pending_alerts()?;
         }
         let (Some(p), Some((bare_key, dir)), Some(hash)) = (inner, bare, inner_hash) else {
