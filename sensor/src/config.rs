@@ -192,7 +192,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             workers: 0,
-            batch_size: 256,
+            batch_size: 1024,
             queue_batches: 64,
         }
     }
