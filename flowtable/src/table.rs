@@ -782,6 +782,11 @@ mod tests {
         |e, r| reports.push((e.key, r, e.counters))
     }
 
+    /// Touches flow `n` with a packet from its lower endpoint at `now`, recording reports.
+    fn touch_lo_to_hi(table: &mut FlowTable<u32>, n: u8, now: Timestamp, reports: &mut Reports) {
+        table.touch(&key(n), Direction::LoToHi, now, &mut recorder(reports));
+    }
+
     fn keys_in_lru_order<E>(table: &FlowTable<E>) -> Vec<FlowKey> {
         table.iter().map(|e| e.key).collect()
     }
@@ -878,12 +883,7 @@ mod tests {
         let mut table: FlowTable<u32> = FlowTable::new(config(3, 30, 300), 2);
         let mut reports = Reports::new();
         for n in 1..=3 {
-            table.touch(
-                &key(n),
-                Direction::LoToHi,
-                t(1),
-                &mut recorder(&mut reports),
-            );
+            touch_lo_to_hi(&mut table, n, t(1), &mut reports);
         }
         // Touch 1 again: 2 becomes the oldest.
         table.touch(
@@ -908,18 +908,8 @@ mod tests {
         assert!(table.get(&key(2)).is_none());
         assert_eq!(keys_in_lru_order(&table), vec![key(3), key(1), key(4)]);
 
-        table.touch(
-            &key(5),
-            Direction::LoToHi,
-            t(4),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(6),
-            Direction::LoToHi,
-            t(4),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 5, t(4), &mut reports);
+        touch_lo_to_hi(&mut table, 6, t(4), &mut reports);
         let evicted: Vec<_> = reports.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(
             evicted,
@@ -940,31 +930,11 @@ mod tests {
     fn full_table_reports_an_already_idle_head_as_idle() {
         let mut table: FlowTable<u32> = FlowTable::new(config(2, 10, 300), 3);
         let mut reports = Reports::new();
-        table.touch(
-            &key(1),
-            Direction::LoToHi,
-            t(0),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(5),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 1, t(0), &mut reports);
+        touch_lo_to_hi(&mut table, 2, t(5), &mut reports);
         // No `expire` call; at t=12 flow 1 has idled out, flow 2 has not.
-        table.touch(
-            &key(3),
-            Direction::LoToHi,
-            t(12),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(4),
-            Direction::LoToHi,
-            t(12),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 3, t(12), &mut reports);
+        touch_lo_to_hi(&mut table, 4, t(12), &mut reports);
         let got: Vec<_> = reports.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(
             got,
@@ -982,18 +952,8 @@ mod tests {
     fn idle_expiry_follows_packet_time() {
         let mut table: FlowTable<u32> = FlowTable::new(config(8, 10, 300), 4);
         let mut reports = Reports::new();
-        table.touch(
-            &key(1),
-            Direction::LoToHi,
-            t(0),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(5),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 1, t(0), &mut reports);
+        touch_lo_to_hi(&mut table, 2, t(5), &mut reports);
         assert_eq!(table.expire(t(9), &mut recorder(&mut reports)), 0);
         assert_eq!(table.expire(t(10), &mut recorder(&mut reports)), 1);
         assert_eq!((reports[0].0, reports[0].1), (key(1), ExpireReason::Idle));
@@ -1032,30 +992,15 @@ mod tests {
         assert_eq!(e.counters.last_seen, t(20));
         // A flow first seen "in the past" sits at the young end; it still expires by its own
         // `last_seen`, never early.
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(2),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 2, t(2), &mut reports);
         assert_eq!(table.expire(t(12), &mut recorder(&mut reports)), 0);
         assert_eq!(table.expire(t(30), &mut recorder(&mut reports)), 2);
         assert_eq!(
             reports.iter().map(|r| r.0).collect::<Vec<_>>(),
             vec![key(1), key(2)]
         );
-        table.touch(
-            &key(3),
-            Direction::LoToHi,
-            Timestamp::ZERO,
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(3),
-            Direction::LoToHi,
-            Timestamp(u64::MAX),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 3, Timestamp::ZERO, &mut reports);
+        touch_lo_to_hi(&mut table, 3, Timestamp(u64::MAX), &mut reports);
         table.expire(Timestamp(u64::MAX), &mut recorder(&mut reports));
         table.expire(Timestamp::ZERO, &mut recorder(&mut reports));
         assert_stats_add_up(&table);
@@ -1168,12 +1113,7 @@ mod tests {
         let mut reports = Reports::new();
         for round in 0..3 {
             for n in [3, 1, 2, 4, 5] {
-                table.touch(
-                    &key(n),
-                    Direction::LoToHi,
-                    t(round),
-                    &mut recorder(&mut reports),
-                );
+                touch_lo_to_hi(&mut table, n, t(round), &mut reports);
             }
             reports.clear();
             assert_eq!(table.drain(&mut recorder(&mut reports)), 4);
@@ -1206,23 +1146,13 @@ mod tests {
             &mut recorder(&mut reports),
         );
         e.ext = 5;
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 2, t(1), &mut reports);
         let removed = table.remove(&key(1)).expect("flow 1 is live");
         assert_eq!((removed.key, removed.ext), (key(1), 5));
         assert!(table.remove(&key(1)).is_none());
         assert_eq!(table.len(), 1);
         // The freed slot takes the next flow without evicting.
-        table.touch(
-            &key(3),
-            Direction::LoToHi,
-            t(2),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 3, t(2), &mut reports);
         assert!(reports.is_empty());
         assert_eq!(keys_in_lru_order(&table), vec![key(2), key(3)]);
         assert_eq!(table.stats().removed, 1);
@@ -1234,25 +1164,10 @@ mod tests {
     fn get_mut_changes_state_without_touching() {
         let mut table: FlowTable<u32> = FlowTable::new(config(2, 30, 300), 10);
         let mut reports = Reports::new();
-        table.touch(
-            &key(1),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 1, t(1), &mut reports);
+        touch_lo_to_hi(&mut table, 2, t(1), &mut reports);
         table.get_mut(&key(1)).expect("live").ext = 3;
-        table.touch(
-            &key(3),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 3, t(1), &mut reports);
         assert_eq!(
             (reports[0].0, reports[0].1),
             (key(1), ExpireReason::Evicted)
@@ -1303,18 +1218,8 @@ mod tests {
         let mut table: FlowTable<u32> = FlowTable::new(config(0, 30, 300), 12);
         assert_eq!(table.capacity(), 1);
         let mut reports = Reports::new();
-        table.touch(
-            &key(1),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
-        table.touch(
-            &key(2),
-            Direction::LoToHi,
-            t(1),
-            &mut recorder(&mut reports),
-        );
+        touch_lo_to_hi(&mut table, 1, t(1), &mut reports);
+        touch_lo_to_hi(&mut table, 2, t(1), &mut reports);
         assert_eq!(table.len(), 1);
         assert_eq!(reports.len(), 1);
         table.check_invariants();
