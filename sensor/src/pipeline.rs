@@ -168,7 +168,6 @@ pub struct Pipeline {
     decoder: Decoder,
     tunnels: TunnelTable,
     copies: CopyWindow,
-    inventory: CollectorInventory,
     hasher: foldhash::quality::SeedableRandomState,
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Vec<PacketMeta>>,
@@ -236,7 +235,6 @@ impl Pipeline {
                 DecidePolicy::from_config(config),
             ),
             copies: CopyWindow::new(Duration::from_millis(config.mirror.duplicate_window_ms)),
-            inventory: CollectorInventory::from_config(config),
             hasher: foldhash::quality::SeedableRandomState::random(),
             pending: (0..n_workers)
                 .map(|_| Vec::with_capacity(batch_size))
@@ -379,10 +377,10 @@ impl Pipeline {
     /// Writes the alerts of sessions classified since the last call.
     fn write_pending_alerts(&mut self) -> Result<(), AlertWriteError> {
         let mut result = Ok(());
-        let (sink, inventory, alerts) = (&mut self.sink, &self.inventory, &mut self.mirror_alerts);
+        let (sink, alerts) = (&mut self.sink, &mut self.mirror_alerts);
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
-                result = write_mirror_alert(sink, inventory, &r);
+                result = write_mirror_alert(sink, &r);
                 *alerts += 1;
             }
         });
@@ -403,7 +401,7 @@ impl Pipeline {
                 .expire(self.clock, &mut on_alert, &mut on_record);
         }
         for r in &alerts {
-            write_mirror_alert(&mut self.sink, &self.inventory, r)?;
+            write_mirror_alert(&mut self.sink, r)?;
             self.mirror_alerts += 1;
         }
         let reason = if all { "shutdown" } else { "timeout" };
@@ -579,12 +577,11 @@ fn conversations(r: &TunnelSessionRecord) -> Vec<ConversationRef> {
 /// collector.
 fn write_mirror_alert(
     sink: &mut EventSink,
-    inventory: &CollectorInventory,
     r: &TunnelSessionRecord,
 ) -> Result<(), AlertWriteError> {
     debug_assert_eq!(r.class, MirrorClass::Mirror);
     let collector = addr_to_ip(r.dst);
-    let collector_home = inventory.is_home(collector);
+    let collector_home = r.collector_home;
     let (signature_id, signature) = mirror_stream::signature(r.approval);
     let finding = signature.trim_start_matches("mirror.");
     sink.write(&AlertEvent {

@@ -91,6 +91,7 @@ struct SessionState {
     erspan_ingress: u64,
     erspan_egress: u64,
     approval: Approval,
+    collector_home: bool,
     alerted: bool,
 }
 
@@ -180,6 +181,8 @@ pub struct TunnelSessionRecord {
     pub reason: ClassReason,
     /// Standing against the inventory.
     pub approval: Approval,
+    /// The outer destination (the collector) is inside the home networks.
+    pub collector_home: bool,
     /// The link carried packets in one outer direction only.
     pub one_way: bool,
     /// Inner frames of the link matched to native packets (found from either side).
@@ -348,6 +351,7 @@ impl TunnelTable {
                 layer.kind,
                 layer.id,
             );
+            session.collector_home = self.inventory.is_home(addr_to_ip(layer.outer_dst));
             self.stats.sessions_by_kind[layer.kind.index()] =
                 self.stats.sessions_by_kind[layer.kind.index()].saturating_add(1);
         }
@@ -647,6 +651,7 @@ fn session_record(
         class: link.class,
         reason: link.reason,
         approval: s.approval,
+        collector_home: s.collector_home,
         one_way: link.evidence.packets[0] == 0 || link.evidence.packets[1] == 0,
         duplicates: link.evidence.duplicates,
         erspan_ingress: s.erspan_ingress,
