@@ -244,6 +244,7 @@ fn pipeline_run(
     let options = PipelineOptions {
         workers,
         flow_records: false,
+        drop_when_full: false,
     };
     let mut pipeline = Pipeline::start(config, options, || writer.sink()).unwrap();
     let start = Instant::now();

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP, TunnelKind};
+use crate::detect::beacon::BeaconConfig;
+use crate::detect::extraneous::ExtraneousConfig;
 
 /// The default configuration file, printed by `mirrorwatch config default`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
@@ -53,7 +55,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration, validated.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `[networks]`.
@@ -68,6 +70,10 @@ pub struct Config {
     pub tunnels: TunnelsConfig,
     /// `[pipeline]`.
     pub pipeline: PipelineConfig,
+    /// `[extraneous]`.
+    pub extraneous: ExtraneousConfig,
+    /// `[beacon]`.
+    pub beacon: BeaconConfig,
 }
 
 /// `[networks]`: what is inside the organization.
@@ -330,6 +336,13 @@ impl Config {
                 "must be between 1 and 65536",
             ));
         }
+        // The detectors own their sections' ranges.
+        self.extraneous
+            .validate()
+            .map_err(|(key, problem)| invalid("extraneous", key, &problem))?;
+        self.beacon
+            .validate()
+            .map_err(|(key, problem)| invalid("beacon", key, &problem))?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod generate;
+pub mod names;
 pub mod pipeline;
 pub mod run;
 pub mod stats;

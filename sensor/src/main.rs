@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         },
         Command::Generate(args) => {
             if args.list {
-                for s in mirrorwatch::generate::SCENARIOS {
+                for s in mirrorwatch::generate::scenarios() {
                     println!("{:<24} {}", s.name, s.description);
                 }
                 return ExitCode::SUCCESS;

@@ -7,16 +7,22 @@
 //! [`FlowTable`] shard: no shared writes, no locks on the hot path. Batches are recycled
 //! through a return channel, so the steady state allocates nothing. Time is packet time:
 //! every batch carries the capture thread's clock, and workers expire flows by it.
+//!
+//! Dispatch hashes the IP *pair* (not the ports), so one worker sees every connection between
+//! two hosts, as the connection-beacon detector needs; an ICMP error goes to the worker of
+//! the flow it quotes. In live capture (`drop_when_full`) a full worker queue never blocks the
+//! capture thread: the batch is dropped and counted instead.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use flowtable::key::addr_to_ip;
 use flowtable::{
-    Direction, Duration, ExpireReason, FlowEntry, FlowKey, FlowTable, FlowTableConfig,
-    FlowTableStats, IpProto, Timestamp,
+    Direction, Duration, ExpireReason, FlowKey, FlowTable, FlowTableConfig, FlowTableStats,
+    IpProto, Timestamp,
 };
 
 use crate::alert::{
@@ -26,14 +32,21 @@ use crate::alert::{
 };
 use crate::capture::CaptureRecord;
 use crate::config::Config;
-use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind};
+use crate::decode::dns::DnsHeaderSlice;
+use crate::decode::{DecodeCounters, Decoder, InnerPacket, TcpInfo, TunnelKind, icmp};
+pub use crate::detect::FlowExt;
 use crate::detect::mirror_stream::{
     self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
 };
+use crate::detect::{DetectorReport, Flow, FlowDetectors, FlowEnd, PacketContext, SharedState};
+use crate::names::NameCache;
 use crate::tunnel::{InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats};
 
 /// Tunnel records kept for the end-of-run inventory report.
 pub const INVENTORY_ROWS_CAP: usize = 10_000;
+
+/// Addresses whose DNS name is remembered (a few MiB at most).
+const NAME_CACHE_CAPACITY: usize = 65_536;
 
 /// Bytes of transport payload that go into a packet fingerprint.
 const FINGERPRINT_PAYLOAD_BYTES: usize = 64;
@@ -53,6 +66,37 @@ pub struct PacketMeta {
     pub tcp_flags: u8,
     /// Innermost enclosing tunnel.
     pub tunnel: Option<FlowTunnel>,
+    /// TCP header fields, when TCP.
+    pub tcp: Option<TcpInfo>,
+    /// Transport payload bytes (TCP: as the headers state; else as captured).
+    pub payload_len: u32,
+    /// IPv4 identification (IPv6: fragment identification, or 0).
+    pub ip_id: u32,
+    /// Hash of what identifies this exact packet (flow, direction, IP id, TCP seq/ack/flags,
+    /// payload start): equal for a packet and its duplicate.
+    pub fingerprint: u64,
+    /// What the application layer says, where a detector needs it.
+    pub app: AppHint,
+}
+
+/// Application-layer facts the capture thread reads for the flow detectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppHint {
+    /// Nothing.
+    #[default]
+    None,
+    /// A DNS message (UDP port 53).
+    Dns {
+        /// Transaction id.
+        id: u16,
+        /// QR bit.
+        response: bool,
+    },
+    /// An ICMP or ICMPv6 error quoting another flow.
+    IcmpError {
+        /// The quoted flow, canonical, with the error's own tunnel context.
+        quoted: FlowKey,
+    },
 }
 
 /// The tunnel a flow travels in, as kept per flow.
@@ -68,13 +112,6 @@ pub struct FlowTunnel {
     pub link: u64,
 }
 
-/// Per-flow state the sensor keeps beside the generic counters.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FlowExt {
-    /// Innermost tunnel, if encapsulated.
-    pub tunnel: Option<FlowTunnel>,
-}
-
 /// A batch of packets for one worker.
 struct Batch {
     now: Timestamp,
@@ -87,7 +124,7 @@ enum WorkerMsg {
 }
 
 /// What a worker reports when it finishes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerReport {
     /// Packets processed.
     pub packets: u64,
@@ -97,6 +134,8 @@ pub struct WorkerReport {
     pub flow_events: u64,
     /// Bytes one tracked flow costs.
     pub bytes_per_flow: usize,
+    /// Flow detector counters.
+    pub detectors: DetectorReport,
 }
 
 /// Counters of the capture thread.
@@ -110,6 +149,8 @@ pub struct CaptureCounters {
     pub non_ip: u64,
     /// Frames inside at least one tunnel.
     pub encapsulated: u64,
+    /// Packets dropped because a worker's queue was full (live capture only).
+    pub queue_drops: u64,
     /// Decode errors and events.
     pub decode: DecodeCounters,
 }
@@ -152,6 +193,15 @@ impl PipelineReport {
         }
         sum
     }
+
+    /// Flow detector counters summed over workers.
+    pub fn detectors(&self) -> DetectorReport {
+        let mut sum = DetectorReport::default();
+        for w in &self.workers {
+            sum.add(&w.detectors);
+        }
+        sum
+    }
 }
 
 /// Options of a pipeline beyond the configuration file.
@@ -161,6 +211,9 @@ pub struct PipelineOptions {
     pub workers: usize,
     /// Write `flow` records.
     pub flow_records: bool,
+    /// Drop (and count) a batch when its worker's queue is full, instead of waiting: live
+    /// capture must never stall the capture thread. Offline replay waits and loses nothing.
+    pub drop_when_full: bool,
 }
 
 /// The running pipeline. The thread that owns it is the capture thread.
@@ -175,6 +228,10 @@ pub struct Pipeline {
     batch_size: usize,
     threads: Vec<JoinHandle<Result<WorkerReport, AlertWriteError>>>,
     sink: EventSink,
+    names: Arc<NameCache>,
+    /// Each worker's counters, published once per second of packet time.
+    reports: Vec<Arc<Mutex<WorkerReport>>>,
+    drop_when_full: bool,
     counters: CaptureCounters,
     tunnel_events: u64,
     mirror_alerts: u64,
@@ -208,14 +265,24 @@ impl Pipeline {
         };
         let mut senders = Vec::with_capacity(n_workers);
         let mut threads = Vec::with_capacity(n_workers);
+        let mut reports = Vec::with_capacity(n_workers);
+        let shared = SharedState {
+            names: Arc::new(NameCache::new(NAME_CACHE_CAPACITY)),
+        };
         for i in 0..n_workers {
             let (tx, rx) = crossbeam_channel::bounded(queue);
+            let published = Arc::new(Mutex::new(WorkerReport::default()));
+            reports.push(Arc::clone(&published));
             let worker = Worker {
+                published,
+                last_publish_s: 0,
                 table: FlowTable::new(table_config, seed_from_os()),
+                detectors: FlowDetectors::new(config, &shared, n_workers),
                 sink: new_sink(),
                 flow_records: options.flow_records,
                 recycle: recycle_tx.clone(),
                 report: WorkerReport::default(),
+                clock: Timestamp::ZERO,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("mw-worker-{i}"))
@@ -244,6 +311,9 @@ impl Pipeline {
             batch_size,
             threads,
             sink: new_sink(),
+            names: shared.names,
+            reports,
+            drop_when_full: options.drop_when_full,
             counters: CaptureCounters::default(),
             tunnel_events: 0,
             mirror_alerts: 0,
@@ -334,14 +404,26 @@ impl Pipeline {
         if !decoded.tunnels.is_empty() {
             self.write_pending_alerts()?;
         }
-        let (Some(p), Some((bare_key, dir)), Some(hash)) = (inner, bare, inner_hash) else {
+        let (Some(p), Some((bare_key, dir))) = (inner, bare) else {
             self.counters.non_ip += 1;
             return self.tick();
         };
+        let context = flow_tunnel.map_or(0, |t| t.link);
         let key = FlowKey {
-            tunnel: flow_tunnel.map_or(0, |t| t.link),
+            tunnel: context,
             ..bare_key
         };
+        let app = app_hint(&p, context);
+        if let AppHint::Dns { response: true, .. } = app {
+            self.names.observe_response(p.l4_payload, rec.ts);
+        }
+        // The IP pair without tunnel context: every connection between two hosts, and their
+        // mirrored copies, meet in one worker; an ICMP error meets the flow it quotes.
+        let pair = match &app {
+            AppHint::IcmpError { quoted } => quoted,
+            _ => &bare_key,
+        };
+        let hash = self.hasher.hash_one((pair.lo_addr, pair.hi_addr));
         let meta = PacketMeta {
             ts: rec.ts,
             key,
@@ -349,6 +431,11 @@ impl Pipeline {
             ip_len: p.ip_len,
             tcp_flags: p.tcp.map_or(0, |t| t.flags),
             tunnel: flow_tunnel,
+            tcp: p.tcp,
+            payload_len: p.tcp.map_or(p.l4_payload.len() as u32, |t| t.payload_len),
+            ip_id: p.ip_id,
+            fingerprint: fingerprint.unwrap_or(0),
+            app,
         };
         let worker = pick_worker(hash, self.senders.len());
         if let Some(batch) = self.pending.get_mut(worker) {
@@ -356,6 +443,15 @@ impl Pipeline {
             if batch.len() >= self.batch_size {
                 self.send(worker)?;
             }
+        }
+        self.tick()
+    }
+
+    /// Moves the clock to `now` without a packet (a live link gone quiet): idle flows and
+    /// tunnel sessions still expire, and their records are written.
+    pub fn advance_clock(&mut self, now: Timestamp) -> Result<(), AlertWriteError> {
+        if now > self.clock {
+            self.clock = now;
         }
         self.tick()
     }
@@ -419,6 +515,14 @@ impl Pipeline {
 
     /// Hands worker `w` its pending batch (also when empty: it carries the clock).
     fn send(&mut self, w: usize) -> Result<(), AlertWriteError> {
+        // One producer: only the worker can make room between this check and the send.
+        if self.drop_when_full && self.senders.get(w).is_some_and(|tx| tx.is_full()) {
+            if let Some(slot) = self.pending.get_mut(w) {
+                self.counters.queue_drops += slot.len() as u64;
+                slot.clear();
+            }
+            return Ok(());
+        }
         let fresh = match self.recycled.try_recv() {
             Ok(mut v) => {
                 v.clear();
@@ -449,6 +553,7 @@ impl Pipeline {
             self.send(w)?;
         }
         for tx in &self.senders {
+            // Blocking, also in live mode: the workers must drain and write every flow.
             let _ = tx.send(WorkerMsg::Finish);
         }
         self.write_pending_alerts()?;
@@ -483,10 +588,56 @@ impl Pipeline {
         })
     }
 
+    /// Everything counted so far, for a periodic `stats` event: the capture thread's own
+    /// counters now, the workers' as they last published them (once per second of packet
+    /// time). Tunnel records are not included.
+    pub fn snapshot(&self) -> PipelineReport {
+        let workers = self
+            .reports
+            .iter()
+            .map(|r| r.lock().map(|g| g.clone()).unwrap_or_default())
+            .collect();
+        PipelineReport {
+            capture: self.counters.clone(),
+            tunnels: self.tunnels.stats(),
+            tunnel_events: self.tunnel_events,
+            mirror_alerts: self.mirror_alerts,
+            tunnel_records: Vec::new(),
+            tunnel_records_dropped: 0,
+            workers,
+            first_ts: self.first_ts,
+            last_ts: self.clock,
+        }
+    }
+
     /// Capture-thread counters so far.
     pub fn counters(&self) -> &CaptureCounters {
         &self.counters
     }
+}
+
+/// What the flow detectors need from the application layer of one packet.
+fn app_hint(p: &InnerPacket<'_>, context: u64) -> AppHint {
+    if p.proto == IpProto::UDP && (p.src_port == 53 || p.dst_port == 53) {
+        if let Some(h) = DnsHeaderSlice::from_slice(p.l4_payload) {
+            return AppHint::Dns {
+                id: h.id(),
+                response: h.is_response(),
+            };
+        }
+    }
+    if let Some((icmp_type, _)) = p.icmp {
+        let v6 = p.proto == IpProto::ICMPV6;
+        if icmp::is_error(v6, icmp_type) {
+            // etherparse's payload starts after the 8-byte ICMP header: at the quote.
+            if let Some(q) = icmp::quoted_flow(p.l4_payload) {
+                let (quoted, _) =
+                    FlowKey::new(q.src, q.src_port, q.dst, q.dst_port, q.proto, context);
+                return AppHint::IcmpError { quoted };
+            }
+        }
+    }
+    AppHint::None
 }
 
 /// Maps a 64-bit hash to a worker without a division (Lemire's multiply-shift).
@@ -651,13 +802,50 @@ fn fingerprint(
     ))
 }
 
-/// One worker: a flow table shard and a sink.
+/// One worker: a flow table shard, the flow detectors and a sink.
 struct Worker {
+    /// Where this worker publishes its counters for [`Pipeline::snapshot`].
+    published: Arc<Mutex<WorkerReport>>,
+    last_publish_s: u64,
     table: FlowTable<FlowExt>,
+    detectors: FlowDetectors,
     sink: EventSink,
     flow_records: bool,
     recycle: Sender<Vec<PacketMeta>>,
     report: WorkerReport,
+    /// The latest batch clock.
+    clock: Timestamp,
+}
+
+/// Where an ending flow goes: the detectors first, then its `flow` record.
+struct FlowOutput<'a> {
+    detectors: &'a mut FlowDetectors,
+    sink: &'a mut EventSink,
+    flow_records: bool,
+    written: u64,
+    result: Result<(), AlertWriteError>,
+}
+
+impl FlowOutput<'_> {
+    fn end(&mut self, flow: &Flow, end: FlowEnd) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = self.detectors.on_flow_end(flow, end, self.sink);
+        if self.flow_records && self.result.is_ok() {
+            self.result = write_flow(self.sink, flow, end);
+            self.written += 1;
+        }
+    }
+}
+
+fn flow_end(reason: ExpireReason) -> FlowEnd {
+    match reason {
+        ExpireReason::Idle => FlowEnd::Timeout,
+        ExpireReason::Active => FlowEnd::Active,
+        ExpireReason::Evicted => FlowEnd::Evicted,
+        ExpireReason::Flushed => FlowEnd::Shutdown,
+    }
 }
 
 impl Worker {
@@ -679,54 +867,92 @@ impl Worker {
         if let Some(e) = failure {
             return Err(e);
         }
-        let mut result = Ok(());
-        let sink = &mut self.sink;
-        let flow_records = self.flow_records;
-        let mut written = 0u64;
-        self.table.drain(&mut |entry, reason| {
-            if flow_records && result.is_ok() {
-                result = write_flow(sink, entry, reason);
-                written += 1;
-            }
-        });
-        result?;
+        let mut out = FlowOutput {
+            detectors: &mut self.detectors,
+            sink: &mut self.sink,
+            flow_records: self.flow_records,
+            written: 0,
+            result: Ok(()),
+        };
+        self.table
+            .drain(&mut |flow, reason| out.end(flow, flow_end(reason)));
+        out.result?;
+        let written = out.written;
+        self.detectors.finish(self.clock, &mut self.sink)?;
         self.sink.flush()?;
         self.report.flow_events += written;
         self.report.table = self.table.stats();
         self.report.bytes_per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
+        self.report.detectors = self.detectors.report();
         Ok(self.report)
     }
 
     fn process(&mut self, batch: &Batch) -> Result<(), AlertWriteError> {
-        let mut result = Ok(());
-        let mut written = 0u64;
-        let sink = &mut self.sink;
-        let flow_records = self.flow_records;
-        let mut on_expire = |entry: &FlowEntry<FlowExt>, reason: ExpireReason| {
-            if flow_records && result.is_ok() {
-                result = write_flow(sink, entry, reason);
-                written += 1;
-            }
+        let table = &mut self.table;
+        let mut out = FlowOutput {
+            detectors: &mut self.detectors,
+            sink: &mut self.sink,
+            flow_records: self.flow_records,
+            written: 0,
+            result: Ok(()),
         };
         for p in &batch.packets {
-            let (entry, new) = self.table.touch(&p.key, p.dir, p.ts, &mut on_expire);
+            let ctx = PacketContext {
+                quoted_flow_seen: match &p.app {
+                    AppHint::IcmpError { quoted } => Some(table.get(quoted).is_some()),
+                    _ => None,
+                },
+            };
+            let (flow, new) = table.touch(&p.key, p.dir, p.ts, &mut |f, r| {
+                out.end(f, flow_end(r));
+            });
+            let restart = !new && out.detectors.restarts_flow(flow, p);
+            let (flow, new) = if restart {
+                // A new connection on the key of a closed one: end the old record first.
+                if let Some(old) = table.remove(&p.key) {
+                    out.end(&old, FlowEnd::Reused);
+                }
+                table.touch(&p.key, p.dir, p.ts, &mut |f, r| out.end(f, flow_end(r)))
+            } else {
+                (flow, new)
+            };
             if new {
-                entry.ext.tunnel = p.tunnel;
+                flow.ext.tunnel = p.tunnel;
             }
-            entry.counters.record(p.dir, p.ts, p.ip_len, p.tcp_flags);
+            flow.counters.record(p.dir, p.ts, p.ip_len, p.tcp_flags);
+            if out.result.is_ok() {
+                out.result = out.detectors.on_packet(flow, new, p, ctx, out.sink);
+            }
         }
-        self.table.expire(batch.now, &mut on_expire);
+        table.expire(batch.now, &mut |f, r| out.end(f, flow_end(r)));
+        if out.result.is_ok() {
+            out.result = out.detectors.on_tick(batch.now, out.sink);
+        }
+        let (written, result) = (out.written, out.result);
+        self.clock = batch.now;
         self.report.packets += batch.packets.len() as u64;
         self.report.flow_events += written;
+        let now_s = batch.now.as_nanos() / 1_000_000_000;
+        if now_s != self.last_publish_s {
+            self.last_publish_s = now_s;
+            self.publish();
+        }
         result
+    }
+
+    /// Copies the counters where [`Pipeline::snapshot`] reads them (once per second of
+    /// packet time: an uncontended lock, off the per-packet path).
+    fn publish(&mut self) {
+        self.report.table = self.table.stats();
+        self.report.bytes_per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
+        self.report.detectors = self.detectors.report();
+        if let Ok(mut slot) = self.published.lock() {
+            slot.clone_from(&self.report);
+        }
     }
 }
 
-fn write_flow(
-    sink: &mut EventSink,
-    entry: &FlowEntry<FlowExt>,
-    reason: ExpireReason,
-) -> Result<(), AlertWriteError> {
+fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), AlertWriteError> {
     let key = &entry.key;
     let first = entry.first_dir;
     let (src, sport, dst, dport): (IpAddr, u16, IpAddr, u16) = key.endpoints(first);
@@ -750,14 +976,11 @@ fn write_flow(
             bytes_toclient: c.bytes[tc],
             start: Rfc3339(c.first_seen),
             end: Rfc3339(c.last_seen),
-            reason: match reason {
-                ExpireReason::Idle => "timeout",
-                ExpireReason::Active => "active",
-                ExpireReason::Evicted => "evicted",
-                ExpireReason::Flushed => "shutdown",
-            },
+            reason: end.name(),
             tcp_flags_ts: is_tcp.then_some(HexByte(c.tcp_flags[ts])),
             tcp_flags_tc: is_tcp.then_some(HexByte(c.tcp_flags[tc])),
+            conn_state: entry.ext.extraneous.conn_state(entry),
+            history: entry.ext.extraneous.history(),
         },
         tunnel: entry.ext.tunnel.map(|t| TunnelRef {
             kind: t.kind.name(),

@@ -61,6 +61,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
         flow_records: args.flows,
+        drop_when_full: false,
     };
     let mut pipeline =
         Pipeline::start(&config, options, || writer.sink()).context("starting worker threads")?;

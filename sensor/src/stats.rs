@@ -28,6 +28,9 @@ struct StatsBody<'a> {
     tunnel_classes: BTreeMap<&'a str, u64>,
     tunnel_table_full: u64,
     alerts: BTreeMap<&'a str, u64>,
+    extraneous: BTreeMap<&'a str, u64>,
+    beacon: BTreeMap<&'a str, u64>,
+    queue_drops: u64,
     capture_errors: u64,
 }
 
@@ -49,6 +52,7 @@ pub fn write_stats(
     capture_errors: u64,
 ) -> Result<(), AlertWriteError> {
     let flows = report.flows();
+    let detectors = report.detectors();
     let tunnels = TunnelKind::ALL
         .iter()
         .map(|k| (k.name(), report.tunnels.sessions_by_kind[k.index()]))
@@ -85,9 +89,16 @@ pub fn write_stats(
                 .zip(report.tunnels.sessions_by_class)
                 .collect(),
             tunnel_table_full: report.tunnels.table_full,
-            alerts: [("mirror_stream", report.mirror_alerts)]
-                .into_iter()
-                .collect(),
+            alerts: [
+                ("mirror_stream", report.mirror_alerts),
+                ("extraneous_packet", detectors.extraneous.alerts),
+                ("beacon", detectors.beacon.alerts),
+            ]
+            .into_iter()
+            .collect(),
+            extraneous: detectors.extraneous.named().into_iter().collect(),
+            beacon: detectors.beacon.named().into_iter().collect(),
+            queue_drops: report.capture.queue_drops,
             capture_errors,
         },
     })
@@ -122,9 +133,10 @@ pub fn summary(report: &PipelineReport, elapsed: std::time::Duration) -> String 
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    let detectors = report.detectors();
     s.push_str(&format!(
-        "  alerts: {} mirror_stream\n",
-        report.mirror_alerts
+        "  alerts: {} mirror_stream, {} extraneous_packet, {} beacon\n",
+        report.mirror_alerts, detectors.extraneous.alerts, detectors.beacon.alerts
     ));
     let events = c.decode.named();
     if !events.is_empty() {

@@ -30,7 +30,8 @@ use mirrorwatch::capture::replay::ReplayReader;
 use mirrorwatch::config::Config;
 use mirrorwatch::decode::link::LinkType;
 use mirrorwatch::decode::{DecodeCounters, Decoder};
-use mirrorwatch::pipeline::{FlowExt, PacketMeta, Pipeline, PipelineOptions};
+use mirrorwatch::detect::FlowExt;
+use mirrorwatch::pipeline::{PacketMeta, Pipeline, PipelineOptions};
 use mirrorwatch_tests::workspace_root;
 
 #[global_allocator]
@@ -435,6 +436,7 @@ fn pipeline_with_one_worker_allocates_nothing_after_warm_up() {
     let options = PipelineOptions {
         workers: 1,
         flow_records: true,
+        drop_when_full: false,
     };
     let mut pipeline = Pipeline::start(&config, options, || writer.sink()).unwrap();
     // The worker and writer threads allocate as they start (the writer's output buffer).

@@ -5,6 +5,8 @@
 //! into their own reused buffer and hand full buffers to one writer thread; nothing is lost
 //! on shutdown because every producer flushes before the writer is joined.
 
+pub mod beacon;
+pub mod extraneous;
 mod writer;
 
 use std::net::IpAddr;
@@ -179,12 +181,12 @@ pub struct TunnelDetail {
 
 /// `event_type: "flow"`: one record per innermost flow (written with `--flows`).
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct FlowEvent {
+pub struct FlowEvent<'a> {
     /// `src` is the side that sent the first packet seen.
     #[serde(flatten)]
     pub header: EventHeader,
     /// Counters.
-    pub flow: FlowDetail,
+    pub flow: FlowDetail<'a>,
     /// Innermost tunnel, when the flow was encapsulated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelRef>,
@@ -192,7 +194,7 @@ pub struct FlowEvent {
 
 /// `flow` object of a flow event.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct FlowDetail {
+pub struct FlowDetail<'a> {
     /// Packets from `src` to `dest`.
     pub pkts_toserver: u64,
     /// Packets from `dest` to `src`.
@@ -213,6 +215,12 @@ pub struct FlowDetail {
     /// TCP flags seen from `dest` (hex), when TCP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_flags_tc: Option<HexByte>,
+    /// Zeek-style connection state (`S0`, `SF`, `REJ`, ...), TCP only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn_state: Option<&'static str>,
+    /// Zeek-style history string, TCP only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<&'a str>,
 }
 
 /// A byte written as two lower-case hex digits, as Suricata writes TCP flags.

@@ -6,10 +6,12 @@
 //! under a stable dotted name and the packet is handed on with what was decoded.
 
 mod bytes;
+pub mod dns;
 pub mod error;
 pub mod erspan;
 pub mod geneve;
 pub mod gre;
+pub mod icmp;
 pub mod link;
 pub mod mpls;
 pub mod vxlan;
@@ -115,6 +117,10 @@ pub struct TcpInfo {
     pub ack: u32,
     /// Raw window field (unscaled).
     pub window: u16,
+    /// Payload length as the IP and TCP headers state it (not cut by the capture).
+    pub payload_len: u32,
+    /// Window scale option (RFC 7323) of a SYN or SYN-ACK, when present.
+    pub window_scale: Option<u8>,
 }
 
 /// The innermost IP packet of a frame.

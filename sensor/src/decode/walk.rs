@@ -217,7 +217,8 @@ fn step_sliced<'a>(
         };
     };
     // `first_fragment`: the payload starts at offset 0 of its datagram (true when not fragmented).
-    let (src, dst, ip_len, ip_id, ttl, payload, first_fragment) = match net {
+    // `l4_len`: the transport length the IP headers state, whatever the capture kept.
+    let (src, dst, ip_len, ip_id, ttl, payload, first_fragment, l4_len) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             (
@@ -228,6 +229,7 @@ fn step_sliced<'a>(
                 h.ttl(),
                 v4.payload(),
                 h.fragments_offset().value() == 0,
+                u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4),
             )
         }
         LaxNetSlice::Ipv6(v6) => {
@@ -246,6 +248,7 @@ fn step_sliced<'a>(
                 h.hop_limit(),
                 v6.payload(),
                 first_fragment,
+                u32::from(h.payload_length()).saturating_sub(v6.extensions().slice().len() as u32),
             )
         }
         LaxNetSlice::Arp(_) => return Next::Done,
@@ -281,6 +284,8 @@ fn step_sliced<'a>(
                 seq: tcp.sequence_number(),
                 ack: tcp.acknowledgment_number(),
                 window: tcp.window_size(),
+                payload_len: l4_len.saturating_sub(tcp.header_len() as u32),
+                window_scale: if tcp.syn() { window_scale(tcp) } else { None },
             });
             inner.l4_payload = tcp.payload();
         }
@@ -689,6 +694,15 @@ fn map_layer(layer: err::Layer) -> Option<Layer> {
         E::TcpHeader => Layer::Tcp,
         E::Icmpv4 | E::Icmpv4Timestamp | E::Icmpv4TimestampReply | E::Icmpv6 => Layer::Icmp,
         _ => return None,
+    })
+}
+
+/// The window scale option of a SYN, if any (options are bounded by the 40-byte TCP option
+/// space, so the iteration is too).
+fn window_scale(tcp: &etherparse::TcpSlice<'_>) -> Option<u8> {
+    tcp.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::WindowScale(shift)) => Some(shift),
+        _ => None,
     })
 }
 

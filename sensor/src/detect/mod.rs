@@ -3,8 +3,166 @@
 //! - [`mirror_stream`] runs in the capture thread beside the tunnel table, because a mirror
 //!   is judged from every packet of a tunnel and from native packets it may copy, whatever
 //!   worker their inner flows go to.
-//! - The flow detectors (extraneous packets, beaconing) run in the workers, on flow state.
+//! - The flow detectors, [`extraneous`] (packets outside established flows) and [`beacon`]
+//!   (fixed-size periodic traffic), run in the workers on flow state. Packets are dispatched
+//!   by the hash of their IP pair, so a worker sees every connection between two hosts: what
+//!   a connection beacon needs.
 //!
-//! Each detector writes alerts into a caller-owned sink; nothing here reads a clock.
+//! [`FlowDetectors`] is the whole interface a worker sees: `on_packet`, `on_flow_end`,
+//! `on_tick(now)` and `finish`. Each detector writes alerts into the caller's sink; nothing
+//! here reads a clock or allocates per packet.
 
+pub mod beacon;
+pub mod extraneous;
 pub mod mirror_stream;
+
+use std::sync::Arc;
+
+use flowtable::{FlowEntry, Timestamp};
+
+use crate::alert::{AlertWriteError, EventSink};
+use crate::config::Config;
+use crate::names::NameCache;
+use crate::pipeline::{FlowTunnel, PacketMeta};
+
+/// Per-flow state the sensor keeps beside the generic counters (fixed size: it lives in
+/// every slot of the flow table).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlowExt {
+    /// Innermost tunnel, if encapsulated.
+    pub tunnel: Option<FlowTunnel>,
+    /// TCP state and extraneous-packet evidence.
+    pub extraneous: extraneous::FlowState,
+    /// Packet-beacon candidate state.
+    pub beacon: beacon::FlowState,
+}
+
+/// A flow as the detectors see it.
+pub type Flow = FlowEntry<FlowExt>;
+
+/// Why a flow record ends, as written in `flow.reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowEnd {
+    /// Idle for the idle timeout.
+    Timeout,
+    /// Reached the active timeout: reported, and its counters restart (the flow goes on).
+    Active,
+    /// Evicted because the table was full.
+    Evicted,
+    /// End of input or shutdown.
+    Shutdown,
+    /// A new connection reused the key of a closed one (port reuse after TIME_WAIT).
+    Reused,
+}
+
+impl FlowEnd {
+    /// The name written in `flow.reason`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowEnd::Timeout => "timeout",
+            FlowEnd::Active => "active",
+            FlowEnd::Evicted => "evicted",
+            FlowEnd::Shutdown => "shutdown",
+            FlowEnd::Reused => "reused",
+        }
+    }
+}
+
+/// What a worker knows about a packet beyond its own flow.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PacketContext {
+    /// For an ICMP error: whether the flow it quotes is in this worker's table.
+    pub quoted_flow_seen: Option<bool>,
+}
+
+/// State shared by every worker (read-mostly, off the per-packet path).
+#[derive(Clone)]
+pub struct SharedState {
+    /// Names learned from DNS answers on the wire (IP → name).
+    pub names: Arc<NameCache>,
+}
+
+/// Detector counters of one worker, for the `stats` event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DetectorReport {
+    /// Extraneous-packet detector.
+    pub extraneous: extraneous::ExtraneousStats,
+    /// Beacon detector.
+    pub beacon: beacon::BeaconStats,
+}
+
+impl DetectorReport {
+    /// Adds another worker's counters.
+    pub fn add(&mut self, other: &DetectorReport) {
+        self.extraneous.add(&other.extraneous);
+        self.beacon.add(&other.beacon);
+    }
+}
+
+/// The flow detectors of one worker.
+pub struct FlowDetectors {
+    /// Packets outside established flows.
+    pub extraneous: extraneous::ExtraneousDetector,
+    /// Fixed-size periodic traffic.
+    pub beacon: beacon::BeaconDetector,
+}
+
+impl FlowDetectors {
+    /// Detectors for one worker (`workers`: how many share the configured capacities).
+    pub fn new(config: &Config, shared: &SharedState, workers: usize) -> FlowDetectors {
+        FlowDetectors {
+            extraneous: extraneous::ExtraneousDetector::new(config, workers),
+            beacon: beacon::BeaconDetector::new(config, shared, workers),
+        }
+    }
+
+    /// Whether `p` opens a new connection on the key of a flow that has ended (a SYN after
+    /// a completed close): the worker then ends the old flow record and starts a new one.
+    pub fn restarts_flow(&self, flow: &Flow, p: &PacketMeta) -> bool {
+        self.extraneous.restarts_flow(flow, p)
+    }
+
+    /// One packet of `flow` (already counted in `flow.counters`); `new`: its first packet.
+    pub fn on_packet(
+        &mut self,
+        flow: &mut Flow,
+        new: bool,
+        p: &PacketMeta,
+        ctx: PacketContext,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        self.extraneous.on_packet(flow, new, p, ctx, sink)?;
+        self.beacon.on_packet(flow, new, p, sink)
+    }
+
+    /// A flow record ends (the flow may go on after [`FlowEnd::Active`]).
+    pub fn on_flow_end(
+        &mut self,
+        flow: &Flow,
+        end: FlowEnd,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        self.extraneous.on_flow_end(flow, end, sink)?;
+        self.beacon.on_flow_end(flow, end, sink)
+    }
+
+    /// The worker's clock moved to `now` (once per batch).
+    pub fn on_tick(&mut self, now: Timestamp, sink: &mut EventSink) -> Result<(), AlertWriteError> {
+        self.extraneous.on_tick(now, sink)?;
+        self.beacon.on_tick(now, sink)
+    }
+
+    /// End of input: every flow has ended; write what is still pending.
+    pub fn finish(&mut self, now: Timestamp, sink: &mut EventSink) -> Result<(), AlertWriteError> {
+        self.extraneous.finish(now, sink)?;
+        self.beacon.finish(now, sink)
+    }
+
+    /// Counters so far.
+    pub fn report(&self) -> DetectorReport {
+        DetectorReport {
+            extraneous: self.extraneous.stats(),
+            beacon: self.beacon.stats(),
+        }
+    }
+}

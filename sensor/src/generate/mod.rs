@@ -8,8 +8,10 @@
 //! `decode/`), [`timeline`] merges packets by time and [`writer`] writes them through
 //! libpcap. Nothing here panics on bad arguments; errors come back as [`GenerateError`].
 
+mod beacon_scenarios;
 pub mod conversation;
 pub mod encap;
+mod extraneous_scenarios;
 pub mod frame;
 mod scenarios;
 pub mod timeline;
@@ -34,8 +36,16 @@ pub struct ScenarioInfo {
     pub description: &'static str,
 }
 
-/// Every scenario, in a fixed order.
-pub const SCENARIOS: &[ScenarioInfo] = &[
+/// Every scenario, in a fixed order: mirror streams, then extraneous packets, then beacons.
+pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
+    MIRROR_SCENARIOS
+        .iter()
+        .chain(extraneous_scenarios::SCENARIOS)
+        .chain(beacon_scenarios::SCENARIOS)
+}
+
+/// The mirror-stream scenarios (built in `scenarios.rs`).
+const MIRROR_SCENARIOS: &[ScenarioInfo] = &[
     ScenarioInfo {
         name: "plain-sessions",
         description: "Ordinary traffic without tunnels: TCP over IPv4/IPv6, DNS, ICMP echo, \

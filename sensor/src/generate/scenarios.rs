@@ -56,7 +56,10 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "overlay-geneve" => overlay_geneve,
         "mirror-of-native" => mirror_of_native,
         "early-decision" => early_decision,
-        _ => return None,
+        _ => {
+            return super::extraneous_scenarios::builder(name)
+                .or_else(|| super::beacon_scenarios::builder(name));
+        }
     };
     Some(builder)
 }

@@ -15,7 +15,7 @@ use super::encap::{
 };
 use super::frame::{Frame, Link, LinkTags};
 use super::timeline::PcapRecord;
-use super::{GenerateError, SCENARIOS, generate};
+use super::{GenerateError, generate, scenarios};
 use crate::config::Config;
 
 /// Scenarios whose packets are all well formed and complete, so tshark must report no errors.
@@ -86,7 +86,7 @@ fn recorded_seed(name: &str) -> u64 {
 
 #[test]
 fn same_seed_gives_identical_bytes() {
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         let (first, first_packets) = generate_bytes("same-seed-a", scenario.name, 42);
         let (second, second_packets) = generate_bytes("same-seed-b", scenario.name, 42);
         assert!(
@@ -101,7 +101,7 @@ fn same_seed_gives_identical_bytes() {
 
 #[test]
 fn different_seed_changes_bytes_but_not_packet_count() {
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         let (first, first_packets) = generate_bytes("other-seed-a", scenario.name, 42);
         let (second, second_packets) = generate_bytes("other-seed-b", scenario.name, 43);
         assert!(first != second, "{} ignores its seed", scenario.name);
@@ -134,7 +134,7 @@ fn rejects_unwritable_output() {
 #[test]
 fn every_scenario_has_a_case_folder_and_every_folder_a_scenario() {
     let dir = pcaps_dir();
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         for file in ["input.pcap", "README.md", "checks.toml", "case.toml"] {
             let path = dir.join(scenario.name).join(file);
             assert!(path.is_file(), "missing {}", path.display());
@@ -145,7 +145,7 @@ fn every_scenario_has_a_case_folder_and_every_folder_a_scenario() {
         if entry.file_type().unwrap().is_dir() {
             let name = entry.file_name().into_string().unwrap();
             assert!(
-                SCENARIOS.iter().any(|scenario| scenario.name == name),
+                scenarios().any(|scenario| scenario.name == name),
                 "pcaps/{name} has no scenario"
             );
         }
@@ -157,7 +157,7 @@ fn every_scenario_has_a_case_folder_and_every_folder_a_scenario() {
 #[test]
 fn case_configs_load_and_seeds_are_distinct() {
     let mut seeds = Vec::new();
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         let config_path = pcaps_dir().join(scenario.name).join("config.toml");
         if config_path.exists() {
             if let Err(err) = Config::load(&config_path) {
@@ -176,7 +176,7 @@ fn case_configs_load_and_seeds_are_distinct() {
 
 #[test]
 fn committed_fixtures_match_the_generator() {
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         let seed = recorded_seed(scenario.name);
         let committed_path = pcaps_dir().join(scenario.name).join("input.pcap");
         let committed = std::fs::read(&committed_path).unwrap();
@@ -193,7 +193,7 @@ fn committed_fixtures_match_the_generator() {
 
 #[test]
 fn checks_files_are_well_formed_and_count_the_packets_written() {
-    for scenario in SCENARIOS {
+    for scenario in scenarios() {
         let checks_path = pcaps_dir().join(scenario.name).join("checks.toml");
         let text = std::fs::read_to_string(&checks_path).unwrap();
         let checks: toml::Table =
@@ -726,8 +726,7 @@ fn overlays_send_inner_frames_from_the_senders_vtep() {
 /// outside the home networks, the other two inside.
 #[test]
 fn collector_cases_match_their_configuration() {
-    for name in SCENARIOS
-        .iter()
+    for name in scenarios()
         .map(|scenario| scenario.name)
         .filter(|name| name.starts_with("collectors-"))
     {

@@ -1,0 +1,1 @@
+//! Evidence of `beacon` alerts (being written).

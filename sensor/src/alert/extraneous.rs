@@ -1,0 +1,1 @@
+//! Evidence of `extraneous_packet` alerts (being written).
