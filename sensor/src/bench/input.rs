@@ -144,9 +144,15 @@ impl LoadedCapture {
 pub fn prepare(spec: &str, seed: u64, tmp: &Path) -> anyhow::Result<Workload> {
     let given = Path::new(spec);
     let (name, source, path) = if given.is_file() {
-        let name = given
-            .file_name()
-            .map_or_else(|| spec.to_owned(), |n| n.to_string_lossy().into_owned());
+        // The file and its folder: fixture files are all called `input.pcap`.
+        let mut parts: Vec<String> = given
+            .components()
+            .rev()
+            .take(2)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.reverse();
+        let name = parts.join("/");
         (name, Source::File, given.to_path_buf())
     } else if let Some(request) = BenchRequest::parse(spec) {
         let request = request?;
