@@ -25,8 +25,8 @@ use mirrorwatch::decode::mpls::MplsSlice;
 use mirrorwatch::decode::vxlan::VxlanSlice;
 use mirrorwatch::decode::{DecodeConfig, DecodeCounters, Decoder};
 use mirrorwatch::generate::encap::{
-    Erspan3Fields, GRE_PROTO_ERSPAN_1_2, GRE_PROTO_ERSPAN_3, GeneveOption, GreFields,
-    VXLAN_PORT, erspan2_header, erspan3_header, geneve_header, gre_header, vxlan_header,
+    Erspan3Fields, GRE_PROTO_ERSPAN_1_2, GRE_PROTO_ERSPAN_3, GeneveOption, GreFields, VXLAN_PORT,
+    erspan2_header, erspan3_header, geneve_header, gre_header, vxlan_header,
 };
 
 /// Labels of the MPLS case.
@@ -63,7 +63,11 @@ fn geneve_options() -> Vec<GeneveOption> {
 fn mpls_payload(ip: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, label) in MPLS_LABELS.iter().enumerate() {
-        let bottom = if i + 1 == MPLS_LABELS.len() { 1 << 8 } else { 0 };
+        let bottom = if i + 1 == MPLS_LABELS.len() {
+            1 << 8
+        } else {
+            0
+        };
         out.extend_from_slice(&((label << 12) | bottom | 64).to_be_bytes());
     }
     out.extend_from_slice(ip);
@@ -111,17 +115,25 @@ fn erspan3_fields() -> Erspan3Fields {
 /// Whole frames for the walk, by name.
 fn frames(inner: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let outer = || {
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 5], [2, 0, 0, 0, 0, 9])
-            .ipv4([10, 10, 0, 5], [203, 0, 113, 50], 64)
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 5], [2, 0, 0, 0, 0, 9]).ipv4(
+            [10, 10, 0, 5],
+            [203, 0, 113, 50],
+            64,
+        )
     };
     let ip = &inner[14..];
     let mut out = vec![("plain", inner.to_vec())];
     let mut f = Vec::new();
     let payload = [vxlan_header(100).unwrap().as_slice(), inner].concat();
-    outer().udp(50_000, VXLAN_PORT).write(&mut f, &payload).unwrap();
+    outer()
+        .udp(50_000, VXLAN_PORT)
+        .write(&mut f, &payload)
+        .unwrap();
     out.push(("vxlan", std::mem::take(&mut f)));
     let payload = [
-        geneve_header(200, 0x6558, &geneve_options()).unwrap().as_slice(),
+        geneve_header(200, 0x6558, &geneve_options())
+            .unwrap()
+            .as_slice(),
         inner,
     ]
     .concat();
@@ -172,7 +184,12 @@ fn views(c: &mut Criterion) {
     g.bench_function("geneve", |b| {
         b.iter(|| {
             let v = GeneveSlice::from_slice(black_box(&h.geneve)).unwrap();
-            black_box((v.vni(), v.protocol_type(), v.options().count(), v.payload().len()))
+            black_box((
+                v.vni(),
+                v.protocol_type(),
+                v.options().count(),
+                v.payload().len(),
+            ))
         });
     });
     g.bench_function("gre", |b| {
@@ -210,7 +227,12 @@ fn walk(c: &mut Criterion) {
     for (name, frame) in frames(&inner) {
         // The frame must decode to the inner TCP packet, through the expected tunnel count.
         let mut counters = DecodeCounters::default();
-        let d = decoder.decode(LinkType::ETHERNET, &frame, frame.len() as u32, &mut counters);
+        let d = decoder.decode(
+            LinkType::ETHERNET,
+            &frame,
+            frame.len() as u32,
+            &mut counters,
+        );
         let inner_port = d.inner.map(|p| p.dst_port);
         assert_eq!(inner_port, Some(443), "{name}: inner TCP packet");
         let tunnels = usize::from(!matches!(name, "plain" | "mpls"));

@@ -88,7 +88,7 @@ pub struct BenchArgs {
     pub workers: String,
     /// Seconds per measurement row: the input is replayed from memory until this much time
     /// has passed (at least once). 0 = exactly one pass.
-    #[arg(long, value_name = "S", default_value_t = 1.5)]
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub duration: f64,
     /// Flow counts of the flow-table scaling rows (`bench-flood64:N`, flow capacity 2N),
     /// comma-separated, `1e6` style allowed; `none` skips them.
@@ -105,6 +105,10 @@ pub struct BenchArgs {
     /// Run no peer tool.
     #[arg(long)]
     pub no_peers: bool,
+    /// Skip the peers on inputs with more packets than this (tshark takes minutes on
+    /// millions of packets).
+    #[arg(long, value_name = "N", default_value = "2e6")]
+    pub peer_max_packets: String,
     /// Seed of generated scenarios.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -120,7 +124,7 @@ pub struct BenchArgs {
     pub host: Option<String>,
     /// Capture files, or generated scenarios (`mirrorwatch generate --list`, e.g.
     /// `bench-syn-flood:1e7`). Default: bench-flood64 bench-imix bench-enterprise
-    /// bench-mirror bench-syn-flood:2e6 bench-beacons.
+    /// bench-mirror bench-syn-flood:12e5 bench-beacons.
     #[arg(value_name = "INPUT|SCENARIO")]
     pub inputs: Vec<String>,
 }

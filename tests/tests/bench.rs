@@ -42,7 +42,11 @@ fn replay_stats(input: &Path, config: Option<&Path>) -> Value {
     }
     args.push(&input);
     let out = run(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     events(&out.stdout)
         .into_iter()
         .find(|e| e["event_type"] == "stats")
@@ -114,7 +118,13 @@ fn bench_counts_equal_replay_of_the_same_input() {
     let doc = bench(&dir, &args);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["settings"]["workers"], serde_json::json!([1, 2]));
-    for key in ["physical_limit", "throughput", "stage_latency", "flow_scaling", "peers"] {
+    for key in [
+        "physical_limit",
+        "throughput",
+        "stage_latency",
+        "flow_scaling",
+        "peers",
+    ] {
         assert!(doc[key].is_array(), "{key} is an array");
     }
     assert_eq!(doc["workloads"].as_array().unwrap().len(), 2);
@@ -122,7 +132,12 @@ fn bench_counts_equal_replay_of_the_same_input() {
     assert_eq!(throughput.len(), 4, "two inputs × two worker counts");
     for (i, input) in inputs.iter().enumerate() {
         let stats = replay_stats(input, None);
-        let folder = input.parent().unwrap().file_name().unwrap().to_string_lossy();
+        let folder = input
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
         let name = format!("{folder}/input.pcap");
         let workload = &doc["workloads"][i];
         assert_eq!(workload["name"], name.as_str());
@@ -138,7 +153,10 @@ fn bench_counts_equal_replay_of_the_same_input() {
             assert_counts_equal(row, &stats, &format!("{name} with {workers} worker(s)"));
         }
         let physical = &doc["physical_limit"][i];
-        assert_eq!(physical["packets"], stats["packets"], "physical limit walks every record");
+        assert_eq!(
+            physical["packets"], stats["packets"],
+            "physical limit walks every record"
+        );
         let latency = &doc["stage_latency"][i];
         let packets = stats["packets"].as_u64().unwrap();
         assert_percentiles(&latency["decode_ns"], packets, "decode");
@@ -181,13 +199,20 @@ fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
     let c = &row["counts"];
     assert_eq!(c["packets"], 5000);
     assert_eq!(c["flows"], 5000);
-    assert_eq!(c["peak_tracked_flows"], 1000, "the table never holds more than its cap");
+    assert_eq!(
+        c["peak_tracked_flows"], 1000,
+        "the table never holds more than its cap"
+    );
     assert_eq!(c["evictions"], 4000);
     // The same scenario written by `generate` replays to the same counts.
     let pcap = dir.join("flood.pcap");
     let pcap_arg = pcap.display().to_string();
     let out = run(&["generate", "bench-syn-flood:5000", "-o", &pcap_arg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_counts_equal(row, &replay_stats(&pcap, Some(&config)), "syn flood");
     let target = doc["targets"]
         .as_array()
@@ -259,7 +284,12 @@ counts = [{ label = "lines", contains = "" }]
     );
     assert_eq!(peers[1]["peer"], "absent");
     assert_eq!(peers[1]["status"], "skipped");
-    assert!(peers[1]["message"].as_str().unwrap().contains("not installed"));
+    assert!(
+        peers[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not installed")
+    );
     assert_eq!(peers[2]["status"], "ran");
     assert_eq!(peers[2]["counted"], serde_json::json!([["lines", 1]]));
     assert!(peers[2]["time_ratio_vs_mirrorwatch"].as_f64().unwrap() > 0.0);
@@ -275,7 +305,12 @@ counts = [{ label = "lines", contains = "" }]
         .collect();
     assert_eq!(folders.len(), 1);
     assert!(folders[0].to_string_lossy().ends_with("-testhost"));
-    for file in ["bench.json", "summary.md", "machine.md", "throughput-workers.svg"] {
+    for file in [
+        "bench.json",
+        "summary.md",
+        "machine.md",
+        "throughput-workers.svg",
+    ] {
         assert!(folders[0].join(file).is_file(), "{file} recorded");
     }
     let svg = std::fs::read_to_string(folders[0].join("throughput-workers.svg")).unwrap();

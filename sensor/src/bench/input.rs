@@ -116,8 +116,7 @@ impl LoadedCapture {
 
     /// Bytes held in memory.
     pub fn memory_bytes(&self) -> u64 {
-        (self.data.capacity() + self.records.capacity() * std::mem::size_of::<RecordRef>())
-            as u64
+        (self.data.capacity() + self.records.capacity() * std::mem::size_of::<RecordRef>()) as u64
     }
 
     /// Packet `i` of pass `pass` (time shifted by `pass` spans).
@@ -165,9 +164,7 @@ pub fn prepare(spec: &str, seed: u64, tmp: &Path) -> anyhow::Result<Workload> {
         crate::generate::generate(spec, seed, &path)?;
         (spec.to_owned(), Source::Fixture(spec.to_owned()), path)
     } else {
-        anyhow::bail!(
-            "{spec}: no such file, and no such scenario (`mirrorwatch generate --list`)"
-        );
+        anyhow::bail!("{spec}: no such file, and no such scenario (`mirrorwatch generate --list`)");
     };
     let file_bytes = std::fs::metadata(&path)
         .with_context(|| format!("reading {}", path.display()))?

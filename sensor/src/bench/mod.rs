@@ -35,7 +35,7 @@ pub const DEFAULT_INPUTS: [&str; 6] = [
     "bench-imix",
     "bench-enterprise",
     "bench-mirror",
-    "bench-syn-flood:2e6",
+    "bench-syn-flood:12e5",
     "bench-beacons",
 ];
 
@@ -57,9 +57,7 @@ fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<u64>> {
         return Ok(Vec::new());
     }
     text.split(',')
-        .map(|t| {
-            parse_scale(t.trim()).with_context(|| format!("{what}: {t:?} is not a number"))
-        })
+        .map(|t| parse_scale(t.trim()).with_context(|| format!("{what}: {t:?} is not a number")))
         .collect()
 }
 
@@ -74,6 +72,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         anyhow::bail!("--workers: give 1 to 256 workers, e.g. 1,2");
     }
     let flow_sizes = parse_list(&args.flow_sizes, "--flow-sizes")?;
+    let peer_max_packets = parse_scale(args.peer_max_packets.trim())
+        .context("--peer-max-packets: a number of packets, e.g. 2e6")?;
     if !(args.duration.is_finite() && args.duration >= 0.0) {
         anyhow::bail!("--duration must be a number of seconds, 0 or more");
     }
@@ -83,7 +83,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     } else {
         peers::load(args.peers.as_deref())?
     };
-    let tmp = TempDir(std::env::temp_dir().join(format!("mirrorwatch-bench-{}", std::process::id())));
+    let tmp =
+        TempDir(std::env::temp_dir().join(format!("mirrorwatch-bench-{}", std::process::id())));
     std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut machine = machine(args.host.as_deref());
@@ -185,7 +186,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
             ));
             doc.alert_latency.push(row);
         }
-        if !peers.is_empty() {
+        if !peers.is_empty() && packets > peer_max_packets {
+            progress(&format!(
+                "{}: peers skipped, {packets} packets > --peer-max-packets {peer_max_packets}",
+                w.name
+            ));
+        } else if !peers.is_empty() {
             let own = peers::run(
                 &peers::mirrorwatch_peer(args.config.as_deref()),
                 &w.name,
@@ -324,7 +330,11 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
     // flow between the two largest flow-scaling rows of one worker count (the marginal cost,
     // free of the fixed part: loaded input, thread stacks, batches).
     let all: Vec<&ThroughputRow> = doc.throughput.iter().chain(&doc.flow_scaling).collect();
-    let table = all.iter().map(|r| r.bytes_per_flow_table).max().unwrap_or(0);
+    let table = all
+        .iter()
+        .map(|r| r.bytes_per_flow_table)
+        .max()
+        .unwrap_or(0);
     let marginal = marginal_bytes_per_flow(&doc.flow_scaling);
     out.push(TargetRow {
         target: "at most 256 bytes per tracked flow".to_owned(),
@@ -401,13 +411,11 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
         .iter()
         .filter(|r| r.time_ratio_vs_mirrorwatch.is_some())
         .collect();
-    let min = ratios
-        .iter()
-        .min_by(|a, b| {
-            a.time_ratio_vs_mirrorwatch
-                .unwrap_or(0.0)
-                .total_cmp(&b.time_ratio_vs_mirrorwatch.unwrap_or(0.0))
-        });
+    let min = ratios.iter().min_by(|a, b| {
+        a.time_ratio_vs_mirrorwatch
+            .unwrap_or(0.0)
+            .total_cmp(&b.time_ratio_vs_mirrorwatch.unwrap_or(0.0))
+    });
     out.push(match min {
         Some(r) => TargetRow {
             target: "ahead of every peer in the same run".to_owned(),
@@ -517,7 +525,13 @@ fn record(
         .machine
         .host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let base = dir.join(format!("{date}-{host}"));
     let mut folder = base.clone();

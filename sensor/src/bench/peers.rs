@@ -83,7 +83,9 @@ pub struct CountRule {
 pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<Peer>> {
     let local = Path::new("benches/peers.toml");
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None if local.is_file() => std::fs::read_to_string(local)
             .with_context(|| format!("reading {}", local.display()))?,
         None => DEFAULT_PEERS_TOML.to_owned(),
@@ -232,7 +234,11 @@ fn count_lines(file: &Path, rule: &CountRule) -> Option<u64> {
     let text = std::fs::read_to_string(file).ok()?;
     Some(
         text.lines()
-            .filter(|l| rule.skip_prefix.as_deref().is_none_or(|p| !l.starts_with(p)))
+            .filter(|l| {
+                rule.skip_prefix
+                    .as_deref()
+                    .is_none_or(|p| !l.starts_with(p))
+            })
             .filter(|l| l.contains(&rule.contains))
             .count() as u64,
     )
@@ -252,12 +258,15 @@ fn replay_counts(events: &Path) -> Vec<(String, u64)> {
         return Vec::new();
     };
     let s = &stats["stats"];
-    let alerts = s["alerts"]
-        .as_object()
-        .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum());
+    let alerts = s["alerts"].as_object().map_or(0, |m| {
+        m.values().filter_map(serde_json::Value::as_u64).sum()
+    });
     vec![
         ("packets".to_owned(), s["packets"].as_u64().unwrap_or(0)),
-        ("flows".to_owned(), s["flows"]["created"].as_u64().unwrap_or(0)),
+        (
+            "flows".to_owned(),
+            s["flows"]["created"].as_u64().unwrap_or(0),
+        ),
         ("alerts".to_owned(), alerts),
     ]
 }

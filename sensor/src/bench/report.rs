@@ -145,7 +145,7 @@ impl Counts {
             encapsulated: report.capture.encapsulated,
             non_ip: report.capture.non_ip,
             flows: flows.inserted,
-            peak_tracked_flows: flows.peak_len as u64,
+            peak_tracked_flows: flows.peak_len,
             evictions: flows.evicted,
             alerts: report.mirror_alerts + extraneous + beacon,
             mirror_alerts: report.mirror_alerts,
@@ -364,11 +364,17 @@ pub fn tables(doc: &BenchDocument) -> String {
     let _ = writeln!(s, "\n## Throughput (full pipeline, all detectors)\n");
     throughput_table(&mut s, &doc.throughput, &doc.physical_limit);
     if !doc.flow_scaling.is_empty() {
-        let _ = writeln!(s, "\n## Flow-table scaling (bench-flood64:N, capacity 2N)\n");
+        let _ = writeln!(
+            s,
+            "\n## Flow-table scaling (bench-flood64:N, capacity 2N)\n"
+        );
         throughput_table(&mut s, &doc.flow_scaling, &[]);
     }
     if !doc.stage_latency.is_empty() {
-        let _ = writeln!(s, "\n## Stage latency per packet (one pass; timer overhead included)\n");
+        let _ = writeln!(
+            s,
+            "\n## Stage latency per packet (one pass; timer overhead included)\n"
+        );
         let _ = writeln!(
             s,
             "| input | stage | samples | p50 | p99 | p99.9 | max | packets | flows | alerts |"

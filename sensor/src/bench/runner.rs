@@ -104,9 +104,8 @@ pub fn pipeline_throughput(
         peak_rss_is_per_row: peak_reset,
         rss_growth_bytes: peak.saturating_sub(rss_before),
         bytes_per_flow_table: report.workers.first().map_or(0, |w| w.bytes_per_flow),
-        bytes_per_flow_measured: (counts.peak_tracked_flows > 0).then(|| {
-            peak.saturating_sub(rss_before) as f64 / counts.peak_tracked_flows as f64
-        }),
+        bytes_per_flow_measured: (counts.peak_tracked_flows > 0)
+            .then(|| peak.saturating_sub(rss_before) as f64 / counts.peak_tracked_flows as f64),
         counts,
     };
     Ok(PipelineRun { row, report })
@@ -253,7 +252,10 @@ pub fn alert_latency(
         let i = pushed.partition_point(|(t, _)| t < ts_us);
         if let Some((t, push_ns)) = pushed.get(i) {
             if t == ts_us {
-                record(&mut hist, Duration::from_nanos(seen_ns.saturating_sub(*push_ns)));
+                record(
+                    &mut hist,
+                    Duration::from_nanos(seen_ns.saturating_sub(*push_ns)),
+                );
                 matched += 1;
             }
         }
@@ -277,7 +279,9 @@ fn follow_alerts(
     let mut file = loop {
         match std::fs::File::open(path) {
             Ok(f) => break f,
-            Err(_) if !done.load(Ordering::Acquire) => std::thread::sleep(Duration::from_micros(50)),
+            Err(_) if !done.load(Ordering::Acquire) => {
+                std::thread::sleep(Duration::from_micros(50))
+            }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     };

@@ -129,7 +129,11 @@ pub fn throughput_by_flows(rows: &[ThroughputRow], out: &Path) -> anyhow::Result
             .label(format!("{w} worker(s)"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
         chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, colour.filled())),
+            )
             .map_err(draw_error)?;
     }
     chart

@@ -11,8 +11,8 @@
 //! Memory while generating is bounded by the window of concurrent sessions (at most
 //! [`MAX_WINDOW`]) for the line-rate scenarios, and by the session list for `bench-beacons`.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -185,7 +185,13 @@ pub fn write(
         "bench-mirror" => {
             let sessions = (scale / 64).clamp(16, 1_024) as u32;
             let mirror = Mirror::new(sessions)?;
-            line_rate(&mut pcap, &mut rng, scale, Profile::Enterprise, Some(mirror))?;
+            line_rate(
+                &mut pcap,
+                &mut rng,
+                scale,
+                Profile::Enterprise,
+                Some(mirror),
+            )?;
         }
         "bench-syn-flood" => syn_flood(&mut pcap, &mut rng, scale)?,
         "bench-beacons" => beacons(&mut pcap, &mut rng, scale)?,
@@ -406,8 +412,9 @@ impl Mirror {
         let [_, _, hi, lo] = s.to_be_bytes();
         let source = [10, 20, hi, lo.wrapping_add(1)];
         let collector = [203, 0, 113, 50];
-        let builder = PacketBuilder::ethernet2([0x02, 0x4d, 0, 0, hi, lo], [0x02, 0x4d, 0xff, 0, 0, 1])
-            .ipv4(source, collector, 64);
+        let builder =
+            PacketBuilder::ethernet2([0x02, 0x4d, 0, 0, hi, lo], [0x02, 0x4d, 0xff, 0, 0, 1])
+                .ipv4(source, collector, 64);
         self.payload.clear();
         let flow_port = 49_152 + (n % 16_384) as u16;
         let result = match s % 4 {
@@ -430,10 +437,11 @@ impl Mirror {
                 builder.write(out, IpNumber::GRE, &self.payload)
             }
             2 => {
-                self.payload
-                    .extend_from_slice(&self.geneve[s as usize]);
+                self.payload.extend_from_slice(&self.geneve[s as usize]);
                 self.payload.extend_from_slice(inner);
-                builder.udp(flow_port, GENEVE_PORT).write(out, &self.payload)
+                builder
+                    .udp(flow_port, GENEVE_PORT)
+                    .write(out, &self.payload)
             }
             _ => {
                 // IP in GRE with a key: the inner IP packet without its Ethernet header.
@@ -628,7 +636,11 @@ const BEACON_INTERVALS_S: [u64; 6] = [60, 120, 300, 600, 900, 1_800];
 /// Six beacons over four hours, each a short TCP session of fixed sizes to its own server,
 /// with 1 % interval jitter; `background` enterprise sessions start uniformly over the span,
 /// their packets 1 ms apart. Merged by packet time.
-fn beacons(pcap: &mut PcapStream, rng: &mut ChaCha8Rng, background: u64) -> Result<(), GenerateError> {
+fn beacons(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    background: u64,
+) -> Result<(), GenerateError> {
     let span_ns = BEACON_HOURS * 3_600 * 1_000_000_000;
     // (start time, session); beacon sessions use n beyond the background's.
     let mut starts: Vec<(u64, Session)> = Vec::new();
