@@ -23,6 +23,9 @@ pub enum Command {
     /// Print or check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure throughput, latency and memory on captures or generated scenarios, side by
+    /// side with other tools on the same files.
+    Bench(BenchArgs),
 }
 
 /// `mirrorwatch replay`.
@@ -72,6 +75,58 @@ pub struct GenerateArgs {
     /// List the scenarios.
     #[arg(long)]
     pub list: bool,
+}
+
+/// `mirrorwatch bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Configuration file (TOML); defaults are built in.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Worker counts to run each input with, comma-separated (e.g. `1,2,4`).
+    #[arg(long, short = 'w', value_name = "LIST", default_value = "1,2")]
+    pub workers: String,
+    /// Seconds per measurement row: the input is replayed from memory until this much time
+    /// has passed (at least once). 0 = exactly one pass.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub duration: f64,
+    /// Flow counts of the flow-table scaling rows (`bench-flood64:N`, flow capacity 2N),
+    /// comma-separated, `1e6` style allowed; `none` skips them.
+    #[arg(long, value_name = "LIST", default_value = "1e3,1e4,1e5,1e6")]
+    pub flow_sizes: String,
+    /// Packet rate of the packet-to-alert latency run (paced), in packets per second;
+    /// 0 skips it.
+    #[arg(long, value_name = "PPS", default_value_t = 1_000_000.0)]
+    pub latency_rate: f64,
+    /// Peer tools to compare with (TOML, see `benches/peers.toml`); default: that file when
+    /// it exists in the current directory, else tcpdump and tshark.
+    #[arg(long, value_name = "FILE")]
+    pub peers: Option<PathBuf>,
+    /// Run no peer tool.
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Skip the peers on inputs with more packets than this (tshark takes minutes on
+    /// millions of packets).
+    #[arg(long, value_name = "N", default_value = "2e6")]
+    pub peer_max_packets: String,
+    /// Seed of generated scenarios.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the JSON document here (`-` is standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<String>,
+    /// Record the run in `DIR/<date>-<host>/` (raw JSON, summary, machine description,
+    /// SVG charts), e.g. `--record benches/runs`.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Host name used in the run folder (default: the system's).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Capture files, or generated scenarios (`mirrorwatch generate --list`, e.g.
+    /// `bench-syn-flood:1e7`). Default: bench-flood64 bench-imix bench-enterprise
+    /// bench-mirror bench-syn-flood:12e5 bench-beacons.
+    #[arg(value_name = "INPUT|SCENARIO")]
+    pub inputs: Vec<String>,
 }
 
 /// `mirrorwatch config ...`.

@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod alert;
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod config;

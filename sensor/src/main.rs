@@ -43,13 +43,28 @@ fn main() -> ExitCode {
                 for s in mirrorwatch::generate::scenarios() {
                     println!("{:<24} {}", s.name, s.description);
                 }
+                // Scale scenarios of `mirrorwatch bench`: generated on demand, no pcaps/ case.
+                for s in mirrorwatch::generate::bench_scenarios::SCENARIOS {
+                    let name = format!("{}[:N]", s.info.name);
+                    println!(
+                        "{name:<24} {} (N {}, default {})",
+                        s.info.description, s.scale_unit, s.default_scale
+                    );
+                }
                 return ExitCode::SUCCESS;
             }
             let (Some(name), Some(out)) = (args.scenario.as_deref(), args.output.as_deref()) else {
                 eprintln!("mirrorwatch: error: a scenario and --output are required");
                 return ExitCode::from(2);
             };
-            match mirrorwatch::generate::generate(name, args.seed, out) {
+            let written = match mirrorwatch::generate::bench_scenarios::BenchRequest::parse(name) {
+                Some(Ok(request)) => {
+                    mirrorwatch::generate::bench_scenarios::write(&request, args.seed, out)
+                }
+                Some(Err(e)) => Err(e),
+                None => mirrorwatch::generate::generate(name, args.seed, out),
+            };
+            match written {
                 Ok(summary) => {
                     eprintln!(
                         "mirrorwatch: wrote {} packets of {name} (seed {}) to {}",
@@ -65,6 +80,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench(args) => match mirrorwatch::bench::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mirrorwatch: error: {e:#}");
+                let usage = e
+                    .downcast_ref::<mirrorwatch::config::ConfigError>()
+                    .is_some();
+                ExitCode::from(if usage { 2 } else { 1 })
+            }
+        },
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_CONFIG_TOML);
             ExitCode::SUCCESS

@@ -6,6 +6,9 @@
 mod pcap_cases;
 // The command line: configuration errors, damaged inputs, compressed inputs, signals.
 mod cli;
+// `mirrorwatch bench` (issue 7): JSON shape, counts equal to a replay of the same input, peers,
+// the recorded run folder.
+mod bench;
 // Real third-party captures in ../shared/pcaps: every file replays, tshark agrees on tunnels
 // and inner flows.
 mod real_captures;

@@ -9,6 +9,7 @@
 //! libpcap. Nothing here panics on bad arguments; errors come back as [`GenerateError`].
 
 mod beacon_scenarios;
+pub mod bench_scenarios;
 pub mod conversation;
 pub mod encap;
 mod extraneous_scenarios;

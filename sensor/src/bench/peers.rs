@@ -1,0 +1,272 @@
+//! Peer tools run on the same capture files as the sensor, in the same run, so ratios compare
+//! like with like: `mirrorwatch replay` as a user runs it (a child process reading the file),
+//! then every peer of `benches/peers.toml` (command template per peer; a peer whose binary is
+//! not installed is skipped with a message).
+//!
+//! Each peer runs in a fresh temp folder (`{tmpdir}`, also its working directory, where Zeek
+//! and Suricata write logs), with its time measured from spawn to exit and its peak RSS
+//! polled from `/proc/<pid>/status` (`VmHWM`) while it runs. What it counted (conversations,
+//! flows, alerts) is read from its output as the peer's `counts` say.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::report::PeerRow;
+use super::runner::rss_of;
+
+/// The peers when no `peers.toml` is found: the two the issue names.
+pub const DEFAULT_PEERS_TOML: &str = r#"
+[[peer]]
+name = "tcpdump"
+work = "reads every packet and writes it to /dev/null: the cost of just reading"
+command = ["tcpdump", "-r", "{input}", "-w", "/dev/null"]
+
+[[peer]]
+name = "tshark"
+work = "dissects every packet; IP conversation table"
+command = ["tshark", "-r", "{input}", "-q", "-z", "conv,ip"]
+counts = [{ label = "IP conversations", contains = "<->" }]
+"#;
+
+/// A peer's longest run before it is stopped.
+const PEER_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `peers.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersFile {
+    /// The peers, in the order they run.
+    #[serde(default)]
+    pub peer: Vec<Peer>,
+}
+
+/// One peer tool.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Name in the tables.
+    pub name: String,
+    /// What it does with the file (the work its time buys).
+    #[serde(default)]
+    pub work: String,
+    /// Program and arguments; `{input}` is the capture, `{tmpdir}` the peer's folder.
+    pub command: Vec<String>,
+    /// What to count in its output.
+    #[serde(default)]
+    pub counts: Vec<CountRule>,
+}
+
+/// Counts the lines of the peer's stdout (or of `file`) that contain `contains` (every line
+/// when empty) and do not start with `skip_prefix`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRule {
+    /// Name of what is counted.
+    pub label: String,
+    /// A file the peer writes (`{tmpdir}` expanded); stdout when absent.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Substring a counted line contains.
+    #[serde(default)]
+    pub contains: String,
+    /// Lines starting with this are not counted (log headers).
+    #[serde(default)]
+    pub skip_prefix: Option<String>,
+}
+
+/// Loads the peers: `path`, else `benches/peers.toml` in the current directory, else the
+/// built-in list.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<Peer>> {
+    let local = Path::new("benches/peers.toml");
+    let text = match path {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None if local.is_file() => std::fs::read_to_string(local)
+            .with_context(|| format!("reading {}", local.display()))?,
+        None => DEFAULT_PEERS_TOML.to_owned(),
+    };
+    let file: PeersFile = toml::from_str(&text).context("parsing the peers file")?;
+    for p in &file.peer {
+        if p.command.is_empty() {
+            anyhow::bail!("peer {:?}: empty command", p.name);
+        }
+    }
+    Ok(file.peer)
+}
+
+/// The `mirrorwatch replay` row every ratio is taken against.
+pub fn mirrorwatch_peer(config: Option<&Path>) -> Peer {
+    let exe = std::env::current_exe()
+        .map_or_else(|_| "mirrorwatch".to_owned(), |p| p.display().to_string());
+    let mut command = vec![exe, "replay".to_owned(), "--no-progress".to_owned()];
+    if let Some(c) = config {
+        command.push("-c".to_owned());
+        command.push(c.display().to_string());
+    }
+    command.extend(["-o", "{tmpdir}/events.jsonl", "{input}"].map(str::to_owned));
+    Peer {
+        name: "mirrorwatch replay".to_owned(),
+        work: "full pipeline, all detectors, events to a file".to_owned(),
+        command,
+        counts: Vec::new(),
+    }
+}
+
+/// Where a program is on `PATH` (or the path itself if it has a slash).
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return p.is_file().then_some(p);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Runs `peer` on `input` (with `packets` packets) in a fresh folder under `tmp`.
+pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) -> PeerRow {
+    let dir = tmp.join(format!(
+        "peer-{}-{}",
+        peer.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id()
+    ));
+    let expand = |s: &str| {
+        s.replace("{input}", &input.display().to_string())
+            .replace("{tmpdir}", &dir.display().to_string())
+    };
+    let args: Vec<String> = peer.command.iter().map(|a| expand(a)).collect();
+    let mut row = PeerRow {
+        workload: workload.to_owned(),
+        peer: peer.name.clone(),
+        work: peer.work.clone(),
+        command: args.join(" "),
+        status: "ran".to_owned(),
+        message: None,
+        seconds: None,
+        packets_per_s: None,
+        peak_rss_bytes: None,
+        time_ratio_vs_mirrorwatch: None,
+        counted: Vec::new(),
+    };
+    let Some(program) = args.first().and_then(|p| find_program(p)) else {
+        row.status = "skipped".to_owned();
+        row.message = Some(format!("{} is not installed", peer.command[0]));
+        return row;
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        row.status = "failed".to_owned();
+        row.message = Some(format!("creating {}: {e}", dir.display()));
+        return row;
+    }
+    let stdout_path = dir.join("stdout.txt");
+    let stderr_path = dir.join("stderr.txt");
+    let result = (|| -> anyhow::Result<(f64, u64)> {
+        let stdout = std::fs::File::create(&stdout_path)?;
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let started = Instant::now();
+        let mut child = Command::new(program)
+            .args(&args[1..])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()?;
+        let pid = child.id().to_string();
+        let mut peak = 0u64;
+        let status = loop {
+            if let Some((hwm, _)) = rss_of(&pid) {
+                peak = peak.max(hwm);
+            }
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if started.elapsed() > PEER_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("stopped after {} s", PEER_TIMEOUT.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let secs = started.elapsed().as_secs_f64();
+        if !status.success() {
+            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            let last = err.lines().last().unwrap_or("").to_owned();
+            anyhow::bail!("exited with {status}: {last}");
+        }
+        Ok((secs, peak))
+    })();
+    match result {
+        Ok((secs, peak)) => {
+            row.seconds = Some(secs);
+            row.packets_per_s = Some(packets as f64 / secs.max(1e-9));
+            row.peak_rss_bytes = (peak > 0).then_some(peak);
+            for rule in &peer.counts {
+                let file = rule
+                    .file
+                    .as_deref()
+                    .map_or_else(|| stdout_path.clone(), |f| PathBuf::from(expand(f)));
+                if let Some(n) = count_lines(&file, rule) {
+                    row.counted.push((rule.label.clone(), n));
+                }
+            }
+            if peer.name == "mirrorwatch replay" {
+                row.counted = replay_counts(&dir.join("events.jsonl"));
+            }
+        }
+        Err(e) => {
+            row.status = "failed".to_owned();
+            row.message = Some(format!("{e:#}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    row
+}
+
+fn count_lines(file: &Path, rule: &CountRule) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| {
+                rule.skip_prefix
+                    .as_deref()
+                    .is_none_or(|p| !l.starts_with(p))
+            })
+            .filter(|l| l.contains(&rule.contains))
+            .count() as u64,
+    )
+}
+
+/// Packets, flows and alerts from the `stats` event `mirrorwatch replay` wrote last.
+fn replay_counts(events: &Path) -> Vec<(String, u64)> {
+    let Ok(text) = std::fs::read_to_string(events) else {
+        return Vec::new();
+    };
+    let Some(stats) = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("event_type").and_then(|t| t.as_str()) == Some("stats"))
+    else {
+        return Vec::new();
+    };
+    let s = &stats["stats"];
+    let alerts = s["alerts"].as_object().map_or(0, |m| {
+        m.values().filter_map(serde_json::Value::as_u64).sum()
+    });
+    vec![
+        ("packets".to_owned(), s["packets"].as_u64().unwrap_or(0)),
+        (
+            "flows".to_owned(),
+            s["flows"]["created"].as_u64().unwrap_or(0),
+        ),
+        ("alerts".to_owned(), alerts),
+    ]
+}

@@ -1,0 +1,546 @@
+//! The bench's results: one JSON document (`BenchDocument`, schema version 1), the table on
+//! stderr and the Markdown summary of a recorded run.
+//!
+//! The harness's JSON is not an event of `docs/events.md`: it is a measurement record, so its
+//! types derive `Serialize` here rather than in `alert/`. Every timing row carries the counts
+//! of the work done (packets, flows, alerts), so a fast wrong run shows.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::pipeline::PipelineReport;
+
+/// Version of the JSON document's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole run.
+#[derive(Debug, Serialize)]
+pub struct BenchDocument {
+    /// Shape version.
+    pub schema_version: u32,
+    /// `mirrorwatch` version.
+    pub version: &'static str,
+    /// Wall-clock start (UTC, RFC 3339).
+    pub started_at: String,
+    /// The machine.
+    pub machine: Machine,
+    /// What was asked.
+    pub settings: Settings,
+    /// Every input.
+    pub workloads: Vec<WorkloadInfo>,
+    /// Reading the file and walking its records, no decoding.
+    pub physical_limit: Vec<PhysicalRow>,
+    /// Full pipeline, every input × worker count.
+    pub throughput: Vec<ThroughputRow>,
+    /// Full pipeline on `bench-flood64:N` for each flow count.
+    pub flow_scaling: Vec<ThroughputRow>,
+    /// Per-stage latency percentiles.
+    pub stage_latency: Vec<LatencyRow>,
+    /// Packet-to-alert latency at a paced rate.
+    pub alert_latency: Vec<AlertLatencyRow>,
+    /// Other tools on the same files, and `mirrorwatch replay` as they run it.
+    pub peers: Vec<PeerRow>,
+    /// Where the run stands against the issue's targets.
+    pub targets: Vec<TargetRow>,
+}
+
+/// What the harness knows of the machine.
+#[derive(Debug, Default, Serialize)]
+pub struct Machine {
+    /// Host name.
+    pub host: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Logical CPUs available.
+    pub cpus: usize,
+    /// RAM in bytes.
+    pub memory_bytes: u64,
+    /// Kernel release.
+    pub kernel: String,
+    /// Load average before the run (1, 5, 15 min).
+    pub load_before: String,
+    /// Load average after the run.
+    pub load_after: String,
+    /// Git commit of the working tree, when known.
+    pub git_head: Option<String>,
+}
+
+/// The run's settings.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    /// Worker counts.
+    pub workers: Vec<usize>,
+    /// Seconds per row.
+    pub duration_s: f64,
+    /// Flow counts of the scaling rows.
+    pub flow_sizes: Vec<u64>,
+    /// Paced rate of the alert-latency run (0 = skipped).
+    pub latency_rate_pps: f64,
+    /// Flow capacity of the configuration (all workers).
+    pub flow_capacity: usize,
+    /// Seed of generated inputs.
+    pub seed: u64,
+}
+
+/// One input.
+#[derive(Debug, Serialize)]
+pub struct WorkloadInfo {
+    /// Name in the tables.
+    pub name: String,
+    /// `file`, `bench` or `fixture`.
+    pub source: &'static str,
+    /// Packets per pass.
+    pub packets: u64,
+    /// Wire bytes per pass.
+    pub wire_bytes: u64,
+    /// Size of the capture file.
+    pub file_bytes: u64,
+}
+
+/// Work done by a run: what must be equal between a fast and a correct run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Frames pushed.
+    pub packets: u64,
+    /// Wire bytes of those frames.
+    pub bytes: u64,
+    /// Frames inside a tunnel.
+    pub encapsulated: u64,
+    /// Frames without an IP packet.
+    pub non_ip: u64,
+    /// Flows created.
+    pub flows: u64,
+    /// Most flows tracked at once (summed over workers).
+    pub peak_tracked_flows: u64,
+    /// Flows evicted because the table was full.
+    pub evictions: u64,
+    /// Alerts of every detector.
+    pub alerts: u64,
+    /// `mirror_stream` alerts.
+    pub mirror_alerts: u64,
+    /// `extraneous_packet` alerts.
+    pub extraneous_alerts: u64,
+    /// `beacon` alerts.
+    pub beacon_alerts: u64,
+    /// Tunnel sessions.
+    pub tunnel_sessions: u64,
+    /// Packets dropped at a full worker queue (live mode only; offline never drops).
+    pub queue_drops: u64,
+    /// Tunnel sessions not tracked because the tunnel table was full.
+    pub tunnel_table_full: u64,
+}
+
+impl Counts {
+    /// The counts of a finished pipeline.
+    pub fn from_report(report: &PipelineReport) -> Counts {
+        let flows = report.flows();
+        let detectors = report.detectors();
+        let extraneous = detectors.extraneous.alerts;
+        let beacon = detectors.beacon.alerts;
+        Counts {
+            packets: report.capture.packets,
+            bytes: report.capture.bytes,
+            encapsulated: report.capture.encapsulated,
+            non_ip: report.capture.non_ip,
+            flows: flows.inserted,
+            peak_tracked_flows: flows.peak_len,
+            evictions: flows.evicted,
+            alerts: report.mirror_alerts + extraneous + beacon,
+            mirror_alerts: report.mirror_alerts,
+            extraneous_alerts: extraneous,
+            beacon_alerts: beacon,
+            tunnel_sessions: report.tunnels.sessions_by_kind.iter().sum(),
+            queue_drops: report.capture.queue_drops,
+            tunnel_table_full: report.tunnels.table_full,
+        }
+    }
+}
+
+/// A full-pipeline throughput row.
+#[derive(Clone, Debug, Serialize)]
+pub struct ThroughputRow {
+    /// Input.
+    pub workload: String,
+    /// Workers.
+    pub workers: usize,
+    /// Flow capacity (all workers).
+    pub flow_capacity: usize,
+    /// Passes over the input.
+    pub passes: u64,
+    /// Wall time from the first push to the end of `finish`.
+    pub seconds: f64,
+    /// Packets per second.
+    pub packets_per_s: f64,
+    /// Wire bits per second.
+    pub bits_per_s: f64,
+    /// Peak RSS of the process during the row (the loaded input included).
+    pub peak_rss_bytes: u64,
+    /// Whether the peak was reset before the row (else it is the process's peak so far).
+    pub peak_rss_is_per_row: bool,
+    /// Peak RSS minus the RSS before the pipeline started.
+    pub rss_growth_bytes: u64,
+    /// Bytes one flow-table slot costs (static: entry, index share).
+    pub bytes_per_flow_table: usize,
+    /// RSS growth divided by the peak of tracked flows.
+    pub bytes_per_flow_measured: Option<f64>,
+    /// Work done.
+    pub counts: Counts,
+}
+
+/// A physical-limit row.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhysicalRow {
+    /// Input.
+    pub workload: String,
+    /// Passes over the file.
+    pub passes: u64,
+    /// Packet records walked.
+    pub packets: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Records per second.
+    pub packets_per_s: f64,
+    /// Wire bits per second.
+    pub bits_per_s: f64,
+}
+
+/// Latency percentiles in nanoseconds.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub samples: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Of a histogram.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        Percentiles {
+            samples: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// Per-stage latency of one input.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyRow {
+    /// Input.
+    pub workload: String,
+    /// Workers of the pipeline pass.
+    pub workers: usize,
+    /// Two consecutive `Instant::now()` calls: included in every sample below.
+    pub timer_overhead_ns: Percentiles,
+    /// `Decoder::decode` alone.
+    pub decode_ns: Percentiles,
+    /// `Pipeline::push`: decode, tunnel table, mirror detector, dispatch, queue waits.
+    pub push_ns: Percentiles,
+    /// `Pipeline::finish`: the workers drain, every flow and tunnel ends.
+    pub finish_ns: u64,
+    /// Work done by the pipeline pass.
+    pub counts: Counts,
+}
+
+/// Packet-to-alert latency of one input.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertLatencyRow {
+    /// Input.
+    pub workload: String,
+    /// Workers.
+    pub workers: usize,
+    /// Rate asked for.
+    pub target_pps: f64,
+    /// Rate achieved.
+    pub achieved_pps: f64,
+    /// Packets pushed.
+    pub packets: u64,
+    /// Alert lines seen in the output.
+    pub alerts: u64,
+    /// Alerts matched to the packet they name.
+    pub matched: u64,
+    /// From the push of that packet to the alert line appearing in the output file.
+    pub latency_ns: Option<Percentiles>,
+}
+
+/// A peer tool (or `mirrorwatch replay`) on one input file.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerRow {
+    /// Input.
+    pub workload: String,
+    /// Peer name.
+    pub peer: String,
+    /// What the peer does.
+    pub work: String,
+    /// Command line run.
+    pub command: String,
+    /// `ran`, `skipped` or `failed`.
+    pub status: String,
+    /// Why skipped or failed.
+    pub message: Option<String>,
+    /// Wall time.
+    pub seconds: Option<f64>,
+    /// Packets of the file per second of that time.
+    pub packets_per_s: Option<f64>,
+    /// Peak RSS of the peer (polled `VmHWM`).
+    pub peak_rss_bytes: Option<u64>,
+    /// The peer's time over `mirrorwatch replay`'s on the same file (> 1: mirrorwatch is
+    /// faster).
+    pub time_ratio_vs_mirrorwatch: Option<f64>,
+    /// What the peer counted, named (`flows`, `alerts`, `IP conversations`).
+    pub counted: Vec<(String, u64)>,
+}
+
+/// One target of the issue.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetRow {
+    /// The target.
+    pub target: String,
+    /// The measured figure.
+    pub measured: String,
+    /// Met, missed, or not measured.
+    pub status: &'static str,
+}
+
+/// `12.3 M`, `456 k`, ...
+pub fn si(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.2} G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0} ")
+    }
+}
+
+/// Nanoseconds as a short human duration.
+pub fn ns(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.2} s", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.2} ms", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} µs", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+/// Bytes in MiB.
+pub fn mib(v: u64) -> String {
+    format!("{:.0} MiB", v as f64 / (1u64 << 20) as f64)
+}
+
+/// The tables, as Markdown (also what goes to stderr).
+pub fn tables(doc: &BenchDocument) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## Inputs\n");
+    let _ = writeln!(s, "| input | source | packets | wire bytes | file bytes |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    for w in &doc.workloads {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            w.name, w.source, w.packets, w.wire_bytes, w.file_bytes
+        );
+    }
+    let _ = writeln!(s, "\n## Throughput (full pipeline, all detectors)\n");
+    throughput_table(&mut s, &doc.throughput, &doc.physical_limit);
+    if !doc.flow_scaling.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Flow-table scaling (bench-flood64:N, capacity 2N)\n"
+        );
+        throughput_table(&mut s, &doc.flow_scaling, &[]);
+    }
+    if !doc.stage_latency.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Stage latency per packet (one pass; timer overhead included)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| input | stage | samples | p50 | p99 | p99.9 | max | packets | flows | alerts |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &doc.stage_latency {
+            for (stage, p) in [
+                ("timer", &r.timer_overhead_ns),
+                ("decode", &r.decode_ns),
+                (
+                    if r.workers == 1 {
+                        "push (1 worker)"
+                    } else {
+                        "push (N workers)"
+                    },
+                    &r.push_ns,
+                ),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    r.workload,
+                    stage,
+                    p.samples,
+                    ns(p.p50 as f64),
+                    ns(p.p99 as f64),
+                    ns(p.p999 as f64),
+                    ns(p.max as f64),
+                    r.counts.packets,
+                    r.counts.flows,
+                    r.counts.alerts
+                );
+            }
+            let _ = writeln!(
+                s,
+                "| {} | finish (drain) | 1 | {} | | | | | | |",
+                r.workload,
+                ns(r.finish_ns as f64)
+            );
+        }
+    }
+    if !doc.alert_latency.is_empty() {
+        let _ = writeln!(s, "\n## Packet-to-alert latency (paced)\n");
+        let _ = writeln!(
+            s,
+            "| input | workers | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &doc.alert_latency {
+            let (p50, p99, p999, max) = r.latency_ns.map_or_else(
+                || ("-".into(), "-".into(), "-".into(), "-".into()),
+                |p| {
+                    (
+                        ns(p.p50 as f64),
+                        ns(p.p99 as f64),
+                        ns(p.p999 as f64),
+                        ns(p.max as f64),
+                    )
+                },
+            );
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
+                r.workload,
+                r.workers,
+                si(r.target_pps),
+                si(r.achieved_pps),
+                r.packets,
+                r.alerts,
+                r.matched
+            );
+        }
+    }
+    if !doc.peers.is_empty() {
+        let _ = writeln!(s, "\n## Peers on the same files (one run each)\n");
+        let _ = writeln!(
+            s,
+            "| input | tool | seconds | pps | peak RSS | time / mirrorwatch | counted | work |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|");
+        for r in &doc.peers {
+            let counted = r
+                .counted
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match r.status.as_str() {
+                "ran" => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {:.3} | {} | {} | {} | {} | {} |",
+                        r.workload,
+                        r.peer,
+                        r.seconds.unwrap_or(0.0),
+                        si(r.packets_per_s.unwrap_or(0.0)),
+                        r.peak_rss_bytes.map_or_else(|| "-".into(), mib),
+                        r.time_ratio_vs_mirrorwatch
+                            .map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+                        counted,
+                        r.work
+                    );
+                }
+                status => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {status}: {} | | | | | {} |",
+                        r.workload,
+                        r.peer,
+                        r.message.as_deref().unwrap_or(""),
+                        r.work
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(s, "\n## Targets\n");
+    let _ = writeln!(s, "| target | measured | status |");
+    let _ = writeln!(s, "|---|---|---|");
+    for t in &doc.targets {
+        let _ = writeln!(s, "| {} | {} | {} |", t.target, t.measured, t.status);
+    }
+    s
+}
+
+fn throughput_table(s: &mut String, rows: &[ThroughputRow], physical: &[PhysicalRow]) {
+    let _ = writeln!(
+        s,
+        "| input | workers | pps | bits/s | passes | packets | flows | peak flows | evictions | alerts | drops | peak RSS | RSS growth | B/flow (table) | B/flow (RSS) |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in physical {
+        let _ = writeln!(
+            s,
+            "| {} | read+walk (physical limit) | {}pps | {}b/s | {} | {} | | | | | | | | | |",
+            p.workload,
+            si(p.packets_per_s),
+            si(p.bits_per_s),
+            p.passes,
+            p.packets
+        );
+    }
+    for r in rows {
+        let c = &r.counts;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {}pps | {}b/s | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.workers,
+            si(r.packets_per_s),
+            si(r.bits_per_s),
+            r.passes,
+            c.packets,
+            c.flows,
+            c.peak_tracked_flows,
+            c.evictions,
+            c.alerts,
+            c.queue_drops,
+            mib(r.peak_rss_bytes),
+            mib(r.rss_growth_bytes),
+            r.bytes_per_flow_table,
+            r.bytes_per_flow_measured
+                .map_or_else(|| "-".into(), |b| format!("{b:.0}")),
+        );
+    }
+}

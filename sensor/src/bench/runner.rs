@@ -1,0 +1,367 @@
+//! The measurements: full-pipeline throughput, stage latencies, packet-to-alert latency, the
+//! physical limit of reading the file, and memory.
+//!
+//! This is the shell: wall-clock time (`Instant`) is fine here, the sensor below still runs
+//! on packet time. Each configuration gets a fresh [`Pipeline`] with all detectors, events
+//! written to `/dev/null` (counted from the pipeline's report, never parsed back).
+//!
+//! Peak memory per configuration resets the kernel's high-water mark (`/proc/self/clear_refs`
+//! ← `5`) before each row and reads `VmHWM` after it: one process keeps the loaded capture
+//! once, instead of a child per row that would read it again. The capture's own memory is in
+//! every figure, so rows also carry the growth over the RSS measured before the row.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+
+use super::input::LoadedCapture;
+use super::report::{Counts, LatencyRow, Percentiles, PhysicalRow, ThroughputRow};
+use crate::alert::{EventWriter, OutputTarget};
+use crate::capture::replay::ReplayReader;
+use crate::config::Config;
+use crate::decode::{DecodeCounters, Decoder};
+use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
+
+/// Highest value a latency histogram holds: one minute in nanoseconds.
+const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
+
+/// Resets the peak RSS of this process; false when the kernel does not allow it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// `VmHWM` (peak) and `VmRSS` (now) of a process, in bytes.
+pub fn rss_of(pid: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// What one full-pipeline row measured.
+pub struct PipelineRun {
+    /// The row.
+    pub row: ThroughputRow,
+    /// The pipeline's own report (last pass included).
+    pub report: PipelineReport,
+}
+
+/// Replays `capture` through a fresh pipeline with `workers` workers until `duration` has
+/// passed (at least one pass), and reports throughput, counts and memory.
+pub fn pipeline_throughput(
+    workload: &str,
+    capture: &LoadedCapture,
+    config: &Config,
+    workers: usize,
+    duration: Duration,
+) -> anyhow::Result<PipelineRun> {
+    let peak_reset = reset_peak_rss();
+    let rss_before = rss_of("self").map_or(0, |(_, rss)| rss);
+    let writer = EventWriter::spawn(&OutputTarget::File("/dev/null".into()))?;
+    let options = PipelineOptions {
+        workers,
+        flow_records: false,
+        drop_when_full: false,
+    };
+    let mut pipeline =
+        Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
+    let started = Instant::now();
+    let mut passes = 0u64;
+    loop {
+        for rec in capture.pass(passes) {
+            pipeline.push(&rec)?;
+        }
+        passes += 1;
+        if started.elapsed() >= duration {
+            break;
+        }
+    }
+    let report = pipeline.finish()?;
+    let elapsed = started.elapsed();
+    writer.finish()?;
+    let (peak, _) = rss_of("self").unwrap_or((0, 0));
+    let counts = Counts::from_report(&report);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let row = ThroughputRow {
+        workload: workload.to_owned(),
+        workers: report.workers.len(),
+        flow_capacity: config.flows.capacity,
+        passes,
+        seconds: secs,
+        packets_per_s: report.capture.packets as f64 / secs,
+        bits_per_s: report.capture.bytes as f64 * 8.0 / secs,
+        peak_rss_bytes: peak,
+        peak_rss_is_per_row: peak_reset,
+        rss_growth_bytes: peak.saturating_sub(rss_before),
+        bytes_per_flow_table: report.workers.first().map_or(0, |w| w.bytes_per_flow),
+        bytes_per_flow_measured: (counts.peak_tracked_flows > 0)
+            .then(|| peak.saturating_sub(rss_before) as f64 / counts.peak_tracked_flows as f64),
+        counts,
+    };
+    Ok(PipelineRun { row, report })
+}
+
+/// Times the stages of one pass, packet by packet: `Decoder::decode` alone, then
+/// `Pipeline::push` (the capture thread's whole per-packet work: decode, tunnel table, mirror
+/// detector, dispatch, and any wait for a full worker queue), and the end-of-run drain.
+pub fn stage_latency(
+    workload: &str,
+    capture: &LoadedCapture,
+    config: &Config,
+    workers: usize,
+    duration: Duration,
+) -> anyhow::Result<LatencyRow> {
+    let mut timer = histogram()?;
+    for _ in 0..10_000 {
+        let t = Instant::now();
+        let e = t.elapsed();
+        record(&mut timer, e);
+    }
+    let decoder = Decoder::new(config.decode.clone());
+    let mut counters = DecodeCounters::default();
+    let mut decode = histogram()?;
+    let started = Instant::now();
+    for rec in capture.pass(0) {
+        let t = Instant::now();
+        let d = decoder.decode(rec.link, rec.data, rec.orig_len, &mut counters);
+        let e = t.elapsed();
+        std::hint::black_box(&d);
+        record(&mut decode, e);
+        if started.elapsed() >= duration && decode.len() >= 100_000 {
+            break;
+        }
+    }
+    let writer = EventWriter::spawn(&OutputTarget::File("/dev/null".into()))?;
+    let options = PipelineOptions {
+        workers,
+        flow_records: false,
+        drop_when_full: false,
+    };
+    let mut pipeline =
+        Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
+    let mut push = histogram()?;
+    let started = Instant::now();
+    for rec in capture.pass(0) {
+        let t = Instant::now();
+        pipeline.push(&rec)?;
+        record(&mut push, t.elapsed());
+        if started.elapsed() >= duration && push.len() >= 100_000 {
+            break;
+        }
+    }
+    let t = Instant::now();
+    let report = pipeline.finish()?;
+    let finish = t.elapsed();
+    writer.finish()?;
+    Ok(LatencyRow {
+        workload: workload.to_owned(),
+        workers: report.workers.len(),
+        timer_overhead_ns: Percentiles::of(&timer),
+        decode_ns: Percentiles::of(&decode),
+        push_ns: Percentiles::of(&push),
+        finish_ns: finish.as_nanos() as u64,
+        counts: Counts::from_report(&report),
+    })
+}
+
+/// What the packet-to-alert run measured.
+pub struct AlertLatency {
+    /// Percentiles of (alert line in the output file) − (push of the packet it names).
+    pub latency_ns: Option<Percentiles>,
+    /// Alerts matched to a packet.
+    pub matched: u64,
+    /// Alerts found in the output.
+    pub alerts: u64,
+    /// Packets pushed and the rate achieved.
+    pub packets: u64,
+    /// Achieved packets per second.
+    pub achieved_pps: f64,
+}
+
+/// Pushes one pass of `capture` at `rate` packets per second (busy-waiting between packets)
+/// while a thread follows the output file; each alert line is matched, by its packet-time
+/// `timestamp`, to the first packet pushed with that microsecond, and the difference of wall
+/// times is recorded.
+pub fn alert_latency(
+    capture: &LoadedCapture,
+    config: &Config,
+    workers: usize,
+    rate: f64,
+    max: Duration,
+    tmp: &Path,
+) -> anyhow::Result<AlertLatency> {
+    let out = tmp.join("alert-latency.jsonl");
+    let writer = EventWriter::spawn(&OutputTarget::File(out.clone()))?;
+    let origin = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let done = Arc::clone(&done);
+        let out = out.clone();
+        std::thread::Builder::new()
+            .name("mw-bench-follow".to_owned())
+            .spawn(move || follow_alerts(&out, origin, &done))?
+    };
+    let options = PipelineOptions {
+        workers,
+        flow_records: false,
+        drop_when_full: false,
+    };
+    let mut pipeline =
+        Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
+    // (packet time in µs, wall ns since origin) of the first packet of each microsecond.
+    let mut pushed: Vec<(u64, u64)> = Vec::with_capacity(capture.len().min(1 << 24));
+    let period_ns = 1e9 / rate.max(1.0);
+    let started = Instant::now();
+    let mut n = 0u64;
+    for rec in capture.pass(0) {
+        let due = Duration::from_nanos((n as f64 * period_ns) as u64);
+        while started.elapsed() < due {
+            std::hint::spin_loop();
+        }
+        let ts_us = rec.ts.as_nanos() / 1_000;
+        if pushed.last().is_none_or(|(t, _)| *t != ts_us) && pushed.len() < pushed.capacity() {
+            pushed.push((ts_us, origin.elapsed().as_nanos() as u64));
+        }
+        pipeline.push(&rec)?;
+        n += 1;
+        if started.elapsed() >= max {
+            break;
+        }
+    }
+    let pushing = started.elapsed();
+    pipeline.finish()?;
+    writer.finish()?;
+    done.store(true, Ordering::Release);
+    let arrivals = follower
+        .join()
+        .map_err(|_| anyhow::anyhow!("the output follower thread panicked"))??;
+    pushed.sort_unstable();
+    let mut hist = histogram()?;
+    let mut matched = 0u64;
+    for (ts_us, seen_ns) in &arrivals {
+        let i = pushed.partition_point(|(t, _)| t < ts_us);
+        if let Some((t, push_ns)) = pushed.get(i) {
+            if t == ts_us {
+                record(
+                    &mut hist,
+                    Duration::from_nanos(seen_ns.saturating_sub(*push_ns)),
+                );
+                matched += 1;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&out);
+    Ok(AlertLatency {
+        latency_ns: (matched > 0).then(|| Percentiles::of(&hist)),
+        matched,
+        alerts: arrivals.len() as u64,
+        packets: n,
+        achieved_pps: n as f64 / pushing.as_secs_f64().max(1e-9),
+    })
+}
+
+/// Reads `path` as the writer appends to it; returns (packet µs, arrival ns) per alert line.
+fn follow_alerts(
+    path: &Path,
+    origin: Instant,
+    done: &AtomicBool,
+) -> anyhow::Result<Vec<(u64, u64)>> {
+    let mut file = loop {
+        match std::fs::File::open(path) {
+            Ok(f) => break f,
+            Err(_) if !done.load(Ordering::Acquire) => {
+                std::thread::sleep(Duration::from_micros(50))
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    let mut pending = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut found = Vec::new();
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            if finished {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(20));
+            continue;
+        }
+        let seen = origin.elapsed().as_nanos() as u64;
+        pending.extend_from_slice(&chunk[..n]);
+        let mut consumed = 0;
+        while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &pending[consumed..consumed + end];
+            consumed += end + 1;
+            if let Some(ts_us) = alert_time_us(line) {
+                found.push((ts_us, seen));
+            }
+        }
+        pending.drain(..consumed);
+    }
+    Ok(found)
+}
+
+/// The packet time of an `alert` line, in microseconds.
+fn alert_time_us(line: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if value.get("event_type")?.as_str()? != "alert" {
+        return None;
+    }
+    let t = humantime::parse_rfc3339(value.get("timestamp")?.as_str()?).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64)
+}
+
+/// Reads the file through the sensor's streaming reader from page cache and walks every
+/// record without decoding (bytes summed), until `duration` has passed: how fast packets can
+/// come off the file at all.
+pub fn physical_limit(
+    workload: &str,
+    path: &Path,
+    duration: Duration,
+) -> anyhow::Result<PhysicalRow> {
+    let started = Instant::now();
+    let (mut packets, mut bytes, mut passes) = (0u64, 0u64, 0u64);
+    let mut checksum = 0u64;
+    loop {
+        let mut reader = ReplayReader::open(path)?;
+        while let Some(rec) = reader.next_packet()? {
+            packets += 1;
+            bytes += u64::from(rec.orig_len);
+            checksum = checksum.wrapping_add(u64::from(rec.data.first().copied().unwrap_or(0)));
+        }
+        passes += 1;
+        if started.elapsed() >= duration {
+            break;
+        }
+    }
+    std::hint::black_box(checksum);
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    Ok(PhysicalRow {
+        workload: workload.to_owned(),
+        passes,
+        packets,
+        seconds: secs,
+        packets_per_s: packets as f64 / secs,
+        bits_per_s: bytes as f64 * 8.0 / secs,
+    })
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3).context("creating a latency histogram")
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    h.saturating_record((d.as_nanos() as u64).clamp(1, HISTOGRAM_MAX_NS));
+}

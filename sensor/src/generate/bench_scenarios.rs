@@ -1,0 +1,708 @@
+//! Scale scenarios for `mirrorwatch bench`: millions of packets, streamed straight to a pcap
+//! file instead of being built in memory, and never committed under `pcaps/`.
+//!
+//! Each scenario takes a scale (`name:N`, e.g. `bench-syn-flood:1e7`): flows for most, the
+//! background sessions for `bench-beacons`. The output is deterministic like every generated
+//! capture (ChaCha8 seeded, packet time from the generator's fixed base), so a run can be
+//! repeated on other hardware with the same bytes. Packets of the line-rate scenarios are
+//! spaced as a 10GbE link would carry them (frame + preamble + inter-frame gap); the file has
+//! microsecond timestamps, so tcpdump, tshark, Suricata and Zeek all read it.
+//!
+//! Memory while generating is bounded by the window of concurrent sessions (at most
+//! [`MAX_WINDOW`]) for the line-rate scenarios, and by the session list for `bench-beacons`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use etherparse::{IpNumber, PacketBuilder};
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::encap::{
+    GENEVE_PORT, GRE_PROTO_ERSPAN_1_2, GreFields, VXLAN_PORT, erspan2_header, geneve_header,
+    gre_header, vxlan_header,
+};
+use super::frame::{ETHERTYPE_IPV4, ETHERTYPE_TEB};
+use super::timeline::BASE_TIME_S;
+use super::{GenerateError, GenerateSummary, ScenarioInfo};
+
+/// A bench scenario: what it is and its scale when none is given.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchScenario {
+    /// Name and description, as `generate --list` prints them.
+    pub info: ScenarioInfo,
+    /// Scale when the name has no `:N`.
+    pub default_scale: u64,
+    /// What the scale counts.
+    pub scale_unit: &'static str,
+}
+
+/// The bench scenarios, in a fixed order.
+pub const SCENARIOS: &[BenchScenario] = &[
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-flood64",
+            description: "64-byte frames at 10GbE line rate: N flows (75 % TCP with handshake \
+                          and FIN, 25 % UDP), both directions, at least 1,000,000 packets",
+        },
+        default_scale: 100_000,
+        scale_unit: "flows",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-imix",
+            description: "Simple IMIX (7:4:1 of 64, 594 and 1518-byte frames) over N flows at \
+                          10GbE line rate, 1,000,000 packets",
+        },
+        default_scale: 10_000,
+        scale_unit: "flows",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-enterprise",
+            description: "Enterprise mix of N sessions: HTTPS downloads, DNS, NTP, QUIC-like \
+                          UDP, ICMP echo; full-size and small frames",
+        },
+        default_scale: 20_000,
+        scale_unit: "sessions",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-mirror",
+            description: "The enterprise mix, every frame mirrored to an external collector \
+                          (VXLAN, ERSPAN II, Geneve, GRE sessions; N/64 sessions, 16..1024)",
+        },
+        default_scale: 20_000,
+        scale_unit: "sessions",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-syn-flood",
+            description: "SYN flood: N SYNs from random sources and ports to one server, each \
+                          a new flow (flow-table memory must stay at its cap)",
+        },
+        default_scale: 10_000_000,
+        scale_unit: "flows",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-beacons",
+            description: "Four hours of six beacons (every 60 s to 30 min, fixed size) in a \
+                          busy background of N enterprise sessions",
+        },
+        default_scale: 50_000,
+        scale_unit: "background sessions",
+    },
+];
+
+/// Largest scale accepted (memory and time stay sane).
+pub const MAX_SCALE: u64 = 100_000_000;
+
+/// Sessions live at once in the line-rate scenarios.
+pub const MAX_WINDOW: usize = 65_536;
+
+/// A bench scenario and its scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchRequest {
+    /// Scenario name.
+    pub name: &'static str,
+    /// Flows or sessions.
+    pub scale: u64,
+}
+
+impl BenchRequest {
+    /// `name` or `name:N` (N may be written `1e7`); `None` when `name` is no bench scenario.
+    pub fn parse(spec: &str) -> Option<Result<BenchRequest, GenerateError>> {
+        let (name, scale) = match spec.split_once(':') {
+            Some((name, scale)) => (name, Some(scale)),
+            None => (spec, None),
+        };
+        let scenario = SCENARIOS.iter().find(|s| s.info.name == name)?;
+        let scale = match scale {
+            None => Ok(scenario.default_scale),
+            Some(text) => parse_scale(text).ok_or_else(|| {
+                GenerateError::build(
+                    "bench scenario",
+                    format!("scale {text:?} is not a number between 1 and {MAX_SCALE}"),
+                )
+            }),
+        };
+        Some(scale.map(|scale| BenchRequest {
+            name: scenario.info.name,
+            scale,
+        }))
+    }
+
+    /// `name:N`, parseable again.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.name, self.scale)
+    }
+}
+
+/// `1000000`, `1_000_000` or `1e6`.
+pub fn parse_scale(text: &str) -> Option<u64> {
+    let text = text.replace('_', "");
+    let value = match text.split_once(['e', 'E']) {
+        Some((mantissa, exp)) => {
+            let m: u64 = mantissa.parse().ok()?;
+            let e: u32 = exp.parse().ok()?;
+            m.checked_mul(10u64.checked_pow(e)?)?
+        }
+        None => text.parse().ok()?,
+    };
+    (1..=MAX_SCALE).contains(&value).then_some(value)
+}
+
+/// Writes `request` with `seed` to `out` as a pcap file (Ethernet, microsecond timestamps).
+pub fn write(
+    request: &BenchRequest,
+    seed: u64,
+    out: &Path,
+) -> Result<GenerateSummary, GenerateError> {
+    let mut pcap = PcapStream::create(out)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let scale = request.scale;
+    match request.name {
+        "bench-flood64" => {
+            let per_flow = 1_000_000u64.div_ceil(scale).clamp(2, 1_000);
+            let profile = Profile::Flood64 {
+                packets: per_flow as u32,
+            };
+            line_rate(&mut pcap, &mut rng, scale, profile, None)?;
+        }
+        "bench-imix" => {
+            let per_flow = 1_000_000u64.div_ceil(scale).clamp(2, 10_000);
+            let profile = Profile::Imix {
+                packets: per_flow as u32,
+            };
+            line_rate(&mut pcap, &mut rng, scale, profile, None)?;
+        }
+        "bench-enterprise" => line_rate(&mut pcap, &mut rng, scale, Profile::Enterprise, None)?,
+        "bench-mirror" => {
+            let sessions = (scale / 64).clamp(16, 1_024) as u32;
+            let mirror = Mirror::new(sessions)?;
+            line_rate(
+                &mut pcap,
+                &mut rng,
+                scale,
+                Profile::Enterprise,
+                Some(mirror),
+            )?;
+        }
+        "bench-syn-flood" => syn_flood(&mut pcap, &mut rng, scale)?,
+        "bench-beacons" => beacons(&mut pcap, &mut rng, scale)?,
+        other => {
+            return Err(GenerateError::UnknownScenario {
+                name: other.to_owned(),
+            });
+        }
+    }
+    pcap.finish()
+}
+
+/// A classic pcap file written as a stream.
+struct PcapStream {
+    out: BufWriter<File>,
+    path: std::path::PathBuf,
+    packets: u64,
+}
+
+impl PcapStream {
+    fn create(path: &Path) -> Result<PcapStream, GenerateError> {
+        let file = File::create(path).map_err(|e| write_error(path, &e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // Magic (microseconds), version 2.4, zone 0, sigfigs 0, snaplen 65535, Ethernet.
+        let mut header = Vec::with_capacity(24);
+        header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        header.extend_from_slice(&2u16.to_le_bytes());
+        header.extend_from_slice(&4u16.to_le_bytes());
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&65_535u32.to_le_bytes());
+        header.extend_from_slice(&1u32.to_le_bytes());
+        out.write_all(&header).map_err(|e| write_error(path, &e))?;
+        Ok(PcapStream {
+            out,
+            path: path.to_path_buf(),
+            packets: 0,
+        })
+    }
+
+    /// One packet at `time_ns` after the generator's base time.
+    fn packet(&mut self, time_ns: u64, frame: &[u8]) -> Result<(), GenerateError> {
+        let time_us = time_ns / 1_000;
+        let secs = (BASE_TIME_S + time_us / 1_000_000) as u32;
+        let len = frame.len() as u32;
+        let mut header = [0u8; 16];
+        header[0..4].copy_from_slice(&secs.to_le_bytes());
+        header[4..8].copy_from_slice(&((time_us % 1_000_000) as u32).to_le_bytes());
+        header[8..12].copy_from_slice(&len.to_le_bytes());
+        header[12..16].copy_from_slice(&len.to_le_bytes());
+        self.out
+            .write_all(&header)
+            .and_then(|()| self.out.write_all(frame))
+            .map_err(|e| write_error(&self.path, &e))?;
+        self.packets += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<GenerateSummary, GenerateError> {
+        self.out.flush().map_err(|e| write_error(&self.path, &e))?;
+        Ok(GenerateSummary {
+            packets: self.packets,
+        })
+    }
+}
+
+fn write_error(path: &Path, e: &std::io::Error) -> GenerateError {
+    GenerateError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Nanoseconds a frame of `len` captured bytes takes on 10GbE (FCS, preamble, gap included).
+fn line_rate_ns(len: usize) -> u64 {
+    ((len as u64 + 4 + 8 + 12) * 8).div_ceil(10)
+}
+
+/// What the sessions of a scenario look like.
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    /// Minimum-size frames, `packets` per flow.
+    Flood64 { packets: u32 },
+    /// IMIX sizes, `packets` per flow.
+    Imix { packets: u32 },
+    /// Enterprise sessions of several kinds.
+    Enterprise,
+}
+
+/// The application a session carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Tcp,
+    Udp,
+    Dns,
+    Icmp,
+}
+
+/// One session: endpoints, length and where it is.
+#[derive(Clone, Copy, Debug)]
+struct Session {
+    n: u64,
+    kind: Kind,
+    client: [u8; 4],
+    server: [u8; 4],
+    client_port: u16,
+    server_port: u16,
+    packets: u32,
+    next: u32,
+    /// Fixed payload size (0: chosen per packet by the profile).
+    size: u16,
+    /// Packets of the response phase go server → client (downloads).
+    download: bool,
+}
+
+impl Session {
+    fn new(n: u64, profile: Profile, rng: &mut ChaCha8Rng) -> Session {
+        // Up to 2^24 distinct clients in 10.0.0.0/8.
+        let [_, b, c, d] = (n as u32).to_be_bytes();
+        let client = [10, b, c, d];
+        let server = [192, 0, 2, (n % 251) as u8 + 1];
+        let client_port = rng.random_range(32_768..=60_999);
+        let base = Session {
+            n,
+            kind: Kind::Tcp,
+            client,
+            server,
+            client_port,
+            server_port: 443,
+            packets: 2,
+            next: 0,
+            size: 0,
+            download: false,
+        };
+        match profile {
+            Profile::Flood64 { packets } | Profile::Imix { packets } => {
+                if n % 4 == 0 {
+                    Session {
+                        kind: Kind::Udp,
+                        server_port: 53,
+                        packets,
+                        ..base
+                    }
+                } else {
+                    Session { packets, ..base }
+                }
+            }
+            Profile::Enterprise => {
+                let server = [198, 51, 100, (n % 200) as u8 + 1];
+                match rng.random_range(0..100u32) {
+                    0..60 => Session {
+                        server,
+                        // Handshake, request, a download of 1..40 segments with ACKs, close.
+                        packets: 3 + 1 + 2 * rng.random_range(1..=40u32) + 3,
+                        download: true,
+                        ..base
+                    },
+                    60..85 => Session {
+                        kind: Kind::Dns,
+                        server: [10, 0, 0, 53],
+                        server_port: 53,
+                        packets: 2,
+                        ..base
+                    },
+                    85..90 => Session {
+                        kind: Kind::Udp,
+                        server,
+                        server_port: 123,
+                        packets: 2,
+                        size: 48,
+                        ..base
+                    },
+                    90..95 => Session {
+                        kind: Kind::Udp,
+                        server,
+                        server_port: 443,
+                        packets: rng.random_range(4..=30u32),
+                        size: 1_200,
+                        ..base
+                    },
+                    _ => Session {
+                        kind: Kind::Icmp,
+                        server,
+                        packets: 2 * rng.random_range(1..=4u32),
+                        size: 56,
+                        ..base
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Every frame goes through one of these mirror sessions (flow `n` through `n % sessions`),
+/// to an external collector: one `mirror_stream` alert per session.
+struct Mirror {
+    sessions: u32,
+    gre_sequence: Vec<u32>,
+    geneve: Vec<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+impl Mirror {
+    fn new(sessions: u32) -> Result<Mirror, GenerateError> {
+        let geneve = (0..sessions)
+            .map(|s| geneve_header(200 + s, ETHERTYPE_TEB, &[]))
+            .collect::<Result<_, _>>()?;
+        Ok(Mirror {
+            sessions,
+            gre_sequence: vec![0; sessions as usize],
+            geneve,
+            payload: Vec::with_capacity(2_048),
+        })
+    }
+
+    /// Wraps the Ethernet frame `inner` of flow `n` into `out`.
+    fn wrap(&mut self, n: u64, inner: &[u8], out: &mut Vec<u8>) -> Result<(), GenerateError> {
+        let s = (n % u64::from(self.sessions)) as u32;
+        let [_, _, hi, lo] = s.to_be_bytes();
+        let source = [10, 20, hi, lo.wrapping_add(1)];
+        let collector = [203, 0, 113, 50];
+        let builder =
+            PacketBuilder::ethernet2([0x02, 0x4d, 0, 0, hi, lo], [0x02, 0x4d, 0xff, 0, 0, 1])
+                .ipv4(source, collector, 64);
+        self.payload.clear();
+        let flow_port = 49_152 + (n % 16_384) as u16;
+        let result = match s % 4 {
+            0 => {
+                self.payload.extend_from_slice(&vxlan_header(100 + s)?);
+                self.payload.extend_from_slice(inner);
+                builder.udp(flow_port, VXLAN_PORT).write(out, &self.payload)
+            }
+            1 => {
+                let seq = &mut self.gre_sequence[s as usize];
+                let fields = GreFields {
+                    sequence: Some(*seq),
+                    ..GreFields::new(GRE_PROTO_ERSPAN_1_2, None)
+                };
+                *seq = seq.wrapping_add(1);
+                self.payload.extend_from_slice(&gre_header(&fields, inner));
+                self.payload
+                    .extend_from_slice(&erspan2_header(1 + (s % 1_000) as u16, 0, s)?);
+                self.payload.extend_from_slice(inner);
+                builder.write(out, IpNumber::GRE, &self.payload)
+            }
+            2 => {
+                self.payload.extend_from_slice(&self.geneve[s as usize]);
+                self.payload.extend_from_slice(inner);
+                builder
+                    .udp(flow_port, GENEVE_PORT)
+                    .write(out, &self.payload)
+            }
+            _ => {
+                // IP in GRE with a key: the inner IP packet without its Ethernet header.
+                let ip = inner.get(14..).unwrap_or_default();
+                let fields = GreFields::new(ETHERTYPE_IPV4, Some(300 + s));
+                self.payload.extend_from_slice(&gre_header(&fields, ip));
+                self.payload.extend_from_slice(ip);
+                builder.write(out, IpNumber::GRE, &self.payload)
+            }
+        };
+        result.map_err(|e| GenerateError::build("mirror frame", e))
+    }
+}
+
+/// Zero bytes payloads are cut from.
+static ZEROS: [u8; 1_500] = [0; 1_500];
+
+/// IMIX frame sizes (captured bytes, no FCS) in 7:4:1.
+const IMIX_SIZES: [usize; 12] = [60, 60, 60, 60, 60, 60, 60, 590, 590, 590, 590, 1_514];
+
+/// Writes packet `s.next` of session `s` as an Ethernet frame into `out`.
+fn session_frame(
+    s: &Session,
+    profile: Profile,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<u8>,
+) -> Result<(), GenerateError> {
+    let k = s.next;
+    let last = k + 1 == s.packets;
+    // Even packets go client → server, odd ones back, except in the download phase.
+    let to_server = match s.kind {
+        Kind::Tcp if s.download => match k {
+            0 | 2 | 3 => true,
+            1 => false,
+            _ if last => false,
+            _ if k + 3 >= s.packets => k + 2 == s.packets,
+            _ => k % 2 == 1,
+        },
+        _ => k % 2 == 0,
+    };
+    let (src, sport, dst, dport) = if to_server {
+        (s.client, s.client_port, s.server, s.server_port)
+    } else {
+        (s.server, s.server_port, s.client, s.client_port)
+    };
+    let (src_mac, dst_mac) = if to_server {
+        ([0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2])
+    } else {
+        ([0x02, 0, 0, 0, 0, 2], [0x02, 0, 0, 0, 0, 1])
+    };
+    // Frame size target (captured bytes), from the profile.
+    let target = match profile {
+        Profile::Flood64 { .. } => 60,
+        Profile::Imix { .. } => IMIX_SIZES[rng.random_range(0..IMIX_SIZES.len())],
+        Profile::Enterprise => 0,
+    };
+    let ip = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64);
+    let result = match s.kind {
+        Kind::Udp | Kind::Dns => {
+            let len = match (s.kind, target) {
+                (Kind::Dns, _) => {
+                    if to_server {
+                        38
+                    } else {
+                        110
+                    }
+                }
+                (_, 0) => usize::from(s.size),
+                (_, t) => t - 42,
+            };
+            ip.udp(sport, dport).write(out, &ZEROS[..len.min(1_472)])
+        }
+        Kind::Icmp => {
+            let seq = (k / 2) as u16;
+            let id = (s.n & 0xffff) as u16;
+            let icmp = if to_server {
+                ip.icmpv4_echo_request(id, seq)
+            } else {
+                ip.icmpv4_echo_reply(id, seq)
+            };
+            icmp.write(out, &ZEROS[..usize::from(s.size)])
+        }
+        Kind::Tcp => {
+            let isn_c = (s.n as u32).wrapping_mul(2_654_435_761);
+            let isn_s = isn_c.rotate_left(13);
+            let (seq, ack) = if to_server {
+                (isn_c.wrapping_add(1), isn_s.wrapping_add(1))
+            } else {
+                (isn_s.wrapping_add(1), isn_c.wrapping_add(1))
+            };
+            let tcp = ip.tcp(sport, dport, seq, 65_535);
+            let (tcp, len) = if k == 0 {
+                (tcp.syn(), 0)
+            } else if k == 1 {
+                (tcp.syn().ack(ack), 0)
+            } else if last || (s.download && k + 2 == s.packets) {
+                (tcp.fin().ack(ack), 0)
+            } else {
+                let len = match target {
+                    0 if s.download && k == 3 => 400,
+                    0 if s.download && !to_server => 1_460,
+                    0 => usize::from(s.size),
+                    t => t - 54,
+                };
+                (tcp.psh().ack(ack), len)
+            };
+            tcp.write(out, &ZEROS[..len])
+        }
+    };
+    result.map_err(|e| GenerateError::build("bench frame", e))
+}
+
+/// Sessions `0..sessions`, a window of them live at once and served round robin, packets
+/// spaced at 10GbE line rate.
+fn line_rate(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    sessions: u64,
+    profile: Profile,
+    mut mirror: Option<Mirror>,
+) -> Result<(), GenerateError> {
+    let window = (sessions as usize).min(MAX_WINDOW);
+    let mut live: Vec<Session> = Vec::with_capacity(window);
+    let mut started = 0u64;
+    while live.len() < window {
+        live.push(Session::new(started, profile, rng));
+        started += 1;
+    }
+    let mut inner = Vec::with_capacity(2_048);
+    let mut outer = Vec::with_capacity(2_048);
+    let mut time_ns = 0u64;
+    let mut cursor = 0usize;
+    while !live.is_empty() {
+        if cursor >= live.len() {
+            cursor = 0;
+        }
+        let s = &mut live[cursor];
+        inner.clear();
+        session_frame(s, profile, rng, &mut inner)?;
+        let frame = match mirror.as_mut() {
+            Some(m) => {
+                outer.clear();
+                m.wrap(s.n, &inner, &mut outer)?;
+                &outer
+            }
+            None => &inner,
+        };
+        pcap.packet(time_ns, frame)?;
+        time_ns += line_rate_ns(frame.len());
+        s.next += 1;
+        if s.next >= s.packets {
+            if started < sessions {
+                *s = Session::new(started, profile, rng);
+                started += 1;
+                cursor += 1;
+            } else {
+                live.swap_remove(cursor);
+            }
+        } else {
+            cursor += 1;
+        }
+    }
+    Ok(())
+}
+
+/// `flows` SYNs from random sources and ports to 192.0.2.80:443, at line rate.
+fn syn_flood(pcap: &mut PcapStream, rng: &mut ChaCha8Rng, flows: u64) -> Result<(), GenerateError> {
+    let mut frame = Vec::with_capacity(64);
+    let mut time_ns = 0u64;
+    for _ in 0..flows {
+        let src: [u8; 4] = rng.random::<u32>().to_be_bytes();
+        let sport = rng.random_range(1_024..=65_535u16);
+        frame.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 2])
+            .ipv4(src, [192, 0, 2, 80], 64)
+            .tcp(sport, 443, rng.random(), 1_024)
+            .syn()
+            .write(&mut frame, &ZEROS[..6])
+            .map_err(|e| GenerateError::build("SYN", e))?;
+        pcap.packet(time_ns, &frame)?;
+        time_ns += line_rate_ns(frame.len());
+    }
+    Ok(())
+}
+
+/// Hours the beacon scenario spans.
+const BEACON_HOURS: u64 = 4;
+
+/// Seconds between the calls of each beacon host.
+const BEACON_INTERVALS_S: [u64; 6] = [60, 120, 300, 600, 900, 1_800];
+
+/// Six beacons over four hours, each a short TCP session of fixed sizes to its own server,
+/// with 1 % interval jitter; `background` enterprise sessions start uniformly over the span,
+/// their packets 1 ms apart. Merged by packet time.
+fn beacons(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    background: u64,
+) -> Result<(), GenerateError> {
+    let span_ns = BEACON_HOURS * 3_600 * 1_000_000_000;
+    // (start time, session); beacon sessions use n beyond the background's.
+    let mut starts: Vec<(u64, Session)> = Vec::new();
+    for n in 0..background {
+        let start = rng.random_range(0..span_ns);
+        starts.push((start, Session::new(n, Profile::Enterprise, rng)));
+    }
+    for (h, interval_s) in BEACON_INTERVALS_S.iter().enumerate() {
+        let interval_ns = interval_s * 1_000_000_000;
+        let mut t = rng.random_range(0..interval_ns);
+        let mut call = 0u64;
+        while t < span_ns {
+            let n = background + (h as u64) * 1_000_000 + call;
+            let session = Session {
+                n,
+                kind: Kind::Tcp,
+                client: [10, 30, 0, h as u8 + 1],
+                server: [198, 18, 7, h as u8 + 1],
+                client_port: rng.random_range(32_768..=60_999),
+                server_port: 8_443,
+                packets: 8,
+                next: 0,
+                size: 120,
+                download: false,
+            };
+            starts.push((t, session));
+            let jitter = interval_ns / 100;
+            t += interval_ns - jitter + rng.random_range(0..=2 * jitter);
+            call += 1;
+        }
+    }
+    starts.sort_by_key(|(t, s)| (*t, s.n));
+    // Live sessions by next packet time.
+    let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+    let mut sessions: Vec<Session> = Vec::with_capacity(starts.len());
+    let mut frame = Vec::with_capacity(2_048);
+    let mut next_start = 0usize;
+    loop {
+        let due = heap.peek().map(|Reverse((t, _))| *t);
+        let start = starts.get(next_start).map(|(t, _)| *t);
+        match (due, start) {
+            (_, Some(st)) if due.is_none_or(|d| st <= d) => {
+                let (t, s) = starts[next_start];
+                next_start += 1;
+                sessions.push(s);
+                heap.push(Reverse((t, sessions.len() - 1)));
+            }
+            (Some(_), _) => {
+                let Some(Reverse((t, idx))) = heap.pop() else {
+                    break;
+                };
+                let s = &mut sessions[idx];
+                frame.clear();
+                session_frame(s, Profile::Enterprise, rng, &mut frame)?;
+                pcap.packet(t, &frame)?;
+                s.next += 1;
+                if s.next < s.packets {
+                    heap.push(Reverse((t + 1_000_000, idx)));
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! `mirrorwatch bench` (issue 7): the JSON document's shape, and counts that equal a replay of
+//! the same input. Timings are never asserted (the machine is shared); tiny inputs, one pass.
+
+use std::path::{Path, PathBuf};
+
+use mirrorwatch_tests::{events, run, workspace_root};
+use serde_json::Value;
+
+/// A fresh folder under the target dir for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = workspace_root()
+        .join("target")
+        .join("bench-tests")
+        .join(format!("{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `mirrorwatch bench` with `args` plus `--json`, returns the document.
+fn bench(dir: &Path, args: &[&str]) -> Value {
+    let json = dir.join("bench.json");
+    let json_arg = json.display().to_string();
+    let mut all = vec!["bench", "--json", &json_arg];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
+/// The `stats` event of `mirrorwatch replay` on `input` (with `config`, if any).
+fn replay_stats(input: &Path, config: Option<&Path>) -> Value {
+    let input = input.display().to_string();
+    let config = config.map(|c| c.display().to_string());
+    let mut args = vec!["replay", "--no-progress"];
+    if let Some(c) = &config {
+        args.extend(["-c", c.as_str()]);
+    }
+    args.push(&input);
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events(&out.stdout)
+        .into_iter()
+        .find(|e| e["event_type"] == "stats")
+        .expect("a stats event")["stats"]
+        .clone()
+}
+
+/// Asserts a bench row's counts equal the replay's stats.
+fn assert_counts_equal(row: &Value, stats: &Value, what: &str) {
+    let c = &row["counts"];
+    let alerts: u64 = stats["alerts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    for (bench_key, replay) in [
+        ("packets", &stats["packets"]),
+        ("bytes", &stats["bytes"]),
+        ("encapsulated", &stats["encapsulated_packets"]),
+        ("non_ip", &stats["non_ip_packets"]),
+        ("flows", &stats["flows"]["created"]),
+        ("evictions", &stats["flows"]["evicted"]),
+        ("peak_tracked_flows", &stats["flows"]["peak_tracked"]),
+        ("mirror_alerts", &stats["alerts"]["mirror_stream"]),
+        ("queue_drops", &stats["queue_drops"]),
+    ] {
+        assert_eq!(
+            c[bench_key].as_u64(),
+            replay.as_u64(),
+            "{what}: {bench_key} differs from the replay"
+        );
+    }
+    assert_eq!(c["alerts"].as_u64(), Some(alerts), "{what}: alerts");
+}
+
+fn assert_percentiles(p: &Value, samples: u64, what: &str) {
+    assert_eq!(p["samples"].as_u64(), Some(samples), "{what}: samples");
+    let (p50, p99, p999, max) = (
+        p["p50"].as_u64().unwrap(),
+        p["p99"].as_u64().unwrap(),
+        p["p999"].as_u64().unwrap(),
+        p["max"].as_u64().unwrap(),
+    );
+    assert!(p50 <= p99 && p99 <= p999 && p999 <= max, "{what}: {p}");
+}
+
+#[test]
+fn bench_counts_equal_replay_of_the_same_input() {
+    let dir = scratch("counts");
+    let root = workspace_root();
+    let inputs = [
+        root.join("pcaps/mirror-vxlan/input.pcap"),
+        root.join("pcaps/plain-sessions/input.pcap"),
+    ];
+    let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec![
+        "--duration",
+        "0",
+        "--workers",
+        "1,2",
+        "--flow-sizes",
+        "none",
+        "--latency-rate",
+        "0",
+        "--no-peers",
+    ];
+    args.extend(names.iter().map(String::as_str));
+    let doc = bench(&dir, &args);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["settings"]["workers"], serde_json::json!([1, 2]));
+    for key in [
+        "physical_limit",
+        "throughput",
+        "stage_latency",
+        "flow_scaling",
+        "peers",
+    ] {
+        assert!(doc[key].is_array(), "{key} is an array");
+    }
+    assert_eq!(doc["workloads"].as_array().unwrap().len(), 2);
+    let throughput = doc["throughput"].as_array().unwrap();
+    assert_eq!(throughput.len(), 4, "two inputs × two worker counts");
+    for (i, input) in inputs.iter().enumerate() {
+        let stats = replay_stats(input, None);
+        let folder = input
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
+        let name = format!("{folder}/input.pcap");
+        let workload = &doc["workloads"][i];
+        assert_eq!(workload["name"], name.as_str());
+        assert_eq!(workload["source"], "file");
+        assert_eq!(workload["packets"], stats["packets"]);
+        for (j, workers) in [1u64, 2].into_iter().enumerate() {
+            let row = &throughput[2 * i + j];
+            assert_eq!(row["workload"], name.as_str());
+            assert_eq!(row["workers"].as_u64(), Some(workers));
+            assert_eq!(row["passes"].as_u64(), Some(1), "--duration 0 is one pass");
+            assert!(row["packets_per_s"].as_f64().unwrap() > 0.0);
+            assert!(row["peak_rss_bytes"].as_u64().unwrap() > 0);
+            assert_counts_equal(row, &stats, &format!("{name} with {workers} worker(s)"));
+        }
+        let physical = &doc["physical_limit"][i];
+        assert_eq!(
+            physical["packets"], stats["packets"],
+            "physical limit walks every record"
+        );
+        let latency = &doc["stage_latency"][i];
+        let packets = stats["packets"].as_u64().unwrap();
+        assert_percentiles(&latency["decode_ns"], packets, "decode");
+        assert_percentiles(&latency["push_ns"], packets, "push");
+        assert_counts_equal(latency, &stats, &format!("{name} latency pass"));
+    }
+    // The mirror case alerts: the harness must have counted it.
+    assert_eq!(throughput[0]["counts"]["mirror_alerts"], 1);
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5);
+    assert!(targets.iter().all(|t| t["status"].is_string()));
+}
+
+#[test]
+fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
+    let dir = scratch("flood");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[flows]\ncapacity = 1000\n").unwrap();
+    let config_arg = config.display().to_string();
+    let doc = bench(
+        &dir,
+        &[
+            "-c",
+            &config_arg,
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "--no-peers",
+            "bench-syn-flood:5000",
+        ],
+    );
+    let row = &doc["throughput"][0];
+    assert_eq!(row["workload"], "bench-syn-flood:5000");
+    assert_eq!(doc["workloads"][0]["source"], "bench");
+    let c = &row["counts"];
+    assert_eq!(c["packets"], 5000);
+    assert_eq!(c["flows"], 5000);
+    assert_eq!(
+        c["peak_tracked_flows"], 1000,
+        "the table never holds more than its cap"
+    );
+    assert_eq!(c["evictions"], 4000);
+    // The same scenario written by `generate` replays to the same counts.
+    let pcap = dir.join("flood.pcap");
+    let pcap_arg = pcap.display().to_string();
+    let out = run(&["generate", "bench-syn-flood:5000", "-o", &pcap_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_counts_equal(row, &replay_stats(&pcap, Some(&config)), "syn flood");
+    let target = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"].as_str().unwrap().contains("SYN flood"))
+        .unwrap();
+    assert_eq!(target["status"], "met at a smaller scale");
+}
+
+#[test]
+fn peers_run_or_are_skipped_and_the_run_is_recorded() {
+    let dir = scratch("peers");
+    let peers = dir.join("peers.toml");
+    std::fs::write(
+        &peers,
+        r#"
+[[peer]]
+name = "absent"
+command = ["mirrorwatch-no-such-tool", "{input}"]
+
+[[peer]]
+name = "wc"
+work = "counts bytes"
+command = ["wc", "-c", "{input}"]
+counts = [{ label = "lines", contains = "" }]
+"#,
+    )
+    .unwrap();
+    let runs = dir.join("runs");
+    let input = workspace_root().join("pcaps/mirror-vxlan/input.pcap");
+    let (peers_arg, runs_arg, input_arg) = (
+        peers.display().to_string(),
+        runs.display().to_string(),
+        input.display().to_string(),
+    );
+    let doc = bench(
+        &dir,
+        &[
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "100000",
+            "--peers",
+            &peers_arg,
+            "--record",
+            &runs_arg,
+            "--host",
+            "testhost",
+            &input_arg,
+        ],
+    );
+    let peers = doc["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 3, "mirrorwatch replay, then each peer");
+    assert_eq!(peers[0]["peer"], "mirrorwatch replay");
+    assert_eq!(peers[0]["status"], "ran");
+    let stats = replay_stats(&input, None);
+    assert_eq!(
+        peers[0]["counted"],
+        serde_json::json!([
+            ["packets", stats["packets"]],
+            ["flows", stats["flows"]["created"]],
+            ["alerts", 1]
+        ])
+    );
+    assert_eq!(peers[1]["peer"], "absent");
+    assert_eq!(peers[1]["status"], "skipped");
+    assert!(
+        peers[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not installed")
+    );
+    assert_eq!(peers[2]["status"], "ran");
+    assert_eq!(peers[2]["counted"], serde_json::json!([["lines", 1]]));
+    assert!(peers[2]["time_ratio_vs_mirrorwatch"].as_f64().unwrap() > 0.0);
+    // The one mirror alert, seen in the output and matched to its packet.
+    let alert = &doc["alert_latency"][0];
+    assert_eq!(alert["alerts"], 1);
+    assert_eq!(alert["matched"], 1);
+    assert_eq!(alert["packets"], stats["packets"]);
+    // The run folder.
+    let folders: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1);
+    assert!(folders[0].to_string_lossy().ends_with("-testhost"));
+    for file in [
+        "bench.json",
+        "summary.md",
+        "machine.md",
+        "throughput-workers.svg",
+    ] {
+        assert!(folders[0].join(file).is_file(), "{file} recorded");
+    }
+    let svg = std::fs::read_to_string(folders[0].join("throughput-workers.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("mirror-vxlan/input.pcap"),
+        "one series per input"
+    );
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(folders[0].join("bench.json")).unwrap())
+            .unwrap();
+    assert_eq!(recorded["throughput"], doc["throughput"]);
+}
+
+#[test]
+fn generate_lists_the_bench_scenarios() {
+    let out = run(&["generate", "--list"]);
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "bench-flood64",
+        "bench-imix",
+        "bench-enterprise",
+        "bench-mirror",
+        "bench-syn-flood",
+        "bench-beacons",
+    ] {
+        assert!(list.contains(&format!("{name}[:N]")), "{name} listed");
+    }
+}
