@@ -470,9 +470,12 @@ impl Pipeline {
         self.end_tunnels(false)
     }
 
-    /// Writes the alerts of sessions classified since the last call.
+    /// Writes the alerts of sessions classified since the last call, and hands them to the
+    /// writer at once: an alert must not wait for a buffer to fill (alerts are rare; the
+    /// flush costs one buffer).
     fn write_pending_alerts(&mut self) -> Result<(), AlertWriteError> {
         let mut result = Ok(());
+        let before = self.mirror_alerts;
         let (sink, alerts) = (&mut self.sink, &mut self.mirror_alerts);
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
@@ -480,6 +483,9 @@ impl Pipeline {
                 *alerts += 1;
             }
         });
+        if result.is_ok() && self.mirror_alerts != before {
+            result = self.sink.flush();
+        }
         result
     }
 
@@ -499,6 +505,9 @@ impl Pipeline {
         for r in &alerts {
             write_mirror_alert(&mut self.sink, r)?;
             self.mirror_alerts += 1;
+        }
+        if !alerts.is_empty() {
+            self.sink.flush()?;
         }
         let reason = if all { "shutdown" } else { "timeout" };
         for r in ended {
@@ -888,6 +897,7 @@ impl Worker {
     }
 
     fn process(&mut self, batch: &Batch) -> Result<(), AlertWriteError> {
+        let alerts_before = self.detectors.alerts_written();
         let table = &mut self.table;
         let mut out = FlowOutput {
             detectors: &mut self.detectors,
@@ -928,7 +938,12 @@ impl Worker {
         if out.result.is_ok() {
             out.result = out.detectors.on_tick(batch.now, out.sink);
         }
-        let (written, result) = (out.written, out.result);
+        let (written, mut result) = (out.written, out.result);
+        // Alerts go to the writer at the end of the batch that raised them, not when the
+        // buffer fills (a batch is at most a second of packet time).
+        if result.is_ok() && self.detectors.alerts_written() != alerts_before {
+            result = self.sink.flush();
+        }
         self.clock = batch.now;
         self.report.packets += batch.packets.len() as u64;
         self.report.flow_events += written;

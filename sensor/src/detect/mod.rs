@@ -158,6 +158,11 @@ impl FlowDetectors {
         self.beacon.finish(now, sink)
     }
 
+    /// Alerts written so far by the flow detectors.
+    pub fn alerts_written(&self) -> u64 {
+        self.extraneous.stats().alerts + self.beacon.stats().alerts
+    }
+
     /// Counters so far.
     pub fn report(&self) -> DetectorReport {
         DetectorReport {
