@@ -25,7 +25,7 @@ use crate::run::{UsageError, load_config, stop_flag};
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
-const SWEEP_EVERY: StdDuration = StdDuration::from_millis(100);
+const SWEEP_EVERY: StdDuration = StdDuration::from_millis(20);
 
 /// A link quiet this long has its packet clock moved to the wall clock.
 const QUIET_ADVANCE: StdDuration = StdDuration::from_secs(1);

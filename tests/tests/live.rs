@@ -340,24 +340,46 @@ fn a_full_disk_stops_the_sensor_with_an_error() {
     if !can_run("a_full_disk_stops_the_sensor_with_an_error") {
         return;
     }
+    let err = output_failure("/dev/full");
+    assert!(err.contains("no space left on the device"), "{err}");
+}
+
+/// So is a standard output whose reader went away.
+#[test]
+fn a_closed_stdout_stops_the_sensor_with_an_error() {
+    if !can_run("a_closed_stdout_stops_the_sensor_with_an_error") {
+        return;
+    }
+    let err = output_failure("-");
+    assert!(
+        err.contains("standard output: the reader closed it"),
+        "{err}"
+    );
+}
+
+/// Runs the sensor on an idle link with `output` (its stdout a pipe closed at once) until
+/// the first `stats` event fails; asserts exit 1 and returns stderr.
+fn output_failure(output: &str) -> String {
     let link = Link::new();
     let mut child = link
         .rx_command(&ensure_binary())
-        .args(["live", "--interface", &link.rx_if, "--output", "/dev/full"])
+        .args(["live", "--interface", &link.rx_if, "--output", output])
         .args(["--stats-interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    drop(child.stdout.take());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     if child.try_wait().unwrap().is_none() {
         let _ = child.kill();
-        panic!("the sensor kept running with a full disk");
+        panic!("the sensor kept running with a failed output ({output})");
     }
     let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("no space left on the device"), "{err}");
+    err
 }
