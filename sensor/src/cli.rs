@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Replay capture files (pcap, pcapng, optionally .gz/.zst) through the sensor.
     Replay(ReplayArgs),
+    /// Capture on a network interface (a SPAN or TAP port) until SIGINT/SIGTERM.
+    Live(LiveArgs),
     /// Write a deterministic test scenario as a pcap file.
     Generate(GenerateArgs),
     /// Print or check configuration files.
@@ -53,6 +55,47 @@ pub struct ReplayArgs {
     /// Capture files, or directories of them (read in name order).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// `mirrorwatch live`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The capture interface (e.g. the NIC on the SPAN or TAP port).
+    #[arg(long, short = 'i', value_name = "IF")]
+    pub interface: String,
+    /// Configuration file (TOML); defaults are built in (`mirrorwatch config default`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to append JSON-lines events; `-` is standard output. SIGHUP reopens the file.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// A BPF filter (tcpdump syntax) applied in the kernel.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// Bytes kept of each frame; the default keeps jumbo mirror frames whole.
+    #[arg(long, value_name = "N", default_value_t = 9216, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+    /// Kernel ring size in MiB (TPACKET_V3 under libpcap).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub buffer_mb: u32,
+    /// Worker threads (default: from the configuration, automatic).
+    #[arg(long, short = 'w', value_name = "N")]
+    pub workers: Option<usize>,
+    /// How often to write a `stats` event (`60s`, `500ms`, ...); one more is written at exit.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stats_interval: std::time::Duration,
+    /// Ring timeout: how long the kernel may hold a block of packets before handing it over.
+    #[arg(long, value_name = "DURATION", default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Hand over every packet at once (libpcap then uses TPACKET_V2, not the V3 block ring).
+    #[arg(long)]
+    pub immediate: bool,
+    /// Also write one `flow` record per flow.
+    #[arg(long)]
+    pub flows: bool,
+    /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9717`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `mirrorwatch generate`.

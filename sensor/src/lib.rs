@@ -13,6 +13,8 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod generate;
+pub mod live;
+pub mod metrics;
 pub mod names;
 pub mod pipeline;
 pub mod run;

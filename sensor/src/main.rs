@@ -1,7 +1,9 @@
 //! The `mirrorwatch` binary: parse arguments, run, map errors to exit codes.
 //!
-//! Exit codes: 0 success; 1 a run error (output failed, an input could not be read
-//! completely); 2 usage or configuration error (before any packet is read).
+//! Exit codes: 0 success (also a live sensor stopped by SIGINT/SIGTERM after flushing); 1 a
+//! run error (output failed, an input could not be read completely, capture failed); 2 usage
+//! or configuration error (before any packet is read: bad configuration, missing input or
+//! interface, no capture privileges, bad BPF filter, metrics address in use).
 
 use std::process::ExitCode;
 
@@ -28,15 +30,11 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
-            Err(e) => {
-                eprintln!("mirrorwatch: error: {e:#}");
-                // Bad configuration or arguments are found before any packet is read.
-                let usage = e
-                    .downcast_ref::<mirrorwatch::config::ConfigError>()
-                    .is_some()
-                    || e.downcast_ref::<mirrorwatch::run::UsageError>().is_some();
-                ExitCode::from(if usage { 2 } else { 1 })
-            }
+            Err(e) => run_error(&e),
+        },
+        Command::Live(args) => match mirrorwatch::live::live(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => run_error(&e),
         },
         Command::Generate(args) => {
             if args.list {
@@ -107,4 +105,15 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Prints a run's error chain and picks the exit code.
+fn run_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("mirrorwatch: error: {e:#}");
+    // Bad configuration or arguments are found before any packet is read.
+    let usage = e
+        .downcast_ref::<mirrorwatch::config::ConfigError>()
+        .is_some()
+        || e.downcast_ref::<mirrorwatch::run::UsageError>().is_some();
+    ExitCode::from(if usage { 2 } else { 1 })
 }

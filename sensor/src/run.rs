@@ -1,4 +1,6 @@
-//! The replay command: the IO shell around the pipeline (files, signals, progress, output).
+//! The replay command: the IO shell around the pipeline (files, signals, progress, output),
+//! and what it shares with the live shell (`live.rs`): configuration loading, the stop flag,
+//! usage errors.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -22,6 +24,27 @@ pub enum UsageError {
     /// An input path does not exist or cannot be listed.
     #[error("{0}")]
     Input(crate::capture::CaptureError),
+    /// The capture interface does not exist, may not be opened, or the filter is bad.
+    #[error("{0}")]
+    Live(crate::capture::live::LiveError),
+    /// The metrics address cannot be bound.
+    #[error("--metrics {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A flag raised by SIGINT or SIGTERM: the run stops reading, flushes and exits.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the SIGINT/SIGTERM handler")?;
+    }
+    Ok(stop)
 }
 
 /// How a replay ended.
@@ -51,11 +74,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     if inputs.is_empty() {
         anyhow::bail!("no capture files found in the inputs given");
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the SIGINT/SIGTERM handler")?;
-    }
+    let stop = stop_flag()?;
     let target = OutputTarget::from_arg(&args.output);
     let writer = EventWriter::spawn(&target)?;
     let options = PipelineOptions {

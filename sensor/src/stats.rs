@@ -1,12 +1,81 @@
 //! The `stats` event and the human summary printed to stderr at the end of a run.
+//!
+//! Replay writes one `stats` event at the end. A live sensor writes one every
+//! `--stats-interval` and one at exit, each with the kernel's capture counters, the
+//! pipeline's queue drops and latency percentiles (hdrhistogram, microseconds), so what was
+//! missed is said, not guessed.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use flowtable::Timestamp;
 use serde::Serialize;
 
 use crate::alert::{AlertWriteError, EventHeader, EventSink, Rfc3339};
+use crate::capture::live::KernelStats;
 use crate::decode::TunnelKind;
 use crate::pipeline::PipelineReport;
+
+/// A latency histogram shared between the thread that records and the one that reports.
+/// (`None` only if hdrhistogram refused our constant bounds.)
+pub type SharedHistogram = Arc<Mutex<Option<hdrhistogram::Histogram<u64>>>>;
+
+/// Latencies above this (one hour, in microseconds) are recorded as this: a clock step, not
+/// a slow sensor.
+pub const LATENCY_MAX_US: u64 = 3_600_000_000;
+
+/// A histogram of microseconds from 1 µs to one hour, 3 significant digits.
+pub fn latency_histogram() -> SharedHistogram {
+    Arc::new(Mutex::new(
+        hdrhistogram::Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).ok(),
+    ))
+}
+
+/// Percentiles of a latency histogram, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LatencySummary {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+/// Reads the count, p50, p99 and max of a histogram.
+pub fn summarize(h: &SharedHistogram) -> LatencySummary {
+    let guard = h.lock().unwrap_or_else(PoisonError::into_inner);
+    match guard.as_ref() {
+        Some(h) if !h.is_empty() => LatencySummary {
+            count: h.len(),
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+            max_us: h.max(),
+        },
+        _ => LatencySummary::default(),
+    }
+}
+
+/// What a live sensor adds to its `stats` events.
+#[derive(Clone, Debug)]
+pub struct LiveStats<'a> {
+    /// Wall-clock time of the event.
+    pub now: Timestamp,
+    /// Capture interface.
+    pub interface: &'a str,
+    /// Seconds since the capture started.
+    pub uptime_s: u64,
+    /// The last `stats` event of the run.
+    pub last: bool,
+    /// The kernel's counters.
+    pub kernel: KernelStats,
+    /// Packet time (kernel receive time) to the alert line being written.
+    pub alert_latency: LatencySummary,
+    /// Kernel receive time to the capture thread taking the packet (sampled).
+    pub capture_delay: LatencySummary,
+}
 
 /// `event_type: "stats"`.
 #[derive(Debug, Serialize)]
@@ -32,6 +101,30 @@ struct StatsBody<'a> {
     beacon: BTreeMap<&'a str, u64>,
     queue_drops: u64,
     capture_errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<CaptureStats<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<LatencyStats>,
+}
+
+/// Live capture counters: everything offered, and everything missed, by whom.
+#[derive(Debug, Serialize)]
+struct CaptureStats<'a> {
+    interface: &'a str,
+    #[serde(rename = "final")]
+    last: bool,
+    uptime_s: u64,
+    received: u64,
+    kernel_dropped: u64,
+    interface_dropped: u64,
+    /// Kernel, interface and queue drops together: zero means nothing was missed.
+    dropped_total: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct LatencyStats {
+    packet_to_alert: LatencySummary,
+    kernel_to_capture: LatencySummary,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,11 +138,29 @@ struct FlowStats {
     bytes_per_flow: usize,
 }
 
-/// Writes the final `stats` event.
+/// Writes the final `stats` event of a replay.
 pub fn write_stats(
     sink: &mut EventSink,
     report: &PipelineReport,
     capture_errors: u64,
+) -> Result<(), AlertWriteError> {
+    write_stats_event(sink, report, capture_errors, None)
+}
+
+/// Writes a `stats` event of a live sensor (periodic, or the last one at exit).
+pub fn write_live_stats(
+    sink: &mut EventSink,
+    report: &PipelineReport,
+    live: &LiveStats<'_>,
+) -> Result<(), AlertWriteError> {
+    write_stats_event(sink, report, 0, Some(live))
+}
+
+fn write_stats_event(
+    sink: &mut EventSink,
+    report: &PipelineReport,
+    capture_errors: u64,
+    live: Option<&LiveStats<'_>>,
 ) -> Result<(), AlertWriteError> {
     let flows = report.flows();
     let detectors = report.detectors();
@@ -60,7 +171,7 @@ pub fn write_stats(
         .collect();
     sink.write(&StatsEvent {
         header: EventHeader {
-            timestamp: Rfc3339(report.last_ts),
+            timestamp: Rfc3339(live.map_or(report.last_ts, |l| l.now)),
             event_type: "stats",
             src_ip: None,
             src_port: None,
@@ -100,6 +211,23 @@ pub fn write_stats(
             beacon: detectors.beacon.named().into_iter().collect(),
             queue_drops: report.capture.queue_drops,
             capture_errors,
+            capture: live.map(|l| CaptureStats {
+                interface: l.interface,
+                last: l.last,
+                uptime_s: l.uptime_s,
+                received: l.kernel.received,
+                kernel_dropped: l.kernel.dropped,
+                interface_dropped: l.kernel.if_dropped,
+                dropped_total: l
+                    .kernel
+                    .dropped
+                    .saturating_add(l.kernel.if_dropped)
+                    .saturating_add(report.capture.queue_drops),
+            }),
+            latency: live.map(|l| LatencyStats {
+                packet_to_alert: l.alert_latency,
+                kernel_to_capture: l.capture_delay,
+            }),
         },
     })
 }

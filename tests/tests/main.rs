@@ -12,3 +12,6 @@ mod bench;
 // Real third-party captures in ../shared/pcaps: every file replays, tshark agrees on tunnels
 // and inner flows.
 mod real_captures;
+// Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
+// events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
+mod live;

@@ -4,15 +4,26 @@
 //! buffer (or an explicit flush) travels to the writer thread over a channel. The writer
 //! owns the output; a write error (full disk, closed stdout) ends it with an error that the
 //! caller reports, and producers learn of it when their next hand-over fails.
+//!
+//! A live sensor cannot wait for a buffer to fill: with [`WriterOptions::sweep_every`] the
+//! writer also takes whatever each sink holds at that interval (the buffer sits behind an
+//! uncontended mutex, locked once per event), so an alert reaches the output within the
+//! interval however quiet its producer is. [`EventWriter::reopen`] reopens the output file
+//! (SIGHUP after logrotate renamed it), and the writer measures packet-to-alert latency:
+//! the time an alert line is written minus the packet time it carries.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::stats::LatencySummary;
+use crate::stats::{LATENCY_MAX_US, SharedHistogram, latency_histogram, summarize};
 
 /// A producer hands its buffer over once it holds this many bytes.
 const SINK_FLUSH_BYTES: usize = 64 * 1024;
@@ -45,6 +56,19 @@ impl OutputTarget {
     }
 }
 
+/// How the writer runs beyond its target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct WriterOptions {
+    /// Take what every sink holds at this interval (live capture); `None` waits for full
+    /// buffers and explicit flushes (replay).
+    pub sweep_every: Option<std::time::Duration>,
+    /// Append to an existing file instead of truncating it (a long-running sensor, and every
+    /// reopen).
+    pub append: bool,
+    /// Measure packet-to-alert latency on every alert line written.
+    pub measure_latency: bool,
+}
+
 /// Errors writing events.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -52,6 +76,26 @@ pub enum AlertWriteError {
     /// The output could not be opened or written.
     #[error("writing events to {target}: {source}")]
     Io {
+        /// Output description.
+        target: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The reader of the output went away (a closed pipe or standard output).
+    #[error(
+        "writing events to {target}: the reader closed it (broken pipe); stopping, since every \
+         event from here on would be lost"
+    )]
+    OutputClosed {
+        /// Output description.
+        target: String,
+    },
+    /// The file system of the output is full (or the quota is used up).
+    #[error(
+        "writing events to {target}: no space left on the device ({source}); stopping, since \
+         every event from here on would be lost"
+    )]
+    DiskFull {
         /// Output description.
         target: String,
         /// The OS error.
@@ -65,50 +109,141 @@ pub enum AlertWriteError {
     WriterGone,
 }
 
+impl AlertWriteError {
+    /// An OS error while writing to `target`, named for what it means to the user.
+    fn from_io(target: &str, source: std::io::Error) -> AlertWriteError {
+        let target = target.to_owned();
+        match source.raw_os_error() {
+            Some(libc::EPIPE) => AlertWriteError::OutputClosed { target },
+            Some(libc::ENOSPC | libc::EDQUOT) => AlertWriteError::DiskFull { target, source },
+            _ if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                AlertWriteError::OutputClosed { target }
+            }
+            _ => AlertWriteError::Io { target, source },
+        }
+    }
+}
+
+enum WriterMsg {
+    Chunk(Vec<u8>),
+    Reopen,
+}
+
+/// The part of a sink the writer thread can reach.
+#[derive(Default)]
+struct SinkShared {
+    buf: Mutex<Vec<u8>>,
+}
+
+type SinkRegistry = Arc<Mutex<Vec<Weak<SinkShared>>>>;
+
 /// The writer thread.
 pub struct EventWriter {
-    tx: Sender<Vec<u8>>,
+    tx: Sender<WriterMsg>,
+    sinks: SinkRegistry,
+    latency: SharedHistogram,
     thread: JoinHandle<Result<u64, AlertWriteError>>,
 }
 
 /// A producer's buffer of serialized events.
 pub struct EventSink {
-    tx: Sender<Vec<u8>>,
-    buf: Vec<u8>,
+    tx: Sender<WriterMsg>,
+    shared: Arc<SinkShared>,
     events: u64,
 }
 
 impl EventWriter {
-    /// Opens the output and starts the writer thread.
+    /// Opens the output (truncating a file) and starts the writer thread.
     pub fn spawn(target: &OutputTarget) -> Result<EventWriter, AlertWriteError> {
-        let out: Box<dyn Write + Send> = match target {
-            OutputTarget::Stdout => Box::new(std::io::stdout()),
-            OutputTarget::File(path) => {
-                Box::new(File::create(path).map_err(|source| AlertWriteError::Io {
-                    target: target.describe(),
-                    source,
-                })?)
-            }
-        };
-        let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        EventWriter::spawn_with(target, WriterOptions::default())
+    }
+
+    /// The writer of a live sensor: appends to a file, takes what every sink holds every
+    /// `sweep_every`, and measures packet-to-alert latency.
+    pub fn spawn_live(
+        target: &OutputTarget,
+        sweep_every: std::time::Duration,
+    ) -> Result<EventWriter, AlertWriteError> {
+        EventWriter::spawn_with(
+            target,
+            WriterOptions {
+                sweep_every: Some(sweep_every),
+                append: true,
+                measure_latency: true,
+            },
+        )
+    }
+
+    /// Opens the output and starts the writer thread, with options.
+    fn spawn_with(
+        target: &OutputTarget,
+        options: WriterOptions,
+    ) -> Result<EventWriter, AlertWriteError> {
         let name = target.describe();
+        let out = open(target, options.append)?;
+        let (tx, rx) = crossbeam_channel::unbounded::<WriterMsg>();
+        let sinks: SinkRegistry = Arc::default();
+        let latency = latency_histogram();
+        let mut state = WriterState {
+            out: BufWriter::with_capacity(256 * 1024, out),
+            target: target.clone(),
+            name: name.clone(),
+            written: 0,
+            latency: options.measure_latency.then(|| Arc::clone(&latency)),
+            spare: Vec::with_capacity(SINK_FLUSH_BYTES * 2),
+        };
+        let registry = Arc::clone(&sinks);
         let thread = std::thread::Builder::new()
             .name("mw-writer".to_owned())
-            .spawn(move || write_loop(out, &rx, &name))
+            .spawn(move || state.run(&rx, &registry, options.sweep_every))
             .map_err(|source| AlertWriteError::Io {
-                target: target.describe(),
+                target: name,
                 source,
             })?;
-        Ok(EventWriter { tx, thread })
+        Ok(EventWriter {
+            tx,
+            sinks,
+            latency,
+            thread,
+        })
     }
 
     /// A new sink feeding this writer.
     pub fn sink(&self) -> EventSink {
+        let shared = Arc::new(SinkShared {
+            buf: Mutex::new(Vec::with_capacity(SINK_FLUSH_BYTES * 2)),
+        });
+        let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget sinks that were dropped, so the registry stays as small as the live set.
+        sinks.retain(|w| w.strong_count() > 0);
+        sinks.push(Arc::downgrade(&shared));
         EventSink {
             tx: self.tx.clone(),
-            buf: Vec::with_capacity(SINK_FLUSH_BYTES * 2),
+            shared,
             events: 0,
         }
+    }
+
+    /// Asks the writer to hand over everything buffered so far to the current output, then
+    /// reopen it (a file is created again if it was renamed away; standard output is only
+    /// flushed). A failure to reopen ends the writer with an error.
+    pub fn reopen(&self) {
+        let _ = self.tx.send(WriterMsg::Reopen);
+    }
+
+    /// Whether the writer thread still runs (it stops on the first write error).
+    pub fn is_running(&self) -> bool {
+        !self.thread.is_finished()
+    }
+
+    /// Packet-to-alert latency measured so far (with [`WriterOptions::measure_latency`]).
+    pub fn alert_latency(&self) -> LatencySummary {
+        summarize(&self.latency)
+    }
+
+    /// The latency histogram itself, for a metrics endpoint.
+    pub fn latency_histogram(&self) -> SharedHistogram {
+        Arc::clone(&self.latency)
     }
 
     /// Waits for every sink to be dropped or flushed, writes the rest and closes the output.
@@ -121,49 +256,197 @@ impl EventWriter {
     }
 }
 
-fn write_loop(
-    out: Box<dyn Write + Send>,
-    rx: &Receiver<Vec<u8>>,
-    name: &str,
-) -> Result<u64, AlertWriteError> {
-    let io = |source| AlertWriteError::Io {
-        target: name.to_owned(),
-        source,
-    };
-    let mut out = BufWriter::with_capacity(256 * 1024, out);
-    let mut written = 0u64;
-    // `recv` fails once every sender is gone: all producers have flushed.
-    while let Ok(chunk) = rx.recv() {
-        out.write_all(&chunk).map_err(io)?;
-        written = written.saturating_add(chunk.len() as u64);
-        if rx.is_empty() {
-            // Nothing queued: push what we have so a live reader sees events promptly.
-            out.flush().map_err(io)?;
+fn open(target: &OutputTarget, append: bool) -> Result<Box<dyn Write + Send>, AlertWriteError> {
+    Ok(match target {
+        OutputTarget::Stdout => Box::new(std::io::stdout()),
+        OutputTarget::File(path) => {
+            let mut o = std::fs::OpenOptions::new();
+            if append {
+                o.create(true).append(true);
+            } else {
+                o.create(true).write(true).truncate(true);
+            }
+            Box::new(
+                o.open(path)
+                    .map_err(|source| AlertWriteError::from_io(&target.describe(), source))?,
+            )
+        }
+    })
+}
+
+/// The writer thread's side.
+struct WriterState {
+    out: BufWriter<Box<dyn Write + Send>>,
+    target: OutputTarget,
+    name: String,
+    written: u64,
+    latency: Option<SharedHistogram>,
+    /// An empty buffer swapped into a sink when its contents are taken.
+    spare: Vec<u8>,
+}
+
+impl WriterState {
+    fn run(
+        &mut self,
+        rx: &Receiver<WriterMsg>,
+        sinks: &SinkRegistry,
+        sweep_every: Option<std::time::Duration>,
+    ) -> Result<u64, AlertWriteError> {
+        let mut next_sweep = sweep_every.map(|d| Instant::now() + d);
+        loop {
+            let msg = match next_sweep {
+                Some(at) => match rx.recv_deadline(at) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                // `recv` fails once every sender is gone: all producers have flushed.
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+            };
+            let mut reopen = false;
+            match msg {
+                Some(WriterMsg::Chunk(chunk)) => self.write_chunk(&chunk)?,
+                Some(WriterMsg::Reopen) => reopen = true,
+                None => {}
+            }
+            if let (Some(at), Some(every)) = (next_sweep, sweep_every) {
+                if reopen || Instant::now() >= at {
+                    reopen |= self.sweep(rx, sinks)?;
+                    next_sweep = Some(Instant::now() + every);
+                }
+            }
+            if reopen {
+                self.reopen()?;
+            }
+            if rx.is_empty() {
+                // Nothing queued: push what we have so a live reader sees events promptly.
+                self.out.flush().map_err(|e| self.error(e))?;
+            }
+        }
+        self.out.flush().map_err(|e| self.error(e))?;
+        Ok(self.written)
+    }
+
+    /// Takes what every sink holds. Chunks a sink sent before we took its lock are already in
+    /// the channel (sinks send under their lock), so they are written first: each sink's
+    /// events keep their order. Returns whether a reopen was asked for meanwhile.
+    fn sweep(
+        &mut self,
+        rx: &Receiver<WriterMsg>,
+        sinks: &SinkRegistry,
+    ) -> Result<bool, AlertWriteError> {
+        let live: Vec<Arc<SinkShared>> = sinks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut reopen = false;
+        for sink in live {
+            let mut buf = sink.buf.lock().unwrap_or_else(PoisonError::into_inner);
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    WriterMsg::Chunk(chunk) => self.write_chunk(&chunk)?,
+                    WriterMsg::Reopen => reopen = true,
+                }
+            }
+            if buf.is_empty() {
+                continue;
+            }
+            let taken = std::mem::replace(&mut *buf, std::mem::take(&mut self.spare));
+            drop(buf);
+            self.write_chunk(&taken)?;
+            self.spare = taken;
+            self.spare.clear();
+        }
+        Ok(reopen)
+    }
+
+    fn reopen(&mut self) -> Result<(), AlertWriteError> {
+        self.out.flush().map_err(|e| self.error(e))?;
+        if let OutputTarget::File(_) = self.target {
+            let out = open(&self.target, true)?;
+            self.out = BufWriter::with_capacity(256 * 1024, out);
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), AlertWriteError> {
+        self.out.write_all(chunk).map_err(|e| self.error(e))?;
+        self.written = self.written.saturating_add(chunk.len() as u64);
+        if let Some(h) = &self.latency {
+            record_alert_latency(h, chunk);
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: std::io::Error) -> AlertWriteError {
+        AlertWriteError::from_io(&self.name, source)
+    }
+}
+
+/// Records, for every alert line of `chunk`, the wall clock now minus the packet time the
+/// alert carries (in live capture, packet time is the kernel's receive time).
+fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
+    const PREFIX: &[u8] = b"{\"timestamp\":\"";
+    const ALERT: &[u8] = b"\",\"event_type\":\"alert\"";
+    let now = std::time::SystemTime::now();
+    let mut hist: Option<std::sync::MutexGuard<'_, _>> = None;
+    for line in chunk.split(|&b| b == b'\n') {
+        let Some(rest) = line.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(end) = rest.iter().position(|&b| b == b'"') else {
+            continue;
+        };
+        if !rest[end..].starts_with(ALERT) {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&rest[..end]) else {
+            continue;
+        };
+        let Ok(ts) = humantime::parse_rfc3339(text) else {
+            continue;
+        };
+        let us = now
+            .duration_since(ts)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let guard = hist.get_or_insert_with(|| h.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Some(h) = guard.as_mut() {
+            // Clamped into the histogram's range; recording cannot fail then.
+            let _ = h.record(us.clamp(1, LATENCY_MAX_US));
         }
     }
-    out.flush().map_err(io)?;
-    Ok(written)
 }
 
 impl EventSink {
     /// Serializes one event as a JSON line.
     pub fn write<T: Serialize>(&mut self, event: &T) -> Result<(), AlertWriteError> {
-        serde_json::to_writer(&mut self.buf, event)?;
-        self.buf.push(b'\n');
+        let mut buf = self
+            .shared
+            .buf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        serde_json::to_writer(&mut *buf, event)?;
+        buf.push(b'\n');
         self.events = self.events.saturating_add(1);
-        if self.buf.len() >= SINK_FLUSH_BYTES {
-            self.flush()?;
+        if buf.len() >= SINK_FLUSH_BYTES {
+            hand_over(&self.tx, &mut buf)?;
         }
         Ok(())
     }
 
     /// Hands buffered events to the writer thread.
     pub fn flush(&mut self) -> Result<(), AlertWriteError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(SINK_FLUSH_BYTES * 2));
-        self.tx.send(full).map_err(|_| AlertWriteError::WriterGone)
+        let mut buf = self
+            .shared
+            .buf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        hand_over(&self.tx, &mut buf)
     }
 
     /// Events written through this sink.
@@ -172,9 +455,128 @@ impl EventSink {
     }
 }
 
+/// Sends the buffer's contents, under the sink's lock (see [`WriterState::sweep`]).
+fn hand_over(tx: &Sender<WriterMsg>, buf: &mut Vec<u8>) -> Result<(), AlertWriteError> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let full = std::mem::replace(buf, Vec::with_capacity(SINK_FLUSH_BYTES * 2));
+    tx.send(WriterMsg::Chunk(full))
+        .map_err(|_| AlertWriteError::WriterGone)
+}
+
 impl Drop for EventSink {
     fn drop(&mut self) {
         // Last chance to hand events over; if the writer is gone it has reported why.
         let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Line {
+        n: u32,
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("mw-writer-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn sweeps_hand_over_a_quiet_sinks_events_in_order() {
+        let path = temp("sweep");
+        let options = WriterOptions {
+            sweep_every: Some(std::time::Duration::from_millis(10)),
+            ..WriterOptions::default()
+        };
+        let writer = EventWriter::spawn_with(&OutputTarget::File(path.clone()), options).unwrap();
+        let mut sink = writer.sink();
+        for n in 0..3 {
+            sink.write(&Line { n }).unwrap();
+        }
+        // No flush: only the sweep can hand these over while the sink lives.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut text = String::new();
+        while Instant::now() < deadline {
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+        // A big burst goes through the channel, then a small tail through a sweep: in order.
+        for n in 3..10_000 {
+            sink.write(&Line { n }).unwrap();
+        }
+        drop(sink);
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ns: Vec<u32> = text
+            .lines()
+            .map(|l| l.trim_start_matches("{\"n\":").trim_end_matches('}'))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(ns, (0..10_000).collect::<Vec<_>>());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn reopen_writes_new_events_to_a_new_file_after_a_rename() {
+        let path = temp("reopen");
+        let rotated = temp("reopen.1");
+        let options = WriterOptions {
+            sweep_every: Some(std::time::Duration::from_millis(10)),
+            append: true,
+            ..WriterOptions::default()
+        };
+        let _ = std::fs::remove_file(&path);
+        let writer = EventWriter::spawn_with(&OutputTarget::File(path.clone()), options).unwrap();
+        let mut sink = writer.sink();
+        sink.write(&Line { n: 1 }).unwrap();
+        sink.flush().unwrap();
+        std::fs::rename(&path, &rotated).unwrap();
+        writer.reopen();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        sink.write(&Line { n: 2 }).unwrap();
+        drop(sink);
+        writer.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "{\"n\":1}\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":2}\n");
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&rotated);
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_such() {
+        let target = OutputTarget::File(PathBuf::from("/dev/full"));
+        let writer = EventWriter::spawn_with(&target, WriterOptions::default()).unwrap();
+        let mut sink = writer.sink();
+        sink.write(&Line { n: 1 }).unwrap();
+        drop(sink);
+        let err = writer.finish().unwrap_err();
+        assert!(matches!(err, AlertWriteError::DiskFull { .. }), "{err}");
+        assert!(err.to_string().contains("no space left"), "{err}");
+    }
+
+    #[test]
+    fn alert_latency_is_measured_from_the_alert_timestamp() {
+        let h = latency_histogram();
+        let then = std::time::SystemTime::now() - std::time::Duration::from_millis(250);
+        let ts = humantime::format_rfc3339_micros(then);
+        let chunk = format!(
+            "{{\"timestamp\":\"{ts}\",\"event_type\":\"stats\"}}\n\
+             {{\"timestamp\":\"{ts}\",\"event_type\":\"alert\",\"src_ip\":null}}\n"
+        );
+        record_alert_latency(&h, chunk.as_bytes());
+        let s = summarize(&h);
+        assert_eq!(s.count, 1);
+        assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
     }
 }

@@ -1,8 +1,9 @@
-//! Packet sources: offline capture files (`replay`) and, later, live interfaces.
+//! Packet sources: offline capture files (`replay`) and live interfaces (`live`, libpcap).
 //!
 //! Every source yields [`CaptureRecord`]s: packet time, link type and the captured bytes.
 //! This is the IO shell; nothing below it reads files or the clock.
 
+pub mod live;
 pub mod replay;
 
 use std::path::PathBuf;

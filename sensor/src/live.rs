@@ -1,0 +1,317 @@
+//! The live command: the IO shell around the pipeline on a capture interface.
+//!
+//! One loop on the capture thread reads the libpcap ring and feeds the pipeline, which in
+//! live mode drops (and counts) a batch rather than wait on a full worker queue. Between
+//! packets, and whenever the ring timeout passes without one, the loop looks at the wall
+//! clock: a quiet link moves the packet clock forward (`advance_clock`) so flows and tunnel
+//! sessions still expire; `stats` events go out every `--stats-interval`; SIGHUP reopens the
+//! output; SIGINT/SIGTERM end the loop, and everything open is flushed before exit 0.
+//! Packet time is the kernel's receive time (wall clock), so "now" converts directly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration as StdDuration, Instant, SystemTime};
+
+use anyhow::Context;
+use flowtable::Timestamp;
+
+use crate::alert::{EventSink, EventWriter, OutputTarget};
+use crate::capture::live::{self, KernelStats, LiveCapture, LiveOptions};
+use crate::cli::LiveArgs;
+use crate::config::Config;
+use crate::metrics::MetricsServer;
+use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
+use crate::run::{UsageError, load_config, stop_flag};
+use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
+
+/// How often the writer takes what producers hold: the bound on event delay in the writer.
+const SWEEP_EVERY: StdDuration = StdDuration::from_millis(20);
+
+/// A link quiet this long has its packet clock moved to the wall clock.
+const QUIET_ADVANCE: StdDuration = StdDuration::from_secs(1);
+
+/// Clocks and flags are looked at once per this many packets under load.
+const CHECK_EVERY_PACKETS: u32 = 256;
+
+/// One packet in this many has its kernel-to-capture delay measured.
+const DELAY_SAMPLE_EVERY: u32 = 64;
+
+/// How a live run ended.
+#[derive(Debug)]
+pub struct LiveOutcome {
+    /// Counters.
+    pub report: PipelineReport,
+    /// The kernel's counters at the end.
+    pub kernel: KernelStats,
+}
+
+/// Runs `mirrorwatch live` until SIGINT/SIGTERM.
+pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
+    let config = load_config(args.config.as_deref())?;
+    let name = args.interface.as_str();
+    for w in live::preflight(name).map_err(UsageError::Live)? {
+        eprintln!("mirrorwatch: warning: {w}");
+    }
+    let stop = stop_flag()?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("installing the SIGHUP handler")?;
+    let options = LiveOptions {
+        interface: name.to_owned(),
+        snaplen: args.snaplen,
+        buffer_bytes: args.buffer_mb.saturating_mul(1024 * 1024),
+        timeout_ms: u32::try_from(args.timeout.as_millis()).unwrap_or(u32::MAX),
+        immediate: args.immediate,
+        bpf: args.bpf.clone(),
+    };
+    let mut capture = LiveCapture::open(&options).map_err(|e| -> anyhow::Error {
+        if e.is_usage() {
+            UsageError::Live(e).into()
+        } else {
+            e.into()
+        }
+    })?;
+    if let Some(why) = capture.promisc_refused() {
+        eprintln!(
+            "mirrorwatch: warning: {name}: promiscuous mode refused ({why}); capturing only \
+             frames addressed to this host, which on a SPAN or TAP port is usually nothing"
+        );
+    } else if !live::is_promiscuous(name) {
+        eprintln!(
+            "mirrorwatch: warning: {name}: promiscuous mode did not take effect (IFF_PROMISC \
+             is off)"
+        );
+    }
+    let metrics = match args.metrics {
+        Some(addr) => Some(
+            MetricsServer::serve(addr).map_err(|source| UsageError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
+    let target = OutputTarget::from_arg(&args.output);
+    let writer = EventWriter::spawn_live(&target, SWEEP_EVERY)?;
+    let pipeline_options = PipelineOptions {
+        workers: args.workers.unwrap_or(0),
+        flow_records: args.flows,
+        drop_when_full: true,
+    };
+    let mut pipeline = Pipeline::start(&config, pipeline_options, || writer.sink())
+        .context("starting worker threads")?;
+    eprintln!(
+        "mirrorwatch: capturing on {name} (link {}, snaplen {}, ring {} MiB, {}{}); events to {}",
+        capture.link(),
+        args.snaplen,
+        args.buffer_mb,
+        if args.immediate {
+            "immediate mode".to_owned()
+        } else {
+            format!("ring timeout {} ms", options.timeout_ms)
+        },
+        args.bpf
+            .as_deref()
+            .map(|f| format!(", filter {f:?}"))
+            .unwrap_or_default(),
+        target.describe()
+    );
+    if let Some(m) = &metrics {
+        eprintln!("mirrorwatch: metrics on http://{}/metrics", m.addr());
+    }
+    let mut session = Session {
+        args,
+        stats_sink: writer.sink(),
+        writer,
+        metrics,
+        capture_delay: latency_histogram(),
+        started: Instant::now(),
+        kernel: KernelStats::default(),
+    };
+    let looped = session.capture_loop(&mut capture, &mut pipeline, &stop, &hup);
+    session.kernel = capture.stats().unwrap_or(session.kernel);
+    drop(capture);
+    session.finish(pipeline, looped)
+}
+
+/// What the capture loop owns besides the capture handle.
+struct Session<'a> {
+    args: &'a LiveArgs,
+    writer: EventWriter,
+    stats_sink: EventSink,
+    metrics: Option<MetricsServer>,
+    /// Kernel receive time to the capture thread taking the packet, in microseconds.
+    capture_delay: SharedHistogram,
+    started: Instant,
+    /// The kernel's counters as last read.
+    kernel: KernelStats,
+}
+
+impl Session<'_> {
+    /// Reads packets until a signal or an error.
+    fn capture_loop(
+        &mut self,
+        capture: &mut LiveCapture,
+        pipeline: &mut Pipeline,
+        stop: &AtomicBool,
+        hup: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let interval = self.args.stats_interval.max(StdDuration::from_millis(100));
+        let mut next_stats = self.started + interval;
+        let mut next_metrics = self.started;
+        let mut last_packet_ts = Timestamp::ZERO;
+        let mut last_advance = Instant::now();
+        let mut n: u32 = 0;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if let Some(rec) = capture.next_packet()? {
+                n = n.wrapping_add(1);
+                if n % DELAY_SAMPLE_EVERY == 0 {
+                    record_delay(&self.capture_delay, rec.ts);
+                }
+                if rec.ts > last_packet_ts {
+                    last_packet_ts = rec.ts;
+                }
+                pipeline.push(&rec)?;
+                if n % CHECK_EVERY_PACKETS != 0 {
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            let wall = wall_clock();
+            // A quiet link: move the packet clock so idle flows and sessions still expire.
+            if now.duration_since(last_advance) >= QUIET_ADVANCE
+                && wall.saturating_since(last_packet_ts).as_nanos()
+                    >= QUIET_ADVANCE.as_nanos() as u64
+            {
+                pipeline.advance_clock(wall)?;
+                last_advance = now;
+            }
+            if hup.swap(false, Ordering::Relaxed) {
+                self.on_hangup();
+            }
+            if !self.writer.is_running() {
+                // The writer stopped on an output error; `finish` reports it.
+                anyhow::bail!("the event writer stopped");
+            }
+            if now >= next_stats {
+                next_stats = now + interval;
+                self.kernel = capture.stats()?;
+                let report = pipeline.snapshot();
+                self.write_stats(&report, false)?;
+            }
+            if now >= next_metrics {
+                next_metrics = now + StdDuration::from_secs(1);
+                if let Some(m) = &self.metrics {
+                    self.kernel = capture.stats()?;
+                    let report = pipeline.snapshot();
+                    m.update(crate::metrics::render(
+                        &report,
+                        &self.kernel,
+                        &self.writer.alert_latency(),
+                        &summarize(&self.capture_delay),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: reopen the output (logrotate renamed it) and check the configuration file.
+    fn on_hangup(&mut self) {
+        self.writer.reopen();
+        let Some(path) = self.args.config.as_deref() else {
+            eprintln!("mirrorwatch: SIGHUP: reopened {}", self.args.output);
+            return;
+        };
+        match Config::load(path) {
+            Ok(_) => eprintln!(
+                "mirrorwatch: SIGHUP: reopened {}; {} is valid, but the running pipeline keeps \
+                 its configuration until the sensor restarts",
+                self.args.output,
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "mirrorwatch: SIGHUP: reopened {}; error: {e}; keeping the configuration in use",
+                self.args.output
+            ),
+        }
+    }
+
+    fn write_stats(&mut self, report: &PipelineReport, last: bool) -> anyhow::Result<()> {
+        let live = LiveStats {
+            now: wall_clock(),
+            interface: &self.args.interface,
+            uptime_s: self.started.elapsed().as_secs(),
+            last,
+            kernel: self.kernel,
+            alert_latency: self.writer.alert_latency(),
+            capture_delay: summarize(&self.capture_delay),
+        };
+        crate::stats::write_live_stats(&mut self.stats_sink, report, &live)?;
+        self.stats_sink.flush()?;
+        Ok(())
+    }
+
+    /// Flushes every flow, tunnel session and alert, writes the last `stats` event, and
+    /// reports the first error: the writer's own error (full disk, closed output) wins,
+    /// since everything after it is a consequence.
+    fn finish(
+        mut self,
+        pipeline: Pipeline,
+        looped: anyhow::Result<()>,
+    ) -> anyhow::Result<LiveOutcome> {
+        let finished = pipeline.finish();
+        let mut result = match (looped, finished) {
+            (Ok(()), Ok(report)) => match self.write_stats_final(&report) {
+                Ok(()) => Ok(report),
+                Err(e) => Err(e),
+            },
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(e.into()),
+        };
+        drop(self.stats_sink);
+        let latency = self.writer.alert_latency();
+        if let Err(e) = self.writer.finish() {
+            result = Err(e.into());
+        }
+        let report = result.with_context(|| format!("capturing on {}", self.args.interface))?;
+        let k = self.kernel;
+        eprint!("{}", crate::stats::summary(&report, self.started.elapsed()));
+        eprintln!(
+            "  capture: {} received by the kernel, {} dropped by the kernel, {} by the \
+             interface, {} by full worker queues; packet-to-alert latency p50 {} us, p99 {} us, \
+             max {} us ({} alerts)",
+            k.received,
+            k.dropped,
+            k.if_dropped,
+            report.capture.queue_drops,
+            latency.p50_us,
+            latency.p99_us,
+            latency.max_us,
+            latency.count
+        );
+        Ok(LiveOutcome { report, kernel: k })
+    }
+
+    fn write_stats_final(&mut self, report: &PipelineReport) -> anyhow::Result<()> {
+        // Alerts written by `finish` are in the writer's queue; give it one sweep to measure
+        // them before the last `stats` event reads the histogram.
+        std::thread::sleep(SWEEP_EVERY);
+        self.write_stats(report, true)
+    }
+}
+
+/// The wall clock as packet time (live packet timestamps are the kernel's wall clock).
+fn wall_clock() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_secs_nanos(d.as_secs(), d.subsec_nanos())
+}
+
+fn record_delay(h: &SharedHistogram, ts: Timestamp) {
+    let us = wall_clock().saturating_since(ts).as_nanos() / 1_000;
+    let mut guard = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(h) = guard.as_mut() {
+        let _ = h.record(us.clamp(1, crate::stats::LATENCY_MAX_US));
+    }
+}

@@ -1,0 +1,385 @@
+//! Issue 6, the live sensor on a capture interface: a real link (two network namespaces and
+//! a veth pair made by each test), `tcpreplay` sending the generated captures of `pcaps/`
+//! into one end, `mirrorwatch live` on the other. The events must match an offline replay of
+//! the same file; SIGTERM mid-stream loses nothing; SIGHUP reopens the output. Tests that
+//! need root, `ip` and `tcpreplay` say so loudly and skip when they are missing; CI runs
+//! them as root through tests/run.sh.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mirrorwatch_tests::live::{Link, Sensor, can_run};
+use mirrorwatch_tests::{ensure_binary, events, run, workspace_root};
+use serde_json::Value;
+
+fn case_dir(name: &str) -> PathBuf {
+    workspace_root().join("pcaps").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mw-live-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read_events(path: &Path) -> Vec<Value> {
+    events(&std::fs::read(path).unwrap_or_default())
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event_type"] == t).collect()
+}
+
+/// What must be equal between live capture and replay of one file: every alert and tunnel
+/// session by identity, class and counts, without times and run-local link numbers.
+fn identities(events: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| {
+            let common = format!(
+                "{} {}:{} -> {}:{} {}",
+                e["event_type"],
+                e["src_ip"],
+                e["src_port"],
+                e["dest_ip"],
+                e["dest_port"],
+                e["proto"]
+            );
+            match e["event_type"].as_str() {
+                Some("alert") => Some(format!(
+                    "{common} {} {} tunnel {}/{} severity {} class {}",
+                    e["detector"],
+                    e["alert"]["signature"],
+                    e["tunnel"]["type"],
+                    e["tunnel"]["id"],
+                    e["alert"]["severity"],
+                    e["evidence"]["classification"]["class"],
+                )),
+                Some("tunnel") => Some(format!(
+                    "{common} {}/{} depth {} packets {} bytes {} inner_flows {} class {} reason {} \
+                     approved {}",
+                    e["tunnel"]["type"],
+                    e["tunnel"]["id"],
+                    e["tunnel"]["depth"],
+                    e["packets"],
+                    e["bytes"],
+                    e["inner_flows"],
+                    e["classification"]["class"],
+                    e["classification"]["reason"],
+                    e["approved"],
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn packets_in(pcap: &Path) -> u64 {
+    // The pcap's own packet count, from an offline replay's final stats.
+    let out = run(&["replay", "--no-progress", pcap.to_str().unwrap()]);
+    let evs = events(&out.stdout);
+    of_type(&evs, "stats")[0]["stats"]["packets"]
+        .as_u64()
+        .unwrap()
+}
+
+fn last_stats(events: &[Value]) -> &Value {
+    let stats = of_type(events, "stats");
+    let last = stats.last().expect("no stats event");
+    assert_eq!(last["stats"]["capture"]["final"], true, "{last}");
+    last
+}
+
+/// Sends `case` through a fresh link to a live sensor and compares with its replay.
+fn live_matches_replay(case: &str) {
+    if !can_run(&format!("live_matches_replay({case})")) {
+        return;
+    }
+    let dir = case_dir(case);
+    let pcap = dir.join("input.pcap");
+    let config = dir.join("config.toml");
+    let mut config_args: Vec<&str> = Vec::new();
+    if config.exists() {
+        config_args = vec!["--config", config.to_str().unwrap()];
+    }
+    let mut replay_args = vec!["replay", "--no-progress"];
+    replay_args.extend(&config_args);
+    replay_args.push(pcap.to_str().unwrap());
+    let replayed = events(&run(&replay_args).stdout);
+    let expected = identities(&replayed);
+    assert!(
+        expected.iter().any(|i| i.contains("tunnel")),
+        "{case}: the replay has no tunnel session to compare"
+    );
+    let n = packets_in(&pcap);
+
+    let link = Link::new();
+    let out = scratch(case).join("events.json");
+    let sensor = Sensor::start(&link, &out, &config_args);
+    link.send(&pcap, &[]);
+    assert!(
+        sensor.wait_packets(&out, n, Duration::from_secs(20)),
+        "{case}: the sensor never counted {n} packets"
+    );
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{case}: {stderr:#?}");
+    let live = read_events(&out);
+    assert_eq!(
+        identities(&live),
+        expected,
+        "{case}: live and replay differ"
+    );
+    let stats = &last_stats(&live)["stats"];
+    assert_eq!(stats["packets"], n, "{case}: {stats}");
+    assert_eq!(stats["capture"]["received"], n, "{case}: {stats}");
+    assert_eq!(stats["capture"]["dropped_total"], 0, "{case}: {stats}");
+    let replay_stats = &of_type(&replayed, "stats")[0]["stats"];
+    assert_eq!(stats["alerts"], replay_stats["alerts"], "{case}");
+    assert_eq!(
+        stats["tunnel_classes"], replay_stats["tunnel_classes"],
+        "{case}"
+    );
+}
+
+#[test]
+fn live_mirror_vxlan_matches_replay() {
+    live_matches_replay("mirror-vxlan");
+}
+
+#[test]
+fn live_collectors_vxlan_matches_replay() {
+    live_matches_replay("collectors-vxlan");
+}
+
+#[test]
+fn live_overlay_vxlan_matches_replay() {
+    live_matches_replay("overlay-vxlan");
+}
+
+#[test]
+fn live_mirror_of_native_matches_replay() {
+    live_matches_replay("mirror-of-native");
+}
+
+#[test]
+fn live_mirror_erspan3_matches_replay() {
+    live_matches_replay("mirror-erspan3");
+}
+
+/// SIGTERM in the middle of a stream: exit 0, and every flow, tunnel session and alert seen
+/// so far is written, as the final stats count them.
+#[test]
+fn sigterm_mid_stream_loses_nothing_seen() {
+    if !can_run("sigterm_mid_stream_loses_nothing_seen") {
+        return;
+    }
+    let link = Link::new();
+    let out = scratch("sigterm").join("events.json");
+    let sensor = Sensor::start(&link, &out, &["--flows"]);
+    // A minute-long mirror: its alert comes at the 32nd packet, the stream goes on.
+    let mut sender = link.tcpreplay(&case_dir("early-decision").join("input.pcap"), &[]);
+    assert!(
+        sensor.wait_packets(&out, 40, Duration::from_secs(30)),
+        "the sensor never counted 40 packets"
+    );
+    let (code, stderr) = sensor.stop();
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(code, Some(0), "{stderr:#?}");
+    let evs = read_events(&out);
+    let stats = &last_stats(&evs)["stats"];
+    let packets = stats["packets"].as_u64().unwrap();
+    assert!((40..300).contains(&packets), "not mid-stream: {stats}");
+    assert_eq!(stats["capture"]["dropped_total"], 0, "{stats}");
+    let flows = of_type(&evs, "flow");
+    assert_eq!(
+        flows.len() as u64,
+        stats["flows"]["created"].as_u64().unwrap(),
+        "a flow seen has no record: {stats}"
+    );
+    assert!(
+        flows.iter().any(|f| f["flow"]["reason"] == "shutdown"),
+        "no flow was flushed at shutdown"
+    );
+    let tunnels = of_type(&evs, "tunnel");
+    assert_eq!(tunnels.len(), 1);
+    assert_eq!(tunnels[0]["reason"], "shutdown");
+    assert_eq!(tunnels[0]["packets"], packets, "{}", tunnels[0]);
+    let alerts = of_type(&evs, "alert");
+    let mut by_detector: BTreeMap<String, u64> = BTreeMap::new();
+    for a in &alerts {
+        *by_detector
+            .entry(a["detector"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for (detector, n) in stats["alerts"].as_object().unwrap() {
+        assert_eq!(
+            by_detector.get(detector).copied().unwrap_or(0),
+            n.as_u64().unwrap(),
+            "{detector}: {stats}"
+        );
+    }
+    assert_eq!(by_detector.get("mirror_stream"), Some(&1), "{alerts:#?}");
+    // The alert came when the evidence was in, long before the end: its latency is measured.
+    assert!(
+        stats["latency"]["packet_to_alert"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        stderr.iter().any(|l| l.contains("dropped by the kernel")),
+        "{stderr:#?}"
+    );
+}
+
+/// SIGHUP after logrotate renamed the file: the old file keeps what was written before, the
+/// new file gets the rest, nothing is lost between them; a broken configuration file is
+/// reported and the sensor keeps running.
+#[test]
+fn sighup_reopens_the_output_after_a_rename() {
+    if !can_run("sighup_reopens_the_output_after_a_rename") {
+        return;
+    }
+    let dir = scratch("sighup");
+    let out = dir.join("events.json");
+    let rotated = dir.join("events.json.1");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, mirrorwatch::config::DEFAULT_CONFIG_TOML).unwrap();
+    let link = Link::new();
+    let mut sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
+    link.send(&case_dir("mirror-vxlan").join("input.pcap"), &[]);
+    assert!(sensor.wait_packets(&out, 26, Duration::from_secs(20)));
+    std::fs::rename(&out, &rotated).unwrap();
+    std::fs::write(&config, "[flows]\ncapacity = \"many\"\n").unwrap();
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr("keeping the configuration in use", Duration::from_secs(10)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    link.send(&case_dir("collectors-vxlan").join("input.pcap"), &[]);
+    assert!(
+        sensor.wait_packets(&out, 26 + 78, Duration::from_secs(20)),
+        "the reopened file never got the new events"
+    );
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{stderr:#?}");
+    let old = read_events(&rotated);
+    let new = read_events(&out);
+    assert!(!old.is_empty() && !new.is_empty());
+    // Before the HUP: stats of the first capture only; after: the final stats of both.
+    let old_max = of_type(&old, "stats")
+        .iter()
+        .filter_map(|e| e["stats"]["packets"].as_u64())
+        .max();
+    assert_eq!(old_max, Some(26));
+    let stats = &last_stats(&new)["stats"];
+    assert_eq!(stats["packets"], 26 + 78, "{stats}");
+    // Every alert counted is in one of the two files, once.
+    let alerts = of_type(&old, "alert").len() + of_type(&new, "alert").len();
+    let counted: u64 = stats["alerts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(alerts as u64, counted, "{stats}");
+    assert!(counted >= 2, "{stats}");
+}
+
+#[test]
+fn a_missing_interface_is_a_usage_error() {
+    let out = run(&["live", "--interface", "mw-nosuch0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no interface named \"mw-nosuch0\""), "{err}");
+}
+
+/// Without the capabilities, the error names them (exit 2). Needs root to drop to nobody.
+#[test]
+fn missing_privileges_name_the_capabilities() {
+    if !can_run("missing_privileges_name_the_capabilities") {
+        return;
+    }
+    let Ok(out) = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(ensure_binary())
+        .args(["live", "--interface", "lo"])
+        .output()
+    else {
+        eprintln!("SKIPPED missing_privileges_name_the_capabilities: no setpriv (util-linux)");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && !err.contains("mirrorwatch") {
+        // nobody cannot even run the binary where it lives (a private home directory).
+        eprintln!("SKIPPED missing_privileges_name_the_capabilities: binary not readable: {err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+}
+
+/// A full disk is a clear error with exit 1, not a silent loss.
+#[test]
+fn a_full_disk_stops_the_sensor_with_an_error() {
+    if !can_run("a_full_disk_stops_the_sensor_with_an_error") {
+        return;
+    }
+    let err = output_failure("/dev/full");
+    assert!(err.contains("no space left on the device"), "{err}");
+}
+
+/// So is a standard output whose reader went away.
+#[test]
+fn a_closed_stdout_stops_the_sensor_with_an_error() {
+    if !can_run("a_closed_stdout_stops_the_sensor_with_an_error") {
+        return;
+    }
+    let err = output_failure("-");
+    assert!(
+        err.contains("standard output: the reader closed it"),
+        "{err}"
+    );
+}
+
+/// Runs the sensor on an idle link with `output` (its stdout a pipe closed at once) until
+/// the first `stats` event fails; asserts exit 1 and returns stderr.
+fn output_failure(output: &str) -> String {
+    let link = Link::new();
+    let mut child = link
+        .rx_command(&ensure_binary())
+        .args(["live", "--interface", &link.rx_if, "--output", output])
+        .args(["--stats-interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("the sensor kept running with a failed output ({output})");
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
