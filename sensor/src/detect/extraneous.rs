@@ -769,6 +769,9 @@ pub struct ExtraneousDetector {
     since_start_midstream: u64,
     clock: Timestamp,
     last_scan_s: u64,
+    /// The earliest end of a hold among the pending alerts (`None`: none pending), so the
+    /// once-a-second scan runs only when an alert is due.
+    next_due: Option<Timestamp>,
     pending: PendingTable,
     duplicates: DuplicateWindow,
     resume: ResumeMemory,
@@ -800,6 +803,7 @@ impl ExtraneousDetector {
             since_start_midstream: 0,
             clock: Timestamp::ZERO,
             last_scan_s: 0,
+            next_due: None,
             pending: PendingTable::new(sized(share(c.pending_capacity as u64) as usize)),
             duplicates: DuplicateWindow {
                 slots: vec![DuplicateSlot::default(); sized(DUPLICATE_SLOTS)].into_boxed_slice(),
@@ -1348,6 +1352,8 @@ impl ExtraneousDetector {
         match self.pending.insert(entry) {
             Some(r) => {
                 st.pending = r;
+                let due = o.ts + self.hold;
+                self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
                 Ok(())
             }
             None => {
@@ -1455,24 +1461,32 @@ impl ExtraneousDetector {
         }
         self.observe_time(now);
         let now_s = now.as_nanos() / 1_000_000_000;
-        if now_s == self.last_scan_s {
+        if now_s == self.last_scan_s || self.next_due.is_none_or(|d| d > now) {
             return Ok(());
         }
         self.last_scan_s = now_s;
-        // Once per second of packet time: write the alerts whose hold is over.
+        // At most once per second of packet time, when an alert is due: write the alerts
+        // whose hold is over, and find the next due.
+        let mut next_due = None;
         for i in 0..self.pending.slots.len() {
-            let due = self
+            let Some(due) = self
                 .pending
                 .slots
                 .get(i)
                 .and_then(Option::as_ref)
-                .is_some_and(|e| e.first + self.hold <= now);
-            if due {
+                .map(|e| e.first + self.hold)
+            else {
+                continue;
+            };
+            if due <= now {
                 if let Some(e) = self.pending.take_index(i) {
                     self.emit(&e, sink)?;
                 }
+            } else {
+                next_due = Some(next_due.map_or(due, |d: Timestamp| d.min(due)));
             }
         }
+        self.next_due = next_due;
         Ok(())
     }
 
