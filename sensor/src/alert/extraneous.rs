@@ -1,1 +1,92 @@
-//! Evidence of `extraneous_packet` alerts (being written).
+//! Evidence of `extraneous_packet` alerts: what was aggregated (count, first and last packet
+//! times), a short sample of the first offending packet, and the flow's TCP state at the last
+//! offending packet. The schema is documented in `docs/events.md`.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{HexByte, ProtoName, Rfc3339};
+
+/// `evidence` of an `extraneous_packet` alert.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ExtraneousEvidence<'a> {
+    /// Stable reason name (`no_handshake`, `after_close`, ...).
+    pub reason: &'static str,
+    /// Offending packets of this flow and reason aggregated into this alert.
+    pub count: u64,
+    /// Time of the first offending packet.
+    pub first_packet: Rfc3339,
+    /// Time of the last offending packet aggregated.
+    pub last_packet: Rfc3339,
+    /// The first offending packet.
+    pub sample: PacketSample,
+    /// Zeek-style connection state of the flow at the last offending packet (TCP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn_state: Option<&'static str>,
+    /// Zeek-style history of the flow at the last offending packet (TCP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<&'a str>,
+    /// Packets of the flow from the alert's `src` and from its `dest`, at the last
+    /// offending packet.
+    pub flow_packets: [u64; 2],
+    /// `duplicate_packet`: share of duplicated packets among the eligible packets this
+    /// worker saw, in parts per million, when the alert was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_share_ppm: Option<u64>,
+}
+
+/// The first offending packet, in its own direction (the alert's `src` sent it).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct PacketSample {
+    /// TCP flags (hex), when TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_flags: Option<HexByte>,
+    /// TCP sequence number, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
+    /// TCP acknowledgement number, when the ACK flag was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack: Option<u32>,
+    /// Transport payload bytes (TCP: as the headers state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_len: Option<u32>,
+    /// IPv4 identification (IPv6: 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_id: Option<u32>,
+    /// DNS transaction id (`orphan_response` of DNS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_id: Option<u16>,
+    /// The flow an ICMP error quotes (`orphan_response` of ICMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<QuotedFlow>,
+    /// `ack_unseen_data`: the peer's next sequence number (everything it had sent) when the
+    /// acknowledgement was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_next_seq: Option<u32>,
+    /// `out_of_window`: the receiver's latest acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_ack: Option<u32>,
+    /// `out_of_window`: the receiver's window in bytes, as the check used it (scaled; 2^30
+    /// when the window scale is unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_window: Option<u32>,
+    /// `after_close`: milliseconds between the close and this packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_close_ms: Option<u64>,
+}
+
+/// A flow quoted by an ICMP error, in canonical order (lower endpoint first).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct QuotedFlow {
+    /// Lower address.
+    pub src_ip: IpAddr,
+    /// Its port.
+    pub src_port: u16,
+    /// Higher address.
+    pub dest_ip: IpAddr,
+    /// Its port.
+    pub dest_port: u16,
+    /// IP protocol.
+    pub proto: ProtoName,
+}

@@ -1,40 +1,462 @@
-//! Extraneous packets: packets that no established conversation explains (skeleton; the
-//! detector is being written).
+//! Extraneous packets: packets that no established conversation explains (ATT&CK T1020.001
+//! detection: "extraneous packets that do not belong to established flows").
+//!
+//! Per flow, a small fixed [`FlowState`] tracks TCP the way a passive observer can: handshake
+//! progress, both directions' next sequence number, latest acknowledgement and window, FIN and
+//! RST, a Zeek-style `conn_state` and `history`; for DNS the query ids seen per direction.
+//! Seven reasons ([`Reason`]) come out of it, each designed to stay quiet on ordinary traffic:
+//! a warm-up after the sensor starts (flows first seen then are picked up midstream silently),
+//! per-flow one-sided recognition (a flow seen in one direction only is never judged on what
+//! the other side did or did not send), tolerance windows for in-flight and reordered packets,
+//! and a global duplicate share so a capture that duplicates everything does not alert on
+//! everything.
+//!
+//! Alerts are aggregated: one per flow and reason, opened at the first offending packet and
+//! written after a short hold (`hold_s` of packet time) or when the flow ends, whichever comes
+//! first, with the count, first and last packet times and a sample of the first packet. A
+//! token bucket limits alerts per second of packet time; what it holds back is counted.
+//!
+//! Contract: no panic and no allocation per packet (the pending-alert table, the duplicate
+//! window and the resume memory are allocated once, in [`ExtraneousDetector::new`]); packet
+//! time only; TCP sequence arithmetic is modular (RFC 1982 style comparisons).
 
+use arrayvec::ArrayVec;
+use flowtable::{Direction, Duration, FlowKey, IpProto, Timestamp};
 use serde::Deserialize;
 
-use crate::alert::{AlertWriteError, EventSink};
+use crate::alert::extraneous::{ExtraneousEvidence, PacketSample, QuotedFlow};
+use crate::alert::{
+    AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, HexByte, Mitre, ProtoName,
+    Rfc3339, TunnelRef,
+};
 use crate::config::Config;
-use crate::pipeline::PacketMeta;
-use flowtable::Timestamp;
+use crate::pipeline::{AppHint, FlowTunnel, PacketMeta};
 
 use super::{Flow, FlowEnd, PacketContext};
 
 /// `[extraneous]`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ExtraneousConfig {}
+pub struct ExtraneousConfig {
+    /// Run the detector (TCP state tracking, `conn_state`/`history` in flow records, alerts).
+    pub enabled: bool,
+    /// Seconds of packet time after the start during which new flows are picked up midstream
+    /// silently (default: `[flows] idle_timeout_s`).
+    pub warmup_s: u64,
+    /// Seconds of packet time an alert is held to aggregate more packets before it is written
+    /// (it is written at once when its flow ends).
+    pub hold_s: u64,
+    /// Packets after a RST or a completed FIN exchange are tolerated for this long (in flight).
+    pub close_tolerance_ms: u64,
+    /// An acknowledgement of data not yet seen is judged only after this long (reordering).
+    pub reorder_ms: u64,
+    /// A sequence number is out of window when it is this many bytes beyond the right edge
+    /// of the receiver's window, or behind its acknowledgement by this much more than twice
+    /// the window (at least 64 KiB).
+    pub window_slack_bytes: u32,
+    /// The same packet twice within this long is a duplicate.
+    pub duplicate_window_ms: u64,
+    /// Duplicates are not reported while they make up more than this share of the packets
+    /// (a capture that duplicates everything, such as a SPAN of both directions).
+    pub max_duplicate_share: f64,
+    /// Alerts held at once (all workers); beyond it an alert is written at once.
+    pub pending_capacity: usize,
+    /// Alerts written per second of packet time (all workers); 0 = no limit.
+    pub rate_limit_per_s: u64,
+    /// Alerts that may be written in a burst (all workers).
+    pub rate_limit_burst: u64,
+    /// Unclosed TCP flows remembered after they idle out (all workers), so that a connection
+    /// resuming after a long silence is not taken for one without a handshake.
+    pub resume_memory: usize,
+}
+
+impl Default for ExtraneousConfig {
+    fn default() -> Self {
+        ExtraneousConfig {
+            enabled: true,
+            warmup_s: 300,
+            hold_s: 5,
+            close_tolerance_ms: 1_000,
+            reorder_ms: 500,
+            window_slack_bytes: 65_536,
+            duplicate_window_ms: 100,
+            max_duplicate_share: 0.05,
+            pending_capacity: 16_384,
+            rate_limit_per_s: 20,
+            rate_limit_burst: 200,
+            resume_memory: 65_536,
+        }
+    }
+}
 
 impl ExtraneousConfig {
     /// Range checks the types cannot express: `Err((key, problem))`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let bad = |key, problem: &str| Err((key, problem.to_owned()));
+        if self.hold_s > 3_600 {
+            return bad("hold_s", "must be at most 3600");
+        }
+        if self.close_tolerance_ms > 600_000 {
+            return bad("close_tolerance_ms", "must be at most 600000");
+        }
+        if self.reorder_ms > 600_000 {
+            return bad("reorder_ms", "must be at most 600000");
+        }
+        if self.window_slack_bytes > 1 << 30 {
+            return bad("window_slack_bytes", "must be at most 1073741824");
+        }
+        if self.duplicate_window_ms == 0 || self.duplicate_window_ms > 10_000 {
+            return bad("duplicate_window_ms", "must be 1 to 10000");
+        }
+        if !(0.0..=1.0).contains(&self.max_duplicate_share) {
+            return bad("max_duplicate_share", "must be between 0 and 1");
+        }
+        if self.pending_capacity == 0 || self.pending_capacity > 1_000_000 {
+            return bad("pending_capacity", "must be 1 to 1000000");
+        }
+        if self.rate_limit_per_s > 0 && self.rate_limit_burst == 0 {
+            return bad(
+                "rate_limit_burst",
+                "must be at least 1 when rate_limit_per_s is set",
+            );
+        }
+        if self.rate_limit_burst > 1_000_000 || self.rate_limit_per_s > 1_000_000 {
+            return bad("rate_limit_per_s", "rate and burst must be at most 1000000");
+        }
+        if self.resume_memory > 1 << 24 {
+            return bad("resume_memory", "must be at most 16777216");
+        }
         Ok(())
     }
 }
 
-/// Per-flow TCP state and evidence (fixed size).
+/// Why a packet is extraneous. The names and signature ids are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Data on a two-sided TCP flow whose opening was never seen (after the warm-up).
+    NoHandshake,
+    /// New sequence space (data, FIN, SYN-ACK) after a RST or a completed FIN exchange.
+    AfterClose,
+    /// A SYN-ACK answering no SYN, on a flow whose other side is visible.
+    UnsolicitedSynack,
+    /// An acknowledgement of data the peer never sent.
+    AckUnseenData,
+    /// A sequence number far outside the receiver's window.
+    OutOfWindow,
+    /// A DNS response with no matching query, or an ICMP error quoting a flow never seen.
+    OrphanResponse,
+    /// The same packet twice within a short window on a capture without duplicates.
+    DuplicatePacket,
+}
+
+impl Reason {
+    /// Every reason, in signature-id order.
+    pub const ALL: [Reason; 7] = [
+        Reason::NoHandshake,
+        Reason::AfterClose,
+        Reason::UnsolicitedSynack,
+        Reason::AckUnseenData,
+        Reason::OutOfWindow,
+        Reason::OrphanResponse,
+        Reason::DuplicatePacket,
+    ];
+
+    /// Position in [`Reason::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Reason::NoHandshake => 0,
+            Reason::AfterClose => 1,
+            Reason::UnsolicitedSynack => 2,
+            Reason::AckUnseenData => 3,
+            Reason::OutOfWindow => 4,
+            Reason::OrphanResponse => 5,
+            Reason::DuplicatePacket => 6,
+        }
+    }
+
+    /// Stable name (`evidence.reason`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::NoHandshake => "no_handshake",
+            Reason::AfterClose => "after_close",
+            Reason::UnsolicitedSynack => "unsolicited_synack",
+            Reason::AckUnseenData => "ack_unseen_data",
+            Reason::OutOfWindow => "out_of_window",
+            Reason::OrphanResponse => "orphan_response",
+            Reason::DuplicatePacket => "duplicate_packet",
+        }
+    }
+
+    /// Stable dotted signature (`alert.signature`).
+    pub const fn signature(self) -> &'static str {
+        match self {
+            Reason::NoHandshake => "extraneous.no_handshake",
+            Reason::AfterClose => "extraneous.after_close",
+            Reason::UnsolicitedSynack => "extraneous.unsolicited_synack",
+            Reason::AckUnseenData => "extraneous.ack_unseen_data",
+            Reason::OutOfWindow => "extraneous.out_of_window",
+            Reason::OrphanResponse => "extraneous.orphan_response",
+            Reason::DuplicatePacket => "extraneous.duplicate_packet",
+        }
+    }
+
+    /// Stable signature id (`alert.signature_id`), in the 2000000 range.
+    pub const fn signature_id(self) -> u32 {
+        2_000_001 + self.index() as u32
+    }
+
+    /// Severity: a duplicating device is a direct sign of T1020.001 (2); the other reasons are
+    /// anomalies to look at (3).
+    pub const fn severity(self) -> u8 {
+        match self {
+            Reason::DuplicatePacket => 2,
+            _ => 3,
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self.index()
+    }
+}
+
+/// Letters kept in a flow's history (Zeek letters, each at most once per direction).
+const HISTORY_LEN: usize = 12;
+
+/// Per-flow TCP state and evidence (fixed size: it lives in every flow-table slot).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FlowState {}
+pub struct FlowState {
+    proto: ProtoState,
+    /// Zeek history letters in the order first seen, NUL-padded.
+    history: [u8; HISTORY_LEN],
+    /// `FLOW_*` bits.
+    bits: u8,
+    /// TCP flags of the flow's first packet.
+    first_flags: u8,
+    /// Reasons for which an alert was opened on this flow ([`Reason::bit`]).
+    reported: u8,
+    /// The newest pending alert of this flow (a chain through [`Pending::next`]).
+    pending: PendingRef,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+enum ProtoState {
+    #[default]
+    Other,
+    Tcp(TcpState),
+    Dns(DnsState),
+}
+
+/// What one side of a TCP connection has shown.
+#[derive(Clone, Copy, Debug, Default)]
+struct Side {
+    /// Next sequence number: end of everything this side sent (valid with `SIDE_SEQ`).
+    nxt: u32,
+    /// Highest acknowledgement this side sent, capped at the peer's `nxt` (with `SIDE_ACKED`).
+    ack: u32,
+    /// Latest raw window.
+    win: u16,
+    /// `SIDE_*` bits.
+    flags: u8,
+    /// Window scale option of its SYN (with `SIDE_WSOPT`).
+    wscale: u8,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TcpState {
+    /// Indexed by [`Direction::index`] of the packets the side sends.
+    sides: [Side; 2],
+    /// With `TCP_CLAIM`: an acknowledgement beyond the peer's data, waiting for the peer's
+    /// next packet. With `TCP_OOW`: the end of the packet held as out of window; if the
+    /// receiver acknowledges it, the capture lost the packets in between and the held alert
+    /// is withdrawn. One at a time (both are rare): the other is then judged without waiting
+    /// (out of window) or not at all (acknowledgement).
+    claim_ack: u32,
+    /// When that acknowledgement was seen (packet-time milliseconds, wrapping).
+    claim_ms: u32,
+    /// When the connection closed (packet-time milliseconds, wrapping).
+    close_ms: u32,
+    /// `TCP_*` bits.
+    bits: u8,
+}
+
+/// DNS query ids seen per direction, one bit per `id % 64` (a set bit may belong to another
+/// id: a collision can hide an orphan response, never invent one).
+#[derive(Clone, Copy, Debug, Default)]
+struct DnsState {
+    queries: [u32; 4],
+}
+
+/// A link to a pending alert: slot + 1 (0 = none) and the slot's generation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PendingRef {
+    slot: u16,
+    generation: u16,
+}
+
+const FLOW_INIT: u8 = 1;
+const FLOW_WARMUP: u8 = 1 << 1;
+const FLOW_ORIG_REVERSED: u8 = 1 << 2;
+const FLOW_CANDIDATE_NO_HANDSHAKE: u8 = 1 << 3;
+const FLOW_CANDIDATE_SYNACK: u8 = 1 << 4;
+const FLOW_DATA: u8 = 1 << 5;
+const FLOW_NO_HANDSHAKE: u8 = 1 << 6;
+
+const SIDE_SEQ: u8 = 1;
+const SIDE_ACKED: u8 = 1 << 1;
+const SIDE_SYN: u8 = 1 << 2;
+const SIDE_SYNACK: u8 = 1 << 3;
+const SIDE_FIN: u8 = 1 << 4;
+const SIDE_RST: u8 = 1 << 5;
+const SIDE_WSOPT: u8 = 1 << 6;
+
+const TCP_CLAIM: u8 = 1;
+const TCP_CLAIM_HI: u8 = 1 << 1;
+const TCP_CLOSED: u8 = 1 << 2;
+const TCP_OOW: u8 = 1 << 3;
+const TCP_OOW_HI: u8 = 1 << 4;
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+/// Receiver window assumed when the window scale is unknown (handshake not seen): 1 GiB.
+const UNKNOWN_SCALE_WINDOW: u32 = 1 << 30;
+/// Smallest window the check for packets behind the receiver's acknowledgement assumes.
+const MIN_WINDOW: u32 = 65_535;
+
+/// `a < b` in sequence space.
+#[inline]
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// `a > b` in sequence space.
+#[inline]
+fn seq_gt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Packet time in wrapping milliseconds (49 days per turn; enough for deltas within a flow).
+#[inline]
+fn ms(ts: Timestamp) -> u32 {
+    (ts.as_nanos() / 1_000_000) as u32
+}
 
 impl FlowState {
     /// Zeek-style `conn_state` (TCP flows).
-    pub fn conn_state(&self, _flow: &Flow) -> Option<&'static str> {
-        None
+    pub fn conn_state(&self, flow: &Flow) -> Option<&'static str> {
+        let ProtoState::Tcp(t) = &self.proto else {
+            return None;
+        };
+        let orig = self.orig_dir(flow).index();
+        let o = t.sides[orig].flags;
+        let r = t.sides[1 - orig].flags;
+        let has = |f: u8, bit: u8| f & bit != 0;
+        let r_answered = has(r, SIDE_SYNACK) || has(r, SIDE_SYN);
+        let state = if has(o, SIDE_SYN) {
+            if !r_answered {
+                if has(r, SIDE_RST) {
+                    "REJ"
+                } else if has(o, SIDE_RST) {
+                    "RSTOS0"
+                } else if has(o, SIDE_FIN) {
+                    "SH"
+                } else {
+                    "S0"
+                }
+            } else if has(o, SIDE_RST) {
+                "RSTO"
+            } else if has(r, SIDE_RST) {
+                "RSTR"
+            } else if has(o, SIDE_FIN) && has(r, SIDE_FIN) {
+                "SF"
+            } else if has(o, SIDE_FIN) {
+                "S2"
+            } else if has(r, SIDE_FIN) {
+                "S3"
+            } else {
+                "S1"
+            }
+        } else if has(r, SIDE_SYNACK) {
+            if has(r, SIDE_RST) {
+                "RSTRH"
+            } else if has(r, SIDE_FIN) {
+                "SHR"
+            } else {
+                "OTH"
+            }
+        } else {
+            "OTH"
+        };
+        Some(state)
     }
 
     /// Zeek-style `history` (TCP flows).
     pub fn history(&self) -> Option<&str> {
-        None
+        if !matches!(self.proto, ProtoState::Tcp(_)) {
+            return None;
+        }
+        history_str(&self.history)
+    }
+
+    /// The originator: the side that sent the first packet, unless that packet was a SYN-ACK
+    /// (then its receiver, and the history starts with `^`, as Zeek flips it).
+    fn orig_dir(&self, flow: &Flow) -> Direction {
+        if self.bits & FLOW_ORIG_REVERSED != 0 {
+            flow.first_dir.reverse()
+        } else {
+            flow.first_dir
+        }
+    }
+}
+
+/// Appends a history letter unless it is already there (or the history is full).
+fn note(history: &mut [u8; HISTORY_LEN], letter: u8) {
+    for slot in history {
+        if *slot == letter {
+            return;
+        }
+        if *slot == 0 {
+            *slot = letter;
+            return;
+        }
+    }
+}
+
+fn history_str(h: &[u8; HISTORY_LEN]) -> Option<&str> {
+    let n = h.iter().position(|&b| b == 0).unwrap_or(HISTORY_LEN);
+    let s = std::str::from_utf8(h.get(..n)?).ok()?;
+    (!s.is_empty()).then_some(s)
+}
+
+impl TcpState {
+    fn closed(&self) -> bool {
+        self.bits & TCP_CLOSED != 0
+    }
+
+    fn close(&mut self, now_ms: u32) {
+        if !self.closed() {
+            self.bits |= TCP_CLOSED;
+            self.close_ms = now_ms;
+        }
+    }
+
+    /// The window side `r` advertises, in bytes, as the out-of-window check uses it.
+    fn window_of(&self, r: usize) -> u32 {
+        let (a, b) = (self.sides[0].flags, self.sides[1].flags);
+        let handshake = |f: u8| f & (SIDE_SYN | SIDE_SYNACK) != 0;
+        let side = self.sides.get(r).copied().unwrap_or_default();
+        if !(handshake(a) && handshake(b)) {
+            return UNKNOWN_SCALE_WINDOW;
+        }
+        // RFC 7323: scaling applies only when both SYNs carried the option.
+        let scale = if a & b & SIDE_WSOPT != 0 {
+            u32::from(side.wscale.min(14))
+        } else {
+            0
+        };
+        u32::from(side.win) << scale
     }
 }
 
@@ -43,80 +465,1334 @@ impl FlowState {
 pub struct ExtraneousStats {
     /// Alerts written.
     pub alerts: u64,
+    /// Alerts written, by [`Reason::index`].
+    pub alerts_by_reason: [u64; 7],
+    /// Flows ended (the active timeout's interim records not counted).
+    pub flows: u64,
+    /// Of those, flows seen in one direction only.
+    pub one_sided_flows: u64,
+    /// Flows first seen during the warm-up.
+    pub warmup_flows: u64,
+    /// Times the warm-up started again after a stretch of packet time with nothing seen.
+    pub warmup_restarts: u64,
+    /// TCP flows first seen after the warm-up without a SYN or SYN-ACK.
+    pub midstream_flows: u64,
+    /// Of those, flows that resume a connection remembered from before it idled out.
+    pub resumed_flows: u64,
+    /// TCP flows first seen after the warm-up with a SYN or SYN-ACK.
+    pub handshake_flows: u64,
+    /// `no_handshake` verdicts withheld because the feed shows too few handshakes at all
+    /// (fewer than one flow opened by a SYN per four midstream flows since the warm-up):
+    /// a capture or mirror filter without SYNs, not a flow without one.
+    pub handshakeless_feed: u64,
+    /// Acknowledgements beyond the peer's data that a later jump of the peer's sequence
+    /// numbers explained (packets the capture lost).
+    pub capture_gaps: u64,
+    /// Held `out_of_window` alerts withdrawn because the receiver acknowledged the packet
+    /// (the capture had lost the packets before it).
+    pub withdrawn: u64,
+    /// Alerts not written because of the rate limit.
+    pub rate_limited: u64,
+    /// Alerts written at once because the pending table was full.
+    pub pending_full: u64,
+    /// Offending packets on a flow whose alert for that reason was already written.
+    pub after_alert: u64,
+    /// Packets eligible for duplicate detection (IPv4 with a non-zero IP id).
+    pub duplicate_eligible: u64,
+    /// Duplicate packets seen.
+    pub duplicates: u64,
+    /// Duplicate alerts not written because duplicates exceeded `max_duplicate_share`.
+    pub duplicates_suppressed: u64,
 }
 
 impl ExtraneousStats {
     /// Adds another worker's counters.
     pub fn add(&mut self, other: &ExtraneousStats) {
         self.alerts += other.alerts;
+        for (a, b) in self.alerts_by_reason.iter_mut().zip(other.alerts_by_reason) {
+            *a += b;
+        }
+        self.flows += other.flows;
+        self.one_sided_flows += other.one_sided_flows;
+        self.warmup_flows += other.warmup_flows;
+        self.warmup_restarts += other.warmup_restarts;
+        self.midstream_flows += other.midstream_flows;
+        self.resumed_flows += other.resumed_flows;
+        self.handshake_flows += other.handshake_flows;
+        self.handshakeless_feed += other.handshakeless_feed;
+        self.capture_gaps += other.capture_gaps;
+        self.withdrawn += other.withdrawn;
+        self.rate_limited += other.rate_limited;
+        self.pending_full += other.pending_full;
+        self.after_alert += other.after_alert;
+        self.duplicate_eligible += other.duplicate_eligible;
+        self.duplicates += other.duplicates;
+        self.duplicates_suppressed += other.duplicates_suppressed;
     }
 
     /// Counters by stable name, for `stats.extraneous`.
     pub fn named(&self) -> Vec<(&'static str, u64)> {
-        vec![("alerts", self.alerts)]
+        const BY_REASON: [&str; 7] = [
+            "alerts_no_handshake",
+            "alerts_after_close",
+            "alerts_unsolicited_synack",
+            "alerts_ack_unseen_data",
+            "alerts_out_of_window",
+            "alerts_orphan_response",
+            "alerts_duplicate_packet",
+        ];
+        let per_10000 = (self.one_sided_flows * 10_000)
+            .checked_div(self.flows)
+            .unwrap_or(0);
+        let mut v = vec![
+            ("alerts", self.alerts),
+            ("flows", self.flows),
+            ("one_sided_flows", self.one_sided_flows),
+            ("one_sided_per_10000", per_10000),
+            ("warmup_flows", self.warmup_flows),
+            ("warmup_restarts", self.warmup_restarts),
+            ("midstream_flows", self.midstream_flows),
+            ("resumed_flows", self.resumed_flows),
+            ("handshake_flows", self.handshake_flows),
+            ("handshakeless_feed", self.handshakeless_feed),
+            ("capture_gaps", self.capture_gaps),
+            ("withdrawn", self.withdrawn),
+            ("rate_limited", self.rate_limited),
+            ("pending_full", self.pending_full),
+            ("after_alert", self.after_alert),
+            ("duplicate_eligible", self.duplicate_eligible),
+            ("duplicates", self.duplicates),
+            ("duplicates_suppressed", self.duplicates_suppressed),
+        ];
+        v.extend(BY_REASON.into_iter().zip(self.alerts_by_reason));
+        v
+    }
+}
+
+/// One offending packet, before it is aggregated.
+#[derive(Clone, Copy, Debug)]
+struct Offence {
+    reason: Reason,
+    /// Direction of the offending packet (the alert's `src` sent it).
+    dir: Direction,
+    ts: Timestamp,
+    sample: PacketSample,
+    /// Offending packets it stands for.
+    count: u64,
+}
+
+/// An alert being aggregated.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    key: FlowKey,
+    tunnel: Option<FlowTunnel>,
+    reason: Reason,
+    dir: Direction,
+    first: Timestamp,
+    last: Timestamp,
+    count: u64,
+    sample: PacketSample,
+    conn_state: Option<&'static str>,
+    history: [u8; HISTORY_LEN],
+    /// Packets of the flow from `dir` and toward it.
+    flow_packets: [u64; 2],
+    /// The next older pending alert of the same flow.
+    next: PendingRef,
+}
+
+/// Pending alerts of one worker: a slab with a free list, allocated once.
+struct PendingTable {
+    slots: Vec<Option<Pending>>,
+    generations: Vec<u16>,
+    free: Vec<u16>,
+}
+
+impl PendingTable {
+    fn new(capacity: usize) -> PendingTable {
+        let capacity = capacity.clamp(1, usize::from(u16::MAX));
+        PendingTable {
+            slots: vec![None; capacity],
+            generations: vec![0; capacity],
+            free: (0..capacity as u16).rev().collect(),
+        }
+    }
+
+    fn get_mut(&mut self, r: PendingRef) -> Option<&mut Pending> {
+        let i = usize::from(r.slot.checked_sub(1)?);
+        if self.generations.get(i) != Some(&r.generation) {
+            return None;
+        }
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn insert(&mut self, p: Pending) -> Option<PendingRef> {
+        let i = self.free.pop()?;
+        let slot = self.slots.get_mut(usize::from(i))?;
+        *slot = Some(p);
+        Some(PendingRef {
+            slot: i + 1,
+            generation: self.generations.get(usize::from(i)).copied().unwrap_or(0),
+        })
+    }
+
+    fn take_index(&mut self, i: usize) -> Option<Pending> {
+        let p = self.slots.get_mut(i)?.take()?;
+        if let Some(g) = self.generations.get_mut(i) {
+            *g = g.wrapping_add(1);
+        }
+        self.free.push(i as u16);
+        Some(p)
+    }
+
+    fn take(&mut self, r: PendingRef) -> Option<Pending> {
+        self.get_mut(r)?;
+        self.take_index(usize::from(r.slot.checked_sub(1)?))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct DuplicateSlot {
+    fingerprint: u64,
+    tunnel: u64,
+    ts: Timestamp,
+}
+
+/// Recent packet fingerprints of one worker, direct-mapped (a collision forgets the older).
+struct DuplicateWindow {
+    slots: Box<[DuplicateSlot]>,
+    window: Duration,
+}
+
+/// Slots of the duplicate window per worker (a power of two).
+const DUPLICATE_SLOTS: usize = 1 << 13;
+
+impl DuplicateWindow {
+    /// Whether `p` repeats a packet seen within the window (in the same tunnel context).
+    #[inline]
+    fn is_duplicate(&mut self, p: &PacketMeta) -> bool {
+        let i = (p.fingerprint as usize) & (DUPLICATE_SLOTS - 1);
+        let Some(s) = self.slots.get_mut(i) else {
+            return false;
+        };
+        if s.fingerprint == p.fingerprint
+            && s.tunnel == p.key.tunnel
+            && s.ts != Timestamp::ZERO
+            && p.ts.saturating_since(s.ts) <= self.window
+        {
+            return true;
+        }
+        *s = DuplicateSlot {
+            fingerprint: p.fingerprint,
+            tunnel: p.key.tunnel,
+            ts: p.ts,
+        };
+        false
+    }
+}
+
+/// Hashes of unclosed TCP flows that idled out or were evicted, direct-mapped.
+struct ResumeMemory {
+    slots: Box<[u64]>,
+    hasher: foldhash::quality::SeedableRandomState,
+}
+
+impl ResumeMemory {
+    fn hash(&self, key: &FlowKey) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key) | 1
+    }
+
+    fn remember(&mut self, key: &FlowKey) {
+        let h = self.hash(key);
+        let n = self.slots.len();
+        if let Some(s) = self.slots.get_mut((h as usize) % n.max(1)) {
+            *s = h;
+        }
+    }
+
+    fn recalls(&self, key: &FlowKey) -> bool {
+        let h = self.hash(key);
+        let n = self.slots.len();
+        self.slots.get((h as usize) % n.max(1)) == Some(&h)
+    }
+}
+
+/// Alerts allowed per second of packet time, with a burst.
+struct TokenBucket {
+    /// Tokens per second; 0 = unlimited.
+    rate: u64,
+    /// Capacity, in token-nanoseconds.
+    cap: u64,
+    /// Available, in token-nanoseconds (one token = 1e9).
+    level: u64,
+    last: Timestamp,
+}
+
+impl TokenBucket {
+    fn take(&mut self, now: Timestamp) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let elapsed = now.saturating_since(self.last).as_nanos();
+        if now > self.last {
+            self.last = now;
+        }
+        self.level = self
+            .level
+            .saturating_add(elapsed.saturating_mul(self.rate))
+            .min(self.cap);
+        if self.level >= 1_000_000_000 {
+            self.level -= 1_000_000_000;
+            true
+        } else {
+            false
+        }
     }
 }
 
 /// The extraneous-packet detector of one worker.
 pub struct ExtraneousDetector {
+    enabled: bool,
+    warmup: Duration,
+    /// A stretch of packet time with nothing seen that restarts the warm-up: the longer of
+    /// the warm-up and the flow idle timeout (every flow has ended by then).
+    blind: Duration,
+    hold: Duration,
+    close_tolerance_ms: u32,
+    reorder_ms: u32,
+    window_slack: u32,
+    max_duplicate_ppm: u64,
+    /// Start of the run as this worker saw it.
+    start: Option<Timestamp>,
+    /// TCP flows opened by a SYN or SYN-ACK, and midstream ones, since the warm-up started.
+    since_start_handshakes: u64,
+    since_start_midstream: u64,
+    clock: Timestamp,
+    last_scan_s: u64,
+    /// The earliest end of a hold among the pending alerts (`None`: none pending), so the
+    /// once-a-second scan runs only when an alert is due.
+    next_due: Option<Timestamp>,
+    pending: PendingTable,
+    duplicates: DuplicateWindow,
+    resume: ResumeMemory,
+    bucket: TokenBucket,
     stats: ExtraneousStats,
 }
 
 impl ExtraneousDetector {
     /// A detector for one of `workers` workers.
-    pub fn new(_config: &Config, _workers: usize) -> ExtraneousDetector {
+    pub fn new(config: &Config, workers: usize) -> ExtraneousDetector {
+        let c = &config.extraneous;
+        let workers = workers.max(1) as u64;
+        let share = |total: u64| total.div_ceil(workers);
+        let enabled = c.enabled;
+        // A disabled detector keeps nothing but its counters.
+        let sized = |n: usize| if enabled { n } else { 1 };
+        let burst = share(c.rate_limit_burst).max(1);
         ExtraneousDetector {
+            enabled,
+            warmup: Duration::from_secs(c.warmup_s),
+            blind: Duration::from_secs(c.warmup_s).max(config.flow_idle_timeout()),
+            hold: Duration::from_secs(c.hold_s),
+            close_tolerance_ms: c.close_tolerance_ms as u32,
+            reorder_ms: c.reorder_ms as u32,
+            window_slack: c.window_slack_bytes,
+            max_duplicate_ppm: (c.max_duplicate_share * 1e6) as u64,
+            start: None,
+            since_start_handshakes: 0,
+            since_start_midstream: 0,
+            clock: Timestamp::ZERO,
+            last_scan_s: 0,
+            next_due: None,
+            pending: PendingTable::new(sized(share(c.pending_capacity as u64) as usize)),
+            duplicates: DuplicateWindow {
+                slots: vec![DuplicateSlot::default(); sized(DUPLICATE_SLOTS)].into_boxed_slice(),
+                window: Duration::from_millis(c.duplicate_window_ms),
+            },
+            resume: ResumeMemory {
+                slots: vec![0; sized(share(c.resume_memory as u64).max(1) as usize)]
+                    .into_boxed_slice(),
+                hasher: foldhash::quality::SeedableRandomState::random(),
+            },
+            bucket: TokenBucket {
+                rate: share(c.rate_limit_per_s),
+                cap: burst.saturating_mul(1_000_000_000),
+                level: burst.saturating_mul(1_000_000_000),
+                last: Timestamp::ZERO,
+            },
             stats: ExtraneousStats::default(),
         }
     }
 
-    /// Whether `p` opens a new connection on the key of a closed flow.
-    pub fn restarts_flow(&self, _flow: &Flow, _p: &PacketMeta) -> bool {
-        false
+    /// Whether `p` opens a new connection on the key of a closed flow: a SYN after a RST or
+    /// after FINs from both sides (port reuse after TIME_WAIT).
+    pub fn restarts_flow(&self, flow: &Flow, p: &PacketMeta) -> bool {
+        if !self.enabled || p.tcp_flags & (SYN | ACK | RST) != SYN {
+            return false;
+        }
+        let ProtoState::Tcp(t) = &flow.ext.extraneous.proto else {
+            return false;
+        };
+        let fins = t.sides[0].flags & t.sides[1].flags & SIDE_FIN != 0;
+        t.closed() || fins
     }
 
     /// One packet.
     pub fn on_packet(
         &mut self,
-        _flow: &mut Flow,
-        _new: bool,
-        _p: &PacketMeta,
-        _ctx: PacketContext,
-        _sink: &mut EventSink,
+        flow: &mut Flow,
+        new: bool,
+        p: &PacketMeta,
+        ctx: PacketContext,
+        sink: &mut EventSink,
     ) -> Result<(), AlertWriteError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.observe_time(p.ts);
+        let warm_end = self.start.unwrap_or(p.ts) + self.warmup;
+        let st = &mut flow.ext.extraneous;
+        if new || st.bits & FLOW_INIT == 0 {
+            *st = FlowState {
+                bits: FLOW_INIT,
+                first_flags: p.tcp_flags,
+                ..FlowState::default()
+            };
+            if p.ts < warm_end {
+                st.bits |= FLOW_WARMUP;
+                self.stats.warmup_flows += 1;
+            }
+            if flow.key.proto == IpProto::TCP && p.tcp.is_some() {
+                st.proto = ProtoState::Tcp(TcpState::default());
+            }
+        }
+        let mut found: ArrayVec<Offence, 4> = ArrayVec::new();
+        // A packet from an address to itself is loopback traffic (a Linux capture on "any"
+        // shows it twice, sent and received); it never crosses a mirrored link.
+        let self_addressed = flow.key.lo_addr == flow.key.hi_addr;
+        if p.fingerprint != 0 && p.ip_id != 0 && !self_addressed {
+            self.stats.duplicate_eligible += 1;
+            if self.duplicates.is_duplicate(p) {
+                self.stats.duplicates += 1;
+                found.push(Offence {
+                    reason: Reason::DuplicatePacket,
+                    dir: p.dir,
+                    ts: p.ts,
+                    sample: sample_of(p),
+                    count: 1,
+                });
+            }
+        }
+        match p.app {
+            AppHint::Dns { id, response } => self.dns(flow, p, id, response, &mut found),
+            AppHint::IcmpError { quoted } => {
+                if ctx.quoted_flow_seen == Some(false) && p.ts >= warm_end {
+                    let mut sample = sample_of(p);
+                    sample.quoted = Some(QuotedFlow {
+                        src_ip: quoted.lo_ip(),
+                        src_port: quoted.lo_port,
+                        dest_ip: quoted.hi_ip(),
+                        dest_port: quoted.hi_port,
+                        proto: ProtoName(quoted.proto),
+                    });
+                    found.push(Offence {
+                        reason: Reason::OrphanResponse,
+                        dir: p.dir,
+                        ts: p.ts,
+                        sample,
+                        count: 1,
+                    });
+                }
+            }
+            AppHint::None => {}
+        }
+        if p.tcp.is_some() {
+            self.tcp(flow, new, p, &mut found);
+        }
+        if self_addressed {
+            // Loopback traffic never crosses a mirrored link: nothing to judge.
+            return Ok(());
+        }
+        for o in found {
+            self.offend(flow, o, sink)?;
+        }
+        Ok(())
+    }
+
+    fn dns(
+        &mut self,
+        flow: &mut Flow,
+        p: &PacketMeta,
+        id: u16,
+        response: bool,
+        found: &mut ArrayVec<Offence, 4>,
+    ) {
+        let packets = flow.counters.packets;
+        let st = &mut flow.ext.extraneous;
+        if matches!(st.proto, ProtoState::Other) {
+            st.proto = ProtoState::Dns(DnsState::default());
+        }
+        let ProtoState::Dns(dns) = &mut st.proto else {
+            return;
+        };
+        let bit = u32::from(id % 64);
+        let word = |dir: Direction| dir.index() * 2 + (bit / 32) as usize;
+        if !response {
+            if let Some(w) = dns.queries.get_mut(word(p.dir)) {
+                *w |= 1 << (bit % 32);
+            }
+            return;
+        }
+        let asker = p.dir.reverse();
+        let asked = dns
+            .queries
+            .get(word(asker))
+            .is_some_and(|w| w & (1 << (bit % 32)) != 0);
+        // One-sided flows are never judged: the asking side must be visible.
+        let asker_seen = packets[asker.index()] > 0;
+        if !asked && asker_seen && st.bits & FLOW_WARMUP == 0 {
+            let mut sample = sample_of(p);
+            sample.dns_id = Some(id);
+            found.push(Offence {
+                reason: Reason::OrphanResponse,
+                dir: p.dir,
+                ts: p.ts,
+                sample,
+                count: 1,
+            });
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        flow: &mut Flow,
+        new: bool,
+        p: &PacketMeta,
+        found: &mut ArrayVec<Offence, 4>,
+    ) {
+        let Some(tcp) = p.tcp else {
+            return;
+        };
+        let packets = flow.counters.packets;
+        let first_seen = flow.counters.first_seen;
+        let first_dir = flow.first_dir;
+        let key = flow.key;
+        let FlowState {
+            proto,
+            history,
+            bits,
+            first_flags,
+            ..
+        } = &mut flow.ext.extraneous;
+        let ProtoState::Tcp(t) = proto else {
+            return;
+        };
+        let flags = tcp.flags;
+        let (syn, ackf, fin, rst) = (
+            flags & SYN != 0,
+            flags & ACK != 0,
+            flags & FIN != 0,
+            flags & RST != 0,
+        );
+        let d = p.dir.index();
+        let o = 1 - d;
+        let len = tcp.payload_len;
+        let seq_end = tcp
+            .seq
+            .wrapping_add(len)
+            .wrapping_add(u32::from(syn))
+            .wrapping_add(u32::from(fin));
+        let now_ms = ms(p.ts);
+
+        if new {
+            if syn && ackf {
+                *bits |= FLOW_ORIG_REVERSED;
+                note(history, b'^');
+            }
+            if *bits & FLOW_WARMUP == 0 && syn {
+                self.stats.handshake_flows += 1;
+                self.since_start_handshakes += 1;
+            }
+            if *bits & FLOW_WARMUP == 0 && !syn {
+                self.stats.midstream_flows += 1;
+                self.since_start_midstream += 1;
+                if self.resume.recalls(&key) {
+                    self.stats.resumed_flows += 1;
+                } else {
+                    *bits |= FLOW_CANDIDATE_NO_HANDSHAKE;
+                }
+            } else if *bits & FLOW_WARMUP == 0 && syn && ackf {
+                *bits |= FLOW_CANDIDATE_SYNACK;
+            }
+        }
+        let orig = if *bits & FLOW_ORIG_REVERSED != 0 {
+            first_dir.reverse()
+        } else {
+            first_dir
+        };
+        let case = |c: u8| {
+            if p.dir == orig {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        };
+
+        // The receiver acknowledges the packet held as out of window: it was in the window
+        // after all (the capture lost what came between), so the held alert is withdrawn and
+        // the sender's stream taken to reach that far.
+        let mut withdraw = false;
+        let oow_by_peer = t.bits & TCP_OOW != 0 && (t.bits & TCP_OOW_HI != 0) == (o == 1);
+        if oow_by_peer && ackf && !seq_lt(tcp.ack, t.claim_ack) {
+            t.bits &= !(TCP_OOW | TCP_OOW_HI);
+            withdraw = true;
+            let end = t.claim_ack;
+            let sender = &mut t.sides[o];
+            if seq_gt(end, sender.nxt) {
+                sender.nxt = end;
+            }
+        }
+        let me = t.sides[d];
+        let peer = t.sides[o];
+        let mut ignore = false;
+
+        // After a RST or a completed FIN exchange: only late ACKs, RSTs and retransmissions.
+        if t.closed() {
+            let carries = len > 0 || fin || syn;
+            let beyond = me.flags & SIDE_SEQ == 0 || seq_gt(seq_end, me.nxt);
+            let new_space = (syn && ackf) || (carries && beyond);
+            let since = now_ms.wrapping_sub(t.close_ms);
+            if !rst && new_space && since > self.close_tolerance_ms {
+                let mut sample = sample_of(p);
+                sample.since_close_ms = Some(u64::from(since));
+                found.push(Offence {
+                    reason: Reason::AfterClose,
+                    dir: p.dir,
+                    ts: p.ts,
+                    sample,
+                    count: 1,
+                });
+            }
+        }
+
+        // Far outside the receiver's window (both directions visible).
+        if !syn && peer.flags & SIDE_ACKED != 0 {
+            let win = t.window_of(o);
+            let slack = i64::from(self.window_slack);
+            let ahead_limit = i64::from(win) + slack;
+            let behind_limit = i64::from(win.max(MIN_WINDOW)) * 2 + slack;
+            let dist = i64::from(tcp.seq.wrapping_sub(peer.ack) as i32);
+            let own = if me.flags & SIDE_SEQ != 0 {
+                i64::from(tcp.seq.wrapping_sub(me.nxt) as i32)
+            } else {
+                dist
+            };
+            // Ahead of both what the receiver allows and what this side sent before.
+            let ahead = dist > ahead_limit && own > ahead_limit;
+            let behind = dist + i64::from(len) < -behind_limit;
+            if ahead || behind {
+                ignore = true;
+                if ahead && t.bits & (TCP_CLAIM | TCP_OOW) == 0 {
+                    t.claim_ack = seq_end;
+                    t.bits |= TCP_OOW;
+                    if d == 1 {
+                        t.bits |= TCP_OOW_HI;
+                    } else {
+                        t.bits &= !TCP_OOW_HI;
+                    }
+                }
+                let mut sample = sample_of(p);
+                sample.receiver_ack = Some(peer.ack);
+                sample.receiver_window = Some(win);
+                found.push(Offence {
+                    reason: Reason::OutOfWindow,
+                    dir: p.dir,
+                    ts: p.ts,
+                    sample,
+                    count: 1,
+                });
+            }
+        }
+
+        // A claim by the peer that this side's data was received: this packet settles it.
+        let claim_from_peer = t.bits & TCP_CLAIM != 0 && (t.bits & TCP_CLAIM_HI != 0) == (o == 1);
+        if claim_from_peer && !ignore {
+            let x = t.claim_ack;
+            let waited = now_ms.wrapping_sub(t.claim_ms);
+            if !seq_lt(tcp.seq.wrapping_add(1), x) {
+                // This side's stream jumped past the acknowledged point: the capture lost
+                // the segments in between.
+                self.stats.capture_gaps += 1;
+                t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
+            } else if !seq_lt(seq_end, x) {
+                // Late segments filled the gap (reordering).
+                t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
+            } else if waited > self.reorder_ms {
+                // This side goes on below the acknowledged point: that data was never sent.
+                let sample = PacketSample {
+                    tcp_flags: Some(HexByte(ACK)),
+                    ack: Some(x),
+                    peer_next_seq: Some(me.nxt),
+                    ..PacketSample::default()
+                };
+                found.push(Offence {
+                    reason: Reason::AckUnseenData,
+                    dir: p.dir.reverse(),
+                    ts: p.ts - Duration::from_millis(u64::from(waited)),
+                    sample,
+                    count: 1,
+                });
+                t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
+            }
+        }
+
+        if !ignore {
+            let side = &mut t.sides[d];
+            if syn {
+                // A SYN (or its retransmission with a new ISN) sets the side's sequence space.
+                side.nxt = seq_end;
+                side.flags |= SIDE_SEQ | if ackf { SIDE_SYNACK } else { SIDE_SYN };
+                if let Some(ws) = tcp.window_scale {
+                    side.flags |= SIDE_WSOPT;
+                    side.wscale = ws;
+                }
+            } else if side.flags & SIDE_SEQ == 0 || seq_gt(seq_end, side.nxt) {
+                side.nxt = seq_end;
+                side.flags |= SIDE_SEQ;
+            }
+            side.win = tcp.window;
+            if fin {
+                side.flags |= SIDE_FIN;
+            }
+            if ackf {
+                let acked = if peer.flags & SIDE_SEQ != 0 && seq_gt(tcp.ack, peer.nxt) {
+                    // Beyond everything the peer sent: held as a claim until the peer's next
+                    // packet says whether the capture lost data or the data never existed.
+                    if t.bits & (TCP_CLAIM | TCP_OOW) == 0 {
+                        t.claim_ack = tcp.ack;
+                        t.claim_ms = now_ms;
+                        t.bits |= TCP_CLAIM;
+                        if d == 1 {
+                            t.bits |= TCP_CLAIM_HI;
+                        } else {
+                            t.bits &= !TCP_CLAIM_HI;
+                        }
+                    }
+                    peer.nxt
+                } else {
+                    tcp.ack
+                };
+                let side = &mut t.sides[d];
+                if side.flags & SIDE_ACKED == 0 || seq_gt(acked, side.ack) {
+                    side.ack = acked;
+                }
+                side.flags |= SIDE_ACKED;
+            }
+            if rst {
+                t.sides[d].flags |= SIDE_RST;
+                t.close(now_ms);
+            }
+            let (a, b) = (t.sides[d], t.sides[o]);
+            let both_fin = a.flags & b.flags & SIDE_FIN != 0;
+            let both_acked = a.flags & b.flags & SIDE_ACKED != 0;
+            if both_fin && both_acked && !seq_lt(b.ack, a.nxt) && !seq_lt(a.ack, b.nxt) {
+                t.close(now_ms);
+            }
+        }
+
+        // History letters (upper case: the originator).
+        let retransmit = len > 0 && me.flags & SIDE_SEQ != 0 && !seq_gt(seq_end, me.nxt);
+        if syn && ackf {
+            note(history, case(b'h'));
+        } else if syn {
+            note(history, case(b's'));
+        }
+        if rst {
+            note(history, case(b'r'));
+        }
+        if fin {
+            note(history, case(b'f'));
+        }
+        if len > 0 {
+            note(history, case(b'd'));
+        } else if ackf && !syn && !fin && !rst {
+            note(history, case(b'a'));
+        }
+        if retransmit {
+            note(history, case(b't'));
+        }
+        if len > 1 {
+            *bits |= FLOW_DATA;
+        }
+
+        // Midstream flows are judged once both directions are visible.
+        let two_sided = packets[0] > 0 && packets[1] > 0;
+        // The answer to a SYN-ACK without a SYN: the late SYN (reordered handshake) or an ACK
+        // of it (the capture missed the SYN) say it was solicited; a RST or anything else
+        // says it was not.
+        let solicited =
+            (syn && !ackf) || (ackf && !rst && tcp.ack == t.sides[first_dir.index()].nxt);
+        if *bits & FLOW_CANDIDATE_SYNACK != 0 && p.dir != first_dir && solicited {
+            *bits &= !FLOW_CANDIDATE_SYNACK;
+        }
+        if *bits & FLOW_CANDIDATE_SYNACK != 0 && two_sided {
+            *bits &= !FLOW_CANDIDATE_SYNACK;
+            found.push(Offence {
+                reason: Reason::UnsolicitedSynack,
+                dir: first_dir,
+                ts: first_seen,
+                sample: PacketSample {
+                    tcp_flags: Some(HexByte(*first_flags)),
+                    ..PacketSample::default()
+                },
+                count: packets[first_dir.index()],
+            });
+        }
+        if *bits & FLOW_NO_HANDSHAKE != 0 {
+            found.push(Offence {
+                reason: Reason::NoHandshake,
+                dir: first_dir,
+                ts: first_seen,
+                sample: PacketSample::default(),
+                count: 1,
+            });
+        } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0
+            && two_sided
+            && *bits & FLOW_DATA != 0
+            && self.since_start_handshakes * 4 < self.since_start_midstream
+        {
+            // The feed shows (almost) no handshakes at all: nothing to judge this flow by.
+            *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
+            self.stats.handshakeless_feed += 1;
+        } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0 && two_sided && *bits & FLOW_DATA != 0 {
+            *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
+            *bits |= FLOW_NO_HANDSHAKE;
+            found.push(Offence {
+                reason: Reason::NoHandshake,
+                dir: first_dir,
+                ts: first_seen,
+                sample: PacketSample {
+                    tcp_flags: Some(HexByte(*first_flags)),
+                    ..PacketSample::default()
+                },
+                count: packets[0] + packets[1],
+            });
+        }
+        if withdraw {
+            self.withdraw(flow, Reason::OutOfWindow);
+        }
+    }
+
+    /// Withdraws the held alert of `reason` on `flow` (if it is still held).
+    fn withdraw(&mut self, flow: &Flow, reason: Reason) {
+        let mut r = flow.ext.extraneous.pending;
+        while let Some(e) = self.pending.get_mut(r) {
+            if e.key == flow.key && e.reason == reason {
+                if e.count > 0 {
+                    e.count = 0;
+                    self.stats.withdrawn += 1;
+                }
+                return;
+            }
+            r = e.next;
+        }
+    }
+
+    /// Aggregates one offending packet into its flow's alert for that reason.
+    fn offend(
+        &mut self,
+        flow: &mut Flow,
+        o: Offence,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        let conn_state = flow.ext.extraneous.conn_state(flow);
+        let st = &mut flow.ext.extraneous;
+        let history = st.history;
+        let packets = flow.counters.packets;
+        let key = flow.key;
+        if st.reported & o.reason.bit() != 0 {
+            let mut r = st.pending;
+            while let Some(e) = self.pending.get_mut(r) {
+                if e.key == key && e.reason == o.reason {
+                    if e.count == 0 {
+                        // A withdrawn alert starts again from this packet.
+                        e.first = o.ts;
+                        e.dir = o.dir;
+                        e.sample = o.sample;
+                    }
+                    e.count = e.count.saturating_add(o.count);
+                    if o.ts > e.last {
+                        e.last = o.ts;
+                    }
+                    e.conn_state = conn_state;
+                    e.history = history;
+                    e.flow_packets = [packets[e.dir.index()], packets[e.dir.reverse().index()]];
+                    return Ok(());
+                }
+                r = e.next;
+            }
+            self.stats.after_alert = self.stats.after_alert.saturating_add(o.count);
+            return Ok(());
+        }
+        st.reported |= o.reason.bit();
+        let entry = Pending {
+            key,
+            tunnel: flow.ext.tunnel,
+            reason: o.reason,
+            dir: o.dir,
+            first: o.ts,
+            last: o.ts,
+            count: o.count,
+            sample: o.sample,
+            conn_state,
+            history,
+            flow_packets: [packets[o.dir.index()], packets[o.dir.reverse().index()]],
+            next: st.pending,
+        };
+        match self.pending.insert(entry) {
+            Some(r) => {
+                st.pending = r;
+                let due = o.ts + self.hold;
+                self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
+                Ok(())
+            }
+            None => {
+                self.stats.pending_full += 1;
+                self.emit(&entry, sink)
+            }
+        }
+    }
+
+    /// Writes one aggregated alert, unless the rate limit or the duplicate share holds it back.
+    fn emit(&mut self, e: &Pending, sink: &mut EventSink) -> Result<(), AlertWriteError> {
+        if e.count == 0 {
+            // Withdrawn.
+            return Ok(());
+        }
+        let share_ppm = (self.stats.duplicates * 1_000_000)
+            .checked_div(self.stats.duplicate_eligible)
+            .unwrap_or(0);
+        if e.reason == Reason::DuplicatePacket && share_ppm > self.max_duplicate_ppm {
+            self.stats.duplicates_suppressed += 1;
+            return Ok(());
+        }
+        if !self.bucket.take(self.clock) {
+            self.stats.rate_limited += 1;
+            return Ok(());
+        }
+        let (src, src_port, dst, dst_port) = e.key.endpoints(e.dir);
+        sink.write(&AlertEvent {
+            header: EventHeader {
+                timestamp: Rfc3339(e.first),
+                event_type: "alert",
+                src_ip: Some(src),
+                src_port: Some(src_port),
+                dest_ip: Some(dst),
+                dest_port: Some(dst_port),
+                proto: Some(ProtoName(e.key.proto)),
+            },
+            detector: "extraneous_packet",
+            alert: AlertInfo {
+                signature_id: e.reason.signature_id(),
+                signature: e.reason.signature(),
+                category: "Extraneous packet",
+                severity: e.reason.severity(),
+            },
+            mitre: Mitre::T1020_001,
+            tunnel: e.tunnel.map(|t| TunnelRef {
+                kind: t.kind.name(),
+                id: t.id,
+                depth: t.depth,
+                link: t.link,
+            }),
+            evidence: ExtraneousEvidence {
+                reason: e.reason.name(),
+                count: e.count,
+                first_packet: Rfc3339(e.first),
+                last_packet: Rfc3339(e.last),
+                sample: e.sample,
+                conn_state: e.conn_state,
+                history: history_str(&e.history),
+                flow_packets: e.flow_packets,
+                duplicate_share_ppm: (e.reason == Reason::DuplicatePacket).then_some(share_ppm),
+            },
+        })?;
+        self.stats.alerts += 1;
+        if let Some(n) = self.stats.alerts_by_reason.get_mut(e.reason.index()) {
+            *n += 1;
+        }
         Ok(())
     }
 
     /// A flow record ends.
     pub fn on_flow_end(
         &mut self,
-        _flow: &Flow,
-        _end: FlowEnd,
-        _sink: &mut EventSink,
+        flow: &Flow,
+        end: FlowEnd,
+        sink: &mut EventSink,
     ) -> Result<(), AlertWriteError> {
+        if !self.enabled || end == FlowEnd::Active {
+            return Ok(());
+        }
+        self.stats.flows += 1;
+        let packets = flow.counters.packets;
+        if packets[0] == 0 || packets[1] == 0 {
+            self.stats.one_sided_flows += 1;
+        }
+        let st = &flow.ext.extraneous;
+        if let ProtoState::Tcp(t) = &st.proto {
+            // A connection that went quiet without closing may come back: remember it.
+            if matches!(end, FlowEnd::Timeout | FlowEnd::Evicted) && !t.closed() {
+                self.resume.remember(&flow.key);
+            }
+        }
+        let mut r = st.pending;
+        while let Some(e) = self.pending.take(r) {
+            r = e.next;
+            self.emit(&e, sink)?;
+        }
         Ok(())
     }
 
     /// The clock moved.
-    pub fn on_tick(
-        &mut self,
-        _now: Timestamp,
-        _sink: &mut EventSink,
-    ) -> Result<(), AlertWriteError> {
+    pub fn on_tick(&mut self, now: Timestamp, sink: &mut EventSink) -> Result<(), AlertWriteError> {
+        if !self.enabled || now == Timestamp::ZERO {
+            return Ok(());
+        }
+        self.observe_time(now);
+        let now_s = now.as_nanos() / 1_000_000_000;
+        if now_s == self.last_scan_s || self.next_due.is_none_or(|d| d > now) {
+            return Ok(());
+        }
+        self.last_scan_s = now_s;
+        // At most once per second of packet time, when an alert is due: write the alerts
+        // whose hold is over, and find the next due.
+        let mut next_due = None;
+        for i in 0..self.pending.slots.len() {
+            let Some(due) = self
+                .pending
+                .slots
+                .get(i)
+                .and_then(Option::as_ref)
+                .map(|e| e.first + self.hold)
+            else {
+                continue;
+            };
+            if due <= now {
+                if let Some(e) = self.pending.take_index(i) {
+                    self.emit(&e, sink)?;
+                }
+            } else {
+                next_due = Some(next_due.map_or(due, |d: Timestamp| d.min(due)));
+            }
+        }
+        self.next_due = next_due;
         Ok(())
     }
 
     /// End of input.
-    pub fn finish(
-        &mut self,
-        _now: Timestamp,
-        _sink: &mut EventSink,
-    ) -> Result<(), AlertWriteError> {
+    pub fn finish(&mut self, now: Timestamp, sink: &mut EventSink) -> Result<(), AlertWriteError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.observe_time(now);
+        // Every flow has ended and written its alerts; anything left is written now.
+        for i in 0..self.pending.slots.len() {
+            if let Some(e) = self.pending.take_index(i) {
+                self.emit(&e, sink)?;
+            }
+        }
         Ok(())
     }
 
     /// Counters so far.
     pub fn stats(&self) -> ExtraneousStats {
         self.stats.clone()
+    }
+
+    /// Moves this worker's clock. The run starts at the earliest time seen; a stretch of
+    /// packet time longer than the warm-up and the flow idle timeout with neither packets
+    /// nor clock ticks (a capture that stopped and resumed, or files of different days)
+    /// starts the warm-up again: the sensor saw nothing of the connections opened meanwhile.
+    fn observe_time(&mut self, now: Timestamp) {
+        match self.start {
+            Some(s) if s <= now => {
+                let blind = now.saturating_since(self.clock);
+                if self.warmup > Duration::ZERO
+                    && self.clock > Timestamp::ZERO
+                    && blind > self.blind
+                {
+                    self.start = Some(now);
+                    self.stats.warmup_restarts += 1;
+                    self.since_start_handshakes = 0;
+                    self.since_start_midstream = 0;
+                }
+            }
+            _ => self.start = Some(now),
+        }
+        if now > self.clock {
+            self.clock = now;
+        }
+    }
+}
+
+/// The sample fields every packet has.
+fn sample_of(p: &PacketMeta) -> PacketSample {
+    PacketSample {
+        tcp_flags: p.tcp.map(|t| HexByte(t.flags)),
+        seq: p.tcp.map(|t| t.seq),
+        ack: p.tcp.filter(|t| t.flags & ACK != 0).map(|t| t.ack),
+        payload_len: Some(p.payload_len),
+        ip_id: Some(p.ip_id),
+        ..PacketSample::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use flowtable::{FlowCounters, FlowEntry, FlowTable, key::ip_to_addr};
+
+    use super::*;
+    use crate::alert::{EventWriter, OutputTarget};
+    use crate::decode::TcpInfo;
+    use crate::detect::FlowExt;
+
+    const C: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const SRV: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const PSH: u8 = 0x08;
+
+    /// A detector, a flow and a sink writing to a temporary file.
+    struct Harness {
+        det: ExtraneousDetector,
+        flow: Option<Flow>,
+        sink: EventSink,
+        _writer: EventWriter,
+        ip_id: u32,
+    }
+
+    impl Harness {
+        fn new(config: Config, test: &str) -> Harness {
+            let path = std::env::temp_dir().join(format!("mw-extraneous-{test}.jsonl"));
+            let writer = EventWriter::spawn(&OutputTarget::File(path)).unwrap();
+            Harness {
+                det: ExtraneousDetector::new(&config, 1),
+                flow: None,
+                sink: writer.sink(),
+                _writer: writer,
+                ip_id: 1,
+            }
+        }
+
+        /// One TCP packet at `ms` milliseconds, from the client when `from_client`.
+        fn tcp(&mut self, ms: u64, from_client: bool, flags: u8, seq: u32, ack: u32, len: u32) {
+            let (src, sport, dst, dport) = if from_client {
+                (C, 40_000, SRV, 80)
+            } else {
+                (SRV, 80, C, 40_000)
+            };
+            let (key, dir) = FlowKey::new(
+                ip_to_addr(src),
+                sport,
+                ip_to_addr(dst),
+                dport,
+                IpProto::TCP,
+                0,
+            );
+            let ts = Timestamp::from_secs_nanos(1_000, 0) + Duration::from_millis(ms);
+            self.ip_id += 1;
+            let p = PacketMeta {
+                ts,
+                key,
+                dir,
+                ip_len: 40 + len,
+                tcp_flags: flags,
+                tunnel: None,
+                tcp: Some(TcpInfo {
+                    flags,
+                    seq,
+                    ack,
+                    window: 1_000,
+                    payload_len: len,
+                    window_scale: None,
+                }),
+                payload_len: len,
+                ip_id: self.ip_id,
+                fingerprint: u64::from(self.ip_id) << 8 | 1,
+                app: AppHint::None,
+            };
+            let new = self.flow.is_none();
+            let flow = self.flow.get_or_insert_with(|| FlowEntry {
+                key,
+                first_dir: dir,
+                counters: FlowCounters::starting_at(ts),
+                ext: FlowExt::default(),
+            });
+            flow.counters.record(dir, ts, p.ip_len, flags);
+            self.det
+                .on_packet(flow, new, &p, PacketContext::default(), &mut self.sink)
+                .unwrap();
+        }
+
+        fn finish(&mut self) -> ExtraneousStats {
+            if let Some(flow) = self.flow.take() {
+                self.det
+                    .on_flow_end(&flow, FlowEnd::Shutdown, &mut self.sink)
+                    .unwrap();
+                self.flow = Some(flow);
+            }
+            self.det.finish(Timestamp::ZERO, &mut self.sink).unwrap();
+            self.det.stats()
+        }
+
+        fn state(&self) -> (Option<&'static str>, Option<String>) {
+            let flow = self.flow.as_ref().unwrap();
+            let st = &flow.ext.extraneous;
+            (st.conn_state(flow), st.history().map(str::to_owned))
+        }
+    }
+
+    fn no_warmup() -> Config {
+        let mut c = Config::default();
+        c.extraneous.warmup_s = 0;
+        c
+    }
+
+    #[test]
+    fn sequence_comparisons_wrap() {
+        assert!(seq_lt(u32::MAX - 10, 5));
+        assert!(seq_gt(5, u32::MAX - 10));
+        assert!(!seq_lt(7, 7) && !seq_gt(7, 7));
+        assert!(seq_lt(0, 0x7fff_ffff) && seq_gt(0, 0x8000_0001));
+    }
+
+    /// A whole connection whose sequence numbers wrap through zero, with a keep-alive, a
+    /// retransmission and a FIN close: silent, `SF`.
+    #[test]
+    fn connection_across_the_sequence_wrap_is_silent() {
+        let mut h = Harness::new(no_warmup(), "wrap");
+        let (c, s) = (u32::MAX - 100, u32::MAX - 5);
+        h.tcp(0, true, SYN, c, 0, 0);
+        h.tcp(10, false, SYN | ACK, s, c.wrapping_add(1), 0);
+        h.tcp(11, true, ACK, c.wrapping_add(1), s.wrapping_add(1), 0);
+        h.tcp(
+            20,
+            true,
+            ACK | PSH,
+            c.wrapping_add(1),
+            s.wrapping_add(1),
+            300,
+        );
+        let c2 = c.wrapping_add(301);
+        h.tcp(30, false, ACK | PSH, s.wrapping_add(1), c2, 1_000);
+        h.tcp(230, false, ACK | PSH, s.wrapping_add(1), c2, 1_000);
+        let s2 = s.wrapping_add(1_001);
+        h.tcp(231, true, ACK, c2, s2, 0);
+        // Keep-alive: one byte at next - 1, answered.
+        h.tcp(10_000, true, ACK, c2.wrapping_sub(1), s2, 1);
+        h.tcp(10_010, false, ACK, s2, c2, 0);
+        h.tcp(20_000, true, FIN | ACK, c2, s2, 0);
+        h.tcp(20_010, false, FIN | ACK, s2, c2.wrapping_add(1), 0);
+        h.tcp(20_011, true, ACK, c2.wrapping_add(1), s2.wrapping_add(1), 0);
+        assert_eq!(h.state(), (Some("SF"), Some("ShADdtTaFf".to_owned())));
+        let stats = h.finish();
+        assert_eq!(stats.alerts, 0, "{stats:?}");
+        assert_eq!(stats.flows, 1);
+    }
+
+    /// An acknowledgement beyond the peer's data is judged only after the reorder grace; a
+    /// late segment that fills the gap within it clears it.
+    #[test]
+    fn ack_beyond_data_waits_for_the_reorder_grace() {
+        let mut h = Harness::new(no_warmup(), "grace");
+        h.tcp(0, true, SYN, 100, 0, 0);
+        h.tcp(10, false, SYN | ACK, 500, 101, 0);
+        h.tcp(11, true, ACK, 101, 501, 0);
+        // The client ACKs 1000 server bytes before they are captured (reordering)...
+        h.tcp(20, true, ACK, 101, 1_501, 0);
+        // ...and they arrive 1 ms later: nothing to report.
+        h.tcp(21, false, ACK | PSH, 501, 101, 1_000);
+        // Now 5000 bytes never sent, and the server goes on below them 600 ms later.
+        h.tcp(30, true, ACK, 101, 6_501, 0);
+        h.tcp(100, false, ACK | PSH, 1_501, 101, 100);
+        assert_eq!(h.det.stats.alerts_by_reason, [0; 7], "within the grace");
+        h.tcp(700, false, ACK | PSH, 1_601, 101, 100);
+        let stats = h.finish();
+        assert_eq!(stats.alerts_by_reason[Reason::AckUnseenData.index()], 1);
+        assert_eq!(stats.alerts, 1);
+    }
+
+    #[test]
+    fn reasons_have_stable_names_and_ids() {
+        let ids: Vec<u32> = Reason::ALL.iter().map(|r| r.signature_id()).collect();
+        assert_eq!(ids, (2_000_001..=2_000_007).collect::<Vec<_>>());
+        for r in Reason::ALL {
+            assert_eq!(r.signature(), format!("extraneous.{}", r.name()));
+        }
+    }
+
+    #[test]
+    fn pending_slots_are_reused_with_a_new_generation() {
+        let mut t = PendingTable::new(1);
+        let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
+        let entry = Pending {
+            key,
+            tunnel: None,
+            reason: Reason::AfterClose,
+            dir,
+            first: Timestamp::ZERO,
+            last: Timestamp::ZERO,
+            count: 1,
+            sample: PacketSample::default(),
+            conn_state: None,
+            history: [0; HISTORY_LEN],
+            flow_packets: [1, 0],
+            next: PendingRef::default(),
+        };
+        let a = t.insert(entry).unwrap();
+        assert!(t.insert(entry).is_none(), "full");
+        assert!(t.take(a).is_some());
+        let b = t.insert(entry).unwrap();
+        assert_eq!(a.slot, b.slot);
+        assert_ne!(a.generation, b.generation);
+        assert!(t.get_mut(a).is_none(), "a stale link finds nothing");
+        assert!(t.get_mut(b).is_some());
+    }
+
+    #[test]
+    fn rate_limit_allows_a_burst_then_the_rate() {
+        let mut b = TokenBucket {
+            rate: 2,
+            cap: 3_000_000_000,
+            level: 3_000_000_000,
+            last: Timestamp::ZERO,
+        };
+        let t0 = Timestamp::from_secs_nanos(10, 0);
+        assert_eq!((0..10).filter(|_| b.take(t0)).count(), 3);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!((0..10).filter(|_| b.take(t1)).count(), 2);
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        assert_eq!(ExtraneousConfig::default().validate(), Ok(()));
+        let bad = ExtraneousConfig {
+            max_duplicate_share: 1.5,
+            ..ExtraneousConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "max_duplicate_share");
+        let bad = ExtraneousConfig {
+            pending_capacity: 0,
+            ..ExtraneousConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "pending_capacity");
+    }
+
+    /// Issue 7's budget: at most 256 bytes per tracked flow, everything included.
+    #[test]
+    fn flow_state_is_small() {
+        assert!(size_of::<FlowState>() <= 64, "{}", size_of::<FlowState>());
+        assert!(FlowTable::<FlowExt>::approx_bytes_per_flow() <= 256);
     }
 }
