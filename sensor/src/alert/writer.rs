@@ -129,6 +129,12 @@ enum WriterMsg {
     Reopen,
 }
 
+/// Written buffers kept for reuse (each `2 * SINK_FLUSH_BYTES`).
+const RECYCLED_BUFFERS: usize = 16;
+
+/// Chunks queued for the writer thread before producers wait (at most ~8 MiB).
+const WRITER_QUEUE_CHUNKS: usize = 64;
+
 /// The part of a sink the writer thread can reach.
 #[derive(Default)]
 struct SinkShared {
@@ -140,6 +146,8 @@ type SinkRegistry = Arc<Mutex<Vec<Weak<SinkShared>>>>;
 /// The writer thread.
 pub struct EventWriter {
     tx: Sender<WriterMsg>,
+    /// Written buffers coming back from the writer thread, for the sinks to reuse.
+    recycled: Receiver<Vec<u8>>,
     sinks: SinkRegistry,
     latency: SharedHistogram,
     thread: JoinHandle<Result<u64, AlertWriteError>>,
@@ -148,6 +156,7 @@ pub struct EventWriter {
 /// A producer's buffer of serialized events.
 pub struct EventSink {
     tx: Sender<WriterMsg>,
+    recycled: Receiver<Vec<u8>>,
     shared: Arc<SinkShared>,
     events: u64,
 }
@@ -181,7 +190,12 @@ impl EventWriter {
     ) -> Result<EventWriter, AlertWriteError> {
         let name = target.describe();
         let out = open(target, options.append)?;
-        let (tx, rx) = crossbeam_channel::unbounded::<WriterMsg>();
+        // Bounded: a slow output holds producers back instead of growing memory, and the
+        // queue is allocated once (an unbounded channel allocates a block every 31 chunks).
+        let (tx, rx) = crossbeam_channel::bounded::<WriterMsg>(WRITER_QUEUE_CHUNKS);
+        // Buffers go back to the sinks after writing, so a steady stream of events (flow
+        // records) allocates nothing; beyond this many idle buffers they are freed.
+        let (recycle_tx, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
         let sinks: SinkRegistry = Arc::default();
         let latency = latency_histogram();
         let mut state = WriterState {
@@ -191,6 +205,7 @@ impl EventWriter {
             written: 0,
             latency: options.measure_latency.then(|| Arc::clone(&latency)),
             spare: Vec::with_capacity(SINK_FLUSH_BYTES * 2),
+            recycle: recycle_tx,
         };
         let registry = Arc::clone(&sinks);
         let thread = std::thread::Builder::new()
@@ -202,6 +217,7 @@ impl EventWriter {
             })?;
         Ok(EventWriter {
             tx,
+            recycled,
             sinks,
             latency,
             thread,
@@ -219,6 +235,7 @@ impl EventWriter {
         sinks.push(Arc::downgrade(&shared));
         EventSink {
             tx: self.tx.clone(),
+            recycled: self.recycled.clone(),
             shared,
             events: 0,
         }
@@ -283,6 +300,8 @@ struct WriterState {
     latency: Option<SharedHistogram>,
     /// An empty buffer swapped into a sink when its contents are taken.
     spare: Vec<u8>,
+    /// Where written chunks go back to the sinks.
+    recycle: Sender<Vec<u8>>,
 }
 
 impl WriterState {
@@ -308,7 +327,7 @@ impl WriterState {
             };
             let mut reopen = false;
             match msg {
-                Some(WriterMsg::Chunk(chunk)) => self.write_chunk(&chunk)?,
+                Some(WriterMsg::Chunk(chunk)) => self.write_and_recycle(chunk)?,
                 Some(WriterMsg::Reopen) => reopen = true,
                 None => {}
             }
@@ -346,10 +365,16 @@ impl WriterState {
             .collect();
         let mut reopen = false;
         for sink in live {
-            let mut buf = sink.buf.lock().unwrap_or_else(PoisonError::into_inner);
+            // A sink blocked sending into the full queue holds its lock: skip it this time
+            // rather than wait for it (it waits for us), its chunk arrives through the queue.
+            let mut buf = match sink.buf.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+            };
             while let Ok(msg) = rx.try_recv() {
                 match msg {
-                    WriterMsg::Chunk(chunk) => self.write_chunk(&chunk)?,
+                    WriterMsg::Chunk(chunk) => self.write_and_recycle(chunk)?,
                     WriterMsg::Reopen => reopen = true,
                 }
             }
@@ -371,6 +396,15 @@ impl WriterState {
             let out = open(&self.target, true)?;
             self.out = BufWriter::with_capacity(256 * 1024, out);
         }
+        Ok(())
+    }
+
+    /// Writes a chunk a sink handed over and returns the buffer for reuse.
+    fn write_and_recycle(&mut self, mut chunk: Vec<u8>) -> Result<(), AlertWriteError> {
+        self.write_chunk(&chunk)?;
+        chunk.clear();
+        // A full pool (or sinks all gone) just frees the buffer.
+        let _ = self.recycle.try_send(chunk);
         Ok(())
     }
 
@@ -434,7 +468,7 @@ impl EventSink {
         buf.push(b'\n');
         self.events = self.events.saturating_add(1);
         if buf.len() >= SINK_FLUSH_BYTES {
-            hand_over(&self.tx, &mut buf)?;
+            hand_over(&self.tx, &self.recycled, &mut buf)?;
         }
         Ok(())
     }
@@ -446,7 +480,7 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        hand_over(&self.tx, &mut buf)
+        hand_over(&self.tx, &self.recycled, &mut buf)
     }
 
     /// Events written through this sink.
@@ -456,11 +490,18 @@ impl EventSink {
 }
 
 /// Sends the buffer's contents, under the sink's lock (see [`WriterState::sweep`]).
-fn hand_over(tx: &Sender<WriterMsg>, buf: &mut Vec<u8>) -> Result<(), AlertWriteError> {
+fn hand_over(
+    tx: &Sender<WriterMsg>,
+    recycled: &Receiver<Vec<u8>>,
+    buf: &mut Vec<u8>,
+) -> Result<(), AlertWriteError> {
     if buf.is_empty() {
         return Ok(());
     }
-    let full = std::mem::replace(buf, Vec::with_capacity(SINK_FLUSH_BYTES * 2));
+    let fresh = recycled
+        .try_recv()
+        .unwrap_or_else(|_| Vec::with_capacity(SINK_FLUSH_BYTES * 2));
+    let full = std::mem::replace(buf, fresh);
     tx.send(WriterMsg::Chunk(full))
         .map_err(|_| AlertWriteError::WriterGone)
 }
