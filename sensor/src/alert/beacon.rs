@@ -35,7 +35,7 @@ pub struct BeaconDetail {
     pub timing_score: Rounded,
     /// Regularity of the sizes, 0 to 1.
     pub size_score: Rounded,
-    /// Mean of the two, 0 to 1; the alert threshold applies to it.
+    /// The lower of the two, 0 to 1; the alert threshold applies to it.
     pub score: Rounded,
     /// First beat.
     pub first_seen: Rfc3339,

@@ -12,13 +12,16 @@
 //!   in a fixed-capacity [`PairTable`] per worker (dispatch by IP pair puts every connection of
 //!   a pair in one worker); a full table evicts, by preference, pairs already scored irregular.
 //! - **Packet beacons.** Inside one flow, a beat is a burst of data packets from the source
-//!   (packets less than `min_interval_ms` apart). [`FlowState`] keeps a cheap candidate test
-//!   (equal sizes, similar gaps); three agreeing gaps promote the flow to a full ring in the
-//!   fixed [`TrackPool`].
+//!   (packets less than `burst_gap_ms` apart). [`FlowState`] keeps a cheap candidate test:
+//!   a burst of the previous burst's size after a gap similar to the previous gap promotes the
+//!   flow to a full ring in the fixed [`TrackPool`], that burst being its first beat.
 //! - **Score** ([`score_beats`]): the latest [`RING`] beats; intervals below `min_interval_ms`
 //!   dropped (retries, duplicates); intervals close to 2..=`max_missed_beats`+1 times the
-//!   median folded back (missed beats); timing and sizes each scored as the mean of
-//!   1 - |Bowley skewness| and (median - MAD) / median; the score is the mean of the two.
+//!   median folded back (missed beats) when nine in ten intervals fit that grid; timing and
+//!   sizes each scored as the lower of 1 - |Bowley skewness| and (median - MAD) / median
+//!   (skewness only when the spread exceeds the jitter); the score is the lower of the two
+//!   (RITA averages four scores over a day of connections; with as few as six beats one
+//!   dimension is often regular by chance, so a beacon must be regular in both).
 //! - **Alerts.** Once per pair (or flow) when at least `min_beats` beats score at least
 //!   `score_threshold`; then an update (`evidence.beacon.update: true`) only when the beat count
 //!   has doubled or the severity rose since the last alert, and at most every
@@ -54,8 +57,9 @@ use super::{Flow, FlowEnd, SharedState};
 /// Beats kept per pair and per packet track (the score uses these).
 pub const RING: usize = 32;
 
-/// Agreeing bursts (equal size, similar gap) that promote a flow to a packet track.
-const PROMOTE_AFTER: u8 = 2;
+/// Agreements (a burst of the same size as the previous one, after a gap similar to the
+/// previous gap) that promote a flow to a packet track.
+const PROMOTE_AFTER: u8 = 1;
 
 /// Pair slots looked at when choosing one to evict.
 const EVICT_SAMPLE: usize = 16;
@@ -86,6 +90,9 @@ pub struct BeaconConfig {
     pub score_threshold: f64,
     /// Beats closer than this are one beat (retries, bursts), in milliseconds.
     pub min_interval_ms: u64,
+    /// Data packets from the source of one flow less than this apart are one burst (one beat
+    /// of a packet beacon), in milliseconds.
+    pub burst_gap_ms: u64,
     /// Relative tolerance of an interval that folds as a missed beat.
     pub jitter: f64,
     /// Most consecutive missed beats one interval may fold.
@@ -114,9 +121,10 @@ impl Default for BeaconConfig {
             enabled: true,
             trusted_destinations: Vec::new(),
             allowlist_domains: Vec::new(),
-            min_beats: 6,
+            min_beats: 8,
             score_threshold: 0.85,
             min_interval_ms: 500,
+            burst_gap_ms: 1000,
             jitter: 0.25,
             max_missed_beats: 3,
             pair_capacity: 32_768,
@@ -143,6 +151,9 @@ impl BeaconConfig {
         }
         if self.min_interval_ms == 0 || self.min_interval_ms > 3_600_000 {
             return fail("min_interval_ms", "must be between 1 and 3600000");
+        }
+        if self.burst_gap_ms == 0 || self.burst_gap_ms > 3_600_000 {
+            return fail("burst_gap_ms", "must be between 1 and 3600000");
         }
         if !(0.0..=0.5).contains(&self.jitter) {
             return fail("jitter", "must be between 0 and 0.5");
@@ -301,7 +312,7 @@ pub struct BeaconScore {
     pub timing: f64,
     /// Size regularity, 0 to 1.
     pub size: f64,
-    /// Mean of the two.
+    /// The lower of the two: a beacon is regular in both.
     pub score: f64,
     /// Intervals scored (after dropping short ones).
     pub intervals: usize,
@@ -348,15 +359,15 @@ pub fn score_beats(times: &[Timestamp], sizes: &[u32], p: &ScoreParams) -> Optio
     let mut scratch = [0f64; RING];
     let median = median_of(intervals, &mut scratch);
     // Missed beats: an interval within the jitter of 2, 3, ... times the median is that many
-    // beats. Folded only when at least three quarters of the intervals sit on that grid, so
-    // random timing (about half of exponential gaps land on it by chance) is not regularized.
+    // beats. Folded only when at least nine in ten intervals sit on that grid, so random
+    // timing (about half of exponential gaps land on it by chance) is not regularized.
     let on_grid = |d: f64| {
         let beats = (d / median).round().max(1.0);
         (beats <= f64::from(p.max_missed + 1) && (d / beats - median).abs() <= p.jitter * median)
             .then_some(beats)
     };
     let n_on_grid = intervals.iter().filter(|d| on_grid(**d).is_some()).count();
-    if median > 0.0 && 4 * n_on_grid >= 3 * k {
+    if median > 0.0 && 10 * n_on_grid >= 9 * k {
         for d in intervals.iter_mut() {
             if let Some(beats) = on_grid(*d) {
                 *d /= beats;
@@ -378,7 +389,7 @@ pub fn score_beats(times: &[Timestamp], sizes: &[u32], p: &ScoreParams) -> Optio
         size_mad_bytes: size_mad,
         timing,
         size,
-        score: (timing + size) / 2.0,
+        score: timing.min(size),
         intervals: k,
     })
 }
@@ -420,7 +431,8 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     a + (b - a) * (pos - lo as f64)
 }
 
-/// RITA's regularity of a sample: mean of 1 - |Bowley skewness| and (median - MAD) / median.
+/// Regularity of a sample after RITA: the lower of 1 - |Bowley skewness| and
+/// (median - MAD) / median.
 /// Skewness only counts when the interquartile range is at least `abs_floor` and `rel_floor`
 /// times the median (the tolerated jitter span: the asymmetry of a spread within it says
 /// nothing, and with a handful of samples it is noise) and the median differs from both
@@ -449,7 +461,9 @@ fn regularity(v: &mut [f64], abs_floor: f64, rel_floor: f64) -> (f64, f64, f64) 
     } else {
         0.0
     };
-    (((1.0 - skew.abs()) + mad_score) / 2.0, q2, mad)
+    // The lower of the two, not RITA's mean: the mean gives a narrow spread half marks for
+    // free (its skewness is not counted), and random sizes within ±45 % then pass.
+    (mad_score.min(1.0 - skew.abs()), q2, mad)
 }
 
 /// The last [`RING`] beats of a pair or track, and totals.
@@ -811,7 +825,7 @@ struct Settings {
     min_beats: u64,
     threshold: f64,
     params: ScoreParams,
-    min_interval: Duration,
+    burst_gap: Duration,
     pair_idle: Duration,
     update_interval: Duration,
     warmup: Duration,
@@ -869,7 +883,7 @@ impl BeaconDetector {
                     jitter: c.jitter,
                     max_missed: c.max_missed_beats,
                 },
-                min_interval: Duration::from_millis(c.min_interval_ms),
+                burst_gap: Duration::from_millis(c.burst_gap_ms),
                 pair_idle: Duration::from_secs(c.pair_idle_timeout_s),
                 update_interval: Duration::from_secs(c.update_interval_s),
                 warmup: Duration::from_secs(c.warmup_s),
@@ -943,13 +957,14 @@ impl BeaconDetector {
         if !self.settings.enabled || st.flags & OUTBOUND == 0 {
             return Ok(());
         }
-        let now = flow.counters.last_seen;
-        if st.flags & RECORDED == 0 {
-            // The flow goes on after an active-timeout report: its connection counts once.
-            self.record_connection(flow, now, sink)?;
-        }
+        // After an active-timeout report the connection goes on: it is recorded once, when it
+        // closes or its last record ends (with the counters of its last active period).
         if end == FlowEnd::Active {
             return Ok(());
+        }
+        let now = flow.counters.last_seen;
+        if st.flags & RECORDED == 0 {
+            self.record_connection(flow, now, sink)?;
         }
         // The last burst is complete now; then the track goes back to the pool.
         if st.cur_start != Timestamp::ZERO {
@@ -1053,7 +1068,7 @@ impl BeaconDetector {
             st.last_data = p.ts;
             return Ok(());
         }
-        if p.ts.saturating_since(st.last_data) < self.settings.min_interval {
+        if p.ts.saturating_since(st.last_data) < self.settings.burst_gap {
             st.cur_bytes = st.cur_bytes.saturating_add(p.payload_len);
             st.last_data = p.ts;
             return Ok(());
@@ -1115,36 +1130,21 @@ impl BeaconDetector {
             0
         };
         let promote = st.streak >= PROMOTE_AFTER;
-        let seeds = [
-            (
-                st.cur_start
-                    - Duration::from_millis(u64::from(st.gap_ms) + u64::from(st.prev_gap_ms)),
-                st.prev_bytes,
-            ),
-            (
-                st.cur_start - Duration::from_millis(u64::from(st.gap_ms)),
-                st.prev_bytes,
-            ),
-            (st.cur_start, st.cur_bytes),
-        ];
+        let seed = (st.cur_start, st.cur_bytes);
         st.prev_gap_ms = st.gap_ms;
         st.prev_bytes = st.cur_bytes;
         if promote {
-            self.promote(flow, key, src_port, &seeds, now, sink)?;
+            self.promote(flow, key, seed, now);
         }
         Ok(())
     }
 
-    /// Gives a candidate flow a packet track seeded with its last three bursts.
-    fn promote(
-        &mut self,
-        flow: &mut Flow,
-        key: PairKey,
-        src_port: u16,
-        seeds: &[(Timestamp, u32); 3],
-        now: Timestamp,
-        sink: &mut EventSink,
-    ) -> Result<(), AlertWriteError> {
+    /// Gives a candidate flow a packet track whose first beat is `seed`, the burst that
+    /// promoted it. The bursts before it are not recorded: they were chosen for agreeing
+    /// with it, and several mutually chosen samples make any flow look regular (measured on
+    /// the `beacon-heartbeat` random session); one chosen sample alone is not biased against
+    /// the bursts that follow.
+    fn promote(&mut self, flow: &mut Flow, key: PairKey, seed: (Timestamp, u32), now: Timestamp) {
         let idx = match self.tracks.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -1159,7 +1159,7 @@ impl BeaconDetector {
             self.settings
                 .note_destination(key.dst, now, self.start, &mut self.stats);
         let Some(t) = self.tracks.slots.get_mut(idx) else {
-            return Ok(());
+            return;
         };
         let generation = t.generation.wrapping_add(1);
         *t = Track {
@@ -1172,28 +1172,13 @@ impl BeaconDetector {
                 ..AlertState::default()
             },
         };
-        for (ts, size) in seeds {
-            t.beats.push(*ts, *size);
-        }
-        self.stats.packet_beats += seeds.len() as u64;
+        t.beats.push(seed.0, seed.1);
+        self.stats.packet_beats += 1;
         self.stats.tracks_promoted += 1;
         self.stats.tracks_active += 1;
         let st = &mut flow.ext.beacon;
         st.track = idx as u32 + 1;
         st.track_gen = generation;
-        let Self {
-            settings, stats, ..
-        } = self;
-        settings.evaluate(
-            sink,
-            stats,
-            Kind::Packets,
-            &key,
-            Some(src_port),
-            &t.beats,
-            &mut t.alert,
-            now,
-        )
     }
 
     /// The track to evict when the pool is full.
@@ -1304,8 +1289,10 @@ impl BeaconDetector {
         });
         self.pairs.len += 1;
         self.stats.pairs_created += 1;
-        if first_seen && self.settings.new_destination_alerts {
-            self.settings.write_new_destination(sink, &key, now)?;
+        if first_seen
+            && self.settings.new_destination_alerts
+            && self.settings.write_new_destination(sink, &key, now)?
+        {
             self.stats.alerts += 1;
             self.stats.new_destination_alerts += 1;
         }
@@ -1318,7 +1305,10 @@ impl Settings {
     fn outbound_untrusted(&self, flow: &Flow) -> bool {
         let (src, _, dst, _) = flow.key.endpoints(flow.first_dir);
         let inside = |ip: IpAddr, nets: &[IpNet]| nets.iter().any(|n| n.contains(&ip));
-        inside(src, &self.home) && !inside(dst, &self.home) && !inside(dst, &self.trusted)
+        inside(src, &self.home)
+            && routable_unicast(dst)
+            && !inside(dst, &self.home)
+            && !inside(dst, &self.trusted)
     }
 
     /// Notes a destination in the shared set: (first seen after the warm-up, in baseline).
@@ -1445,14 +1435,19 @@ impl Settings {
         Ok(())
     }
 
+    /// Writes a `beacon.new_destination` alert unless the name is allowlisted; whether it did.
     fn write_new_destination(
         &self,
         sink: &mut EventSink,
         key: &PairKey,
         now: Timestamp,
-    ) -> Result<(), AlertWriteError> {
+    ) -> Result<bool, AlertWriteError> {
         let dst = addr_to_ip(key.dst);
         let cached = self.shared.names.lookup(dst);
+        let name = cached.as_ref().and_then(|n| n.as_str());
+        if name.is_some_and(|n| self.allowlist.iter().any(|s| matches_suffix(n, s))) {
+            return Ok(false);
+        }
         let (signature_id, signature) = SIG_NEW_DESTINATION;
         sink.write(&AlertEvent {
             header: EventHeader {
@@ -1476,12 +1471,34 @@ impl Settings {
             evidence: BeaconEvidence {
                 beacon: None,
                 destination: DestinationInfo {
-                    name: cached.as_ref().and_then(|n| n.as_str()),
+                    name,
                     first_seen: true,
                     in_baseline: false,
                 },
             },
-        })
+        })?;
+        Ok(true)
+    }
+}
+
+/// Whether traffic to `ip` can leave the local network toward one host: not multicast,
+/// broadcast, link-local, loopback or unspecified (SSDP, mDNS, LLMNR, IGMP and DHCP
+/// announcements are periodic by design and go to no untrusted host).
+fn routable_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_link_local()
+                || v4.is_loopback()
+                || v4.is_unspecified())
+        }
+        IpAddr::V6(v6) => {
+            !(v6.is_multicast()
+                || v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local())
+        }
     }
 }
 
@@ -1554,15 +1571,15 @@ mod tests {
     #[test]
     fn jittered_beacons_pass_the_default_threshold() {
         for seed in 0..50 {
-            for (jitter, interval) in [(0.1, 1.0), (0.2, 1.0), (0.2, 60.0), (0.2, 3600.0)] {
+            for (jitter, interval) in [(0.0, 1.0), (0.1, 1.0), (0.1, 60.0), (0.2, 3600.0)] {
                 let t = beats(RING, interval, jitter, &[], seed);
                 let s = score_beats(&t, &[512; RING], &P).unwrap();
                 assert!(s.score >= 0.85, "seed {seed} jitter {jitter}: {s:?}");
             }
-            // Six beats, the minimum, with 20 % jitter.
-            let t = beats(6, 10.0, 0.2, &[], seed);
-            let s = score_beats(&t, &[512; 6], &P).unwrap();
-            assert!(s.score >= 0.85, "seed {seed} six beats: {s:?}");
+            // Eight beats, the default minimum, with 10 % jitter.
+            let t = beats(8, 10.0, 0.1, &[], seed);
+            let s = score_beats(&t, &[512; 8], &P).unwrap();
+            assert!(s.score >= 0.85, "seed {seed} eight beats: {s:?}");
         }
     }
 
@@ -1618,6 +1635,23 @@ mod tests {
         assert!(s.timing > 0.99, "{s:?}");
         // Equal timestamps (a mirrored copy of the same connection) as well.
         assert!(score_beats(&[Timestamp(5); 6], &[1; 6], &P).is_none());
+    }
+
+    #[test]
+    fn multicast_and_broadcast_are_not_destinations() {
+        for ip in [
+            "239.255.255.250",
+            "255.255.255.255",
+            "224.0.0.1",
+            "169.254.1.1",
+            "ff02::c",
+            "fe80::1",
+        ] {
+            assert!(!routable_unicast(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["203.0.113.9", "8.8.8.8", "2001:db8::1"] {
+            assert!(routable_unicast(ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]
