@@ -898,14 +898,22 @@ impl BeaconDetector {
         }
     }
 
-    /// Bytes one tracked pair costs (slot, index entry, free-list entry).
-    pub fn bytes_per_pair() -> usize {
-        std::mem::size_of::<Pair>() + std::mem::size_of::<u32>() * 2 + 1
+    /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
+    /// free list and hash index, as allocated): fixed from construction on.
+    pub fn pair_memory(&self) -> (usize, usize) {
+        let p = &self.pairs;
+        let bytes = p.slots.capacity() * std::mem::size_of::<Pair>()
+            + p.free.capacity() * std::mem::size_of::<u32>()
+            + p.index.allocation_size();
+        (p.slots.len(), bytes)
     }
 
-    /// Bytes one packet track costs.
-    pub fn bytes_per_track() -> usize {
-        std::mem::size_of::<Track>() + std::mem::size_of::<u32>()
+    /// Packet tracks this detector can hold at once, and the bytes of its pool.
+    pub fn track_memory(&self) -> (usize, usize) {
+        let t = &self.tracks;
+        let bytes = t.slots.capacity() * std::mem::size_of::<Track>()
+            + t.free.capacity() * std::mem::size_of::<u32>();
+        (t.slots.len(), bytes)
     }
 
     /// One packet.
