@@ -255,6 +255,32 @@ mod tests {
         assert_eq!(got.as_str().unwrap().len(), NAME_CAP);
     }
 
+    proptest::proptest! {
+        /// Hostile input: any bytes, and every prefix and single-byte corruption of a real
+        /// response, never panic, and only whole answers are learned.
+        #[test]
+        fn never_panics_on_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let cache = NameCache::new(16);
+            cache.observe_response(&bytes, t(1));
+        }
+
+        #[test]
+        fn corrupted_responses_never_panic(pos in 0usize..64, value in proptest::prelude::any::<u8>(), cut in 0usize..64) {
+            let ip: IpAddr = "198.51.100.7".parse().unwrap();
+            let mut msg = dns_message(7, "c2.example.org", Some(ip)).unwrap();
+            if let Some(b) = msg.get_mut(pos) {
+                *b = value;
+            }
+            msg.truncate(msg.len().saturating_sub(cut));
+            let cache = NameCache::new(16);
+            cache.observe_response(&msg, t(1));
+            // The A record's address is the last 4 bytes: a cut message has no whole answer.
+            if cut > 0 {
+                proptest::prop_assert_eq!(cache.stats().answers, 0);
+            }
+        }
+    }
+
     #[test]
     fn suffix_matching() {
         assert!(matches_suffix("www.example.com", "example.com"));
