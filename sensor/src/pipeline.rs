@@ -268,6 +268,9 @@ impl Pipeline {
         let mut reports = Vec::with_capacity(n_workers);
         let shared = SharedState {
             names: Arc::new(NameCache::new(NAME_CACHE_CAPACITY)),
+            destinations: Arc::new(crate::detect::beacon::KnownDestinations::load(
+                &config.beacon,
+            )?),
         };
         for i in 0..n_workers {
             let (tx, rx) = crossbeam_channel::bounded(queue);

@@ -1,8 +1,17 @@
-//! DNS message header (RFC 1035 §4.1.1): just enough to pair a response with its query.
+//! DNS messages (RFC 1035 §4.1): the fixed header, to pair a response with its query, and a
+//! passive read of a response's question name and A/AAAA answers, to learn which name an
+//! address was resolved from.
 //!
 //! `DnsHeaderSlice::from_slice` checks the 12-byte fixed header; accessors cannot fail
 //! afterwards. Whether a UDP datagram is DNS at all is the caller's choice (port 53, 5353):
 //! any 12 bytes parse, so this view is never used to *probe* for DNS.
+//!
+//! The body walk ([`DnsHeaderSlice::question_name`], [`DnsHeaderSlice::for_each_address`]) is
+//! hand-written over bounds-checked reads: it allocates nothing, follows compression pointers
+//! (RFC 1035 §4.1.4) only backwards and at most [`MAX_POINTERS`] times, and stops at the first
+//! record that does not fit, keeping what came before. The crates we looked at (hickory-proto,
+//! dns-parser) build owned records (`Vec`, `String`) per message, which the capture thread
+//! must not do per packet.
 
 use super::bytes::be_u16;
 
@@ -18,6 +27,26 @@ mod field {
 
 /// Length of the fixed DNS header.
 pub const HEADER_LEN: usize = field::HEADER_LEN;
+
+/// Longest name in presentation form (RFC 1035 §2.3.4: 255 octets on the wire).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Compression pointers followed within one name before it is judged a loop.
+pub const MAX_POINTERS: usize = 16;
+
+/// Answer records looked at per message.
+pub const MAX_ANSWERS: usize = 64;
+
+/// Resource record type A (RFC 1035 §3.2.2).
+const TYPE_A: u16 = 1;
+/// Resource record type AAAA (RFC 3596 §2.1).
+const TYPE_AAAA: u16 = 28;
+/// Class IN.
+const CLASS_IN: u16 = 1;
+/// Type, class, TTL and RDLENGTH after a record's owner name.
+const RR_FIXED_LEN: usize = 10;
+/// Type and class after a question's name.
+const QUESTION_FIXED_LEN: usize = 4;
 
 /// Zero-copy view of a DNS message (header checked, body unparsed).
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +89,114 @@ impl<'a> DnsHeaderSlice<'a> {
     pub fn message(&self) -> &'a [u8] {
         self.bytes
     }
+
+    /// The first question's name, lower-cased and dotted (no trailing dot), written into
+    /// `out`; returns its length. `None` when there is no question or its name is malformed
+    /// (a label beyond the message, a pointer loop, longer than [`MAX_NAME_LEN`]).
+    pub fn question_name(&self, out: &mut [u8; MAX_NAME_LEN]) -> Option<usize> {
+        if self.question_count() == 0 {
+            return None;
+        }
+        let (_, len) = read_name(self.bytes, HEADER_LEN, Some(out))?;
+        Some(len)
+    }
+
+    /// Calls `f` with the address of every A or AAAA answer record (class IN), in message
+    /// order, at most [`MAX_ANSWERS`]. Stops quietly at the first record that does not fit.
+    pub fn for_each_address(&self, mut f: impl FnMut(std::net::IpAddr)) {
+        let mut pos = HEADER_LEN;
+        for _ in 0..self.question_count() {
+            let Some((end, _)) = read_name(self.bytes, pos, None) else {
+                return;
+            };
+            pos = end + QUESTION_FIXED_LEN;
+        }
+        let answers = usize::from(self.answer_count()).min(MAX_ANSWERS);
+        for _ in 0..answers {
+            let Some((end, _)) = read_name(self.bytes, pos, None) else {
+                return;
+            };
+            let Some(fixed) = self.bytes.get(end..end + RR_FIXED_LEN) else {
+                return;
+            };
+            let rtype = be_u16(fixed.get(0..2).unwrap_or_default());
+            let class = be_u16(fixed.get(2..4).unwrap_or_default());
+            let rdlen = usize::from(be_u16(fixed.get(8..10).unwrap_or_default()));
+            let rdata_at = end + RR_FIXED_LEN;
+            let Some(rdata) = self.bytes.get(rdata_at..rdata_at + rdlen) else {
+                return;
+            };
+            if class == CLASS_IN {
+                match (rtype, rdata.len()) {
+                    (TYPE_A, 4) => {
+                        let mut a = [0u8; 4];
+                        a.copy_from_slice(rdata);
+                        f(std::net::IpAddr::from(a));
+                    }
+                    (TYPE_AAAA, 16) => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(rdata);
+                        f(std::net::IpAddr::from(a));
+                    }
+                    _ => {}
+                }
+            }
+            pos = rdata_at + rdlen;
+        }
+    }
+}
+
+/// Reads the (possibly compressed) name at `start`: returns the offset just after it in the
+/// message (after the first pointer, if any) and, with `out`, writes its dotted lower-case
+/// form there and returns that length.
+fn read_name(
+    msg: &[u8],
+    start: usize,
+    mut out: Option<&mut [u8; MAX_NAME_LEN]>,
+) -> Option<(usize, usize)> {
+    let mut pos = start;
+    let mut end = None;
+    let mut pointers = 0;
+    let mut len = 0usize;
+    loop {
+        let b = *msg.get(pos)?;
+        match b & 0xc0 {
+            0x00 => {
+                if b == 0 {
+                    return Some((end.unwrap_or(pos + 1), len));
+                }
+                let label = msg.get(pos + 1..pos + 1 + usize::from(b))?;
+                let dot = usize::from(len > 0);
+                if len + dot + label.len() > MAX_NAME_LEN {
+                    return None;
+                }
+                if let Some(out) = out.as_deref_mut() {
+                    if dot == 1 {
+                        *out.get_mut(len)? = b'.';
+                    }
+                    let dst = out.get_mut(len + dot..len + dot + label.len())?;
+                    for (d, s) in dst.iter_mut().zip(label) {
+                        *d = s.to_ascii_lowercase();
+                    }
+                }
+                len += dot + label.len();
+                pos += 1 + label.len();
+            }
+            0xc0 => {
+                let low = *msg.get(pos + 1)?;
+                let target = (usize::from(b & 0x3f) << 8) | usize::from(low);
+                // Only backwards: a forward or self pointer cannot be a valid compression.
+                if target >= pos || pointers >= MAX_POINTERS {
+                    return None;
+                }
+                pointers += 1;
+                end.get_or_insert(pos + 2);
+                pos = target;
+            }
+            // 0x40 and 0x80: extended label types (RFC 6891 §5), not used in names we read.
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +227,103 @@ mod tests {
         let q = DnsHeaderSlice::from_slice(&query).unwrap();
         assert!(!q.is_response());
         assert_eq!(q.rcode(), 3);
+    }
+
+    /// A response for `WWW.Example.com` (mixed case on purpose) with a CNAME, an A and an AAAA
+    /// answer, each owner name a compression pointer.
+    static ANSWERS: &[u8] = &[
+        0x12, 0x34, // id
+        0x81, 0x80, // flags: response
+        0x00, 0x01, // qdcount 1
+        0x00, 0x03, // ancount 3
+        0x00, 0x00, 0x00, 0x00, // nscount, arcount
+        // offset 12: question name www.example.com
+        3, b'W', b'W', b'W', 7, b'E', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0,
+        0x00, 0x01, 0x00, 0x01, // qtype A, qclass IN
+        // answer 1: CNAME, owner -> 12, rdata "cdn" + pointer to "example.com" (offset 16)
+        0xc0, 12, 0x00, 0x05, 0x00, 0x01, 0, 0, 0x0e, 0x10, 0x00, 0x06, 3, b'c', b'd', b'n', 0xc0,
+        16, // answer 2: A 192.0.2.7, owner -> 12
+        0xc0, 12, 0x00, 0x01, 0x00, 0x01, 0, 0, 0x0e, 0x10, 0x00, 0x04, 192, 0, 2, 7,
+        // answer 3: AAAA 2001:db8::7, owner -> 12
+        0xc0, 12, 0x00, 0x1c, 0x00, 0x01, 0, 0, 0x0e, 0x10, 0x00, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+    ];
+
+    fn addresses(msg: &[u8]) -> Vec<std::net::IpAddr> {
+        let mut v = Vec::new();
+        if let Some(h) = DnsHeaderSlice::from_slice(msg) {
+            h.for_each_address(|ip| v.push(ip));
+        }
+        v
+    }
+
+    #[test]
+    fn parses_known_answers() {
+        let h = DnsHeaderSlice::from_slice(ANSWERS).unwrap();
+        let mut name = [0u8; MAX_NAME_LEN];
+        let n = h.question_name(&mut name).unwrap();
+        assert_eq!(&name[..n], b"www.example.com");
+        assert_eq!(
+            addresses(ANSWERS),
+            vec![
+                "192.0.2.7".parse::<std::net::IpAddr>().unwrap(),
+                "2001:db8::7".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_truncated_answers() {
+        // Every prefix: never a panic, never an address that was not wholly present.
+        for n in 0..ANSWERS.len() {
+            let got = addresses(&ANSWERS[..n]);
+            let expected = if n >= ANSWERS.len() {
+                2
+            } else if n >= ANSWERS.len() - 16 - 12 {
+                1
+            } else {
+                0
+            };
+            assert_eq!(got.len(), expected, "prefix {n}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_pointer() {
+        // A pointer to itself in the question name.
+        let mut looped = ANSWERS.to_vec();
+        looped[12] = 0xc0;
+        looped[13] = 12;
+        let h = DnsHeaderSlice::from_slice(&looped).unwrap();
+        let mut name = [0u8; MAX_NAME_LEN];
+        assert_eq!(h.question_name(&mut name), None);
+        assert!(addresses(&looped).is_empty());
+        // A forward pointer in an answer's owner name stops the walk before that answer.
+        let mut forward = ANSWERS.to_vec();
+        let a_owner = 12 + 17 + 4 + 18;
+        forward[a_owner + 1] = 200;
+        assert_eq!(
+            addresses(&forward).len(),
+            0,
+            "the A record is skipped, the walk stops"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_rdlength() {
+        // The A record says 5 bytes of RDATA: not an address, and the AAAA after it is misread
+        // as starting one byte late, so nothing valid follows.
+        let mut lying = ANSWERS.to_vec();
+        let a_rdlen = 12 + 17 + 4 + 18 + 11;
+        lying[a_rdlen] = 5;
+        assert!(
+            addresses(&lying)
+                .iter()
+                .all(|ip| ip.is_ipv6() || ip.to_string() != "192.0.2.7")
+        );
+        let mut huge = ANSWERS.to_vec();
+        huge[a_rdlen - 1] = 0xff;
+        assert!(addresses(&huge).is_empty());
     }
 
     #[test]

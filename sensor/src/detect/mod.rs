@@ -80,6 +80,8 @@ pub struct PacketContext {
 pub struct SharedState {
     /// Names learned from DNS answers on the wire (IP → name).
     pub names: Arc<NameCache>,
+    /// Untrusted destinations known from the baseline file and seen in this run.
+    pub destinations: Arc<beacon::KnownDestinations>,
 }
 
 /// Detector counters of one worker, for the `stats` event.

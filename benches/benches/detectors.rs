@@ -1,0 +1,185 @@
+//! Cost of the beacon detector: the full pipeline with `[beacon] enabled` true against false,
+//! in one run, and the memory of one tracked pair.
+//!
+//! Input, built in memory at start (`mirrorwatch_benches::Traffic`, plain variant): 50,000
+//! IPv4 flows (75 % TCP, 25 % UDP), 10 packets each, minimum-size frames shuffled across the
+//! capture. Every client is in 10.0.0.0/8 (home) and every server in 192.0.2.0/24 (untrusted
+//! by default), so every flow is outbound to an untrusted destination: each one is a
+//! connection beat and creates a pair (50,000 pairs against a table of 32,768: evictions on
+//! every run), a worst case for the detector. Both cases run one worker (`--workers 1`), so
+//! the ratio is the per-packet cost of the detector on one core.
+//!
+//! After each case the bench prints the packets, flows and beacon counters (and stops if the
+//! packet or flow count is wrong, or if the enabled detector recorded no beat), so a fast
+//! wrong run shows. Then it prints the bytes of one tracked pair and one packet track, read
+//! from the allocated tables of a detector built with the default configuration, and the bytes
+//! of one flow-table slot.
+//!
+//! Run: `cargo bench -p mirrorwatch-benches --bench detectors -- --warm-up-time 1 --measurement-time 4`.
+
+// A bench that cannot build its input or gets wrong counts must stop loudly; not packet paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use flowtable::FlowTable;
+use mirrorwatch::alert::{EventWriter, OutputTarget};
+use mirrorwatch::config::Config;
+use mirrorwatch::detect::beacon::{BeaconDetector, KnownDestinations};
+use mirrorwatch::detect::{FlowExt, SharedState};
+use mirrorwatch::names::NameCache;
+use mirrorwatch::pipeline::{Pipeline, PipelineOptions, PipelineReport};
+use mirrorwatch_benches::{Encapsulation, MixSpec, Traffic};
+
+/// The traffic both cases run on.
+const SPEC: MixSpec = MixSpec {
+    flows: 50_000,
+    packets_per_flow: 10,
+    mirror_sessions: 1,
+    seed: 0x6265_6163_6f6e,
+};
+
+/// Off/on pairs of the interleaved measurement.
+const INTERLEAVED_PAIRS: usize = 9;
+
+/// One full pipeline run; returns the time of push + finish and the report.
+fn run(config: &Config, traffic: &Traffic, out: &Path) -> (StdDuration, PipelineReport) {
+    let writer = EventWriter::spawn(&OutputTarget::File(out.to_path_buf())).unwrap();
+    let options = PipelineOptions {
+        workers: 1,
+        flow_records: false,
+        drop_when_full: false,
+    };
+    let mut pipeline = Pipeline::start(config, options, || writer.sink()).unwrap();
+    let start = Instant::now();
+    for rec in traffic.records() {
+        pipeline.push(&rec).unwrap();
+    }
+    let report = pipeline.finish().unwrap();
+    let elapsed = start.elapsed();
+    writer.finish().unwrap();
+    (elapsed, report)
+}
+
+fn check(case: &str, traffic: &Traffic, report: &PipelineReport, enabled: bool) {
+    let beacon = report.detectors().beacon;
+    eprintln!(
+        "  {case}: {} packets, {} flows; beacon: {} connection beats, {} pairs created, {} evicted ({} irregular), {} alerts",
+        report.capture.packets,
+        report.flows().inserted,
+        beacon.connection_beats,
+        beacon.pairs_created,
+        beacon.pairs_evicted,
+        beacon.pairs_evicted_irregular,
+        beacon.alerts
+    );
+    assert_eq!(
+        report.capture.packets,
+        traffic.len() as u64,
+        "{case}: packets"
+    );
+    assert_eq!(
+        report.flows().inserted,
+        u64::from(SPEC.flows),
+        "{case}: flows"
+    );
+    assert_eq!(
+        beacon.connection_beats > 0,
+        enabled,
+        "{case}: connection beats"
+    );
+}
+
+fn bench_detectors(c: &mut Criterion) {
+    let traffic = Traffic::build(&SPEC, Encapsulation::Plain);
+    let dir = std::env::temp_dir().join(format!("mw-bench-detectors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.jsonl");
+    let on = Config::default();
+    let mut off = Config::default();
+    off.beacon.enabled = false;
+
+    let mut group = c.benchmark_group("detectors");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(traffic.len() as u64));
+    let mut means = Vec::new();
+    for (name, config, enabled) in [("beacon_off", &off, false), ("beacon_on", &on, true)] {
+        let mut last = None;
+        let mut total = StdDuration::ZERO;
+        let mut runs = 0u32;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = StdDuration::ZERO;
+                for _ in 0..iters {
+                    let (elapsed, report) = run(config, &traffic, &out);
+                    spent += elapsed;
+                    last = Some(report);
+                }
+                total += spent;
+                runs += u32::try_from(iters).unwrap_or(u32::MAX);
+                spent
+            })
+        });
+        // `None`: filtered out on the command line.
+        if let Some(report) = last {
+            check(name, &traffic, &report, enabled);
+            means.push((name, total / runs.max(1)));
+        }
+    }
+    group.finish();
+    let pps = |t: &StdDuration| traffic.len() as f64 / t.as_secs_f64() / 1e6;
+    if let [(_, off_t), (_, on_t)] = means.as_slice() {
+        eprintln!(
+            "criterion means: beacon off {:.2} Mpps, on {:.2} Mpps: on/off time ratio {:.3}",
+            pps(off_t),
+            pps(on_t),
+            on_t.as_secs_f64() / off_t.as_secs_f64()
+        );
+    }
+    // The machine may be shared: interleave off and on runs and take the median of the
+    // per-pair ratios, so load that comes and goes hits both alike.
+    let mut ratios = Vec::with_capacity(INTERLEAVED_PAIRS);
+    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    for _ in 0..INTERLEAVED_PAIRS {
+        let (off_t, _) = run(&off, &traffic, &out);
+        let (on_t, _) = run(&on, &traffic, &out);
+        ratios.push(on_t.as_secs_f64() / off_t.as_secs_f64());
+        offs.push(off_t);
+        ons.push(on_t);
+    }
+    ratios.sort_by(f64::total_cmp);
+    offs.sort();
+    ons.sort();
+    let mid = INTERLEAVED_PAIRS / 2;
+    eprintln!(
+        "interleaved, {INTERLEAVED_PAIRS} pairs: median beacon off {:.2} Mpps, on {:.2} Mpps; median on/off time ratio {:.3} (min {:.3}, max {:.3})",
+        pps(&offs[mid]),
+        pps(&ons[mid]),
+        ratios[mid],
+        ratios[0],
+        ratios[INTERLEAVED_PAIRS - 1]
+    );
+
+    // Memory: one worker's detector with the default capacities, as allocated.
+    let config = Config::default();
+    let shared = SharedState {
+        names: Arc::new(NameCache::new(16)),
+        destinations: Arc::new(KnownDestinations::default()),
+    };
+    let detector = BeaconDetector::new(&config, &shared, 1);
+    let (pairs, pair_bytes) = detector.pair_memory();
+    let (tracks, track_bytes) = detector.track_memory();
+    eprintln!(
+        "memory: {pairs} pairs in {pair_bytes} bytes = {} bytes per tracked pair; {tracks} packet tracks in {track_bytes} bytes = {} bytes per track; flow-table slot {} bytes",
+        pair_bytes / pairs.max(1),
+        track_bytes / tracks.max(1),
+        FlowTable::<FlowExt>::approx_bytes_per_flow()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+criterion_group!(benches, bench_detectors);
+criterion_main!(benches);
