@@ -930,7 +930,7 @@ impl Worker {
                 (flow, new)
             };
             if new {
-                flow.ext.tunnel = p.tunnel;
+                flow.ext.tunnel = p.tunnel.map(Into::into);
             }
             flow.counters.record(p.dir, p.ts, p.ip_len, p.tcp_flags);
             if out.result.is_ok() {
@@ -1000,7 +1000,7 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
             conn_state: entry.ext.extraneous.conn_state(entry),
             history: entry.ext.extraneous.history(),
         },
-        tunnel: entry.ext.tunnel.map(|t| TunnelRef {
+        tunnel: entry.ext.tunnel(&entry.key).map(|t| TunnelRef {
             kind: t.kind.name(),
             id: t.id,
             depth: t.depth,

@@ -203,7 +203,9 @@ pub struct FlowState {
     prev_gap_ms: u32,
     /// Packet track index + 1 (0: none) and its generation.
     track: u32,
-    track_gen: u32,
+    /// 16 bits keep the slot at 40 bytes (the flow budget is 256 B); a stale reference
+    /// survives only if its slot was reused exactly 65,536 times meanwhile.
+    track_gen: u16,
     /// Consecutive agreeing bursts.
     streak: u8,
     /// `OUTBOUND`, `RECORDED`.
@@ -661,7 +663,7 @@ impl PairTable {
 #[derive(Clone, Copy, Debug, Default)]
 struct Track {
     live: bool,
-    generation: u32,
+    generation: u16,
     beats: Beats,
     alert: AlertState,
 }
@@ -1206,7 +1208,7 @@ impl BeaconDetector {
         best.map_or(self.tracks.hand, |b| b.2)
     }
 
-    fn release_track(&mut self, idx: usize, generation: u32) {
+    fn release_track(&mut self, idx: usize, generation: u16) {
         if let Some(t) = self.tracks.slots.get_mut(idx) {
             if t.live && t.generation == generation {
                 t.live = false;

@@ -1306,6 +1306,7 @@ impl ExtraneousDetector {
         sink: &mut EventSink,
     ) -> Result<(), AlertWriteError> {
         let conn_state = flow.ext.extraneous.conn_state(flow);
+        let tunnel = flow.ext.tunnel(&flow.key);
         let st = &mut flow.ext.extraneous;
         let history = st.history;
         let packets = flow.counters.packets;
@@ -1337,7 +1338,7 @@ impl ExtraneousDetector {
         st.reported |= o.reason.bit();
         let entry = Pending {
             key,
-            tunnel: flow.ext.tunnel,
+            tunnel,
             reason: o.reason,
             dir: o.dir,
             first: o.ts,
@@ -1793,6 +1794,15 @@ mod tests {
     #[test]
     fn flow_state_is_small() {
         assert!(size_of::<FlowState>() <= 64, "{}", size_of::<FlowState>());
-        assert!(FlowTable::<FlowExt>::approx_bytes_per_flow() <= 256);
+        let per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
+        assert!(
+            per_flow <= 256,
+            "{per_flow} B per flow: FlowExt {} (tunnel {}, extraneous {}, beacon {}), entry {}",
+            size_of::<FlowExt>(),
+            size_of::<Option<crate::detect::TunnelTag>>(),
+            size_of::<FlowState>(),
+            size_of::<crate::detect::beacon::FlowState>(),
+            size_of::<Option<flowtable::FlowEntry<FlowExt>>>(),
+        );
     }
 }

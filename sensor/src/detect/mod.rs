@@ -29,12 +29,46 @@ use crate::pipeline::{FlowTunnel, PacketMeta};
 /// every slot of the flow table).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlowExt {
-    /// Innermost tunnel, if encapsulated.
-    pub tunnel: Option<FlowTunnel>,
+    /// Innermost tunnel, if encapsulated (its link is the key's tunnel context).
+    pub tunnel: Option<TunnelTag>,
     /// TCP state and extraneous-packet evidence.
     pub extraneous: extraneous::FlowState,
     /// Packet-beacon candidate state.
     pub beacon: beacon::FlowState,
+}
+
+/// The innermost tunnel of a flow, as kept in its slot: the link is not repeated, it is
+/// the flow key's tunnel context (8 bytes saved in every slot of the flow table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelTag {
+    /// Encapsulation.
+    pub kind: crate::decode::TunnelKind,
+    /// Nesting level.
+    pub depth: u8,
+    /// VNI / key / session ID.
+    pub id: u32,
+}
+
+impl From<FlowTunnel> for TunnelTag {
+    fn from(t: FlowTunnel) -> TunnelTag {
+        TunnelTag {
+            kind: t.kind,
+            depth: t.depth,
+            id: t.id,
+        }
+    }
+}
+
+impl FlowExt {
+    /// The flow's innermost tunnel, link included (from `key`, the flow's key).
+    pub fn tunnel(&self, key: &flowtable::FlowKey) -> Option<FlowTunnel> {
+        self.tunnel.map(|t| FlowTunnel {
+            kind: t.kind,
+            id: t.id,
+            depth: t.depth,
+            link: key.tunnel,
+        })
+    }
 }
 
 /// A flow as the detectors see it.
