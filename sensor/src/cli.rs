@@ -36,6 +36,10 @@ pub struct ReplayArgs {
     /// Configuration file (TOML); defaults are built in (`mirrorwatch config default`).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Known destinations kept across runs (one address per line; created when missing,
+    /// saved at the end): overrides `[beacon] baseline_file`.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Where to write JSON-lines events; `-` is standard output.
     #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
     pub output: String,
@@ -66,6 +70,10 @@ pub struct LiveArgs {
     /// Configuration file (TOML); defaults are built in (`mirrorwatch config default`).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Known destinations kept across runs (one address per line; created when missing,
+    /// saved at the end): overrides `[beacon] baseline_file`.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Where to append JSON-lines events; `-` is standard output. SIGHUP reopens the file.
     #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
     pub output: String,

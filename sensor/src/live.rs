@@ -21,7 +21,7 @@ use crate::cli::LiveArgs;
 use crate::config::Config;
 use crate::metrics::MetricsServer;
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
-use crate::run::{UsageError, load_config, stop_flag};
+use crate::run::{UsageError, load_settings, stop_flag};
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
@@ -47,7 +47,7 @@ pub struct LiveOutcome {
 
 /// Runs `mirrorwatch live` until SIGINT/SIGTERM.
 pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
     let name = args.interface.as_str();
     for w in live::preflight(name).map_err(UsageError::Live)? {
         eprintln!("mirrorwatch: warning: {w}");

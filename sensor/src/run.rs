@@ -27,6 +27,9 @@ pub enum UsageError {
     /// The capture interface does not exist, may not be opened, or the filter is bad.
     #[error("{0}")]
     Live(crate::capture::live::LiveError),
+    /// The baseline of known destinations cannot be read or has a bad line.
+    #[error("{0}")]
+    Baseline(String),
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -66,9 +69,24 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// Loads the configuration, applies `--baseline`, and checks the baseline file before any
+/// packet is read (a bad one is a usage error naming the file and line).
+pub fn load_settings(
+    config: Option<&std::path::Path>,
+    baseline: Option<&std::path::Path>,
+) -> anyhow::Result<Config> {
+    let mut config = load_config(config)?;
+    if let Some(path) = baseline {
+        config.beacon.baseline_file = path.to_string_lossy().into_owned();
+    }
+    crate::detect::beacon::KnownDestinations::load(&config.beacon)
+        .map_err(|e| UsageError::Baseline(e.to_string()))?;
+    Ok(config)
+}
+
 /// Runs `mirrorwatch replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
     // A path that does not exist is a typo, not a damaged capture: refuse before reading.
     let inputs = expand_inputs(&args.inputs).map_err(UsageError::Input)?;
     if inputs.is_empty() {

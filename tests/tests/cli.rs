@@ -336,3 +336,63 @@ fn sigterm_mid_stream_flushes_everything_seen() {
     );
     let _ = Path::new(&fifo);
 }
+
+/// `--baseline FILE` (issue 5): a bad file is a usage error naming file and line before any
+/// packet is read; a missing one is created with the untrusted destinations contacted, and
+/// the next run finds them there.
+#[test]
+fn baseline_is_checked_created_and_read_back() {
+    let dir = scratch("baseline");
+    let baseline = dir.join("known.txt");
+    let input = case("beacon-connections");
+    std::fs::write(&baseline, "203.0.113.11\nnot-an-address\n").unwrap();
+    let out = run(&[
+        "replay",
+        "--no-progress",
+        "--baseline",
+        &baseline.to_string_lossy(),
+        &input.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("known.txt") && err.contains("line 2"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing read before the check");
+
+    std::fs::remove_file(&baseline).unwrap();
+    let in_baseline = |stdout: &[u8]| -> Vec<bool> {
+        events(stdout)
+            .into_iter()
+            .filter(|e| e["detector"] == "beacon")
+            .map(|e| e["evidence"]["destination"]["in_baseline"] == true)
+            .collect()
+    };
+    let args = [
+        "replay",
+        "--no-progress",
+        "--baseline",
+        &baseline.to_string_lossy(),
+        &input.to_string_lossy(),
+    ];
+    let first = run(&args);
+    assert_eq!(first.status.code(), Some(0));
+    let first_alerts = in_baseline(&first.stdout);
+    assert!(!first_alerts.is_empty());
+    assert!(
+        first_alerts.iter().all(|b| !b),
+        "nothing known on the first run"
+    );
+    let saved = std::fs::read_to_string(&baseline).unwrap();
+    assert!(saved.lines().any(|l| l == "203.0.113.11"), "{saved}");
+    assert!(
+        !saved.lines().any(|l| l.starts_with("10.")),
+        "home hosts are not destinations to remember:\n{saved}"
+    );
+    let second = run(&args);
+    assert_eq!(second.status.code(), Some(0));
+    let second_alerts = in_baseline(&second.stdout);
+    assert_eq!(second_alerts.len(), first_alerts.len());
+    assert!(
+        second_alerts.iter().all(|b| *b),
+        "every destination known now"
+    );
+}
