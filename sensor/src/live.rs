@@ -30,6 +30,9 @@ const SWEEP_EVERY: StdDuration = StdDuration::from_millis(20);
 /// A link quiet this long has its packet clock moved to the wall clock.
 const QUIET_ADVANCE: StdDuration = StdDuration::from_secs(1);
 
+/// Partial batches are handed to the workers at least this often (wall time).
+const BATCH_FLUSH_EVERY: StdDuration = StdDuration::from_millis(10);
+
 /// Clocks and flags are looked at once per this many packets under load.
 const CHECK_EVERY_PACKETS: u32 = 256;
 
@@ -158,6 +161,7 @@ impl Session<'_> {
         let mut next_metrics = self.started;
         let mut last_packet_ts = Timestamp::ZERO;
         let mut last_advance = Instant::now();
+        let mut last_flush = Instant::now();
         let mut n: u32 = 0;
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -177,6 +181,11 @@ impl Session<'_> {
                 }
             }
             let now = Instant::now();
+            if now.duration_since(last_flush) >= BATCH_FLUSH_EVERY {
+                // Partial batches reach the workers within milliseconds, so their alerts do.
+                pipeline.flush_batches()?;
+                last_flush = now;
+            }
             let wall = wall_clock();
             // A quiet link: move the packet clock so idle flows and sessions still expire.
             if now.duration_since(last_advance) >= QUIET_ADVANCE

@@ -135,6 +135,13 @@ pub fn render(
         "Packets dropped because a worker queue was full.",
         c.queue_drops,
     );
+    let _ = writeln!(
+        s,
+        "# HELP mirrorwatch_queue_depth_batches Batches waiting in the worker queues.\n\
+         # TYPE mirrorwatch_queue_depth_batches gauge\n\
+         mirrorwatch_queue_depth_batches {}",
+        report.queued_batches
+    );
     counter(
         &mut s,
         "flows_created_total",
@@ -207,6 +214,7 @@ mod tests {
         let mut report = PipelineReport::default();
         report.capture.packets = 42;
         report.capture.queue_drops = 3;
+        report.queued_batches = 5;
         let kernel = KernelStats {
             received: 45,
             dropped: 1,
@@ -229,6 +237,12 @@ mod tests {
         assert!(text.contains("\nmirrorwatch_packets_total 42\n"), "{text}");
         assert!(
             text.contains("\nmirrorwatch_queue_dropped_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# TYPE mirrorwatch_queue_depth_batches gauge\nmirrorwatch_queue_depth_batches 5\n"
+            ),
             "{text}"
         );
         assert!(

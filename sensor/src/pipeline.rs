@@ -176,6 +176,8 @@ pub struct PipelineReport {
     pub first_ts: Option<Timestamp>,
     /// Latest packet time.
     pub last_ts: Timestamp,
+    /// Batches waiting in the worker queues (in a snapshot; 0 at the end).
+    pub queued_batches: u64,
 }
 
 impl PipelineReport {
@@ -597,6 +599,7 @@ impl Pipeline {
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
+            queued_batches: 0,
         })
     }
 
@@ -619,7 +622,20 @@ impl Pipeline {
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
+            queued_batches: self.senders.iter().map(|tx| tx.len() as u64).sum(),
         }
+    }
+
+    /// Hands every worker its partial batch now, without waiting for it to fill or for the
+    /// next second of packet time: a live sensor calls this every few milliseconds of wall
+    /// time, so a flow detector's alert is not held back by a quiet worker's batch.
+    pub fn flush_batches(&mut self) -> Result<(), AlertWriteError> {
+        for w in 0..self.senders.len() {
+            if self.pending.get(w).is_some_and(|b| !b.is_empty()) {
+                self.send(w)?;
+            }
+        }
+        Ok(())
     }
 
     /// Capture-thread counters so far.
