@@ -1,7 +1,8 @@
 //! Decode errors: typed, `Copy`, allocation-free, each with a stable dotted event name.
 //!
 //! A decoder returns a [`DecodeError`]; the layer walk counts it under
-//! [`DecodeError::event_name`] and moves on. Nothing here stops a run.
+//! `decoder.<`[`Layer::name`]`>.<`[`DecodeError::kind_name`]`>` and moves on. Nothing here
+//! stops a run.
 
 use thiserror::Error;
 
