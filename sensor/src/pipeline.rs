@@ -428,7 +428,10 @@ impl Pipeline {
             AppHint::IcmpError { quoted } => quoted,
             _ => &bare_key,
         };
-        let hash = self.hasher.hash_one((pair.lo_addr, pair.hi_addr));
+        let hash = self.hasher.hash_one((
+            u128::from_ne_bytes(pair.lo_addr),
+            u128::from_ne_bytes(pair.hi_addr),
+        ));
         let meta = PacketMeta {
             ts: rec.ts,
             key,
