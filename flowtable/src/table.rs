@@ -276,6 +276,15 @@ impl<E> FlowTable<E> {
         self.config
     }
 
+    /// Changes the idle and active timeouts of a running table (a configuration reload); the
+    /// capacity stays as allocated. Flows already in the table are judged by the new timeouts
+    /// from the next [`FlowTable::touch`] or [`FlowTable::expire`] on: the LRU order stays
+    /// valid because one idle timeout applies to every flow.
+    pub fn set_timeouts(&mut self, idle_timeout: Duration, active_timeout: Duration) {
+        self.config.idle_timeout = idle_timeout;
+        self.config.active_timeout = active_timeout;
+    }
+
     /// Number of live flows.
     pub fn len(&self) -> usize {
         self.len
@@ -1033,6 +1042,20 @@ mod tests {
         assert_eq!(reports[0].2.packets, [1, 0]);
         let s = table.stats();
         assert_eq!((s.inserted, s.expired_idle), (2, 1));
+        assert_stats_add_up(&table);
+    }
+
+    #[test]
+    fn set_timeouts_applies_to_flows_already_in_the_table() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(4, 30, 60), 7);
+        let mut reports = Reports::new();
+        touch_lo_to_hi(&mut table, 1, t(0), &mut reports);
+        assert_eq!(table.expire(t(20), &mut recorder(&mut reports)), 0);
+        table.set_timeouts(Duration::from_secs(10), Duration::from_secs(60));
+        assert_eq!(table.config().idle_timeout, Duration::from_secs(10));
+        assert_eq!(table.capacity(), 4, "the capacity stays as allocated");
+        assert_eq!(table.expire(t(20), &mut recorder(&mut reports)), 1);
+        assert_eq!(reports[0].1, ExpireReason::Idle);
         assert_stats_add_up(&table);
     }
 

@@ -20,6 +20,26 @@ use crate::detect::extraneous::ExtraneousConfig;
 /// The default configuration file, printed by `mirrorwatch config default`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 
+/// Keys a running sensor keeps at their start values when it reloads its configuration
+/// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
+/// whether a detector got its tables at all; the baseline of known destinations is read
+/// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
+pub const RESTART_ONLY_KEYS: [&str; 13] = [
+    "[flows] capacity",
+    "[tunnels] capacity",
+    "[pipeline] workers",
+    "[pipeline] batch_size",
+    "[pipeline] queue_batches",
+    "[extraneous] enabled",
+    "[extraneous] pending_capacity",
+    "[extraneous] resume_memory",
+    "[beacon] enabled",
+    "[beacon] pair_capacity",
+    "[beacon] packet_tracks",
+    "[beacon] baseline_file",
+    "[beacon] known_destinations_capacity",
+];
+
 /// Errors from loading a configuration. Each names the file.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -346,6 +366,41 @@ impl Config {
         Ok(())
     }
 
+    /// What a running sensor applies when it reloads `new` (SIGHUP): `new`, except the keys
+    /// that size what was allocated or spawned at start ([`RESTART_ONLY_KEYS`]), which keep
+    /// their values from `self`, the configuration in use. Also returns the names of those
+    /// keys whose value `new` changes, for the shell to say that they wait for a restart.
+    pub fn reloaded(&self, new: &Config) -> (Config, Vec<&'static str>) {
+        let mut applied = new.clone();
+        let mut changed = Vec::new();
+        // One line per key of RESTART_ONLY_KEYS, in its order (a test holds them equal).
+        macro_rules! keep {
+            ($name:literal, $($field:ident).+) => {
+                if applied.$($field).+ != self.$($field).+ {
+                    changed.push($name);
+                    applied.$($field).+ = self.$($field).+.clone();
+                }
+            };
+        }
+        keep!("[flows] capacity", flows.capacity);
+        keep!("[tunnels] capacity", tunnels.capacity);
+        keep!("[pipeline] workers", pipeline.workers);
+        keep!("[pipeline] batch_size", pipeline.batch_size);
+        keep!("[pipeline] queue_batches", pipeline.queue_batches);
+        keep!("[extraneous] enabled", extraneous.enabled);
+        keep!("[extraneous] pending_capacity", extraneous.pending_capacity);
+        keep!("[extraneous] resume_memory", extraneous.resume_memory);
+        keep!("[beacon] enabled", beacon.enabled);
+        keep!("[beacon] pair_capacity", beacon.pair_capacity);
+        keep!("[beacon] packet_tracks", beacon.packet_tracks);
+        keep!("[beacon] baseline_file", beacon.baseline_file);
+        keep!(
+            "[beacon] known_destinations_capacity",
+            beacon.known_destinations_capacity
+        );
+        (applied, changed)
+    }
+
     /// Flow idle timeout.
     pub fn flow_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.flows.idle_timeout_s)
@@ -464,6 +519,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("capacity"), "{e}");
+    }
+
+    #[test]
+    fn reload_keeps_restart_only_keys_and_names_them() {
+        let running = Config::default();
+        let new = parse(
+            "[flows]\ncapacity = 10\nidle_timeout_s = 60\n[mirror]\napproved_collectors = [\"203.0.113.0/24\"]\n[beacon]\nenabled = false\nmin_beats = 6\n",
+        )
+        .unwrap();
+        let (applied, changed) = running.reloaded(&new);
+        assert_eq!(changed, ["[flows] capacity", "[beacon] enabled"]);
+        assert_eq!(applied.flows.capacity, running.flows.capacity);
+        assert!(applied.beacon.enabled);
+        assert_eq!(applied.flows.idle_timeout_s, 60, "timeouts apply live");
+        assert_eq!(applied.beacon.min_beats, 6);
+        assert_eq!(applied.mirror, new.mirror);
+        // Every restart-only key, changed at once, is named, in the order of the list.
+        let mut all = Config::default();
+        all.flows.capacity += 1;
+        all.tunnels.capacity += 1;
+        all.pipeline.workers += 1;
+        all.pipeline.batch_size += 1;
+        all.pipeline.queue_batches += 1;
+        all.extraneous.enabled = false;
+        all.extraneous.pending_capacity += 1;
+        all.extraneous.resume_memory += 1;
+        all.beacon.enabled = false;
+        all.beacon.pair_capacity += 1;
+        all.beacon.packet_tracks += 1;
+        all.beacon.baseline_file = "known.txt".to_owned();
+        all.beacon.known_destinations_capacity += 1;
+        let (applied, changed) = running.reloaded(&all);
+        assert_eq!(changed, RESTART_ONLY_KEYS);
+        assert_eq!(applied, running);
+        assert!(running.reloaded(&running).1.is_empty());
     }
 
     #[test]

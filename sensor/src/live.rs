@@ -5,7 +5,8 @@
 //! packets, and whenever the ring timeout passes without one, the loop looks at the wall
 //! clock: a quiet link moves the packet clock forward (`advance_clock`) so flows and tunnel
 //! sessions still expire; `stats` events go out every `--stats-interval`; SIGHUP reopens the
-//! output; SIGINT/SIGTERM end the loop, and everything open is flushed before exit 0.
+//! output and reloads the configuration file if it is valid (keeping the one in use, with an
+//! error, if not); SIGINT/SIGTERM end the loop, and everything open is flushed before exit 0.
 //! Packet time is the kernel's receive time (wall clock), so "now" converts directly.
 
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use flowtable::Timestamp;
 use crate::alert::{EventSink, EventWriter, OutputTarget};
 use crate::capture::live::{self, KernelStats, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
-use crate::config::Config;
 use crate::metrics::MetricsServer;
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
 use crate::run::{UsageError, load_settings, stop_flag};
@@ -196,7 +196,7 @@ impl Session<'_> {
                 last_advance = now;
             }
             if hup.swap(false, Ordering::Relaxed) {
-                self.on_hangup();
+                self.on_hangup(pipeline)?;
             }
             if !self.writer.is_running() {
                 // The writer stopped on an output error; `finish` reports it.
@@ -224,25 +224,42 @@ impl Session<'_> {
         }
     }
 
-    /// SIGHUP: reopen the output (logrotate renamed it) and check the configuration file.
-    fn on_hangup(&mut self) {
+    /// SIGHUP: reopen the output (logrotate renamed it) and reload the configuration file.
+    /// A valid file applies to the running pipeline at once, `--baseline` still applied,
+    /// except the keys that wait for a restart (named in a warning); an invalid one is
+    /// reported, naming the file and key, and the configuration in use stays.
+    fn on_hangup(&mut self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
         self.writer.reopen();
+        let output = &self.args.output;
         let Some(path) = self.args.config.as_deref() else {
-            eprintln!("mirrorwatch: SIGHUP: reopened {}", self.args.output);
-            return;
+            eprintln!("mirrorwatch: SIGHUP: reopened {output}");
+            return Ok(());
         };
-        match Config::load(path) {
-            Ok(_) => eprintln!(
-                "mirrorwatch: SIGHUP: reopened {}; {} is valid, but the running pipeline keeps \
-                 its configuration until the sensor restarts",
-                self.args.output,
-                path.display()
-            ),
-            Err(e) => eprintln!(
-                "mirrorwatch: SIGHUP: reopened {}; error: {e}; keeping the configuration in use",
-                self.args.output
-            ),
+        let config = match load_settings(Some(path), self.args.baseline.as_deref()) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!(
+                    "mirrorwatch: SIGHUP: reopened {output}; error: {e:#}; keeping the \
+                     configuration in use"
+                );
+                return Ok(());
+            }
+        };
+        let (_, restart_only) = pipeline.config().reloaded(&config);
+        pipeline.reload(&config)?;
+        eprintln!(
+            "mirrorwatch: SIGHUP: reopened {output}; configuration reloaded from {}",
+            path.display()
+        );
+        if !restart_only.is_empty() {
+            eprintln!(
+                "mirrorwatch: warning: {} changes {}, which apply only when the sensor \
+                 restarts; the running sensor keeps their values",
+                path.display(),
+                restart_only.join(", ")
+            );
         }
+        Ok(())
     }
 
     fn write_stats(&mut self, report: &PipelineReport, last: bool) -> anyhow::Result<()> {

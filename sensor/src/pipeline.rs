@@ -12,6 +12,12 @@
 //! two hosts, as the connection-beacon detector needs; an ICMP error goes to the worker of
 //! the flow it quotes. In live capture (`drop_when_full`) a full worker queue never blocks the
 //! capture thread: the batch is dropped and counted instead.
+//!
+//! [`Pipeline::reload`] applies a new configuration to the running pipeline (SIGHUP in the
+//! live shell): the capture thread swaps its decoder settings, copy window and collector
+//! inventory at once; each worker gets the settings in its queue and applies them between
+//! two batches. Keys that size what was allocated at start keep their start values
+//! (`config::RESTART_ONLY_KEYS`).
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -120,6 +126,9 @@ struct Batch {
 
 enum WorkerMsg {
     Batch(Batch),
+    /// A reloaded configuration (restart-only keys already at their start values), applied
+    /// between two batches.
+    Reload(Arc<Config>),
     Finish,
 }
 
@@ -220,6 +229,10 @@ pub struct PipelineOptions {
 
 /// The running pipeline. The thread that owns it is the capture thread.
 pub struct Pipeline {
+    /// The configuration in use: as started, then as last reloaded.
+    config: Config,
+    /// A reload each worker has not received yet (its queue was full in live mode).
+    reloads: Vec<Option<Arc<Config>>>,
     decoder: Decoder,
     tunnels: TunnelTable,
     copies: CopyWindow,
@@ -296,6 +309,8 @@ impl Pipeline {
             threads.push(thread);
         }
         Ok(Pipeline {
+            config: config.clone(),
+            reloads: vec![None; n_workers],
             decoder: Decoder::new(config.decode.clone()),
             tunnels: TunnelTable::new(
                 config.tunnels.capacity,
@@ -328,6 +343,68 @@ impl Pipeline {
             first_ts: None,
             last_tick_s: 0,
         })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Applies `config` to the running pipeline, except the keys that size what was
+    /// allocated at start (`config::RESTART_ONLY_KEYS`, which keep their values: see
+    /// [`Config::reloaded`]). The capture thread applies `[decode]`, `[mirror]` (the copy
+    /// window, the decision policy and the collector inventory, which judges every open
+    /// tunnel session again: see [`TunnelTable::set_inventory`]), `[networks]` and the
+    /// `[tunnels]` idle timeout and inner-flow cap at once; the workers apply the flow
+    /// timeouts and the flow detectors' settings between two batches, in queue order. A
+    /// worker whose queue is full (live mode) gets the settings with its next batch that
+    /// fits: the capture thread never waits. Alerts of mirror sessions the new inventory no
+    /// longer approves are written here.
+    pub fn reload(&mut self, config: &Config) -> Result<(), AlertWriteError> {
+        let (applied, _) = self.config.reloaded(config);
+        self.decoder = Decoder::new(applied.decode.clone());
+        self.copies
+            .set_window(Duration::from_millis(applied.mirror.duplicate_window_ms));
+        self.tunnels.set_limits(
+            Duration::from_secs(applied.tunnels.idle_timeout_s),
+            applied.tunnels.max_inner_flows,
+        );
+        self.tunnels.set_inventory(
+            CollectorInventory::from_config(&applied),
+            DecidePolicy::from_config(&applied),
+        );
+        let shared = Arc::new(applied.clone());
+        for slot in &mut self.reloads {
+            *slot = Some(Arc::clone(&shared));
+        }
+        self.config = applied;
+        for w in 0..self.senders.len() {
+            self.deliver_reload(w, false)?;
+        }
+        self.write_pending_alerts()
+    }
+
+    /// Hands worker `w` its pending reload, if any. In live mode (`drop_when_full`, unless
+    /// `wait`) a full queue keeps it pending for the next send; otherwise this waits.
+    fn deliver_reload(&mut self, w: usize, wait: bool) -> Result<(), AlertWriteError> {
+        let (Some(slot), Some(tx)) = (self.reloads.get_mut(w), self.senders.get(w)) else {
+            return Ok(());
+        };
+        let Some(config) = slot.take() else {
+            return Ok(());
+        };
+        if self.drop_when_full && !wait {
+            return match tx.try_send(WorkerMsg::Reload(config)) {
+                Ok(()) => Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(WorkerMsg::Reload(config))) => {
+                    *slot = Some(config);
+                    Ok(())
+                }
+                Err(_) => Err(AlertWriteError::WriterGone),
+            };
+        }
+        tx.send(WorkerMsg::Reload(config))
+            .map_err(|_| AlertWriteError::WriterGone)
     }
 
     /// Processes one captured frame.
@@ -532,6 +609,10 @@ impl Pipeline {
 
     /// Hands worker `w` its pending batch (also when empty: it carries the clock).
     fn send(&mut self, w: usize) -> Result<(), AlertWriteError> {
+        // A reload waiting for room goes first, so the batch is judged by the new settings.
+        if self.reloads.get(w).is_some_and(Option::is_some) {
+            self.deliver_reload(w, false)?;
+        }
         // One producer: only the worker can make room between this check and the send.
         if self.drop_when_full && self.senders.get(w).is_some_and(|tx| tx.is_full()) {
             if let Some(slot) = self.pending.get_mut(w) {
@@ -568,6 +649,7 @@ impl Pipeline {
     pub fn finish(mut self) -> Result<PipelineReport, AlertWriteError> {
         for w in 0..self.senders.len() {
             self.send(w)?;
+            self.deliver_reload(w, true)?;
         }
         for tx in &self.senders {
             // Blocking, also in live mode: the workers must drain and write every flow.
@@ -891,6 +973,11 @@ impl Worker {
                     }
                     // The capture thread may have dropped the return channel at shutdown.
                     let _ = self.recycle.try_send(batch.packets);
+                }
+                WorkerMsg::Reload(config) => {
+                    self.table
+                        .set_timeouts(config.flow_idle_timeout(), config.flow_active_timeout());
+                    self.detectors.reload(&config);
                 }
                 WorkerMsg::Finish => break,
             }

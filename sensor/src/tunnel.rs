@@ -12,6 +12,9 @@
 //! link, how many inner frames copy native packets. Sessions are judged
 //! against the collector inventory at their first packet, and a session of a link classified
 //! `mirror` whose collector is not approved is queued for one alert.
+//! A configuration reload ([`TunnelTable::set_inventory`]) judges every open session again:
+//! a session approved since ends `approved: true` (an alert already written stays written),
+//! a mirror session no longer approved alerts.
 //! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session, a fixed
 //! number of tracked conversations per link.
 
@@ -576,6 +579,52 @@ impl TunnelTable {
         link.id
     }
 
+    /// Applies a reloaded `[networks]` and `[mirror]` configuration: later sessions are judged
+    /// against `inventory` and decided by `policy`, and so is every open session, at once. An
+    /// operator who just approved a collector expects its running mirror to be approved: the
+    /// session's record says so at its end (an alert already written is not withdrawn). A
+    /// session of a `mirror` link that the new inventory no longer approves is queued for its
+    /// alert; a queued alert of a session now approved is dropped. Costs one pass over the
+    /// open links (reloads are rare).
+    pub fn set_inventory(&mut self, inventory: CollectorInventory, policy: DecidePolicy) {
+        self.inventory = inventory;
+        self.policy = policy;
+        for (key, link) in &mut self.links {
+            for (i, s) in link.sessions.iter_mut().enumerate() {
+                if s.packets == 0 {
+                    continue;
+                }
+                // Session 0 goes from the lower address to the higher one (see `observe`).
+                let (src, dst) = if i == 0 {
+                    (key.lo, key.hi)
+                } else {
+                    (key.hi, key.lo)
+                };
+                s.approval =
+                    self.inventory
+                        .judge(addr_to_ip(src), addr_to_ip(dst), key.kind, key.id);
+                s.collector_home = self.inventory.is_home(addr_to_ip(dst));
+            }
+            if link.class == MirrorClass::Mirror {
+                queue_alerts(key, link, &mut self.pending_alerts);
+            }
+        }
+        let links = &self.links;
+        self.pending_alerts.retain(|(key, i)| {
+            links
+                .get(key)
+                .and_then(|l| l.sessions.get(*i))
+                .is_some_and(|s| s.approval != Approval::Approved)
+        });
+    }
+
+    /// Applies a reloaded idle timeout and per-session inner-flow cap (the link capacity and
+    /// the inner-flow budget stay as sized at start). Open links idle out by the new timeout.
+    pub fn set_limits(&mut self, idle_timeout: Duration, max_inner_flows: usize) {
+        self.idle_timeout = idle_timeout;
+        self.max_inner_flows = max_inner_flows;
+    }
+
     /// Counts a copy found the other way round: a native packet matching an inner frame of
     /// `link` seen shortly before.
     pub fn note_duplicate(&mut self, link: u64) {
@@ -1065,6 +1114,58 @@ mod tests {
         assert!(alerts.is_empty() && end_alerts.is_empty());
         assert_eq!(records[0].class, MirrorClass::Mirror);
         assert_eq!(records[0].approval, Approval::Approved);
+    }
+
+    /// Issue 6: a reload that approves the collector of an open mirror session records it
+    /// approved at its end (the alert already written stays); one that withdraws the
+    /// approval of an open mirror session alerts on it.
+    #[test]
+    fn reloaded_inventory_judges_open_sessions_again() {
+        let mut approving = Config::default();
+        approving.mirror.approved_collectors = vec!["203.0.113.0/24".parse().unwrap()];
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        let mirror = |t: &mut TunnelTable, from: u64| {
+            for i in from..from + 6 {
+                let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+                t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+            }
+        };
+
+        // Unapproved, alerted, then approved by a reload.
+        let mut t = table(&Config::default());
+        mirror(&mut t, 0);
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 1);
+        t.set_inventory(
+            CollectorInventory::from_config(&approving),
+            DecidePolicy::from_config(&approving),
+        );
+        mirror(&mut t, 6);
+        t.take_alerts(&mut |r| alerts.push(r));
+        let (end_alerts, records) = drain(&mut t);
+        assert_eq!((alerts.len(), end_alerts.len()), (1, 0), "no new alert");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].approval, Approval::Approved);
+        assert_eq!(records[0].packets, 12, "the same session went on");
+
+        // Approved, then no longer: the open session alerts at once.
+        let mut t = table(&approving);
+        mirror(&mut t, 0);
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 1, "approved: no alert");
+        let unapproving = Config::default();
+        t.set_inventory(
+            CollectorInventory::from_config(&unapproving),
+            DecidePolicy::from_config(&unapproving),
+        );
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts[1].approval, Approval::UnapprovedCollector);
+        assert!(!alerts[1].collector_home);
+        let (end_alerts, records) = drain(&mut t);
+        assert!(end_alerts.is_empty(), "alerted once");
+        assert_eq!(records[0].approval, Approval::UnapprovedCollector);
     }
 
     #[test]

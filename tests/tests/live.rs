@@ -1,7 +1,8 @@
 //! Issue 6, the live sensor on a capture interface: a real link (two network namespaces and
 //! a veth pair made by each test), `tcpreplay` sending the generated captures of `pcaps/`
 //! into one end, `mirrorwatch live` on the other. The events must match an offline replay of
-//! the same file; SIGTERM mid-stream loses nothing; SIGHUP reopens the output. Tests that
+//! the same file; SIGTERM mid-stream loses nothing; SIGHUP reopens the output and applies a
+//! valid configuration. Tests that
 //! need root, `ip` and `tcpreplay` say so loudly and skip when they are missing; CI runs
 //! them as root through tests/run.sh.
 
@@ -291,6 +292,108 @@ fn sighup_reopens_the_output_after_a_rename() {
         .sum();
     assert_eq!(alerts as u64, counted, "{stats}");
     assert!(counted >= 2, "{stats}");
+}
+
+/// Waits until `file` holds at least `n` events of type `event_type`; returns them all.
+fn wait_events(path: &Path, event_type: &str, n: usize, timeout: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let evs = read_events(path);
+        let found: Vec<Value> = of_type(&evs, event_type).into_iter().cloned().collect();
+        if found.len() >= n || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 6: SIGHUP applies a valid configuration to the running sensor. A mirror to a
+/// collector approved nowhere alerts; after a SIGHUP with a file approving that collector,
+/// a new session of the same mirror is recorded `approved: true` with no new alert, and the
+/// shell names the key that changed but waits for a restart. A SIGHUP with an invalid file
+/// keeps the approving configuration: the next session is still approved.
+#[test]
+fn sighup_applies_a_valid_configuration() {
+    if !can_run("sighup_applies_a_valid_configuration") {
+        return;
+    }
+    let dir = scratch("sighup-reload");
+    let out = dir.join("events.json");
+    let config = dir.join("config.toml");
+    // Sessions end one second after their last packet, so each replay is a new session.
+    let common = "[tunnels]\nidle_timeout_s = 1\n";
+    std::fs::write(&config, format!("{common}[flows]\ncapacity = 100000\n")).unwrap();
+    let pcap = case_dir("mirror-vxlan").join("input.pcap");
+    let link = Link::new();
+    let mut sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
+
+    link.send(&pcap, &[]);
+    let tunnels = wait_events(&out, "tunnel", 1, Duration::from_secs(20));
+    assert_eq!(tunnels.len(), 1, "the first session never ended");
+    assert_eq!(tunnels[0]["approved"], false, "{}", tunnels[0]);
+    assert_eq!(tunnels[0]["packets"], 26, "{}", tunnels[0]);
+    let alerts = of_type(&read_events(&out), "alert").len();
+    assert_eq!(alerts, 1, "the unapproved mirror did not alert");
+
+    std::fs::write(
+        &config,
+        format!(
+            "{common}[flows]\ncapacity = 50000\n[mirror]\napproved_collectors =              [\"203.0.113.50/32\"]\n"
+        ),
+    )
+    .unwrap();
+    sensor.signal("HUP");
+    let reloaded = format!("configuration reloaded from {}", config.display());
+    assert!(
+        sensor.wait_stderr(&reloaded, Duration::from_secs(10)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    assert!(
+        sensor.wait_stderr("[flows] capacity", Duration::from_secs(5)),
+        "no restart-only warning: {:#?}",
+        sensor.stderr_lines
+    );
+    link.send(&pcap, &[]);
+    let tunnels = wait_events(&out, "tunnel", 2, Duration::from_secs(20));
+    assert_eq!(tunnels.len(), 2, "the second session never ended");
+    assert_eq!(tunnels[1]["approved"], true, "{}", tunnels[1]);
+    assert_eq!(tunnels[1]["classification"]["class"], "mirror");
+    assert_ne!(tunnels[1]["tunnel"]["link"], tunnels[0]["tunnel"]["link"]);
+
+    // A file approving nothing, with one value out of range: refused as a whole.
+    std::fs::write(&config, "[flows]\ncapacity = 0\n").unwrap();
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr("keeping the configuration in use", Duration::from_secs(10)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    let refused = sensor
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("keeping the configuration in use"))
+        .unwrap();
+    assert!(
+        refused.contains(config.to_str().unwrap()) && refused.contains("[flows] capacity"),
+        "the error names neither file nor key: {refused}"
+    );
+    link.send(&pcap, &[]);
+    let tunnels = wait_events(&out, "tunnel", 3, Duration::from_secs(20));
+    assert_eq!(tunnels.len(), 3, "the third session never ended");
+    assert_eq!(tunnels[2]["approved"], true, "{}", tunnels[2]);
+
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{stderr:#?}");
+    let evs = read_events(&out);
+    assert_eq!(
+        of_type(&evs, "alert").len(),
+        1,
+        "an approved session alerted"
+    );
+    let stats = &last_stats(&evs)["stats"];
+    assert_eq!(stats["packets"], 3 * 26, "{stats}");
+    assert_eq!(stats["alerts"]["mirror_stream"], 1, "{stats}");
 }
 
 #[test]

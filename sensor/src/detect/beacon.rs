@@ -900,6 +900,34 @@ impl BeaconDetector {
         }
     }
 
+    /// Applies a reloaded configuration in place: `[networks] home`, trusted destinations,
+    /// allowlisted domains, beats, threshold, timing parameters, windows, warm-up (still
+    /// counted from this worker's first packet) and `new_destination_alerts`. `enabled`,
+    /// `pair_capacity`, `packet_tracks`, `known_destinations_capacity` and `baseline_file`
+    /// keep their start values: the tables and the shared baseline were made then (the
+    /// pipeline passes a configuration where they are unchanged, see `Config::reloaded`).
+    /// A flow already in the table keeps the outbound/untrusted verdict of its first packet;
+    /// pairs and tracks are scored by the new values at their next beat.
+    pub fn reload(&mut self, config: &Config) {
+        let c = &config.beacon;
+        let s = &mut self.settings;
+        s.home.clone_from(&config.networks.home);
+        s.trusted.clone_from(&c.trusted_destinations);
+        s.allowlist.clone_from(&c.allowlist_domains);
+        s.min_beats = u64::from(c.min_beats);
+        s.threshold = c.score_threshold;
+        s.params = ScoreParams {
+            min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
+            jitter: c.jitter,
+            max_missed: c.max_missed_beats,
+        };
+        s.burst_gap = Duration::from_millis(c.burst_gap_ms);
+        s.pair_idle = Duration::from_secs(c.pair_idle_timeout_s);
+        s.update_interval = Duration::from_secs(c.update_interval_s);
+        s.warmup = Duration::from_secs(c.warmup_s);
+        s.new_destination_alerts = c.new_destination_alerts;
+    }
+
     /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
     /// free list and hash index, as allocated): fixed from construction on.
     pub fn pair_memory(&self) -> (usize, usize) {
@@ -1712,6 +1740,73 @@ mod tests {
                 })
                 .is_some()
         );
+    }
+
+    /// Issue 6: a reload changes the verdict. Six regular beats are below the default
+    /// `min_beats` (8) and alert once it is reloaded to 6; a destination reloaded as trusted
+    /// is no longer an outbound untrusted flow.
+    #[test]
+    fn reload_changes_min_beats_and_trusted_destinations() {
+        let path =
+            std::env::temp_dir().join(format!("mw-beacon-reload-{}.jsonl", std::process::id()));
+        let writer =
+            crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
+        let mut sink = writer.sink();
+        let config = Config::default();
+        let shared = SharedState {
+            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
+            destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
+        };
+        let mut det = BeaconDetector::new(&config, &shared, 1);
+        let src = flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap());
+        let dst = flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap());
+        let key = PairKey {
+            src,
+            dst,
+            dst_port: 443,
+            proto: IpProto::TCP.0,
+        };
+        let mut ring = Beats::default();
+        for t in beats(6, 60.0, 0.0, &[], 1) {
+            ring.push(t, 300);
+        }
+        let evaluate = |det: &mut BeaconDetector, sink: &mut EventSink| {
+            let mut a = AlertState::default();
+            let now = ring.last;
+            det.settings
+                .evaluate(
+                    sink,
+                    &mut det.stats,
+                    Kind::Connections,
+                    &key,
+                    None,
+                    &ring,
+                    &mut a,
+                    now,
+                )
+                .unwrap();
+        };
+        evaluate(&mut det, &mut sink);
+        assert_eq!(det.stats.alerts, 0, "six beats, eight needed");
+        let mut reloaded = Config::default();
+        reloaded.beacon.min_beats = 6;
+        det.reload(&reloaded);
+        evaluate(&mut det, &mut sink);
+        assert_eq!(det.stats.alerts, 1, "six beats, six needed");
+
+        let (k, dir) = flowtable::FlowKey::new(src, 40_000, dst, 443, IpProto::TCP, 0);
+        let flow = Flow {
+            key: k,
+            first_dir: dir,
+            counters: flowtable::FlowCounters::starting_at(Timestamp(1)),
+            ext: crate::detect::FlowExt::default(),
+        };
+        assert!(det.settings.outbound_untrusted(&flow));
+        reloaded.beacon.trusted_destinations = vec!["203.0.113.0/24".parse().unwrap()];
+        det.reload(&reloaded);
+        assert!(!det.settings.outbound_untrusted(&flow));
+        drop(sink);
+        writer.finish().unwrap();
     }
 
     #[test]

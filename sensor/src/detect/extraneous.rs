@@ -753,6 +753,8 @@ impl TokenBucket {
 /// The extraneous-packet detector of one worker.
 pub struct ExtraneousDetector {
     enabled: bool,
+    /// Workers sharing the configured totals (rate limit, capacities).
+    workers: u64,
     warmup: Duration,
     /// A stretch of packet time with nothing seen that restarts the warm-up: the longer of
     /// the warm-up and the flow idle timeout (every flow has ended by then).
@@ -791,6 +793,7 @@ impl ExtraneousDetector {
         let burst = share(c.rate_limit_burst).max(1);
         ExtraneousDetector {
             enabled,
+            workers,
             warmup: Duration::from_secs(c.warmup_s),
             blind: Duration::from_secs(c.warmup_s).max(config.flow_idle_timeout()),
             hold: Duration::from_secs(c.hold_s),
@@ -821,6 +824,33 @@ impl ExtraneousDetector {
                 last: Timestamp::ZERO,
             },
             stats: ExtraneousStats::default(),
+        }
+    }
+
+    /// Applies a reloaded configuration in place: the warm-up (still counted from the start
+    /// of the run), hold, tolerances, window slack, duplicate window and share, and the rate
+    /// limit (tokens beyond a smaller burst are dropped). `enabled`, `pending_capacity` and
+    /// `resume_memory` keep their start values: the tables were sized then (the pipeline
+    /// passes a configuration where they are unchanged, see `Config::reloaded`). Flows
+    /// already in the table are judged by the new values from their next packet on.
+    pub fn reload(&mut self, config: &Config) {
+        let c = &config.extraneous;
+        let share = |total: u64| total.div_ceil(self.workers);
+        self.warmup = Duration::from_secs(c.warmup_s);
+        self.blind = self.warmup.max(config.flow_idle_timeout());
+        self.hold = Duration::from_secs(c.hold_s);
+        self.close_tolerance_ms = c.close_tolerance_ms as u32;
+        self.reorder_ms = c.reorder_ms as u32;
+        self.window_slack = c.window_slack_bytes;
+        self.max_duplicate_ppm = (c.max_duplicate_share * 1e6) as u64;
+        self.duplicates.window = Duration::from_millis(c.duplicate_window_ms);
+        let burst = share(c.rate_limit_burst).max(1);
+        self.bucket.rate = share(c.rate_limit_per_s);
+        self.bucket.cap = burst.saturating_mul(1_000_000_000);
+        self.bucket.level = self.bucket.level.min(self.bucket.cap);
+        // A held alert may be due sooner under a shorter hold: scan at the next tick.
+        if self.next_due.is_some() {
+            self.next_due = Some(self.clock);
         }
     }
 
@@ -1722,6 +1752,52 @@ mod tests {
         let stats = h.finish();
         assert_eq!(stats.alerts_by_reason[Reason::AckUnseenData.index()], 1);
         assert_eq!(stats.alerts, 1);
+    }
+
+    /// Issue 6: a reload changes the verdict on the next packets. The acknowledgement of
+    /// data never sent is judged 680 ms later under the default 500 ms reorder grace, and
+    /// not yet under a reloaded 5 s grace (only after it).
+    #[test]
+    fn reload_changes_the_reorder_grace() {
+        let held = |h: &Harness| h.det.pending.slots.iter().flatten().count();
+        let run = |h: &mut Harness| {
+            h.tcp(0, true, SYN, 100, 0, 0);
+            h.tcp(10, false, SYN | ACK, 500, 101, 0);
+            h.tcp(11, true, ACK, 101, 501, 0);
+            h.tcp(20, true, ACK, 101, 6_501, 0);
+            h.tcp(700, false, ACK | PSH, 501, 101, 100);
+        };
+        let mut h = Harness::new(no_warmup(), "reload-default");
+        run(&mut h);
+        assert_eq!(held(&h), 1, "judged under the default grace");
+
+        let mut h = Harness::new(no_warmup(), "reload-grace");
+        let mut reloaded = no_warmup();
+        reloaded.extraneous.reorder_ms = 5_000;
+        h.det.reload(&reloaded);
+        run(&mut h);
+        assert_eq!(held(&h), 0, "within the reloaded grace");
+        h.tcp(6_000, false, ACK | PSH, 601, 101, 100);
+        assert_eq!(held(&h), 1, "judged after the reloaded grace");
+        let stats = h.finish();
+        assert_eq!(stats.alerts_by_reason[Reason::AckUnseenData.index()], 1);
+    }
+
+    /// A reloaded rate limit replaces the bucket's rate and burst, and never leaves more
+    /// tokens than the new burst.
+    #[test]
+    fn reload_applies_the_rate_limit() {
+        let mut h = Harness::new(no_warmup(), "reload-rate");
+        let mut c = no_warmup();
+        c.extraneous.rate_limit_per_s = 1;
+        c.extraneous.rate_limit_burst = 1;
+        h.det.reload(&c);
+        let now = Timestamp::from_secs_nanos(1_000, 0);
+        assert!(h.det.bucket.take(now));
+        assert!(!h.det.bucket.take(now), "burst of one");
+        c.extraneous.rate_limit_per_s = 0;
+        h.det.reload(&c);
+        assert!(h.det.bucket.take(now), "no limit");
     }
 
     #[test]

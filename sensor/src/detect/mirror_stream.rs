@@ -359,6 +359,11 @@ impl CopyWindow {
 }
 
 impl CopyWindow {
+    /// Changes the window (a configuration reload); the tables stay as they are.
+    pub fn set_window(&mut self, window: Duration) {
+        self.window = window;
+    }
+
     /// Sets the link of the copy just recorded by [`CopyWindow::tunneled`] (the link is known
     /// only after the tunnel layers are accounted).
     #[inline]

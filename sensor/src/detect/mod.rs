@@ -152,6 +152,13 @@ impl FlowDetectors {
         }
     }
 
+    /// Applies a reloaded configuration between batches (see each detector's `reload` for
+    /// what applies and what keeps its start value).
+    pub fn reload(&mut self, config: &Config) {
+        self.extraneous.reload(config);
+        self.beacon.reload(config);
+    }
+
     /// Whether `p` opens a new connection on the key of a flow that has ended (a SYN after
     /// a completed close): the worker then ends the old flow record and starts a new one.
     pub fn restarts_flow(&self, flow: &Flow, p: &PacketMeta) -> bool {
