@@ -1,13 +1,15 @@
-//! Cost of the beacon detector: the full pipeline with `[beacon] enabled` true against false,
-//! in one run, and the memory of one tracked pair.
+//! Per-packet cost of each flow detector: the full pipeline with no flow detector, with only
+//! `[extraneous]`, with only `[beacon]`, and with both (the default), in one run; and the
+//! memory of one tracked beacon pair. (`mirror_stream` runs inside the tunnel table of the
+//! capture thread: its cost is the encapsulated rows of the `pipeline` bench.)
 //!
 //! Input, built in memory at start (`mirrorwatch_benches::Traffic`, plain variant): 50,000
 //! IPv4 flows (75 % TCP, 25 % UDP), 10 packets each, minimum-size frames shuffled across the
 //! capture. Every client is in 10.0.0.0/8 (home) and every server in 192.0.2.0/24 (untrusted
 //! by default), so every flow is outbound to an untrusted destination: each one is a
 //! connection beat and creates a pair (50,000 pairs against a table of 32,768: evictions on
-//! every run), a worst case for the detector. Both cases run one worker (`--workers 1`), so
-//! the ratio is the per-packet cost of the detector on one core.
+//! every run), a worst case for the beacon detector. Every case runs one worker (`--workers 1`),
+//! so the difference to `none` is the per-packet cost of a detector on one core.
 //!
 //! After each case the bench prints the packets, flows and beacon counters (and stops if the
 //! packet or flow count is wrong, or if the enabled detector recorded no beat), so a fast
@@ -42,8 +44,8 @@ const SPEC: MixSpec = MixSpec {
     seed: 0x6265_6163_6f6e,
 };
 
-/// Off/on pairs of the interleaved measurement.
-const INTERLEAVED_PAIRS: usize = 9;
+/// Rounds of the interleaved measurement (each runs every case once).
+const INTERLEAVED_ROUNDS: usize = 9;
 
 /// One full pipeline run; returns the time of push + finish and the report.
 fn run(config: &Config, traffic: &Traffic, out: &Path) -> (StdDuration, PipelineReport) {
@@ -64,17 +66,20 @@ fn run(config: &Config, traffic: &Traffic, out: &Path) -> (StdDuration, Pipeline
     (elapsed, report)
 }
 
-fn check(case: &str, traffic: &Traffic, report: &PipelineReport, enabled: bool) {
-    let beacon = report.detectors().beacon;
+fn check(case: &str, traffic: &Traffic, report: &PipelineReport, config: &Config) {
+    let detectors = report.detectors();
+    let (beacon, extraneous) = (detectors.beacon, detectors.extraneous);
     eprintln!(
-        "  {case}: {} packets, {} flows; beacon: {} connection beats, {} pairs created, {} evicted ({} irregular), {} alerts",
+        "  {case}: {} packets, {} flows; beacon: {} connection beats, {} pairs created, {} evicted ({} irregular), {} alerts; extraneous: {} flows judged, {} alerts",
         report.capture.packets,
         report.flows().inserted,
         beacon.connection_beats,
         beacon.pairs_created,
         beacon.pairs_evicted,
         beacon.pairs_evicted_irregular,
-        beacon.alerts
+        beacon.alerts,
+        extraneous.flows,
+        extraneous.alerts
     );
     assert_eq!(
         report.capture.packets,
@@ -88,8 +93,13 @@ fn check(case: &str, traffic: &Traffic, report: &PipelineReport, enabled: bool) 
     );
     assert_eq!(
         beacon.connection_beats > 0,
-        enabled,
+        config.beacon.enabled,
         "{case}: connection beats"
+    );
+    assert_eq!(
+        extraneous.flows > 0,
+        config.extraneous.enabled,
+        "{case}: flows seen by the extraneous detector"
     );
 }
 
@@ -98,19 +108,25 @@ fn bench_detectors(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("mw-bench-detectors-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("events.jsonl");
-    let on = Config::default();
-    let mut off = Config::default();
-    off.beacon.enabled = false;
+    let config_with = |extraneous: bool, beacon: bool| {
+        let mut c = Config::default();
+        c.extraneous.enabled = extraneous;
+        c.beacon.enabled = beacon;
+        c
+    };
+    let cases = [
+        ("none", config_with(false, false)),
+        ("extraneous", config_with(true, false)),
+        ("beacon", config_with(false, true)),
+        ("all", config_with(true, true)),
+    ];
 
     let mut group = c.benchmark_group("detectors");
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(traffic.len() as u64));
-    let mut means = Vec::new();
-    for (name, config, enabled) in [("beacon_off", &off, false), ("beacon_on", &on, true)] {
+    for (name, config) in &cases {
         let mut last = None;
-        let mut total = StdDuration::ZERO;
-        let mut runs = 0u32;
-        group.bench_function(name, |b| {
+        group.bench_function(*name, |b| {
             b.iter_custom(|iters| {
                 let mut spent = StdDuration::ZERO;
                 for _ in 0..iters {
@@ -118,50 +134,42 @@ fn bench_detectors(c: &mut Criterion) {
                     spent += elapsed;
                     last = Some(report);
                 }
-                total += spent;
-                runs += u32::try_from(iters).unwrap_or(u32::MAX);
                 spent
             })
         });
         // `None`: filtered out on the command line.
         if let Some(report) = last {
-            check(name, &traffic, &report, enabled);
-            means.push((name, total / runs.max(1)));
+            check(name, &traffic, &report, config);
         }
     }
     group.finish();
-    let pps = |t: &StdDuration| traffic.len() as f64 / t.as_secs_f64() / 1e6;
-    if let [(_, off_t), (_, on_t)] = means.as_slice() {
+
+    // The machine may be shared: run every case once per round, in turn, and compare medians,
+    // so load that comes and goes hits all cases alike.
+    let mut times: Vec<Vec<StdDuration>> = vec![Vec::new(); cases.len()];
+    for _ in 0..INTERLEAVED_ROUNDS {
+        for (i, (_, config)) in cases.iter().enumerate() {
+            times[i].push(run(config, &traffic, &out).0);
+        }
+    }
+    let medians: Vec<StdDuration> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            t[INTERLEAVED_ROUNDS / 2]
+        })
+        .collect();
+    let packets = traffic.len() as f64;
+    let base = medians[0];
+    eprintln!("interleaved, {INTERLEAVED_ROUNDS} rounds, medians (1 worker):");
+    for ((name, _), t) in cases.iter().zip(&medians) {
+        let extra_ns = (t.as_secs_f64() - base.as_secs_f64()) * 1e9 / packets;
         eprintln!(
-            "criterion means: beacon off {:.2} Mpps, on {:.2} Mpps: on/off time ratio {:.3}",
-            pps(off_t),
-            pps(on_t),
-            on_t.as_secs_f64() / off_t.as_secs_f64()
+            "  {name:<10} {:.2} Mpps, time ratio to none {:.3}, {extra_ns:+.1} ns per packet",
+            packets / t.as_secs_f64() / 1e6,
+            t.as_secs_f64() / base.as_secs_f64(),
         );
     }
-    // The machine may be shared: interleave off and on runs and take the median of the
-    // per-pair ratios, so load that comes and goes hits both alike.
-    let mut ratios = Vec::with_capacity(INTERLEAVED_PAIRS);
-    let (mut offs, mut ons) = (Vec::new(), Vec::new());
-    for _ in 0..INTERLEAVED_PAIRS {
-        let (off_t, _) = run(&off, &traffic, &out);
-        let (on_t, _) = run(&on, &traffic, &out);
-        ratios.push(on_t.as_secs_f64() / off_t.as_secs_f64());
-        offs.push(off_t);
-        ons.push(on_t);
-    }
-    ratios.sort_by(f64::total_cmp);
-    offs.sort();
-    ons.sort();
-    let mid = INTERLEAVED_PAIRS / 2;
-    eprintln!(
-        "interleaved, {INTERLEAVED_PAIRS} pairs: median beacon off {:.2} Mpps, on {:.2} Mpps; median on/off time ratio {:.3} (min {:.3}, max {:.3})",
-        pps(&offs[mid]),
-        pps(&ons[mid]),
-        ratios[mid],
-        ratios[0],
-        ratios[INTERLEAVED_PAIRS - 1]
-    );
 
     // Memory: one worker's detector with the default capacities, as allocated.
     let config = Config::default();
