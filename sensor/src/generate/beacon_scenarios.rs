@@ -346,111 +346,139 @@ fn long_tcp_session(
     )
 }
 
-/// `beacon-connections`: six connection beacons from six internal hosts.
+/// One beacon of `beacon-connections`: who, to whom, when, and what each beat carries.
+struct ConnectionBeacon {
+    /// Last octet of the internal source, 10.30.0.x.
+    source: u8,
+    destination: [u8; 4],
+    port: u16,
+    schedule: Schedule<'static>,
+    /// TCP: request and response bytes of each connection; UDP: one datagram of `.0` bytes.
+    sizes: (usize, usize),
+    udp: bool,
+}
+
+/// `beacon-connections`: six connection beacons from six internal hosts, generated in this
+/// order (the order the random generator is drawn in, so it is part of the scenario).
+const CONNECTION_BEACONS: [ConnectionBeacon; 6] = [
+    // 1 s, 10 % jitter, 180 beats (3 minutes).
+    ConnectionBeacon {
+        source: 11,
+        destination: [203, 0, 113, 11],
+        port: 443,
+        schedule: Schedule {
+            start_us: 10 * SECOND_US,
+            interval_us: SECOND_US,
+            jitter: 0.1,
+            beats: 180,
+            missed: &[],
+        },
+        sizes: (120, 200),
+        udp: false,
+    },
+    // 10 s, no jitter, 120 beats (20 minutes).
+    ConnectionBeacon {
+        source: 12,
+        destination: [203, 0, 113, 12],
+        port: 443,
+        schedule: Schedule {
+            start_us: 20 * SECOND_US,
+            interval_us: 10 * SECOND_US,
+            jitter: 0.0,
+            beats: 120,
+            missed: &[],
+        },
+        sizes: (150, 300),
+        udp: false,
+    },
+    // 60 s, 20 % jitter, 60 beats (1 hour).
+    ConnectionBeacon {
+        source: 13,
+        destination: [203, 0, 113, 13],
+        port: 443,
+        schedule: Schedule {
+            start_us: 30 * SECOND_US,
+            interval_us: MINUTE_US,
+            jitter: 0.2,
+            beats: 60,
+            missed: &[],
+        },
+        sizes: (180, 400),
+        udp: false,
+    },
+    // 300 s, 10 % jitter, 24 beats of which 3 missed (2 hours): 21 connections.
+    ConnectionBeacon {
+        source: 14,
+        destination: [203, 0, 113, 14],
+        port: 8080,
+        schedule: Schedule {
+            start_us: 40 * SECOND_US,
+            interval_us: 5 * MINUTE_US,
+            jitter: 0.1,
+            beats: 24,
+            missed: &[4, 9, 10],
+        },
+        sizes: (220, 500),
+        udp: false,
+    },
+    // 900 s over UDP, no jitter, 12 beats (3 hours), a fresh source port each time.
+    ConnectionBeacon {
+        source: 16,
+        destination: [198, 51, 100, 16],
+        port: 4444,
+        schedule: Schedule {
+            start_us: 50 * SECOND_US,
+            interval_us: 15 * MINUTE_US,
+            jitter: 0.0,
+            beats: 12,
+            missed: &[],
+        },
+        sizes: (64, 0),
+        udp: true,
+    },
+    // 3600 s, 20 % jitter, 8 beats (about 7 hours).
+    ConnectionBeacon {
+        source: 15,
+        destination: [203, 0, 113, 15],
+        port: 443,
+        schedule: Schedule {
+            start_us: MINUTE_US,
+            interval_us: HOUR_US,
+            jitter: 0.2,
+            beats: 8,
+            missed: &[],
+        },
+        sizes: (300, 600),
+        udp: false,
+    },
+];
+
+/// `beacon-connections`: the beacons of [`CONNECTION_BEACONS`].
 fn beacon_connections(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
     let mut timeline = Timeline::new();
-    let server = |ip: IpAddr, port: u16| Endpoint { ip, port };
-    // 1 s, 10 % jitter, 180 beats (3 minutes).
-    let every_second = Schedule {
-        start_us: 10 * SECOND_US,
-        interval_us: SECOND_US,
-        jitter: 0.1,
-        beats: 180,
-        missed: &[],
-    };
-    tcp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 11),
-        server(v4(203, 0, 113, 11), 443),
-        every_second,
-        120,
-        200,
-    )?;
-    // 10 s, no jitter, 120 beats (20 minutes).
-    let every_10s = Schedule {
-        start_us: 20 * SECOND_US,
-        interval_us: 10 * SECOND_US,
-        jitter: 0.0,
-        beats: 120,
-        missed: &[],
-    };
-    tcp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 12),
-        server(v4(203, 0, 113, 12), 443),
-        every_10s,
-        150,
-        300,
-    )?;
-    // 60 s, 20 % jitter, 60 beats (1 hour).
-    let every_minute = Schedule {
-        start_us: 30 * SECOND_US,
-        interval_us: MINUTE_US,
-        jitter: 0.2,
-        beats: 60,
-        missed: &[],
-    };
-    tcp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 13),
-        server(v4(203, 0, 113, 13), 443),
-        every_minute,
-        180,
-        400,
-    )?;
-    // 300 s, 10 % jitter, 24 beats of which 3 missed (2 hours): 21 connections.
-    let every_5min = Schedule {
-        start_us: 40 * SECOND_US,
-        interval_us: 5 * MINUTE_US,
-        jitter: 0.1,
-        beats: 24,
-        missed: &[4, 9, 10],
-    };
-    tcp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 14),
-        server(v4(203, 0, 113, 14), 8080),
-        every_5min,
-        220,
-        500,
-    )?;
-    // 900 s over UDP, no jitter, 12 beats (3 hours), a fresh source port each time.
-    let every_15min = Schedule {
-        start_us: 50 * SECOND_US,
-        interval_us: 15 * MINUTE_US,
-        jitter: 0.0,
-        beats: 12,
-        missed: &[],
-    };
-    udp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 16),
-        server(v4(198, 51, 100, 16), 4444),
-        every_15min,
-        64,
-    )?;
-    // 3600 s, 20 % jitter, 8 beats (about 7 hours).
-    let hourly = Schedule {
-        start_us: MINUTE_US,
-        interval_us: HOUR_US,
-        jitter: 0.2,
-        beats: 8,
-        missed: &[],
-    };
-    tcp_beacon(
-        &mut timeline,
-        rng,
-        v4(10, 30, 0, 15),
-        server(v4(203, 0, 113, 15), 443),
-        hourly,
-        300,
-        600,
-    )?;
+    for b in &CONNECTION_BEACONS {
+        let [d0, d1, d2, d3] = b.destination;
+        let client = v4(10, 30, 0, b.source);
+        let server = Endpoint {
+            ip: v4(d0, d1, d2, d3),
+            port: b.port,
+        };
+        let schedule = b.schedule;
+        if b.udp {
+            udp_beacon(&mut timeline, rng, client, server, schedule, b.sizes.0)?;
+        } else {
+            let (request, response) = b.sizes;
+            tcp_beacon(
+                &mut timeline,
+                rng,
+                client,
+                server,
+                schedule,
+                request,
+                response,
+            )?;
+        }
+    }
     Ok(timeline)
 }
 
