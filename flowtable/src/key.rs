@@ -89,7 +89,7 @@ impl Hash for FlowKey {
     /// Four word-sized writes of every field (so equal keys hash equal), instead of the
     /// derived impl's length-prefixed byte arrays: 1.15 ns against 5.98 ns per key with
     /// foldhash (benches/runs/2026-11-22-vm/run4.md), paid on every packet by the flow
-    /// table, the worker dispatch and the packet fingerprint.
+    /// table and the packet fingerprint (and by the tunnel table's inner-flow identity).
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u128(u128::from_ne_bytes(self.lo_addr));

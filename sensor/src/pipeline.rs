@@ -429,7 +429,10 @@ impl Pipeline {
         // Canonical inner key without tunnel context: the dispatch hash and the distinct
         // inner-flow identity, equal for a native flow and its mirrored copies.
         let bare = inner.map(|p| FlowKey::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, 0));
-        let inner_hash = bare.map(|(k, _)| self.hasher.hash_one(k));
+        // The distinct-inner-flow identity, needed only inside a tunnel.
+        let inner_hash = bare
+            .filter(|_| decoded.inner_depth > 0)
+            .map(|(k, _)| self.hasher.hash_one(k));
         // A fingerprint of the innermost packet, equal for a native packet and its mirrored
         // copy: it finds inner frames that duplicate traffic also seen on the capture.
         let fingerprint = match (inner.as_ref(), bare) {
@@ -647,19 +650,30 @@ impl Pipeline {
     /// Flushes everything, stops the workers and reports. Every flow and tunnel session
     /// still open is written.
     pub fn finish(mut self) -> Result<PipelineReport, AlertWriteError> {
+        // From here on nothing is dropped, also in live mode: the last batches wait for room,
+        // so every packet already read reaches its flow before the records are written.
+        self.drop_when_full = false;
+        // An error (a worker or the writer gone) does not stop the rest: every other worker
+        // still gets its batch and `Finish`, and the tunnel records and alerts are written.
+        let mut first_error = None;
         for w in 0..self.senders.len() {
-            self.send(w)?;
-            self.deliver_reload(w, true)?;
+            if let Err(e) = self.deliver_reload(w, true).and_then(|()| self.send(w)) {
+                first_error.get_or_insert(e);
+            }
         }
         for tx in &self.senders {
-            // Blocking, also in live mode: the workers must drain and write every flow.
             let _ = tx.send(WorkerMsg::Finish);
         }
-        self.write_pending_alerts()?;
-        self.end_tunnels(true)?;
-        self.sink.flush()?;
+        for result in [
+            self.write_pending_alerts(),
+            self.end_tunnels(true),
+            self.sink.flush(),
+        ] {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
         let mut workers = Vec::with_capacity(self.threads.len());
-        let mut first_error = None;
         for t in self.threads.drain(..) {
             match t.join() {
                 Ok(Ok(report)) => workers.push(report),

@@ -1084,6 +1084,11 @@ impl BeaconDetector {
         Ok(())
     }
 
+    /// Alerts written so far (without copying every counter).
+    pub fn alerts(&self) -> u64 {
+        self.stats.alerts
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> BeaconStats {
         let mut s = self.stats.clone();

@@ -1536,6 +1536,11 @@ impl ExtraneousDetector {
         Ok(())
     }
 
+    /// Alerts written so far (without copying every counter).
+    pub fn alerts(&self) -> u64 {
+        self.stats.alerts
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> ExtraneousStats {
         self.stats.clone()

@@ -203,7 +203,7 @@ impl FlowDetectors {
 
     /// Alerts written so far by the flow detectors.
     pub fn alerts_written(&self) -> u64 {
-        self.extraneous.stats().alerts + self.beacon.stats().alerts
+        self.extraneous.alerts() + self.beacon.alerts()
     }
 
     /// Counters so far.
