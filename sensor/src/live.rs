@@ -21,7 +21,7 @@ use crate::capture::live::{self, KernelStats, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
 use crate::metrics::MetricsServer;
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
-use crate::run::{UsageError, load_settings, stop_flag};
+use crate::run::{UsageError, load_config, load_settings, stop_flag, with_baseline};
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
@@ -235,7 +235,11 @@ impl Session<'_> {
             eprintln!("mirrorwatch: SIGHUP: reopened {output}");
             return Ok(());
         };
-        let config = match load_settings(Some(path), self.args.baseline.as_deref()) {
+        // The baseline file is read at start only (`baseline_file` is restart-only): a reload
+        // neither re-reads it nor fails because of it.
+        let loaded =
+            load_config(Some(path)).map(|c| with_baseline(c, self.args.baseline.as_deref()));
+        let config = match loaded {
             Ok(config) => config,
             Err(e) => {
                 eprintln!(

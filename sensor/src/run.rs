@@ -75,13 +75,18 @@ pub fn load_settings(
     config: Option<&std::path::Path>,
     baseline: Option<&std::path::Path>,
 ) -> anyhow::Result<Config> {
-    let mut config = load_config(config)?;
-    if let Some(path) = baseline {
-        config.beacon.baseline_file = path.to_string_lossy().into_owned();
-    }
+    let config = with_baseline(load_config(config)?, baseline);
     crate::detect::beacon::KnownDestinations::load(&config.beacon)
         .map_err(|e| UsageError::Baseline(e.to_string()))?;
     Ok(config)
+}
+
+/// `config` with the `--baseline` path, when one was given.
+pub fn with_baseline(mut config: Config, baseline: Option<&std::path::Path>) -> Config {
+    if let Some(path) = baseline {
+        config.beacon.baseline_file = path.to_string_lossy().into_owned();
+    }
+    config
 }
 
 /// Runs `mirrorwatch replay`.
