@@ -873,25 +873,7 @@ impl BeaconDetector {
             .open_workers
             .fetch_add(1, Ordering::AcqRel);
         BeaconDetector {
-            settings: Settings {
-                enabled: c.enabled,
-                home: config.networks.home.clone(),
-                trusted: c.trusted_destinations.clone(),
-                allowlist: c.allowlist_domains.clone(),
-                min_beats: u64::from(c.min_beats),
-                threshold: c.score_threshold,
-                params: ScoreParams {
-                    min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
-                    jitter: c.jitter,
-                    max_missed: c.max_missed_beats,
-                },
-                burst_gap: Duration::from_millis(c.burst_gap_ms),
-                pair_idle: Duration::from_secs(c.pair_idle_timeout_s),
-                update_interval: Duration::from_secs(c.update_interval_s),
-                warmup: Duration::from_secs(c.warmup_s),
-                new_destination_alerts: c.new_destination_alerts,
-                shared: shared.clone(),
-            },
+            settings: Settings::from_config(config, c.enabled, shared.clone()),
             pairs: PairTable::new(pairs),
             tracks: TrackPool::new(tracks),
             stats: BeaconStats::default(),
@@ -909,23 +891,9 @@ impl BeaconDetector {
     /// A flow already in the table keeps the outbound/untrusted verdict of its first packet;
     /// pairs and tracks are scored by the new values at their next beat.
     pub fn reload(&mut self, config: &Config) {
-        let c = &config.beacon;
-        let s = &mut self.settings;
-        s.home.clone_from(&config.networks.home);
-        s.trusted.clone_from(&c.trusted_destinations);
-        s.allowlist.clone_from(&c.allowlist_domains);
-        s.min_beats = u64::from(c.min_beats);
-        s.threshold = c.score_threshold;
-        s.params = ScoreParams {
-            min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
-            jitter: c.jitter,
-            max_missed: c.max_missed_beats,
-        };
-        s.burst_gap = Duration::from_millis(c.burst_gap_ms);
-        s.pair_idle = Duration::from_secs(c.pair_idle_timeout_s);
-        s.update_interval = Duration::from_secs(c.update_interval_s);
-        s.warmup = Duration::from_secs(c.warmup_s);
-        s.new_destination_alerts = c.new_destination_alerts;
+        // `enabled` sized the tables at start: it stays; everything else is rebuilt.
+        let (enabled, shared) = (self.settings.enabled, self.settings.shared.clone());
+        self.settings = Settings::from_config(config, enabled, shared);
     }
 
     /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
@@ -1344,6 +1312,30 @@ impl BeaconDetector {
 }
 
 impl Settings {
+    /// The settings `config` gives (`enabled` is passed: it is fixed at start).
+    fn from_config(config: &Config, enabled: bool, shared: SharedState) -> Settings {
+        let c = &config.beacon;
+        Settings {
+            enabled,
+            home: config.networks.home.clone(),
+            trusted: c.trusted_destinations.clone(),
+            allowlist: c.allowlist_domains.clone(),
+            min_beats: u64::from(c.min_beats),
+            threshold: c.score_threshold,
+            params: ScoreParams {
+                min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
+                jitter: c.jitter,
+                max_missed: c.max_missed_beats,
+            },
+            burst_gap: Duration::from_millis(c.burst_gap_ms),
+            pair_idle: Duration::from_secs(c.pair_idle_timeout_s),
+            update_interval: Duration::from_secs(c.update_interval_s),
+            warmup: Duration::from_secs(c.warmup_s),
+            new_destination_alerts: c.new_destination_alerts,
+            shared,
+        }
+    }
+
     /// Whether a new flow goes from inside `home` to an untrusted destination.
     fn outbound_untrusted(&self, flow: &Flow) -> bool {
         let (src, _, dst, _) = flow.key.endpoints(flow.first_dir);

@@ -790,17 +790,18 @@ impl ExtraneousDetector {
         let enabled = c.enabled;
         // A disabled detector keeps nothing but its counters.
         let sized = |n: usize| if enabled { n } else { 1 };
-        let burst = share(c.rate_limit_burst).max(1);
-        ExtraneousDetector {
+        // The tunings (everything but the table sizes) are set by `reload`, the one place
+        // that turns the `[extraneous]` section into them; the bucket starts full.
+        let mut detector = ExtraneousDetector {
             enabled,
             workers,
-            warmup: Duration::from_secs(c.warmup_s),
-            blind: Duration::from_secs(c.warmup_s).max(config.flow_idle_timeout()),
-            hold: Duration::from_secs(c.hold_s),
-            close_tolerance_ms: c.close_tolerance_ms as u32,
-            reorder_ms: c.reorder_ms as u32,
-            window_slack: c.window_slack_bytes,
-            max_duplicate_ppm: (c.max_duplicate_share * 1e6) as u64,
+            warmup: Duration::ZERO,
+            blind: Duration::ZERO,
+            hold: Duration::ZERO,
+            close_tolerance_ms: 0,
+            reorder_ms: 0,
+            window_slack: 0,
+            max_duplicate_ppm: 0,
             start: None,
             since_start_handshakes: 0,
             since_start_midstream: 0,
@@ -810,7 +811,7 @@ impl ExtraneousDetector {
             pending: PendingTable::new(sized(share(c.pending_capacity as u64) as usize)),
             duplicates: DuplicateWindow {
                 slots: vec![DuplicateSlot::default(); sized(DUPLICATE_SLOTS)].into_boxed_slice(),
-                window: Duration::from_millis(c.duplicate_window_ms),
+                window: Duration::ZERO,
             },
             resume: ResumeMemory {
                 slots: vec![0; sized(share(c.resume_memory as u64).max(1) as usize)]
@@ -818,13 +819,15 @@ impl ExtraneousDetector {
                 hasher: foldhash::quality::SeedableRandomState::random(),
             },
             bucket: TokenBucket {
-                rate: share(c.rate_limit_per_s),
-                cap: burst.saturating_mul(1_000_000_000),
-                level: burst.saturating_mul(1_000_000_000),
+                rate: 0,
+                cap: 0,
+                level: u64::MAX,
                 last: Timestamp::ZERO,
             },
             stats: ExtraneousStats::default(),
-        }
+        };
+        detector.reload(config);
+        detector
     }
 
     /// Applies a reloaded configuration in place: the warm-up (still counted from the start
