@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;
+pub mod fsio;
 pub mod generate;
 pub mod live;
 pub mod metrics;
