@@ -83,8 +83,9 @@ pub struct LiveArgs {
     /// Bytes kept of each frame; the default keeps jumbo mirror frames whole.
     #[arg(long, value_name = "N", default_value_t = 9216, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     pub snaplen: u32,
-    /// Kernel ring size in MiB (TPACKET_V3 under libpcap).
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Kernel ring size in MiB (TPACKET_V3 under libpcap), 1 to 2047 (libpcap takes the size
+    /// as a signed 32-bit number of bytes).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2047))]
     pub buffer_mb: u32,
     /// Worker threads, 1 to 256 (default: from the configuration, automatic).
     #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
@@ -104,6 +105,10 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9717`).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Once the capture is open, run as this user (name or uid) with no capability at all;
+    /// overrides `[live] user`. Without either, the user stays and capabilities still go.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// `mirrorwatch generate`.

@@ -18,6 +18,7 @@ pub mod live;
 pub mod metrics;
 pub mod names;
 pub mod pipeline;
+pub mod privdrop;
 pub mod run;
 pub mod stats;
 pub mod tunnel;

@@ -38,6 +38,9 @@ pub enum UsageError {
     /// The output cannot be used (it is an input, or standard output is closed).
     #[error("{0}")]
     Output(String),
+    /// The user to run as is unknown, or privileges could not be dropped.
+    #[error("{0}")]
+    Privilege(crate::privdrop::PrivilegeError),
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
