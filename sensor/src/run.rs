@@ -311,18 +311,25 @@ pub fn check_baseline_dir(config: &Config) -> anyhow::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
+    let fail = |why: String| -> anyhow::Error {
+        UsageError::Baseline(format!(
+            "beacon baseline {}: cannot be saved in {}: {why}",
+            path.display(),
+            dir.display()
+        ))
+        .into()
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(fail("not a directory".to_owned())),
+        Err(e) => return Err(fail(e.to_string())),
+    }
     tempfile::Builder::new()
         .prefix(".mirrorwatch-check.")
         .tempfile_in(dir)
         .map(drop)
-        .map_err(|e| {
-            UsageError::Baseline(format!(
-                "beacon baseline {}: cannot be saved in {}: {e}",
-                path.display(),
-                dir.display()
-            ))
-            .into()
-        })
+        // The kind only: tempfile's message names its random temp path.
+        .map_err(|e| fail(e.kind().to_string()))
 }
 
 fn progress_bar(
