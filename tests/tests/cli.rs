@@ -857,7 +857,7 @@ fn bench_ignores_a_peers_file_in_the_current_directory() {
     // The own replay row is always run, printed, with the input absolute and after `--`.
     let abs = std::path::absolute(&input).unwrap();
     assert!(
-        err.contains(&format!("mirrorwatch bench: running "))
+        err.contains("mirrorwatch bench: running ")
             && err.contains(&format!(" -- {}", abs.display())),
         "{err}"
     );
