@@ -255,18 +255,18 @@ impl Session<'_> {
     }
 
     /// After SIGINT/SIGTERM: takes what the ring still holds (the kernel counted it as
-    /// received), so the last `stats` event accounts for every packet: read until the ring
-    /// stays empty for two waits of the ring timeout, for at most [`DRAIN_LIMIT`].
+    /// received), so the last `stats` event accounts for every packet. A TPACKET_V3 block
+    /// is handed over only when full or when the ring timeout retires it, so the ring is
+    /// read until no packet came for the ring timeout plus a margin, for at most
+    /// [`DRAIN_LIMIT`].
     fn drain(&mut self, capture: &mut LiveCapture, pipeline: &mut Pipeline) -> anyhow::Result<()> {
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        let mut empty = 0;
-        while empty < 2 && Instant::now() < deadline {
-            match capture.next_packet()? {
-                Some(rec) => {
-                    empty = 0;
-                    pipeline.push(&rec)?;
-                }
-                None => empty += 1,
+        let started = Instant::now();
+        let quiet = self.args.timeout + StdDuration::from_millis(30);
+        let mut last_packet = started;
+        while last_packet.elapsed() < quiet && started.elapsed() < DRAIN_LIMIT {
+            if let Some(rec) = capture.next_packet()? {
+                last_packet = Instant::now();
+                pipeline.push(&rec)?;
             }
         }
         Ok(())
