@@ -1,9 +1,11 @@
 //! The `mirrorwatch` binary: parse arguments, run, map errors to exit codes.
 //!
 //! Exit codes: 0 success (also a live sensor stopped by SIGINT/SIGTERM after flushing); 1 a
-//! run error (output failed, an input could not be read completely, capture failed); 2 usage
-//! or configuration error (before any packet is read: bad configuration, missing input or
-//! interface, no capture privileges, bad BPF filter, metrics address in use).
+//! run error (output failed, an input missing or not read completely while the others were
+//! read, capture failed, stdout full); 2 usage or configuration error (before any packet is
+//! read: bad configuration or argument, no readable input, unknown interface, scenario or
+//! user, no capture privileges, bad BPF filter, metrics address in use, an output that is an
+//! input or a closed stdout, a baseline that cannot be saved).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
