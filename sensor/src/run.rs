@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::alert::{EventWriter, OutputTarget};
+use crate::alert::{EventWriter, WriterOptions};
 use crate::capture::replay::{ReplayReader, expand_inputs};
 use crate::cli::ReplayArgs;
 use crate::config::Config;
@@ -30,6 +30,9 @@ pub enum UsageError {
     /// The baseline of known destinations cannot be read or has a bad line.
     #[error("{0}")]
     Baseline(String),
+    /// An `--output` is malformed.
+    #[error("--output {0}")]
+    Output(crate::alert::output::OutputSpecError),
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -38,6 +41,20 @@ pub enum UsageError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// The writer's options from `[output]`: a replay's (`sweep_every` `None`: waits, drops
+/// nothing) or a live sensor's.
+pub fn writer_options(config: &Config, sweep_every: Option<std::time::Duration>) -> WriterOptions {
+    let base = match sweep_every {
+        Some(every) => WriterOptions::live(every),
+        None => WriterOptions::default(),
+    };
+    WriterOptions {
+        retry_timeout: std::time::Duration::from_secs(config.output.retry_timeout_s),
+        shutdown_grace: std::time::Duration::from_secs(config.output.shutdown_grace_s),
+        ..base
+    }
 }
 
 /// A flag raised by SIGINT or SIGTERM: the run stops reading, flushes and exits.
@@ -98,8 +115,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
         anyhow::bail!("no capture files found in the inputs given");
     }
     let stop = stop_flag()?;
-    let target = OutputTarget::from_arg(&args.output);
-    let writer = EventWriter::spawn(&target)?;
+    let outputs = config.outputs(&args.output).map_err(UsageError::Output)?;
+    let writer = EventWriter::start(&outputs, writer_options(&config, None))?;
     let options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
         flow_records: args.flows,

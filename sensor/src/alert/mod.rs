@@ -16,7 +16,7 @@ use flowtable::{IpProto, Timestamp};
 use serde::{Serialize, Serializer};
 
 pub use writer::{AlertWriteError, EventSink, EventWriter, OutputTarget};
-pub use writer::{OutputStat, OutputStats, WriterOptions};
+pub use writer::{OutputCountersHandle, OutputStat, OutputStats, WriterOptions};
 
 /// A packet-time timestamp written as RFC 3339 UTC with microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

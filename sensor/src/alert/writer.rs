@@ -155,7 +155,7 @@ pub enum AlertWriteError {
     /// A network output stayed unreachable longer than `[output] retry_timeout_s` in a
     /// replay; every other output got every event.
     #[error(
-        "writing events to {target}: unreachable for {waited_s} s ({source}); gave it up, \
+        "writing events to {target}: unreachable for {waited_s} s ({last_error}); gave it up; \
          every other output got every event"
     )]
     OutputDead {
@@ -163,8 +163,8 @@ pub enum AlertWriteError {
         target: String,
         /// Seconds it was retried.
         waited_s: u64,
-        /// The last error.
-        source: std::io::Error,
+        /// The last error (in the message, not a source: it would be printed twice).
+        last_error: std::io::Error,
     },
     /// An event could not be serialized (a bug, not an input problem).
     #[error("serializing an event: {0}")]
@@ -212,6 +212,16 @@ pub struct OutputStat {
     pub dropped: u64,
     /// Failed attempts, each retried.
     pub errors: u64,
+}
+
+/// See [`EventWriter::output_counters`].
+pub struct OutputCountersHandle(Arc<WriterShared>);
+
+impl OutputCountersHandle {
+    /// What the outputs delivered and dropped so far.
+    pub fn stats(&self) -> OutputStats {
+        self.0.stats()
+    }
 }
 
 /// Counters the sinks, the writer and the outputs share.
@@ -417,6 +427,12 @@ impl EventWriter {
     /// What the outputs delivered and dropped so far.
     pub fn output_stats(&self) -> OutputStats {
         self.shared.stats()
+    }
+
+    /// A handle on the output counters that outlives [`EventWriter::finish`] (which counts
+    /// what a stopping live sensor could not deliver).
+    pub fn output_counters(&self) -> OutputCountersHandle {
+        OutputCountersHandle(Arc::clone(&self.shared))
     }
 
     /// The output counters as Prometheus text, to append to `--metrics`.
@@ -659,24 +675,21 @@ impl WriterState {
 /// Records, for every alert line of `chunk`, the wall clock now minus the packet time the
 /// alert carries (in live capture, packet time is the kernel's receive time).
 fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
-    const PREFIX: &[u8] = b"{\"timestamp\":\"";
-    const ALERT: &[u8] = b"\",\"event_type\":\"alert\"";
+    const TS: &[u8] = b"\"timestamp\":\"";
     let now = std::time::SystemTime::now();
     let mut hist: Option<std::sync::MutexGuard<'_, _>> = None;
     for line in chunk.split(|&b| b == b'\n') {
-        let Some(rest) = line.strip_prefix(PREFIX) else {
+        if output::event_type(line) != b"alert" {
+            continue;
+        }
+        let Some(at) = line.windows(TS.len()).position(|w| w == TS) else {
             continue;
         };
+        let rest = &line[at + TS.len()..];
         let Some(end) = rest.iter().position(|&b| b == b'"') else {
             continue;
         };
-        if !rest[end..].starts_with(ALERT) {
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&rest[..end]) else {
-            continue;
-        };
-        let Ok(ts) = humantime::parse_rfc3339(text) else {
+        let Some(ts) = parse_event_time(&rest[..end]) else {
             continue;
         };
         let us = now
@@ -688,6 +701,21 @@ fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
             let _ = h.record(us.clamp(1, LATENCY_MAX_US));
         }
     }
+}
+
+/// An event's timestamp: RFC 3339 with `Z`, or Suricata's `+0000` offset.
+fn parse_event_time(text: &[u8]) -> Option<std::time::SystemTime> {
+    // Suricata's form, `2026-01-05T09:00:01.530893+0000`, as `...530893Z` on the stack.
+    let mut z = [0u8; 40];
+    let text = match text.strip_suffix(b"+0000") {
+        Some(head) if head.len() < z.len() => {
+            z[..head.len()].copy_from_slice(head);
+            z[head.len()] = b'Z';
+            &z[..=head.len()]
+        }
+        _ => text,
+    };
+    humantime::parse_rfc3339(std::str::from_utf8(text).ok()?).ok()
 }
 
 impl EventSink {
@@ -876,6 +904,15 @@ mod tests {
         record_alert_latency(&h, chunk.as_bytes());
         let s = summarize(&h);
         assert_eq!(s.count, 1);
+        assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
+        // Suricata's timestamp form, and keys in another order.
+        let suricata = ts.replace('Z', "+0000");
+        let chunk = format!(
+            "{{\"timestamp\":\"{suricata}\",\"flow_id\":1,\"event_type\":\"alert\"}}\n"
+        );
+        record_alert_latency(&h, chunk.as_bytes());
+        let s = summarize(&h);
+        assert_eq!(s.count, 2);
         assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
     }
 }

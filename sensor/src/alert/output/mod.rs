@@ -563,7 +563,7 @@ fn run_inner(
                         return Err(AlertWriteError::OutputDead {
                             target: name.to_owned(),
                             waited_s: since.elapsed().as_secs(),
-                            source,
+                            last_error: source,
                         });
                     }
                     let closing = closed_at.or_else(|| queue.lock().closed.then(Instant::now));
