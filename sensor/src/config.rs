@@ -396,11 +396,7 @@ impl Config {
             ));
         }
         if self.output.shutdown_grace_s > 300 {
-            return Err(invalid(
-                "output",
-                "shutdown_grace_s",
-                "must be at most 300",
-            ));
+            return Err(invalid("output", "shutdown_grace_s", "must be at most 300"));
         }
         // The detectors own their sections' ranges.
         self.extraneous
@@ -624,8 +620,10 @@ mod tests {
 
     #[test]
     fn output_targets_are_checked_and_the_command_line_replaces_them() {
-        let c = parse("[output]\ntargets = [\"eve.json\", \"redis://127.0.0.1/stream/ev?types=alert\"]\n")
-            .unwrap();
+        let c = parse(
+            "[output]\ntargets = [\"eve.json\", \"redis://127.0.0.1/stream/ev?types=alert\"]\n",
+        )
+        .unwrap();
         let specs = c.outputs(&[]).unwrap();
         assert_eq!(specs.len(), 2);
         assert_eq!(specs[1].types, ["alert"]);
@@ -636,8 +634,13 @@ mod tests {
         let e = parse("[output]\ntargets = [\"syslog:bogus\"]\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("test.toml: [output] targets: output \"syslog:bogus\""), "{e}");
-        let e = parse("[output]\nretry_timeout_s = 0\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("test.toml: [output] targets: output \"syslog:bogus\""),
+            "{e}"
+        );
+        let e = parse("[output]\nretry_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[output] retry_timeout_s"), "{e}");
     }
 

@@ -907,9 +907,8 @@ mod tests {
         assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
         // Suricata's timestamp form, and keys in another order.
         let suricata = ts.replace('Z', "+0000");
-        let chunk = format!(
-            "{{\"timestamp\":\"{suricata}\",\"flow_id\":1,\"event_type\":\"alert\"}}\n"
-        );
+        let chunk =
+            format!("{{\"timestamp\":\"{suricata}\",\"flow_id\":1,\"event_type\":\"alert\"}}\n");
         record_alert_latency(&h, chunk.as_bytes());
         let s = summarize(&h);
         assert_eq!(s.count, 2);
