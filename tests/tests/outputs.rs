@@ -6,13 +6,14 @@
 //! by another user. Tests that need `redis-server` or root say so loudly and skip.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mirrorwatch_tests::live::{Link, Sensor, can_run};
 use mirrorwatch_tests::{ensure_binary, workspace_root};
 
 fn scratch(name: &str) -> PathBuf {
@@ -44,6 +45,20 @@ struct Redis {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// The network namespace it runs in (a live test's capture side), if any.
+    ns: Option<String>,
+}
+
+/// `program`, run inside `ns` when given.
+fn in_ns(ns: Option<&str>, program: &str) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, program]);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 impl Redis {
@@ -63,8 +78,12 @@ impl Redis {
     }
 
     fn start(dir: &Path, port: u16) -> Redis {
+        Redis::start_in(dir, port, None)
+    }
+
+    fn start_in(dir: &Path, port: u16, ns: Option<&str>) -> Redis {
         // Append-only with fsync before every reply: what Redis acknowledged survives a kill.
-        let child = Command::new("redis-server")
+        let child = in_ns(ns, "redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--save",
@@ -84,6 +103,7 @@ impl Redis {
             child,
             port,
             dir: dir.to_owned(),
+            ns: ns.map(str::to_owned),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while r.cli(&["PING"]).trim() != "PONG" {
@@ -94,7 +114,7 @@ impl Redis {
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
+        let out = in_ns(self.ns.as_deref(), "redis-cli")
             .args(["-p", &self.port.to_string(), "--raw"])
             .args(args)
             .output()
@@ -135,7 +155,7 @@ impl Redis {
     fn kill_and_restart(mut self) -> Redis {
         self.signal("KILL");
         let _ = self.child.wait();
-        Redis::start(&self.dir.clone(), self.port)
+        Redis::start_in(&self.dir.clone(), self.port, self.ns.clone().as_deref())
     }
 }
 
@@ -143,6 +163,7 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -617,5 +638,211 @@ fn a_symlink_planted_by_nobody_never_redirects_an_output_file() {
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's data\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Live tests: flows end after a second of quiet so that events keep coming while traffic
+/// runs; the loopback of the capture namespace is up for Redis and the metrics endpoint.
+fn live_setup(name: &str) -> (Link, PathBuf, PathBuf) {
+    let link = Link::new();
+    let up = Command::new("ip")
+        .args(["-n", &link.rx_ns, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(up.success());
+    let dir = scratch(name);
+    let config = dir.join("c.toml");
+    std::fs::write(
+        &config,
+        "[flows]\nidle_timeout_s = 1\nactive_timeout_s = 1\n[output]\nshutdown_grace_s = 2\n",
+    )
+    .unwrap();
+    (link, dir, config)
+}
+
+/// `GET /metrics` from inside the capture namespace (bash's /dev/tcp), within 10 s.
+fn scrape(link: &Link, port: u16) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; \
+         timeout 10 cat <&3"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &link.rx_ns, "bash", "-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Scrapes until `ok` holds (the endpoint refreshes its text once a second), at most 10 s;
+/// returns the last text.
+fn scrape_until(link: &Link, port: u16, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(link, port);
+        if ok(&text) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The value of a Prometheus sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn packets_in(pcap: &Path) -> u64 {
+    let out = Command::new(ensure_binary())
+        .args(["replay", "--no-progress", "-o", "/dev/null"])
+        .arg(pcap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    // "N packets" in the summary's first line.
+    text.split_whitespace()
+        .zip(text.split_whitespace().skip(1))
+        .find(|(_, w)| w.starts_with("packets"))
+        .and_then(|(n, _)| n.parse().ok())
+        .expect("packet count in the replay summary")
+}
+
+#[test]
+fn a_stalled_redis_never_stalls_live_capture_and_a_killed_one_loses_only_what_is_counted() {
+    let test =
+        "a_stalled_redis_never_stalls_live_capture_and_a_killed_one_loses_only_what_is_counted";
+    if !can_run(test) || !Redis::available(test) {
+        return;
+    }
+    let (link, dir, config) = live_setup("live-redis");
+    let redis = Redis::start_in(&dir, 6390, Some(&link.rx_ns));
+    redis.signal("STOP");
+    let url = "redis://127.0.0.1:6390/list/ev";
+    let file = dir.join("eve.json");
+    let metrics_port = 9717;
+    let mut sensor = Sensor::start(
+        &link,
+        &file,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--flows",
+            "--output",
+            &format!("{url}?queue_kib=4"),
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
+        ],
+    );
+    let pcap = workspace_root().join("pcaps/beacon-browsing/input.pcap");
+    let per_pass = packets_in(&pcap);
+    link.send(&pcap, &["--topspeed", "--loop", "3"]);
+    // Capture went on while Redis was stalled: every packet is counted in a stats event that
+    // reached the file, and the metrics endpoint answers with the Redis drops counted.
+    assert!(
+        sensor.wait_packets(&file, 3 * per_pass, Duration::from_secs(30)),
+        "capture stalled behind a stopped Redis: {:?}",
+        sensor.stderr_lines
+    );
+    let metric = format!("mirrorwatch_output_events_dropped_total{{output=\"{url}?queue_kib=4\"}}");
+    let text = scrape_until(&link, metrics_port, |t| {
+        sample(t, &metric).is_some_and(|d| d > 0)
+    });
+    assert!(sample(&text, &metric).is_some_and(|d| d > 0), "{text}");
+    // Killed while stalled, restarted: the sensor reconnects and delivers again.
+    let redis = redis.kill_and_restart();
+    link.send(&pcap, &["--topspeed"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while redis.list("ev").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(sensor.wait_stderr("delivering again", Duration::from_secs(10)));
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    // What the file has and Redis lacks is at most what the sensor counted as dropped.
+    let counted: u64 = stderr
+        .iter()
+        .find(|l| l.starts_with(&format!("  output {url}")))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|d| d.split(' ').next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no output line in {stderr:?}"));
+    assert!(counted > 0);
+    let events = lines(&file);
+    let mut in_redis = redis.list("ev");
+    in_redis.sort();
+    in_redis.dedup();
+    let in_file: std::collections::HashSet<&String> = events.iter().collect();
+    assert!(
+        in_redis.iter().all(|e| in_file.contains(e)),
+        "Redis got an event the file does not have"
+    );
+    let missing = events.len() as u64 - in_redis.len() as u64;
+    assert!(
+        missing <= counted,
+        "{missing} events missing from Redis, {counted} counted as dropped"
+    );
+    assert!(!in_redis.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fifo_output_without_a_reader_or_with_a_stalled_one_never_blocks_the_live_sensor() {
+    let test = "a_fifo_output_without_a_reader_or_with_a_stalled_one_never_blocks_the_live_sensor";
+    if !can_run(test) {
+        return;
+    }
+    let (link, dir, config) = live_setup("live-fifo");
+    let fifo = dir.join("eve.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let file = dir.join("eve.json");
+    let metrics_port = 9718;
+    // No reader: the sensor still starts (Sensor::start waits for "capturing on").
+    let mut sensor = Sensor::start(
+        &link,
+        &file,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--flows",
+            "--output",
+            fifo.to_str().unwrap(),
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
+        ],
+    );
+    assert!(sensor.wait_stderr("a FIFO without a reader", Duration::from_secs(10)));
+    // A reader that opens the FIFO and never reads: the pipe fills, the output blocks.
+    let mut reader = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec sleep 600 < {}", fifo.display()))
+        .spawn()
+        .unwrap();
+    let pcap = workspace_root().join("pcaps/beacon-browsing/input.pcap");
+    let per_pass = packets_in(&pcap);
+    link.send(&pcap, &["--topspeed", "--loop", "3"]);
+    assert!(
+        sensor.wait_packets(&file, 3 * per_pass, Duration::from_secs(30)),
+        "capture or stats stalled behind the FIFO: {:?}",
+        sensor.stderr_lines
+    );
+    let full = |t: &str| sample(t, "mirrorwatch_packets_total").is_some_and(|n| n >= 3 * per_pass);
+    let text = scrape_until(&link, metrics_port, full);
+    assert!(full(&text), "{text}");
+    let started = Instant::now();
+    let (code, stderr) = sensor.stop();
+    let took = started.elapsed();
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    // SIGTERM obeyed: the 2 s grace, a second more, and the flush.
+    assert!(took < Duration::from_secs(15), "exit took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -906,7 +906,7 @@ mod tests {
         assert_eq!(s.count, 1);
         assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
         // Suricata's timestamp form, and keys in another order.
-        let suricata = ts.replace('Z', "+0000");
+        let suricata = ts.to_string().replace('Z', "+0000");
         let chunk =
             format!("{{\"timestamp\":\"{suricata}\",\"flow_id\":1,\"event_type\":\"alert\"}}\n");
         record_alert_latency(&h, chunk.as_bytes());

@@ -196,6 +196,21 @@ fn read_reply(r: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<bool>
     }
 }
 
+/// Error replies that say "not now" (loading its data after a restart, busy with a script,
+/// a replica without its master), retried like a lost connection rather than counted as a
+/// refused event.
+fn is_transient(reply: &[u8]) -> bool {
+    [
+        "-LOADING",
+        "-BUSY",
+        "-TRYAGAIN",
+        "-MASTERDOWN",
+        "-CLUSTERDOWN",
+    ]
+    .iter()
+    .any(|p| reply.starts_with(p.as_bytes()))
+}
+
 impl Transport for RedisOutput {
     fn send(&mut self, batch: &[u8], done: &mut usize, refused: &mut u64) -> std::io::Result<()> {
         if self.conn.is_none() {
@@ -225,6 +240,12 @@ impl Transport for RedisOutput {
             conn.get_mut().write_all(&self.out)?;
             for end in &ends[..n] {
                 if !read_reply(conn, &mut self.line)? {
+                    if is_transient(&self.line) {
+                        // Not a refusal of this event: the server cannot take any yet.
+                        return Err(std::io::Error::other(
+                            String::from_utf8_lossy(&self.line).trim_end().to_owned(),
+                        ));
+                    }
                     *refused += 1;
                     if *refused == 1 {
                         eprintln!(
