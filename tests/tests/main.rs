@@ -18,3 +18,5 @@ mod live;
 // Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
 // modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
 mod outputs;
+// Issue 13 packaging: the `cargo deb` package installs (dpkg -i), its units verify, it purges.
+mod package;
