@@ -97,7 +97,11 @@ fn the_debian_package_installs_a_hardened_service_and_purges_cleanly() {
     assert!(ok);
     assert!(help.contains("redis://HOST"), "{help}");
     assert!(
-        run("/usr/bin/mirrorwatch", &["config", "check", "/etc/mirrorwatch/mirrorwatch.toml"]).0
+        run(
+            "/usr/bin/mirrorwatch",
+            &["config", "check", "/etc/mirrorwatch/mirrorwatch.toml"]
+        )
+        .0
     );
 
     let unit_dir = files

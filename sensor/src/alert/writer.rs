@@ -881,6 +881,46 @@ mod tests {
     }
 
     #[test]
+    fn a_live_writer_never_waits_on_a_stalled_output_and_counts_every_line() {
+        let dir = temp("stalled");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        // The receiver accepts and never reads: the socket buffer fills, the output blocks.
+        let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let spec =
+            OutputSpec::parse(&format!("unix-stream:{}?queue_kib=16", sock.display())).unwrap();
+        let options = WriterOptions {
+            shutdown_grace: Duration::ZERO,
+            ..WriterOptions::live(Duration::from_millis(5))
+        };
+        let writer = EventWriter::start(&[spec], options).unwrap();
+        let mut sink = writer.sink();
+        const N: u32 = 200_000;
+        for n in 0..N {
+            sink.write(&Line { n }).unwrap();
+            if n % 64 == 0 {
+                // The flush of the capture thread after a mirror alert: never waits.
+                sink.flush().unwrap();
+            }
+        }
+        drop(sink);
+        let counters = writer.output_counters();
+        writer.finish().unwrap();
+        let st = counters.stats();
+        assert!(st.dropped > 0, "{st:?}");
+        let o = &st.outputs[0];
+        assert_eq!(
+            o.written + o.dropped + st.writer_queue_dropped,
+            u64::from(N),
+            "every line is either written or counted: {st:?}"
+        );
+        drop(holder);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_full_disk_is_named_as_such() {
         let target = OutputTarget::File(PathBuf::from("/dev/full"));
         let writer = EventWriter::start(&[target.spec()], WriterOptions::default()).unwrap();

@@ -280,6 +280,9 @@ pub(crate) struct OutputQueue {
     limit_bytes: usize,
     /// Set by the output thread when it gave up (its error is its thread's result).
     dead: AtomicBool,
+    /// Lines of the batch the output thread holds: whoever takes this count (the thread
+    /// when the batch is done, [`OutputQueue::abandon`] at exit) counts them, exactly once.
+    in_flight: AtomicU64,
     pub counters: Arc<OutputCounters>,
 }
 
@@ -300,6 +303,7 @@ impl OutputQueue {
             room: Condvar::new(),
             limit_bytes,
             dead: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
             counters: Arc::default(),
         }
     }
@@ -364,13 +368,18 @@ impl OutputQueue {
         self.dead.load(Ordering::Relaxed)
     }
 
-    /// Lines still queued (counted as dropped when a stopping live sensor abandons them).
+    /// Counts as dropped what a stopping live sensor leaves behind: the lines still queued
+    /// and those of the batch the output thread holds (some of which it may have delivered:
+    /// the count errs on the side of loss).
     pub(crate) fn abandon(&self) {
         let mut st = self.lock();
-        let n = std::mem::take(&mut st.lines);
+        let queued = std::mem::take(&mut st.lines);
         st.buf.clear();
         drop(st);
-        self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        let held = self.in_flight.swap(0, Ordering::AcqRel);
+        self.counters
+            .dropped
+            .fetch_add(queued.saturating_add(held), Ordering::Relaxed);
     }
 }
 
@@ -510,6 +519,7 @@ fn run_inner(
             }
             std::mem::swap(&mut st.buf, &mut batch);
             let lines = std::mem::take(&mut st.lines);
+            queue.in_flight.store(lines, Ordering::Release);
             (lines, st.reopen_at.take(), st.closed)
         };
         queue.room.notify_all();
@@ -568,12 +578,15 @@ fn run_inner(
                     }
                     let closing = closed_at.or_else(|| queue.lock().closed.then(Instant::now));
                     if mode.live && closing.is_some_and(|c| c.elapsed() >= mode.shutdown_grace) {
-                        let left = count_lines(&batch[done..]);
-                        let sent = lines.saturating_sub(left).saturating_sub(refused);
-                        counters.written.fetch_add(sent, Ordering::Relaxed);
-                        counters
-                            .dropped
-                            .fetch_add(left.saturating_add(refused), Ordering::Relaxed);
+                        // Unless the writer abandoned the batch already (and counted it).
+                        if queue.in_flight.swap(0, Ordering::AcqRel) > 0 {
+                            let left = count_lines(&batch[done..]);
+                            let sent = lines.saturating_sub(left).saturating_sub(refused);
+                            counters.written.fetch_add(sent, Ordering::Relaxed);
+                            counters
+                                .dropped
+                                .fetch_add(left.saturating_add(refused), Ordering::Relaxed);
+                        }
                         queue.abandon();
                         return Ok(());
                     }
@@ -583,10 +596,12 @@ fn run_inner(
                 }
             }
         }
-        counters
-            .written
-            .fetch_add(lines.saturating_sub(refused), Ordering::Relaxed);
-        counters.dropped.fetch_add(refused, Ordering::Relaxed);
+        if queue.in_flight.swap(0, Ordering::AcqRel) > 0 {
+            counters
+                .written
+                .fetch_add(lines.saturating_sub(refused), Ordering::Relaxed);
+            counters.dropped.fetch_add(refused, Ordering::Relaxed);
+        }
         batch.clear();
         if closed && queue.lock().buf.is_empty() {
             return Ok(());
