@@ -91,6 +91,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         ),
         None => None,
     };
+    crate::alert::set_origin(config.eve.origin(Some(name)));
     let target = OutputTarget::from_arg(&args.output);
     let writer = EventWriter::spawn_live(&target, SWEEP_EVERY)?;
     let pipeline_options = PipelineOptions {

@@ -98,6 +98,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
         anyhow::bail!("no capture files found in the inputs given");
     }
     let stop = stop_flag()?;
+    crate::alert::set_origin(config.eve.origin(None));
     let target = OutputTarget::from_arg(&args.output);
     let writer = EventWriter::spawn(&target)?;
     let options = PipelineOptions {
@@ -113,6 +114,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let mut interrupted = false;
     let mut done_bytes = 0u64;
     'files: for path in &inputs {
+        crate::alert::set_pcap_filename(path);
         let mut reader = match ReplayReader::open(path) {
             Ok(r) => r,
             Err(e) => {

@@ -464,7 +464,7 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        serde_json::to_writer(&mut *buf, event)?;
+        super::escape::to_writer(&mut *buf, event)?;
         buf.push(b'\n');
         self.events = self.events.saturating_add(1);
         if buf.len() >= SINK_FLUSH_BYTES {
