@@ -23,6 +23,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The Community ID test compares with the reference implementation (PyPI: communityid).
+if ! python3 -c 'import communityid' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing communityid (PyPI)" >&2
+  python3 -m pip install -q communityid 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages communityid
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)

@@ -147,8 +147,7 @@ fn icmp6_reply(t: u16) -> Option<u16> {
 
 /// Standard base64 (RFC 4648, with padding) of 20 bytes into 28.
 fn base64(input: &[u8; 20], out: &mut [u8]) {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut o = 0;
     for chunk in input.chunks(3) {
         let b = [
@@ -204,7 +203,13 @@ mod tests {
             "1:YHxtAirCG//0OzkcVAukqKQN9xM="
         );
         assert_eq!(
-            id(0, "3ffe:501:0:1001::2", "3ffe:507:0:1:200:86ff:fe05:80da", 58, Some((129, 128))),
+            id(
+                0,
+                "3ffe:501:0:1001::2",
+                "3ffe:507:0:1:200:86ff:fe05:80da",
+                58,
+                Some((129, 128))
+            ),
             "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg="
         );
     }

@@ -92,7 +92,12 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_unchanged() {
-        for s in ["plain", "caf\u{e9} \u{a0}\u{a1}", "\u{202f}\u{2065}\u{206a}", "\u{1F600}"] {
+        for s in [
+            "plain",
+            "caf\u{e9} \u{a0}\u{a1}",
+            "\u{202f}\u{2065}\u{206a}",
+            "\u{1F600}",
+        ] {
             assert_eq!(render(s), serde_json::to_string(s).unwrap());
         }
         // JSON's own escapes still apply.
@@ -105,6 +110,9 @@ mod tests {
         m.insert("k\u{85}", vec!["x\u{2028}"]);
         let mut out = Vec::new();
         to_writer(&mut out, &m).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"k\u0085":["x\u2028"]}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"k\u0085":["x\u2028"]}"#
+        );
     }
 }

@@ -53,14 +53,25 @@ impl Rfc3339 {
         let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = yoe + era * 400 + i64::from(month <= 2);
-        (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, micros)
+        (
+            year,
+            month,
+            day,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+            micros,
+        )
     }
 }
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (y, mo, d, h, mi, s, us) = self.civil();
-        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}+0000")
+        write!(
+            f,
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}+0000"
+        )
     }
 }
 
@@ -118,7 +129,10 @@ pub fn set_origin(origin: Origin) {
 
 /// The identity written in every event.
 pub fn origin() -> Origin {
-    ORIGIN.read().unwrap_or_else(PoisonError::into_inner).clone()
+    ORIGIN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
 }
 
 /// Replay: the file whose packets are being read now. Events written afterwards name it,
@@ -627,7 +641,10 @@ mod tests {
             dest_ip: Some("2001:db8::1".parse().unwrap()),
             dest_port: Some(51000),
             proto: Some(ProtoName(IpProto::UDP)),
-            ..EventHeader::new(Timestamp::from_secs_nanos(1_767_603_600, 123_456_789), "flow")
+            ..EventHeader::new(
+                Timestamp::from_secs_nanos(1_767_603_600, 123_456_789),
+                "flow",
+            )
         };
         let json = serde_json::to_string(&h).unwrap();
         // No community_id: the addresses are of two families.
@@ -673,8 +690,13 @@ mod tests {
         ] {
             let t = Rfc3339(Timestamp::from_secs_nanos(secs, 0));
             assert_eq!(t.to_string(), want);
-            let ht = humantime::format_rfc3339_micros(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-            assert_eq!(ht.to_string().trim_end_matches('Z'), want.trim_end_matches("+0000"));
+            let ht = humantime::format_rfc3339_micros(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            );
+            assert_eq!(
+                ht.to_string().trim_end_matches('Z'),
+                want.trim_end_matches("+0000")
+            );
         }
         let t = Rfc3339(Timestamp::from_secs_nanos(1_767_603_601, 530_893_999));
         assert_eq!(t.to_string(), "2026-01-05T09:00:01.530893+0000");
@@ -700,14 +722,7 @@ mod tests {
     #[test]
     fn flow_ids_are_deterministic_and_differ_by_start() {
         let ip = |s: &str| flowtable::key::ip_to_addr(s.parse().unwrap());
-        let (k, _) = FlowKey::new(
-            ip("10.0.0.1"),
-            1,
-            ip("10.0.0.2"),
-            2,
-            IpProto::TCP,
-            0,
-        );
+        let (k, _) = FlowKey::new(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2, IpProto::TCP, 0);
         let a = flow_id(&k, Timestamp(5));
         assert_eq!(a, flow_id(&k, Timestamp(5)));
         assert_ne!(a, flow_id(&k, Timestamp(6)));

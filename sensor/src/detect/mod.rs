@@ -80,8 +80,11 @@ impl FlowExt {
 
     /// ICMP type and code of the flow's first packet, for an ICMP or ICMPv6 flow.
     pub fn icmp(&self, key: &flowtable::FlowKey) -> Option<(u8, u8)> {
-        matches!(key.proto, flowtable::IpProto::ICMP | flowtable::IpProto::ICMPV6)
-            .then_some((self.tunnel.icmp[0], self.tunnel.icmp[1]))
+        matches!(
+            key.proto,
+            flowtable::IpProto::ICMP | flowtable::IpProto::ICMPV6
+        )
+        .then_some((self.tunnel.icmp[0], self.tunnel.icmp[1]))
     }
 }
 
