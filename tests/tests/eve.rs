@@ -451,8 +451,11 @@ fn expected_id(seed: u16, e: &Value) -> Option<String> {
     CommunityId::new(seed, s, d, proto, ports).map(|c| c.as_str().to_owned())
 }
 
-/// (protocol number, source, destination, ports or ICMP type/code) of an event.
-fn record_tuple(e: &Value) -> Option<(u8, IpAddr, IpAddr, Option<(u16, u16)>)> {
+/// Protocol number, source, destination, and ports or ICMP type/code.
+type Tuple = (u8, IpAddr, IpAddr, Option<(u16, u16)>);
+
+/// The [`Tuple`] of an event.
+fn record_tuple(e: &Value) -> Option<Tuple> {
     let proto = match e["proto"].as_str()? {
         "tcp" => 6,
         "udp" => 17,
