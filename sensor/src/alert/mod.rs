@@ -65,6 +65,52 @@ impl Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// Reads back the form this type writes (`2026-01-05T09:00:01.530893+0000`), or RFC
+    /// 3339's `Z` form; `None` for anything else or a date before 1970.
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let s = text.get(r)?;
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
+        };
+        let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if b.len() < 20 || seps.iter().any(|&(i, c)| b[i] != c) {
+            return None;
+        }
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        let mut rest = &text[19..];
+        let mut nanos = 0u64;
+        if let Some(frac) = rest.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            nanos = frac[..digits].parse::<u64>().ok()? * 10u64.pow(9 - digits as u32);
+            rest = &frac[digits..];
+        }
+        if rest != "Z" && rest != "+0000" {
+            return None;
+        }
+        // Howard Hinnant's days-from-civil, the inverse of `civil`.
+        let y = if mo <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()?;
+        Some(Timestamp::from_secs_nanos(secs, nanos as u32))
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (y, mo, d, h, mi, s, us) = self.civil();
@@ -700,6 +746,22 @@ mod tests {
         }
         let t = Rfc3339(Timestamp::from_secs_nanos(1_767_603_601, 530_893_999));
         assert_eq!(t.to_string(), "2026-01-05T09:00:01.530893+0000");
+        assert_eq!(
+            Rfc3339::parse("2026-01-05T09:00:01.530893+0000"),
+            Some(Timestamp::from_secs_nanos(1_767_603_601, 530_893_000))
+        );
+        assert_eq!(
+            Rfc3339::parse("2000-02-29T00:00:00.5Z"),
+            Some(Timestamp::from_secs_nanos(951_782_400, 500_000_000))
+        );
+        for bad in [
+            "",
+            "2026-01-05T09:00:01.530893+0100",
+            "2026-13-05T09:00:01Z",
+            "x026-01-05T09:00:01Z",
+        ] {
+            assert_eq!(Rfc3339::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -426,7 +426,7 @@ impl WriterState {
 /// alert carries (in live capture, packet time is the kernel's receive time).
 fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
     const PREFIX: &[u8] = b"{\"timestamp\":\"";
-    const ALERT: &[u8] = b"\",\"event_type\":\"alert\"";
+    const ALERT: &[u8] = b"\"event_type\":\"alert\"";
     let now = std::time::SystemTime::now();
     let mut hist: Option<std::sync::MutexGuard<'_, _>> = None;
     for line in chunk.split(|&b| b == b'\n') {
@@ -436,15 +436,23 @@ fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
         let Some(end) = rest.iter().position(|&b| b == b'"') else {
             continue;
         };
-        if !rest[end..].starts_with(ALERT) {
+        // `flow_id` and `in_iface` may come between the timestamp and the type (Suricata's
+        // order): the first `"event_type":"` of the line is the event's own (the fields
+        // before it are scalars, and a quote inside a string is escaped).
+        let is_alert = rest[end..]
+            .windows(ALERT.len())
+            .position(|w| w == ALERT)
+            .is_some_and(|at| !rest[end..end + at].contains(&b'{'));
+        if !is_alert {
             continue;
         }
         let Ok(text) = std::str::from_utf8(&rest[..end]) else {
             continue;
         };
-        let Ok(ts) = humantime::parse_rfc3339(text) else {
+        let Some(ts) = super::Rfc3339::parse(text) else {
             continue;
         };
+        let ts = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ts.as_nanos());
         let us = now
             .duration_since(ts)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
@@ -610,14 +618,20 @@ mod tests {
     fn alert_latency_is_measured_from_the_alert_timestamp() {
         let h = latency_histogram();
         let then = std::time::SystemTime::now() - std::time::Duration::from_millis(250);
-        let ts = humantime::format_rfc3339_micros(then);
+        let since = then.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let ts = super::super::Rfc3339(flowtable::Timestamp::from_secs_nanos(
+            since.as_secs(),
+            since.subsec_nanos(),
+        ));
         let chunk = format!(
             "{{\"timestamp\":\"{ts}\",\"event_type\":\"stats\"}}\n\
-             {{\"timestamp\":\"{ts}\",\"event_type\":\"alert\",\"src_ip\":null}}\n"
+             {{\"timestamp\":\"{ts}\",\"event_type\":\"alert\",\"src_ip\":null}}\n\
+             {{\"timestamp\":\"{ts}\",\"flow_id\":7,\"in_iface\":\"eth0\",\"event_type\":\"alert\"}}\n\
+             {{\"timestamp\":\"{ts}\",\"event_type\":\"flow\",\"evidence\":{{\"event_type\":\"alert\"}}}}\n"
         );
         record_alert_latency(&h, chunk.as_bytes());
         let s = summarize(&h);
-        assert_eq!(s.count, 1);
+        assert_eq!(s.count, 2);
         assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
     }
 }
