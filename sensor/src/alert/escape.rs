@@ -105,6 +105,29 @@ mod tests {
     }
 
     #[test]
+    fn the_event_writer_escapes_every_class() {
+        // What a sink writes reaches the output through this formatter.
+        let path = std::env::temp_dir().join(format!("mw-escape-{}.json", std::process::id()));
+        let target = crate::alert::OutputTarget::File(path.clone());
+        let writer = crate::alert::EventWriter::spawn(&target).unwrap();
+        let mut sink = writer.sink();
+        let name = "a\u{7f}b\u{85}c\u{9b}[2Jd\u{202e}e\u{2067}f\u{2028}g\u{2029}";
+        sink.write(&serde_json::json!({ "name": name })).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            text,
+            "{\"name\":\"a\\u007fb\\u0085c\\u009b[2Jd\\u202ee\\u2067f\\u2028g\\u2029\"}\n"
+        );
+        assert!(text.is_ascii());
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["name"], name);
+    }
+
+    #[test]
     fn keys_and_nested_strings_go_through_it_too() {
         let mut m = std::collections::BTreeMap::new();
         m.insert("k\u{85}", vec!["x\u{2028}"]);

@@ -111,20 +111,40 @@ impl Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// The text, built in a stack buffer: three timestamps per flow record made `fmt`'s
+    /// per-field machinery a fifth of the serialization time (perf, 1M-flow replay).
+    fn to_bytes(self) -> [u8; 31] {
+        fn put(dst: &mut [u8], mut v: u64) {
+            for slot in dst.iter_mut().rev() {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        let (y, mo, d, h, mi, s, us) = self.civil();
+        let mut b = *b"0000-00-00T00:00:00.000000+0000";
+        // A u64 of nanoseconds ends in year 2554: four digits always suffice.
+        put(&mut b[0..4], y.clamp(0, 9999) as u64);
+        put(&mut b[5..7], u64::from(mo));
+        put(&mut b[8..10], u64::from(d));
+        put(&mut b[11..13], h);
+        put(&mut b[14..16], mi);
+        put(&mut b[17..19], s);
+        put(&mut b[20..26], us);
+        b
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (y, mo, d, h, mi, s, us) = self.civil();
-        write!(
-            f,
-            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}+0000"
-        )
+        f.write_str(std::str::from_utf8(&self.to_bytes()).unwrap_or_default())
     }
 }
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // `collect_str` writes through the formatter: no String is built.
-        s.collect_str(self)
+        // One string from a stack buffer: nothing allocated, one fragment to escape.
+        s.serialize_str(std::str::from_utf8(&self.to_bytes()).unwrap_or_default())
     }
 }
 
@@ -564,7 +584,9 @@ pub struct HexByte(pub u8);
 
 impl Serialize for HexByte {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:02x}", self.0))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let b = [HEX[usize::from(self.0 >> 4)], HEX[usize::from(self.0 & 15)]];
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
     }
 }
 
