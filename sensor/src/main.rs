@@ -88,6 +88,10 @@ fn main() -> ExitCode {
                 ExitCode::from(if usage { 2 } else { 1 })
             }
         },
+        Command::Audit(args) => match mirrorwatch::control::shell::audit(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => run_error(&e),
+        },
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_CONFIG_TOML);
             ExitCode::SUCCESS

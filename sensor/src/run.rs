@@ -92,6 +92,11 @@ pub fn with_baseline(mut config: Config, baseline: Option<&std::path::Path>) -> 
 /// Runs `mirrorwatch replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
+    // Control-plane records are read before any packet (`--audit`).
+    let audit = (!args.audit.is_empty())
+        .then(|| crate::control::shell::load(&config, &args.audit))
+        .transpose()?;
+    let config = crate::control::shell::with_approved_streams(config, audit.as_ref());
     // A path that does not exist is a typo, not a damaged capture: refuse before reading.
     let inputs = expand_inputs(&args.inputs).map_err(UsageError::Input)?;
     if inputs.is_empty() {
@@ -107,6 +112,10 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     };
     let mut pipeline =
         Pipeline::start(&config, options, || writer.sink()).context("starting worker threads")?;
+    let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
+    if let Some(c) = &control {
+        pipeline.set_control(Arc::clone(c));
+    }
     let progress = progress_bar(args, &inputs);
     let started = Instant::now();
     let mut input_errors = Vec::new();
@@ -160,6 +169,12 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let mut sink = writer.sink();
     let report = match finish {
         Ok(report) => {
+            crate::control::shell::finish(
+                control.as_ref(),
+                report.first_ts,
+                report.last_ts,
+                &mut sink,
+            )?;
             crate::stats::write_stats(&mut sink, &report, input_errors.len() as u64)?;
             report
         }

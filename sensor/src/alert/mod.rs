@@ -6,6 +6,7 @@
 //! on shutdown because every producer flushes before the writer is joined.
 
 pub mod beacon;
+pub mod control;
 pub mod extraneous;
 mod writer;
 
@@ -102,6 +103,9 @@ pub struct TunnelEvent {
     pub approved: bool,
     /// The link's most active inner conversations.
     pub top_conversations: Vec<ConversationRef>,
+    /// The configured session that explains it (`--audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<control::ControlMatch>,
 }
 
 /// A tunnel session's class and the evidence behind it.
@@ -165,6 +169,9 @@ pub struct MirrorEvidence {
     pub top_conversations: Vec<ConversationRef>,
     /// Packets the mirror marked truncated.
     pub truncated_packets: u64,
+    /// The configured session that explains it, or `unexplained` (`--audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<control::ControlMatch>,
 }
 
 /// `tunnel` object of a tunnel event.
