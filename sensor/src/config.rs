@@ -249,7 +249,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.control.resolve_relative_to(path);
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `path` is only used in error messages.

@@ -218,7 +218,7 @@ impl Correlator {
     /// with `seen_on_wire`. Returns the alerts written.
     pub fn finish(
         &mut self,
-        first: Timestamp,
+        _first: Timestamp,
         last: Timestamp,
         sink: &mut EventSink,
     ) -> Result<u64, AlertWriteError> {
@@ -233,9 +233,9 @@ impl Correlator {
             let visible = self.visible.iter().any(|n| n.contains(&collector))
                 || self.seen_collectors.contains(&collector);
             let due = since + self.silent_after;
-            // The capture must cover the time the stream was due, and the session must
-            // still exist then.
-            if !visible || due > last || due < first || s.deleted.is_some_and(|d| d < due) {
+            // The packets must reach the time the stream was due (a capture that starts later
+            // saw none of it either), and the session must still exist then.
+            if !visible || due > last || s.deleted.is_some_and(|d| d < due) {
                 continue;
             }
             let Some(c) = self.inventory.changes.get(s.last_change) else {

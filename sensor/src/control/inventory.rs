@@ -269,7 +269,18 @@ impl ControlInventory {
         let mut inv = ControlInventory::default();
         let mut by_key: HashMap<(Provider, String), usize> = HashMap::new();
         for (i, c) in changes.iter().enumerate() {
-            let resolved = resolve(c, assets, &targets);
+            let mut resolved = resolve(c, assets, &targets);
+            // A source attached to a TAP is judged by the TAP's collector.
+            if c.object == Object::SourceAttachment && resolved.collector_ip.is_none() {
+                let tap = c
+                    .session_id
+                    .as_ref()
+                    .and_then(|id| by_key.get(&(c.provider, id.clone())));
+                if let Some(s) = tap.and_then(|&i| inv.sessions.get(i)) {
+                    resolved.collector_ip = s.collector_ip;
+                    resolved.collector_names.extend(s.collector.iter().cloned());
+                }
+            }
             let verdict = judge::is_judged(c).then(|| judge::judge(c, &resolved, &baseline));
             if c.error.is_none() {
                 inv.apply(i, c, &resolved, verdict.as_ref(), &mut by_key);

@@ -69,6 +69,19 @@ impl Default for ControlConfig {
 }
 
 impl ControlConfig {
+    /// Makes relative file names relative to the configuration file's directory (a case
+    /// folder or `/etc/mirrorwatch` keeps its files beside its configuration).
+    pub fn resolve_relative_to(&mut self, config_file: &Path) {
+        let Some(dir) = config_file.parent() else {
+            return;
+        };
+        for file in [&mut self.assets, &mut self.change_records] {
+            if !file.is_empty() && Path::new(file.as_str()).is_relative() {
+                *file = dir.join(file.as_str()).to_string_lossy().into_owned();
+            }
+        }
+    }
+
     /// Range checks: `(key, problem)`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.skew_s > 86_400 {
