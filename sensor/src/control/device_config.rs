@@ -322,6 +322,37 @@ pub fn arista_apply(sessions: &mut DeviceSessions, line: &str) -> Option<String>
     }
 }
 
+/// Walks one line of curly-brace Junos configuration: `{` opens a level named by the words
+/// before it, `}` closes one, `;` ends a statement, which comes back as its full path.
+/// Depth is capped at 64 levels.
+fn junos_statements(line: &str, path: &mut Vec<String>) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut words = String::new();
+    for c in line.chars() {
+        match c {
+            '{' => {
+                if path.len() < 64 {
+                    path.push(words.trim().to_owned());
+                }
+                words.clear();
+            }
+            '}' => {
+                path.pop();
+                words.clear();
+            }
+            ';' => {
+                let stmt = words.trim();
+                if !stmt.is_empty() {
+                    out.push((format!("{} {stmt}", path.join(" ")), false));
+                }
+                words.clear();
+            }
+            _ => words.push(c),
+        }
+    }
+    out
+}
+
 /// Whether the text looks like a device configuration with a mirror stanza.
 pub fn looks_like_config(text: &str) -> bool {
     text.contains("monitor session")
@@ -364,17 +395,17 @@ pub(crate) fn read(bytes: &[u8], name: &Arc<str>, out: &mut ReadOutcome) {
             vendor = Some(Provider::Juniper);
             let words: Vec<&str> = path.split_whitespace().collect();
             junos_apply(&mut sessions, false, &words)
-        } else if line.ends_with('{') {
-            junos_path.push(line.trim_end_matches('{').trim().to_owned());
-            None
-        } else if line == "}" {
-            junos_path.pop();
-            None
-        } else if !junos_path.is_empty() && line.ends_with(';') {
-            vendor = Some(Provider::Juniper);
-            let full = format!("{} {}", junos_path.join(" "), line.trim_end_matches(';'));
-            let words: Vec<&str> = full.split_whitespace().collect();
-            junos_apply(&mut sessions, false, &words)
+        } else if line.contains('{')
+            || line.contains('}')
+            || (!junos_path.is_empty() && line.ends_with(';'))
+        {
+            let mut last = None;
+            for (words, delete) in junos_statements(line, &mut junos_path) {
+                vendor = Some(Provider::Juniper);
+                let words: Vec<&str> = words.split_whitespace().collect();
+                last = junos_apply(&mut sessions, delete, &words).or(last);
+            }
+            last
         } else if vendor == Some(Provider::Arista) || line.contains("destination tunnel mode gre") {
             vendor = Some(Provider::Arista);
             arista_apply(&mut sessions, line)

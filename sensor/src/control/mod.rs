@@ -552,3 +552,156 @@ fn file_year(path: &Path) -> i32 {
         .map_or(0, |d| d.as_secs());
     text::civil_from_days((secs / 86_400) as i64).0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One record of each format, written from the vendors' documented examples (the
+    /// readers' own tests hold their fields).
+    fn samples() -> Vec<&'static str> {
+        vec![
+            r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"eventTime":"2026-01-05T08:52:17Z","eventSource":"ec2.amazonaws.com","eventName":"CreateTrafficMirrorSession","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.23","requestParameters":{"CreateTrafficMirrorSessionRequest":{"NetworkInterfaceId":"eni-1","TrafficMirrorTargetId":"tmt-1","VirtualNetworkId":7}},"responseElements":{"CreateTrafficMirrorSessionResponse":{"trafficMirrorSession":{"trafficMirrorSessionId":"tms-1"}}}}]}"#,
+            "{\"time\":\"2026-01-05T08:48:31.1234567Z\",\"resourceId\":\"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/VIRTUALNETWORKTAPS/T\",\"operationName\":\"MICROSOFT.NETWORK/VIRTUALNETWORKTAPS/WRITE\",\"resultType\":\"Success\",\"callerIpAddress\":\"198.51.100.41\",\"properties\":{\"requestbody\":\"{\\\"properties\\\":{\\\"destinationPort\\\":4789}}\"}}\n",
+            "TimeGenerated,OperationNameValue,ActivityStatusValue,Caller,_ResourceId\n2026-01-05T08:49:02Z,MICROSOFT.NETWORK/VIRTUALNETWORKTAPS/WRITE,Success,alice@contoso.com,/subscriptions/s/resourcegroups/rg/providers/microsoft.network/virtualnetworktaps/t\n",
+            "{\"protoPayload\":{\"methodName\":\"v1.compute.packetMirrorings.insert\",\"resourceName\":\"projects/p/regions/r/packetMirrorings/pm\",\"request\":{\"collectorIlb\":{\"url\":\"projects/p/regions/r/forwardingRules/fr\"}},\"authenticationInfo\":{\"principalEmail\":\"a@example.com\"}},\"timestamp\":\"2026-01-05T08:41:12Z\"}\n",
+            "<189>Jan  5 08:45:01 sw1 1: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:monitor session 1 type erspan-source\n<189>Jan  5 08:45:02 sw1 2: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:erspan-id 5\n<189>Jan  5 08:45:09 sw1 3: %SYS-5-CONFIG_I: Configured from console by admin on vty0 (10.0.0.50)\n",
+            "<29>1 2026-01-05T08:46:00Z mx1 mgd 1 UI_CFG_AUDIT_SET - UI_CFG_AUDIT_SET: User 'j' set: [forwarding-options analyzer a output ip-address] <unconfigured> -> \"203.0.113.9\"\n<29>1 2026-01-05T08:46:30Z mx1 mgd 1 UI_COMMIT - UI_COMMIT: User 'j' requested 'commit' operation (comment: x)\n",
+            "! Last configuration change at 08:45:12 UTC Mon Jan 5 2026 by netadmin\nhostname sw1\nmonitor session 1 type erspan-source\n destination\n  ip address 203.0.113.9\n",
+            "## Last commit: 2026-01-05 08:45:12 UTC by jdoe\nforwarding-options {\n analyzer {\n  a {\n   output { ip-address 203.0.113.9; }\n  }\n }\n}\n",
+        ]
+    }
+
+    fn read(bytes: &[u8]) -> ReadOutcome {
+        let mut out = ReadOutcome::default();
+        read_bytes(
+            bytes,
+            &Arc::from("fuzz"),
+            ReadOptions { syslog_year: 2026 },
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn every_sample_gives_a_change() {
+        for s in samples() {
+            let out = read(s.as_bytes());
+            assert!(out.errors.is_empty(), "{s}: {:?}", out.errors);
+            assert_eq!(out.changes.len(), 1, "{s}");
+        }
+    }
+
+    /// A damaged gzip file: its whole lines before the damage are read, the damage is one
+    /// error naming the file.
+    #[test]
+    fn damaged_gzip_keeps_what_came_before() {
+        let line = samples()[3];
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for _ in 0..200 {
+            enc.write_all(line.as_bytes()).unwrap();
+        }
+        let mut gz = enc.finish().unwrap();
+        let cut = gz.len() * 2 / 3;
+        gz.truncate(cut);
+        let path = std::env::temp_dir().join(format!("mw-gz-{}.json.gz", std::process::id()));
+        std::fs::write(&path, &gz).unwrap();
+        let mut out = ReadOutcome::default();
+        read_file(&path, ReadOptions::default(), &mut out);
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            out.changes.len() > 10 && out.changes.len() < 200,
+            "{}",
+            out.changes.len()
+        );
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+        assert!(
+            matches!(out.errors[0], ReadError::Gzip { .. })
+                && out.errors[0].to_string().contains("mw-gz-"),
+            "{}",
+            out.errors[0]
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_counted_and_named_and_reading_goes_on() {
+        let good = samples()[3];
+        let text = format!("{good}{{\"protoPayload\": oops}}\n{good}{}\n", &good[..40]);
+        let out = read(text.as_bytes());
+        assert_eq!(out.changes.len(), 2);
+        assert_eq!(out.errors.len(), 2);
+        assert!(
+            out.errors[0]
+                .to_string()
+                .starts_with("fuzz: line 2: not JSON"),
+            "{}",
+            out.errors[0]
+        );
+        assert!(
+            out.errors[1].to_string().starts_with("fuzz: line 4: "),
+            "{}",
+            out.errors[1]
+        );
+    }
+
+    #[test]
+    fn unknown_content_is_one_error_naming_the_file() {
+        let out = read(b"\x00\x01 binary junk \xff");
+        assert_eq!(out.errors.len(), 1);
+        assert!(
+            out.errors[0]
+                .to_string()
+                .starts_with("fuzz: not a control-plane file")
+        );
+        assert!(read(b"  \n").errors.is_empty(), "an empty file is no error");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes: no panic, and every record is accounted for.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let out = read(&bytes);
+            prop_assert!(out.changes.len() as u64 <= out.records.max(1) * 64);
+        }
+
+        /// Every sample cut anywhere, or with one byte changed: no panic.
+        #[test]
+        fn cut_or_corrupted_samples_never_panic(
+            which in 0usize..8,
+            cut in 0usize..4096,
+            pos in 0usize..4096,
+            byte in any::<u8>(),
+        ) {
+            let s = samples();
+            let sample = s[which % s.len()].as_bytes();
+            let cut = cut % (sample.len() + 1);
+            let _ = read(&sample[..cut]);
+            let mut changed = sample.to_vec();
+            let i = pos % changed.len();
+            changed[i] = byte;
+            let _ = read(&changed);
+        }
+
+        /// Arbitrary text in each reader's shape (syslog headers, CSV rows, JSON keys).
+        #[test]
+        fn arbitrary_lines_in_known_shapes_never_panic(
+            tail in "[ -~]{0,200}",
+            shape in 0usize..5,
+        ) {
+            let text = match shape {
+                0 => format!("<189>Jan  5 08:45:01 sw1 1: %PARSER-5-CFGLOG_LOGGEDCMD: {tail}\n"),
+                1 => format!("<29>1 2026-01-05T08:46:00Z mx1 mgd 1 X - UI_CFG_AUDIT_SET: {tail}\n"),
+                2 => format!("TimeGenerated,OperationNameValue\n{tail}\n"),
+                3 => format!("{{\"eventName\":\"CreateTrafficMirrorSession\",\"eventTime\":\"{tail}\"}}\n"),
+                _ => format!("! Last configuration change at {tail}\nmonitor session {tail}\n"),
+            };
+            let _ = read(text.as_bytes());
+        }
+    }
+}
