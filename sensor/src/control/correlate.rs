@@ -65,6 +65,26 @@ impl Correlator {
         }
     }
 
+    /// Live: the inventory rebuilt with new records; what the wire showed of each session
+    /// (by provider and id) is kept.
+    pub fn replace_inventory(&mut self, inventory: ControlInventory) {
+        let seen: Vec<bool> = inventory
+            .sessions
+            .iter()
+            .map(|s| {
+                self.inventory
+                    .sessions
+                    .iter()
+                    .zip(&self.seen)
+                    .any(|(old, seen)| *seen && old.provider == s.provider && old.id == s.id)
+            })
+            .collect();
+        self.inventory = inventory;
+        self.seen = seen;
+        // Session indices changed: alerts already written stay, keyed anew.
+        self.after_delete.clear();
+    }
+
     /// The `control` object for a tunnel session (at its classification or its record);
     /// writes a `traffic_after_delete` alert when the stream outlived its session. `None`
     /// for a tunnel session that no configured session explains and that is not a mirror.
@@ -317,8 +337,20 @@ pub fn write_judgement_alerts(
     inv: &ControlInventory,
     sink: &mut EventSink,
 ) -> Result<u64, AlertWriteError> {
+    write_judgement_alerts_where(inv, sink, |_| true)
+}
+
+/// [`write_judgement_alerts`] for the changes `pick` selects (live: the new ones).
+pub fn write_judgement_alerts_where(
+    inv: &ControlInventory,
+    sink: &mut EventSink,
+    pick: impl Fn(&super::MirrorChange) -> bool,
+) -> Result<u64, AlertWriteError> {
     let mut n = 0;
     for ((c, verdict), resolved) in inv.changes.iter().zip(&inv.verdicts).zip(&inv.resolved) {
+        if !pick(c) {
+            continue;
+        }
         let Some(v) = verdict.as_ref().filter(|v| !v.approved) else {
             continue;
         };

@@ -18,6 +18,7 @@ pub mod azure;
 pub mod cloudtrail;
 pub mod correlate;
 pub mod device_config;
+pub mod follow;
 pub mod gcp;
 pub mod inventory;
 pub mod judge;
@@ -508,7 +509,13 @@ fn load(path: &Path, out: &mut ReadOutcome) -> Option<Vec<u8>> {
             return None;
         }
     };
-    let mut raw = Vec::new();
+    // Sized once from the file's length: growing by doubling copied and zeroed a large file
+    // several times (measured: a third of `mirrorwatch audit`'s time on a 78 MB delivery).
+    let len = file
+        .metadata()
+        .map_or(0, |m| m.len())
+        .min(MAX_FILE_BYTES + 1);
+    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     if let Err(source) = file.take(MAX_FILE_BYTES + 1).read_to_end(&mut raw) {
         out.errors.push(ReadError::Io {
             path: path.to_owned(),

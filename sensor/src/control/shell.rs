@@ -208,3 +208,49 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<AuditOutcome> {
         errors: loaded.errors.len() as u64,
     })
 }
+
+/// Live: the followed `--audit` files, polled once a second of wall time.
+pub struct LiveFollow {
+    follower: super::follow::Follower,
+    /// The configuration as loaded (from the file); control-plane approvals are added to it.
+    base: Config,
+    next: std::time::Instant,
+}
+
+impl LiveFollow {
+    /// Follows `paths` from their current ends (`changes`: what the initial read gave).
+    pub fn start(
+        paths: &[PathBuf],
+        base: &Config,
+        changes: Vec<super::MirrorChange>,
+        control: &Arc<Mutex<Correlator>>,
+    ) -> LiveFollow {
+        LiveFollow {
+            follower: super::follow::Follower::new(paths, base, changes, Arc::clone(control)),
+            base: base.clone(),
+            next: std::time::Instant::now() + std::time::Duration::from_secs(1),
+        }
+    }
+
+    /// Once a second: new records are judged and correlated, and the pipeline approves the
+    /// streams the control plane approved since.
+    pub fn tick(
+        &mut self,
+        pipeline: &mut crate::pipeline::Pipeline,
+        sink: &mut EventSink,
+    ) -> anyhow::Result<()> {
+        let now = std::time::Instant::now();
+        if now < self.next {
+            return Ok(());
+        }
+        self.next = now + std::time::Duration::from_secs(1);
+        let applied = self.follower.poll(&self.base, sink)?;
+        for e in self.follower.errors.drain(..) {
+            eprintln!("mirrorwatch: audit: {e}");
+        }
+        if let Some(config) = applied {
+            pipeline.reload(&config)?;
+        }
+        Ok(())
+    }
+}

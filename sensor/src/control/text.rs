@@ -315,16 +315,17 @@ pub(crate) fn read_json(bytes: &[u8], name: &Arc<str>, out: &mut ReadOutcome) {
         }
         let line = 1 + count_newlines(&bytes[..start + offset]);
         let rest = &body[offset..];
-        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<Envelope<'_>>();
         match stream.next() {
-            Some(Ok(v)) => {
-                offset += stream.byte_offset();
+            Some(Ok(envelope)) => {
+                let len = stream.byte_offset();
+                offset += len;
                 let loc = Location {
                     file: Arc::clone(name),
                     unit: "line",
                     index: line,
                 };
-                dispatch(&v, loc, out);
+                dispatch_raw(&envelope, &rest[..len], loc, out);
             }
             Some(Err(e)) => {
                 out.records += 1;
@@ -394,19 +395,34 @@ fn read_array(array: &[u8], _depth: usize, name: &Arc<str>, out: &mut ReadOutcom
             Some(b']') => return,
             Some(_) => {}
         }
-        let mut stream = serde_json::Deserializer::from_slice(&array[i..]).into_iter::<Value>();
+        let element = &array[i..];
+        let mut stream = serde_json::Deserializer::from_slice(element).into_iter::<Envelope<'_>>();
         match stream.next() {
-            Some(Ok(v)) => {
-                i += stream.byte_offset();
+            Some(Ok(envelope)) => {
+                let len = stream.byte_offset();
+                i += len;
                 let loc = Location {
                     file: Arc::clone(name),
                     unit: "record",
                     index,
                 };
-                dispatch(&v, loc, out);
+                dispatch_raw(&envelope, &element[..len], loc, out);
             }
             Some(Err(e)) => {
                 out.records += 1;
+                // Valid JSON of another shape (a number, a string): skip just that element.
+                let mut values = serde_json::Deserializer::from_slice(element).into_iter::<Value>();
+                if let Some(Ok(_)) = values.next() {
+                    i += values.byte_offset();
+                    out.errors.push(ReadError::Record {
+                        path: Arc::clone(name),
+                        unit: "record",
+                        index,
+                        problem: format!("not a record: {e}"),
+                    });
+                    index += 1;
+                    continue;
+                }
                 out.errors.push(ReadError::Record {
                     path: Arc::clone(name),
                     unit: "record",
@@ -423,6 +439,76 @@ fn read_array(array: &[u8], _depth: usize, name: &Arc<str>, out: &mut ReadOutcom
 
 fn count_newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// The keys that say whether a JSON record is about mirroring, read without building the
+/// record (serde skips everything else without allocating): most records of a CloudTrail
+/// file are other API calls, and are counted as ignored at the cost of one scan.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    detail: Option<DetailEnvelope<'a>>,
+    #[serde(rename = "protoPayload", borrow, default)]
+    proto_payload: Option<ProtoEnvelope<'a>>,
+    #[serde(rename = "operationName", default)]
+    operation_name: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "OperationNameValue", default)]
+    operation_name_value: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct DetailEnvelope<'a> {
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProtoEnvelope<'a> {
+    #[serde(rename = "methodName", borrow, default)]
+    method_name: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Envelope<'_> {
+    /// Whether the record may be a mirror change (then it is parsed whole).
+    fn relevant(&self) -> bool {
+        let mirror_call = |name: &str| name.contains("TrafficMirror");
+        self.event_name.as_deref().is_some_and(mirror_call)
+            || self
+                .detail
+                .as_ref()
+                .and_then(|d| d.event_name.as_deref())
+                .is_some_and(mirror_call)
+            || self
+                .proto_payload
+                .as_ref()
+                .and_then(|p| p.method_name.as_deref())
+                .is_some_and(|m| m.to_ascii_lowercase().contains("packetmirrorings"))
+            || self.operation_name.is_some()
+            || self.operation_name_value.is_some()
+    }
+}
+
+/// Parses a relevant record whole and hands it on; counts the others as ignored.
+fn dispatch_raw(envelope: &Envelope<'_>, raw: &[u8], loc: Location, out: &mut ReadOutcome) {
+    if !envelope.relevant() {
+        out.records += 1;
+        out.ignored += 1;
+        return;
+    }
+    match serde_json::from_slice::<Value>(raw) {
+        Ok(v) => dispatch(&v, loc, out),
+        Err(e) => {
+            out.records += 1;
+            out.errors.push(ReadError::Record {
+                path: loc.file,
+                unit: loc.unit,
+                index: loc.index,
+                problem: format!("not JSON: {e}"),
+            });
+        }
+    }
 }
 
 /// Hands one JSON record to the reader its keys name.
