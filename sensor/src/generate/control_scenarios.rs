@@ -559,7 +559,7 @@ fn identity(who: Who, rng: &mut ChaCha8Rng) -> Value {
 fn user_agent(who: Who) -> &'static str {
     match who {
         Who::Approved => {
-            "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79 exe/x86_64.amzn.2023 prompt/off command/ec2.create-traffic-mirror-session"
+            "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79 exe/x86_64.amzn.2023 prompt/off"
         }
         Who::Ticket => {
             "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.42.0"
