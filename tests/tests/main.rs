@@ -17,3 +17,8 @@ mod real_captures;
 mod live;
 // Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.
 mod control;
+// Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
+// modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
+mod outputs;
+// Issue 13 packaging: the `cargo deb` package installs (dpkg -i), its units verify, it purges.
+mod package;
