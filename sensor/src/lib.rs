@@ -10,6 +10,7 @@ pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod decode;
 pub mod detect;
 pub mod fsio;

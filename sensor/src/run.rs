@@ -125,6 +125,11 @@ pub fn with_baseline(mut config: Config, baseline: Option<&std::path::Path>) -> 
 /// (exit 2, nothing written).
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
+    // Control-plane records are read before any packet (`--audit`).
+    let audit = (!args.audit.is_empty())
+        .then(|| crate::control::shell::load(&config, &args.audit))
+        .transpose()?;
+    let config = crate::control::shell::with_approved_streams(config, audit.as_ref());
     check_baseline_dir(&config)?;
     let expanded = expand_inputs_all(&args.inputs);
     let inputs = expanded.files;
@@ -163,6 +168,10 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     };
     let mut pipeline =
         Pipeline::start(&config, options, || writer.sink()).context("starting worker threads")?;
+    let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
+    if let Some(c) = &control {
+        pipeline.set_control(Arc::clone(c));
+    }
     let progress = progress_bar(args, &inputs);
     let started = Instant::now();
     let mut interrupted = false;
@@ -218,6 +227,12 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let snapshot = pipeline.snapshot();
     let finish = pipeline.finish();
     let mut sink = writer.sink();
+    if let Ok(report) = &finish {
+        let (first, last) = (report.first_ts, report.last_ts);
+        if let Err(e) = crate::control::shell::finish(control.as_ref(), first, last, &mut sink) {
+            eprintln!("mirrorwatch: error: {e:#}");
+        }
+    }
     let stats = match &finish {
         Ok(report) => crate::stats::write_stats(&mut sink, report, input_errors.len() as u64),
         Err(_) => crate::stats::write_stats(&mut sink, &snapshot, input_errors.len() as u64 + 1),
