@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod names;
 pub mod pipeline;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod tunnel;

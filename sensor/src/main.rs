@@ -88,6 +88,10 @@ fn main() -> ExitCode {
                 ExitCode::from(if usage { 2 } else { 1 })
             }
         },
+        Command::Report(args) => match mirrorwatch::report::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => run_error(&e),
+        },
         Command::Config(ConfigCommand::Default) => {
             print!("{}", mirrorwatch::config::DEFAULT_CONFIG_TOML);
             ExitCode::SUCCESS

@@ -30,6 +30,9 @@ pub enum UsageError {
     /// The baseline of known destinations cannot be read or has a bad line.
     #[error("{0}")]
     Baseline(String),
+    /// `--report` with events on standard output.
+    #[error("--report needs --output FILE: the report is built from the events written")]
+    Report,
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -96,6 +99,11 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let inputs = expand_inputs(&args.inputs).map_err(UsageError::Input)?;
     if inputs.is_empty() {
         anyhow::bail!("no capture files found in the inputs given");
+    }
+    // The report is built by re-reading the events written (one code path with
+    // `mirrorwatch report`), so they must go to a file.
+    if args.report.is_some() && args.output == "-" {
+        return Err(UsageError::Report.into());
     }
     let stop = stop_flag()?;
     let target = OutputTarget::from_arg(&args.output);
@@ -174,6 +182,11 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     eprint!("{}", crate::stats::summary(&report, started.elapsed()));
     if args.inventory {
         eprint!("{}", crate::stats::inventory_table(&report));
+    }
+    if let Some(html) = &args.report {
+        let names = inputs.iter().map(|p| p.display().to_string()).collect();
+        let options = crate::report::ReportOptions::from_config(&config, names);
+        crate::report::write_report(std::path::Path::new(&args.output), html, options)?;
     }
     Ok(ReplayOutcome {
         report,

@@ -15,3 +15,6 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 15, the hunting report: replay --report and `mirrorwatch report`, rendered in headless
+// Chromium.
+mod report;
