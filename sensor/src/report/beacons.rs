@@ -110,9 +110,9 @@ fn pair(b: &Beacon) -> String {
 }
 
 fn card(r: &Report, b: &Beacon, i: usize, out: &mut String) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<details class=\"beacon\" id=\"beacon-{i}\" open><summary>{} {}{} · score {:.3} · every {:.2} s · {:.0} bytes</summary>\n",
+        "<details class=\"beacon\" id=\"beacon-{i}\" open><summary>{} {}{} · score {:.3} · every {:.2} s · {:.0} bytes</summary>",
         severity(b.severity),
         esc(&pair(b)),
         b.name

@@ -39,6 +39,7 @@ p.note{color:var(--muted);margin:6px 0}
 .card span{color:var(--muted);font-size:12px}
 .card.alarm b{color:var(--mirror)}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td:first-child{white-space:nowrap}
 th,td{border-bottom:1px solid var(--line);padding:3px 10px 3px 0;text-align:left;vertical-align:top}
 th{color:var(--muted);font-weight:600;white-space:nowrap}
 th.sortable{cursor:pointer}
@@ -126,9 +127,9 @@ pub(super) fn section_start(out: &mut String, id: &str) {
         .iter()
         .find(|(i, _)| *i == id)
         .map_or(id, |(_, t)| t);
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<section id=\"{id}\" data-section=\"{id}\"><h2>{}</h2>\n",
+        "<section id=\"{id}\" data-section=\"{id}\"><h2>{}</h2>",
         esc(title)
     );
 }

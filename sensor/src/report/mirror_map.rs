@@ -275,9 +275,11 @@ fn graph(r: &Report, sessions: &[TunnelRow]) -> String {
         };
         let _ = write!(
             o,
-            "<g class=\"session {}\"><rect x=\"{xt}\" y=\"{:.1}\" width=\"{wt}\" height=\"26\" rx=\"4\" fill=\"{colour}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#fff\" style=\"fill:#fff\">{} {}{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" style=\"fill:#fff\">{}{}</text><title>{} {} {} → {}: {}, {} ({}), {} packets</title></g>",
+            "<g class=\"session {}\"><rect x=\"{xt}\" y=\"{:.1}\" width=\"{wt}\" height=\"26\" rx=\"4\" fill=\"{colour}\" fill-opacity=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#fff\" style=\"fill:#fff\">{} {}{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" style=\"fill:#fff\">{}{}</text><title>{} {} {} → {}: {}, {} ({}), {} packets</title></g>",
             esc(&s.class),
             y - 13.0,
+            // Approved sessions recede; the unapproved ones are what a hunter looks at.
+            if s.approved { 0.6 } else { 1.0 },
             if s.approved { "#2e7d32" } else { "#000" },
             if s.alerted { 2.5 } else { 0.5 },
             xt + 8.0,

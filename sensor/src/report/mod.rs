@@ -614,7 +614,7 @@ impl Report {
     }
 
     fn trim_tunnels(&mut self) {
-        self.tunnels.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        self.tunnels.sort_by_key(|t| std::cmp::Reverse(t.bytes));
         self.tunnels.truncate(MAX_TUNNEL_ROWS);
     }
 
