@@ -47,6 +47,10 @@ pub const MAX_CONVERSATIONS: usize = 200_000;
 /// Control-plane mirror sessions and mirror alerts kept.
 pub const MAX_MIRROR_ROWS: usize = 500;
 
+/// Longest event line read; a longer one is counted as bad and skipped (an event is a few
+/// kilobytes at most, and a file without newlines must not be read into memory whole).
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -363,10 +367,14 @@ impl Report {
         let mut line = Vec::new();
         loop {
             line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                break;
+            match read_line(&mut reader, &mut line)? {
+                Line::End => break,
+                Line::Complete => report.add_line(&line),
+                Line::TooLong => {
+                    report.lines += 1;
+                    report.bad_line(format!("longer than {MAX_LINE_BYTES} bytes"));
+                }
             }
-            report.add_line(&line);
         }
         report.finish();
         Ok(report)
@@ -789,6 +797,49 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<Report> {
         args.output.display()
     );
     Ok(report)
+}
+
+enum Line {
+    End,
+    Complete,
+    TooLong,
+}
+
+/// One line into `line` (without reading more than `MAX_LINE_BYTES` of it into memory).
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Line> {
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if line.len() + n > MAX_LINE_BYTES {
+            too_long = true;
+            line.clear();
+        } else if !too_long {
+            line.extend_from_slice(chunk);
+        }
+        reader.consume(n);
+        if done {
+            break;
+        }
+    }
+    Ok(match (any, too_long) {
+        (false, _) => Line::End,
+        (true, true) => Line::TooLong,
+        (true, false) => Line::Complete,
+    })
 }
 
 /// A JSON value as display text: strings bare, null empty.

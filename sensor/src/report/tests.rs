@@ -137,6 +137,18 @@ fn page_has_every_section_and_escapes_input() {
 }
 
 #[test]
+fn an_overlong_line_is_counted_and_skipped() {
+    let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
+    input.push(b'\n');
+    input.extend_from_slice(br#"{"event_type":"alert","detector":"beacon","alert":{"severity":3}}"#);
+    let r = Report::from_reader(std::io::BufReader::new(&input[..]), ReportOptions::default())
+        .unwrap();
+    assert_eq!((r.lines, r.bad_lines), (2, 1));
+    assert!(r.first_bad_line.as_ref().unwrap().1.contains("longer than"));
+    assert_eq!(r.alerts_total(), 1);
+}
+
+#[test]
 fn an_empty_input_still_renders() {
     let r = Report::from_reader(&b""[..], ReportOptions::default()).unwrap();
     let page = r.render();
