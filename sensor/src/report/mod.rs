@@ -147,7 +147,13 @@ pub struct Report {
     pub flows_not_aggregated: u64,
     /// Inner conversations named by tunnel records' `top_conversations`, by packets.
     pub tunnel_conversations: BTreeMap<String, u64>,
+    /// Capture files named by the events (`pcap_filename`, EVE form), at most
+    /// `MAX_PCAP_FILES`.
+    pub pcap_files: std::collections::BTreeSet<String>,
 }
+
+/// Capture file names kept from `pcap_filename`.
+pub const MAX_PCAP_FILES: usize = 1_000;
 
 /// The counters of a `stats` event the report shows.
 #[derive(Debug, Default, Clone)]
@@ -412,6 +418,11 @@ impl Report {
         let event_type = e["event_type"].as_str().unwrap_or("(none)");
         *self.event_types.entry(event_type.to_owned()).or_default() += 1;
         let ts = e["timestamp"].as_str().and_then(time::parse);
+        if let Some(f) = e["pcap_filename"].as_str() {
+            if self.pcap_files.len() < MAX_PCAP_FILES && !self.pcap_files.contains(f) {
+                self.pcap_files.insert(f.to_owned());
+            }
+        }
         if event_type != "stats" {
             if let Some(t) = ts {
                 self.see_time(t);
@@ -670,26 +681,38 @@ impl Report {
         self.stats_events += 1;
         let s = &e["stats"];
         let n = |v: &Value| v.as_u64().unwrap_or(0);
+        // Our name, else Suricata's name for the same counter (EVE-form stats carry both).
+        let either =
+            |ours: &Value, suricata: &Value| ours.as_u64().or(suricata.as_u64()).unwrap_or(0);
+        // Only the dotted decode-event names: EVE-form stats also put Suricata's `pkts` and
+        // `bytes` (and may put other counters) in `stats.decoder`.
         let decoder = s["decoder"]
             .as_object()
             .map(|m| {
                 m.iter()
+                    .filter(|(k, _)| k.starts_with("decoder."))
                     .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
                     .collect()
             })
             .unwrap_or_default();
         self.stats = Some(Stats {
-            packets: n(&s["packets"]),
-            bytes: n(&s["bytes"]),
+            packets: either(&s["packets"], &s["decoder"]["pkts"]),
+            bytes: either(&s["bytes"], &s["decoder"]["bytes"]),
             non_ip_packets: n(&s["non_ip_packets"]),
             encapsulated_packets: n(&s["encapsulated_packets"]),
             decoder,
             queue_drops: n(&s["queue_drops"]),
-            kernel_dropped: n(&s["capture"]["kernel_dropped"]),
-            interface_dropped: n(&s["capture"]["interface_dropped"]),
+            kernel_dropped: either(
+                &s["capture"]["kernel_dropped"],
+                &s["capture"]["kernel_drops"],
+            ),
+            interface_dropped: either(
+                &s["capture"]["interface_dropped"],
+                &s["capture"]["kernel_ifdrops"],
+            ),
             tunnel_table_full: n(&s["tunnel_table_full"]),
-            flows_evicted: n(&s["flows"]["evicted"]),
-            flows_created: n(&s["flows"]["created"]),
+            flows_evicted: either(&s["flows"]["evicted"], &s["flow"]["mgr"]["flows_evicted"]),
+            flows_created: either(&s["flows"]["created"], &s["flow"]["total"]),
             capture_errors: n(&s["capture_errors"]),
             extraneous_rate_limited: n(&s["extraneous"]["rate_limited"]),
         });

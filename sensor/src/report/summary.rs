@@ -108,6 +108,26 @@ pub(super) fn render(r: &Report, out: &mut String) {
             Cell::Html(inputs, String::new()),
         ]);
     }
+    // The capture files behind an events file (EVE-form events name them).
+    let named: Vec<&String> = r
+        .pcap_files
+        .iter()
+        .filter(|f| !r.inputs.contains(f))
+        .collect();
+    if !named.is_empty() {
+        let list: Vec<String> = named.iter().map(|f| esc(f)).collect();
+        rows.push(vec![
+            Cell::Text("capture files".into()),
+            Cell::Html(
+                format!(
+                    "<details><summary>{} named by the events</summary><span class=\"mono\">{}</span></details>",
+                    list.len(),
+                    list.join("<br>")
+                ),
+                String::new(),
+            ),
+        ]);
+    }
     if let Some((a, b)) = r.span {
         rows.push(vec![
             Cell::Text("time span".into()),

@@ -136,13 +136,39 @@ fn page_has_every_section_and_escapes_input() {
     assert_eq!(page.matches("bytes</title></circle>").count(), 3);
 }
 
+/// Suricata's EVE form (issue of the `eve` branch): `+0000` times, absent values omitted,
+/// Suricata's counters beside ours in `stats`.
+#[test]
+fn eve_form_events_are_read_alike() {
+    let lines = r#"{"timestamp":"2026-01-05T09:00:00.292458+0000","flow_id":1599828218888955,"event_type":"flow","src_ip":"10.10.0.5","src_port":54622,"dest_ip":"198.51.100.20","dest_port":80,"proto":"tcp","community_id":"1:W3Pv9q9SVaXRsVh0uu+pDp7nzSw=","pcap_filename":"pcaps/mirror-vxlan/input.pcap","flow":{"pkts_toserver":6,"pkts_toclient":4,"bytes_toserver":361,"bytes_toclient":2656,"start":"2026-01-05T09:00:00.292458+0000","end":"2026-01-05T09:00:00.403382+0000","age":0,"reason":"shutdown"}}
+{"timestamp":"2026-01-05T09:00:00.300000+0000","event_type":"flow","src_ip":"10.10.0.5","dest_ip":"198.51.100.20","proto":"icmp","icmp_type":8,"flow":{"pkts_toserver":2,"pkts_toclient":2,"bytes_toserver":168,"bytes_toclient":168,"start":"2026-01-05T09:00:00.300000+0000","reason":"timeout"}}
+{"timestamp":"2026-01-05T09:00:01.567703+0000","event_type":"stats","pcap_filename":"pcaps/mirror-vxlan/input.pcap","stats":{"decoder":{"pkts":26,"bytes":7772,"decoder.vxlan.bad_flags":2},"flow":{"total":4,"mgr":{"flows_timeout":0,"flows_evicted":1}},"capture":{"kernel_drops":5}}}"#;
+    let r = Report::from_reader(lines.as_bytes(), ReportOptions::default()).unwrap();
+    let s = r.stats.as_ref().unwrap();
+    assert_eq!(
+        (s.packets, s.bytes, s.flows_created, s.flows_evicted),
+        (26, 7772, 4, 1)
+    );
+    assert_eq!(s.kernel_dropped, 5);
+    assert_eq!(s.decoder.len(), 1, "{:?}", s.decoder);
+    assert_eq!(r.conversations.len(), 2);
+    // The stats event is not packet time.
+    assert_eq!(r.span.map(|(a, b)| b - a), Some(7_542));
+    assert_eq!(r.pcap_files.len(), 1);
+    assert!(r.render().contains("1 named by the events"));
+}
+
 #[test]
 fn an_overlong_line_is_counted_and_skipped() {
     let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
     input.push(b'\n');
-    input.extend_from_slice(br#"{"event_type":"alert","detector":"beacon","alert":{"severity":3}}"#);
-    let r = Report::from_reader(std::io::BufReader::new(&input[..]), ReportOptions::default())
-        .unwrap();
+    input
+        .extend_from_slice(br#"{"event_type":"alert","detector":"beacon","alert":{"severity":3}}"#);
+    let r = Report::from_reader(
+        std::io::BufReader::new(&input[..]),
+        ReportOptions::default(),
+    )
+    .unwrap();
     assert_eq!((r.lines, r.bad_lines), (2, 1));
     assert!(r.first_bad_line.as_ref().unwrap().1.contains("longer than"));
     assert_eq!(r.alerts_total(), 1);
