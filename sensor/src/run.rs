@@ -186,7 +186,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     if let Some(html) = &args.report {
         let names = inputs.iter().map(|p| p.display().to_string()).collect();
         let options = crate::report::ReportOptions::from_config(&config, names);
-        crate::report::write_report(std::path::Path::new(&args.output), html, options)?;
+        // A report that cannot be written fails the run (exit 1) like an unreadable input,
+        // after every event was written and without hiding the other errors.
+        if let Err(e) =
+            crate::report::write_report(std::path::Path::new(&args.output), html, options)
+        {
+            input_errors.push(e.to_string());
+        }
     }
     Ok(ReplayOutcome {
         report,

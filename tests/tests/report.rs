@@ -292,6 +292,26 @@ fn report_refuses_stdout_events_and_names_a_missing_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--report needs --output FILE"));
     assert!(!html.exists());
 
+    // A report that cannot be written: exit 1 naming it, the events all written.
+    let events = dir.join("events.jsonl");
+    let unwritable = dir.join("no-such-dir/r.html");
+    let out = run(&[
+        "replay",
+        "-o",
+        events.to_str().unwrap(),
+        "--report",
+        unwritable.to_str().unwrap(),
+        case.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-dir/r.html"));
+    let written = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        written
+            .lines()
+            .any(|l| l.contains("\"event_type\":\"stats\""))
+    );
+
     let missing = dir.join("nope.jsonl");
     let out = run(&[
         "report",
