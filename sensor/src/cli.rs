@@ -32,6 +32,9 @@ pub enum Command {
     /// GCP audit logs, device syslog and configurations): configured sessions, alerts, and a
     /// drift report (table on stderr, events on stdout).
     Audit(AuditArgs),
+    /// Build the hunting report (one self-contained HTML page) from an events file written
+    /// by `replay` or `live`.
+    Report(ReportArgs),
 }
 
 /// `mirrorwatch replay`.
@@ -69,6 +72,10 @@ pub struct ReplayArgs {
     /// class, approved or not, packets, bytes, first/last seen) to stderr.
     #[arg(long)]
     pub inventory: bool,
+    /// At the end, build the hunting report (one self-contained HTML page) from the events
+    /// written to an `--output` file (one output must then be a file).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Capture files, or directories of them (read in name order).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -212,6 +219,21 @@ pub struct BenchArgs {
     /// bench-mirror bench-syn-flood:12e5 bench-beacons.
     #[arg(value_name = "INPUT|SCENARIO")]
     pub inputs: Vec<String>,
+}
+
+/// `mirrorwatch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The events file (JSON lines) to report on.
+    #[arg(value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+    /// Where to write the HTML page.
+    #[arg(long, short = 'o', value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Configuration file (TOML) of the run, for `[networks] home` and the beacon threshold;
+    /// defaults are built in.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `mirrorwatch config ...`.

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod names;
 pub mod pipeline;
 pub mod privdrop;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod tunnel;

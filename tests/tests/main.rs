@@ -24,3 +24,6 @@ mod outputs;
 mod package;
 // Issue 13, Suricata-exact EVE: schema validation, Community ID, documented examples.
 mod eve;
+// Issue 15, the hunting report: replay --report and `mirrorwatch report`, rendered in headless
+// Chromium.
+mod report;
