@@ -112,6 +112,7 @@ struct StatsBody<'a> {
     capture: Option<CaptureStats<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency: Option<LatencyStats>,
+    output: crate::alert::OutputStats,
 }
 
 /// `stats.decoder`: Suricata's packet and byte totals, and our decode events by their
@@ -286,6 +287,7 @@ fn write_stats_event(
                 packet_to_alert: l.alert_latency,
                 kernel_to_capture: l.capture_delay,
             }),
+            output: sink.output_stats(),
         },
     })
 }

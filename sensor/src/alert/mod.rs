@@ -17,6 +17,7 @@ pub mod beacon;
 pub mod community_id;
 pub mod escape;
 pub mod extraneous;
+pub mod output;
 mod writer;
 
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 pub use writer::{AlertWriteError, EventSink, EventWriter, OutputTarget};
+pub use writer::{OutputCountersHandle, OutputStat, OutputStats, WriterOptions};
 
 /// A packet-time timestamp written as Suricata writes it: local date and time in UTC with
 /// microseconds and a numeric offset, `2026-01-05T09:00:01.530893+0000` (the EVE schema
