@@ -74,6 +74,7 @@ const EXTENSIONS: &[&str] = &[
     "stats.capture.interface_dropped",
     "stats.capture.dropped_total",
     "stats.latency",
+    "stats.output",
 ];
 
 fn shared(test: &str, sub: &str) -> Option<PathBuf> {
