@@ -66,6 +66,7 @@ const EXTENSIONS: &[&str] = &[
     "stats.beacon",
     "stats.queue_drops",
     "stats.capture_errors",
+    "stats.output",
     "stats.capture.interface",
     "stats.capture.final",
     "stats.capture.uptime_s",
@@ -74,7 +75,6 @@ const EXTENSIONS: &[&str] = &[
     "stats.capture.interface_dropped",
     "stats.capture.dropped_total",
     "stats.latency",
-    "stats.output",
 ];
 
 fn shared(test: &str, sub: &str) -> Option<PathBuf> {
