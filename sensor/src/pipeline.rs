@@ -555,7 +555,9 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
         }
-        self.end_tunnels(false)
+        self.end_tunnels(false)?;
+        // Links due by packet time were decided in `end_tunnels` (issue 18): their alerts now.
+        self.write_pending_alerts()
     }
 
     /// Writes the alerts of sessions classified since the last call, and hands them to the
@@ -568,6 +570,12 @@ impl Pipeline {
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
                 result = write_mirror_alert(sink, &r);
+                *alerts += 1;
+            }
+        });
+        self.tunnels.take_floods(&mut |r| {
+            if result.is_ok() {
+                result = mirror_stream::write_flood_alert(sink, &r);
                 *alerts += 1;
             }
         });

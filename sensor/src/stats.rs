@@ -96,6 +96,8 @@ struct StatsBody<'a> {
     tunnels: BTreeMap<&'a str, u64>,
     tunnel_classes: BTreeMap<&'a str, u64>,
     tunnel_table_full: u64,
+    tunnel_table_evicted: u64,
+    tunnel_flood_sources: u64,
     alerts: BTreeMap<&'a str, u64>,
     extraneous: BTreeMap<&'a str, u64>,
     beacon: BTreeMap<&'a str, u64>,
@@ -200,6 +202,8 @@ fn write_stats_event(
                 .zip(report.tunnels.sessions_by_class)
                 .collect(),
             tunnel_table_full: report.tunnels.table_full,
+            tunnel_table_evicted: report.tunnels.evicted,
+            tunnel_flood_sources: report.tunnels.flood_sources,
             alerts: [
                 ("mirror_stream", report.mirror_alerts),
                 ("extraneous_packet", detectors.extraneous.alerts),
