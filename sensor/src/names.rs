@@ -170,7 +170,9 @@ impl NameCache {
         let Some(h) = DnsHeaderSlice::from_slice(message) else {
             return;
         };
-        if h.is_response() {
+        // A query asks exactly one question (RFC 9619); anything else on port 53 is not
+        // remembered, and costs no more than its header.
+        if h.is_response() || h.question_count() != 1 {
             return;
         }
         let q = PendingQuery {
