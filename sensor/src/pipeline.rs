@@ -190,6 +190,8 @@ pub struct PipelineReport {
     pub last_ts: Timestamp,
     /// Batches waiting in the worker queues (in a snapshot; 0 at the end).
     pub queued_batches: u64,
+    /// Name cache counters.
+    pub names: crate::names::NameCacheStats,
 }
 
 impl PipelineReport {
@@ -512,8 +514,20 @@ impl Pipeline {
             ..bare_key
         };
         let app = app_hint(&p, context);
-        if let AppHint::Dns { response: true, .. } = app {
-            self.names.observe_response(p.l4_payload, rec.ts);
+        if let AppHint::Dns { response, .. } = app {
+            // Answers are learned only when they match a query seen the other way (issue 19).
+            let ends = crate::names::DnsEnds {
+                src: p.src,
+                src_port: p.src_port,
+                dst: p.dst,
+                dst_port: p.dst_port,
+                context,
+            };
+            if response {
+                self.names.observe_response(&ends, p.l4_payload, rec.ts);
+            } else {
+                self.names.observe_query(&ends, p.l4_payload, rec.ts);
+            }
         }
         // The IP pair without tunnel context: every connection between two hosts, and their
         // mirrored copies, meet in one worker; an ICMP error meets the flow it quotes.
@@ -569,7 +583,9 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
         }
-        self.end_tunnels(false)
+        self.end_tunnels(false)?;
+        // Links due by packet time were decided in `end_tunnels` (issue 18): their alerts now.
+        self.write_pending_alerts()
     }
 
     /// Writes the alerts of sessions classified since the last call, and hands them to the
@@ -583,6 +599,12 @@ impl Pipeline {
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
                 result = write_mirror_alert(sink, &r, control);
+                *alerts += 1;
+            }
+        });
+        self.tunnels.take_floods(&mut |r| {
+            if result.is_ok() {
+                result = mirror_stream::write_flood_alert(sink, &r);
                 *alerts += 1;
             }
         });
@@ -710,6 +732,7 @@ impl Pipeline {
             mirror_alerts: self.mirror_alerts,
             tunnel_records: std::mem::take(&mut self.tunnel_records),
             tunnel_records_dropped: self.tunnel_records_dropped,
+            names: self.names.stats(),
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
@@ -733,6 +756,7 @@ impl Pipeline {
             mirror_alerts: self.mirror_alerts,
             tunnel_records: Vec::new(),
             tunnel_records_dropped: 0,
+            names: self.names.stats(),
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,

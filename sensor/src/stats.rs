@@ -103,6 +103,9 @@ struct StatsBody<'a> {
     tunnels: BTreeMap<&'a str, u64>,
     tunnel_classes: BTreeMap<&'a str, u64>,
     tunnel_table_full: u64,
+    tunnel_table_evicted: u64,
+    tunnel_flood_sources: u64,
+    names: BTreeMap<&'a str, u64>,
     alerts: BTreeMap<&'a str, u64>,
     extraneous: BTreeMap<&'a str, u64>,
     beacon: BTreeMap<&'a str, u64>,
@@ -256,6 +259,16 @@ fn write_stats_event(
                 .zip(report.tunnels.sessions_by_class)
                 .collect(),
             tunnel_table_full: report.tunnels.table_full,
+            tunnel_table_evicted: report.tunnels.evicted,
+            tunnel_flood_sources: report.tunnels.flood_sources,
+            names: [
+                ("answers_learned", report.names.answers),
+                ("answers_unsolicited", report.names.answers_unsolicited),
+                ("evicted", report.names.evicted),
+                ("over_limit", report.names.over_limit),
+            ]
+            .into_iter()
+            .collect(),
             alerts: [
                 ("mirror_stream", report.mirror_alerts),
                 ("extraneous_packet", detectors.extraneous.alerts),

@@ -490,6 +490,22 @@ pub struct MirrorEvidence {
     pub control: Option<control::ControlMatch>,
 }
 
+/// Evidence of a `mirror.tunnel_id_flood` alert: one outer source creating tunnel links
+/// beyond its share of the tunnel table.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TunnelFloodEvidence {
+    /// Links of this source in the table when the alert was written.
+    pub links_held: u64,
+    /// The most links one outer source may hold (`[tunnels] capacity` / 8, at least 1).
+    pub share: u64,
+    /// `[tunnels] capacity`.
+    pub table_capacity: u64,
+    /// Links this source created since it first appeared.
+    pub links_created: u64,
+    /// When this source's first link appeared.
+    pub first_seen: Rfc3339,
+}
+
 /// `tunnel` object of a tunnel event.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct TunnelDetail {

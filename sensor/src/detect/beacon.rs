@@ -1404,7 +1404,8 @@ impl Settings {
             }
         }
         let dst = addr_to_ip(key.dst);
-        let cached = self.shared.names.lookup(dst);
+        // The name valid when the beats happened, never one learned later (issue 19).
+        let cached = self.shared.names.lookup(dst, beats.last);
         let name = cached.as_ref().and_then(|n| n.as_str());
         if let Some(n) = name {
             if self.allowlist.iter().any(|s| matches_suffix(n, s)) {
@@ -1478,7 +1479,7 @@ impl Settings {
         now: Timestamp,
     ) -> Result<bool, AlertWriteError> {
         let dst = addr_to_ip(key.dst);
-        let cached = self.shared.names.lookup(dst);
+        let cached = self.shared.names.lookup(dst, now);
         let name = cached.as_ref().and_then(|n| n.as_str());
         if name.is_some_and(|n| self.allowlist.iter().any(|s| matches_suffix(n, s))) {
             return Ok(false);

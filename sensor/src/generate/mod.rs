@@ -16,6 +16,7 @@ pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
 mod scenarios;
+mod security_scenarios;
 pub mod timeline;
 pub mod writer;
 
@@ -45,6 +46,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .chain(extraneous_scenarios::SCENARIOS)
         .chain(beacon_scenarios::SCENARIOS)
         .chain(control_scenarios::SCENARIOS)
+        .chain(security_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
