@@ -846,3 +846,46 @@ fn a_fifo_output_without_a_reader_or_with_a_stalled_one_never_blocks_the_live_se
     assert!(took < Duration::from_secs(15), "exit took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sighup_never_reopens_an_output_through_a_symlink_planted_by_nobody() {
+    let test = "sighup_never_reopens_an_output_through_a_symlink_planted_by_nobody";
+    let planter = Command::new("setpriv").arg("--version").output().is_ok();
+    if !can_run(test) || !planter {
+        return;
+    }
+    let (link, dir, _config) = live_setup("hup-symlink");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = dir.join("drop");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's data\n").unwrap();
+    let out = shared.join("eve.json");
+    let mut sensor = Sensor::start(&link, &out, &[]);
+    // logrotate's rename, then the attacker's link where the sensor will reopen.
+    std::fs::rename(&out, shared.join("eve.json.1")).unwrap();
+    let planted = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "ln", "-s"])
+        .arg(&victim)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(planted.success());
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr("mirrorwatch: error:", Duration::from_secs(20)),
+        "the sensor kept running after a refused reopen: {:?}",
+        sensor.stderr_lines
+    );
+    let err = sensor
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("mirrorwatch: error:"))
+        .unwrap()
+        .clone();
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    drop(sensor);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's data\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
