@@ -866,7 +866,13 @@ fn sighup_never_reopens_an_output_through_a_symlink_planted_by_nobody() {
     // logrotate's rename, then the attacker's link where the sensor will reopen.
     std::fs::rename(&out, shared.join("eve.json.1")).unwrap();
     let planted = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "ln", "-s"])
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "ln",
+            "-s",
+        ])
         .arg(&victim)
         .arg(&out)
         .status()
