@@ -52,8 +52,8 @@ pub struct ReplayArgs {
     /// error once every other output has everything.
     #[arg(long, short = 'o', value_name = "OUTPUT")]
     pub output: Vec<String>,
-    /// Worker threads (default: from the configuration, automatic).
-    #[arg(long, short = 'w', value_name = "N")]
+    /// Worker threads, 1 to 256 (default: from the configuration, automatic).
+    #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// Also write one `flow` record per flow.
     #[arg(long)]
@@ -100,11 +100,12 @@ pub struct LiveArgs {
     /// Bytes kept of each frame; the default keeps jumbo mirror frames whole.
     #[arg(long, value_name = "N", default_value_t = 9216, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     pub snaplen: u32,
-    /// Kernel ring size in MiB (TPACKET_V3 under libpcap).
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Kernel ring size in MiB (TPACKET_V3 under libpcap), 1 to 2047 (libpcap takes the size
+    /// as a signed 32-bit number of bytes).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2047))]
     pub buffer_mb: u32,
-    /// Worker threads (default: from the configuration, automatic).
-    #[arg(long, short = 'w', value_name = "N")]
+    /// Worker threads, 1 to 256 (default: from the configuration, automatic).
+    #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// How often to write a `stats` event (`60s`, `500ms`, ...); one more is written at exit.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -121,6 +122,10 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9717`).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Once the capture is open, run as this user (name or uid) with no capability at all;
+    /// overrides `[live] user`. Without either, the user stays and capabilities still go.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// `mirrorwatch generate`.
@@ -166,8 +171,8 @@ pub struct BenchArgs {
     /// 0 skips it.
     #[arg(long, value_name = "PPS", default_value_t = 1_000_000.0)]
     pub latency_rate: f64,
-    /// Peer tools to compare with (TOML, see `benches/peers.toml`); default: that file when
-    /// it exists in the current directory, else tcpdump and tshark.
+    /// Peer tools to compare with (TOML, e.g. `benches/peers.toml`); default:
+    /// `/etc/mirrorwatch/peers.toml` when it exists, else tcpdump and tshark.
     #[arg(long, value_name = "FILE")]
     pub peers: Option<PathBuf>,
     /// Run no peer tool.
@@ -207,4 +212,17 @@ pub enum ConfigCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// Most worker threads, as `[pipeline] workers` allows.
+pub const MAX_WORKERS: usize = 256;
+
+/// `--workers`: 1 to [`MAX_WORKERS`] (0 is accepted as "automatic", like the configuration).
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_WORKERS => Ok(n),
+        _ => Err(format!(
+            "give 1 to {MAX_WORKERS} worker threads (0: automatic, from the configuration)"
+        )),
+    }
 }

@@ -25,7 +25,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 /// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
 /// whether a detector got its tables at all; the baseline of known destinations is read
 /// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
-pub const RESTART_ONLY_KEYS: [&str; 16] = [
+pub const RESTART_ONLY_KEYS: [&str; 17] = [
     "[flows] capacity",
     "[tunnels] capacity",
     "[pipeline] workers",
@@ -42,6 +42,7 @@ pub const RESTART_ONLY_KEYS: [&str; 16] = [
     "[output] targets",
     "[output] retry_timeout_s",
     "[output] shutdown_grace_s",
+    "[live] user",
 ];
 
 /// Errors from loading a configuration. Each names the file.
@@ -98,8 +99,40 @@ pub struct Config {
     pub extraneous: ExtraneousConfig,
     /// `[beacon]`.
     pub beacon: BeaconConfig,
+    /// `[live]`.
+    pub live: LiveConfig,
     /// `[output]`.
     pub output: OutputConfig,
+}
+
+/// `[live]`: the live sensor's process settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// The user to run as once the capture is open (`--user` overrides); empty = keep the
+    /// user, still dropping every capability.
+    pub user: String,
+}
+
+/// A list of CIDRs where a bare address stands for its host prefix (`10.0.0.1` is
+/// `10.0.0.1/32`): the reading an operator listing collectors means.
+fn nets_or_addresses<'de, D>(deserializer: D) -> Result<Vec<IpNet>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|t| {
+            t.parse::<IpNet>()
+                .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{t:?} is neither an address nor a CIDR (e.g. 10.0.0.1 or 10.0.0.0/8)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// `[networks]`: what is inside the organization.
@@ -114,7 +147,9 @@ pub struct NetworksConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MirrorConfig {
-    /// Collectors allowed to receive mirrored traffic from anyone.
+    /// Collectors allowed to receive mirrored traffic from anyone (CIDRs; a bare address
+    /// is its /32 or /128).
+    #[serde(deserialize_with = "nets_or_addresses")]
     pub approved_collectors: Vec<IpNet>,
     /// Decide a session's class after at most this many packets.
     pub decide_after_packets: u64,
@@ -443,6 +478,7 @@ impl Config {
         keep!("[output] targets", output.targets);
         keep!("[output] retry_timeout_s", output.retry_timeout_s);
         keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
+        keep!("[live] user", live.user);
         (applied, changed)
     }
 
@@ -612,6 +648,7 @@ mod tests {
         all.output.targets = vec!["events.json".to_owned()];
         all.output.retry_timeout_s += 1;
         all.output.shutdown_grace_s += 1;
+        all.live.user = "nobody".to_owned();
         let (applied, changed) = running.reloaded(&all);
         assert_eq!(changed, RESTART_ONLY_KEYS);
         assert_eq!(applied, running);
@@ -642,6 +679,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[output] retry_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_collector_address_is_its_host_prefix() {
+        let c = parse(
+            "[mirror]\napproved_collectors = [\"10.0.0.1\", \"2001:db8::1\", \"192.0.2.0/24\"]\n",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .mirror
+            .approved_collectors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "2001:db8::1/128", "192.0.2.0/24"]);
+        let e = parse("[mirror]\napproved_collectors = [\"10.0.0.300\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"10.0.0.300\" is neither"), "{e}");
     }
 
     #[test]

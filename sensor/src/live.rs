@@ -17,11 +17,14 @@ use anyhow::Context;
 use flowtable::Timestamp;
 
 use crate::alert::{EventSink, EventWriter};
-use crate::capture::live::{self, KernelStats, LiveCapture, LiveOptions};
+use crate::capture::live::{self, KernelStats, KernelTotals, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
-use crate::metrics::MetricsServer;
+use crate::metrics::{MetricsListener, MetricsServer};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
-use crate::run::{UsageError, load_config, load_settings, stop_flag, with_baseline};
+use crate::privdrop::{RunAs, drop_privileges};
+use crate::run::{
+    UsageError, check_baseline_dir, load_config, load_settings, stop_flag, with_baseline,
+};
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
@@ -35,6 +38,9 @@ const BATCH_FLUSH_EVERY: StdDuration = StdDuration::from_millis(10);
 
 /// Clocks and flags are looked at once per this many packets under load.
 const CHECK_EVERY_PACKETS: u32 = 256;
+
+/// Longest the ring is drained after SIGINT/SIGTERM.
+const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(1);
 
 /// One packet in this many has its kernel-to-capture delay measured.
 const DELAY_SAMPLE_EVERY: u32 = 64;
@@ -87,13 +93,30 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     }
     let metrics = match args.metrics {
         Some(addr) => Some(
-            MetricsServer::serve(addr).map_err(|source| UsageError::Metrics { addr, source })?,
+            MetricsListener::bind(addr).map_err(|source| UsageError::Metrics { addr, source })?,
         ),
         None => None,
     };
     let outputs = config
         .outputs(&args.output)
-        .map_err(crate::run::UsageError::Output)?;
+        .map_err(UsageError::OutputSpec)?;
+    crate::run::check_outputs(&outputs, &[])?;
+    // Every socket is open: give up the user and every capability before the first packet
+    // is parsed, the output opened or a thread started (see `privdrop.rs`).
+    let user_name = args.user.as_deref().unwrap_or(config.live.user.as_str());
+    let user = if user_name.is_empty() {
+        None
+    } else {
+        Some(RunAs::lookup(user_name).map_err(UsageError::Privilege)?)
+    };
+    let creds = drop_privileges(user.as_ref()).map_err(UsageError::Privilege)?;
+    eprintln!("mirrorwatch: capture open; now running as {creds}");
+    // As the user the sensor now runs as: the baseline must be saveable by it.
+    check_baseline_dir(&config)?;
+    let metrics = match metrics {
+        Some(listener) => Some(listener.start().context("starting the metrics server")?),
+        None => None,
+    };
     let writer = EventWriter::start(
         &outputs,
         crate::run::writer_options(&config, Some(SWEEP_EVERY)),
@@ -168,10 +191,11 @@ impl Session<'_> {
         let mut last_packet_ts = Timestamp::ZERO;
         let mut last_advance = Instant::now();
         let mut last_flush = Instant::now();
+        let mut next_kernel_read = self.started + KernelTotals::READ_EVERY;
         let mut n: u32 = 0;
         loop {
             if stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return self.drain(capture, pipeline);
             }
             if let Some(rec) = capture.next_packet()? {
                 n = n.wrapping_add(1);
@@ -208,6 +232,11 @@ impl Session<'_> {
                 // The writer stopped on an output error; `finish` reports it.
                 anyhow::bail!("the event writer stopped");
             }
+            if now >= next_kernel_read {
+                // The 32-bit kernel counters are read often enough never to wrap twice.
+                next_kernel_read = now + KernelTotals::READ_EVERY;
+                self.kernel = capture.stats()?;
+            }
             if now >= next_stats {
                 next_stats = now + interval;
                 self.kernel = capture.stats()?;
@@ -232,6 +261,24 @@ impl Session<'_> {
         }
     }
 
+    /// After SIGINT/SIGTERM: takes what the ring still holds (the kernel counted it as
+    /// received), so the last `stats` event accounts for every packet. A TPACKET_V3 block
+    /// is handed over only when full or when the ring timeout retires it, so the ring is
+    /// read until no packet came for the ring timeout plus a margin, for at most
+    /// [`DRAIN_LIMIT`].
+    fn drain(&mut self, capture: &mut LiveCapture, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let quiet = self.args.timeout + StdDuration::from_millis(30);
+        let mut last_packet = started;
+        while last_packet.elapsed() < quiet && started.elapsed() < DRAIN_LIMIT {
+            if let Some(rec) = capture.next_packet()? {
+                last_packet = Instant::now();
+                pipeline.push(&rec)?;
+            }
+        }
+        Ok(())
+    }
+
     /// SIGHUP: reopen the output (logrotate renamed it) and reload the configuration file.
     /// A valid file applies to the running pipeline at once, `--baseline` still applied,
     /// except the keys that wait for a restart (named in a warning); an invalid one is
@@ -244,7 +291,7 @@ impl Session<'_> {
             self.args.output.join(", ")
         };
         let Some(path) = self.args.config.as_deref() else {
-            eprintln!("mirrorwatch: SIGHUP: reopened {output}");
+            eprintln!("mirrorwatch: SIGHUP: reopening {output}");
             return Ok(());
         };
         // The baseline file is read at start only (`baseline_file` is restart-only): a reload
@@ -255,7 +302,7 @@ impl Session<'_> {
             Ok(config) => config,
             Err(e) => {
                 eprintln!(
-                    "mirrorwatch: SIGHUP: reopened {output}; error: {e:#}; keeping the \
+                    "mirrorwatch: SIGHUP: reopening {output}; error: {e:#}; keeping the \
                      configuration in use"
                 );
                 return Ok(());
@@ -264,7 +311,7 @@ impl Session<'_> {
         let (_, restart_only) = pipeline.config().reloaded(&config);
         pipeline.reload(&config)?;
         eprintln!(
-            "mirrorwatch: SIGHUP: reopened {output}; configuration reloaded from {}",
+            "mirrorwatch: SIGHUP: reopening {output}; configuration reloaded from {}",
             path.display()
         );
         if !restart_only.is_empty() {
@@ -301,12 +348,13 @@ impl Session<'_> {
         pipeline: Pipeline,
         looped: anyhow::Result<()>,
     ) -> anyhow::Result<LiveOutcome> {
+        // The last `stats` event is written whatever ended the run (a deleted interface, a
+        // worker error): from the final report, or else from the last published one.
+        let snapshot = pipeline.snapshot();
         let finished = pipeline.finish();
+        let stats = self.write_stats_final(finished.as_ref().unwrap_or(&snapshot));
         let mut result = match (looped, finished) {
-            (Ok(()), Ok(report)) => match self.write_stats_final(&report) {
-                Ok(()) => Ok(report),
-                Err(e) => Err(e),
-            },
+            (Ok(()), Ok(report)) => stats.map(|()| report),
             (Err(e), _) => Err(e),
             (Ok(()), Err(e)) => Err(e.into()),
         };

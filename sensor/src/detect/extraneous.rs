@@ -120,8 +120,11 @@ impl ExtraneousConfig {
                 "must be at least 1 when rate_limit_per_s is set",
             );
         }
-        if self.rate_limit_burst > 1_000_000 || self.rate_limit_per_s > 1_000_000 {
-            return bad("rate_limit_per_s", "rate and burst must be at most 1000000");
+        if self.rate_limit_per_s > 1_000_000 {
+            return bad("rate_limit_per_s", "must be at most 1000000");
+        }
+        if self.rate_limit_burst > 1_000_000 {
+            return bad("rate_limit_burst", "must be at most 1000000");
         }
         if self.resume_memory > 1 << 24 {
             return bad("resume_memory", "must be at most 16777216");
