@@ -39,10 +39,10 @@ pub const RESTART_ONLY_KEYS: [&str; 17] = [
     "[beacon] packet_tracks",
     "[beacon] baseline_file",
     "[beacon] known_destinations_capacity",
+    "[live] user",
     "[output] targets",
     "[output] retry_timeout_s",
     "[output] shutdown_grace_s",
-    "[live] user",
 ];
 
 /// Errors from loading a configuration. Each names the file.
@@ -475,10 +475,10 @@ impl Config {
             "[beacon] known_destinations_capacity",
             beacon.known_destinations_capacity
         );
+        keep!("[live] user", live.user);
         keep!("[output] targets", output.targets);
         keep!("[output] retry_timeout_s", output.retry_timeout_s);
         keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
-        keep!("[live] user", live.user);
         (applied, changed)
     }
 
@@ -645,14 +645,33 @@ mod tests {
         all.beacon.packet_tracks += 1;
         all.beacon.baseline_file = "known.txt".to_owned();
         all.beacon.known_destinations_capacity += 1;
+        all.live.user = "nobody".to_owned();
         all.output.targets = vec!["events.json".to_owned()];
         all.output.retry_timeout_s += 1;
         all.output.shutdown_grace_s += 1;
-        all.live.user = "nobody".to_owned();
         let (applied, changed) = running.reloaded(&all);
         assert_eq!(changed, RESTART_ONLY_KEYS);
         assert_eq!(applied, running);
         assert!(running.reloaded(&running).1.is_empty());
+    }
+
+    #[test]
+    fn a_bare_collector_address_is_its_host_prefix() {
+        let c = parse(
+            "[mirror]\napproved_collectors = [\"10.0.0.1\", \"2001:db8::1\", \"192.0.2.0/24\"]\n",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .mirror
+            .approved_collectors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "2001:db8::1/128", "192.0.2.0/24"]);
+        let e = parse("[mirror]\napproved_collectors = [\"10.0.0.300\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"10.0.0.300\" is neither"), "{e}");
     }
 
     #[test]
@@ -679,25 +698,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[output] retry_timeout_s"), "{e}");
-    }
-
-    #[test]
-    fn a_bare_collector_address_is_its_host_prefix() {
-        let c = parse(
-            "[mirror]\napproved_collectors = [\"10.0.0.1\", \"2001:db8::1\", \"192.0.2.0/24\"]\n",
-        )
-        .unwrap();
-        let nets: Vec<String> = c
-            .mirror
-            .approved_collectors
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(nets, ["10.0.0.1/32", "2001:db8::1/128", "192.0.2.0/24"]);
-        let e = parse("[mirror]\napproved_collectors = [\"10.0.0.300\"]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"10.0.0.300\" is neither"), "{e}");
     }
 
     #[test]

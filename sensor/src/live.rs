@@ -23,7 +23,8 @@ use crate::metrics::{MetricsListener, MetricsServer};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
 use crate::privdrop::{RunAs, drop_privileges};
 use crate::run::{
-    UsageError, check_baseline_dir, load_config, load_settings, stop_flag, with_baseline,
+    UsageError, check_baseline_dir, check_stdout_open, load_config, load_settings, stop_flag,
+    with_baseline,
 };
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
@@ -99,8 +100,8 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     };
     let outputs = config
         .outputs(&args.output)
-        .map_err(UsageError::OutputSpec)?;
-    crate::run::check_outputs(&outputs, &[])?;
+        .map_err(crate::run::UsageError::OutputSpec)?;
+    check_stdout_open(&outputs)?;
     // Every socket is open: give up the user and every capability before the first packet
     // is parsed, the output opened or a thread started (see `privdrop.rs`).
     let user_name = args.user.as_deref().unwrap_or(config.live.user.as_str());

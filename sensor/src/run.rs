@@ -33,9 +33,6 @@ pub enum UsageError {
     /// The baseline of known destinations cannot be read or has a bad line.
     #[error("{0}")]
     Baseline(String),
-    /// An `--output` is malformed.
-    #[error("--output {0}")]
-    OutputSpec(crate::alert::output::OutputSpecError),
     /// No input can be read (missing, unreadable, or directories without captures).
     #[error("{0}")]
     Inputs(String),
@@ -45,6 +42,9 @@ pub enum UsageError {
     /// The user to run as is unknown, or privileges could not be dropped.
     #[error("{0}")]
     Privilege(crate::privdrop::PrivilegeError),
+    /// An `--output` is malformed.
+    #[error("--output {0}")]
+    OutputSpec(crate::alert::output::OutputSpecError),
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -151,7 +151,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let outputs = config
         .outputs(&args.output)
         .map_err(UsageError::OutputSpec)?;
-    check_outputs(&outputs, &inputs)?;
+    check_output_is_not_an_input(&outputs, &inputs)?;
+    check_stdout_open(&outputs)?;
     let stop = stop_flag()?;
     let writer = EventWriter::start(&outputs, writer_options(&config, None))?;
     let options = PipelineOptions {
@@ -268,42 +269,34 @@ fn report_skipped(skipped: &[Skipped], empty_dirs: &[std::path::PathBuf]) {
     }
 }
 
-/// Refuses, before anything is read or written, an output file that is one of the inputs and
-/// a standard output closed at start.
-pub fn check_outputs(outputs: &[OutputSpec], inputs: &[std::path::PathBuf]) -> anyhow::Result<()> {
-    for o in outputs {
-        match &o.kind {
-            OutputKind::Stdout => check_stdout_open("-")?,
-            OutputKind::File(path) => {
-                check_output_is_not_an_input(&path.to_string_lossy(), inputs)?
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 /// Refuses an output file that is one of the inputs: opening it would truncate the capture
 /// before it is read.
-fn check_output_is_not_an_input(output: &str, inputs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+fn check_output_is_not_an_input(
+    outputs: &[OutputSpec],
+    inputs: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if output == "-" {
-        return Ok(());
-    }
-    let Ok(out) = std::fs::metadata(output) else {
-        return Ok(());
-    };
-    if !out.is_file() {
-        return Ok(());
-    }
-    for input in inputs {
-        if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino()) {
-            return Err(UsageError::Output(format!(
-                "--output {output} is the input {}; writing there would destroy the capture \
-                 before it is read",
-                input.display()
-            ))
-            .into());
+    for output in outputs {
+        let OutputKind::File(path) = &output.kind else {
+            continue;
+        };
+        let Ok(out) = std::fs::metadata(path) else {
+            continue;
+        };
+        if !out.is_file() {
+            continue;
+        }
+        for input in inputs {
+            if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
+            {
+                return Err(UsageError::Output(format!(
+                    "--output {} is the input {}; writing there would destroy the capture \
+                     before it is read",
+                    output.text,
+                    input.display()
+                ))
+                .into());
+            }
         }
     }
     Ok(())
@@ -313,8 +306,8 @@ fn check_output_is_not_an_input(output: &str, inputs: &[std::path::PathBuf]) -> 
 /// (`>&-`): Rust's runtime then points descriptor 1 at `/dev/null`, read-write, and every
 /// event would vanish with exit code 0. A `> /dev/null` of the shell opens it write-only, so
 /// it is still accepted.
-pub fn check_stdout_open(output: &str) -> anyhow::Result<()> {
-    if output != "-" {
+pub fn check_stdout_open(outputs: &[OutputSpec]) -> anyhow::Result<()> {
+    if !outputs.iter().any(|o| matches!(o.kind, OutputKind::Stdout)) {
         return Ok(());
     }
     let target = std::fs::read_link("/proc/self/fd/1").unwrap_or_default();
