@@ -11,6 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mirrorwatch_tests::live::{Link, Sensor, can_run};
@@ -370,6 +372,27 @@ fn a_dead_redis_ends_a_replay_with_an_error_after_the_file_has_everything() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Receives datagrams in a thread until `done` is set and a read times out (the sockets have
+/// a short read timeout): a loaded machine may take seconds before the first one.
+fn datagrams(
+    recv: impl Fn(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+    done: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    let done = Arc::clone(done);
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match recv(&mut buf) {
+                Ok(n) => got.push(String::from_utf8(buf[..n].to_vec()).unwrap()),
+                Err(_) if done.load(Ordering::SeqCst) => break,
+                Err(_) => {}
+            }
+        }
+        got
+    })
+}
+
 #[test]
 fn unix_dgram_and_stream_sockets_get_every_event_framed() {
     let dir = scratch("unix");
@@ -377,17 +400,11 @@ fn unix_dgram_and_stream_sockets_get_every_event_framed() {
     let stream_path = dir.join("stream.sock");
     let dgram = UnixDatagram::bind(&dgram_path).unwrap();
     dgram
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let listener = UnixListener::bind(&stream_path).unwrap();
-    let dgrams = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 1 << 20];
-        while let Ok(n) = dgram.recv(&mut buf) {
-            got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-        }
-        got
-    });
+    let done = Arc::new(AtomicBool::new(false));
+    let dgrams = datagrams(move |b| dgram.recv(b), &done);
     let stream = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let mut text = String::new();
@@ -403,6 +420,7 @@ fn unix_dgram_and_stream_sockets_get_every_event_framed() {
         ],
         &[],
     );
+    done.store(true, Ordering::SeqCst);
     assert_eq!(code, 0, "{stderr}");
     let events = lines(&file);
     assert!(events.len() > 1000);
@@ -448,33 +466,17 @@ fn syslog_over_unix_udp_and_tcp_frames_every_event() {
     let dir = scratch("syslog");
     let sock = dir.join("log.sock");
     let unix = UnixDatagram::bind(&sock).unwrap();
-    unix.set_read_timeout(Some(Duration::from_secs(10)))
+    unix.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    // A big receive buffer: the events come in a burst.
+    udp.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let udp_port = udp.local_addr().unwrap().port();
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
-    let recv_all = |s: UnixDatagram| {
-        std::thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 1 << 16];
-            while let Ok(n) = s.recv(&mut buf) {
-                got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-            }
-            got
-        })
-    };
-    let unix_got = recv_all(unix);
-    let udp_got = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        while let Ok(n) = udp.recv(&mut buf) {
-            got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-        }
-        got
-    });
+    let done = Arc::new(AtomicBool::new(false));
+    let unix_got = datagrams(move |b| unix.recv(b), &done);
+    let udp_got = datagrams(move |b| udp.recv(b), &done);
     let tcp_got = std::thread::spawn(move || {
         let (mut s, _) = tcp.accept().unwrap();
         let mut bytes = Vec::new();
@@ -508,6 +510,7 @@ fn syslog_over_unix_udp_and_tcp_frames_every_event() {
         ],
         &[],
     );
+    done.store(true, Ordering::SeqCst);
     assert_eq!(code, 0, "{stderr}");
     let events = lines(&file);
     let event_type = |e: &str| {
@@ -845,5 +848,54 @@ fn a_fifo_output_without_a_reader_or_with_a_stalled_one_never_blocks_the_live_se
     assert_eq!(code, Some(0), "{stderr:?}");
     // SIGTERM obeyed: the 2 s grace, a second more, and the flush.
     assert!(took < Duration::from_secs(15), "exit took {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_never_reopens_an_output_through_a_symlink_planted_by_nobody() {
+    let test = "sighup_never_reopens_an_output_through_a_symlink_planted_by_nobody";
+    let planter = Command::new("setpriv").arg("--version").output().is_ok();
+    if !can_run(test) || !planter {
+        return;
+    }
+    let (link, dir, _config) = live_setup("hup-symlink");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = dir.join("drop");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's data\n").unwrap();
+    let out = shared.join("eve.json");
+    let mut sensor = Sensor::start(&link, &out, &[]);
+    // logrotate's rename, then the attacker's link where the sensor will reopen.
+    std::fs::rename(&out, shared.join("eve.json.1")).unwrap();
+    let planted = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "ln",
+            "-s",
+        ])
+        .arg(&victim)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(planted.success());
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr("mirrorwatch: error:", Duration::from_secs(20)),
+        "the sensor kept running after a refused reopen: {:?}",
+        sensor.stderr_lines
+    );
+    let err = sensor
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("mirrorwatch: error:"))
+        .unwrap()
+        .clone();
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    drop(sensor);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's data\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
