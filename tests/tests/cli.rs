@@ -777,7 +777,13 @@ fn written_files_resist_planted_links() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&baseline), 0o640 & !0o022, "with the test's umask 022");
+    // The sensor inherits the test's umask.
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map_or(0o022, |v| u32::from_str_radix(v.trim(), 8).unwrap());
+    assert_eq!(mode(&baseline), 0o640 & !umask);
     std::fs::set_permissions(&baseline, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(run(&args).status.code(), Some(0));
     assert_eq!(mode(&baseline), 0o600);
