@@ -744,8 +744,7 @@ fn written_files_resist_planted_links() {
         eprintln!("SKIPPED part of written_files_resist_planted_links: not root");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
-    // A baseline that is a link to the victim: read as a baseline, the error shows a line
-    // number and a short excerpt, never the line.
+    // A baseline that is a link planted by another user to the victim: not read at all.
     let baseline = dir.join("known.txt");
     plant(&baseline);
     let input = case("beacon-connections");
@@ -756,6 +755,24 @@ fn written_files_resist_planted_links() {
         baseline.to_str().unwrap(),
         input.to_str().unwrap(),
     ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("verysecret"), "{err}");
+    if is_root {
+        assert_eq!(
+            err,
+            format!(
+                "mirrorwatch: error: beacon baseline {}: it is a symbolic link owned by another \
+                 user; refusing to read through it\n",
+                baseline.display()
+            )
+        );
+    }
+    // A baseline holding such a line anyway: the error shows a line number and a short
+    // excerpt, never the line.
+    std::fs::remove_file(&baseline).unwrap();
+    std::fs::write(&baseline, secret).unwrap();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
