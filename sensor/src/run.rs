@@ -37,7 +37,7 @@ pub enum UsageError {
     Inputs(String),
     /// The output cannot be used (it is an input, or standard output is closed).
     #[error("{0}")]
-    Output(String),
+    OutputUnusable(String),
     /// The user to run as is unknown, or privileges could not be dropped.
     #[error("{0}")]
     Privilege(crate::privdrop::PrivilegeError),
@@ -264,7 +264,7 @@ fn check_output_is_not_an_input(output: &str, inputs: &[std::path::PathBuf]) -> 
     }
     for input in inputs {
         if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino()) {
-            return Err(UsageError::Output(format!(
+            return Err(UsageError::OutputUnusable(format!(
                 "--output {output} is the input {}; writing there would destroy the capture \
                  before it is read",
                 input.display()
@@ -291,7 +291,7 @@ pub fn check_stdout_open(output: &str) -> anyhow::Result<()> {
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .is_some_and(|f| f & 0o3 == 0o2);
     if target == std::path::Path::new("/dev/null") && read_write {
-        return Err(UsageError::Output(
+        return Err(UsageError::OutputUnusable(
             "standard output is closed; give --output FILE or redirect it".to_owned(),
         )
         .into());
