@@ -40,9 +40,18 @@ pub struct ReplayArgs {
     /// saved at the end): overrides `[beacon] baseline_file`.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Where to write JSON-lines events; `-` is standard output.
-    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
-    pub output: String,
+    /// Where to write JSON-lines events (repeatable; default `[output] targets`, else `-`).
+    ///
+    /// `-` is standard output; PATH (or file:PATH) a file, truncated; unix-dgram:PATH and
+    /// unix-stream:PATH a Unix socket; syslog: (the local /dev/log), syslog:unix:PATH,
+    /// syslog:udp:HOST:PORT or syslog:tcp:HOST:PORT for RFC 5424 syslog;
+    /// redis://HOST[:PORT][/list|lpush|channel|stream[/KEY]] for Redis. Options follow a
+    /// `?`: types=alert,tunnel (event types written), queue_kib=N, facility=local0 and
+    /// level=info (syslog), maxlen=N (Redis stream). A replay drops nothing: it waits for a
+    /// slow output, and one unreachable for `[output] retry_timeout_s` ends the run with an
+    /// error once every other output has everything.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
+    pub output: Vec<String>,
     /// Worker threads, 1 to 256 (default: from the configuration, automatic).
     #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -74,9 +83,17 @@ pub struct LiveArgs {
     /// saved at the end): overrides `[beacon] baseline_file`.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Where to append JSON-lines events; `-` is standard output. SIGHUP reopens the file.
-    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
-    pub output: String,
+    /// Where to write JSON-lines events (repeatable; default `[output] targets`, else `-`).
+    ///
+    /// The forms of `replay --output`: `-`, PATH or file:PATH (appended to; SIGHUP reopens
+    /// it), unix-dgram:PATH, unix-stream:PATH, syslog:[unix:PATH|udp:HOST:PORT|tcp:HOST:PORT],
+    /// redis://HOST[:PORT][/list|lpush|channel|stream[/KEY]], each with options after `?`
+    /// (types=alert,tunnel, queue_kib=N, facility=, level=, maxlen=). Capture never waits for
+    /// an output: a line that does not fit in its queue is dropped and counted
+    /// (`stats.output`, `mirrorwatch_output_dropped_total`); sockets and servers that go
+    /// away are reconnected, and a FIFO without a reader is waited for in the background.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
+    pub output: Vec<String>,
     /// A BPF filter (tcpdump syntax) applied in the kernel.
     #[arg(long, value_name = "FILTER")]
     pub bpf: Option<String>,

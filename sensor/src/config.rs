@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::alert::output::{OutputSpec, OutputSpecError};
 use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP, TunnelKind};
 use crate::detect::beacon::BeaconConfig;
 use crate::detect::extraneous::ExtraneousConfig;
@@ -24,7 +25,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 /// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
 /// whether a detector got its tables at all; the baseline of known destinations is read
 /// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
-pub const RESTART_ONLY_KEYS: [&str; 14] = [
+pub const RESTART_ONLY_KEYS: [&str; 17] = [
     "[flows] capacity",
     "[tunnels] capacity",
     "[pipeline] workers",
@@ -39,6 +40,9 @@ pub const RESTART_ONLY_KEYS: [&str; 14] = [
     "[beacon] baseline_file",
     "[beacon] known_destinations_capacity",
     "[live] user",
+    "[output] targets",
+    "[output] retry_timeout_s",
+    "[output] shutdown_grace_s",
 ];
 
 /// Errors from loading a configuration. Each names the file.
@@ -97,6 +101,8 @@ pub struct Config {
     pub beacon: BeaconConfig,
     /// `[live]`.
     pub live: LiveConfig,
+    /// `[output]`.
+    pub output: OutputConfig,
 }
 
 /// `[live]`: the live sensor's process settings.
@@ -218,6 +224,29 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Batches queued per worker.
     pub queue_batches: usize,
+}
+
+/// `[output]`: where events go, and how long outputs are waited for.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Outputs, each in the form `--output` takes ([`OutputSpec::parse`]); empty = standard
+    /// output. `--output` on the command line replaces the list.
+    pub targets: Vec<String>,
+    /// Replay: seconds an unreachable output is retried before the run gives it up.
+    pub retry_timeout_s: u64,
+    /// Live: seconds a stopping sensor gives its outputs to deliver what they hold.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            targets: Vec::new(),
+            retry_timeout_s: 60,
+            shutdown_grace_s: 5,
+        }
+    }
 }
 
 impl Default for NetworksConfig {
@@ -391,6 +420,19 @@ impl Config {
                 "must be between 1 and 65536",
             ));
         }
+        for target in &self.output.targets {
+            OutputSpec::parse(target).map_err(|e| invalid("output", "targets", &e.to_string()))?;
+        }
+        if self.output.retry_timeout_s == 0 || self.output.retry_timeout_s > 86_400 {
+            return Err(invalid(
+                "output",
+                "retry_timeout_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        if self.output.shutdown_grace_s > 300 {
+            return Err(invalid("output", "shutdown_grace_s", "must be at most 300"));
+        }
         // The detectors own their sections' ranges.
         self.extraneous
             .validate()
@@ -434,7 +476,24 @@ impl Config {
             beacon.known_destinations_capacity
         );
         keep!("[live] user", live.user);
+        keep!("[output] targets", output.targets);
+        keep!("[output] retry_timeout_s", output.retry_timeout_s);
+        keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
         (applied, changed)
+    }
+
+    /// The outputs: those given on the command line (`--output`, repeatable) if any, else
+    /// `[output] targets`, else standard output.
+    pub fn outputs(&self, cli: &[String]) -> Result<Vec<OutputSpec>, OutputSpecError> {
+        let texts: &[String] = if cli.is_empty() {
+            &self.output.targets
+        } else {
+            cli
+        };
+        if texts.is_empty() {
+            return Ok(vec![OutputSpec::parse("-")?]);
+        }
+        texts.iter().map(|t| OutputSpec::parse(t)).collect()
     }
 
     /// Flow idle timeout.
@@ -587,6 +646,9 @@ mod tests {
         all.beacon.baseline_file = "known.txt".to_owned();
         all.beacon.known_destinations_capacity += 1;
         all.live.user = "nobody".to_owned();
+        all.output.targets = vec!["events.json".to_owned()];
+        all.output.retry_timeout_s += 1;
+        all.output.shutdown_grace_s += 1;
         let (applied, changed) = running.reloaded(&all);
         assert_eq!(changed, RESTART_ONLY_KEYS);
         assert_eq!(applied, running);
@@ -610,6 +672,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"10.0.0.300\" is neither"), "{e}");
+    }
+
+    #[test]
+    fn output_targets_are_checked_and_the_command_line_replaces_them() {
+        let c = parse(
+            "[output]\ntargets = [\"eve.json\", \"redis://127.0.0.1/stream/ev?types=alert\"]\n",
+        )
+        .unwrap();
+        let specs = c.outputs(&[]).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[1].types, ["alert"]);
+        let cli = c.outputs(&["-".to_owned()]).unwrap();
+        assert_eq!(cli.len(), 1);
+        assert_eq!(cli[0].text, "-");
+        assert_eq!(Config::default().outputs(&[]).unwrap()[0].text, "-");
+        let e = parse("[output]\ntargets = [\"syslog:bogus\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("test.toml: [output] targets: output \"syslog:bogus\""),
+            "{e}"
+        );
+        let e = parse("[output]\nretry_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[output] retry_timeout_s"), "{e}");
     }
 
     #[test]

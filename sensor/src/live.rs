@@ -16,7 +16,7 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use anyhow::Context;
 use flowtable::Timestamp;
 
-use crate::alert::{EventSink, EventWriter, OutputTarget};
+use crate::alert::{EventSink, EventWriter};
 use crate::capture::live::{self, KernelStats, KernelTotals, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
 use crate::metrics::{MetricsListener, MetricsServer};
@@ -98,7 +98,10 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         ),
         None => None,
     };
-    check_stdout_open(&args.output)?;
+    let outputs = config
+        .outputs(&args.output)
+        .map_err(crate::run::UsageError::OutputSpec)?;
+    check_stdout_open(&outputs)?;
     // Every socket is open: give up the user and every capability before the first packet
     // is parsed, the output opened or a thread started (see `privdrop.rs`).
     let user_name = args.user.as_deref().unwrap_or(config.live.user.as_str());
@@ -115,8 +118,11 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         Some(listener) => Some(listener.start().context("starting the metrics server")?),
         None => None,
     };
-    let target = OutputTarget::from_arg(&args.output);
-    let writer = EventWriter::spawn_live(&target, SWEEP_EVERY)?;
+    let writer = EventWriter::start(
+        &outputs,
+        crate::run::writer_options(&config, Some(SWEEP_EVERY)),
+    )?;
+    let output_names: Vec<String> = outputs.iter().map(|o| o.describe()).collect();
     let pipeline_options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
         flow_records: args.flows,
@@ -138,7 +144,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
             .as_deref()
             .map(|f| format!(", filter {f:?}"))
             .unwrap_or_default(),
-        target.describe()
+        output_names.join(", ")
     );
     if let Some(m) = &metrics {
         eprintln!("mirrorwatch: metrics on http://{}/metrics", m.addr());
@@ -243,12 +249,14 @@ impl Session<'_> {
                 if let Some(m) = &self.metrics {
                     self.kernel = capture.stats()?;
                     let report = pipeline.snapshot();
-                    m.update(crate::metrics::render(
+                    let mut text = crate::metrics::render(
                         &report,
                         &self.kernel,
                         &self.writer.alert_latency(),
                         &summarize(&self.capture_delay),
-                    ));
+                    );
+                    text.push_str(&self.writer.metrics_text());
+                    m.update(text);
                 }
             }
         }
@@ -278,7 +286,11 @@ impl Session<'_> {
     /// reported, naming the file and key, and the configuration in use stays.
     fn on_hangup(&mut self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
         self.writer.reopen();
-        let output = &self.args.output;
+        let output = if self.args.output.is_empty() {
+            "the outputs".to_owned()
+        } else {
+            self.args.output.join(", ")
+        };
         let Some(path) = self.args.config.as_deref() else {
             eprintln!("mirrorwatch: SIGHUP: reopening {output}");
             return Ok(());
@@ -349,6 +361,7 @@ impl Session<'_> {
         };
         drop(self.stats_sink);
         let latency = self.writer.alert_latency();
+        let outputs = self.writer.output_counters();
         if let Err(e) = self.writer.finish() {
             result = Err(e.into());
         }
@@ -368,6 +381,19 @@ impl Session<'_> {
             latency.max_us,
             latency.count
         );
+        let out = outputs.stats();
+        for o in &out.outputs {
+            eprintln!(
+                "  output {}: {} events written, {} dropped, {} failed attempts",
+                o.name, o.written, o.dropped, o.errors
+            );
+        }
+        if out.writer_queue_dropped > 0 {
+            eprintln!(
+                "  {} events dropped by a full writer queue",
+                out.writer_queue_dropped
+            );
+        }
         Ok(LiveOutcome { report, kernel: k })
     }
 

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::alert::{EventWriter, OutputTarget};
+use crate::alert::output::{OutputKind, OutputSpec};
+use crate::alert::{EventWriter, WriterOptions};
 use crate::capture::replay::{
     CAPTURE_EXTENSIONS, MAX_DIRECTORY_DEPTH, ReplayReader, SkipReason, Skipped, expand_inputs_all,
 };
@@ -37,10 +38,13 @@ pub enum UsageError {
     Inputs(String),
     /// The output cannot be used (it is an input, or standard output is closed).
     #[error("{0}")]
-    OutputUnusable(String),
+    Output(String),
     /// The user to run as is unknown, or privileges could not be dropped.
     #[error("{0}")]
     Privilege(crate::privdrop::PrivilegeError),
+    /// An `--output` is malformed.
+    #[error("--output {0}")]
+    OutputSpec(crate::alert::output::OutputSpecError),
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -49,6 +53,20 @@ pub enum UsageError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// The writer's options from `[output]`: a replay's (`sweep_every` `None`: waits, drops
+/// nothing) or a live sensor's.
+pub fn writer_options(config: &Config, sweep_every: Option<std::time::Duration>) -> WriterOptions {
+    let base = match sweep_every {
+        Some(every) => WriterOptions::live(every),
+        None => WriterOptions::default(),
+    };
+    WriterOptions {
+        retry_timeout: std::time::Duration::from_secs(config.output.retry_timeout_s),
+        shutdown_grace: std::time::Duration::from_secs(config.output.shutdown_grace_s),
+        ..base
+    }
 }
 
 /// A flag raised by SIGINT or SIGTERM: the run stops reading, flushes and exits.
@@ -130,11 +148,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
         .into());
     }
     report_skipped(&expanded.skipped, &expanded.empty_dirs);
-    check_output_is_not_an_input(&args.output, &inputs)?;
-    check_stdout_open(&args.output)?;
+    let outputs = config
+        .outputs(&args.output)
+        .map_err(UsageError::OutputSpec)?;
+    check_output_is_not_an_input(&outputs, &inputs)?;
+    check_stdout_open(&outputs)?;
     let stop = stop_flag()?;
-    let target = OutputTarget::from_arg(&args.output);
-    let writer = EventWriter::spawn(&target)?;
+    let writer = EventWriter::start(&outputs, writer_options(&config, None))?;
     let options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
         flow_records: args.flows,
@@ -251,25 +271,32 @@ fn report_skipped(skipped: &[Skipped], empty_dirs: &[std::path::PathBuf]) {
 
 /// Refuses an output file that is one of the inputs: opening it would truncate the capture
 /// before it is read.
-fn check_output_is_not_an_input(output: &str, inputs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+fn check_output_is_not_an_input(
+    outputs: &[OutputSpec],
+    inputs: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if output == "-" {
-        return Ok(());
-    }
-    let Ok(out) = std::fs::metadata(output) else {
-        return Ok(());
-    };
-    if !out.is_file() {
-        return Ok(());
-    }
-    for input in inputs {
-        if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino()) {
-            return Err(UsageError::OutputUnusable(format!(
-                "--output {output} is the input {}; writing there would destroy the capture \
-                 before it is read",
-                input.display()
-            ))
-            .into());
+    for output in outputs {
+        let OutputKind::File(path) = &output.kind else {
+            continue;
+        };
+        let Ok(out) = std::fs::metadata(path) else {
+            continue;
+        };
+        if !out.is_file() {
+            continue;
+        }
+        for input in inputs {
+            if std::fs::metadata(input).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
+            {
+                return Err(UsageError::Output(format!(
+                    "--output {} is the input {}; writing there would destroy the capture \
+                     before it is read",
+                    output.text,
+                    input.display()
+                ))
+                .into());
+            }
         }
     }
     Ok(())
@@ -279,8 +306,8 @@ fn check_output_is_not_an_input(output: &str, inputs: &[std::path::PathBuf]) -> 
 /// (`>&-`): Rust's runtime then points descriptor 1 at `/dev/null`, read-write, and every
 /// event would vanish with exit code 0. A `> /dev/null` of the shell opens it write-only, so
 /// it is still accepted.
-pub fn check_stdout_open(output: &str) -> anyhow::Result<()> {
-    if output != "-" {
+pub fn check_stdout_open(outputs: &[OutputSpec]) -> anyhow::Result<()> {
+    if !outputs.iter().any(|o| matches!(o.kind, OutputKind::Stdout)) {
         return Ok(());
     }
     let target = std::fs::read_link("/proc/self/fd/1").unwrap_or_default();
@@ -291,7 +318,7 @@ pub fn check_stdout_open(output: &str) -> anyhow::Result<()> {
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .is_some_and(|f| f & 0o3 == 0o2);
     if target == std::path::Path::new("/dev/null") && read_write {
-        return Err(UsageError::OutputUnusable(
+        return Err(UsageError::Output(
             "standard output is closed; give --output FILE or redirect it".to_owned(),
         )
         .into());

@@ -105,6 +105,7 @@ struct StatsBody<'a> {
     capture: Option<CaptureStats<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency: Option<LatencyStats>,
+    output: crate::alert::OutputStats,
 }
 
 /// Live capture counters: everything offered, and everything missed, by whom.
@@ -228,6 +229,7 @@ fn write_stats_event(
                 packet_to_alert: l.alert_latency,
                 kernel_to_capture: l.capture_delay,
             }),
+            output: sink.output_stats(),
         },
     })
 }

@@ -7,6 +7,7 @@
 
 pub mod beacon;
 pub mod extraneous;
+pub mod output;
 mod writer;
 
 use std::net::IpAddr;
@@ -15,6 +16,7 @@ use flowtable::{IpProto, Timestamp};
 use serde::{Serialize, Serializer};
 
 pub use writer::{AlertWriteError, EventSink, EventWriter, OutputTarget};
+pub use writer::{OutputCountersHandle, OutputStat, OutputStats, WriterOptions};
 
 /// A packet-time timestamp written as RFC 3339 UTC with microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
