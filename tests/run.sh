@@ -27,6 +27,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The Community ID test compares with the reference implementation (PyPI: communityid).
+if ! python3 -c 'import communityid' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing communityid (PyPI)" >&2
+  python3 -m pip install -q communityid 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages communityid
+fi
 # The Debian package (tests/tests/package.rs installs it). cargo-deb is built once per machine
 # (about 3 minutes on 2 cores), the package's release build takes about 4 more.
 command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked

@@ -103,6 +103,8 @@ pub struct Config {
     pub live: LiveConfig,
     /// `[output]`.
     pub output: OutputConfig,
+    /// `[eve]`: the sensor's identity in its events.
+    pub eve: EveConfig,
 }
 
 /// `[live]`: the live sensor's process settings.
@@ -133,6 +135,28 @@ where
                 })
         })
         .collect()
+}
+
+/// `[eve]`: what every event says about its writer (read at start).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EveConfig {
+    /// `host` in every event; empty = the machine's host name.
+    pub host: String,
+    /// Community ID seed (0 unless every tool that computes the ids agrees on another).
+    pub community_id_seed: u16,
+}
+
+impl EveConfig {
+    /// The process-wide event identity this section gives, with the live interface.
+    pub fn origin(&self, in_iface: Option<&str>) -> crate::alert::Origin {
+        crate::alert::Origin {
+            host: crate::alert::host_name(&self.host),
+            in_iface: in_iface.map(std::sync::Arc::from),
+            pcap_filename: None,
+            community_id_seed: self.community_id_seed,
+        }
+    }
 }
 
 /// `[networks]`: what is inside the organization.

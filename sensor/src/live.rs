@@ -118,6 +118,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         Some(listener) => Some(listener.start().context("starting the metrics server")?),
         None => None,
     };
+    crate::alert::set_origin(config.eve.origin(Some(name)));
     let writer = EventWriter::start(
         &outputs,
         crate::run::writer_options(&config, Some(SWEEP_EVERY)),

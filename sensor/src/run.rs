@@ -154,6 +154,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     check_output_is_not_an_input(&outputs, &inputs)?;
     check_stdout_open(&outputs)?;
     let stop = stop_flag()?;
+    crate::alert::set_origin(config.eve.origin(None));
     let writer = EventWriter::start(&outputs, writer_options(&config, None))?;
     let options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
@@ -167,6 +168,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let mut interrupted = false;
     let mut done_bytes = 0u64;
     'files: for path in &inputs {
+        crate::alert::set_pcap_filename(path);
         let mut reader = match ReplayReader::open(path) {
             Ok(r) => r,
             Err(e) => {

@@ -20,3 +20,5 @@ mod live;
 mod outputs;
 // Issue 13 packaging: the `cargo deb` package installs (dpkg -i), its units verify, it purges.
 mod package;
+// Issue 13, Suricata-exact EVE: schema validation, Community ID, documented examples.
+mod eve;

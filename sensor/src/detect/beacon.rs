@@ -1419,13 +1419,12 @@ impl Settings {
         };
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(beats.last),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
                 src_port,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(beats.last, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {
@@ -1487,13 +1486,11 @@ impl Settings {
         let (signature_id, signature) = SIG_NEW_DESTINATION;
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(now),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
-                src_port: None,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(now, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {
