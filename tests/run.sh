@@ -18,6 +18,8 @@ command -v gzip >/dev/null 2>&1 || need+=(gzip)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+# The report test renders the HTML report in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}" >&2

@@ -28,6 +28,13 @@ pub enum Command {
     /// Measure throughput, latency and memory on captures or generated scenarios, side by
     /// side with other tools on the same files.
     Bench(BenchArgs),
+    /// Read control-plane records of mirror configurations only (CloudTrail, Azure Activity,
+    /// GCP audit logs, device syslog and configurations): configured sessions, alerts, and a
+    /// drift report (table on stderr, events on stdout).
+    Audit(AuditArgs),
+    /// Build the hunting report (one self-contained HTML page) from an events file written
+    /// by `replay` or `live`.
+    Report(ReportArgs),
 }
 
 /// `mirrorwatch replay`.
@@ -65,9 +72,17 @@ pub struct ReplayArgs {
     /// class, approved or not, packets, bytes, first/last seen) to stderr.
     #[arg(long)]
     pub inventory: bool,
+    /// At the end, build the hunting report (one self-contained HTML page) from the events
+    /// written to an `--output` file (one output must then be a file).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Capture files, or directories of them (read in name order).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// Control-plane records of mirror configurations (a file or a directory; repeat the
+    /// flag for more), read before the packets and correlated with the mirrors on the wire.
+    #[arg(long, value_name = "PATH")]
+    pub audit: Vec<PathBuf>,
 }
 
 /// `mirrorwatch live`.
@@ -122,6 +137,10 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9717`).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Control-plane records of mirror configurations (a file or a directory; repeat the
+    /// flag for more), read at start and correlated with the mirrors on the wire.
+    #[arg(long, value_name = "PATH")]
+    pub audit: Vec<PathBuf>,
     /// Once the capture is open, run as this user (name or uid) with no capability at all;
     /// overrides `[live] user`. Without either, the user stays and capabilities still go.
     #[arg(long, value_name = "USER")]
@@ -202,6 +221,21 @@ pub struct BenchArgs {
     pub inputs: Vec<String>,
 }
 
+/// `mirrorwatch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The events file (JSON lines) to report on.
+    #[arg(value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+    /// Where to write the HTML page.
+    #[arg(long, short = 'o', value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Configuration file (TOML) of the run, for `[networks] home` and the beacon threshold;
+    /// defaults are built in.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// `mirrorwatch config ...`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -212,6 +246,20 @@ pub enum ConfigCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// `mirrorwatch audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Configuration file (TOML): `[mirror]` baseline and `[control]` files.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write JSON-lines events; `-` is standard output.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// Control-plane files, or directories of them (read in name order).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Most worker threads, as `[pipeline] workers` allows.

@@ -99,6 +99,8 @@ pub struct Config {
     pub extraneous: ExtraneousConfig,
     /// `[beacon]`.
     pub beacon: BeaconConfig,
+    /// `[control]`: control-plane records of mirror configurations (`--audit`).
+    pub control: crate::control::ControlConfig,
     /// `[live]`.
     pub live: LiveConfig,
     /// `[output]`.
@@ -200,6 +202,22 @@ pub struct InventoryEntry {
     /// Tunnel ids allowed; empty = any.
     #[serde(default)]
     pub tunnel_ids: Vec<u32>,
+    /// Control plane: who may configure mirrors to this collector (ARN, UPN, e-mail or
+    /// device user patterns, `*` wildcard); empty = anyone.
+    #[serde(default)]
+    pub actors: Vec<String>,
+    /// Control plane: mirrored resources allowed (ENI, NIC, subnet, interface patterns);
+    /// empty = any.
+    #[serde(default)]
+    pub source_resources: Vec<String>,
+    /// Control plane: the collector's resource ids (target, ENI, NIC IP configuration,
+    /// forwarding rule patterns), for records that name no address.
+    #[serde(default)]
+    pub collector_resources: Vec<String>,
+    /// Control plane: change records that may approve changes to this collector (patterns);
+    /// when set, a change needs one of them within its window.
+    #[serde(default)]
+    pub change_records: Vec<String>,
 }
 
 impl Default for MirrorConfig {
@@ -319,7 +337,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.control.resolve_relative_to(path);
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `path` is only used in error messages.
@@ -464,6 +484,9 @@ impl Config {
         self.beacon
             .validate()
             .map_err(|(key, problem)| invalid("beacon", key, &problem))?;
+        self.control
+            .validate()
+            .map_err(|(key, problem)| invalid("control", key, &problem))?;
         Ok(())
     }
 

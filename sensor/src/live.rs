@@ -58,6 +58,13 @@ pub struct LiveOutcome {
 /// Runs `mirrorwatch live` until SIGINT/SIGTERM.
 pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
+    // Control-plane records are read before capture starts, then followed (`--audit`).
+    let audit = (!args.audit.is_empty())
+        .then(|| crate::control::shell::load(&config, &args.audit))
+        .transpose()?;
+    let audit_base = config.clone();
+    let audit_changes = audit.as_ref().map(|l| l.inventory.changes.clone());
+    let config = crate::control::shell::with_approved_streams(config, audit.as_ref());
     let name = args.interface.as_str();
     for w in live::preflight(name).map_err(UsageError::Live)? {
         eprintln!("mirrorwatch: warning: {w}");
@@ -131,6 +138,12 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     };
     let mut pipeline = Pipeline::start(&config, pipeline_options, || writer.sink())
         .context("starting worker threads")?;
+    let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
+    let follow = control.as_ref().map(|c| {
+        pipeline.set_control(Arc::clone(c));
+        let changes = audit_changes.unwrap_or_default();
+        crate::control::shell::LiveFollow::start(&args.audit, &audit_base, changes, c)
+    });
     eprintln!(
         "mirrorwatch: capturing on {name} (link {}, snaplen {}, ring {} MiB, {}{}); events to {}",
         capture.link(),
@@ -158,6 +171,8 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         capture_delay: latency_histogram(),
         started: Instant::now(),
         kernel: KernelStats::default(),
+        follow,
+        control,
     };
     let looped = session.capture_loop(&mut capture, &mut pipeline, &stop, &hup);
     session.kernel = capture.stats().unwrap_or(session.kernel);
@@ -176,6 +191,10 @@ struct Session<'a> {
     started: Instant,
     /// The kernel's counters as last read.
     kernel: KernelStats,
+    /// `--audit` files followed like `tail -F`.
+    follow: Option<crate::control::shell::LiveFollow>,
+    /// `--audit` correlation, for the silent-session report at the end.
+    control: Option<Arc<std::sync::Mutex<crate::control::correlate::Correlator>>>,
 }
 
 impl Session<'_> {
@@ -229,6 +248,9 @@ impl Session<'_> {
             }
             if hup.swap(false, Ordering::Relaxed) {
                 self.on_hangup(pipeline)?;
+            }
+            if let Some(f) = &mut self.follow {
+                f.tick(pipeline, &mut self.stats_sink)?;
             }
             if !self.writer.is_running() {
                 // The writer stopped on an output error; `finish` reports it.
@@ -354,6 +376,15 @@ impl Session<'_> {
         // worker error): from the final report, or else from the last published one.
         let snapshot = pipeline.snapshot();
         let finished = pipeline.finish();
+        if let Ok(report) = &finished {
+            let (first, last) = (report.first_ts, report.last_ts);
+            let control = self.control.as_ref();
+            if let Err(e) =
+                crate::control::shell::finish(control, first, last, &mut self.stats_sink)
+            {
+                eprintln!("mirrorwatch: error: {e:#}");
+            }
+        }
         let stats = self.write_stats_final(finished.as_ref().unwrap_or(&snapshot));
         let mut result = match (looped, finished) {
             (Ok(()), Ok(report)) => stats.map(|()| report),

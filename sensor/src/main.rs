@@ -99,6 +99,14 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => run_error(&e),
         },
+        Command::Audit(args) => match mirrorwatch::control::shell::audit(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => run_error(&e),
+        },
+        Command::Report(args) => match mirrorwatch::report::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => run_error(&e),
+        },
         Command::Config(ConfigCommand::Default) => {
             print_stdout(mirrorwatch::config::DEFAULT_CONFIG_TOML)
         }

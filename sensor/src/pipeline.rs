@@ -258,6 +258,9 @@ pub struct Pipeline {
     clock: Timestamp,
     first_ts: Option<Timestamp>,
     last_tick_s: u64,
+    /// Control-plane correlation (`--audit`): locked once per tunnel session decision or
+    /// record, never per packet.
+    control: Option<Arc<Mutex<crate::control::correlate::Correlator>>>,
 }
 
 impl Pipeline {
@@ -345,7 +348,14 @@ impl Pipeline {
             clock: Timestamp::ZERO,
             first_ts: None,
             last_tick_s: 0,
+            control: None,
         })
+    }
+
+    /// Joins every tunnel record and `mirror_stream` alert from now on with the configured
+    /// sessions of `control` (`--audit`).
+    pub fn set_control(&mut self, control: Arc<Mutex<crate::control::correlate::Correlator>>) {
+        self.control = Some(control);
     }
 
     /// The configuration in use.
@@ -569,9 +579,10 @@ impl Pipeline {
         let mut result = Ok(());
         let before = self.mirror_alerts;
         let (sink, alerts) = (&mut self.sink, &mut self.mirror_alerts);
+        let control = self.control.as_deref();
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
-                result = write_mirror_alert(sink, &r);
+                result = write_mirror_alert(sink, &r, control);
                 *alerts += 1;
             }
         });
@@ -595,7 +606,7 @@ impl Pipeline {
                 .expire(self.clock, &mut on_alert, &mut on_record);
         }
         for r in &alerts {
-            write_mirror_alert(&mut self.sink, r)?;
+            write_mirror_alert(&mut self.sink, r, self.control.as_deref())?;
             self.mirror_alerts += 1;
         }
         if !alerts.is_empty() {
@@ -603,7 +614,7 @@ impl Pipeline {
         }
         let reason = if all { "shutdown" } else { "timeout" };
         for r in ended {
-            write_tunnel(&mut self.sink, &r, reason)?;
+            write_tunnel(&mut self.sink, &r, reason, self.control.as_deref())?;
             self.tunnel_events += 1;
             if self.tunnel_records.len() < INVENTORY_ROWS_CAP {
                 self.tunnel_records.push(r);
@@ -786,7 +797,9 @@ fn write_tunnel(
     sink: &mut EventSink,
     r: &TunnelSessionRecord,
     reason: &'static str,
+    control: Option<&Mutex<crate::control::correlate::Correlator>>,
 ) -> Result<(), AlertWriteError> {
+    let control = crate::control::correlate::lookup(control, r, sink)?;
     let proto = tunnel_proto(r);
     sink.write(&TunnelEvent {
         header: EventHeader {
@@ -819,6 +832,7 @@ fn write_tunnel(
         classification: classification(r),
         approved: r.approval == Approval::Approved,
         top_conversations: conversations(r),
+        control,
     })
 }
 
@@ -887,8 +901,10 @@ fn conversations(r: &TunnelSessionRecord) -> Vec<ConversationRef> {
 fn write_mirror_alert(
     sink: &mut EventSink,
     r: &TunnelSessionRecord,
+    control: Option<&Mutex<crate::control::correlate::Correlator>>,
 ) -> Result<(), AlertWriteError> {
     debug_assert_eq!(r.class, MirrorClass::Mirror);
+    let control = crate::control::correlate::lookup(control, r, sink)?;
     let collector = addr_to_ip(r.dst);
     let collector_home = r.collector_home;
     let (signature_id, signature) = mirror_stream::signature(r.approval);
@@ -908,7 +924,10 @@ fn write_mirror_alert(
             signature_id,
             signature,
             category: "Traffic duplication",
-            severity: mirror_stream::severity(collector_home),
+            severity: crate::control::correlate::severity(
+                mirror_stream::severity(collector_home),
+                control.as_ref(),
+            ),
         },
         mitre: Mitre::T1020_001,
         tunnel: Some(TunnelRef {
@@ -930,6 +949,7 @@ fn write_mirror_alert(
             inner_hosts: crate::tunnel::inner_hosts(r).to_vec(),
             top_conversations: conversations(r),
             truncated_packets: r.truncated_packets,
+            control,
         },
     })
 }

@@ -45,6 +45,9 @@ pub enum UsageError {
     /// An `--output` is malformed.
     #[error("--output {0}")]
     OutputSpec(crate::alert::output::OutputSpecError),
+    /// `--report` without a file among the outputs.
+    #[error("--report needs --output FILE: the report is built from the events written")]
+    Report,
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
     Metrics {
@@ -125,6 +128,11 @@ pub fn with_baseline(mut config: Config, baseline: Option<&std::path::Path>) -> 
 /// (exit 2, nothing written).
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
+    // Control-plane records are read before any packet (`--audit`).
+    let audit = (!args.audit.is_empty())
+        .then(|| crate::control::shell::load(&config, &args.audit))
+        .transpose()?;
+    let config = crate::control::shell::with_approved_streams(config, audit.as_ref());
     check_baseline_dir(&config)?;
     let expanded = expand_inputs_all(&args.inputs);
     let inputs = expanded.files;
@@ -153,6 +161,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
         .map_err(UsageError::OutputSpec)?;
     check_output_is_not_an_input(&outputs, &inputs)?;
     check_stdout_open(&outputs)?;
+    // The report is built by re-reading the events written (one code path with
+    // `mirrorwatch report`), so one output must be a file: the first taking every event
+    // type, else the first file.
+    let report_events = match &args.report {
+        Some(_) => Some(report_source(&outputs).ok_or(UsageError::Report)?),
+        None => None,
+    };
     let stop = stop_flag()?;
     crate::alert::set_origin(config.eve.origin(None));
     let writer = EventWriter::start(&outputs, writer_options(&config, None))?;
@@ -163,6 +178,10 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     };
     let mut pipeline =
         Pipeline::start(&config, options, || writer.sink()).context("starting worker threads")?;
+    let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
+    if let Some(c) = &control {
+        pipeline.set_control(Arc::clone(c));
+    }
     let progress = progress_bar(args, &inputs);
     let started = Instant::now();
     let mut interrupted = false;
@@ -218,6 +237,12 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let snapshot = pipeline.snapshot();
     let finish = pipeline.finish();
     let mut sink = writer.sink();
+    if let Ok(report) = &finish {
+        let (first, last) = (report.first_ts, report.last_ts);
+        if let Err(e) = crate::control::shell::finish(control.as_ref(), first, last, &mut sink) {
+            eprintln!("mirrorwatch: error: {e:#}");
+        }
+    }
     let stats = match &finish {
         Ok(report) => crate::stats::write_stats(&mut sink, report, input_errors.len() as u64),
         Err(_) => crate::stats::write_stats(&mut sink, &snapshot, input_errors.len() as u64 + 1),
@@ -231,6 +256,15 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     eprint!("{}", crate::stats::summary(&report, started.elapsed()));
     if args.inventory {
         eprint!("{}", crate::stats::inventory_table(&report));
+    }
+    if let (Some(html), Some(events)) = (&args.report, &report_events) {
+        let names = inputs.iter().map(|p| p.display().to_string()).collect();
+        let options = crate::report::ReportOptions::from_config(&config, names);
+        // A report that cannot be written fails the run (exit 1) like an unreadable input,
+        // after every event was written and without hiding the other errors.
+        if let Err(e) = crate::report::write_report(events, html, options) {
+            input_errors.push(e.to_string());
+        }
     }
     Ok(ReplayOutcome {
         report,
@@ -269,6 +303,20 @@ fn report_skipped(skipped: &[Skipped], empty_dirs: &[std::path::PathBuf]) {
             }
         );
     }
+}
+
+/// The events file `--report` reads: the first file output taking every event type, else
+/// the first file output.
+fn report_source(outputs: &[OutputSpec]) -> Option<std::path::PathBuf> {
+    let file = |o: &OutputSpec| match &o.kind {
+        OutputKind::File(p) => Some(p.clone()),
+        _ => None,
+    };
+    outputs
+        .iter()
+        .filter(|o| o.types.is_empty())
+        .find_map(file)
+        .or_else(|| outputs.iter().find_map(file))
 }
 
 /// Refuses an output file that is one of the inputs: opening it would truncate the capture

@@ -15,6 +15,8 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.
+mod control;
 // Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
 // modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
 mod outputs;
@@ -22,3 +24,6 @@ mod outputs;
 mod package;
 // Issue 13, Suricata-exact EVE: schema validation, Community ID, documented examples.
 mod eve;
+// Issue 15, the hunting report: replay --report and `mirrorwatch report`, rendered in headless
+// Chromium.
+mod report;

@@ -377,7 +377,7 @@ fn unix_dgram_and_stream_sockets_get_every_event_framed() {
     let stream_path = dir.join("stream.sock");
     let dgram = UnixDatagram::bind(&dgram_path).unwrap();
     dgram
-        .set_read_timeout(Some(Duration::from_secs(2)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let listener = UnixListener::bind(&stream_path).unwrap();
     let dgrams = std::thread::spawn(move || {
@@ -448,9 +448,10 @@ fn syslog_over_unix_udp_and_tcp_frames_every_event() {
     let dir = scratch("syslog");
     let sock = dir.join("log.sock");
     let unix = UnixDatagram::bind(&sock).unwrap();
-    unix.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    unix.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // A big receive buffer: the events come in a burst.
     let udp_port = udp.local_addr().unwrap().port();
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();

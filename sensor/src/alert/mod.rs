@@ -15,6 +15,7 @@
 
 pub mod beacon;
 pub mod community_id;
+pub mod control;
 pub mod escape;
 pub mod extraneous;
 pub mod output;
@@ -418,6 +419,9 @@ pub struct TunnelEvent {
     pub approved: bool,
     /// The link's most active inner conversations.
     pub top_conversations: Vec<ConversationRef>,
+    /// The configured session that explains it (`--audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<control::ControlMatch>,
 }
 
 /// A tunnel session's class and the evidence behind it.
@@ -481,6 +485,9 @@ pub struct MirrorEvidence {
     pub top_conversations: Vec<ConversationRef>,
     /// Packets the mirror marked truncated.
     pub truncated_packets: u64,
+    /// The configured session that explains it, or `unexplained` (`--audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<control::ControlMatch>,
 }
 
 /// `tunnel` object of a tunnel event.

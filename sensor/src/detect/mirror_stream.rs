@@ -489,6 +489,10 @@ mod tests {
             sources: vec!["10.1.0.0/16".parse().unwrap()],
             types: vec!["vxlan".to_owned()],
             tunnel_ids: vec![100],
+            actors: Vec::new(),
+            source_resources: Vec::new(),
+            collector_resources: Vec::new(),
+            change_records: Vec::new(),
         }];
         let inv = CollectorInventory::from_config(&config);
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
