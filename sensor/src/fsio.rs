@@ -9,6 +9,7 @@
 //!   reader sees the old or the new file, never half of one, and a link at the target is
 //!   replaced, never followed. The mode of an existing file is kept; a new one gets the mode
 //!   asked for under the process umask.
+//! - [`read_to_string`] reads a file the same way, refusing a link planted by another user.
 //! - [`excerpt`] is what an error may quote of a file's content: a short, escaped prefix.
 
 use std::fs::{File, OpenOptions};
@@ -46,6 +47,33 @@ pub fn create_output(path: &Path, append: bool, mode: u32) -> io::Result<File> {
             e
         }
     })
+}
+
+/// Reads `path` whole, refusing a final symbolic link owned by another user, as
+/// [`create_output`] does: a root sensor pointed at a planted link would otherwise read
+/// (and quote in an error) a file its user cannot.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    let own_link = std::fs::symlink_metadata(path).is_ok_and(|m| {
+        m.file_type().is_symlink() && m.uid() == rustix::process::geteuid().as_raw()
+    });
+    if !own_link {
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "it is a symbolic link owned by another user; refusing to read through it",
+            )
+        } else {
+            e
+        }
+    })?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut file, &mut text)?;
+    Ok(text)
 }
 
 /// Replaces `path` with `bytes` atomically (see the module documentation). `new_mode` is the

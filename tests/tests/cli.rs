@@ -748,8 +748,7 @@ fn written_files_resist_planted_links() {
         eprintln!("SKIPPED part of written_files_resist_planted_links: not root");
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
-    // A baseline that is a link to the victim: read as a baseline, the error shows a line
-    // number and a short excerpt, never the line.
+    // A baseline that is a link planted by another user to the victim: not read at all.
     let baseline = dir.join("known.txt");
     plant(&baseline);
     let input = case("beacon-connections");
@@ -760,6 +759,24 @@ fn written_files_resist_planted_links() {
         baseline.to_str().unwrap(),
         input.to_str().unwrap(),
     ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("verysecret"), "{err}");
+    if is_root {
+        assert_eq!(
+            err,
+            format!(
+                "mirrorwatch: error: beacon baseline {}: it is a symbolic link owned by another \
+                 user; refusing to read through it\n",
+                baseline.display()
+            )
+        );
+    }
+    // A baseline holding such a line anyway: the error shows a line number and a short
+    // excerpt, never the line.
+    std::fs::remove_file(&baseline).unwrap();
+    std::fs::write(&baseline, secret).unwrap();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -781,7 +798,13 @@ fn written_files_resist_planted_links() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&baseline), 0o640 & !0o022, "with the test's umask 022");
+    // The sensor inherits the test's umask.
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map_or(0o022, |v| u32::from_str_radix(v.trim(), 8).unwrap());
+    assert_eq!(mode(&baseline), 0o640 & !umask);
     std::fs::set_permissions(&baseline, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(run(&args).status.code(), Some(0));
     assert_eq!(mode(&baseline), 0o600);

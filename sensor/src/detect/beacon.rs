@@ -719,7 +719,7 @@ impl KnownDestinations {
         let mut set = HashMap::with_capacity(capacity);
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
-            let text = match std::fs::read_to_string(path) {
+            let text = match crate::fsio::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(e) => {
