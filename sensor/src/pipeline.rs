@@ -820,6 +820,8 @@ fn write_tunnel(
 fn tunnel_proto(r: &TunnelSessionRecord) -> IpProto {
     match r.kind {
         TunnelKind::Vxlan | TunnelKind::Geneve => IpProto::UDP,
+        // IP in IP: the id is the outer IP protocol, 4 or 41.
+        TunnelKind::Ipip => IpProto(u8::try_from(r.id).unwrap_or(4)),
         _ if r.dst_port != 0 => IpProto::UDP,
         _ => IpProto::GRE,
     }

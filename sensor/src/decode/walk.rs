@@ -36,12 +36,13 @@ use super::error::{DecodeError, Layer};
 use super::erspan::{Erspan2Slice, Erspan3Slice};
 use super::geneve::GeneveSlice;
 use super::gre::{GreSlice, PppSlice};
-use super::link::{LinkType, NullFamily, NullSlice, Sll2Slice};
+use super::link::{LinkType, NullFamily, NullSlice, Sll2Slice, SllSlice, cooked_ether_type};
 use super::mpls::{MplsPayload, MplsSlice};
+use super::pppoe::PppoeSlice;
 use super::vxlan::VxlanSlice;
 use super::{
     DecodeConfig, DecodeCounters, DecodeEvent, DecodedPacket, InnerPacket, MAX_TUNNEL_DEPTH_CAP,
-    TcpInfo, TunnelKind, TunnelLayer,
+    MAX_VLAN_TAGS, TcpInfo, TunnelKind, TunnelLayer,
 };
 use flowtable::IpProto;
 
@@ -55,6 +56,7 @@ mod ether_type {
     pub(super) const PPP: u16 = 0x880B;
     pub(super) const IPV4: u16 = 0x0800;
     pub(super) const IPV6: u16 = 0x86DD;
+    pub(super) const PPPOE_SESSION: u16 = super::PppoeSlice::ETHER_TYPE_SESSION;
 }
 
 /// PPP protocol numbers carried in PPTP.
@@ -183,24 +185,25 @@ fn start<'a>(link: LinkType, frame: &'a [u8], counters: &mut DecodeCounters) -> 
     match link {
         LinkType::ETHERNET => Next::Ethernet(frame),
         LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Next::Ip(frame),
-        LinkType::LINUX_SLL => match etherparse::LinuxSllSlice::from_slice(frame) {
-            Ok(sll) => match sll.protocol_type() {
-                etherparse::LinuxSllProtocolType::EtherType(et) => {
-                    Next::EtherType(et.0, sll.payload_slice())
-                }
-                _ => Next::Done,
+        // Both cooked versions dispatch on the protocol field whatever the ARPHRD type, as
+        // tshark does (see `link.rs`). etherparse's SLL slicer refused ARPHRD types it does not
+        // know (IPGRE, loopback, NONE) and every refusal was counted as a too-small header:
+        // 204 packets of 4 nDPI captures were lost that way (issue 17, item 6).
+        LinkType::LINUX_SLL => match SllSlice::from_slice(frame) {
+            Ok(sll) => match cooked_ether_type(sll.protocol_type()) {
+                Some(et) => Next::EtherType(et, sll.payload()),
+                None => Next::Done,
             },
-            Err(_) => {
-                counters.error(DecodeError::HeaderTooSmall {
-                    layer: Layer::Link,
-                    needed: 16,
-                    available: frame.len(),
-                });
+            Err(e) => {
+                counters.error(e);
                 Next::Done
             }
         },
         LinkType::LINUX_SLL2 => match Sll2Slice::from_slice(frame) {
-            Ok(sll) => Next::EtherType(sll.protocol_type(), sll.payload()),
+            Ok(sll) => match cooked_ether_type(sll.protocol_type()) {
+                Some(et) => Next::EtherType(et, sll.payload()),
+                None => Next::Done,
+            },
             Err(e) => {
                 counters.error(e);
                 Next::Done
@@ -233,6 +236,7 @@ fn step_ether_type<'a, const FAST: bool>(
 ) -> Next<'a> {
     match et {
         ether_type::TEB => Next::Ethernet(bytes),
+        ether_type::PPPOE_SESSION => pppoe(bytes, out, counters),
         ether_type::MPLS_UNICAST | ether_type::MPLS_MULTICAST => {
             match MplsSlice::from_slice(bytes, config.max_mpls_labels) {
                 Ok(mpls) => match mpls.payload_kind() {
@@ -376,27 +380,157 @@ fn step_sliced<'a>(
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
 ) -> Next<'a> {
-    if let Some((stop_err, layer)) = &lax.stop_err {
-        note_slice_error(stop_err, *layer, out, counters);
-    }
     let Some(net) = &lax.net else {
-        // No IP: maybe a payload etherparse does not follow (MPLS after VLAN tags).
+        if let Some((stop_err, layer)) = &lax.stop_err {
+            note_slice_error(stop_err, *layer, out, counters);
+        }
+        // No IP: maybe a payload etherparse does not follow (MPLS or PPPoE after VLAN tags,
+        // or more VLAN tags than its `LINK_EXTS_CAP`).
         return match lax.ether_payload() {
             Some(p)
                 if p.ether_type.0 == ether_type::MPLS_UNICAST
-                    || p.ether_type.0 == ether_type::MPLS_MULTICAST =>
+                    || p.ether_type.0 == ether_type::MPLS_MULTICAST
+                    || p.ether_type.0 == ether_type::PPPOE_SESSION =>
             {
                 Next::EtherType(p.ether_type.0, p.payload)
             }
+            Some(p) if is_vlan_tpid(p.ether_type) && lax.stop_err.is_none() => more_vlan_tags(
+                p.ether_type.0,
+                p.payload,
+                lax.link_exts.len(),
+                out,
+                counters,
+            ),
             _ => Next::Done,
         };
     };
+    // A transport header cut by the capture or the mirror is truncation, not malformation:
+    // the IP layer knows its payload is incomplete before the transport's length error is
+    // counted (issue 17, item 4: a mirror cut inside the TCP header was counted twice).
+    if let Some(LaxNetSlice::Ipv4(v4)) = &lax.net {
+        out.truncated |= v4.payload().incomplete;
+    }
+    if let Some(LaxNetSlice::Ipv6(v6)) = &lax.net {
+        out.truncated |= v6.payload().incomplete;
+    }
+    if let Some((stop_err, layer)) = &lax.stop_err {
+        note_slice_error(stop_err, *layer, out, counters);
+    }
     let net = match net {
         LaxNetSlice::Ipv4(v4) => IpRef::V4(v4),
         LaxNetSlice::Ipv6(v6) => IpRef::V6(v6),
         LaxNetSlice::Arp(_) => return Next::Done,
     };
     step_ip(config, net, lax.transport.as_ref(), out, counters)
+}
+
+/// Whether an EtherType is a VLAN tag protocol identifier etherparse slices (802.1Q, 802.1ad,
+/// the pre-standard QinQ 0x9100).
+fn is_vlan_tpid(et: EtherType) -> bool {
+    matches!(
+        et,
+        EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+    )
+}
+
+/// Follows VLAN tags beyond the ones etherparse sliced (`done` of them), up to
+/// [`MAX_VLAN_TAGS`] in all. More tags than that are a named event, never a silent not-IP
+/// frame (issue 17, item 9: four stacked tags became not-IP); tshark follows any number.
+#[inline(never)]
+fn more_vlan_tags<'a>(
+    mut et: u16,
+    mut bytes: &'a [u8],
+    done: usize,
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    for _ in done..MAX_VLAN_TAGS {
+        if !is_vlan_tpid(EtherType(et)) {
+            return Next::EtherType(et, bytes);
+        }
+        match etherparse::SingleVlanSlice::from_slice(bytes) {
+            Ok(vlan) => {
+                let inside = vlan.payload();
+                et = inside.ether_type.0;
+                bytes = inside.payload;
+            }
+            Err(e) => {
+                note_error(
+                    DecodeError::HeaderTooSmall {
+                        layer: Layer::Ethernet,
+                        needed: e.required_len,
+                        available: e.len,
+                    },
+                    out,
+                    counters,
+                );
+                return Next::Done;
+            }
+        }
+    }
+    if is_vlan_tpid(EtherType(et)) {
+        counters.event(DecodeEvent::VlanTagsExceeded);
+        return Next::Done;
+    }
+    Next::EtherType(et, bytes)
+}
+
+/// A PPPoE session frame (issue 17, item 8): the PPP frame inside, and the IP packet it
+/// carries. It is a link layer, not a tunnel: no layer is pushed. Other PPP protocols (LCP,
+/// IPCP, ...) carry no IP and end the walk.
+fn pppoe<'a>(
+    bytes: &'a [u8],
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    let session = match PppoeSlice::from_slice(bytes) {
+        Ok(session) => session,
+        Err(e) => {
+            note_error(e, out, counters);
+            return Next::Done;
+        }
+    };
+    match PppSlice::from_slice(session.payload()) {
+        Ok(ppp) => match ppp.protocol() {
+            ppp_proto::IPV4 | ppp_proto::IPV6 => Next::Ip(ppp.payload()),
+            _ => Next::Done,
+        },
+        Err(e) => {
+            note_error(e, out, counters);
+            Next::Done
+        }
+    }
+}
+
+/// The IPv6 jumbo payload length (RFC 2675): the option of a hop-by-hop header that directly
+/// follows the fixed header. Options are walked within the header's own length, so the loop is
+/// bounded by it (at most 2048 bytes).
+fn ipv6_jumbo_len(v6: &LaxIpv6Slice<'_>) -> Option<u32> {
+    /// Option type and data length of the jumbo payload option.
+    const JUMBO: u8 = 0xC2;
+    const JUMBO_LEN: usize = 4;
+    if v6.header().next_header() != IpNumber::IPV6_HEADER_HOP_BY_HOP {
+        return None;
+    }
+    let hbh = etherparse::Ipv6RawExtHeaderSlice::from_slice(v6.extensions().slice()).ok()?;
+    let options = hbh.slice().get(2..)?;
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        if kind == 0 {
+            // Pad1 is a lone byte.
+            at += 1;
+            continue;
+        }
+        let len = usize::from(*options.get(at + 1)?);
+        if kind == JUMBO && len == JUMBO_LEN {
+            let data = options.get(at + 2..at + 2 + JUMBO_LEN)?;
+            return Some(u32::from_be_bytes([data[0], data[1], data[2], data[3]]));
+        }
+        at += 2 + len;
+    }
+    None
 }
 
 /// Records the IP packet, and peels a tunnel if the transport carries one.
@@ -413,29 +547,56 @@ fn step_ip<'a>(
     let (src, dst, ip_len, ip_id, ttl, payload, first_fragment, l4_len) = match net {
         IpRef::V4(v4) => {
             let h = v4.header();
+            let header_len = u32::from(h.ihl()) * 4;
+            let (ip_len, l4_len) = if u32::from(h.total_len()) < header_len {
+                // A total length of 0 (TSO: the NIC fills it in) or below the header: the
+                // bytes present are the packet, as tshark reads them (issue 17, item 3).
+                let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+                let after = (auth + v4.payload().payload.len()) as u32;
+                (header_len + after, v4.payload().payload.len() as u32)
+            } else {
+                let total = u32::from(h.total_len());
+                (total, total.saturating_sub(header_len))
+            };
             (
                 flowtable::key::ip_to_addr(h.source_addr().into()),
                 flowtable::key::ip_to_addr(h.destination_addr().into()),
-                u32::from(h.total_len()),
+                ip_len,
                 u32::from(h.identification()),
                 h.ttl(),
                 v4.payload(),
                 h.fragments_offset().value() == 0,
-                u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4),
+                l4_len,
             )
         }
         IpRef::V6(v6) => {
             let h = v6.header();
             let first_fragment = ipv6_first_fragment(v6);
+            let ext_len = v6.extensions().slice().len() as u32;
+            let (ip_len, l4_len) = if h.payload_length() != 0 {
+                let plen = u32::from(h.payload_length());
+                (40 + plen, plen.saturating_sub(ext_len))
+            } else if let Some(jumbo) = ipv6_jumbo_len(v6) {
+                // A jumbogram (RFC 2675): the hop-by-hop option holds the payload length.
+                if u64::from(jumbo) > u64::from(ext_len) + v6.payload().payload.len() as u64 {
+                    out.truncated = true;
+                }
+                (40u32.saturating_add(jumbo), jumbo.saturating_sub(ext_len))
+            } else {
+                // Payload length 0 without a jumbo option (Linux BIG TCP strips it before the
+                // capture point): the bytes present are the packet (issue 17, item 3).
+                let l4 = v6.payload().payload.len() as u32;
+                (40 + ext_len + l4, l4)
+            };
             (
                 flowtable::key::ip_to_addr(h.source_addr().into()),
                 flowtable::key::ip_to_addr(h.destination_addr().into()),
-                40 + u32::from(h.payload_length()),
+                ip_len,
                 0,
                 h.hop_limit(),
                 v6.payload(),
                 first_fragment,
-                u32::from(h.payload_length()).saturating_sub(v6.extensions().slice().len() as u32),
+                l4_len,
             )
         }
     };
@@ -495,8 +656,30 @@ fn step_ip<'a>(
             // it (see the module documentation). Until the real-capture oracle showed
             // zeek__erspan.pcap, every fragment was skipped and the first one's inner flow
             // was lost; later fragments still cannot be decoded and stay the outer packet.
-            if payload.ip_number == IpNumber::GRE && first_fragment {
-                next = gre_tunnel(config, outer, 0, 0, payload.payload, out, counters);
+            // IP-in-IP is peeled the same way.
+            let p = payload.payload;
+            match payload.ip_number {
+                IpNumber::GRE if first_fragment => {
+                    next = gre_tunnel(config, outer, 0, 0, p, out, counters);
+                }
+                IpNumber::IPV4 | IpNumber::IPV6 if first_fragment => {
+                    // IP in IP (4in4, 6in4, 4in6, 6in6): a tunnel of its own, as Zeek and
+                    // Suricata decode it; Linux `ipip`, `sit` and `ip6tnl` devices (and
+                    // `tc mirred` onto them) send it. No header: the id is the protocol.
+                    let id = u32::from(payload.ip_number.0);
+                    let t = layer(TunnelKind::Ipip, id, outer, 0, 0, false);
+                    next = push_tunnel(config, out, counters, t, Next::Ip(p));
+                }
+                // A transport header cut short (by the capture, the mirror, or a lying
+                // length): the ports are read when both are there, as tshark does, so the
+                // cut packet stays in its connection's flow (issue 17, item 4).
+                IpNumber::TCP | IpNumber::UDP if !payload.fragmented => {
+                    if let [s0, s1, d0, d1, ..] = *p {
+                        inner.src_port = u16::from_be_bytes([s0, s1]);
+                        inner.dst_port = u16::from_be_bytes([d0, d1]);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -555,6 +738,14 @@ fn ipv6_first_fragment(v6: &LaxIpv6Slice<'_>) -> bool {
 }
 
 /// Looks for VXLAN, Geneve or GRE-in-UDP inside a UDP datagram.
+///
+/// A configured port alone decides only when the other side's port is not a well-known
+/// service (below 1024): a DNS client that happens to use source port 6081 or 4789 must stay
+/// DNS (issue 17, item 7). With a well-known port on the other side, and for Geneve matched on
+/// the source port only, the header must pass the strict check of non-standard port probing
+/// (exact flags, zero reserved bits, known protocol type) and carry a plausible inner packet;
+/// otherwise the datagram is that service's, counted as `decoder.udp.tunnel_port_not_tunnel`.
+/// tshark reaches the same result by trying the lower port's dissector first.
 fn udp_tunnel<'a>(
     config: &DecodeConfig,
     outer: OuterIp,
@@ -564,9 +755,25 @@ fn udp_tunnel<'a>(
 ) -> Next<'a> {
     let payload = udp.l4_payload;
     let (sport, dport) = (udp.src_port, udp.dst_port);
+    let well_known = |port: u16| (1..1024).contains(&port);
     // VXLAN is matched on the destination port only (RFC 7348 §5); Geneve on either port, as
     // replies from a Geneve endpoint may come from 6081.
     if config.vxlan_ports.contains(&dport) {
+        if well_known(sport) {
+            return match strict_vxlan(payload) {
+                Some(vx) => push_tunnel(
+                    config,
+                    out,
+                    counters,
+                    layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, false),
+                    Next::Ethernet(vx.payload()),
+                ),
+                None => {
+                    counters.event(DecodeEvent::TunnelPortNotTunnel);
+                    Next::Done
+                }
+            };
+        }
         return match VxlanSlice::from_slice(payload) {
             Ok(vx) => push_tunnel(
                 config,
@@ -581,7 +788,8 @@ fn udp_tunnel<'a>(
             }
         };
     }
-    if config.geneve_ports.contains(&dport) || config.geneve_ports.contains(&sport) {
+    let geneve_dst = config.geneve_ports.contains(&dport);
+    if geneve_dst && !well_known(sport) {
         return match GeneveSlice::from_slice(payload) {
             Ok(geneve) => {
                 let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, false);
@@ -594,31 +802,53 @@ fn udp_tunnel<'a>(
             }
         };
     }
+    if geneve_dst || config.geneve_ports.contains(&sport) {
+        return match strict_geneve(payload) {
+            Some(geneve) => {
+                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, false);
+                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+                push_tunnel(config, out, counters, tunnel, inside)
+            }
+            None => {
+                counters.event(DecodeEvent::TunnelPortNotTunnel);
+                Next::Done
+            }
+        };
+    }
     if config.gre_udp_ports.contains(&dport) {
         return gre_tunnel(config, outer, sport, dport, payload, out, counters);
     }
     if config.probe_nonstandard_ports {
-        if let Ok(vx) = VxlanSlice::from_slice_strict(payload) {
-            if plausible_inner_frame(vx.payload()) {
-                counters.event(DecodeEvent::NonstandardPortTunnel);
-                let tunnel = layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, true);
-                return push_tunnel(config, out, counters, tunnel, Next::Ethernet(vx.payload()));
-            }
+        if let Some(vx) = strict_vxlan(payload) {
+            counters.event(DecodeEvent::NonstandardPortTunnel);
+            let tunnel = layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, true);
+            return push_tunnel(config, out, counters, tunnel, Next::Ethernet(vx.payload()));
         }
-        if let Ok(geneve) = GeneveSlice::from_slice_strict(payload) {
-            let plausible = match geneve.protocol_type() {
-                ether_type::TEB => plausible_inner_frame(geneve.payload()),
-                _ => plausible_ip_packet(geneve.payload()),
-            };
-            if plausible {
-                counters.event(DecodeEvent::NonstandardPortTunnel);
-                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, true);
-                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
-                return push_tunnel(config, out, counters, tunnel, inside);
-            }
+        if let Some(geneve) = strict_geneve(payload) {
+            counters.event(DecodeEvent::NonstandardPortTunnel);
+            let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, true);
+            let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+            return push_tunnel(config, out, counters, tunnel, inside);
         }
     }
     Next::Done
+}
+
+/// A VXLAN header that passes the strict check and carries a plausible inner frame.
+fn strict_vxlan(payload: &[u8]) -> Option<VxlanSlice<'_>> {
+    VxlanSlice::from_slice_strict(payload)
+        .ok()
+        .filter(|vx| plausible_inner_frame(vx.payload()))
+}
+
+/// A Geneve header that passes the strict check and carries a plausible inner packet.
+fn strict_geneve(payload: &[u8]) -> Option<GeneveSlice<'_>> {
+    GeneveSlice::from_slice_strict(payload)
+        .ok()
+        .filter(|geneve| match geneve.protocol_type() {
+            ether_type::TEB => plausible_inner_frame(geneve.payload()),
+            _ => plausible_ip_packet(geneve.payload()),
+        })
 }
 
 /// What a Geneve protocol type leads to.
