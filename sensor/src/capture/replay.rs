@@ -1485,6 +1485,60 @@ mod tests {
     }
 
     #[test]
+    fn regression_issue_17_zstd_starting_with_a_skippable_frame() {
+        // pzstd writes a skippable frame first: magic 0x184D2A5X (little-endian), a 4-byte
+        // length, that many bytes of user data.
+        let (bytes, expected) = three_packet_pcap(MAGIC_US, false, 1);
+        for nibble in [0x50u8, 0x5f] {
+            let mut packed = vec![nibble, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+            packed.extend_from_slice(&zstd(&bytes));
+            let reader = open_bytes(&packed, INITIAL_BUFFER_BYTES).unwrap();
+            assert_eq!(reader.compression(), Compression::Zstd);
+            let (packets, end) = read_bytes(&packed).unwrap();
+            end.unwrap();
+            assert_eq!(packets, expected);
+        }
+        // 0x184D2A60 is not a skippable frame: not zstd, not a capture.
+        let mut other = vec![0x60, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        other.extend_from_slice(&zstd(&bytes));
+        assert!(matches!(
+            read_bytes(&other),
+            Err(CaptureError::UnknownFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn regression_issue_17_gzip_zero_padding_is_ignored() {
+        let (bytes, expected) = three_packet_pcap(MAGIC_NS, false, 1);
+        let (head, tail) = bytes.split_at(50);
+        // One member, or two, followed by zero padding of various lengths (a 64 KiB block
+        // crosses the BufReader's buffer).
+        for members in [gzip(&bytes), [gzip(head), gzip(tail)].concat()] {
+            for pad in [1usize, 512, 65_536 + 3] {
+                let mut packed = members.clone();
+                packed.resize(packed.len() + pad, 0);
+                let (packets, end) = read_bytes(&packed).unwrap();
+                end.unwrap();
+                assert_eq!(packets, expected, "padding {pad}");
+            }
+        }
+        // Zeros, then anything else: that must be a member, and it is not one.
+        let mut packed = gzip(&bytes);
+        packed.extend_from_slice(&[0, 0, 0, 0x42, 0x42]);
+        let (packets, end) = read_bytes(&packed).unwrap();
+        assert_eq!(packets, expected);
+        assert!(end.is_err(), "garbage after the padding is damage");
+        // Zeros between two members: read on (gzip stops at the zeros and drops the second
+        // member; reading it loses nothing).
+        let mut packed = gzip(head);
+        packed.extend_from_slice(&[0; 7]);
+        packed.extend_from_slice(&gzip(tail));
+        let (packets, end) = read_bytes(&packed).unwrap();
+        end.unwrap();
+        assert_eq!(packets, expected);
+    }
+
+    #[test]
     fn truncated_file_yields_complete_packets_then_truncated() {
         let (bytes, expected) = three_packet_pcap(MAGIC_US, false, 1);
         let third_record = bytes.len() - 16 - 1514;

@@ -1491,3 +1491,337 @@ mod fast_path_tests {
         }
     }
 }
+
+/// Issue 17 items 3, 4 and 6 to 9, and IP in IP (issue 16), on frames built byte by byte;
+/// every frame and each of its prefixes also decodes the same on the fast and general paths.
+#[cfg(test)]
+mod correctness_tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    /// Decodes `frame` on both paths, checks they agree, and returns the fast path's result.
+    fn decode(link: LinkType, frame: &[u8]) -> (DecodedPacket<'_>, DecodeCounters) {
+        let config = DecodeConfig::default();
+        let len = frame.len() as u32;
+        let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
+        let fast = walk_with::<true>(&config, link, frame, len, &mut a);
+        let general = walk_with::<false>(&config, link, frame, len, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{frame:02x?}");
+        assert_eq!(a, b, "{frame:02x?}");
+        for n in 0..frame.len() {
+            let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
+            let fast = walk_with::<true>(&config, link, &frame[..n], len, &mut a);
+            let general = walk_with::<false>(&config, link, &frame[..n], len, &mut b);
+            assert_eq!(format!("{fast:?}"), format!("{general:?}"), "prefix {n}");
+            assert_eq!(a, b, "prefix {n}");
+        }
+        (fast, a)
+    }
+
+    /// An IPv4 TCP packet 10.0.0.1:40000 -> 10.0.0.2:80 with `payload`, without link header.
+    fn tcp_v4(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1, 1024)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    /// An IPv6 TCP packet 2001:db8::1:40000 -> 2001:db8::2:80 with `payload`.
+    fn tcp_v6(payload: &[u8]) -> Vec<u8> {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        let mut b = a;
+        a[15] = 1;
+        b[15] = 2;
+        let mut out = Vec::new();
+        PacketBuilder::ipv6(a, b, 64)
+            .tcp(40000, 80, 1, 1024)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    /// Ethernet header with `ether_type`, then `rest`.
+    fn ethernet(ether_type: u16, rest: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(rest);
+        f
+    }
+
+    fn inner(d: &DecodedPacket<'_>) -> InnerPacket<'static> {
+        let p = d.inner.expect("an IP packet");
+        InnerPacket {
+            l4_payload: &[],
+            ..p
+        }
+    }
+
+    #[test]
+    fn regression_issue_17_zero_ipv4_total_length_uses_the_bytes_present() {
+        // TSO: total length 0, 3000 bytes of TCP payload (tshark: ip.len 3040, tcp.len 3000).
+        let mut ip = tcp_v4(&[0x5a; 3000]);
+        ip[2..4].copy_from_slice(&[0, 0]);
+        let frame = ethernet(0x0800, &ip);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        let p = inner(&d);
+        assert_eq!(p.ip_len, 3040);
+        assert_eq!(p.tcp.map(|t| t.payload_len), Some(3000));
+        assert_eq!((p.src_port, p.dst_port), (40000, 80));
+        assert!(!d.truncated);
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn regression_issue_17_ipv6_jumbogram_uses_the_jumbo_option() {
+        // IPv6, payload length 0, hop-by-hop header with the jumbo option (RFC 2675), TCP.
+        let tcp = {
+            let v6 = tcp_v6(&[0x33; 100]);
+            v6[40..].to_vec()
+        };
+        let jumbo = (8 + tcp.len()) as u32;
+        let mut ip = tcp_v6(&[]);
+        ip.truncate(40);
+        ip[4..6].copy_from_slice(&[0, 0]);
+        ip[6] = 0; // next header: hop-by-hop
+        // Hop-by-hop: next header TCP, length 0 (8 bytes), jumbo option 0xC2 length 4.
+        ip.extend_from_slice(&[6, 0, 0xc2, 4]);
+        ip.extend_from_slice(&jumbo.to_be_bytes());
+        ip.extend_from_slice(&tcp);
+        let frame = ethernet(0x86dd, &ip);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        let p = inner(&d);
+        assert_eq!(p.ip_len, 40 + jumbo);
+        assert_eq!(p.tcp.map(|t| t.payload_len), Some(100));
+        assert_eq!((p.src_port, p.dst_port), (40000, 80));
+        assert!(!d.truncated);
+        assert_eq!(counters, DecodeCounters::default());
+        // A jumbo length beyond the bytes present: the capture cut the packet.
+        let mut cut = ip.clone();
+        cut[44..48].copy_from_slice(&70_028u32.to_be_bytes());
+        let (d, _) = decode(LinkType::RAW, &cut);
+        assert_eq!(inner(&d).ip_len, 40 + 70_028);
+        assert!(d.truncated);
+        // Payload length 0 without the option (Linux BIG TCP): the bytes present.
+        let mut big_tcp = tcp_v6(&[0x44; 200]);
+        big_tcp[4..6].copy_from_slice(&[0, 0]);
+        let (d, counters) = decode(LinkType::RAW, &big_tcp);
+        assert_eq!(inner(&d).ip_len, 40 + 20 + 200);
+        assert_eq!(inner(&d).tcp.map(|t| t.payload_len), Some(200));
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn regression_issue_17_cut_inside_the_tcp_header_is_truncation_with_ports() {
+        // IPv4 says 40 + 100 bytes; the mirror kept 12 bytes of TCP (both ports, seq, half
+        // of ack), as in iplen_exceeds_tcp_cut.pcap of the reproducers.
+        let whole = tcp_v4(&[0x11; 100]);
+        let cut = &whole[..20 + 12];
+        for frame in [ethernet(0x0800, cut), {
+            // The same inside a VXLAN mirror whose own lengths are right.
+            let inner_frame = ethernet(0x0800, cut);
+            let mut vx = vec![0x08, 0, 0, 0, 0, 0, 5, 0];
+            vx.extend_from_slice(&inner_frame);
+            let mut outer = Vec::new();
+            PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .udp(50000, 4789)
+                .write(&mut outer, &vx)
+                .unwrap();
+            ethernet(0x0800, &outer)
+        }] {
+            let (d, counters) = decode(LinkType::ETHERNET, &frame);
+            let p = inner(&d);
+            assert_eq!((p.proto, p.src_port, p.dst_port), (IpProto::TCP, 40000, 80));
+            assert_eq!(p.tcp, None);
+            assert!(d.truncated);
+            assert_eq!(counters.get("decoder.packet.truncated"), 1);
+            assert_eq!(counters.named().len(), 1, "{:?}", counters.named());
+        }
+        // Not cut (the IP length agrees with the bytes) but too small for a TCP header: the
+        // IP length field lies, which is malformation.
+        let mut lying = cut.to_vec();
+        lying[2..4].copy_from_slice(&32u16.to_be_bytes());
+        let (d, counters) = decode(LinkType::RAW, &lying);
+        assert_eq!((inner(&d).src_port, inner(&d).dst_port), (40000, 80));
+        assert_eq!(
+            counters.get("decoder.tcp.bad_length"),
+            1,
+            "{:?}",
+            counters.named()
+        );
+        assert!(!d.truncated);
+        // One port only: none is read.
+        let (d, _) = decode(LinkType::RAW, &whole[..20 + 3]);
+        assert_eq!((inner(&d).src_port, inner(&d).dst_port), (0, 0));
+    }
+
+    #[test]
+    fn regression_issue_17_cooked_captures_dispatch_on_the_protocol_field() {
+        let ip = tcp_v4(b"cooked");
+        for arphrd in [1u16, 772, 776, 778, 0xfffe, 0x1234] {
+            // SLL v1: packet type 0, ARPHRD, address length 0, address, protocol 0x0800.
+            let mut v1 = vec![0, 0];
+            v1.extend_from_slice(&arphrd.to_be_bytes());
+            v1.extend_from_slice(&[0; 10]);
+            v1.extend_from_slice(&[0x08, 0x00]);
+            v1.extend_from_slice(&ip);
+            // SLL2: protocol 0x0800, reserved, interface 1, ARPHRD, packet type 0, length 0.
+            let mut v2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1];
+            v2.extend_from_slice(&arphrd.to_be_bytes());
+            v2.extend_from_slice(&[0; 10]);
+            v2.extend_from_slice(&ip);
+            for (link, frame) in [(LinkType::LINUX_SLL, v1), (LinkType::LINUX_SLL2, v2)] {
+                let (d, counters) = decode(link, &frame);
+                let p = inner(&d);
+                assert_eq!((p.src_port, p.dst_port), (40000, 80), "ARPHRD {arphrd}");
+                assert_eq!(counters, DecodeCounters::default(), "ARPHRD {arphrd}");
+            }
+        }
+        // A protocol below 0x0600 (802.2 LLC) is no EtherType: not IP, nothing counted.
+        let mut llc = vec![0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x04];
+        llc.extend_from_slice(&ip);
+        let (d, counters) = decode(LinkType::LINUX_SLL, &llc);
+        assert!(d.inner.is_none());
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    /// A DNS message with id 0x0042 (flags RD), one question, as in dns_port6081_id42.pcap.
+    fn dns_udp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut dns = vec![0x00, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        dns.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 53], 64)
+            .udp(sport, dport)
+            .write(&mut out, &dns)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn regression_issue_17_dns_on_a_tunnel_port_stays_dns() {
+        for (sport, dport) in [(6081, 53), (53, 6081), (53, 4789), (6081, 40000)] {
+            let frame = dns_udp(sport, dport);
+            let (d, counters) = decode(LinkType::ETHERNET, &frame);
+            assert!(d.tunnels.is_empty(), "{sport} > {dport}");
+            let p = inner(&d);
+            assert_eq!(
+                (p.proto, p.src_port, p.dst_port),
+                (IpProto::UDP, sport, dport)
+            );
+            assert_eq!(counters.get("decoder.udp.tunnel_port_not_tunnel"), 1);
+            assert_eq!(counters.named().len(), 1, "{:?}", counters.named());
+        }
+        // A real Geneve packet from a low source port still is Geneve: its header is
+        // plausible (version 0, zero reserved bits, TEB, a valid inner IPv4 header).
+        let mut inner_frame = ethernet(0x0800, &tcp_v4(b"x"));
+        inner_frame.truncate(14 + 21 + 20);
+        let mut geneve = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+        geneve.extend_from_slice(&inner_frame);
+        let mut outer = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(53, 6081)
+            .write(&mut outer, &geneve)
+            .unwrap();
+        let (d, _) = decode(LinkType::ETHERNET, &outer);
+        assert_eq!(
+            d.tunnels.first().map(|t| (t.kind, t.id)),
+            Some((TunnelKind::Geneve, 7))
+        );
+        assert_eq!(inner(&d).dst_port, 80);
+    }
+
+    #[test]
+    fn regression_issue_17_pppoe_sessions_are_decoded() {
+        for (proto, ip) in [(0x0021u16, tcp_v4(b"ppp")), (0x0057, tcp_v6(b"ppp"))] {
+            let mut pppoe = vec![0x11, 0x00, 0x00, 0x63];
+            pppoe.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+            pppoe.extend_from_slice(&proto.to_be_bytes());
+            pppoe.extend_from_slice(&ip);
+            // Directly on Ethernet, and behind an 802.1Q tag.
+            let mut tagged = vec![0x00, 0x64, 0x88, 0x64];
+            tagged.extend_from_slice(&pppoe);
+            for frame in [ethernet(0x8864, &pppoe), ethernet(0x8100, &tagged)] {
+                let (d, counters) = decode(LinkType::ETHERNET, &frame);
+                assert!(d.tunnels.is_empty());
+                assert_eq!((inner(&d).src_port, inner(&d).dst_port), (40000, 80));
+                assert_eq!(counters, DecodeCounters::default());
+            }
+        }
+        // LCP (0xC021) carries no IP; a bad version is counted.
+        let frame = ethernet(0x8864, &[0x11, 0, 0, 1, 0, 4, 0xc0, 0x21, 1, 1]);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        assert!(d.inner.is_none());
+        assert_eq!(counters, DecodeCounters::default());
+        let frame = ethernet(0x8864, &[0x12, 0, 0, 1, 0, 2, 0x00, 0x21]);
+        let (_, counters) = decode(LinkType::ETHERNET, &frame);
+        assert_eq!(counters.get("decoder.pppoe.unsupported_version"), 1);
+    }
+
+    #[test]
+    fn regression_issue_17_stacked_vlan_tags_up_to_the_limit() {
+        let ip = tcp_v4(b"tags");
+        for n in 1..=MAX_VLAN_TAGS + 2 {
+            for tpid in [0x8100u16, 0x88a8, 0x9100] {
+                let mut rest = Vec::new();
+                for i in 0..n {
+                    rest.extend_from_slice(&(i as u16 + 1).to_be_bytes());
+                    let next = if i + 1 == n { 0x0800 } else { tpid };
+                    rest.extend_from_slice(&next.to_be_bytes());
+                }
+                rest.extend_from_slice(&ip);
+                let frame = ethernet(tpid, &rest);
+                let (d, counters) = decode(LinkType::ETHERNET, &frame);
+                if n <= MAX_VLAN_TAGS {
+                    assert_eq!(inner(&d).dst_port, 80, "{n} tags");
+                    assert_eq!(counters, DecodeCounters::default(), "{n} tags");
+                } else {
+                    assert!(d.inner.is_none(), "{n} tags");
+                    assert_eq!(counters.get("decoder.ethernet.vlan_tags_exceeded"), 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ip_in_ip_is_a_tunnel_of_its_own() {
+        // Outer IPv4 or IPv6 with protocol 4 or 41 around the inner packet.
+        let outer_v4 = |proto: u8, inner: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .write(&mut out, IpNumber(proto), inner)
+                .unwrap();
+            out
+        };
+        let outer_v6 = |proto: u8, inner: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv6([0x20; 16], [0x30; 16], 64)
+                .write(&mut out, IpNumber(proto), inner)
+                .unwrap();
+            out
+        };
+        let cases = [
+            ("4in4", outer_v4(4, &tcp_v4(b"a")), 4),
+            ("6in4", outer_v4(41, &tcp_v6(b"b")), 41),
+            ("4in6", outer_v6(4, &tcp_v4(b"c")), 4),
+            ("6in6", outer_v6(41, &tcp_v6(b"d")), 41),
+        ];
+        for (name, ip, id) in cases {
+            let (d, counters) = decode(LinkType::RAW, &ip);
+            assert_eq!(d.tunnels.len(), 1, "{name}");
+            let t = d.tunnels[0];
+            assert_eq!((t.kind, t.id), (TunnelKind::Ipip, id), "{name}");
+            assert_eq!((t.outer_src_port, t.outer_dst_port), (0, 0));
+            assert_eq!(d.inner_depth, 1);
+            assert_eq!(
+                (inner(&d).src_port, inner(&d).dst_port),
+                (40000, 80),
+                "{name}"
+            );
+            assert_eq!(counters, DecodeCounters::default(), "{name}");
+        }
+    }
+}

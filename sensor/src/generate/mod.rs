@@ -11,6 +11,7 @@
 mod beacon_scenarios;
 pub mod bench_scenarios;
 pub mod conversation;
+mod correctness_scenarios;
 pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
@@ -43,6 +44,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .iter()
         .chain(extraneous_scenarios::SCENARIOS)
         .chain(beacon_scenarios::SCENARIOS)
+        .chain(correctness_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
