@@ -36,7 +36,8 @@
 //!   no field says how many bytes it dissected, so that packet's length is taken as ours (the
 //!   bytes present); the report line counts such packets.
 //! - Damaged files ([`DAMAGED`]): each reader stops at the damage in its own way, so the
-//!   packets both read are compared.
+//!   packets both read are compared. [`UNCOMPARABLE`] lists the one file tshark reads as other
+//!   packets altogether.
 //!
 //! 5-tuples are directional (source, destination, protocol, source port, destination port).
 //! Two sets are compared per file: the innermost 5-tuple of every packet whose innermost IP
@@ -229,8 +230,8 @@ const EXPECTATIONS: &[Expectation] = &[
                 kinds: &["vxlan"],
                 inner: ("fd00::1", "fd00::2", 6, 40007, 40607),
                 tunnelled: true,
-                // Its payload length is 0 too: the bytes present, 40 + 32 + 14 bytes of TCP.
-                ip_len: 0,
+                // Its payload length is 0 too: the bytes present, 40 + 80032.
+                ip_len: 80_072,
             },
         ],
     },
@@ -245,6 +246,63 @@ const EXPECTATIONS: &[Expectation] = &[
             Known::Cut {
                 at: "udp|vxlan:eth:ethertype:arp",
                 packets: 2,
+            },
+        ],
+    },
+    Expectation {
+        file: "malformed/tcpdump__gre-heapoverflow-2.pcap",
+        decode_as: &[],
+        known: &[
+            // A fuzzed GRE header with the routing bit (RFC 1701) set, flags 0xc030: gre.rs
+            // rejects routing on purpose (`decoder.gre.bad_flags`, see its module
+            // documentation), so the outer IPv4 packet is our innermost; tshark accepts it.
+            Known::Cut {
+                at: "ip|gre",
+                packets: 1,
+            },
+        ],
+    },
+    Expectation {
+        file: "wild/ndpi__dtls.pcap",
+        decode_as: &[],
+        known: &[
+            // GTP-U (UDP 2152) is out of scope: the outer UDP flow is our innermost.
+            Known::Cut {
+                at: "udp|gtp",
+                packets: 4,
+            },
+        ],
+    },
+    Expectation {
+        file: "wild/ndpi__false_positives.pcapng",
+        decode_as: &[],
+        known: &[
+            // GTP-U (UDP 2152) is out of scope: the outer UDP flow is our innermost.
+            Known::Cut {
+                at: "udp|gtp",
+                packets: 54,
+            },
+        ],
+    },
+    Expectation {
+        file: "wild/ndpi__ipv6_in_gtp.pcap",
+        decode_as: &[],
+        known: &[
+            // GTP-U (UDP 2152) is out of scope: the outer UDP flow is our innermost.
+            Known::Cut {
+                at: "udp|gtp",
+                packets: 2,
+            },
+        ],
+    },
+    Expectation {
+        file: "wild/ndpi__teredo.pcap",
+        decode_as: &[],
+        known: &[
+            // Teredo (IPv6 in UDP) is out of scope: the outer UDP flow is our innermost.
+            Known::Cut {
+                at: "udp|teredo",
+                packets: 24,
             },
         ],
     },
@@ -276,8 +334,16 @@ const DAMAGED: &[&str] = &[
     "malformed/sv__http-mime-truncated_input.pcap",
 ];
 
+/// Captures tshark does not read as the same packets, so nothing can be compared, each with
+/// the reason. Listed files must exist.
+const UNCOMPARABLE: &[&str] = &[
+    // A fuzzed legacy pcap: Wireshark guesses another pcap variant and reads other records
+    // (see `LIBPCAP_COUNTS` in sensor/src/capture/replay.rs); libpcap reads what we read.
+    "malformed/sv__bug-6875-01_fuzz.pcap",
+];
+
 /// tshark fields, in column order; frame.protocols names the layers the others belong to.
-const FIELDS: [&str; 27] = [
+const FIELDS: [&str; 28] = [
     "frame.number",
     "frame.protocols",
     "ip.src",
@@ -305,6 +371,7 @@ const FIELDS: [&str; 27] = [
     "ip.len",
     "ipv6.plen",
     "ipv6.opt.jumbo",
+    "ah.next_header",
 ];
 
 /// A directional 5-tuple.
@@ -609,6 +676,14 @@ fn tshark_view(row: &Row<'_>, cut: Option<usize>) -> View {
                         plen => plen.map(|p| 40 + p),
                     },
                 });
+                in_ip_header = true;
+            }
+            // The authentication header (RFC 4302) in IPv4 or IPv6: etherparse skips it, as
+            // these extension headers, and so do we.
+            "ah" if directly_in_ip => {
+                if let Some(ip) = innermost.as_mut() {
+                    ip.flow.proto = row.proto("ah.next_header", k);
+                }
                 in_ip_header = true;
             }
             "ipv6.hopopts" | "ipv6.dstopts" | "ipv6.routing" | "ipv6.fraghdr" if directly_in_ip => {
@@ -939,8 +1014,15 @@ fn every_capture_matches_tshark() {
         return;
     };
     // Every folder, found at run time: a new folder or file is compared without a change here.
-    let files = captures(&root);
+    let mut files = captures(&root);
     assert!(files.len() > 300, "only {} captures found", files.len());
+    for skipped in UNCOMPARABLE {
+        assert!(
+            files.iter().any(|f| relative(&root, f) == *skipped),
+            "UNCOMPARABLE names {skipped}, which is not a capture"
+        );
+    }
+    files.retain(|f| !UNCOMPARABLE.contains(&relative(&root, f).as_str()));
     // A stale table entry would silently check nothing.
     for e in EXPECTATIONS {
         assert!(

@@ -38,6 +38,8 @@ impl LinkType {
     pub const RAW: LinkType = LinkType(101);
     /// OpenBSD loopback, network byte order family.
     pub const LOOP: LinkType = LinkType(108);
+    /// Per-Packet Information header (CACE PPI) in front of a frame of another link type.
+    pub const PPI: LinkType = LinkType(192);
     /// Linux cooked capture v1.
     pub const LINUX_SLL: LinkType = LinkType(113);
     /// Raw IPv4.
@@ -55,6 +57,7 @@ impl LinkType {
             LinkType::ETHERNET => Some("ethernet"),
             LinkType::RAW => Some("raw"),
             LinkType::LOOP => Some("loop"),
+            LinkType::PPI => Some("ppi"),
             LinkType::LINUX_SLL => Some("linux_sll"),
             LinkType::IPV4 => Some("ipv4"),
             LinkType::IPV6 => Some("ipv6"),
@@ -87,6 +90,16 @@ pub struct Sll2Slice<'a> {
 /// Invariant: `bytes.len() >= HEADER_LEN`.
 #[derive(Clone, Copy, Debug)]
 pub struct SllSlice<'a> {
+    bytes: &'a [u8],
+}
+
+/// Zero-copy view of a Per-Packet Information header (LINKTYPE_PPI): version 0, flags, a
+/// little-endian header length (8 and more, the fields after the first 8 bytes are skipped) and
+/// the little-endian link type of the frame that follows.
+///
+/// Invariant: `bytes.len() >= header_len() >= HEADER_LEN`.
+#[derive(Clone, Copy, Debug)]
+pub struct PpiSlice<'a> {
     bytes: &'a [u8],
 }
 
@@ -156,6 +169,52 @@ mod null_field {
     pub(super) const FAMILY: Range<usize> = 0..4;
     /// Families are small numbers: a reading with any of these bits set is the wrong byte order.
     pub(super) const WRONG_ORDER_MASK: u32 = 0xffff_0000;
+}
+
+impl<'a> PpiSlice<'a> {
+    /// Fixed part: version, flags, length, link type.
+    pub const HEADER_LEN: usize = 8;
+
+    /// Parses the header; the length field must cover the fixed part and fit the bytes.
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < Self::HEADER_LEN {
+            return Err(DecodeError::HeaderTooSmall {
+                layer: Layer::Link,
+                needed: Self::HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        if bytes[0] != 0 {
+            return Err(DecodeError::UnsupportedVersion {
+                layer: Layer::Link,
+                version: bytes[0],
+            });
+        }
+        let view = PpiSlice { bytes };
+        if view.header_len() < Self::HEADER_LEN || view.header_len() > bytes.len() {
+            return Err(DecodeError::BadLength {
+                layer: Layer::Link,
+                value: view.header_len(),
+                available: bytes.len(),
+            });
+        }
+        Ok(view)
+    }
+
+    /// Header length, the per-packet fields included.
+    pub fn header_len(&self) -> usize {
+        usize::from(u16::from_le_bytes([self.bytes[2], self.bytes[3]]))
+    }
+
+    /// Link type of the frame after the header.
+    pub fn link_type(&self) -> LinkType {
+        LinkType(le_u32(&self.bytes[4..8]))
+    }
+
+    /// The frame after the header.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[self.header_len()..]
+    }
 }
 
 /// What a cooked header's protocol field leads to: `Some(EtherType)` when it is one (0x0600 and
@@ -388,6 +447,31 @@ mod tests {
     ];
 
     #[test]
+    fn parses_known_bytes_ppi() {
+        // PPI: version 0, flags 0, length 8, link type 1 (Ethernet), then two frame bytes.
+        let bytes = [0, 0, 8, 0, 1, 0, 0, 0, 0xaa, 0xbb];
+        let ppi = PpiSlice::from_slice(&bytes).unwrap();
+        assert_eq!(ppi.header_len(), 8);
+        assert_eq!(ppi.link_type(), LinkType::ETHERNET);
+        assert_eq!(ppi.payload(), &[0xaa, 0xbb]);
+        assert!(matches!(
+            PpiSlice::from_slice(&[0, 0, 11, 0, 1, 0, 0, 0, 0xaa, 0xbb]),
+            Err(DecodeError::BadLength { value: 11, .. })
+        ));
+        assert!(matches!(
+            PpiSlice::from_slice(&[0, 0, 7, 0, 1, 0, 0, 0]),
+            Err(DecodeError::BadLength { value: 7, .. })
+        ));
+        assert!(matches!(
+            PpiSlice::from_slice(&[1, 0, 8, 0, 1, 0, 0, 0]),
+            Err(DecodeError::UnsupportedVersion { version: 1, .. })
+        ));
+        for len in 0..8 {
+            assert!(PpiSlice::from_slice(&bytes[..len]).is_err());
+        }
+    }
+
+    #[test]
     fn parses_known_bytes_sll() {
         let sll = SllSlice::from_slice(&SLL_IPGRE).unwrap();
         assert_eq!(sll.packet_type(), 0);
@@ -532,6 +616,7 @@ mod tests {
             LinkType::ETHERNET,
             LinkType::RAW,
             LinkType::LOOP,
+            LinkType::PPI,
             LinkType::LINUX_SLL,
             LinkType::IPV4,
             LinkType::IPV6,

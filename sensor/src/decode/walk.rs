@@ -36,7 +36,9 @@ use super::error::{DecodeError, Layer};
 use super::erspan::{Erspan2Slice, Erspan3Slice};
 use super::geneve::GeneveSlice;
 use super::gre::{GreSlice, PppSlice};
-use super::link::{LinkType, NullFamily, NullSlice, Sll2Slice, SllSlice, cooked_ether_type};
+use super::link::{
+    LinkType, NullFamily, NullSlice, PpiSlice, Sll2Slice, SllSlice, cooked_ether_type,
+};
 use super::mpls::{MplsPayload, MplsSlice};
 use super::pppoe::PppoeSlice;
 use super::vxlan::VxlanSlice;
@@ -213,6 +215,22 @@ fn start<'a>(link: LinkType, frame: &'a [u8], counters: &mut DecodeCounters) -> 
             Ok(null) => match null.family() {
                 NullFamily::Ipv4 | NullFamily::Ipv6 => Next::Ip(null.payload()),
                 NullFamily::Other(_) => Next::Done,
+            },
+            Err(e) => {
+                counters.error(e);
+                Next::Done
+            }
+        },
+        // PPI (wild/ndpi__someip_sd_sample.pcap): the frame after it, when it is one of the
+        // link types that need no header of their own to be read.
+        LinkType::PPI => match PpiSlice::from_slice(frame) {
+            Ok(ppi) => match ppi.link_type() {
+                LinkType::ETHERNET => Next::Ethernet(ppi.payload()),
+                LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Next::Ip(ppi.payload()),
+                _ => {
+                    counters.event(DecodeEvent::UnsupportedLinkType);
+                    Next::Done
+                }
             },
             Err(e) => {
                 counters.error(e);
