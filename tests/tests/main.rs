@@ -15,3 +15,10 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
+// modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
+mod outputs;
+// Issue 13 packaging: the `cargo deb` package installs (dpkg -i), its units verify, it purges.
+mod package;
+// Issue 13, Suricata-exact EVE: schema validation, Community ID, documented examples.
+mod eve;

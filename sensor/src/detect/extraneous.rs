@@ -120,8 +120,11 @@ impl ExtraneousConfig {
                 "must be at least 1 when rate_limit_per_s is set",
             );
         }
-        if self.rate_limit_burst > 1_000_000 || self.rate_limit_per_s > 1_000_000 {
-            return bad("rate_limit_per_s", "rate and burst must be at most 1000000");
+        if self.rate_limit_per_s > 1_000_000 {
+            return bad("rate_limit_per_s", "must be at most 1000000");
+        }
+        if self.rate_limit_burst > 1_000_000 {
+            return bad("rate_limit_burst", "must be at most 1000000");
         }
         if self.resume_memory > 1 << 24 {
             return bad("resume_memory", "must be at most 16777216");
@@ -598,6 +601,10 @@ struct Pending {
     flow_packets: [u64; 2],
     /// The next older pending alert of the same flow.
     next: PendingRef,
+    /// `flow_id` of the flow record holding the first offending packet.
+    flow_id: u64,
+    /// ICMP type and code of the flow's first packet (ICMP flows).
+    icmp: Option<(u8, u8)>,
 }
 
 /// Pending alerts of one worker: a slab with a free list, allocated once.
@@ -1369,7 +1376,12 @@ impl ExtraneousDetector {
             return Ok(());
         }
         st.reported |= o.reason.bit();
+        let flow_id = crate::alert::flow_id(&key, flow.counters.first_seen);
+        let icmp = flow.ext.icmp(&key);
+        let st = &mut flow.ext.extraneous;
         let entry = Pending {
+            flow_id,
+            icmp,
             key,
             tunnel,
             reason: o.reason,
@@ -1417,13 +1429,14 @@ impl ExtraneousDetector {
         let (src, src_port, dst, dst_port) = e.key.endpoints(e.dir);
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(e.first),
-                event_type: "alert",
+                flow_id: Some(e.flow_id),
                 src_ip: Some(src),
                 src_port: Some(src_port),
                 dest_ip: Some(dst),
                 dest_port: Some(dst_port),
                 proto: Some(ProtoName(e.key.proto)),
+                icmp: e.icmp,
+                ..EventHeader::new(e.first, "alert")
             },
             detector: "extraneous_packet",
             alert: AlertInfo {
@@ -1438,6 +1451,7 @@ impl ExtraneousDetector {
                 id: t.id,
                 depth: t.depth,
                 link: t.link,
+                outer: None,
             }),
             evidence: ExtraneousEvidence {
                 reason: e.reason.name(),
@@ -1660,6 +1674,7 @@ mod tests {
                 ip_id: self.ip_id,
                 fingerprint: u64::from(self.ip_id) << 8 | 1,
                 app: AppHint::None,
+                icmp: [0, 0],
             };
             let new = self.flow.is_none();
             let flow = self.flow.get_or_insert_with(|| FlowEntry {
@@ -1822,6 +1837,8 @@ mod tests {
         let mut t = PendingTable::new(1);
         let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
         let entry = Pending {
+            flow_id: 1,
+            icmp: None,
             key,
             tunnel: None,
             reason: Reason::AfterClose,
