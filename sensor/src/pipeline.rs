@@ -844,7 +844,13 @@ fn outer_endpoints(r: &TunnelSessionRecord) -> crate::alert::OuterEndpoints {
         dest_ip: addr_to_ip(r.dst),
         src_port: udp.then_some(r.src_port),
         dest_port: udp.then_some(r.dst_port),
-        proto: if udp { "udp" } else { "gre" },
+        proto: match tunnel_proto(r) {
+            IpProto::UDP => "udp",
+            // IP in IP: the outer protocol is the inner packet's version.
+            IpProto(4) => "ipv4",
+            IpProto(41) => "ipv6",
+            _ => "gre",
+        },
     }
 }
 
