@@ -882,13 +882,21 @@ fn outer_endpoints(r: &TunnelSessionRecord) -> crate::alert::OuterEndpoints {
         dest_ip: addr_to_ip(r.dst),
         src_port: udp.then_some(r.src_port),
         dest_port: udp.then_some(r.dst_port),
-        proto: if udp { "udp" } else { "gre" },
+        proto: match tunnel_proto(r) {
+            IpProto::UDP => "udp",
+            // IP in IP: the outer protocol is the inner packet's version.
+            IpProto(4) => "ipv4",
+            IpProto(41) => "ipv6",
+            _ => "gre",
+        },
     }
 }
 
 fn tunnel_proto(r: &TunnelSessionRecord) -> IpProto {
     match r.kind {
         TunnelKind::Vxlan | TunnelKind::Geneve => IpProto::UDP,
+        // IP in IP: the id is the outer IP protocol, 4 or 41.
+        TunnelKind::Ipip => IpProto(u8::try_from(r.id).unwrap_or(4)),
         _ if r.dst_port != 0 => IpProto::UDP,
         _ => IpProto::GRE,
     }

@@ -16,7 +16,9 @@
 //!   Enhanced, Simple and obsolete (type 2) Packet Blocks; repeated section headers, which reset
 //!   the interfaces and may switch the byte order. A Simple Packet Block has no timestamp and
 //!   gets the previous packet's (zero if it comes first);
-//! - either of them compressed with gzip (all members, like `zcat`) or zstd (all frames).
+//! - either of them compressed with gzip (all members, like `zcat`; zero padding after the
+//!   last member is ignored, as `zcat` does) or zstd (all frames; a file may start with a
+//!   skippable frame, magic `0x184D2A50..=0x184D2A5F`, which `pzstd` always writes).
 //!
 //! Packet records are parsed here, not by pcap-parser: it allocates a `Vec` for the options of
 //! every Enhanced Packet Block and ignores the legacy quirks libpcap honours (interchanged
@@ -30,13 +32,12 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, Cursor, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flate2::read::MultiGzDecoder;
 use flowtable::Timestamp;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{
@@ -96,7 +97,7 @@ pub enum Compression {
     None,
     /// gzip (`1f 8b`), every member read in turn.
     Gzip,
-    /// Zstandard (`28 b5 2f fd`), every frame read in turn.
+    /// Zstandard (`28 b5 2f fd`, or a skippable frame `5X 2a 4d 18`), every frame read in turn.
     Zstd,
 }
 
@@ -408,13 +409,15 @@ impl ReplayReader {
         let compression = match magic {
             [0x1f, 0x8b, _, _] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+            // A skippable frame (RFC 8878 §3.1.2) before the first real one (issue 17, item 5).
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18] => Compression::Zstd,
             _ => Compression::None,
         };
         // Put the sniffed bytes back in front of the rest of the file.
         let raw = Cursor::new(magic).take(got as u64).chain(raw);
         let decompressed: Box<dyn Read + Send> = match compression {
             Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
+            Compression::Gzip => Box::new(GzMembers::new(raw)),
             Compression::Zstd => {
                 Box::new(zstd::Decoder::new(raw).map_err(|source| io_error(&path, source))?)
             }
@@ -1229,6 +1232,70 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// gzip members read in turn, as `zcat` reads them, and zero padding after the last one ignored
+/// (issue 17, item 10: some transfers pad a file with zeros; flate2's `MultiGzDecoder` took the
+/// padding for a bad member header and the file ended as damaged after every packet was read).
+/// Anything else after a member, zeros followed by other bytes included, must be a member.
+struct GzMembers<R: Read> {
+    /// The member being read; `None` once the stream ended.
+    member: Option<flate2::bufread::GzDecoder<io::BufReader<R>>>,
+}
+
+impl<R: Read> GzMembers<R> {
+    fn new(raw: R) -> Self {
+        GzMembers {
+            member: Some(flate2::bufread::GzDecoder::new(io::BufReader::new(raw))),
+        }
+    }
+}
+
+impl<R: Read> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Each pass either returns or starts a member on at least one unread byte, so the loop
+        // ends with the input.
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut rest = member.into_inner();
+            if !skip_zero_padding(&mut rest)? {
+                return Ok(0);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
+}
+
+/// Consumes zero bytes; `true` when other bytes follow, `false` at the end of the input.
+fn skip_zero_padding(reader: &mut impl BufRead) -> io::Result<bool> {
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let zeros = buf.iter().take_while(|&&b| b == 0).count();
+        let more = zeros < buf.len();
+        reader.consume(zeros);
+        if more {
+            return Ok(true);
+        }
+    }
+}
+
 /// State shared between the reader and the `Read` adapters that pcap-parser owns.
 #[derive(Default)]
 struct IoState {
@@ -1572,6 +1639,60 @@ mod tests {
             end.unwrap();
             assert_eq!(packets, expected);
         }
+    }
+
+    #[test]
+    fn regression_issue_17_zstd_starting_with_a_skippable_frame() {
+        // pzstd writes a skippable frame first: magic 0x184D2A5X (little-endian), a 4-byte
+        // length, that many bytes of user data.
+        let (bytes, expected) = three_packet_pcap(MAGIC_US, false, 1);
+        for nibble in [0x50u8, 0x5f] {
+            let mut packed = vec![nibble, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+            packed.extend_from_slice(&zstd(&bytes));
+            let reader = open_bytes(&packed, INITIAL_BUFFER_BYTES).unwrap();
+            assert_eq!(reader.compression(), Compression::Zstd);
+            let (packets, end) = read_bytes(&packed).unwrap();
+            end.unwrap();
+            assert_eq!(packets, expected);
+        }
+        // 0x184D2A60 is not a skippable frame: not zstd, not a capture.
+        let mut other = vec![0x60, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        other.extend_from_slice(&zstd(&bytes));
+        assert!(matches!(
+            read_bytes(&other),
+            Err(CaptureError::UnknownFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn regression_issue_17_gzip_zero_padding_is_ignored() {
+        let (bytes, expected) = three_packet_pcap(MAGIC_NS, false, 1);
+        let (head, tail) = bytes.split_at(50);
+        // One member, or two, followed by zero padding of various lengths (a 64 KiB block
+        // crosses the BufReader's buffer).
+        for members in [gzip(&bytes), [gzip(head), gzip(tail)].concat()] {
+            for pad in [1usize, 512, 65_536 + 3] {
+                let mut packed = members.clone();
+                packed.resize(packed.len() + pad, 0);
+                let (packets, end) = read_bytes(&packed).unwrap();
+                end.unwrap();
+                assert_eq!(packets, expected, "padding {pad}");
+            }
+        }
+        // Zeros, then anything else: that must be a member, and it is not one.
+        let mut packed = gzip(&bytes);
+        packed.extend_from_slice(&[0, 0, 0, 0x42, 0x42]);
+        let (packets, end) = read_bytes(&packed).unwrap();
+        assert_eq!(packets, expected);
+        assert!(end.is_err(), "garbage after the padding is damage");
+        // Zeros between two members: read on (gzip stops at the zeros and drops the second
+        // member; reading it loses nothing).
+        let mut packed = gzip(head);
+        packed.extend_from_slice(&[0; 7]);
+        packed.extend_from_slice(&gzip(tail));
+        let (packets, end) = read_bytes(&packed).unwrap();
+        end.unwrap();
+        assert_eq!(packets, expected);
     }
 
     #[test]
@@ -2136,7 +2257,18 @@ mod tests {
 
     const PCAPS: &str = "/work/shared/pcaps";
 
+    /// The link type SOURCES.tsv names: tcpdump's short names, or capinfos' long ones (the
+    /// rows of `wild/`).
     fn link_for(name: &str) -> u32 {
+        match name {
+            "Ethernet" => return 1,
+            "Linux cooked-mode capture v1" => return 113,
+            "NULL/Loopback" => return 0,
+            "Per-Packet Information header" => return 192,
+            "Raw IP" => return 101,
+            "Raw IPv4" => return 228,
+            _ => {}
+        }
         match name.split(' ').next().unwrap_or(name) {
             "ether" => 1,
             "null" => 0,

@@ -12,6 +12,7 @@ mod beacon_scenarios;
 pub mod bench_scenarios;
 mod control_scenarios;
 pub mod conversation;
+mod correctness_scenarios;
 pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
@@ -47,6 +48,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .chain(beacon_scenarios::SCENARIOS)
         .chain(control_scenarios::SCENARIOS)
         .chain(security_scenarios::SCENARIOS)
+        .chain(correctness_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
