@@ -175,7 +175,8 @@ impl std::fmt::Display for SkipReason {
 /// A path that is not a directory is kept as given, whatever its name. A directory is walked
 /// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels below it), following symbolic links;
 /// its files come sorted by path. In it, a regular file is read when its extension is one of
-/// [`CAPTURE_EXTENSIONS`] or, whatever its name (rotated `x.pcap1`, `x.pcap.2`), when its
+/// [`CAPTURE_EXTENSIONS`] (a `.gz` or `.zst` file only when it holds a capture) or, whatever
+/// its name (rotated `x.pcap1`, `x.pcap.2`), when its
 /// first bytes are a pcap or pcapng magic. Every file is read once, whatever the paths to it
 /// (device and inode); a directory reached again while it is being walked (a link loop) is
 /// skipped. Everything passed over is listed in [`ExpandedInputs::skipped`].
@@ -266,7 +267,7 @@ fn collect_captures(
             }
         } else if !meta.is_file() {
             Some(SkipReason::NotAFile)
-        } else if !has_capture_extension(&path) && !has_capture_magic(&path) {
+        } else if !is_capture_file(&path) {
             Some(SkipReason::NotACapture)
         } else if !seen_files.insert(id) {
             Some(SkipReason::SameFile)
@@ -278,6 +279,26 @@ fn collect_captures(
             out.skipped.push(Skipped { path, reason });
         }
     }
+}
+
+/// Whether a file found in a directory is a capture: by its name (`*.pcap`, `*.pcapng`,
+/// `*.cap`), or by what it holds. A gzip or zstd file is judged by its content, not its
+/// name: a hunter's folder holds compressed logs beside compressed captures (CloudTrail
+/// delivers `*.json.gz`), and only the captures are replayed. A compressed file that the
+/// reader opens, or that fails for another reason than its format (damaged, cut short), is
+/// kept, so its damage is reported rather than skipped.
+fn is_capture_file(path: &Path) -> bool {
+    let compressed = path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz") || ext.eq_ignore_ascii_case("zst"));
+    if compressed {
+        return !matches!(
+            ReplayReader::open(path),
+            Err(CaptureError::UnknownFormat { .. } | CaptureError::Empty { .. })
+        );
+    }
+    has_capture_extension(path) || has_capture_magic(path)
 }
 
 /// Whether a file starts with a pcap (any of the magics we read) or pcapng magic. Rotated
