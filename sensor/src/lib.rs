@@ -16,6 +16,7 @@ pub mod generate;
 pub mod live;
 pub mod metrics;
 pub mod names;
+pub mod packet;
 pub mod pipeline;
 pub mod run;
 pub mod stats;

@@ -120,6 +120,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
                 continue;
             }
         };
+        pipeline.start_input();
         let mut n = 0u64;
         loop {
             match reader.next_packet() {
@@ -172,6 +173,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     drop(sink);
     writer.finish()?;
     eprint!("{}", crate::stats::summary(&report, started.elapsed()));
+    if inputs.len() > 1 {
+        eprintln!(
+            "captures: {} independent ({})",
+            report.captures,
+            crate::pipeline::FOLDER_RULE
+        );
+    }
     if args.inventory {
         eprint!("{}", crate::stats::inventory_table(&report));
     }
