@@ -15,3 +15,6 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issues 11, 17.1 and 18.1: alerts on real traffic (../shared/pcaps/wild), a folder as its
+// captures, pieces as the whole, jittered timestamps, the same events whatever the workers.
+mod precision;

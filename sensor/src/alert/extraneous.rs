@@ -30,8 +30,9 @@ pub struct ExtraneousEvidence<'a> {
     /// Packets of the flow from the alert's `src` and from its `dest`, at the last
     /// offending packet.
     pub flow_packets: [u64; 2],
-    /// `duplicate_packet`: share of duplicated packets among the eligible packets this
-    /// worker saw, in parts per million, when the alert was written.
+    /// `duplicate_packet`: share of duplicated packets among the eligible packets of this
+    /// host pair at the duplicate, in parts per million (per host pair: the same whatever the
+    /// worker count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_share_ppm: Option<u64>,
     /// The rule that fired, in words.

@@ -264,16 +264,15 @@ impl KeepaliveBeats {
 }
 
 /// The keep-alive code of a burst after one more data packet of shape `k`. A burst is a
-/// keep-alive beat when it starts with a recognised keep-alive: the keep-alive sets its
-/// time, and what follows within the burst gap is the session answering or carrying on
-/// (a Tailscale disco ping followed by WireGuard packets). Two different recognised kinds in
-/// one burst, or a burst starting with anything else, are not.
+/// keep-alive beat when it holds a recognised keep-alive and no other recognised kind: the
+/// keep-alive is what recurs, and the packets beside it within the burst gap are the session
+/// answering or carrying on (a Tailscale disco ping next to WireGuard packets, a SIP
+/// keep-alive next to a registration). Code 0 at the end of a burst: no keep-alive in it.
 fn merge_keepalive(code: u8, k: Keepalive) -> u8 {
     let v = k as u8;
     match (code, k) {
-        (0, Keepalive::None) => KA_NOT,
-        (0, _) => v,
         (c, Keepalive::None) => c,
+        (0, _) => v,
         (c, _) if c == v => v,
         _ => KA_NOT,
     }
@@ -1980,12 +1979,12 @@ mod tests {
         let writer =
             crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
         let mut sink = writer.sink();
-        let config = Config::default();
+        let config = crate::config::Config::default();
         let shared = SharedState {
             names: std::sync::Arc::new(crate::names::NameCache::new(16)),
             destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
         };
-        let mut det = BeaconDetector::new(&config, &shared, 1);
+        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
         let src = flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap());
         let dst = flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap());
         let key = PairKey {
@@ -2011,14 +2010,15 @@ mod tests {
                     &ring,
                     &mut a,
                     now,
+                    Keepalive::None,
                 )
                 .unwrap();
         };
         evaluate(&mut det, &mut sink);
         assert_eq!(det.stats.alerts, 0, "six beats, eight needed");
-        let mut reloaded = Config::default();
+        let mut reloaded = crate::config::Config::default();
         reloaded.beacon.min_beats = 6;
-        det.reload(&reloaded);
+        det.reload(&reloaded.beacon, &reloaded.networks.home);
         evaluate(&mut det, &mut sink);
         assert_eq!(det.stats.alerts, 1, "six beats, six needed");
 
@@ -2031,7 +2031,7 @@ mod tests {
         };
         assert!(det.settings.outbound_untrusted(&flow));
         reloaded.beacon.trusted_destinations = vec!["203.0.113.0/24".parse().unwrap()];
-        det.reload(&reloaded);
+        det.reload(&reloaded.beacon, &reloaded.networks.home);
         assert!(!det.settings.outbound_untrusted(&flow));
         drop(sink);
         writer.finish().unwrap();

@@ -640,6 +640,8 @@ struct Offence {
     detail: Detail,
     vantage: Option<Vantage>,
     copy: Option<CopyDiff>,
+    /// `duplicate_packet`: the host pair's duplicate share at the duplicate, in ppm.
+    share_ppm: u64,
 }
 
 /// An alert being aggregated.
@@ -660,6 +662,7 @@ struct Pending {
     detail: Detail,
     vantage: Option<Vantage>,
     copy: Option<CopyDiff>,
+    share_ppm: u64,
     /// The next older pending alert of the same flow.
     next: PendingRef,
 }
@@ -826,6 +829,12 @@ struct PairSides {
     tag: u64,
     flows: u32,
     two_sided: u32,
+    /// Packets eligible for duplicate detection, and duplicates among them.
+    eligible: u32,
+    duplicates: u32,
+    /// Latest IP id per direction ([`Direction::index`]), and whether it ever changed.
+    last_ip_id: [u32; 2],
+    ip_id_varies: [bool; 2],
 }
 
 /// Host pairs measured per worker (a power of two).
@@ -869,6 +878,42 @@ impl VantageTable {
             two_sided,
             two_sided_pct: (two_sided * 100).checked_div(flows).unwrap_or(0).min(100),
         }
+    }
+
+    /// One packet eligible for duplicate detection; the host pair's duplicate share after
+    /// it, in parts per million. Per host pair, not per worker: the same whatever the worker
+    /// count (a capture that duplicates everything duplicates every pair).
+    fn note_eligible(&mut self, key: &FlowKey, duplicate: bool) -> u64 {
+        let Some(s) = self.slot(key) else {
+            return 0;
+        };
+        s.eligible = s.eligible.saturating_add(1);
+        if duplicate {
+            s.duplicates = s.duplicates.saturating_add(1);
+        }
+        (u64::from(s.duplicates) * 1_000_000)
+            .checked_div(u64::from(s.eligible))
+            .unwrap_or(0)
+    }
+
+    /// Notes the IP id of a packet from `dir`; whether that sender's IP id has varied within
+    /// this host pair. A stack that sends every packet of a pair with one IP id (some UDP
+    /// stacks, RakNet game servers) makes an application's resend look identical: its IP id
+    /// identifies nothing, so its repeats are no duplicate evidence.
+    fn note_ip_id(&mut self, key: &FlowKey, dir: Direction, ip_id: u32) -> bool {
+        let Some(s) = self.slot(key) else {
+            return false;
+        };
+        let d = dir.index();
+        let (Some(last), Some(varies)) = (s.last_ip_id.get_mut(d), s.ip_id_varies.get_mut(d))
+        else {
+            return false;
+        };
+        if *last != 0 && *last != ip_id {
+            *varies = true;
+        }
+        *last = ip_id;
+        *varies
     }
 
     fn clear(&mut self) {
@@ -1108,9 +1153,11 @@ impl ExtraneousDetector {
             // Broadcast and multicast are repeated by design (service announcements, DHCP)
             // and reach the capture by several paths: never duplicate evidence.
             let (_, _, dst, _) = flow.key.endpoints(p.dir);
+            let id_varies = self.vantage.note_ip_id(&flow.key, p.dir, p.ip_id);
             match self.duplicates.check(p) {
-                Repeat::Duplicate(diff) if !group_address(dst) => {
+                Repeat::Duplicate(diff) if !group_address(dst) && id_varies => {
                     self.stats.duplicates += 1;
+                    let share_ppm = self.vantage.note_eligible(&flow.key, true);
                     found.push(Offence {
                         reason: Reason::DuplicatePacket,
                         dir: p.dir,
@@ -1120,10 +1167,16 @@ impl ExtraneousDetector {
                         detail: Detail::None,
                         vantage: None,
                         copy: Some(diff),
+                        share_ppm,
                     });
                 }
-                Repeat::Duplicate(_) | Repeat::Ignored => self.stats.repeats_ignored += 1,
-                Repeat::New => {}
+                Repeat::Duplicate(_) | Repeat::Ignored => {
+                    self.stats.repeats_ignored += 1;
+                    self.vantage.note_eligible(&flow.key, false);
+                }
+                Repeat::New => {
+                    self.vantage.note_eligible(&flow.key, false);
+                }
             }
         }
         match p.app {
@@ -1147,6 +1200,7 @@ impl ExtraneousDetector {
                         detail: Detail::None,
                         vantage: None,
                         copy: None,
+                        share_ppm: 0,
                     });
                 }
             }
@@ -1209,6 +1263,7 @@ impl ExtraneousDetector {
                 detail: Detail::None,
                 vantage: None,
                 copy: None,
+                share_ppm: 0,
             });
         }
     }
@@ -1326,6 +1381,7 @@ impl ExtraneousDetector {
                     detail: Detail::None,
                     vantage: None,
                     copy: None,
+                    share_ppm: 0,
                 });
             }
         }
@@ -1372,6 +1428,7 @@ impl ExtraneousDetector {
                     detail: Detail::None,
                     vantage: None,
                     copy: None,
+                    share_ppm: 0,
                 });
             }
         }
@@ -1408,6 +1465,7 @@ impl ExtraneousDetector {
                     detail: Detail::None,
                     vantage: None,
                     copy: None,
+                    share_ppm: 0,
                 });
                 t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
             }
@@ -1520,6 +1578,7 @@ impl ExtraneousDetector {
                 },
                 vantage: None,
                 copy: None,
+                share_ppm: 0,
             });
         }
         if *bits & FLOW_NO_HANDSHAKE != 0 {
@@ -1532,6 +1591,7 @@ impl ExtraneousDetector {
                 detail: Detail::None,
                 vantage: None,
                 copy: None,
+                share_ppm: 0,
             });
         } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0 && two_sided {
             // Midstream (or resumed after a long idle gap): decided by what the two sides
@@ -1577,6 +1637,7 @@ impl ExtraneousDetector {
                             detail,
                             vantage: None,
                             copy: None,
+                            share_ppm: 0,
                         });
                     }
                 }
@@ -1658,6 +1719,7 @@ impl ExtraneousDetector {
             detail: o.detail,
             vantage: o.vantage,
             copy: o.copy,
+            share_ppm: o.share_ppm,
             next: st.pending,
         };
         match self.pending.insert(entry) {
@@ -1680,9 +1742,7 @@ impl ExtraneousDetector {
             // Withdrawn.
             return Ok(());
         }
-        let share_ppm = (self.stats.duplicates * 1_000_000)
-            .checked_div(self.stats.duplicate_eligible)
-            .unwrap_or(0);
+        let share_ppm = e.share_ppm;
         if e.reason == Reason::DuplicatePacket && share_ppm > self.max_duplicate_ppm {
             self.stats.duplicates_suppressed += 1;
             return Ok(());
@@ -1840,6 +1900,7 @@ impl ExtraneousDetector {
             detail: Detail::NoAnswer,
             vantage: Some(vantage),
             copy: None,
+            share_ppm: 0,
             next: PendingRef::default(),
         };
         self.emit(&entry, sink)
@@ -2113,11 +2174,11 @@ mod tests {
     }
 
     impl Harness {
-        fn new(config: Config, test: &str) -> Harness {
+        fn new(config: crate::config::Config, test: &str) -> Harness {
             let path = std::env::temp_dir().join(format!("mw-extraneous-{test}.jsonl"));
             let writer = EventWriter::spawn(&OutputTarget::File(path)).unwrap();
             Harness {
-                det: ExtraneousDetector::new(&config, 1),
+                det: ExtraneousDetector::new(&config.extraneous, config.flow_idle_timeout(), 1),
                 flow: None,
                 sink: writer.sink(),
                 _writer: writer,
@@ -2159,8 +2220,11 @@ mod tests {
                 }),
                 payload_len: len,
                 ip_id: self.ip_id,
+                ttl: 64,
                 fingerprint: u64::from(self.ip_id) << 8 | 1,
                 app: AppHint::None,
+                link_class: None,
+                keepalive: crate::packet::Keepalive::None,
             };
             let new = self.flow.is_none();
             let flow = self.flow.get_or_insert_with(|| FlowEntry {
@@ -2193,8 +2257,8 @@ mod tests {
         }
     }
 
-    fn no_warmup() -> Config {
-        let mut c = Config::default();
+    fn no_warmup() -> crate::config::Config {
+        let mut c = crate::config::Config::default();
         c.extraneous.warmup_s = 0;
         c
     }
@@ -2263,6 +2327,53 @@ mod tests {
         assert_eq!(stats.alerts, 1);
     }
 
+    /// Issue 17 item 1 (`t_ack_before_data_ts_back`): an ACK for 2000 bytes at +10 ms, then
+    /// the two segments it acknowledges stamped 9 and 9.5 ms (two capture points, 1 ms of
+    /// skew). The wait since the acknowledgement is negative, not 49.7 days: silent, as with
+    /// rising timestamps.
+    #[test]
+    fn ack_before_data_stamped_earlier_is_silent() {
+        for skewed in [true, false] {
+            let mut h = Harness::new(no_warmup(), "ack-ts-back");
+            h.tcp(0, true, SYN, 100, 0, 0);
+            h.tcp(5, false, SYN | ACK, 500, 101, 0);
+            h.tcp(6, true, ACK, 101, 501, 0);
+            h.tcp(10, true, ACK, 101, 2_501, 0);
+            let (a, b) = if skewed { (9, 9) } else { (11, 12) };
+            h.tcp(a, false, ACK | PSH, 501, 101, 1_000);
+            h.tcp(b, false, ACK | PSH, 1_501, 101, 1_000);
+            h.tcp(900, false, ACK | PSH, 2_501, 101, 100);
+            let stats = h.finish();
+            assert_eq!(
+                stats.alerts, 0,
+                "skewed {skewed}: {:?}",
+                stats.alerts_by_reason
+            );
+        }
+    }
+
+    /// Issue 17 item 1 (`t_rst_then_data_ts_back`, `t_rst_then_fin_ts_back`): a RST at
+    /// +10 ms, then the peer's data or FIN stamped 9 ms (in flight): within the close
+    /// tolerance, silent.
+    #[test]
+    fn data_after_rst_stamped_earlier_is_silent() {
+        for flags in [ACK | PSH, FIN | ACK] {
+            let mut h = Harness::new(no_warmup(), "rst-ts-back");
+            h.tcp(0, true, SYN, 100, 0, 0);
+            h.tcp(5, false, SYN | ACK, 500, 101, 0);
+            h.tcp(6, true, ACK, 101, 501, 0);
+            h.tcp(10, true, RST | ACK, 101, 501, 0);
+            let len = if flags & FIN != 0 { 0 } else { 200 };
+            h.tcp(9, false, flags, 501, 101, len);
+            let stats = h.finish();
+            assert_eq!(
+                stats.alerts, 0,
+                "flags {flags:#x}: {:?}",
+                stats.alerts_by_reason
+            );
+        }
+    }
+
     /// Issue 6: a reload changes the verdict on the next packets. The acknowledgement of
     /// data never sent is judged 680 ms later under the default 500 ms reorder grace, and
     /// not yet under a reloaded 5 s grace (only after it).
@@ -2283,7 +2394,8 @@ mod tests {
         let mut h = Harness::new(no_warmup(), "reload-grace");
         let mut reloaded = no_warmup();
         reloaded.extraneous.reorder_ms = 5_000;
-        h.det.reload(&reloaded);
+        h.det
+            .reload(&reloaded.extraneous, reloaded.flow_idle_timeout());
         run(&mut h);
         assert_eq!(held(&h), 0, "within the reloaded grace");
         h.tcp(6_000, false, ACK | PSH, 601, 101, 100);
@@ -2300,12 +2412,12 @@ mod tests {
         let mut c = no_warmup();
         c.extraneous.rate_limit_per_s = 1;
         c.extraneous.rate_limit_burst = 1;
-        h.det.reload(&c);
+        h.det.reload(&c.extraneous, c.flow_idle_timeout());
         let now = Timestamp::from_secs_nanos(1_000, 0);
         assert!(h.det.bucket.take(now));
         assert!(!h.det.bucket.take(now), "burst of one");
         c.extraneous.rate_limit_per_s = 0;
-        h.det.reload(&c);
+        h.det.reload(&c.extraneous, c.flow_idle_timeout());
         assert!(h.det.bucket.take(now), "no limit");
     }
 
@@ -2334,6 +2446,10 @@ mod tests {
             conn_state: None,
             history: [0; HISTORY_LEN],
             flow_packets: [1, 0],
+            detail: Detail::None,
+            vantage: None,
+            copy: None,
+            share_ppm: 0,
             next: PendingRef::default(),
         };
         let a = t.insert(entry).unwrap();

@@ -14,6 +14,7 @@ pub mod conversation;
 pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
+mod precision_scenarios;
 mod scenarios;
 pub mod timeline;
 pub mod writer;
@@ -43,6 +44,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .iter()
         .chain(extraneous_scenarios::SCENARIOS)
         .chain(beacon_scenarios::SCENARIOS)
+        .chain(precision_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
