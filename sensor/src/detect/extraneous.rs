@@ -837,8 +837,9 @@ struct PairSides {
     ip_id_varies: [bool; 2],
 }
 
-/// Host pairs measured per worker (a power of two).
-const VANTAGE_SLOTS: usize = 1 << 14;
+/// Host pairs measured per worker (a power of two; 4096 slots of 40 bytes stay in cache: one
+/// look-up per eligible packet).
+const VANTAGE_SLOTS: usize = 1 << 12;
 
 impl VantageTable {
     fn slot(&mut self, key: &FlowKey) -> Option<&mut PairSides> {
@@ -880,19 +881,22 @@ impl VantageTable {
         }
     }
 
+    fn clear(&mut self) {
+        self.slots.fill(PairSides::default());
+    }
+}
+
+impl PairSides {
     /// One packet eligible for duplicate detection; the host pair's duplicate share after
     /// it, in parts per million. Per host pair, not per worker: the same whatever the worker
     /// count (a capture that duplicates everything duplicates every pair).
-    fn note_eligible(&mut self, key: &FlowKey, duplicate: bool) -> u64 {
-        let Some(s) = self.slot(key) else {
-            return 0;
-        };
-        s.eligible = s.eligible.saturating_add(1);
+    fn note_eligible(&mut self, duplicate: bool) -> u64 {
+        self.eligible = self.eligible.saturating_add(1);
         if duplicate {
-            s.duplicates = s.duplicates.saturating_add(1);
+            self.duplicates = self.duplicates.saturating_add(1);
         }
-        (u64::from(s.duplicates) * 1_000_000)
-            .checked_div(u64::from(s.eligible))
+        (u64::from(self.duplicates) * 1_000_000)
+            .checked_div(u64::from(self.eligible))
             .unwrap_or(0)
     }
 
@@ -900,12 +904,9 @@ impl VantageTable {
     /// this host pair. A stack that sends every packet of a pair with one IP id (some UDP
     /// stacks, RakNet game servers) makes an application's resend look identical: its IP id
     /// identifies nothing, so its repeats are no duplicate evidence.
-    fn note_ip_id(&mut self, key: &FlowKey, dir: Direction, ip_id: u32) -> bool {
-        let Some(s) = self.slot(key) else {
-            return false;
-        };
+    fn note_ip_id(&mut self, dir: Direction, ip_id: u32) -> bool {
         let d = dir.index();
-        let (Some(last), Some(varies)) = (s.last_ip_id.get_mut(d), s.ip_id_varies.get_mut(d))
+        let (Some(last), Some(varies)) = (self.last_ip_id.get_mut(d), self.ip_id_varies.get_mut(d))
         else {
             return false;
         };
@@ -914,10 +915,6 @@ impl VantageTable {
         }
         *last = ip_id;
         *varies
-    }
-
-    fn clear(&mut self) {
-        self.slots.fill(PairSides::default());
     }
 }
 
@@ -1153,11 +1150,18 @@ impl ExtraneousDetector {
             // Broadcast and multicast are repeated by design (service announcements, DHCP)
             // and reach the capture by several paths: never duplicate evidence.
             let (_, _, dst, _) = flow.key.endpoints(p.dir);
-            let id_varies = self.vantage.note_ip_id(&flow.key, p.dir, p.ip_id);
-            match self.duplicates.check(p) {
-                Repeat::Duplicate(diff) if !group_address(dst) && id_varies => {
+            // One look-up of the host pair per eligible packet.
+            let mut pair = self.vantage.slot(&flow.key);
+            let id_varies = pair
+                .as_deref_mut()
+                .is_some_and(|s| s.note_ip_id(p.dir, p.ip_id));
+            let repeat = self.duplicates.check(p);
+            let duplicate =
+                matches!(repeat, Repeat::Duplicate(_)) && !group_address(dst) && id_varies;
+            let share_ppm = pair.map_or(0, |s| s.note_eligible(duplicate));
+            match repeat {
+                Repeat::Duplicate(diff) if duplicate => {
                     self.stats.duplicates += 1;
-                    let share_ppm = self.vantage.note_eligible(&flow.key, true);
                     found.push(Offence {
                         reason: Reason::DuplicatePacket,
                         dir: p.dir,
@@ -1170,13 +1174,8 @@ impl ExtraneousDetector {
                         share_ppm,
                     });
                 }
-                Repeat::Duplicate(_) | Repeat::Ignored => {
-                    self.stats.repeats_ignored += 1;
-                    self.vantage.note_eligible(&flow.key, false);
-                }
-                Repeat::New => {
-                    self.vantage.note_eligible(&flow.key, false);
-                }
+                Repeat::Duplicate(_) | Repeat::Ignored => self.stats.repeats_ignored += 1,
+                Repeat::New => {}
             }
         }
         match p.app {
