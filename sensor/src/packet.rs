@@ -44,6 +44,9 @@ pub struct PacketMeta {
     pub app: AppHint,
     /// Keep-alive shape of a known protocol, read from the payload.
     pub keepalive: Keepalive,
+    /// ICMP type and code (0, 0 when not ICMP): a flow keeps its first packet's, for its
+    /// Community ID.
+    pub icmp: [u8; 2],
 }
 
 /// Class of a tunnel link as the capture thread knows it at a packet.

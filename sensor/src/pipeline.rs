@@ -561,6 +561,7 @@ impl Pipeline {
             fingerprint: fingerprint.unwrap_or(0),
             app,
             keepalive,
+            icmp: p.icmp.map_or([0, 0], |(t, c)| [t, c]),
         };
         let worker = pick_worker(hash, self.senders.len());
         if let Some(batch) = self.pending.get_mut(worker) {
@@ -832,13 +833,13 @@ fn write_tunnel(
     let proto = tunnel_proto(r);
     sink.write(&TunnelEvent {
         header: EventHeader {
-            timestamp: Rfc3339(r.first_seen),
-            event_type: "tunnel",
+            flow_id: Some(tunnel_flow_id(r)),
             src_ip: Some(addr_to_ip(r.src)),
             src_port: Some(r.src_port),
             dest_ip: Some(addr_to_ip(r.dst)),
             dest_port: Some(r.dst_port),
             proto: Some(ProtoName(proto)),
+            ..EventHeader::new(r.first_seen, "tunnel")
         },
         tunnel: TunnelDetail {
             reference: TunnelRef {
@@ -846,6 +847,7 @@ fn write_tunnel(
                 id: r.id,
                 depth: r.depth,
                 link: r.link,
+                outer: Some(outer_endpoints(r)),
             },
             nonstandard_port: r.nonstandard_port,
             truncated_packets: r.truncated_packets,
@@ -861,6 +863,32 @@ fn write_tunnel(
         approved: r.approval == Approval::Approved,
         top_conversations: conversations(r),
     })
+}
+
+/// The `flow_id` of a tunnel session: its record and its `mirror_stream` alert carry the
+/// same one (the outer 5-tuple, type, id and link, and the session's first packet).
+fn tunnel_flow_id(r: &TunnelSessionRecord) -> u64 {
+    let (key, _) = FlowKey::new(
+        r.src,
+        r.src_port,
+        r.dst,
+        r.dst_port,
+        IpProto(r.kind as u8),
+        r.link,
+    );
+    crate::alert::flow_id(&key, r.first_seen)
+}
+
+/// The outer endpoints of a tunnel session, for the `tunnel` object.
+fn outer_endpoints(r: &TunnelSessionRecord) -> crate::alert::OuterEndpoints {
+    let udp = tunnel_proto(r) == IpProto::UDP;
+    crate::alert::OuterEndpoints {
+        src_ip: addr_to_ip(r.src),
+        dest_ip: addr_to_ip(r.dst),
+        src_port: udp.then_some(r.src_port),
+        dest_port: udp.then_some(r.dst_port),
+        proto: if udp { "udp" } else { "gre" },
+    }
 }
 
 fn tunnel_proto(r: &TunnelSessionRecord) -> IpProto {
@@ -910,13 +938,13 @@ fn write_mirror_alert(
     let finding = signature.trim_start_matches("mirror.");
     sink.write(&AlertEvent {
         header: EventHeader {
-            timestamp: Rfc3339(r.last_seen),
-            event_type: "alert",
+            flow_id: Some(tunnel_flow_id(r)),
             src_ip: Some(addr_to_ip(r.src)),
             src_port: Some(r.src_port),
             dest_ip: Some(collector),
             dest_port: Some(r.dst_port),
             proto: Some(ProtoName(tunnel_proto(r))),
+            ..EventHeader::new(r.last_seen, "alert")
         },
         detector: "mirror_stream",
         alert: AlertInfo {
@@ -931,6 +959,7 @@ fn write_mirror_alert(
             id: r.id,
             depth: r.depth,
             link: r.link,
+            outer: Some(outer_endpoints(r)),
         }),
         evidence: MirrorEvidence {
             classification: classification(r),
@@ -1123,7 +1152,7 @@ impl Worker {
                 (flow, new)
             };
             if new {
-                flow.ext.tunnel = p.tunnel.map(Into::into);
+                flow.ext.tunnel = crate::detect::TunnelTag::new(p.tunnel, p.icmp);
             }
             flow.counters.record(p.dir, p.ts, p.ip_len, p.tcp_flags);
             if out.result.is_ok() {
@@ -1172,13 +1201,14 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
     let is_tcp = key.proto == IpProto::TCP;
     sink.write(&FlowEvent {
         header: EventHeader {
-            timestamp: Rfc3339(c.first_seen),
-            event_type: "flow",
+            flow_id: Some(crate::alert::flow_id(key, c.first_seen)),
             src_ip: Some(src),
             src_port: Some(sport),
             dest_ip: Some(dst),
             dest_port: Some(dport),
             proto: Some(ProtoName(key.proto)),
+            icmp: entry.ext.icmp(key),
+            ..EventHeader::new(c.first_seen, "flow")
         },
         flow: FlowDetail {
             pkts_toserver: c.packets[ts],
@@ -1187,17 +1217,23 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
             bytes_toclient: c.bytes[tc],
             start: Rfc3339(c.first_seen),
             end: Rfc3339(c.last_seen),
+            age: c.last_seen.saturating_since(c.first_seen).as_nanos() / 1_000_000_000,
             reason: end.name(),
             tcp_flags_ts: is_tcp.then_some(HexByte(c.tcp_flags[ts])),
             tcp_flags_tc: is_tcp.then_some(HexByte(c.tcp_flags[tc])),
             conn_state: entry.ext.extraneous.conn_state(entry),
             history: entry.ext.extraneous.history(),
         },
+        tcp: is_tcp.then_some(crate::alert::TcpDetail {
+            ts: c.tcp_flags[ts],
+            tc: c.tcp_flags[tc],
+        }),
         tunnel: entry.ext.tunnel(&entry.key).map(|t| TunnelRef {
             kind: t.kind.name(),
             id: t.id,
             depth: t.depth,
             link: t.link,
+            outer: None,
         }),
     })
 }

@@ -69,7 +69,9 @@ pub struct BeaconDetail {
 /// `evidence.destination`.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct DestinationInfo<'a> {
-    /// The name the destination was resolved from, learned from DNS answers on the wire.
+    /// The name the destination was resolved from, learned from DNS answers on the wire
+    /// (absent when none was seen: no value is ever written as `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
     /// The destination was first seen in this run, after the warm-up, and is not in the
     /// baseline of known destinations.

@@ -31,6 +31,7 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Cursor, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -109,51 +110,194 @@ impl fmt::Display for Compression {
     }
 }
 
-/// Expands the command-line inputs into the list of files to replay, in order.
-///
-/// A path that is not a directory is kept as given, whatever its name. A directory is expanded
-/// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels) to its regular files, and symbolic links
-/// to them, whose extension is one of [`CAPTURE_EXTENSIONS`]; they come sorted by path. A directory without captures contributes nothing. A path that does not exist, or an
-/// entry that cannot be examined, is a [`CaptureError::Io`] naming it.
+/// Expands the command-line inputs into the list of files to replay, in order; the first
+/// problem is an error. [`expand_inputs_all`] goes on past problems and says what it skipped.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
-    let mut files = Vec::with_capacity(inputs.len());
+    let mut expanded = expand_inputs_all(inputs);
+    match expanded.errors.drain(..).next() {
+        Some(e) => Err(e),
+        None => Ok(expanded.files),
+    }
+}
+
+/// What the inputs expanded to.
+#[derive(Debug, Default)]
+pub struct ExpandedInputs {
+    /// The files to read, in order, each once.
+    pub files: Vec<PathBuf>,
+    /// Inputs, or entries under them, that could not be examined (missing, unreadable).
+    pub errors: Vec<CaptureError>,
+    /// What a directory walk passed over, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Input directories in which no capture was found.
+    pub empty_dirs: Vec<PathBuf>,
+}
+
+/// Something a directory walk did not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// Why a directory walk did not read a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Neither a capture extension nor capture magic bytes.
+    NotACapture,
+    /// The same file (device and inode) was already in the list, through another path.
+    SameFile,
+    /// A directory already being walked: a symbolic-link loop.
+    Loop,
+    /// Deeper than [`MAX_DIRECTORY_DEPTH`].
+    TooDeep,
+    /// Not a regular file or directory (socket, device, FIFO, dangling link).
+    NotAFile,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::NotACapture => "not a capture (extension and first bytes)",
+            SkipReason::SameFile => "the same file as one already listed",
+            SkipReason::Loop => "a symbolic-link loop",
+            SkipReason::TooDeep => "deeper than the recursion limit",
+            SkipReason::NotAFile => "not a regular file",
+        })
+    }
+}
+
+/// Expands the command-line inputs, going on past problems.
+///
+/// A path that is not a directory is kept as given, whatever its name. A directory is walked
+/// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels below it), following symbolic links;
+/// its files come sorted by path. In it, a regular file is read when its extension is one of
+/// [`CAPTURE_EXTENSIONS`] or, whatever its name (rotated `x.pcap1`, `x.pcap.2`), when its
+/// first bytes are a pcap or pcapng magic. Every file is read once, whatever the paths to it
+/// (device and inode); a directory reached again while it is being walked (a link loop) is
+/// skipped. Everything passed over is listed in [`ExpandedInputs::skipped`].
+pub fn expand_inputs_all(inputs: &[PathBuf]) -> ExpandedInputs {
+    let mut out = ExpandedInputs::default();
+    let mut seen_files = std::collections::HashSet::new();
     for input in inputs {
-        let meta = fs::metadata(input).map_err(|source| io_error(input, source))?;
+        let meta = match fs::metadata(input) {
+            Ok(m) => m,
+            Err(source) => {
+                out.errors.push(io_error(input, source));
+                continue;
+            }
+        };
         if !meta.is_dir() {
-            files.push(input.clone());
+            // Named on the command line: read even if repeated, as asked.
+            seen_files.insert((meta.dev(), meta.ino()));
+            out.files.push(input.clone());
             continue;
         }
-        let mut found = Vec::new();
-        collect_captures(input, 0, &mut found)?;
-        found.sort();
-        files.append(&mut found);
+        let before = out.files.len();
+        let mut walking = vec![(meta.dev(), meta.ino())];
+        collect_captures(input, 0, &mut walking, &mut seen_files, &mut out);
+        // Sorted by path within each input directory, as a listing shows them.
+        out.files[before..].sort();
+        if out.files.len() == before {
+            out.empty_dirs.push(input.clone());
+        }
     }
-    Ok(files)
+    out
 }
 
 /// Deepest directory level searched below an input directory. Hunters keep captures in
-/// trees by date or case; the bound keeps a symbolic-link loop from recursing forever.
+/// trees by date or case; the bound also stops a walk down a very deep tree.
 pub const MAX_DIRECTORY_DEPTH: usize = 8;
 
-/// Adds the capture files under `dir` (recursively, up to [`MAX_DIRECTORY_DEPTH`]).
+/// Adds the capture files under `dir` (recursively, up to [`MAX_DIRECTORY_DEPTH`]), in name
+/// order. `walking` holds the device and inode of each directory on the current path.
 fn collect_captures(
     dir: &Path,
     depth: usize,
-    found: &mut Vec<PathBuf>,
-) -> Result<(), CaptureError> {
-    for entry in fs::read_dir(dir).map_err(|source| io_error(dir, source))? {
-        let path = entry.map_err(|source| io_error(dir, source))?.path();
-        // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
-        let meta = fs::metadata(&path).map_err(|source| io_error(&path, source))?;
-        if meta.is_dir() {
-            if depth < MAX_DIRECTORY_DEPTH {
-                collect_captures(&path, depth + 1, found)?;
-            }
-        } else if meta.is_file() && has_capture_extension(&path) {
-            found.push(path);
+    walking: &mut Vec<(u64, u64)>,
+    seen_files: &mut std::collections::HashSet<(u64, u64)>,
+    out: &mut ExpandedInputs,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(source) => {
+            out.errors.push(io_error(dir, source));
+            return;
+        }
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => paths.push(entry.path()),
+            Err(source) => out.errors.push(io_error(dir, source)),
         }
     }
-    Ok(())
+    paths.sort();
+    for path in paths {
+        // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) if fs::symlink_metadata(&path).is_ok() => {
+                out.skipped.push(Skipped {
+                    path,
+                    reason: SkipReason::NotAFile,
+                });
+                continue;
+            }
+            Err(source) => {
+                out.errors.push(io_error(&path, source));
+                continue;
+            }
+        };
+        let id = (meta.dev(), meta.ino());
+        let reason = if meta.is_dir() {
+            if walking.contains(&id) {
+                Some(SkipReason::Loop)
+            } else if depth >= MAX_DIRECTORY_DEPTH {
+                Some(SkipReason::TooDeep)
+            } else {
+                walking.push(id);
+                collect_captures(&path, depth + 1, walking, seen_files, out);
+                walking.pop();
+                None
+            }
+        } else if !meta.is_file() {
+            Some(SkipReason::NotAFile)
+        } else if !has_capture_extension(&path) && !has_capture_magic(&path) {
+            Some(SkipReason::NotACapture)
+        } else if !seen_files.insert(id) {
+            Some(SkipReason::SameFile)
+        } else {
+            out.files.push(path.clone());
+            None
+        };
+        if let Some(reason) = reason {
+            out.skipped.push(Skipped { path, reason });
+        }
+    }
+}
+
+/// Whether a file starts with a pcap (any of the magics we read) or pcapng magic. Rotated
+/// captures (`x.pcap1`, `x.pcap.2`) have no capture extension, and are still captures.
+fn has_capture_magic(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut magic).is_err() {
+        return false;
+    }
+    matches!(
+        magic,
+        [0x0a, 0x0d, 0x0d, 0x0a]
+            | [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0x34, 0xcd, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+    )
 }
 
 impl ReplayReader {
@@ -248,6 +392,19 @@ impl ReplayReader {
         };
         let mut magic = [0u8; 4];
         let got = read_up_to(&mut raw, &mut magic).map_err(|source| io_error(&path, source))?;
+        if got == 0 {
+            return Err(CaptureError::Empty { path });
+        }
+        // Compressions we do not read are named, not reported as unknown bytes.
+        let unsupported = match magic {
+            [0xfd, b'7', b'z', b'X'] => Some("xz"),
+            [b'B', b'Z', b'h', _] => Some("bzip2"),
+            [0x04, 0x22, 0x4d, 0x18] => Some("lz4"),
+            _ => None,
+        };
+        if let Some(format) = unsupported {
+            return Err(CaptureError::UnsupportedCompression { path, format });
+        }
         let compression = match magic {
             [0x1f, 0x8b, _, _] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
@@ -1477,11 +1634,17 @@ mod tests {
             }
             other => panic!("expected UnknownFormat, got {other:?}"),
         }
-        // Empty, and a compressed file whose content is not a capture.
+        // Empty (said so, with no made-up first bytes), compressions we do not read (named),
+        // and a compressed file whose content is not a capture.
+        assert!(matches!(read_bytes(b""), Err(CaptureError::Empty { .. })));
         assert!(matches!(
-            read_bytes(b""),
-            Err(CaptureError::UnknownFormat {
-                magic: [0, 0, 0, 0],
+            read_bytes(b"\xfd7zXZ\0\0"),
+            Err(CaptureError::UnsupportedCompression { format: "xz", .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"BZh91AY&SY"),
+            Err(CaptureError::UnsupportedCompression {
+                format: "bzip2",
                 ..
             })
         ));

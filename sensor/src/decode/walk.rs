@@ -490,6 +490,14 @@ fn step_ip<'a>(
             inner.l4_payload = icmp.payload();
         }
         Some(TransportSlice::Igmp(_)) => {}
+        // etherparse has no SCTP; its common header starts with the two ports (RFC 9260
+        // 3.1), all a flow key needs (and what an ICMP error quoting SCTP gives its key).
+        None if payload.ip_number == IpNumber::SCTP && first_fragment => {
+            if let [a, b, c, d, ..] = *payload.payload {
+                inner.src_port = u16::from_be_bytes([a, b]);
+                inner.dst_port = u16::from_be_bytes([c, d]);
+            }
+        }
         None => {
             // A first fragment holds the GRE header and the start of the mirrored frame: peel
             // it (see the module documentation). Until the real-capture oracle showed

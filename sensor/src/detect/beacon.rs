@@ -836,9 +836,10 @@ impl KnownDestinations {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "beacon baseline {}: line {}: {line:?} is not an IP address",
+                            "beacon baseline {}: line {}: {} is not an IP address",
                             path.display(),
-                            n + 1
+                            n + 1,
+                            crate::fsio::excerpt(line)
                         ),
                     )
                 })?;
@@ -888,7 +889,6 @@ impl KnownDestinations {
             Err(_) => return Ok(()),
         };
         addrs.sort_unstable();
-        let tmp = path.with_extension("tmp");
         let mut out = Vec::with_capacity(addrs.len() * 16 + 64);
         let _ = writeln!(
             out,
@@ -897,11 +897,12 @@ impl KnownDestinations {
         for a in addrs {
             let _ = writeln!(out, "{a}");
         }
-        std::fs::write(&tmp, &out)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                std::io::Error::new(e.kind(), format!("beacon baseline {}: {e}", path.display()))
-            })
+        // A temp file with a random name, created O_EXCL beside the baseline, then renamed:
+        // a planted link or a pre-created temp path cannot redirect the write, and the mode
+        // of an existing baseline is kept (new ones 0640 under the umask).
+        crate::fsio::replace_file(path, &out, 0o640).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("beacon baseline {}: {e}", path.display()))
+        })
     }
 }
 
@@ -1626,13 +1627,12 @@ impl Settings {
         };
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(beats.last),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
                 src_port,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(beats.last, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {
@@ -1712,13 +1712,11 @@ impl Settings {
         let (signature_id, signature) = SIG_NEW_DESTINATION;
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(now),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
-                src_port: None,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(now, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {

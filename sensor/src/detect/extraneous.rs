@@ -121,8 +121,11 @@ impl ExtraneousConfig {
                 "must be at least 1 when rate_limit_per_s is set",
             );
         }
-        if self.rate_limit_burst > 1_000_000 || self.rate_limit_per_s > 1_000_000 {
-            return bad("rate_limit_per_s", "rate and burst must be at most 1000000");
+        if self.rate_limit_per_s > 1_000_000 {
+            return bad("rate_limit_per_s", "must be at most 1000000");
+        }
+        if self.rate_limit_burst > 1_000_000 {
+            return bad("rate_limit_burst", "must be at most 1000000");
         }
         if self.resume_memory > 1 << 24 {
             return bad("resume_memory", "must be at most 16777216");
@@ -665,6 +668,10 @@ struct Pending {
     share_ppm: u64,
     /// The next older pending alert of the same flow.
     next: PendingRef,
+    /// `flow_id` of the flow record holding the first offending packet.
+    flow_id: u64,
+    /// ICMP type and code of the flow's first packet (ICMP flows).
+    icmp: Option<(u8, u8)>,
 }
 
 /// Pending alerts of one worker: a slab with a free list, allocated once.
@@ -1703,7 +1710,12 @@ impl ExtraneousDetector {
             return Ok(());
         }
         st.reported |= o.reason.bit();
+        let flow_id = crate::alert::flow_id(&key, flow.counters.first_seen);
+        let icmp = flow.ext.icmp(&key);
+        let st = &mut flow.ext.extraneous;
         let entry = Pending {
+            flow_id,
+            icmp,
             key,
             tunnel,
             reason: o.reason,
@@ -1753,13 +1765,14 @@ impl ExtraneousDetector {
         let (src, src_port, dst, dst_port) = e.key.endpoints(e.dir);
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(e.first),
-                event_type: "alert",
+                flow_id: Some(e.flow_id),
                 src_ip: Some(src),
                 src_port: Some(src_port),
                 dest_ip: Some(dst),
                 dest_port: Some(dst_port),
                 proto: Some(ProtoName(e.key.proto)),
+                icmp: e.icmp,
+                ..EventHeader::new(e.first, "alert")
             },
             detector: "extraneous_packet",
             alert: AlertInfo {
@@ -1774,6 +1787,7 @@ impl ExtraneousDetector {
                 id: t.id,
                 depth: t.depth,
                 link: t.link,
+                outer: None,
             }),
             evidence: ExtraneousEvidence {
                 reason: e.reason.name(),
@@ -1879,6 +1893,8 @@ impl ExtraneousDetector {
         }
         let dir = flow.first_dir;
         let entry = Pending {
+            flow_id: crate::alert::flow_id(&flow.key, flow.counters.first_seen),
+            icmp: flow.ext.icmp(&flow.key),
             key: flow.key,
             tunnel: flow.ext.tunnel(&flow.key),
             reason,
@@ -2224,6 +2240,7 @@ mod tests {
                 app: AppHint::None,
                 link_class: None,
                 keepalive: crate::packet::Keepalive::None,
+                icmp: [0, 0],
             };
             let new = self.flow.is_none();
             let flow = self.flow.get_or_insert_with(|| FlowEntry {
@@ -2434,6 +2451,8 @@ mod tests {
         let mut t = PendingTable::new(1);
         let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
         let entry = Pending {
+            flow_id: 1,
+            icmp: None,
             key,
             tunnel: None,
             reason: Reason::AfterClose,

@@ -44,8 +44,9 @@ pub struct DetectorConfig<'a> {
 /// every slot of the flow table).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlowExt {
-    /// Innermost tunnel, if encapsulated (its link is the key's tunnel context).
-    pub tunnel: Option<TunnelTag>,
+    /// Innermost tunnel, if encapsulated (its link is the key's tunnel context), and the
+    /// first packet's ICMP type and code, in 8 bytes.
+    pub tunnel: TunnelTag,
     /// TCP state and extraneous-packet evidence.
     pub extraneous: extraneous::FlowState,
     /// Packet-beacon candidate state.
@@ -53,23 +54,29 @@ pub struct FlowExt {
 }
 
 /// The innermost tunnel of a flow, as kept in its slot: the link is not repeated, it is
-/// the flow key's tunnel context (8 bytes saved in every slot of the flow table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// the flow key's tunnel context (8 bytes saved in every slot of the flow table). The two
+/// spare bytes hold the ICMP type and code of the flow's first packet, which its Community
+/// ID needs (ICMP flows are keyed without them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TunnelTag {
-    /// Encapsulation.
-    pub kind: crate::decode::TunnelKind,
+    /// Encapsulation, `None` for a flow not in a tunnel.
+    pub kind: Option<crate::decode::TunnelKind>,
     /// Nesting level.
     pub depth: u8,
+    /// ICMP type and code of the first packet (ICMP and ICMPv6 flows).
+    pub icmp: [u8; 2],
     /// VNI / key / session ID.
     pub id: u32,
 }
 
-impl From<FlowTunnel> for TunnelTag {
-    fn from(t: FlowTunnel) -> TunnelTag {
+impl TunnelTag {
+    /// The tag of a flow's first packet.
+    pub fn new(tunnel: Option<FlowTunnel>, icmp: [u8; 2]) -> TunnelTag {
         TunnelTag {
-            kind: t.kind,
-            depth: t.depth,
-            id: t.id,
+            kind: tunnel.map(|t| t.kind),
+            depth: tunnel.map_or(0, |t| t.depth),
+            icmp,
+            id: tunnel.map_or(0, |t| t.id),
         }
     }
 }
@@ -77,12 +84,22 @@ impl From<FlowTunnel> for TunnelTag {
 impl FlowExt {
     /// The flow's innermost tunnel, link included (from `key`, the flow's key).
     pub fn tunnel(&self, key: &flowtable::FlowKey) -> Option<FlowTunnel> {
-        self.tunnel.map(|t| FlowTunnel {
-            kind: t.kind,
+        let t = self.tunnel;
+        t.kind.map(|kind| FlowTunnel {
+            kind,
             id: t.id,
             depth: t.depth,
             link: key.tunnel,
         })
+    }
+
+    /// ICMP type and code of the flow's first packet, for an ICMP or ICMPv6 flow.
+    pub fn icmp(&self, key: &flowtable::FlowKey) -> Option<(u8, u8)> {
+        matches!(
+            key.proto,
+            flowtable::IpProto::ICMP | flowtable::IpProto::ICMPV6
+        )
+        .then_some((self.tunnel.icmp[0], self.tunnel.icmp[1]))
     }
 }
 

@@ -213,7 +213,8 @@ struct PcapStream {
 
 impl PcapStream {
     fn create(path: &Path) -> Result<PcapStream, GenerateError> {
-        let file = File::create(path).map_err(|e| write_error(path, &e))?;
+        let file =
+            crate::fsio::create_output(path, false, 0o644).map_err(|e| write_error(path, &e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         // Magic (microseconds), version 2.4, zone 0, sigfigs 0, snaplen 65535, Ethernet.
         let mut header = Vec::with_capacity(24);
