@@ -18,6 +18,7 @@ pub mod generate;
 pub mod live;
 pub mod metrics;
 pub mod names;
+pub mod packet;
 pub mod pipeline;
 pub mod privdrop;
 pub mod report;

@@ -39,13 +39,17 @@ use crate::alert::{
 use crate::capture::CaptureRecord;
 use crate::config::Config;
 use crate::decode::dns::DnsHeaderSlice;
-use crate::decode::{DecodeCounters, Decoder, InnerPacket, TcpInfo, TunnelKind, icmp};
+use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind, icmp};
 pub use crate::detect::FlowExt;
 use crate::detect::mirror_stream::{
     self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
 };
-use crate::detect::{DetectorReport, Flow, FlowDetectors, FlowEnd, PacketContext, SharedState};
+use crate::detect::{
+    DetectorConfig, DetectorReport, Flow, FlowDetectors, FlowEnd, PacketContext, SharedState,
+};
 use crate::names::NameCache;
+pub use crate::packet::{AppHint, FlowTunnel, PacketMeta};
+use crate::packet::{Keepalive, LinkClass, keepalive_of, question_hash};
 use crate::tunnel::{InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats};
 
 /// Tunnel records kept for the end-of-run inventory report.
@@ -57,73 +61,11 @@ const NAME_CACHE_CAPACITY: usize = 65_536;
 /// Bytes of transport payload that go into a packet fingerprint.
 const FINGERPRINT_PAYLOAD_BYTES: usize = 64;
 
-/// What the capture thread tells a worker about one packet.
-#[derive(Clone, Copy, Debug)]
-pub struct PacketMeta {
-    /// Packet time.
-    pub ts: Timestamp,
-    /// Canonical innermost flow.
-    pub key: FlowKey,
-    /// Direction within `key`.
-    pub dir: Direction,
-    /// IP length of the innermost packet.
-    pub ip_len: u32,
-    /// TCP flags (0 when not TCP).
-    pub tcp_flags: u8,
-    /// Innermost enclosing tunnel.
-    pub tunnel: Option<FlowTunnel>,
-    /// TCP header fields, when TCP.
-    pub tcp: Option<TcpInfo>,
-    /// Transport payload bytes (TCP: as the headers state; else as captured).
-    pub payload_len: u32,
-    /// IPv4 identification (IPv6: fragment identification, or 0).
-    pub ip_id: u32,
-    /// Hash of what identifies this exact packet (flow, direction, IP id, TCP seq/ack/flags,
-    /// payload start): equal for a packet and its duplicate.
-    pub fingerprint: u64,
-    /// What the application layer says, where a detector needs it.
-    pub app: AppHint,
-    /// ICMP type and code (0, 0 when not ICMP): a flow keeps its first packet's, for its
-    /// Community ID.
-    pub icmp: [u8; 2],
-}
-
-/// Application-layer facts the capture thread reads for the flow detectors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AppHint {
-    /// Nothing.
-    #[default]
-    None,
-    /// A DNS message (UDP port 53).
-    Dns {
-        /// Transaction id.
-        id: u16,
-        /// QR bit.
-        response: bool,
-    },
-    /// An ICMP or ICMPv6 error quoting another flow.
-    IcmpError {
-        /// The quoted flow, canonical, with the error's own tunnel context.
-        quoted: FlowKey,
-    },
-}
-
-/// The tunnel a flow travels in, as kept per flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowTunnel {
-    /// Encapsulation.
-    pub kind: TunnelKind,
-    /// VNI / key / session ID.
-    pub id: u32,
-    /// Nesting level of that tunnel.
-    pub depth: u8,
-    /// Link id (also the key's tunnel context).
-    pub link: u64,
-}
-
 /// A batch of packets for one worker.
 struct Batch {
     now: Timestamp,
+    /// First packet time of the capture being read (the same for every worker).
+    epoch: Timestamp,
     packets: Vec<PacketMeta>,
 }
 
@@ -132,6 +74,9 @@ enum WorkerMsg {
     /// A reloaded configuration (restart-only keys already at their start values), applied
     /// between two batches.
     Reload(Arc<Config>),
+    /// The capture being read ended and an unrelated one follows: end every flow and forget
+    /// the capture, as if the next one were replayed alone.
+    EndCapture,
     Finish,
 }
 
@@ -192,6 +137,9 @@ pub struct PipelineReport {
     pub queued_batches: u64,
     /// Name cache counters.
     pub names: crate::names::NameCacheStats,
+    /// Independent captures the inputs were judged as ([`Pipeline::start_input`]: 1 for a
+    /// single capture or one capture cut in pieces).
+    pub captures: u64,
 }
 
 impl PipelineReport {
@@ -263,6 +211,26 @@ pub struct Pipeline {
     /// Control-plane correlation (`--audit`): locked once per tunnel session decision or
     /// record, never per packet.
     control: Option<Arc<Mutex<crate::control::correlate::Correlator>>>,
+    /// First packet time of the capture being read (zero before its first packet).
+    epoch: Timestamp,
+    /// A new input file starts with the next packet (see [`Pipeline::start_input`]).
+    input_boundary: bool,
+    /// Independent captures so far.
+    captures: u64,
+}
+
+/// The rule that decides whether the next file of a folder continues the capture or starts
+/// an unrelated one, as the summary prints it.
+pub const FOLDER_RULE: &str = "a file whose first packet is earlier than the last packet so far, or later by more than [flows] idle_timeout_s, is an independent capture (state flushed, judged as if replayed alone); otherwise it continues the timeline (rotated files)";
+
+/// The flow detectors' sections of `config`.
+fn detector_config(config: &Config) -> DetectorConfig<'_> {
+    DetectorConfig {
+        extraneous: &config.extraneous,
+        beacon: &config.beacon,
+        home: &config.networks.home,
+        flow_idle_timeout: config.flow_idle_timeout(),
+    }
 }
 
 impl Pipeline {
@@ -303,7 +271,7 @@ impl Pipeline {
                 published,
                 last_publish_s: 0,
                 table: FlowTable::new(table_config, seed_from_os()),
-                detectors: FlowDetectors::new(config, &shared, n_workers),
+                detectors: FlowDetectors::new(detector_config(config), &shared, n_workers),
                 sink: new_sink(),
                 flow_records: options.flow_records,
                 recycle: recycle_tx.clone(),
@@ -351,6 +319,9 @@ impl Pipeline {
             first_ts: None,
             last_tick_s: 0,
             control: None,
+            epoch: Timestamp::ZERO,
+            input_boundary: false,
+            captures: 0,
         })
     }
 
@@ -358,6 +329,36 @@ impl Pipeline {
     /// sessions of `control` (`--audit`).
     pub fn set_control(&mut self, control: Arc<Mutex<crate::control::correlate::Correlator>>) {
         self.control = Some(control);
+    }
+
+    /// The next packet starts a new input file. It continues the capture read so far when
+    /// it starts where that one ended (rotated files of one sensor); it starts an
+    /// independent capture when its time goes backwards or jumps ahead by more than the
+    /// flow idle timeout ([`FOLDER_RULE`]): every flow and tunnel session then ends, and the
+    /// detectors forget the capture, exactly as if each file were replayed alone. Live
+    /// capture never calls this.
+    pub fn start_input(&mut self) {
+        self.input_boundary = true;
+    }
+
+    /// Ends the capture read so far (see [`Pipeline::start_input`]).
+    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+        for w in 0..self.senders.len() {
+            self.send(w)?;
+            if let Some(tx) = self.senders.get(w) {
+                tx.send(WorkerMsg::EndCapture)
+                    .map_err(|_| AlertWriteError::WriterGone)?;
+            }
+        }
+        self.write_pending_alerts()?;
+        self.end_tunnels(true)?;
+        self.copies = CopyWindow::new(Duration::from_millis(
+            self.config.mirror.duplicate_window_ms,
+        ));
+        self.clock = Timestamp::ZERO;
+        self.last_tick_s = 0;
+        self.epoch = Timestamp::ZERO;
+        Ok(())
     }
 
     /// The configuration in use.
@@ -428,6 +429,19 @@ impl Pipeline {
         let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
         c.packets += 1;
         c.bytes += u64::from(frame_bytes);
+        if self.input_boundary {
+            self.input_boundary = false;
+            let backwards = rec.ts < self.clock;
+            let gap = rec.ts.saturating_since(self.clock) > self.config.flow_idle_timeout();
+            if self.epoch != Timestamp::ZERO && (backwards || gap) {
+                self.end_capture()?;
+            }
+        }
+        if self.epoch == Timestamp::ZERO {
+            self.epoch = rec.ts;
+            self.captures += 1;
+        }
+        let c = &mut self.counters;
         if rec.ts > self.clock {
             self.clock = rec.ts;
         }
@@ -539,6 +553,23 @@ impl Pipeline {
             u128::from_ne_bytes(pair.lo_addr),
             u128::from_ne_bytes(pair.hi_addr),
         ));
+        // The class of the innermost link now: flows inside a mirror are copies.
+        let link_class = flow_tunnel.map(|t| match self.tunnels.link_class(t.link) {
+            Some(MirrorClass::Mirror) => LinkClass::Mirror,
+            Some(MirrorClass::Overlay) => LinkClass::Overlay,
+            _ => LinkClass::Unknown,
+        });
+        let keepalive = match app {
+            AppHint::Dns {
+                response: false, ..
+            } => Keepalive::DnsQuery,
+            _ => keepalive_of(
+                p.proto,
+                (p.src_port, p.dst_port),
+                p.tcp.as_ref(),
+                p.l4_payload,
+            ),
+        };
         let meta = PacketMeta {
             ts: rec.ts,
             key,
@@ -546,11 +577,14 @@ impl Pipeline {
             ip_len: p.ip_len,
             tcp_flags: p.tcp.map_or(0, |t| t.flags),
             tunnel: flow_tunnel,
+            link_class,
             tcp: p.tcp,
             payload_len: p.tcp.map_or(p.l4_payload.len() as u32, |t| t.payload_len),
             ip_id: p.ip_id,
+            ttl: p.ttl,
             fingerprint: fingerprint.unwrap_or(0),
             app,
+            keepalive,
             icmp: p.icmp.map_or([0, 0], |(t, c)| [t, c]),
         };
         let worker = pick_worker(hash, self.senders.len());
@@ -674,6 +708,7 @@ impl Pipeline {
         let packets = std::mem::replace(slot, fresh);
         let batch = Batch {
             now: self.clock,
+            epoch: self.epoch,
             packets,
         };
         match self.senders.get(w) {
@@ -737,6 +772,7 @@ impl Pipeline {
             first_ts: self.first_ts,
             last_ts: self.clock,
             queued_batches: 0,
+            captures: self.captures,
         })
     }
 
@@ -761,6 +797,7 @@ impl Pipeline {
             first_ts: self.first_ts,
             last_ts: self.clock,
             queued_batches: self.senders.iter().map(|tx| tx.len() as u64).sum(),
+            captures: self.captures,
         }
     }
 
@@ -786,9 +823,15 @@ impl Pipeline {
 fn app_hint(p: &InnerPacket<'_>, context: u64) -> AppHint {
     if p.proto == IpProto::UDP && (p.src_port == 53 || p.dst_port == 53) {
         if let Some(h) = DnsHeaderSlice::from_slice(p.l4_payload) {
+            let response = h.is_response();
             return AppHint::Dns {
                 id: h.id(),
-                response: h.is_response(),
+                response,
+                question: if response {
+                    0
+                } else {
+                    question_hash(p.l4_payload)
+                },
             };
         }
     }
@@ -1075,7 +1118,13 @@ impl Worker {
                 WorkerMsg::Reload(config) => {
                     self.table
                         .set_timeouts(config.flow_idle_timeout(), config.flow_active_timeout());
-                    self.detectors.reload(&config);
+                    self.detectors.reload(detector_config(&config));
+                }
+                WorkerMsg::EndCapture => {
+                    if let Err(e) = self.end_capture() {
+                        failure = Some(e);
+                        break;
+                    }
                 }
                 WorkerMsg::Finish => break,
             }
@@ -1103,7 +1152,28 @@ impl Worker {
         Ok(self.report)
     }
 
+    /// The capture ended and an unrelated one follows: every flow ends (`shutdown`), the
+    /// detectors write what is pending and forget the capture.
+    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+        let mut out = FlowOutput {
+            detectors: &mut self.detectors,
+            sink: &mut self.sink,
+            flow_records: self.flow_records,
+            written: 0,
+            result: Ok(()),
+        };
+        self.table
+            .drain(&mut |flow, reason| out.end(flow, flow_end(reason)));
+        out.result?;
+        self.report.flow_events += out.written;
+        self.detectors.end_capture(self.clock, &mut self.sink)?;
+        self.sink.flush()?;
+        self.clock = Timestamp::ZERO;
+        Ok(())
+    }
+
     fn process(&mut self, batch: &Batch) -> Result<(), AlertWriteError> {
+        self.detectors.observe_epoch(batch.epoch);
         let alerts_before = self.detectors.alerts_written();
         let table = &mut self.table;
         let mut out = FlowOutput {

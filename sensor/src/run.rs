@@ -195,6 +195,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
                 continue;
             }
         };
+        pipeline.start_input();
         let mut n = 0u64;
         loop {
             match reader.next_packet() {
@@ -254,6 +255,13 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let report = finish?;
     stats?;
     eprint!("{}", crate::stats::summary(&report, started.elapsed()));
+    if inputs.len() > 1 {
+        eprintln!(
+            "captures: {} independent ({})",
+            report.captures,
+            crate::pipeline::FOLDER_RULE
+        );
+    }
     if args.inventory {
         eprint!("{}", crate::stats::inventory_table(&report));
     }

@@ -934,6 +934,13 @@ impl TunnelTable {
         }
     }
 
+    /// The class of link `link` now (`None`: no such link). A read accessor for the flow
+    /// detectors' hint: inner flows of a mirror are copies.
+    pub fn link_class(&self, link: u64) -> Option<MirrorClass> {
+        let key = self.keys_by_id.get(&link)?;
+        self.links.get(key).map(|l| l.class)
+    }
+
     /// Hands over the sessions to alert on (each once), marking them alerted.
     pub fn take_alerts(&mut self, emit: &mut impl FnMut(TunnelSessionRecord)) {
         let pending = std::mem::take(&mut self.pending_alerts);

@@ -17,6 +17,9 @@ mod real_captures;
 mod live;
 // Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.
 mod control;
+// Issues 11, 17.1 and 18.1: alerts on real traffic (../shared/pcaps/wild), a folder as its
+// captures, pieces as the whole, jittered timestamps, the same events whatever the workers.
+mod precision;
 // Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
 // modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
 mod outputs;

@@ -18,12 +18,27 @@ pub mod mirror_stream;
 
 use std::sync::Arc;
 
-use flowtable::{FlowEntry, Timestamp};
+use flowtable::{Duration, FlowEntry, Timestamp};
+use ipnet::IpNet;
 
 use crate::alert::{AlertWriteError, EventSink};
-use crate::config::Config;
 use crate::names::NameCache;
-use crate::pipeline::{FlowTunnel, PacketMeta};
+use crate::packet::{FlowTunnel, PacketMeta};
+
+/// What the flow detectors are built from: their own sections plus `[networks] home` and the
+/// flow idle timeout, not the whole configuration (which imports these sections: the
+/// detectors stay below it).
+#[derive(Clone, Copy, Debug)]
+pub struct DetectorConfig<'a> {
+    /// `[extraneous]`.
+    pub extraneous: &'a extraneous::ExtraneousConfig,
+    /// `[beacon]`.
+    pub beacon: &'a beacon::BeaconConfig,
+    /// `[networks] home`.
+    pub home: &'a [IpNet],
+    /// `[flows] idle_timeout_s`.
+    pub flow_idle_timeout: Duration,
+}
 
 /// Per-flow state the sensor keeps beside the generic counters (fixed size: it lives in
 /// every slot of the flow table).
@@ -162,18 +177,41 @@ pub struct FlowDetectors {
 
 impl FlowDetectors {
     /// Detectors for one worker (`workers`: how many share the configured capacities).
-    pub fn new(config: &Config, shared: &SharedState, workers: usize) -> FlowDetectors {
+    pub fn new(config: DetectorConfig<'_>, shared: &SharedState, workers: usize) -> FlowDetectors {
         FlowDetectors {
-            extraneous: extraneous::ExtraneousDetector::new(config, workers),
-            beacon: beacon::BeaconDetector::new(config, shared, workers),
+            extraneous: extraneous::ExtraneousDetector::new(
+                config.extraneous,
+                config.flow_idle_timeout,
+                workers,
+            ),
+            beacon: beacon::BeaconDetector::new(config.beacon, config.home, shared, workers),
         }
     }
 
     /// Applies a reloaded configuration between batches (see each detector's `reload` for
     /// what applies and what keeps its start value).
-    pub fn reload(&mut self, config: &Config) {
-        self.extraneous.reload(config);
-        self.beacon.reload(config);
+    pub fn reload(&mut self, config: DetectorConfig<'_>) {
+        self.extraneous
+            .reload(config.extraneous, config.flow_idle_timeout);
+        self.beacon.reload(config.beacon, config.home);
+    }
+
+    /// The capture being read started at `epoch` (the same for every worker, once per batch).
+    pub fn observe_epoch(&mut self, epoch: Timestamp) {
+        self.extraneous.observe_epoch(epoch);
+        self.beacon.observe_epoch(epoch);
+    }
+
+    /// End of one capture of several (every flow has ended): what is pending is written and
+    /// the per-capture state forgotten, as if the next capture were replayed alone.
+    pub fn end_capture(
+        &mut self,
+        now: Timestamp,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        self.extraneous.end_capture(now, sink)?;
+        self.beacon.end_capture();
+        Ok(())
     }
 
     /// Whether `p` opens a new connection on the key of a flow that has ended (a SYN after

@@ -16,6 +16,7 @@ mod correctness_scenarios;
 pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
+mod precision_scenarios;
 mod scenarios;
 mod security_scenarios;
 pub mod timeline;
@@ -49,6 +50,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .chain(control_scenarios::SCENARIOS)
         .chain(security_scenarios::SCENARIOS)
         .chain(correctness_scenarios::SCENARIOS)
+        .chain(precision_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
