@@ -2227,17 +2227,15 @@ mod tests {
             std::env::temp_dir().join(format!("mirrorwatch-replay-dir-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("sub")).unwrap();
-        for name in [
-            "b.pcapng",
-            "a.PCAP",
-            "c.pcap.gz",
-            "d.zst",
-            "e.cap",
-            "notes.txt",
-            "sub/x.pcap",
-        ] {
+        for name in ["b.pcapng", "a.PCAP", "e.cap", "notes.txt", "sub/x.pcap"] {
             fs::write(dir.join(name), b"").unwrap();
         }
+        // A compressed file is judged by what it holds: a compressed capture is read, a
+        // compressed log (CloudTrail delivers `*.json.gz`) is not.
+        let (pcap, _) = three_packet_pcap(MAGIC_US, false, 1);
+        fs::write(dir.join("c.pcap.gz"), gzip(&pcap)).unwrap();
+        fs::write(dir.join("d.zst"), zstd(&pcap)).unwrap();
+        fs::write(dir.join("trail.json.gz"), gzip(br#"{"Records":[]}"#)).unwrap();
         let explicit = dir.join("notes.txt");
         let files = expand_inputs(&[explicit.clone(), dir.clone()]).unwrap();
         let names: Vec<_> = files

@@ -30,15 +30,16 @@ pub(super) fn render(r: &Report, out: &mut String) {
         note(out, "No tunnel sessions in the input.");
         out.push_str(&graph(r, &[]));
     } else {
-        let shown = r.tunnels.len().min(MAX_GRAPH_SESSIONS);
+        let drawn = graph_sessions(&r.tunnels);
+        let shown = drawn.len();
         let _ = writeln!(
             out,
-            "<p class=\"note\">{} tunnel sessions; the graph shows {} of them (alerted first, then by bytes). Every session is in the <a href=\"#inventory\">inventory</a>.</p>",
+            "<p class=\"note\">{} tunnel sessions; the graph shows {} of them (alerted first, then by bytes, with the biggest few of every class). Every session is in the <a href=\"#inventory\">inventory</a>.</p>",
             num(r.tunnels_total),
             num(shown as u64)
         );
         out.push_str("<div class=\"grid\"><div class=\"scroll\" style=\"max-height:none\">");
-        out.push_str(&graph(r, &r.tunnels[..shown]));
+        out.push_str(&graph(r, &drawn));
         out.push_str("</div>");
         control_plane(r, out);
         out.push_str("</div>\n");
@@ -144,6 +145,43 @@ fn control_plane(r: &Report, out: &mut String) {
         );
     }
     out.push_str("</div>\n");
+}
+
+/// Sessions of any one class kept on the graph even when alerted sessions fill it: an
+/// analyst must see the overlays and unknown tunnels beside a flood of mirror alerts.
+const PER_CLASS_ON_GRAPH: usize = 4;
+
+/// The sessions the graph draws, at most [`MAX_GRAPH_SESSIONS`]: the first rows of `tunnels`
+/// (alerted first, then by bytes), except that the first [`PER_CLASS_ON_GRAPH`] of every
+/// class take the place of the last rows when they would otherwise be left out.
+fn graph_sessions(tunnels: &[TunnelRow]) -> Vec<TunnelRow> {
+    let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut reserved = vec![false; tunnels.len()];
+    for (i, t) in tunnels.iter().enumerate() {
+        let n = per_class.entry(t.class.as_str()).or_default();
+        if *n < PER_CLASS_ON_GRAPH {
+            *n += 1;
+            reserved[i] = true;
+        }
+    }
+    let reserved_count = reserved.iter().filter(|&&r| r).count();
+    let mut free = MAX_GRAPH_SESSIONS.saturating_sub(reserved_count);
+    tunnels
+        .iter()
+        .zip(&reserved)
+        .filter(|&(_, &r)| {
+            if r {
+                true
+            } else if free > 0 {
+                free -= 1;
+                true
+            } else {
+                false
+            }
+        })
+        .map(|(t, _)| t.clone())
+        .take(MAX_GRAPH_SESSIONS)
+        .collect()
 }
 
 /// The graph of `sessions`.
