@@ -147,18 +147,19 @@ fn control_plane(r: &Report, out: &mut String) {
     out.push_str("</div>\n");
 }
 
-/// Sessions of any one class kept on the graph even when alerted sessions fill it: an
-/// analyst must see the overlays and unknown tunnels beside a flood of mirror alerts.
+/// Sessions of any one class and approval kept on the graph even when alerted sessions fill
+/// it: an analyst must see the overlays, the unknown tunnels and the approved mirrors beside
+/// a flood of mirror alerts.
 const PER_CLASS_ON_GRAPH: usize = 4;
 
 /// The sessions the graph draws, at most [`MAX_GRAPH_SESSIONS`]: the first rows of `tunnels`
 /// (alerted first, then by bytes), except that the first [`PER_CLASS_ON_GRAPH`] of every
-/// class take the place of the last rows when they would otherwise be left out.
+/// class and approval take the place of the last rows when they would otherwise be left out.
 fn graph_sessions(tunnels: &[TunnelRow]) -> Vec<TunnelRow> {
-    let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_class: BTreeMap<(&str, bool), usize> = BTreeMap::new();
     let mut reserved = vec![false; tunnels.len()];
     for (i, t) in tunnels.iter().enumerate() {
-        let n = per_class.entry(t.class.as_str()).or_default();
+        let n = per_class.entry((t.class.as_str(), t.approved)).or_default();
         if *n < PER_CLASS_ON_GRAPH {
             *n += 1;
             reserved[i] = true;
