@@ -11,6 +11,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod fuzzing;
 pub mod detect;
 pub mod generate;
 pub mod live;

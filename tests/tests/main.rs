@@ -15,3 +15,5 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 16: the committed fuzzing corpora and crash regressions through the fuzz entry points.
+mod fuzz_corpus;
