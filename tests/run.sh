@@ -14,6 +14,12 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v gzip >/dev/null 2>&1 || need+=(gzip)
+# The output tests run a real Redis; the package test checks the units with systemd-analyze.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+# The report test renders the HTML report in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}" >&2
@@ -22,6 +28,17 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# The Community ID test compares with the reference implementation (PyPI: communityid).
+if ! python3 -c 'import communityid' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing communityid (PyPI)" >&2
+  python3 -m pip install -q communityid 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages communityid
+fi
+# The Debian package (tests/tests/package.rs installs it). cargo-deb is built once per machine
+# (about 3 minutes on 2 cores), the package's release build takes about 4 more.
+command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked
+cargo deb -p mirrorwatch --locked
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -177,7 +177,7 @@ fn bench_detectors(c: &mut Criterion) {
         names: Arc::new(NameCache::new(16)),
         destinations: Arc::new(KnownDestinations::default()),
     };
-    let detector = BeaconDetector::new(&config, &shared, 1);
+    let detector = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
     let (pairs, pair_bytes) = detector.pair_memory();
     let (tracks, track_bytes) = detector.track_memory();
     eprintln!(

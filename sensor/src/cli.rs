@@ -28,6 +28,13 @@ pub enum Command {
     /// Measure throughput, latency and memory on captures or generated scenarios, side by
     /// side with other tools on the same files.
     Bench(BenchArgs),
+    /// Read control-plane records of mirror configurations only (CloudTrail, Azure Activity,
+    /// GCP audit logs, device syslog and configurations): configured sessions, alerts, and a
+    /// drift report (table on stderr, events on stdout).
+    Audit(AuditArgs),
+    /// Build the hunting report (one self-contained HTML page) from an events file written
+    /// by `replay` or `live`.
+    Report(ReportArgs),
 }
 
 /// `mirrorwatch replay`.
@@ -40,11 +47,20 @@ pub struct ReplayArgs {
     /// saved at the end): overrides `[beacon] baseline_file`.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Where to write JSON-lines events; `-` is standard output.
-    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
-    pub output: String,
-    /// Worker threads (default: from the configuration, automatic).
-    #[arg(long, short = 'w', value_name = "N")]
+    /// Where to write JSON-lines events (repeatable; default `[output] targets`, else `-`).
+    ///
+    /// `-` is standard output; PATH (or file:PATH) a file, truncated; unix-dgram:PATH and
+    /// unix-stream:PATH a Unix socket; syslog: (the local /dev/log), syslog:unix:PATH,
+    /// syslog:udp:HOST:PORT or syslog:tcp:HOST:PORT for RFC 5424 syslog;
+    /// redis://HOST[:PORT][/list|lpush|channel|stream[/KEY]] for Redis. Options follow a
+    /// `?`: types=alert,tunnel (event types written), queue_kib=N, facility=local0 and
+    /// level=info (syslog), maxlen=N (Redis stream). A replay drops nothing: it waits for a
+    /// slow output, and one unreachable for `[output] retry_timeout_s` ends the run with an
+    /// error once every other output has everything.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
+    pub output: Vec<String>,
+    /// Worker threads, 1 to 256 (default: from the configuration, automatic).
+    #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// Also write one `flow` record per flow.
     #[arg(long)]
@@ -56,9 +72,17 @@ pub struct ReplayArgs {
     /// class, approved or not, packets, bytes, first/last seen) to stderr.
     #[arg(long)]
     pub inventory: bool,
+    /// At the end, build the hunting report (one self-contained HTML page) from the events
+    /// written to an `--output` file (one output must then be a file).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Capture files, or directories of them (read in name order).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// Control-plane records of mirror configurations (a file or a directory; repeat the
+    /// flag for more), read before the packets and correlated with the mirrors on the wire.
+    #[arg(long, value_name = "PATH")]
+    pub audit: Vec<PathBuf>,
 }
 
 /// `mirrorwatch live`.
@@ -74,20 +98,29 @@ pub struct LiveArgs {
     /// saved at the end): overrides `[beacon] baseline_file`.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Where to append JSON-lines events; `-` is standard output. SIGHUP reopens the file.
-    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
-    pub output: String,
+    /// Where to write JSON-lines events (repeatable; default `[output] targets`, else `-`).
+    ///
+    /// The forms of `replay --output`: `-`, PATH or file:PATH (appended to; SIGHUP reopens
+    /// it), unix-dgram:PATH, unix-stream:PATH, syslog:[unix:PATH|udp:HOST:PORT|tcp:HOST:PORT],
+    /// redis://HOST[:PORT][/list|lpush|channel|stream[/KEY]], each with options after `?`
+    /// (types=alert,tunnel, queue_kib=N, facility=, level=, maxlen=). Capture never waits for
+    /// an output: a line that does not fit in its queue is dropped and counted
+    /// (`stats.output`, `mirrorwatch_output_dropped_total`); sockets and servers that go
+    /// away are reconnected, and a FIFO without a reader is waited for in the background.
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
+    pub output: Vec<String>,
     /// A BPF filter (tcpdump syntax) applied in the kernel.
     #[arg(long, value_name = "FILTER")]
     pub bpf: Option<String>,
     /// Bytes kept of each frame; the default keeps jumbo mirror frames whole.
     #[arg(long, value_name = "N", default_value_t = 9216, value_parser = clap::value_parser!(u32).range(64..=262_144))]
     pub snaplen: u32,
-    /// Kernel ring size in MiB (TPACKET_V3 under libpcap).
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Kernel ring size in MiB (TPACKET_V3 under libpcap), 1 to 2047 (libpcap takes the size
+    /// as a signed 32-bit number of bytes).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2047))]
     pub buffer_mb: u32,
-    /// Worker threads (default: from the configuration, automatic).
-    #[arg(long, short = 'w', value_name = "N")]
+    /// Worker threads, 1 to 256 (default: from the configuration, automatic).
+    #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// How often to write a `stats` event (`60s`, `500ms`, ...); one more is written at exit.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -104,6 +137,14 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9717`).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Control-plane records of mirror configurations (a file or a directory; repeat the
+    /// flag for more), read at start and correlated with the mirrors on the wire.
+    #[arg(long, value_name = "PATH")]
+    pub audit: Vec<PathBuf>,
+    /// Once the capture is open, run as this user (name or uid) with no capability at all;
+    /// overrides `[live] user`. Without either, the user stays and capabilities still go.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// `mirrorwatch generate`.
@@ -149,8 +190,8 @@ pub struct BenchArgs {
     /// 0 skips it.
     #[arg(long, value_name = "PPS", default_value_t = 1_000_000.0)]
     pub latency_rate: f64,
-    /// Peer tools to compare with (TOML, see `benches/peers.toml`); default: that file when
-    /// it exists in the current directory, else tcpdump and tshark.
+    /// Peer tools to compare with (TOML, e.g. `benches/peers.toml`); default:
+    /// `/etc/mirrorwatch/peers.toml` when it exists, else tcpdump and tshark.
     #[arg(long, value_name = "FILE")]
     pub peers: Option<PathBuf>,
     /// Run no peer tool.
@@ -180,6 +221,21 @@ pub struct BenchArgs {
     pub inputs: Vec<String>,
 }
 
+/// `mirrorwatch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The events file (JSON lines) to report on.
+    #[arg(value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+    /// Where to write the HTML page.
+    #[arg(long, short = 'o', value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Configuration file (TOML) of the run, for `[networks] home` and the beacon threshold;
+    /// defaults are built in.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// `mirrorwatch config ...`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -190,4 +246,31 @@ pub enum ConfigCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// `mirrorwatch audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Configuration file (TOML): `[mirror]` baseline and `[control]` files.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write JSON-lines events; `-` is standard output.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "-")]
+    pub output: String,
+    /// Control-plane files, or directories of them (read in name order).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Most worker threads, as `[pipeline] workers` allows.
+pub const MAX_WORKERS: usize = 256;
+
+/// `--workers`: 1 to [`MAX_WORKERS`] (0 is accepted as "automatic", like the configuration).
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_WORKERS => Ok(n),
+        _ => Err(format!(
+            "give 1 to {MAX_WORKERS} worker threads (0: automatic, from the configuration)"
+        )),
+    }
 }

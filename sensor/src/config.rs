@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::alert::output::{OutputSpec, OutputSpecError};
 use crate::decode::{DecodeConfig, MAX_TUNNEL_DEPTH_CAP, TunnelKind};
 use crate::detect::beacon::BeaconConfig;
 use crate::detect::extraneous::ExtraneousConfig;
@@ -24,7 +25,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 /// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
 /// whether a detector got its tables at all; the baseline of known destinations is read
 /// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
-pub const RESTART_ONLY_KEYS: [&str; 13] = [
+pub const RESTART_ONLY_KEYS: [&str; 17] = [
     "[flows] capacity",
     "[tunnels] capacity",
     "[pipeline] workers",
@@ -38,6 +39,10 @@ pub const RESTART_ONLY_KEYS: [&str; 13] = [
     "[beacon] packet_tracks",
     "[beacon] baseline_file",
     "[beacon] known_destinations_capacity",
+    "[live] user",
+    "[output] targets",
+    "[output] retry_timeout_s",
+    "[output] shutdown_grace_s",
 ];
 
 /// Errors from loading a configuration. Each names the file.
@@ -94,6 +99,66 @@ pub struct Config {
     pub extraneous: ExtraneousConfig,
     /// `[beacon]`.
     pub beacon: BeaconConfig,
+    /// `[control]`: control-plane records of mirror configurations (`--audit`).
+    pub control: crate::control::ControlConfig,
+    /// `[live]`.
+    pub live: LiveConfig,
+    /// `[output]`.
+    pub output: OutputConfig,
+    /// `[eve]`: the sensor's identity in its events.
+    pub eve: EveConfig,
+}
+
+/// `[live]`: the live sensor's process settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// The user to run as once the capture is open (`--user` overrides); empty = keep the
+    /// user, still dropping every capability.
+    pub user: String,
+}
+
+/// A list of CIDRs where a bare address stands for its host prefix (`10.0.0.1` is
+/// `10.0.0.1/32`): the reading an operator listing collectors means.
+fn nets_or_addresses<'de, D>(deserializer: D) -> Result<Vec<IpNet>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|t| {
+            t.parse::<IpNet>()
+                .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{t:?} is neither an address nor a CIDR (e.g. 10.0.0.1 or 10.0.0.0/8)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// `[eve]`: what every event says about its writer (read at start).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EveConfig {
+    /// `host` in every event; empty = the machine's host name.
+    pub host: String,
+    /// Community ID seed (0 unless every tool that computes the ids agrees on another).
+    pub community_id_seed: u16,
+}
+
+impl EveConfig {
+    /// The process-wide event identity this section gives, with the live interface.
+    pub fn origin(&self, in_iface: Option<&str>) -> crate::alert::Origin {
+        crate::alert::Origin {
+            host: crate::alert::host_name(&self.host),
+            in_iface: in_iface.map(std::sync::Arc::from),
+            pcap_filename: None,
+            community_id_seed: self.community_id_seed,
+        }
+    }
 }
 
 /// `[networks]`: what is inside the organization.
@@ -108,7 +173,9 @@ pub struct NetworksConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MirrorConfig {
-    /// Collectors allowed to receive mirrored traffic from anyone.
+    /// Collectors allowed to receive mirrored traffic from anyone (CIDRs; a bare address
+    /// is its /32 or /128).
+    #[serde(deserialize_with = "nets_or_addresses")]
     pub approved_collectors: Vec<IpNet>,
     /// Decide a session's class after at most this many packets.
     pub decide_after_packets: u64,
@@ -135,6 +202,22 @@ pub struct InventoryEntry {
     /// Tunnel ids allowed; empty = any.
     #[serde(default)]
     pub tunnel_ids: Vec<u32>,
+    /// Control plane: who may configure mirrors to this collector (ARN, UPN, e-mail or
+    /// device user patterns, `*` wildcard); empty = anyone.
+    #[serde(default)]
+    pub actors: Vec<String>,
+    /// Control plane: mirrored resources allowed (ENI, NIC, subnet, interface patterns);
+    /// empty = any.
+    #[serde(default)]
+    pub source_resources: Vec<String>,
+    /// Control plane: the collector's resource ids (target, ENI, NIC IP configuration,
+    /// forwarding rule patterns), for records that name no address.
+    #[serde(default)]
+    pub collector_resources: Vec<String>,
+    /// Control plane: change records that may approve changes to this collector (patterns);
+    /// when set, a change needs one of them within its window.
+    #[serde(default)]
+    pub change_records: Vec<String>,
 }
 
 impl Default for MirrorConfig {
@@ -185,6 +268,29 @@ pub struct PipelineConfig {
     pub queue_batches: usize,
 }
 
+/// `[output]`: where events go, and how long outputs are waited for.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Outputs, each in the form `--output` takes ([`OutputSpec::parse`]); empty = standard
+    /// output. `--output` on the command line replaces the list.
+    pub targets: Vec<String>,
+    /// Replay: seconds an unreachable output is retried before the run gives it up.
+    pub retry_timeout_s: u64,
+    /// Live: seconds a stopping sensor gives its outputs to deliver what they hold.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            targets: Vec::new(),
+            retry_timeout_s: 60,
+            shutdown_grace_s: 5,
+        }
+    }
+}
+
 impl Default for NetworksConfig {
     fn default() -> Self {
         let home = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"];
@@ -231,7 +337,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.control.resolve_relative_to(path);
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `path` is only used in error messages.
@@ -356,6 +464,19 @@ impl Config {
                 "must be between 1 and 65536",
             ));
         }
+        for target in &self.output.targets {
+            OutputSpec::parse(target).map_err(|e| invalid("output", "targets", &e.to_string()))?;
+        }
+        if self.output.retry_timeout_s == 0 || self.output.retry_timeout_s > 86_400 {
+            return Err(invalid(
+                "output",
+                "retry_timeout_s",
+                "must be between 1 and 86400",
+            ));
+        }
+        if self.output.shutdown_grace_s > 300 {
+            return Err(invalid("output", "shutdown_grace_s", "must be at most 300"));
+        }
         // The detectors own their sections' ranges.
         self.extraneous
             .validate()
@@ -363,6 +484,9 @@ impl Config {
         self.beacon
             .validate()
             .map_err(|(key, problem)| invalid("beacon", key, &problem))?;
+        self.control
+            .validate()
+            .map_err(|(key, problem)| invalid("control", key, &problem))?;
         Ok(())
     }
 
@@ -398,7 +522,25 @@ impl Config {
             "[beacon] known_destinations_capacity",
             beacon.known_destinations_capacity
         );
+        keep!("[live] user", live.user);
+        keep!("[output] targets", output.targets);
+        keep!("[output] retry_timeout_s", output.retry_timeout_s);
+        keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
         (applied, changed)
+    }
+
+    /// The outputs: those given on the command line (`--output`, repeatable) if any, else
+    /// `[output] targets`, else standard output.
+    pub fn outputs(&self, cli: &[String]) -> Result<Vec<OutputSpec>, OutputSpecError> {
+        let texts: &[String] = if cli.is_empty() {
+            &self.output.targets
+        } else {
+            cli
+        };
+        if texts.is_empty() {
+            return Ok(vec![OutputSpec::parse("-")?]);
+        }
+        texts.iter().map(|t| OutputSpec::parse(t)).collect()
     }
 
     /// Flow idle timeout.
@@ -550,10 +692,59 @@ mod tests {
         all.beacon.packet_tracks += 1;
         all.beacon.baseline_file = "known.txt".to_owned();
         all.beacon.known_destinations_capacity += 1;
+        all.live.user = "nobody".to_owned();
+        all.output.targets = vec!["events.json".to_owned()];
+        all.output.retry_timeout_s += 1;
+        all.output.shutdown_grace_s += 1;
         let (applied, changed) = running.reloaded(&all);
         assert_eq!(changed, RESTART_ONLY_KEYS);
         assert_eq!(applied, running);
         assert!(running.reloaded(&running).1.is_empty());
+    }
+
+    #[test]
+    fn a_bare_collector_address_is_its_host_prefix() {
+        let c = parse(
+            "[mirror]\napproved_collectors = [\"10.0.0.1\", \"2001:db8::1\", \"192.0.2.0/24\"]\n",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .mirror
+            .approved_collectors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "2001:db8::1/128", "192.0.2.0/24"]);
+        let e = parse("[mirror]\napproved_collectors = [\"10.0.0.300\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"10.0.0.300\" is neither"), "{e}");
+    }
+
+    #[test]
+    fn output_targets_are_checked_and_the_command_line_replaces_them() {
+        let c = parse(
+            "[output]\ntargets = [\"eve.json\", \"redis://127.0.0.1/stream/ev?types=alert\"]\n",
+        )
+        .unwrap();
+        let specs = c.outputs(&[]).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[1].types, ["alert"]);
+        let cli = c.outputs(&["-".to_owned()]).unwrap();
+        assert_eq!(cli.len(), 1);
+        assert_eq!(cli[0].text, "-");
+        assert_eq!(Config::default().outputs(&[]).unwrap()[0].text, "-");
+        let e = parse("[output]\ntargets = [\"syslog:bogus\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("test.toml: [output] targets: output \"syslog:bogus\""),
+            "{e}"
+        );
+        let e = parse("[output]\nretry_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[output] retry_timeout_s"), "{e}");
     }
 
     #[test]

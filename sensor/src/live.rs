@@ -16,12 +16,16 @@ use std::time::{Duration as StdDuration, Instant, SystemTime};
 use anyhow::Context;
 use flowtable::Timestamp;
 
-use crate::alert::{EventSink, EventWriter, OutputTarget};
-use crate::capture::live::{self, KernelStats, LiveCapture, LiveOptions};
+use crate::alert::{EventSink, EventWriter};
+use crate::capture::live::{self, KernelStats, KernelTotals, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
-use crate::metrics::MetricsServer;
+use crate::metrics::{MetricsListener, MetricsServer};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
-use crate::run::{UsageError, load_config, load_settings, stop_flag, with_baseline};
+use crate::privdrop::{RunAs, drop_privileges};
+use crate::run::{
+    UsageError, check_baseline_dir, check_stdout_open, load_config, load_settings, stop_flag,
+    with_baseline,
+};
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
@@ -35,6 +39,9 @@ const BATCH_FLUSH_EVERY: StdDuration = StdDuration::from_millis(10);
 
 /// Clocks and flags are looked at once per this many packets under load.
 const CHECK_EVERY_PACKETS: u32 = 256;
+
+/// Longest the ring is drained after SIGINT/SIGTERM.
+const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(1);
 
 /// One packet in this many has its kernel-to-capture delay measured.
 const DELAY_SAMPLE_EVERY: u32 = 64;
@@ -51,6 +58,13 @@ pub struct LiveOutcome {
 /// Runs `mirrorwatch live` until SIGINT/SIGTERM.
 pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     let config = load_settings(args.config.as_deref(), args.baseline.as_deref())?;
+    // Control-plane records are read before capture starts, then followed (`--audit`).
+    let audit = (!args.audit.is_empty())
+        .then(|| crate::control::shell::load(&config, &args.audit))
+        .transpose()?;
+    let audit_base = config.clone();
+    let audit_changes = audit.as_ref().map(|l| l.inventory.changes.clone());
+    let config = crate::control::shell::with_approved_streams(config, audit.as_ref());
     let name = args.interface.as_str();
     for w in live::preflight(name).map_err(UsageError::Live)? {
         eprintln!("mirrorwatch: warning: {w}");
@@ -87,12 +101,36 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     }
     let metrics = match args.metrics {
         Some(addr) => Some(
-            MetricsServer::serve(addr).map_err(|source| UsageError::Metrics { addr, source })?,
+            MetricsListener::bind(addr).map_err(|source| UsageError::Metrics { addr, source })?,
         ),
         None => None,
     };
-    let target = OutputTarget::from_arg(&args.output);
-    let writer = EventWriter::spawn_live(&target, SWEEP_EVERY)?;
+    let outputs = config
+        .outputs(&args.output)
+        .map_err(crate::run::UsageError::OutputSpec)?;
+    check_stdout_open(&outputs)?;
+    // Every socket is open: give up the user and every capability before the first packet
+    // is parsed, the output opened or a thread started (see `privdrop.rs`).
+    let user_name = args.user.as_deref().unwrap_or(config.live.user.as_str());
+    let user = if user_name.is_empty() {
+        None
+    } else {
+        Some(RunAs::lookup(user_name).map_err(UsageError::Privilege)?)
+    };
+    let creds = drop_privileges(user.as_ref()).map_err(UsageError::Privilege)?;
+    eprintln!("mirrorwatch: capture open; now running as {creds}");
+    // As the user the sensor now runs as: the baseline must be saveable by it.
+    check_baseline_dir(&config)?;
+    let metrics = match metrics {
+        Some(listener) => Some(listener.start().context("starting the metrics server")?),
+        None => None,
+    };
+    crate::alert::set_origin(config.eve.origin(Some(name)));
+    let writer = EventWriter::start(
+        &outputs,
+        crate::run::writer_options(&config, Some(SWEEP_EVERY)),
+    )?;
+    let output_names: Vec<String> = outputs.iter().map(|o| o.describe()).collect();
     let pipeline_options = PipelineOptions {
         workers: args.workers.unwrap_or(0),
         flow_records: args.flows,
@@ -100,6 +138,12 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     };
     let mut pipeline = Pipeline::start(&config, pipeline_options, || writer.sink())
         .context("starting worker threads")?;
+    let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
+    let follow = control.as_ref().map(|c| {
+        pipeline.set_control(Arc::clone(c));
+        let changes = audit_changes.unwrap_or_default();
+        crate::control::shell::LiveFollow::start(&args.audit, &audit_base, changes, c)
+    });
     eprintln!(
         "mirrorwatch: capturing on {name} (link {}, snaplen {}, ring {} MiB, {}{}); events to {}",
         capture.link(),
@@ -114,7 +158,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
             .as_deref()
             .map(|f| format!(", filter {f:?}"))
             .unwrap_or_default(),
-        target.describe()
+        output_names.join(", ")
     );
     if let Some(m) = &metrics {
         eprintln!("mirrorwatch: metrics on http://{}/metrics", m.addr());
@@ -127,6 +171,8 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         capture_delay: latency_histogram(),
         started: Instant::now(),
         kernel: KernelStats::default(),
+        follow,
+        control,
     };
     let looped = session.capture_loop(&mut capture, &mut pipeline, &stop, &hup);
     session.kernel = capture.stats().unwrap_or(session.kernel);
@@ -145,6 +191,10 @@ struct Session<'a> {
     started: Instant,
     /// The kernel's counters as last read.
     kernel: KernelStats,
+    /// `--audit` files followed like `tail -F`.
+    follow: Option<crate::control::shell::LiveFollow>,
+    /// `--audit` correlation, for the silent-session report at the end.
+    control: Option<Arc<std::sync::Mutex<crate::control::correlate::Correlator>>>,
 }
 
 impl Session<'_> {
@@ -162,10 +212,11 @@ impl Session<'_> {
         let mut last_packet_ts = Timestamp::ZERO;
         let mut last_advance = Instant::now();
         let mut last_flush = Instant::now();
+        let mut next_kernel_read = self.started + KernelTotals::READ_EVERY;
         let mut n: u32 = 0;
         loop {
             if stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return self.drain(capture, pipeline);
             }
             if let Some(rec) = capture.next_packet()? {
                 n = n.wrapping_add(1);
@@ -198,9 +249,17 @@ impl Session<'_> {
             if hup.swap(false, Ordering::Relaxed) {
                 self.on_hangup(pipeline)?;
             }
+            if let Some(f) = &mut self.follow {
+                f.tick(pipeline, &mut self.stats_sink)?;
+            }
             if !self.writer.is_running() {
                 // The writer stopped on an output error; `finish` reports it.
                 anyhow::bail!("the event writer stopped");
+            }
+            if now >= next_kernel_read {
+                // The 32-bit kernel counters are read often enough never to wrap twice.
+                next_kernel_read = now + KernelTotals::READ_EVERY;
+                self.kernel = capture.stats()?;
             }
             if now >= next_stats {
                 next_stats = now + interval;
@@ -213,15 +272,35 @@ impl Session<'_> {
                 if let Some(m) = &self.metrics {
                     self.kernel = capture.stats()?;
                     let report = pipeline.snapshot();
-                    m.update(crate::metrics::render(
+                    let mut text = crate::metrics::render(
                         &report,
                         &self.kernel,
                         &self.writer.alert_latency(),
                         &summarize(&self.capture_delay),
-                    ));
+                    );
+                    text.push_str(&self.writer.metrics_text());
+                    m.update(text);
                 }
             }
         }
+    }
+
+    /// After SIGINT/SIGTERM: takes what the ring still holds (the kernel counted it as
+    /// received), so the last `stats` event accounts for every packet. A TPACKET_V3 block
+    /// is handed over only when full or when the ring timeout retires it, so the ring is
+    /// read until no packet came for the ring timeout plus a margin, for at most
+    /// [`DRAIN_LIMIT`].
+    fn drain(&mut self, capture: &mut LiveCapture, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let quiet = self.args.timeout + StdDuration::from_millis(30);
+        let mut last_packet = started;
+        while last_packet.elapsed() < quiet && started.elapsed() < DRAIN_LIMIT {
+            if let Some(rec) = capture.next_packet()? {
+                last_packet = Instant::now();
+                pipeline.push(&rec)?;
+            }
+        }
+        Ok(())
     }
 
     /// SIGHUP: reopen the output (logrotate renamed it) and reload the configuration file.
@@ -230,9 +309,13 @@ impl Session<'_> {
     /// reported, naming the file and key, and the configuration in use stays.
     fn on_hangup(&mut self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
         self.writer.reopen();
-        let output = &self.args.output;
+        let output = if self.args.output.is_empty() {
+            "the outputs".to_owned()
+        } else {
+            self.args.output.join(", ")
+        };
         let Some(path) = self.args.config.as_deref() else {
-            eprintln!("mirrorwatch: SIGHUP: reopened {output}");
+            eprintln!("mirrorwatch: SIGHUP: reopening {output}");
             return Ok(());
         };
         // The baseline file is read at start only (`baseline_file` is restart-only): a reload
@@ -243,7 +326,7 @@ impl Session<'_> {
             Ok(config) => config,
             Err(e) => {
                 eprintln!(
-                    "mirrorwatch: SIGHUP: reopened {output}; error: {e:#}; keeping the \
+                    "mirrorwatch: SIGHUP: reopening {output}; error: {e:#}; keeping the \
                      configuration in use"
                 );
                 return Ok(());
@@ -252,7 +335,7 @@ impl Session<'_> {
         let (_, restart_only) = pipeline.config().reloaded(&config);
         pipeline.reload(&config)?;
         eprintln!(
-            "mirrorwatch: SIGHUP: reopened {output}; configuration reloaded from {}",
+            "mirrorwatch: SIGHUP: reopening {output}; configuration reloaded from {}",
             path.display()
         );
         if !restart_only.is_empty() {
@@ -289,17 +372,28 @@ impl Session<'_> {
         pipeline: Pipeline,
         looped: anyhow::Result<()>,
     ) -> anyhow::Result<LiveOutcome> {
+        // The last `stats` event is written whatever ended the run (a deleted interface, a
+        // worker error): from the final report, or else from the last published one.
+        let snapshot = pipeline.snapshot();
         let finished = pipeline.finish();
+        if let Ok(report) = &finished {
+            let (first, last) = (report.first_ts, report.last_ts);
+            let control = self.control.as_ref();
+            if let Err(e) =
+                crate::control::shell::finish(control, first, last, &mut self.stats_sink)
+            {
+                eprintln!("mirrorwatch: error: {e:#}");
+            }
+        }
+        let stats = self.write_stats_final(finished.as_ref().unwrap_or(&snapshot));
         let mut result = match (looped, finished) {
-            (Ok(()), Ok(report)) => match self.write_stats_final(&report) {
-                Ok(()) => Ok(report),
-                Err(e) => Err(e),
-            },
+            (Ok(()), Ok(report)) => stats.map(|()| report),
             (Err(e), _) => Err(e),
             (Ok(()), Err(e)) => Err(e.into()),
         };
         drop(self.stats_sink);
         let latency = self.writer.alert_latency();
+        let outputs = self.writer.output_counters();
         if let Err(e) = self.writer.finish() {
             result = Err(e.into());
         }
@@ -319,6 +413,19 @@ impl Session<'_> {
             latency.max_us,
             latency.count
         );
+        let out = outputs.stats();
+        for o in &out.outputs {
+            eprintln!(
+                "  output {}: {} events written, {} dropped, {} failed attempts",
+                o.name, o.written, o.dropped, o.errors
+            );
+        }
+        if out.writer_queue_dropped > 0 {
+            eprintln!(
+                "  {} events dropped by a full writer queue",
+                out.writer_queue_dropped
+            );
+        }
         Ok(LiveOutcome { report, kernel: k })
     }
 

@@ -1,25 +1,78 @@
 //! `--metrics ADDR`: the live sensor's counters in the Prometheus text format over HTTP.
 //!
-//! The capture loop renders the text once a second ([`render`]) and stores it; a small
-//! thread answers every `GET` on the address with the latest text. One request at a time,
-//! each bounded by a short socket timeout: a scraper is a trusted, occasional reader, and a
-//! slow one cannot hold up the capture thread, which never touches the socket. Hand-written
-//! on `std::net` (about 60 lines) rather than an HTTP or metrics crate: the format is a few
-//! lines of text and the sensor serves nothing else.
+//! The capture loop renders the text once a second ([`render`]) and stores it; the server
+//! answers every `GET` on the address with the latest text. Each connection gets its own
+//! short-lived thread with a strict deadline for the whole exchange ([`REQUEST_DEADLINE`]),
+//! not a per-read timeout that a client sending a byte now and then keeps renewing; at most
+//! [`MAX_CONNECTIONS`] are served at once and more are closed at once. So idle or slow
+//! clients cannot delay a scrape (issue 18 item 11), and the capture thread never touches a
+//! socket. Hand-written on `std::net` rather than an HTTP or metrics crate: the format is a
+//! few lines of text and the sensor serves nothing else.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::capture::live::KernelStats;
 use crate::decode::TunnelKind;
 use crate::pipeline::PipelineReport;
 use crate::stats::LatencySummary;
 
-/// Longest a scrape may take to send its request or read the answer.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a client may take to send its request and read the answer, in all.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Connections served at once; one more is closed without an answer.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// A bound metrics address, not yet served: binding comes before the privilege drop (a
+/// port below 1024 needs it), serving after (no thread may keep root's rights).
+pub struct MetricsListener {
+    listener: TcpListener,
+}
+
+impl MetricsListener {
+    /// Binds `addr`.
+    pub fn bind(addr: SocketAddr) -> std::io::Result<MetricsListener> {
+        Ok(MetricsListener {
+            listener: TcpListener::bind(addr)?,
+        })
+    }
+
+    /// Starts answering.
+    pub fn start(self) -> std::io::Result<MetricsServer> {
+        let listener = self.listener;
+        let addr = listener.local_addr()?;
+        let text = Arc::new(Mutex::new(String::new()));
+        let shared = Arc::clone(&text);
+        let open = Arc::new(AtomicUsize::new(0));
+        std::thread::Builder::new()
+            .name("mw-metrics".to_owned())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        continue;
+                    }
+                    let text = Arc::clone(&shared);
+                    let open_here = Arc::clone(&open);
+                    let spawned = std::thread::Builder::new()
+                        .name("mw-metrics-conn".to_owned())
+                        .spawn(move || {
+                            // A scraper that misbehaves loses its answer, nothing else.
+                            let _ = answer(stream, &text);
+                            open_here.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if spawned.is_err() {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+            })?;
+        Ok(MetricsServer { text, addr })
+    }
+}
 
 /// The metrics endpoint.
 pub struct MetricsServer {
@@ -30,19 +83,7 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds `addr` and starts answering.
     pub fn serve(addr: SocketAddr) -> std::io::Result<MetricsServer> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let text = Arc::new(Mutex::new(String::new()));
-        let shared = Arc::clone(&text);
-        std::thread::Builder::new()
-            .name("mw-metrics".to_owned())
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    // A scraper that misbehaves loses its answer, nothing else.
-                    let _ = answer(stream, &shared);
-                }
-            })?;
-        Ok(MetricsServer { text, addr })
+        MetricsListener::bind(addr)?.start()
     }
 
     /// The address actually bound (port 0 picks one).
@@ -56,13 +97,22 @@ impl MetricsServer {
     }
 }
 
+/// The time left before `deadline`, as a socket timeout (`TimedOut` once it has passed).
+fn left(deadline: Instant) -> std::io::Result<Option<Duration>> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
 fn answer(mut stream: TcpStream, text: &Mutex<String>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
-    stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
-    // Read the request head (bounded); we answer every path the same way.
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    // Read the request head (bounded); we answer every path the same way. Each read waits
+    // only for what is left of the deadline.
     let mut head = [0u8; 4096];
     let mut n = 0;
     while n < head.len() {
+        stream.set_read_timeout(left(deadline)?)?;
         let got = stream.read(&mut head[n..])?;
         if got == 0 {
             break;
@@ -78,7 +128,12 @@ fn answer(mut stream: TcpStream, text: &Mutex<String>) -> std::io::Result<()> {
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(response.as_bytes())?;
+    // The answer is written in pieces, each within what is left of the deadline, so a client
+    // that reads slowly is cut off too.
+    for chunk in response.as_bytes().chunks(16 * 1024) {
+        stream.set_write_timeout(left(deadline)?)?;
+        stream.write_all(chunk)?;
+    }
     stream.flush()
 }
 
@@ -207,6 +262,55 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scrape(addr: SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// Issue 18 item 11: five idle connections and a client sending a byte every 1.5 s do
+    /// not delay a scrape, and the slow client is cut off at the deadline.
+    #[test]
+    fn idle_and_slow_clients_do_not_delay_a_scrape() {
+        let server = MetricsServer::serve("127.0.0.1:0".parse().unwrap()).unwrap();
+        server.update("mirrorwatch_packets_total 7\n".to_owned());
+        let idle: Vec<TcpStream> = (0..5)
+            .map(|_| TcpStream::connect(server.addr()).unwrap())
+            .collect();
+        let mut slow = TcpStream::connect(server.addr()).unwrap();
+        let slow_started = Instant::now();
+        let dripper = std::thread::spawn(move || {
+            for b in b"GET /metrics HTTP/1.1\r\n" {
+                if slow.write_all(&[*b]).is_err() {
+                    return slow_started.elapsed();
+                }
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            slow_started.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..3 {
+            let started = Instant::now();
+            let text = scrape(server.addr());
+            assert!(text.contains("mirrorwatch_packets_total 7"), "{text}");
+            // Generous for a loaded CI machine, and far below the 2 s a blocked server took.
+            assert!(
+                started.elapsed() < Duration::from_millis(1000),
+                "a scrape took {:?}",
+                started.elapsed()
+            );
+        }
+        // The slow client's connection is closed at the deadline: its writes start failing
+        // within a few drips, not after the whole request line (37 s).
+        let gave_up = dripper.join().unwrap();
+        assert!(gave_up < Duration::from_secs(10), "{gave_up:?}");
+        drop(idle);
+    }
 
     #[test]
     fn serves_the_latest_text_over_http() {

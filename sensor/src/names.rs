@@ -8,16 +8,64 @@
 //! longest ago (counted in [`NameCacheStats::evicted`]). A name is kept in a fixed buffer of
 //! [`NAME_CAP`] bytes; a longer one keeps its *last* bytes (the suffix that allowlists match).
 //! Each set has its own mutex, so the writer and a reader meet only on one set, briefly.
+//!
+//! Only answers to a query seen from the other side are learned (issue 19: one forged,
+//! unsolicited answer naming a C2's address under an allowlisted domain silenced its beacon
+//! for good). Each query is remembered in a fixed, direct-mapped table by its transaction id,
+//! both endpoints, the tunnel context and its question name; an answer is learned only if it
+//! matches a remembered query (the client its destination, the server its source, the same
+//! id, ports and name) at most [`ANSWER_WINDOW`] after it, and that query is then consumed.
+//! Every other answer is counted (`answers_unsolicited`) and teaches nothing.
+//! Each name keeps the packet time it was learned at, and [`NameCache::lookup`] answers for a
+//! moment: the name valid then, never one learned later. TTLs are not enforced (clients keep
+//! names longer, and a sensor misses re-resolutions served from their caches).
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flowtable::Timestamp;
 use flowtable::key::ip_to_addr;
+use flowtable::{Duration, Timestamp};
 
-use crate::decode::dns::{DnsHeaderSlice, MAX_NAME_LEN};
+use crate::decode::dns::{DnsHeaderSlice, DnsWalk, MAX_NAME_LEN};
+
+/// How long after its query an answer may come.
+pub const ANSWER_WINDOW: Duration = Duration::from_secs(5);
+
+/// Queries remembered at once (a power of two; a new query takes its slot).
+pub const QUERY_SLOTS: usize = 4096;
+
+/// The endpoints of one DNS message as seen on the wire, and its tunnel context (0 when
+/// native): an answer must come back the way its query went, inside the same tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsEnds {
+    /// Source address.
+    pub src: [u8; 16],
+    /// Source port.
+    pub src_port: u16,
+    /// Destination address.
+    pub dst: [u8; 16],
+    /// Destination port.
+    pub dst_port: u16,
+    /// Tunnel context (link id), 0 outside tunnels.
+    pub context: u64,
+}
+
+/// A query waiting for its answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PendingQuery {
+    client: [u8; 16],
+    server: [u8; 16],
+    client_port: u16,
+    server_port: u16,
+    id: u16,
+    context: u64,
+    /// Seeded hash of the question name.
+    name: u64,
+    /// Zero: a free slot.
+    at: Timestamp,
+}
 
 /// Slots per set.
 pub const WAYS: usize = 4;
@@ -32,6 +80,11 @@ pub struct NameCache {
     hasher: foldhash::quality::RandomState,
     answers: AtomicU64,
     evicted: AtomicU64,
+    /// Queries waiting for their answers (written and read by the capture thread only; the
+    /// mutex is never contended).
+    queries: Mutex<Box<[PendingQuery]>>,
+    unsolicited: AtomicU64,
+    over_limit: AtomicU64,
 }
 
 /// A name as kept in the cache: at most [`NAME_CAP`] bytes, lower case.
@@ -50,6 +103,11 @@ pub struct NameCacheStats {
     pub answers: u64,
     /// Addresses forgotten to make room.
     pub evicted: u64,
+    /// Responses that matched no query seen from the other side (forged, or their query
+    /// missed): nothing learned.
+    pub answers_unsolicited: u64,
+    /// Messages beyond the DNS parsing caps (questions, answers, label hops).
+    pub over_limit: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -100,12 +158,47 @@ impl NameCache {
             hasher: foldhash::quality::RandomState::default(),
             answers: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            queries: Mutex::new(vec![PendingQuery::default(); QUERY_SLOTS].into_boxed_slice()),
+            unsolicited: AtomicU64::new(0),
+            over_limit: AtomicU64::new(0),
         }
     }
 
-    /// A DNS response (UDP payload from port 53) seen at `now`: every A/AAAA answer address
-    /// is remembered under the first question's name. Malformed messages teach nothing.
-    pub fn observe_response(&self, message: &[u8], now: Timestamp) {
+    /// A DNS query (`ends` from the client to the server) seen at `now`: remembered for the
+    /// answer to match, replacing whatever query had its slot.
+    pub fn observe_query(&self, ends: &DnsEnds, message: &[u8], now: Timestamp) {
+        let Some(h) = DnsHeaderSlice::from_slice(message) else {
+            return;
+        };
+        // A query asks exactly one question (RFC 9619); anything else on port 53 is not
+        // remembered, and costs no more than its header.
+        if h.is_response() || h.question_count() != 1 {
+            return;
+        }
+        let q = PendingQuery {
+            client: ends.src,
+            server: ends.dst,
+            client_port: ends.src_port,
+            server_port: ends.dst_port,
+            id: h.id(),
+            context: ends.context,
+            name: self.name_hash(&h),
+            at: Timestamp(now.as_nanos().max(1)),
+        };
+        let slot = self.query_slot(&q);
+        if let Ok(mut queries) = self.queries.lock() {
+            if let Some(s) = queries.get_mut(slot) {
+                *s = q;
+            }
+        }
+    }
+
+    /// A DNS response (`ends` from the server to the client) seen at `now`: if it answers a
+    /// remembered query, every A/AAAA answer address is remembered under the first question's
+    /// name, learned at `now`. Anything else teaches nothing: malformed messages quietly,
+    /// answers without their query counted in `answers_unsolicited`, messages beyond the
+    /// parsing caps in `over_limit`.
+    pub fn observe_response(&self, ends: &DnsEnds, message: &[u8], now: Timestamp) {
         let Some(h) = DnsHeaderSlice::from_slice(message) else {
             return;
         };
@@ -119,18 +212,36 @@ impl NameCache {
         let Some(name) = name.get(..len).filter(|n| !n.is_empty()) else {
             return;
         };
+        let expected = PendingQuery {
+            client: ends.dst,
+            server: ends.src,
+            client_port: ends.dst_port,
+            server_port: ends.src_port,
+            id: h.id(),
+            context: ends.context,
+            name: self.hasher.hash_one(name),
+            at: Timestamp::ZERO,
+        };
+        if !self.take_query(&expected, now) {
+            self.unsolicited.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let cached = CachedName::from_wire(name);
         // Zero means "free"; a capture at the epoch still counts as seen.
         let seen = Timestamp(now.as_nanos().max(1));
-        h.for_each_address(|ip| self.insert(ip, cached, seen));
+        if h.for_each_address(|ip| self.insert(ip, cached, seen)) == DnsWalk::OverLimit {
+            self.over_limit.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// The name `ip` was last resolved from, if still remembered.
-    pub fn lookup(&self, ip: IpAddr) -> Option<CachedName> {
+    /// The name `ip` was resolved from as known at packet time `at`: the latest learned at
+    /// or before `at`, if still remembered. A name learned after `at` is no answer (the slot
+    /// keeps one name: an older one it replaced is gone, so then there is none).
+    pub fn lookup(&self, ip: IpAddr, at: Timestamp) -> Option<CachedName> {
         let addr = ip_to_addr(ip);
         let set = self.set_of(&addr)?.lock().ok()?;
         set.iter()
-            .find(|s| s.seen != Timestamp::ZERO && s.addr == addr)
+            .find(|s| s.seen != Timestamp::ZERO && s.addr == addr && s.seen <= at)
             .map(|s| s.name)
     }
 
@@ -139,7 +250,52 @@ impl NameCache {
         NameCacheStats {
             answers: self.answers.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
+            answers_unsolicited: self.unsolicited.load(Ordering::Relaxed),
+            over_limit: self.over_limit.load(Ordering::Relaxed),
         }
+    }
+
+    /// Seeded hash of a message's first question name (0 without one).
+    fn name_hash(&self, h: &DnsHeaderSlice<'_>) -> u64 {
+        let mut name = [0u8; MAX_NAME_LEN];
+        h.question_name(&mut name)
+            .and_then(|len| name.get(..len))
+            .map_or(0, |n| self.hasher.hash_one(n))
+    }
+
+    fn query_slot(&self, q: &PendingQuery) -> usize {
+        let h = self.hasher.hash_one((
+            q.client,
+            q.server,
+            q.client_port,
+            q.server_port,
+            q.id,
+            q.context,
+        ));
+        (h as usize) & (QUERY_SLOTS - 1)
+    }
+
+    /// Whether a query equal to `expected` (all but its time) was seen at most
+    /// [`ANSWER_WINDOW`] before `now`; consumes it, so one query teaches one answer.
+    fn take_query(&self, expected: &PendingQuery, now: Timestamp) -> bool {
+        let slot = self.query_slot(expected);
+        let Ok(mut queries) = self.queries.lock() else {
+            return false;
+        };
+        let Some(q) = queries.get_mut(slot) else {
+            return false;
+        };
+        let matches = q.at != Timestamp::ZERO
+            && PendingQuery {
+                at: Timestamp::ZERO,
+                ..*q
+            } == *expected
+            && q.at <= now
+            && now.saturating_since(q.at) <= ANSWER_WINDOW;
+        if matches {
+            *q = PendingQuery::default();
+        }
+        matches
     }
 
     fn set_of(&self, addr: &[u8; 16]) -> Option<&Mutex<[NameSlot; WAYS]>> {
@@ -207,25 +363,56 @@ mod tests {
         Timestamp::from_secs_nanos(s, 0)
     }
 
+    /// Client 10.0.0.9:40000 asking resolver 10.0.0.53:53.
+    fn query_ends() -> DnsEnds {
+        DnsEnds {
+            src: ip_to_addr("10.0.0.9".parse().unwrap()),
+            src_port: 40000,
+            dst: ip_to_addr("10.0.0.53".parse().unwrap()),
+            dst_port: 53,
+            context: 0,
+        }
+    }
+
+    /// The way back.
+    fn answer_ends() -> DnsEnds {
+        let q = query_ends();
+        DnsEnds {
+            src: q.dst,
+            src_port: q.dst_port,
+            dst: q.src,
+            dst_port: q.src_port,
+            context: q.context,
+        }
+    }
+
+    /// A query for `name` with `id` at `at`, and its answer a moment later.
+    fn resolve(cache: &NameCache, id: u16, name: &str, answer: IpAddr, at: Timestamp) {
+        cache.observe_query(&query_ends(), &dns_message(id, name, None).unwrap(), at);
+        let msg = dns_message(id, name, Some(answer)).unwrap();
+        cache.observe_response(&answer_ends(), &msg, at);
+    }
+
     #[test]
     fn learns_a_and_aaaa_answers() {
         let cache = NameCache::new(64);
         let a: IpAddr = "198.51.100.7".parse().unwrap();
         let aaaa: IpAddr = "2001:db8::7".parse().unwrap();
-        cache.observe_response(
-            &dns_message(1, "Beacon.Example.COM", Some(a)).unwrap(),
-            t(1),
-        );
-        cache.observe_response(&dns_message(2, "v6.example.net", Some(aaaa)).unwrap(), t(2));
+        resolve(&cache, 1, "Beacon.Example.COM", a, t(1));
+        resolve(&cache, 2, "v6.example.net", aaaa, t(2));
         // A query teaches nothing.
         let other: IpAddr = "198.51.100.8".parse().unwrap();
-        cache.observe_response(&dns_message(3, "query.example", None).unwrap(), t(3));
+        let query = dns_message(3, "query.example", None).unwrap();
+        cache.observe_response(&answer_ends(), &query, t(3));
         assert_eq!(
-            cache.lookup(a).unwrap().as_str(),
+            cache.lookup(a, t(9)).unwrap().as_str(),
             Some("beacon.example.com")
         );
-        assert_eq!(cache.lookup(aaaa).unwrap().as_str(), Some("v6.example.net"));
-        assert!(cache.lookup(other).is_none());
+        assert_eq!(
+            cache.lookup(aaaa, t(9)).unwrap().as_str(),
+            Some("v6.example.net")
+        );
+        assert!(cache.lookup(other, t(9)).is_none());
         assert_eq!(cache.stats().answers, 2);
     }
 
@@ -235,12 +422,11 @@ mod tests {
         let cache = NameCache::new(WAYS);
         for i in 0..5u8 {
             let ip = IpAddr::from([192, 0, 2, i]);
-            let msg = dns_message(u16::from(i), "x.example", Some(ip)).unwrap();
-            cache.observe_response(&msg, t(10 + u64::from(i)));
+            resolve(&cache, u16::from(i), "x.example", ip, t(10 + u64::from(i)));
         }
         assert_eq!(cache.stats().evicted, 1);
-        assert!(cache.lookup(IpAddr::from([192, 0, 2, 0])).is_none());
-        assert!(cache.lookup(IpAddr::from([192, 0, 2, 4])).is_some());
+        assert!(cache.lookup(IpAddr::from([192, 0, 2, 0]), t(99)).is_none());
+        assert!(cache.lookup(IpAddr::from([192, 0, 2, 4]), t(99)).is_some());
     }
 
     #[test]
@@ -248,8 +434,8 @@ mod tests {
         let cache = NameCache::new(8);
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         let long = format!("{}.cdn.example.org", ["abcdefghij"; 8].join("."));
-        cache.observe_response(&dns_message(9, &long, Some(ip)).unwrap(), t(1));
-        let got = cache.lookup(ip).unwrap();
+        resolve(&cache, 9, &long, ip, t(1));
+        let got = cache.lookup(ip, t(1)).unwrap();
         assert!(got.truncated);
         assert!(got.as_str().unwrap().ends_with(".cdn.example.org"));
         assert_eq!(got.as_str().unwrap().len(), NAME_CAP);
@@ -261,7 +447,8 @@ mod tests {
         #[test]
         fn never_panics_on_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
             let cache = NameCache::new(16);
-            cache.observe_response(&bytes, t(1));
+            cache.observe_query(&query_ends(), &bytes, t(1));
+            cache.observe_response(&answer_ends(), &bytes, t(1));
         }
 
         #[test]
@@ -273,12 +460,88 @@ mod tests {
             }
             msg.truncate(msg.len().saturating_sub(cut));
             let cache = NameCache::new(16);
-            cache.observe_response(&msg, t(1));
+            cache.observe_query(&query_ends(), &dns_message(7, "c2.example.org", None).unwrap(), t(1));
+            cache.observe_response(&answer_ends(), &msg, t(1));
             // The A record's address is the last 4 bytes: a cut message has no whole answer.
             if cut > 0 {
                 proptest::prop_assert_eq!(cache.stats().answers, 0);
             }
         }
+    }
+
+    /// Issue 19 item 2: only an answer to a query seen from the other side is learned: same
+    /// id, addresses, ports, tunnel context and question name, within the window; each query
+    /// teaches one answer. Every other answer is counted.
+    #[test]
+    fn learns_only_answers_to_a_query_seen_from_the_other_side() {
+        let c2: IpAddr = "203.0.113.66".parse().unwrap();
+        let forged = |id| dns_message(id, "cdn.vendor.example", Some(c2)).unwrap();
+        let query = |id| dns_message(id, "cdn.vendor.example", None).unwrap();
+        let cache = NameCache::new(64);
+        // Unsolicited.
+        cache.observe_response(&answer_ends(), &forged(7), t(1));
+        // A query, then answers that differ from it in one thing each.
+        cache.observe_query(&query_ends(), &query(7), t(2));
+        let mut wrong = answer_ends();
+        wrong.src_port = 5353;
+        cache.observe_response(&wrong, &forged(7), t(2));
+        let mut wrong = answer_ends();
+        wrong.src = ip_to_addr("198.51.100.53".parse().unwrap());
+        cache.observe_response(&wrong, &forged(7), t(2));
+        let mut wrong = answer_ends();
+        wrong.context = 42;
+        cache.observe_response(&wrong, &forged(7), t(2));
+        cache.observe_response(&answer_ends(), &forged(8), t(2));
+        let other_name = dns_message(7, "other.vendor.example", Some(c2)).unwrap();
+        cache.observe_response(&answer_ends(), &other_name, t(2));
+        // The query's own direction is no answer either.
+        cache.observe_response(&query_ends(), &forged(7), t(2));
+        assert!(cache.lookup(c2, t(100)).is_none());
+        assert_eq!(cache.stats().answers_unsolicited, 7);
+        // Too late.
+        cache.observe_response(
+            &answer_ends(),
+            &forged(7),
+            t(2) + ANSWER_WINDOW + Duration(1),
+        );
+        assert!(cache.lookup(c2, t(100)).is_none());
+        // In time: learned, and the query is used up.
+        cache.observe_query(&query_ends(), &query(9), t(20));
+        cache.observe_response(&answer_ends(), &forged(9), t(21));
+        assert!(cache.lookup(c2, t(21)).is_some());
+        cache.observe_response(&answer_ends(), &forged(9), t(21));
+        assert_eq!(cache.stats().answers_unsolicited, 9);
+        assert_eq!(cache.stats().answers, 1);
+    }
+
+    /// Issue 19 item 2: a name learned after the moment asked about is no answer for it.
+    #[test]
+    fn lookup_gives_the_name_valid_at_the_time() {
+        let cache = NameCache::new(64);
+        let ip: IpAddr = "203.0.113.66".parse().unwrap();
+        resolve(&cache, 1, "cdn.vendor.example", ip, t(100));
+        assert!(cache.lookup(ip, t(99)).is_none());
+        assert_eq!(
+            cache.lookup(ip, t(100)).unwrap().as_str(),
+            Some("cdn.vendor.example")
+        );
+        assert!(cache.lookup(ip, t(5000)).is_some(), "TTLs are not enforced");
+    }
+
+    /// Issue 19 item 3: a message beyond the parsing caps is counted and teaches nothing.
+    #[test]
+    fn messages_over_the_caps_are_counted() {
+        let cache = NameCache::new(64);
+        let mut query = dns_message(0x1234, "aaaa", None).unwrap();
+        let hostile = crate::decode::dns::tests::hostile(u16::MAX, 1);
+        // The query for the hostile message's first question name and id.
+        query.truncate(12);
+        query.extend_from_slice(&hostile[12..12 + 4 * 50 + 1 + 4]);
+        query[5] = 1;
+        cache.observe_query(&query_ends(), &query, t(1));
+        cache.observe_response(&answer_ends(), &hostile, t(1));
+        assert_eq!(cache.stats().over_limit, 1);
+        assert_eq!(cache.stats().answers, 0);
     }
 
     #[test]

@@ -39,13 +39,17 @@ use crate::alert::{
 use crate::capture::CaptureRecord;
 use crate::config::Config;
 use crate::decode::dns::DnsHeaderSlice;
-use crate::decode::{DecodeCounters, Decoder, InnerPacket, TcpInfo, TunnelKind, icmp};
+use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind, icmp};
 pub use crate::detect::FlowExt;
 use crate::detect::mirror_stream::{
     self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
 };
-use crate::detect::{DetectorReport, Flow, FlowDetectors, FlowEnd, PacketContext, SharedState};
+use crate::detect::{
+    DetectorConfig, DetectorReport, Flow, FlowDetectors, FlowEnd, PacketContext, SharedState,
+};
 use crate::names::NameCache;
+pub use crate::packet::{AppHint, FlowTunnel, PacketMeta};
+use crate::packet::{Keepalive, LinkClass, keepalive_of, question_hash};
 use crate::tunnel::{InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats};
 
 /// Tunnel records kept for the end-of-run inventory report.
@@ -57,70 +61,11 @@ const NAME_CACHE_CAPACITY: usize = 65_536;
 /// Bytes of transport payload that go into a packet fingerprint.
 const FINGERPRINT_PAYLOAD_BYTES: usize = 64;
 
-/// What the capture thread tells a worker about one packet.
-#[derive(Clone, Copy, Debug)]
-pub struct PacketMeta {
-    /// Packet time.
-    pub ts: Timestamp,
-    /// Canonical innermost flow.
-    pub key: FlowKey,
-    /// Direction within `key`.
-    pub dir: Direction,
-    /// IP length of the innermost packet.
-    pub ip_len: u32,
-    /// TCP flags (0 when not TCP).
-    pub tcp_flags: u8,
-    /// Innermost enclosing tunnel.
-    pub tunnel: Option<FlowTunnel>,
-    /// TCP header fields, when TCP.
-    pub tcp: Option<TcpInfo>,
-    /// Transport payload bytes (TCP: as the headers state; else as captured).
-    pub payload_len: u32,
-    /// IPv4 identification (IPv6: fragment identification, or 0).
-    pub ip_id: u32,
-    /// Hash of what identifies this exact packet (flow, direction, IP id, TCP seq/ack/flags,
-    /// payload start): equal for a packet and its duplicate.
-    pub fingerprint: u64,
-    /// What the application layer says, where a detector needs it.
-    pub app: AppHint,
-}
-
-/// Application-layer facts the capture thread reads for the flow detectors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AppHint {
-    /// Nothing.
-    #[default]
-    None,
-    /// A DNS message (UDP port 53).
-    Dns {
-        /// Transaction id.
-        id: u16,
-        /// QR bit.
-        response: bool,
-    },
-    /// An ICMP or ICMPv6 error quoting another flow.
-    IcmpError {
-        /// The quoted flow, canonical, with the error's own tunnel context.
-        quoted: FlowKey,
-    },
-}
-
-/// The tunnel a flow travels in, as kept per flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowTunnel {
-    /// Encapsulation.
-    pub kind: TunnelKind,
-    /// VNI / key / session ID.
-    pub id: u32,
-    /// Nesting level of that tunnel.
-    pub depth: u8,
-    /// Link id (also the key's tunnel context).
-    pub link: u64,
-}
-
 /// A batch of packets for one worker.
 struct Batch {
     now: Timestamp,
+    /// First packet time of the capture being read (the same for every worker).
+    epoch: Timestamp,
     packets: Vec<PacketMeta>,
 }
 
@@ -129,6 +74,9 @@ enum WorkerMsg {
     /// A reloaded configuration (restart-only keys already at their start values), applied
     /// between two batches.
     Reload(Arc<Config>),
+    /// The capture being read ended and an unrelated one follows: end every flow and forget
+    /// the capture, as if the next one were replayed alone.
+    EndCapture,
     Finish,
 }
 
@@ -187,6 +135,11 @@ pub struct PipelineReport {
     pub last_ts: Timestamp,
     /// Batches waiting in the worker queues (in a snapshot; 0 at the end).
     pub queued_batches: u64,
+    /// Name cache counters.
+    pub names: crate::names::NameCacheStats,
+    /// Independent captures the inputs were judged as ([`Pipeline::start_input`]: 1 for a
+    /// single capture or one capture cut in pieces).
+    pub captures: u64,
 }
 
 impl PipelineReport {
@@ -255,6 +208,29 @@ pub struct Pipeline {
     clock: Timestamp,
     first_ts: Option<Timestamp>,
     last_tick_s: u64,
+    /// Control-plane correlation (`--audit`): locked once per tunnel session decision or
+    /// record, never per packet.
+    control: Option<Arc<Mutex<crate::control::correlate::Correlator>>>,
+    /// First packet time of the capture being read (zero before its first packet).
+    epoch: Timestamp,
+    /// A new input file starts with the next packet (see [`Pipeline::start_input`]).
+    input_boundary: bool,
+    /// Independent captures so far.
+    captures: u64,
+}
+
+/// The rule that decides whether the next file of a folder continues the capture or starts
+/// an unrelated one, as the summary prints it.
+pub const FOLDER_RULE: &str = "a file whose first packet is earlier than the last packet so far, or later by more than [flows] idle_timeout_s, is an independent capture (state flushed, judged as if replayed alone); otherwise it continues the timeline (rotated files)";
+
+/// The flow detectors' sections of `config`.
+fn detector_config(config: &Config) -> DetectorConfig<'_> {
+    DetectorConfig {
+        extraneous: &config.extraneous,
+        beacon: &config.beacon,
+        home: &config.networks.home,
+        flow_idle_timeout: config.flow_idle_timeout(),
+    }
 }
 
 impl Pipeline {
@@ -295,7 +271,7 @@ impl Pipeline {
                 published,
                 last_publish_s: 0,
                 table: FlowTable::new(table_config, seed_from_os()),
-                detectors: FlowDetectors::new(config, &shared, n_workers),
+                detectors: FlowDetectors::new(detector_config(config), &shared, n_workers),
                 sink: new_sink(),
                 flow_records: options.flow_records,
                 recycle: recycle_tx.clone(),
@@ -342,7 +318,47 @@ impl Pipeline {
             clock: Timestamp::ZERO,
             first_ts: None,
             last_tick_s: 0,
+            control: None,
+            epoch: Timestamp::ZERO,
+            input_boundary: false,
+            captures: 0,
         })
+    }
+
+    /// Joins every tunnel record and `mirror_stream` alert from now on with the configured
+    /// sessions of `control` (`--audit`).
+    pub fn set_control(&mut self, control: Arc<Mutex<crate::control::correlate::Correlator>>) {
+        self.control = Some(control);
+    }
+
+    /// The next packet starts a new input file. It continues the capture read so far when
+    /// it starts where that one ended (rotated files of one sensor); it starts an
+    /// independent capture when its time goes backwards or jumps ahead by more than the
+    /// flow idle timeout ([`FOLDER_RULE`]): every flow and tunnel session then ends, and the
+    /// detectors forget the capture, exactly as if each file were replayed alone. Live
+    /// capture never calls this.
+    pub fn start_input(&mut self) {
+        self.input_boundary = true;
+    }
+
+    /// Ends the capture read so far (see [`Pipeline::start_input`]).
+    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+        for w in 0..self.senders.len() {
+            self.send(w)?;
+            if let Some(tx) = self.senders.get(w) {
+                tx.send(WorkerMsg::EndCapture)
+                    .map_err(|_| AlertWriteError::WriterGone)?;
+            }
+        }
+        self.write_pending_alerts()?;
+        self.end_tunnels(true)?;
+        self.copies = CopyWindow::new(Duration::from_millis(
+            self.config.mirror.duplicate_window_ms,
+        ));
+        self.clock = Timestamp::ZERO;
+        self.last_tick_s = 0;
+        self.epoch = Timestamp::ZERO;
+        Ok(())
     }
 
     /// The configuration in use.
@@ -413,6 +429,19 @@ impl Pipeline {
         let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
         c.packets += 1;
         c.bytes += u64::from(frame_bytes);
+        if self.input_boundary {
+            self.input_boundary = false;
+            let backwards = rec.ts < self.clock;
+            let gap = rec.ts.saturating_since(self.clock) > self.config.flow_idle_timeout();
+            if self.epoch != Timestamp::ZERO && (backwards || gap) {
+                self.end_capture()?;
+            }
+        }
+        if self.epoch == Timestamp::ZERO {
+            self.epoch = rec.ts;
+            self.captures += 1;
+        }
+        let c = &mut self.counters;
         if rec.ts > self.clock {
             self.clock = rec.ts;
         }
@@ -499,8 +528,20 @@ impl Pipeline {
             ..bare_key
         };
         let app = app_hint(&p, context);
-        if let AppHint::Dns { response: true, .. } = app {
-            self.names.observe_response(p.l4_payload, rec.ts);
+        if let AppHint::Dns { response, .. } = app {
+            // Answers are learned only when they match a query seen the other way (issue 19).
+            let ends = crate::names::DnsEnds {
+                src: p.src,
+                src_port: p.src_port,
+                dst: p.dst,
+                dst_port: p.dst_port,
+                context,
+            };
+            if response {
+                self.names.observe_response(&ends, p.l4_payload, rec.ts);
+            } else {
+                self.names.observe_query(&ends, p.l4_payload, rec.ts);
+            }
         }
         // The IP pair without tunnel context: every connection between two hosts, and their
         // mirrored copies, meet in one worker; an ICMP error meets the flow it quotes.
@@ -512,6 +553,23 @@ impl Pipeline {
             u128::from_ne_bytes(pair.lo_addr),
             u128::from_ne_bytes(pair.hi_addr),
         ));
+        // The class of the innermost link now: flows inside a mirror are copies.
+        let link_class = flow_tunnel.map(|t| match self.tunnels.link_class(t.link) {
+            Some(MirrorClass::Mirror) => LinkClass::Mirror,
+            Some(MirrorClass::Overlay) => LinkClass::Overlay,
+            _ => LinkClass::Unknown,
+        });
+        let keepalive = match app {
+            AppHint::Dns {
+                response: false, ..
+            } => Keepalive::DnsQuery,
+            _ => keepalive_of(
+                p.proto,
+                (p.src_port, p.dst_port),
+                p.tcp.as_ref(),
+                p.l4_payload,
+            ),
+        };
         let meta = PacketMeta {
             ts: rec.ts,
             key,
@@ -519,11 +577,15 @@ impl Pipeline {
             ip_len: p.ip_len,
             tcp_flags: p.tcp.map_or(0, |t| t.flags),
             tunnel: flow_tunnel,
+            link_class,
             tcp: p.tcp,
             payload_len: p.tcp.map_or(p.l4_payload.len() as u32, |t| t.payload_len),
             ip_id: p.ip_id,
+            ttl: p.ttl,
             fingerprint: fingerprint.unwrap_or(0),
             app,
+            keepalive,
+            icmp: p.icmp.map_or([0, 0], |(t, c)| [t, c]),
         };
         let worker = pick_worker(hash, self.senders.len());
         if let Some(batch) = self.pending.get_mut(worker) {
@@ -555,7 +617,9 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
         }
-        self.end_tunnels(false)
+        self.end_tunnels(false)?;
+        // Links due by packet time were decided in `end_tunnels` (issue 18): their alerts now.
+        self.write_pending_alerts()
     }
 
     /// Writes the alerts of sessions classified since the last call, and hands them to the
@@ -565,9 +629,16 @@ impl Pipeline {
         let mut result = Ok(());
         let before = self.mirror_alerts;
         let (sink, alerts) = (&mut self.sink, &mut self.mirror_alerts);
+        let control = self.control.as_deref();
         self.tunnels.take_alerts(&mut |r| {
             if result.is_ok() {
-                result = write_mirror_alert(sink, &r);
+                result = write_mirror_alert(sink, &r, control);
+                *alerts += 1;
+            }
+        });
+        self.tunnels.take_floods(&mut |r| {
+            if result.is_ok() {
+                result = mirror_stream::write_flood_alert(sink, &r);
                 *alerts += 1;
             }
         });
@@ -591,7 +662,7 @@ impl Pipeline {
                 .expire(self.clock, &mut on_alert, &mut on_record);
         }
         for r in &alerts {
-            write_mirror_alert(&mut self.sink, r)?;
+            write_mirror_alert(&mut self.sink, r, self.control.as_deref())?;
             self.mirror_alerts += 1;
         }
         if !alerts.is_empty() {
@@ -599,7 +670,7 @@ impl Pipeline {
         }
         let reason = if all { "shutdown" } else { "timeout" };
         for r in ended {
-            write_tunnel(&mut self.sink, &r, reason)?;
+            write_tunnel(&mut self.sink, &r, reason, self.control.as_deref())?;
             self.tunnel_events += 1;
             if self.tunnel_records.len() < INVENTORY_ROWS_CAP {
                 self.tunnel_records.push(r);
@@ -637,6 +708,7 @@ impl Pipeline {
         let packets = std::mem::replace(slot, fresh);
         let batch = Batch {
             now: self.clock,
+            epoch: self.epoch,
             packets,
         };
         match self.senders.get(w) {
@@ -695,10 +767,12 @@ impl Pipeline {
             mirror_alerts: self.mirror_alerts,
             tunnel_records: std::mem::take(&mut self.tunnel_records),
             tunnel_records_dropped: self.tunnel_records_dropped,
+            names: self.names.stats(),
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
             queued_batches: 0,
+            captures: self.captures,
         })
     }
 
@@ -718,10 +792,12 @@ impl Pipeline {
             mirror_alerts: self.mirror_alerts,
             tunnel_records: Vec::new(),
             tunnel_records_dropped: 0,
+            names: self.names.stats(),
             workers,
             first_ts: self.first_ts,
             last_ts: self.clock,
             queued_batches: self.senders.iter().map(|tx| tx.len() as u64).sum(),
+            captures: self.captures,
         }
     }
 
@@ -747,9 +823,15 @@ impl Pipeline {
 fn app_hint(p: &InnerPacket<'_>, context: u64) -> AppHint {
     if p.proto == IpProto::UDP && (p.src_port == 53 || p.dst_port == 53) {
         if let Some(h) = DnsHeaderSlice::from_slice(p.l4_payload) {
+            let response = h.is_response();
             return AppHint::Dns {
                 id: h.id(),
-                response: h.is_response(),
+                response,
+                question: if response {
+                    0
+                } else {
+                    question_hash(p.l4_payload)
+                },
             };
         }
     }
@@ -782,17 +864,19 @@ fn write_tunnel(
     sink: &mut EventSink,
     r: &TunnelSessionRecord,
     reason: &'static str,
+    control: Option<&Mutex<crate::control::correlate::Correlator>>,
 ) -> Result<(), AlertWriteError> {
+    let control = crate::control::correlate::lookup(control, r, sink)?;
     let proto = tunnel_proto(r);
     sink.write(&TunnelEvent {
         header: EventHeader {
-            timestamp: Rfc3339(r.first_seen),
-            event_type: "tunnel",
+            flow_id: Some(tunnel_flow_id(r)),
             src_ip: Some(addr_to_ip(r.src)),
             src_port: Some(r.src_port),
             dest_ip: Some(addr_to_ip(r.dst)),
             dest_port: Some(r.dst_port),
             proto: Some(ProtoName(proto)),
+            ..EventHeader::new(r.first_seen, "tunnel")
         },
         tunnel: TunnelDetail {
             reference: TunnelRef {
@@ -800,6 +884,7 @@ fn write_tunnel(
                 id: r.id,
                 depth: r.depth,
                 link: r.link,
+                outer: Some(outer_endpoints(r)),
             },
             nonstandard_port: r.nonstandard_port,
             truncated_packets: r.truncated_packets,
@@ -814,12 +899,47 @@ fn write_tunnel(
         classification: classification(r),
         approved: r.approval == Approval::Approved,
         top_conversations: conversations(r),
+        control,
     })
+}
+
+/// The `flow_id` of a tunnel session: its record and its `mirror_stream` alert carry the
+/// same one (the outer 5-tuple, type, id and link, and the session's first packet).
+fn tunnel_flow_id(r: &TunnelSessionRecord) -> u64 {
+    let (key, _) = FlowKey::new(
+        r.src,
+        r.src_port,
+        r.dst,
+        r.dst_port,
+        IpProto(r.kind as u8),
+        r.link,
+    );
+    crate::alert::flow_id(&key, r.first_seen)
+}
+
+/// The outer endpoints of a tunnel session, for the `tunnel` object.
+fn outer_endpoints(r: &TunnelSessionRecord) -> crate::alert::OuterEndpoints {
+    let udp = tunnel_proto(r) == IpProto::UDP;
+    crate::alert::OuterEndpoints {
+        src_ip: addr_to_ip(r.src),
+        dest_ip: addr_to_ip(r.dst),
+        src_port: udp.then_some(r.src_port),
+        dest_port: udp.then_some(r.dst_port),
+        proto: match tunnel_proto(r) {
+            IpProto::UDP => "udp",
+            // IP in IP: the outer protocol is the inner packet's version.
+            IpProto(4) => "ipv4",
+            IpProto(41) => "ipv6",
+            _ => "gre",
+        },
+    }
 }
 
 fn tunnel_proto(r: &TunnelSessionRecord) -> IpProto {
     match r.kind {
         TunnelKind::Vxlan | TunnelKind::Geneve => IpProto::UDP,
+        // IP in IP: the id is the outer IP protocol, 4 or 41.
+        TunnelKind::Ipip => IpProto(u8::try_from(r.id).unwrap_or(4)),
         _ if r.dst_port != 0 => IpProto::UDP,
         _ => IpProto::GRE,
     }
@@ -856,28 +976,33 @@ fn conversations(r: &TunnelSessionRecord) -> Vec<ConversationRef> {
 fn write_mirror_alert(
     sink: &mut EventSink,
     r: &TunnelSessionRecord,
+    control: Option<&Mutex<crate::control::correlate::Correlator>>,
 ) -> Result<(), AlertWriteError> {
     debug_assert_eq!(r.class, MirrorClass::Mirror);
+    let control = crate::control::correlate::lookup(control, r, sink)?;
     let collector = addr_to_ip(r.dst);
     let collector_home = r.collector_home;
     let (signature_id, signature) = mirror_stream::signature(r.approval);
     let finding = signature.trim_start_matches("mirror.");
     sink.write(&AlertEvent {
         header: EventHeader {
-            timestamp: Rfc3339(r.last_seen),
-            event_type: "alert",
+            flow_id: Some(tunnel_flow_id(r)),
             src_ip: Some(addr_to_ip(r.src)),
             src_port: Some(r.src_port),
             dest_ip: Some(collector),
             dest_port: Some(r.dst_port),
             proto: Some(ProtoName(tunnel_proto(r))),
+            ..EventHeader::new(r.last_seen, "alert")
         },
         detector: "mirror_stream",
         alert: AlertInfo {
             signature_id,
             signature,
             category: "Traffic duplication",
-            severity: mirror_stream::severity(collector_home),
+            severity: crate::control::correlate::severity(
+                mirror_stream::severity(collector_home),
+                control.as_ref(),
+            ),
         },
         mitre: Mitre::T1020_001,
         tunnel: Some(TunnelRef {
@@ -885,6 +1010,7 @@ fn write_mirror_alert(
             id: r.id,
             depth: r.depth,
             link: r.link,
+            outer: Some(outer_endpoints(r)),
         }),
         evidence: MirrorEvidence {
             classification: classification(r),
@@ -898,6 +1024,7 @@ fn write_mirror_alert(
             inner_hosts: crate::tunnel::inner_hosts(r).to_vec(),
             top_conversations: conversations(r),
             truncated_packets: r.truncated_packets,
+            control,
         },
     })
 }
@@ -991,7 +1118,13 @@ impl Worker {
                 WorkerMsg::Reload(config) => {
                     self.table
                         .set_timeouts(config.flow_idle_timeout(), config.flow_active_timeout());
-                    self.detectors.reload(&config);
+                    self.detectors.reload(detector_config(&config));
+                }
+                WorkerMsg::EndCapture => {
+                    if let Err(e) = self.end_capture() {
+                        failure = Some(e);
+                        break;
+                    }
                 }
                 WorkerMsg::Finish => break,
             }
@@ -1019,7 +1152,28 @@ impl Worker {
         Ok(self.report)
     }
 
+    /// The capture ended and an unrelated one follows: every flow ends (`shutdown`), the
+    /// detectors write what is pending and forget the capture.
+    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+        let mut out = FlowOutput {
+            detectors: &mut self.detectors,
+            sink: &mut self.sink,
+            flow_records: self.flow_records,
+            written: 0,
+            result: Ok(()),
+        };
+        self.table
+            .drain(&mut |flow, reason| out.end(flow, flow_end(reason)));
+        out.result?;
+        self.report.flow_events += out.written;
+        self.detectors.end_capture(self.clock, &mut self.sink)?;
+        self.sink.flush()?;
+        self.clock = Timestamp::ZERO;
+        Ok(())
+    }
+
     fn process(&mut self, batch: &Batch) -> Result<(), AlertWriteError> {
+        self.detectors.observe_epoch(batch.epoch);
         let alerts_before = self.detectors.alerts_written();
         let table = &mut self.table;
         let mut out = FlowOutput {
@@ -1050,7 +1204,7 @@ impl Worker {
                 (flow, new)
             };
             if new {
-                flow.ext.tunnel = p.tunnel.map(Into::into);
+                flow.ext.tunnel = crate::detect::TunnelTag::new(p.tunnel, p.icmp);
             }
             flow.counters.record(p.dir, p.ts, p.ip_len, p.tcp_flags);
             if out.result.is_ok() {
@@ -1099,13 +1253,14 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
     let is_tcp = key.proto == IpProto::TCP;
     sink.write(&FlowEvent {
         header: EventHeader {
-            timestamp: Rfc3339(c.first_seen),
-            event_type: "flow",
+            flow_id: Some(crate::alert::flow_id(key, c.first_seen)),
             src_ip: Some(src),
             src_port: Some(sport),
             dest_ip: Some(dst),
             dest_port: Some(dport),
             proto: Some(ProtoName(key.proto)),
+            icmp: entry.ext.icmp(key),
+            ..EventHeader::new(c.first_seen, "flow")
         },
         flow: FlowDetail {
             pkts_toserver: c.packets[ts],
@@ -1114,17 +1269,23 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
             bytes_toclient: c.bytes[tc],
             start: Rfc3339(c.first_seen),
             end: Rfc3339(c.last_seen),
+            age: c.last_seen.saturating_since(c.first_seen).as_nanos() / 1_000_000_000,
             reason: end.name(),
             tcp_flags_ts: is_tcp.then_some(HexByte(c.tcp_flags[ts])),
             tcp_flags_tc: is_tcp.then_some(HexByte(c.tcp_flags[tc])),
             conn_state: entry.ext.extraneous.conn_state(entry),
             history: entry.ext.extraneous.history(),
         },
+        tcp: is_tcp.then_some(crate::alert::TcpDetail {
+            ts: c.tcp_flags[ts],
+            tc: c.tcp_flags[tc],
+        }),
         tunnel: entry.ext.tunnel(&entry.key).map(|t| TunnelRef {
             kind: t.kind.name(),
             id: t.id,
             depth: t.depth,
             link: t.link,
+            outer: None,
         }),
     })
 }

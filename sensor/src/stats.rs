@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use flowtable::Timestamp;
 use serde::Serialize;
 
-use crate::alert::{AlertWriteError, EventHeader, EventSink, Rfc3339};
+use crate::alert::{AlertWriteError, EventHeader, EventSink};
 use crate::capture::live::KernelStats;
 use crate::decode::TunnelKind;
 use crate::pipeline::PipelineReport;
@@ -85,17 +85,27 @@ struct StatsEvent<'a> {
     stats: StatsBody<'a>,
 }
 
+/// The `stats` object: Suricata's own counters where it has an equivalent (`uptime`,
+/// `capture.kernel_*`, `decoder.pkts`/`bytes`, `flow`, `detect.alert`), then ours, each a
+/// documented extension (`docs/events.md`).
 #[derive(Debug, Serialize)]
 struct StatsBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime: Option<u64>,
     packets: u64,
     bytes: u64,
     non_ip_packets: u64,
     encapsulated_packets: u64,
-    decoder: BTreeMap<String, u64>,
+    decoder: DecoderStats,
+    flow: SuricataFlowStats,
+    detect: DetectStats,
     flows: FlowStats,
     tunnels: BTreeMap<&'a str, u64>,
     tunnel_classes: BTreeMap<&'a str, u64>,
     tunnel_table_full: u64,
+    tunnel_table_evicted: u64,
+    tunnel_flood_sources: u64,
+    names: BTreeMap<&'a str, u64>,
     alerts: BTreeMap<&'a str, u64>,
     extraneous: BTreeMap<&'a str, u64>,
     beacon: BTreeMap<&'a str, u64>,
@@ -105,11 +115,49 @@ struct StatsBody<'a> {
     capture: Option<CaptureStats<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency: Option<LatencyStats>,
+    output: crate::alert::OutputStats,
 }
 
-/// Live capture counters: everything offered, and everything missed, by whom.
+/// `stats.decoder`: Suricata's packet and byte totals, and our decode events by their
+/// dotted names (`decoder.<layer>.<kind>`, an extension).
+#[derive(Debug, Serialize)]
+struct DecoderStats {
+    pkts: u64,
+    bytes: u64,
+    #[serde(flatten)]
+    events: BTreeMap<String, u64>,
+}
+
+/// `stats.flow`, in Suricata's names.
+#[derive(Debug, Serialize)]
+struct SuricataFlowStats {
+    /// Flows created.
+    total: u64,
+    mgr: FlowManagerStats,
+}
+
+#[derive(Debug, Serialize)]
+struct FlowManagerStats {
+    /// Flows ended by the idle timeout.
+    flows_timeout: u64,
+    /// Flows evicted because the table was full.
+    flows_evicted: u64,
+}
+
+/// `stats.detect`.
+#[derive(Debug, Serialize)]
+struct DetectStats {
+    /// Alerts written, all detectors.
+    alert: u64,
+}
+
+/// Live capture counters: everything offered, and everything missed, by whom. Suricata's
+/// `kernel_packets`, `kernel_drops` and `kernel_ifdrops` first, then ours (extensions).
 #[derive(Debug, Serialize)]
 struct CaptureStats<'a> {
+    kernel_packets: u64,
+    kernel_drops: u64,
+    kernel_ifdrops: u64,
     interface: &'a str,
     #[serde(rename = "final")]
     last: bool,
@@ -169,22 +217,33 @@ fn write_stats_event(
         .map(|k| (k.name(), report.tunnels.sessions_by_kind[k.index()]))
         .filter(|(_, n)| *n > 0)
         .collect();
+    let alerts_total = report
+        .mirror_alerts
+        .saturating_add(detectors.extraneous.alerts)
+        .saturating_add(detectors.beacon.alerts);
     sink.write(&StatsEvent {
-        header: EventHeader {
-            timestamp: Rfc3339(live.map_or(report.last_ts, |l| l.now)),
-            event_type: "stats",
-            src_ip: None,
-            src_port: None,
-            dest_ip: None,
-            dest_port: None,
-            proto: None,
-        },
+        header: EventHeader::new(live.map_or(report.last_ts, |l| l.now), "stats"),
         stats: StatsBody {
+            uptime: live.map(|l| l.uptime_s),
             packets: report.capture.packets,
             bytes: report.capture.bytes,
             non_ip_packets: report.capture.non_ip,
             encapsulated_packets: report.capture.encapsulated,
-            decoder: report.capture.decode.named().into_iter().collect(),
+            decoder: DecoderStats {
+                pkts: report.capture.packets,
+                bytes: report.capture.bytes,
+                events: report.capture.decode.named().into_iter().collect(),
+            },
+            flow: SuricataFlowStats {
+                total: flows.inserted,
+                mgr: FlowManagerStats {
+                    flows_timeout: flows.expired_idle,
+                    flows_evicted: flows.evicted,
+                },
+            },
+            detect: DetectStats {
+                alert: alerts_total,
+            },
             flows: FlowStats {
                 created: flows.inserted,
                 expired_idle: flows.expired_idle,
@@ -200,6 +259,16 @@ fn write_stats_event(
                 .zip(report.tunnels.sessions_by_class)
                 .collect(),
             tunnel_table_full: report.tunnels.table_full,
+            tunnel_table_evicted: report.tunnels.evicted,
+            tunnel_flood_sources: report.tunnels.flood_sources,
+            names: [
+                ("answers_learned", report.names.answers),
+                ("answers_unsolicited", report.names.answers_unsolicited),
+                ("evicted", report.names.evicted),
+                ("over_limit", report.names.over_limit),
+            ]
+            .into_iter()
+            .collect(),
             alerts: [
                 ("mirror_stream", report.mirror_alerts),
                 ("extraneous_packet", detectors.extraneous.alerts),
@@ -212,6 +281,9 @@ fn write_stats_event(
             queue_drops: report.capture.queue_drops,
             capture_errors,
             capture: live.map(|l| CaptureStats {
+                kernel_packets: l.kernel.received,
+                kernel_drops: l.kernel.dropped,
+                kernel_ifdrops: l.kernel.if_dropped,
                 interface: l.interface,
                 last: l.last,
                 uptime_s: l.uptime_s,
@@ -228,6 +300,7 @@ fn write_stats_event(
                 packet_to_alert: l.alert_latency,
                 kernel_to_capture: l.capture_delay,
             }),
+            output: sink.output_stats(),
         },
     })
 }

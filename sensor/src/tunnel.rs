@@ -17,7 +17,16 @@
 //! a mirror session no longer approved alerts.
 //! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session, a fixed
 //! number of tracked conversations per link.
+//!
+//! The table cannot be filled shut (a tunnel-id flood: a new VNI or key every packet). One
+//! outer source may hold at most [`source_share`] links; a link beyond that evicts the
+//! source's own link with the least evidence, and the source is alerted once
+//! (`mirror.tunnel_id_flood`). A full table evicts the link with the least evidence among the
+//! next [`EVICTION_SWEEP`] of a round-robin sweep over all links. Neither ever evicts a link
+//! decided `mirror` or the newest link, and every eviction is counted. A link is refused only
+//! when no link may be evicted (every one a decided mirror), counted as `table_full`.
 
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
@@ -100,6 +109,34 @@ impl Conversations {
     }
 }
 
+/// A link's own inner conversations: their hashes only (the keys, for the record, are in the
+/// pair's tracker), with the same space-saving replacement. A link's class comes from these
+/// first, so an overlay beside a mirror between the same endpoints is judged on its own.
+#[derive(Clone, Debug, Default)]
+struct LinkConversations {
+    hashes: [u64; TOP_CONVERSATIONS],
+    packets: [u64; TOP_CONVERSATIONS],
+    /// Bits as in [`Conversations::seen`].
+    seen: [u8; TOP_CONVERSATIONS],
+    /// Slots in use (the first `len`).
+    len: u8,
+}
+
+impl LinkConversations {
+    /// Slot of the conversation with hash `hash`, if tracked.
+    #[inline]
+    fn find(&self, hash: u64) -> Option<usize> {
+        let matches = self
+            .hashes
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (i, h)| m | (u32::from(*h == hash) << i));
+        let used = (1u32 << self.len) - 1;
+        let m = matches & used;
+        (m != 0).then(|| m.trailing_zeros() as usize)
+    }
+}
+
 /// Both inner directions inside outer direction 0, or inside outer direction 1.
 const MIRROR_PATTERNS: [u8; 2] = [0b0011, 0b1100];
 /// Inner direction 0 in one outer direction and inner direction 1 in the other.
@@ -149,6 +186,8 @@ struct SessionState {
     approval: Approval,
     collector_home: bool,
     alerted: bool,
+    /// In `TunnelTable::pending_alerts` now: membership in O(1), so queueing stays linear.
+    queued: bool,
 }
 
 /// The distinct inner flows of a session, as their seeded 64-bit hashes: an open-addressing
@@ -305,6 +344,10 @@ struct Link {
     class: MirrorClass,
     reason: ClassReason,
     decided: bool,
+    /// The link's own conversations (the pair's are in `TunnelTable::pairs`).
+    own: LinkConversations,
+    /// Outer source of the packet that created the link: whose share it counts against.
+    source: [u8; 16],
 }
 
 /// What a finished session reports.
@@ -373,6 +416,66 @@ pub struct TunnelTableStats {
     pub expired: u64,
     /// Sessions by class at report time: unknown, mirror, overlay.
     pub sessions_by_class: [u64; 3],
+    /// Links evicted to make room (a source beyond its share, or a full table); they
+    /// write no record.
+    pub evicted: u64,
+    /// Outer sources that reached their share of the table (each alerted once).
+    pub flood_sources: u64,
+}
+
+/// A `mirror.tunnel_id_flood` finding: an outer source creating links beyond its share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelFloodRecord {
+    /// The flooding outer source.
+    pub src: IpAddr,
+    /// Outer destination of the link that went beyond the share.
+    pub dst: IpAddr,
+    /// Its outer UDP ports (0 for GRE).
+    pub src_port: u16,
+    /// See `src_port`.
+    pub dst_port: u16,
+    /// Its encapsulation.
+    pub kind: TunnelKind,
+    /// Its id.
+    pub id: u32,
+    /// Its nesting level.
+    pub depth: u8,
+    /// Its link id.
+    pub link: u64,
+    /// Packet time of that link's first packet.
+    pub at: Timestamp,
+    /// The source's links in the table then.
+    pub links_held: u64,
+    /// The most links one source may hold.
+    pub share: u64,
+    /// The table's capacity.
+    pub capacity: u64,
+    /// Links the source created since it first appeared.
+    pub links_created: u64,
+    /// When its first link appeared.
+    pub first_seen: Timestamp,
+}
+
+/// Links of one outer source: their count against the share, and the sweep ring its own
+/// evictions walk.
+#[derive(Debug)]
+struct SourceLinks {
+    links: usize,
+    created: u64,
+    first_seen: Timestamp,
+    alerted: bool,
+    /// (key, id) of its links, oldest first, with stale entries of links gone since (checked
+    /// by id, dropped when met, compacted when they outnumber the live ones).
+    order: VecDeque<(LinkKey, u64)>,
+}
+
+/// Links looked at per eviction, the least evidence among them goes.
+pub const EVICTION_SWEEP: usize = 16;
+
+/// The most links one outer source may hold in a table of `capacity`: an eighth, but never
+/// fewer than 64 (a small table is not split), and never more than the table.
+pub fn source_share(capacity: usize) -> usize {
+    (capacity / 8).max(64).min(capacity).max(1)
 }
 
 /// The table of tunnel links.
@@ -396,8 +499,18 @@ pub struct TunnelTable {
     stats: TunnelTableStats,
     inventory: CollectorInventory,
     policy: DecidePolicy,
-    /// Sessions to alert on: (link key, session index). Filled when a link is classified.
-    pending_alerts: Vec<(LinkKey, usize)>,
+    /// Sessions to alert on: (link key, link id, session index). Filled when a link is
+    /// classified (the id tells a link that ended and came back from the one queued).
+    pending_alerts: Vec<(LinkKey, u64, usize)>,
+    /// Links per outer source, for the share.
+    sources: HashMap<[u8; 16], SourceLinks, foldhash::quality::SeedableRandomState>,
+    /// (key, id) of every link, the round-robin sweep a full table evicts from.
+    order: VecDeque<(LinkKey, u64)>,
+    /// Id of the newest link, never evicted.
+    newest: u64,
+    share: usize,
+    /// Flood findings not yet written.
+    pending_floods: Vec<TunnelFloodRecord>,
 }
 
 impl TunnelTable {
@@ -436,6 +549,14 @@ impl TunnelTable {
             inventory,
             policy,
             pending_alerts: Vec::with_capacity(64),
+            sources: HashMap::with_capacity_and_hasher(
+                64,
+                foldhash::quality::SeedableRandomState::random(),
+            ),
+            order: VecDeque::with_capacity(capacity.min(4096)),
+            newest: 0,
+            share: source_share(capacity),
+            pending_floods: Vec::new(),
         }
     }
 
@@ -469,18 +590,39 @@ impl TunnelTable {
             lo,
             hi,
         };
+        // A full table makes room first (a second probe, only while full), or refuses when
+        // nothing may go.
+        if self.links.len() >= self.capacity
+            && !self.links.contains_key(&key)
+            && !self.evict_one(None)
+        {
+            self.stats.table_full = self.stats.table_full.saturating_add(1);
+            return OVERFLOW_LINK;
+        }
+        let mut over_share = false;
         // One lookup per packet and layer: the entry API finds or inserts in one probe.
-        let full = self.links.len() >= self.capacity;
         let link = match self.links.entry(key) {
             Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(_) if full => {
-                self.stats.table_full = self.stats.table_full.saturating_add(1);
-                return OVERFLOW_LINK;
-            }
             Entry::Vacant(v) => {
                 let id = self.next_link_id;
                 self.next_link_id = self.next_link_id.saturating_add(1);
                 self.keys_by_id.insert(id, key);
+                self.newest = id;
+                self.order.push_back((key, id));
+                let source = self
+                    .sources
+                    .entry(layer.outer_src)
+                    .or_insert_with(|| SourceLinks {
+                        links: 0,
+                        created: 0,
+                        first_seen: now,
+                        alerted: false,
+                        order: VecDeque::new(),
+                    });
+                source.links += 1;
+                source.created = source.created.saturating_add(1);
+                source.order.push_back((key, id));
+                over_share = source.links > self.share;
                 let pair = acquire_pair(
                     &mut self.pairs,
                     &mut self.pair_index,
@@ -500,6 +642,8 @@ impl TunnelTable {
                     class: MirrorClass::Unknown,
                     reason: ClassReason::Pending,
                     decided: false,
+                    own: LinkConversations::default(),
+                    source: layer.outer_src,
                 })
             }
         };
@@ -557,26 +701,173 @@ impl TunnelTable {
             // With the same address at both ends (loopback test captures) the outer direction
             // says nothing, so the direction patterns are no evidence either way.
             if lo != hi {
+                note_own_conversation(&mut link.own, ev, obs, outer);
                 if let Some(pair) = self.pairs.get_mut(link.pair as usize) {
                     note_conversation(pair, obs, outer);
-                    ev.mirror_conversations = pair.mirror_conversations;
-                    ev.overlay_conversations = pair.overlay_conversations;
                 }
             }
         }
         if !link.decided {
-            if let Some((class, reason)) =
-                classify(key.kind, &link.evidence, self.policy, now, false)
-            {
-                link.class = class;
-                link.reason = reason;
-                link.decided = true;
-            }
+            decide(&key, link, &self.pairs, self.policy, now, false);
         }
         if link.class == MirrorClass::Mirror {
             queue_alerts(&key, link, &mut self.pending_alerts);
         }
-        link.id
+        let id = link.id;
+        if over_share {
+            self.relieve_source(&key, layer, depth, id, now);
+        }
+        if self.order.len() > 2 * self.links.len() + 64 {
+            let links = &self.links;
+            self.order
+                .retain(|(k, id)| links.get(k).is_some_and(|l| l.id == *id));
+        }
+        id
+    }
+
+    /// A source went beyond its share with link `id` (key `key`): alerts on it once, then
+    /// evicts the source's own link with the least evidence (never that newest one, never a
+    /// decided mirror). When all its others are decided mirrors the source keeps them: they
+    /// are alerted findings, not a flood.
+    fn relieve_source(
+        &mut self,
+        key: &LinkKey,
+        layer: &TunnelLayer,
+        depth: u8,
+        id: u64,
+        now: Timestamp,
+    ) {
+        let src = layer.outer_src;
+        let Some(s) = self.sources.get_mut(&src) else {
+            return;
+        };
+        if !s.alerted {
+            s.alerted = true;
+            self.stats.flood_sources = self.stats.flood_sources.saturating_add(1);
+            self.pending_floods.push(TunnelFloodRecord {
+                src: addr_to_ip(src),
+                dst: addr_to_ip(layer.outer_dst),
+                src_port: layer.outer_src_port,
+                dst_port: layer.outer_dst_port,
+                kind: key.kind,
+                id: key.id,
+                depth,
+                link: id,
+                at: now,
+                links_held: s.links as u64,
+                share: self.share as u64,
+                capacity: self.capacity as u64,
+                links_created: s.created,
+                first_seen: s.first_seen,
+            });
+        }
+        let live = s.links;
+        if s.order.len() > 2 * live + 64 {
+            let links = &self.links;
+            s.order
+                .retain(|(k, id)| links.get(k).is_some_and(|l| l.id == *id));
+        }
+        self.evict_one(Some(src));
+    }
+
+    /// Evicts the link with the least evidence (fewest packets, then idle longest) among the
+    /// next [`EVICTION_SWEEP`] links of the sweep ring: the whole table's, or with `source`
+    /// that source's own. Links looked at go to the back of the ring, so successive
+    /// evictions walk the whole ring. A decided mirror and the newest link are never evicted.
+    /// False when none of those looked at could go.
+    fn evict_one(&mut self, source: Option<[u8; 16]>) -> bool {
+        let ring = match source {
+            None => &mut self.order,
+            Some(src) => match self.sources.get_mut(&src) {
+                Some(s) => &mut s.order,
+                None => return false,
+            },
+        };
+        let links = &self.links;
+        let mut walked: ArrayVec<(LinkKey, u64), EVICTION_SWEEP> = ArrayVec::new();
+        let mut best: Option<(usize, (u64, Timestamp))> = None;
+        // Stale entries (links gone) are dropped as they are met; bounded all the same.
+        for _ in 0..8 * EVICTION_SWEEP {
+            if walked.is_full() {
+                break;
+            }
+            let Some((k, id)) = ring.pop_front() else {
+                break;
+            };
+            let Some(l) = links.get(&k).filter(|l| l.id == id) else {
+                continue;
+            };
+            let at = walked.len();
+            walked.push((k, id));
+            if id == self.newest || (l.decided && l.class == MirrorClass::Mirror) {
+                continue;
+            }
+            let score = (
+                l.evidence.packets[0].saturating_add(l.evidence.packets[1]),
+                l.last_seen,
+            );
+            if best.is_none_or(|(_, b)| score < b) {
+                best = Some((at, score));
+            }
+        }
+        let victim = best.and_then(|(at, _)| walked.get(at).copied());
+        for entry in &walked {
+            if Some(*entry) != victim {
+                ring.push_back(*entry);
+            }
+        }
+        let Some((key, _)) = victim else {
+            return false;
+        };
+        if let Some(link) = self.links.remove(&key) {
+            self.keys_by_id.remove(&link.id);
+            self.stats.evicted = self.stats.evicted.saturating_add(1);
+            self.forget(&key, &link);
+        }
+        true
+    }
+
+    /// Gives back what an ended or evicted link held: its inner-flow budget, its pair and its
+    /// place in its source's share.
+    fn forget(&mut self, key: &LinkKey, link: &Link) {
+        let held: usize = link.sessions.iter().map(|s| s.inner_flows.len()).sum();
+        self.inner_flows_total = self.inner_flows_total.saturating_sub(held);
+        release_pair(
+            &mut self.pairs,
+            &mut self.pair_index,
+            &mut self.free_pairs,
+            key.pair(),
+            link.pair,
+        );
+        if let Some(s) = self.sources.get_mut(&link.source) {
+            s.links = s.links.saturating_sub(1);
+            if s.links == 0 {
+                self.sources.remove(&link.source);
+            }
+        }
+    }
+
+    /// Decides every undecided link that is due by packet time `now` (`decide_after_s` since
+    /// its first packet), without waiting for its next packet: a short mirror stream on a
+    /// live link alerts `decide_after_s` after it started, not when it times out. Its alerts
+    /// are queued for [`TunnelTable::take_alerts`].
+    pub fn decide_due(&mut self, now: Timestamp) {
+        for (key, link) in &mut self.links {
+            if link.decided || !self.policy.ripe(&link.evidence, now) {
+                continue;
+            }
+            decide(key, link, &self.pairs, self.policy, now, false);
+            if link.class == MirrorClass::Mirror {
+                queue_alerts(key, link, &mut self.pending_alerts);
+            }
+        }
+    }
+
+    /// Hands over the tunnel-id flood findings not yet written.
+    pub fn take_floods(&mut self, emit: &mut impl FnMut(TunnelFloodRecord)) {
+        for r in self.pending_floods.drain(..) {
+            emit(r);
+        }
     }
 
     /// Applies a reloaded `[networks]` and `[mirror]` configuration: later sessions are judged
@@ -609,12 +900,19 @@ impl TunnelTable {
                 queue_alerts(key, link, &mut self.pending_alerts);
             }
         }
-        let links = &self.links;
-        self.pending_alerts.retain(|(key, i)| {
-            links
-                .get(key)
-                .and_then(|l| l.sessions.get(*i))
-                .is_some_and(|s| s.approval != Approval::Approved)
+        // One pass: each entry looks its link up once (membership is a flag per session, so
+        // the queueing above is linear too).
+        let links = &mut self.links;
+        self.pending_alerts.retain(|(key, id, i)| {
+            let Some(s) = links
+                .get_mut(key)
+                .filter(|l| l.id == *id)
+                .and_then(|l| l.sessions.get_mut(*i))
+            else {
+                return false;
+            };
+            s.queued = s.approval != Approval::Approved;
+            s.queued
         });
     }
 
@@ -636,13 +934,21 @@ impl TunnelTable {
         }
     }
 
+    /// The class of link `link` now (`None`: no such link). A read accessor for the flow
+    /// detectors' hint: inner flows of a mirror are copies.
+    pub fn link_class(&self, link: u64) -> Option<MirrorClass> {
+        let key = self.keys_by_id.get(&link)?;
+        self.links.get(key).map(|l| l.class)
+    }
+
     /// Hands over the sessions to alert on (each once), marking them alerted.
     pub fn take_alerts(&mut self, emit: &mut impl FnMut(TunnelSessionRecord)) {
         let pending = std::mem::take(&mut self.pending_alerts);
-        for (key, i) in &pending {
-            if let Some(link) = self.links.get_mut(key) {
+        for (key, id, i) in &pending {
+            if let Some(link) = self.links.get_mut(key).filter(|l| l.id == *id) {
                 if let Some(s) = link.sessions.get_mut(*i) {
                     s.alerted = true;
+                    s.queued = false;
                 }
                 if let Some(r) = session_record(key, link, *i, self.pairs.get(link.pair as usize)) {
                     emit(r);
@@ -662,6 +968,7 @@ impl TunnelTable {
         alert: &mut impl FnMut(TunnelSessionRecord),
         record: &mut impl FnMut(TunnelSessionRecord),
     ) {
+        self.decide_due(now);
         let timeout = self.idle_timeout;
         if !self.links.values().any(|l| l.last_seen + timeout <= now) {
             return;
@@ -700,19 +1007,9 @@ impl TunnelTable {
         record: &mut impl FnMut(TunnelSessionRecord),
     ) {
         for (key, link) in &mut links {
-            // Evidence other links of the pair gathered since this link's last packet.
-            if let Some(pair) = self.pairs.get(link.pair as usize) {
-                link.evidence.mirror_conversations = pair.mirror_conversations;
-                link.evidence.overlay_conversations = pair.overlay_conversations;
-            }
+            // With the evidence other links of the pair gathered since this link's last packet.
             if !link.decided {
-                if let Some((class, reason)) =
-                    classify(key.kind, &link.evidence, self.policy, now, true)
-                {
-                    link.class = class;
-                    link.reason = reason;
-                    link.decided = true;
-                }
+                decide(key, link, &self.pairs, self.policy, now, true);
             }
             for i in 0..link.sessions.len() {
                 let Some(s) = link.sessions.get(i) else {
@@ -752,15 +1049,7 @@ impl TunnelTable {
             }
         }
         for (key, link) in &links {
-            let held: usize = link.sessions.iter().map(|s| s.inner_flows.len()).sum();
-            self.inner_flows_total = self.inner_flows_total.saturating_sub(held);
-            release_pair(
-                &mut self.pairs,
-                &mut self.pair_index,
-                &mut self.free_pairs,
-                key.pair(),
-                link.pair,
-            );
+            self.forget(key, link);
         }
     }
 
@@ -874,16 +1163,113 @@ fn session_record(
 }
 
 /// Queues an alert for every session of a mirror link that carried packets, has an
-/// unapproved collector and has not been alerted on.
-fn queue_alerts(key: &LinkKey, link: &Link, pending: &mut Vec<(LinkKey, usize)>) {
-    for (i, s) in link.sessions.iter().enumerate() {
-        if s.packets > 0
-            && !s.alerted
-            && s.approval != Approval::Approved
-            && !pending.iter().any(|(k, j)| k == key && *j == i)
-        {
-            pending.push((*key, i));
+/// unapproved collector and is neither alerted on nor queued already (a flag, not a scan of
+/// the queue: a reload queues every open mirror session in one linear pass).
+fn queue_alerts(key: &LinkKey, link: &mut Link, pending: &mut Vec<(LinkKey, u64, usize)>) {
+    let id = link.id;
+    for (i, s) in link.sessions.iter_mut().enumerate() {
+        if s.packets > 0 && !s.alerted && !s.queued && s.approval != Approval::Approved {
+            s.queued = true;
+            pending.push((*key, id, i));
         }
+    }
+}
+
+/// Classifies an undecided link from its own evidence and, where that leaves it open, its
+/// outer pair's (see `detect/mirror_stream.rs`). The pair's support is counted only once the
+/// link is due, so waiting links cost nothing extra per packet.
+fn decide(
+    key: &LinkKey,
+    link: &mut Link,
+    pairs: &[PairEvidence],
+    policy: DecidePolicy,
+    now: Timestamp,
+    at_end: bool,
+) {
+    if at_end || policy.ripe(&link.evidence, now) {
+        link.evidence.pair_mirror_support = pairs
+            .get(link.pair as usize)
+            .map_or(0, |p| pair_support(&link.own, p));
+    }
+    if let Some((class, reason)) = classify(key.kind, &link.evidence, policy, now, at_end) {
+        link.class = class;
+        link.reason = reason;
+        link.decided = true;
+    }
+}
+
+/// Conversations of a link without a pattern of their own that its pair saw with both
+/// directions in one outer direction.
+fn pair_support(own: &LinkConversations, pair: &PairEvidence) -> u64 {
+    let c = &pair.conversations;
+    let mirrored = |hash: u64| {
+        (0..c.keys.len()).any(|j| {
+            c.hashes.get(j) == Some(&hash)
+                && c.seen
+                    .get(j)
+                    .is_some_and(|s| has_pattern(*s, MIRROR_PATTERNS))
+        })
+    };
+    (0..usize::from(own.len))
+        .filter(|&i| {
+            own.seen.get(i).is_some_and(|s| {
+                !has_pattern(*s, MIRROR_PATTERNS) && !has_pattern(*s, OVERLAY_PATTERNS)
+            }) && own.hashes.get(i).is_some_and(|h| mirrored(*h))
+        })
+        .count() as u64
+}
+
+/// Whether `seen` shows one of `patterns`.
+#[inline]
+fn has_pattern(seen: u8, patterns: [u8; 2]) -> bool {
+    patterns.iter().any(|p| seen & p == *p)
+}
+
+/// A link's own conversations, as [`note_conversation`] does for the pair: counts each
+/// conversation's first pattern in the link's evidence.
+#[inline]
+fn note_own_conversation(
+    c: &mut LinkConversations,
+    ev: &mut LinkEvidence,
+    obs: &InnerObservation,
+    outer: usize,
+) {
+    let bit = 1u8 << (2 * outer + obs.dir.index());
+    let slot = match c.find(obs.hash) {
+        Some(i) => i,
+        None if usize::from(c.len) < TOP_CONVERSATIONS => {
+            let i = usize::from(c.len);
+            c.len += 1;
+            if let (Some(h), Some(p), Some(s)) =
+                (c.hashes.get_mut(i), c.packets.get_mut(i), c.seen.get_mut(i))
+            {
+                (*h, *p, *s) = (obs.hash, 0, 0);
+            }
+            i
+        }
+        None => {
+            let min = c.packets.iter().copied().min().unwrap_or(0);
+            let Some(i) = c.packets.iter().position(|&p| p == min) else {
+                return;
+            };
+            if let (Some(h), Some(s)) = (c.hashes.get_mut(i), c.seen.get_mut(i)) {
+                (*h, *s) = (obs.hash, 0);
+            }
+            i
+        }
+    };
+    let (Some(packets), Some(seen)) = (c.packets.get_mut(slot), c.seen.get_mut(slot)) else {
+        return;
+    };
+    *packets = packets.saturating_add(1);
+    let before = *seen;
+    *seen |= bit;
+    let after = *seen;
+    if has_pattern(after, MIRROR_PATTERNS) && !has_pattern(before, MIRROR_PATTERNS) {
+        ev.mirror_conversations = ev.mirror_conversations.saturating_add(1);
+    }
+    if has_pattern(after, OVERLAY_PATTERNS) && !has_pattern(before, OVERLAY_PATTERNS) {
+        ev.overlay_conversations = ev.overlay_conversations.saturating_add(1);
     }
 }
 
@@ -1335,6 +1721,341 @@ mod tests {
         assert_eq!(over, OVERFLOW_LINK);
         assert_eq!(t.len(), 1);
         assert_eq!(t.stats().table_full, 1);
+    }
+
+    /// A table as the pipeline sizes it, deciding after 4 packets or 5 s.
+    fn sized(capacity: usize) -> TunnelTable {
+        TunnelTable::new(
+            capacity,
+            Duration::from_secs(3600),
+            100,
+            100_000,
+            CollectorInventory::default(),
+            DecidePolicy {
+                after_packets: 4,
+                after: Duration::from_secs(5),
+            },
+        )
+    }
+
+    /// Six packets of a one-way mirror of one conversation, both inner directions.
+    fn mirror_packets(t: &mut TunnelTable, layer: &TunnelLayer, at: u64) -> u64 {
+        let mut link = 0;
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            link = t.observe(0, layer, 0, Timestamp(at + i), 100, Some(&obs), true);
+        }
+        link
+    }
+
+    fn links_of(t: &TunnelTable, src: &str) -> usize {
+        t.sources.get(&ip(src)).map_or(0, |s| s.links)
+    }
+
+    /// Issue 19 item 1: a new VNI every packet from one outer pair (the flood) cannot hold
+    /// more than its share; the real mirror that follows, from another source and from the
+    /// flooding source itself, is still tracked and alerted, and the flood is alerted once.
+    #[test]
+    fn a_tunnel_id_flood_stays_in_its_share_and_is_alerted() {
+        let mut t = sized(1024);
+        let share = source_share(1024);
+        assert_eq!(share, 128);
+        let flood = |t: &mut TunnelTable, vni: u32| {
+            let obs = inner("192.168.9.9", "198.51.100.9", false);
+            let layer = vx("10.66.0.1", "10.66.0.2", vni);
+            t.observe(0, &layer, 0, Timestamp(1000), 100, Some(&obs), true)
+        };
+        for vni in 0..5000 {
+            assert_ne!(flood(&mut t, vni), OVERFLOW_LINK, "never refused");
+            assert!(links_of(&t, "10.66.0.1") <= share);
+        }
+        let mut floods = Vec::new();
+        t.take_floods(&mut |r| floods.push(r));
+        assert_eq!(floods.len(), 1, "alerted once");
+        assert_eq!(floods[0].src, "10.66.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(floods[0].links_held, share as u64 + 1);
+        assert_eq!(t.stats().evicted, 5000 - share as u64);
+        assert_eq!(t.stats().flood_sources, 1);
+        // The real mirrors, the flood going on between their packets.
+        let elsewhere = vx("10.10.0.5", "203.0.113.50", 100);
+        let same_pair = vx("10.66.0.1", "10.66.0.2", 7);
+        let mut alerts = Vec::new();
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            for layer in [&elsewhere, &same_pair] {
+                let link = t.observe(0, layer, 0, Timestamp(2000 + i), 100, Some(&obs), true);
+                assert_ne!(link, OVERFLOW_LINK);
+                for vni in 0..50 {
+                    flood(&mut t, 10_000 + 100 * i as u32 + vni);
+                }
+            }
+            t.take_alerts(&mut |r| alerts.push(r));
+        }
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(
+            alerts
+                .iter()
+                .any(|r| r.id == 100 && r.class == MirrorClass::Mirror)
+        );
+        assert!(
+            alerts
+                .iter()
+                .any(|r| r.id == 7 && r.class == MirrorClass::Mirror)
+        );
+        t.take_floods(&mut |r| floods.push(r));
+        assert_eq!(floods.len(), 1, "still once");
+        assert!(t.len() <= 1024 && links_of(&t, "10.66.0.1") <= share);
+    }
+
+    /// Issue 19 item 1: a full table (many sources) evicts the link with the least evidence
+    /// and never a decided mirror; a link is refused only when nothing else may go.
+    #[test]
+    fn a_full_table_evicts_the_least_evidence_never_a_decided_mirror() {
+        let mut t = sized(64);
+        // 8 decided mirrors, from 8 sources.
+        let mirrors: Vec<u64> = (0..8)
+            .map(|m| mirror_packets(&mut t, &vx(&format!("10.1.0.{m}"), "203.0.113.50", 1), 0))
+            .collect();
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 8);
+        // Spoofed sources, one junk link each, well beyond the capacity.
+        for n in 0..2000u32 {
+            let src = format!("10.{}.{}.{}", 100 + n / 65536, (n / 256) % 256, n % 256);
+            let link = t.observe(
+                0,
+                &vx(&src, "10.66.0.2", n),
+                0,
+                Timestamp(10 + u64::from(n)),
+                1,
+                None,
+                true,
+            );
+            assert_ne!(link, OVERFLOW_LINK, "packet {n}");
+            assert!(t.len() <= 64);
+        }
+        assert_eq!(t.stats().evicted, 2000 + 8 - 64);
+        assert_eq!(t.stats().table_full, 0);
+        let (end_alerts, records) = drain(&mut t);
+        for m in mirrors {
+            assert!(records.iter().any(|r| r.link == m), "mirror {m} kept");
+        }
+        assert_eq!(end_alerts.len(), 0, "alerted when decided, not again");
+
+        // Only decided mirrors and the newest link: a new link is refused, and counted.
+        let mut t = sized(2);
+        mirror_packets(&mut t, &vx("10.1.0.1", "203.0.113.50", 1), 0);
+        mirror_packets(&mut t, &vx("10.1.0.2", "203.0.113.50", 1), 0);
+        let over = t.observe(
+            0,
+            &vx("10.1.0.3", "203.0.113.50", 1),
+            0,
+            Timestamp(9),
+            1,
+            None,
+            true,
+        );
+        assert_eq!(over, OVERFLOW_LINK);
+        assert_eq!((t.stats().table_full, t.stats().evicted), (1, 0));
+    }
+
+    /// Issue 17 item 2: an overlay VNI and a mirror VNI between the same two VTEPs each keep
+    /// their own class, whichever came first.
+    #[test]
+    fn an_overlay_vni_beside_a_mirror_vni_keeps_its_own_class_in_either_order() {
+        for overlay_first in [false, true] {
+            let mut t = table(&Config::default());
+            let mut packets = interleaving_packets();
+            if overlay_first {
+                packets.sort_by_key(|p| !p.overlay);
+            } else {
+                packets.sort_by_key(|p| p.overlay);
+            }
+            let (alerts, records) = replay_interleaving(&mut t, &packets);
+            assert_eq!(
+                classes(&records),
+                expected_classes(),
+                "overlay first: {overlay_first}"
+            );
+            assert_eq!(alerts.len(), 1, "the mirror session only: {alerts:?}");
+            assert_eq!(alerts[0].id, 200);
+        }
+    }
+
+    /// One packet of the interleaving: VNI 100 an overlay conversation between the VTEPs,
+    /// VNI 200 a one-way mirror of three conversations from VTEP A.
+    #[derive(Clone, Copy, Debug)]
+    struct Interleaved {
+        overlay: bool,
+        idx: usize,
+    }
+
+    const VTEP_A: &str = "10.0.0.11";
+    const VTEP_B: &str = "10.0.0.12";
+
+    fn interleaving_packets() -> Vec<Interleaved> {
+        let overlay = (0..8).map(|idx| Interleaved { overlay: true, idx });
+        let mirror = (0..12).map(|idx| Interleaved {
+            overlay: false,
+            idx,
+        });
+        overlay.chain(mirror).collect()
+    }
+
+    fn replay_interleaving(
+        t: &mut TunnelTable,
+        packets: &[Interleaved],
+    ) -> (Vec<TunnelSessionRecord>, Vec<TunnelSessionRecord>) {
+        let mut alerts = Vec::new();
+        for (n, p) in packets.iter().enumerate() {
+            let reply = p.idx % 2 == 1;
+            let (layer, obs) = if p.overlay {
+                // Requests from A's side go A -> B, replies B -> A.
+                let layer = if reply {
+                    vx(VTEP_B, VTEP_A, 100)
+                } else {
+                    vx(VTEP_A, VTEP_B, 100)
+                };
+                (layer, inner("192.168.50.10", "192.168.60.20", reply))
+            } else {
+                let host = format!("192.168.70.{}", p.idx / 4);
+                (vx(VTEP_A, VTEP_B, 200), inner(&host, "198.51.100.7", reply))
+            };
+            t.observe(0, &layer, 0, Timestamp(n as u64), 100, Some(&obs), true);
+            t.take_alerts(&mut |r| alerts.push(r));
+        }
+        let (end_alerts, records) = drain(t);
+        alerts.extend(end_alerts);
+        (alerts, records)
+    }
+
+    fn classes(records: &[TunnelSessionRecord]) -> Vec<(u32, [u8; 16], MirrorClass)> {
+        let mut v: Vec<_> = records.iter().map(|r| (r.id, r.src, r.class)).collect();
+        v.sort_by_key(|c| (c.0, c.1));
+        v
+    }
+
+    fn expected_classes() -> Vec<(u32, [u8; 16], MirrorClass)> {
+        vec![
+            (100, ip(VTEP_A), MirrorClass::Overlay),
+            (100, ip(VTEP_B), MirrorClass::Overlay),
+            (200, ip(VTEP_A), MirrorClass::Mirror),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Issue 17: an overlay and a mirror between the same VTEPs, interleaved in any order
+        /// (each keeping its own packet order), always get the same classes.
+        #[test]
+        fn interleaved_overlay_and_mirror_keep_their_classes(
+            picks in proptest::collection::vec(proptest::prelude::any::<bool>(), 20),
+        ) {
+            let all = interleaving_packets();
+            let (mut overlay, mut mirror): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.overlay);
+            overlay.reverse();
+            mirror.reverse();
+            let mut order = Vec::new();
+            for pick in picks {
+                let next = if pick { overlay.pop().or_else(|| mirror.pop()) } else { mirror.pop().or_else(|| overlay.pop()) };
+                order.extend(next);
+            }
+            let mut t = table(&Config::default());
+            let (alerts, records) = replay_interleaving(&mut t, &order);
+            proptest::prop_assert_eq!(classes(&records), expected_classes());
+            proptest::prop_assert_eq!(alerts.len(), 1);
+        }
+    }
+
+    /// Issue 18 item 2: a link due by packet time is decided without waiting for a packet, so
+    /// the pipeline's once-a-second tick alerts on a short mirror stream while it is open.
+    #[test]
+    fn due_links_are_decided_by_the_clock() {
+        let mut t = sized(16);
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        for i in 0..2u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i == 1);
+            t.observe(
+                0,
+                &layer,
+                0,
+                Timestamp::from_secs_nanos(i, 0),
+                100,
+                Some(&obs),
+                true,
+            );
+        }
+        let mut alerts = Vec::new();
+        let mut ended = Vec::new();
+        t.expire(
+            Timestamp::from_secs_nanos(4, 0),
+            &mut |r| alerts.push(r),
+            &mut |r| ended.push(r),
+        );
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert!(alerts.is_empty(), "not due before 5 s");
+        t.expire(
+            Timestamp::from_secs_nanos(5, 0),
+            &mut |r| alerts.push(r),
+            &mut |r| ended.push(r),
+        );
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].reason, ClassReason::OneWayBothDirections);
+        assert!(ended.is_empty(), "the session is still open");
+        assert_eq!(t.len(), 1);
+    }
+
+    /// Issue 16 item 4: a reload queues each open mirror session once, in one pass (a flag
+    /// per session instead of a scan of the queue per link), and twice in a row changes
+    /// nothing.
+    #[test]
+    fn reload_queues_each_open_mirror_session_once() {
+        let mut approving = Config::default();
+        approving.mirror.approved_collectors = vec!["203.0.113.0/24".parse().unwrap()];
+        let mut t = TunnelTable::new(
+            20_000,
+            Duration::from_secs(3600),
+            100,
+            1_000_000,
+            CollectorInventory::from_config(&approving),
+            DecidePolicy::from_config(&approving),
+        );
+        for n in 0..5_000u32 {
+            let src = format!("10.2.{}.{}", n / 256, n % 256);
+            for i in 0..2u64 {
+                let obs = inner("192.168.1.1", "198.51.100.7", i == 1);
+                let mut layer = vx(&src, "203.0.113.50", n);
+                layer.kind = TunnelKind::Erspan2;
+                t.observe(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+            }
+        }
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert!(alerts.is_empty(), "approved");
+        let unapproving = Config::default();
+        for _ in 0..2 {
+            t.set_inventory(
+                CollectorInventory::from_config(&unapproving),
+                DecidePolicy::from_config(&unapproving),
+            );
+            assert_eq!(t.pending_alerts.len(), 5_000);
+        }
+        t.take_alerts(&mut |r| alerts.push(r));
+        assert_eq!(alerts.len(), 5_000);
+        let mut links: Vec<u64> = alerts.iter().map(|r| r.link).collect();
+        links.dedup();
+        assert_eq!(links.len(), 5_000, "each once");
+        // Approved again: the queue empties, flags and all.
+        t.set_inventory(
+            CollectorInventory::from_config(&approving),
+            DecidePolicy::from_config(&approving),
+        );
+        assert!(t.pending_alerts.is_empty());
+        assert!(
+            t.links
+                .values()
+                .all(|l| l.sessions.iter().all(|s| !s.queued))
+        );
     }
 
     #[test]

@@ -345,6 +345,26 @@ pub mod live {
             false
         }
 
+        /// The sensor's process id (`ip netns exec` execs the program).
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Waits (at most `timeout`) for the sensor to exit on its own; its exit code.
+        pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline {
+                if let Ok(Some(s)) = self.child.try_wait() {
+                    while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+                        self.stderr_lines.push(line);
+                    }
+                    return s.code();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        }
+
         /// Sends a signal (`TERM`, `HUP`, ...) to the sensor.
         pub fn signal(&self, name: &str) {
             // `ip netns exec` execs the program: the child's pid is the sensor's.

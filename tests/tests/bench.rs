@@ -223,6 +223,59 @@ fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
     assert_eq!(target["status"], "met at a smaller scale");
 }
 
+/// Issue 16 item 3 / issue 19: the flood scenarios keep detection alive. A tunnel-id flood
+/// beside a real mirror: the mirror and the flood are alerted, the flooding source stays at
+/// its share (evictions counted, nothing refused). Forged DNS answers aimed at the name cache
+/// beside a beacon whose C2 they name under an allowlisted domain: the beacon is alerted and
+/// every forged answer is counted, none learned.
+#[test]
+fn flood_scenarios_keep_the_real_mirror_and_beacon_alerted() {
+    let dir = scratch("floods");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[tunnels]\ncapacity = 4096\n[beacon]\nallowlist_domains = [\"vendor.example\"]\nwarmup_s = 0\n",
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let doc = bench(
+        &dir,
+        &[
+            "-c",
+            &config_arg,
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "--no-peers",
+            "bench-tunnel-id-flood:20000",
+            "bench-dns-flood:20000",
+        ],
+    );
+    let rows = doc["throughput"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["workload"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}"))["counts"]
+            .clone()
+    };
+    let tunnels = row("bench-tunnel-id-flood:20000");
+    assert_eq!(tunnels["packets"], 20_000 + 256);
+    assert_eq!(tunnels["mirror_alerts"], 2, "the mirror and the flood");
+    assert_eq!(tunnels["tunnel_flood_sources"], 1);
+    assert_eq!(tunnels["tunnel_table_full"], 0);
+    // 4096 / 8 = 512 links for the flooding source: the rest of its 20,000 evicted.
+    assert_eq!(tunnels["tunnel_table_evicted"], 20_000 - 512);
+    let dns = row("bench-dns-flood:20000");
+    assert_eq!(dns["packets"], 20_000 + 20 * 8);
+    assert_eq!(dns["beacon_alerts"], 1);
+    assert_eq!(dns["dns_answers_unsolicited"], 20_000);
+}
+
 #[test]
 fn peers_run_or_are_skipped_and_the_run_is_recorded() {
     let dir = scratch("peers");
@@ -336,6 +389,8 @@ fn generate_lists_the_bench_scenarios() {
         "bench-mirror",
         "bench-syn-flood",
         "bench-beacons",
+        "bench-tunnel-id-flood",
+        "bench-dns-flood",
     ] {
         assert!(list.contains(&format!("{name}[:N]")), "{name} listed");
     }

@@ -27,6 +27,10 @@ fn identities(stdout: &[u8]) -> Vec<String> {
             if let Some(t) = e.get_mut("tunnel").and_then(|t| t.as_object_mut()) {
                 t.remove("link");
             }
+            // Each variant is its own file.
+            if let Some(o) = e.as_object_mut() {
+                o.remove("pcap_filename");
+            }
             e.to_string()
         })
         .collect();
@@ -124,16 +128,31 @@ fn missing_and_damaged_inputs_are_named_and_good_ones_still_processed() {
     let junk = dir.join("c-junk.pcap");
     std::fs::write(&junk, b"this is not a capture file at all").unwrap();
     std::fs::copy(&good, dir.join("a-good.pcap")).unwrap();
-    let missing = run(&["replay", &dir.to_string_lossy(), "/nonexistent/x.pcap"]);
-    assert_eq!(
-        missing.status.code(),
-        Some(2),
-        "a missing input is a usage error"
-    );
+    // Issue 18 item 15: a missing input among good ones is named, every other input is
+    // still read, and the run exits 1 (as the README says); only when nothing can be read
+    // is it a usage error (exit 2, nothing written).
+    let missing = run(&["replay", &good.to_string_lossy(), "/nonexistent/x.pcap"]);
+    assert_eq!(missing.status.code(), Some(1));
     let err = String::from_utf8_lossy(&missing.stderr);
-    assert!(err.contains("/nonexistent/x.pcap"), "{err}");
+    assert!(
+        err.contains(
+            "mirrorwatch: error: /nonexistent/x.pcap: No such file or directory (os error 2)\n"
+        ),
+        "{err}"
+    );
     assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
-    assert!(missing.stdout.is_empty());
+    let evs = events(&missing.stdout);
+    let stats = evs.iter().find(|e| e["event_type"] == "stats").unwrap();
+    assert_eq!(stats["stats"]["packets"], 26, "{stats}");
+    assert_eq!(stats["stats"]["capture_errors"], 1, "{stats}");
+    let none = run(&["replay", "/nonexistent/x.pcap", "/nonexistent/y.pcap"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&none.stderr),
+        "mirrorwatch: error: /nonexistent/x.pcap: No such file or directory (os error 2); \
+         /nonexistent/y.pcap: No such file or directory (os error 2)\n"
+    );
+    assert!(none.stdout.is_empty());
     let out = run(&["replay", &dir.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -258,7 +277,17 @@ fn generate_lists_scenarios_and_reproduces_a_case() {
         "-o",
         &path.to_string_lossy(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // Issue 18 item 14: a usage error pointing to the list, and the file left alone.
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mirrorwatch: error: unknown scenario \"no-such-scenario\" (`mirrorwatch generate \
+         --list` shows the scenarios)\n"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(case("mirror-nvgre")).unwrap()
+    );
 }
 
 /// Writes `bytes` into a FIFO from a thread; returns when the reader has them.
@@ -395,4 +424,600 @@ fn baseline_is_checked_created_and_read_back() {
         second_alerts.iter().all(|b| *b),
         "every destination known now"
     );
+}
+
+/// Runs the binary with `args` through `sh`, with `redirect` applied to it (`>&-`,
+/// `>/dev/full`), and returns the exit code and stderr.
+fn run_redirected(args: &[&str], redirect: &str) -> (Option<i32>, String) {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!("exec \"$0\" {} {redirect}", quoted.join(" "));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(ensure_binary())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 18 items 3 and 14: bad arguments exit 2, naming what is wrong, before any packet
+/// is read or anything is measured.
+#[test]
+fn bad_arguments_exit_2_naming_what() {
+    let dir = scratch("badargs");
+    let input = case("mirror-vxlan");
+    let input = input.to_str().unwrap();
+    for w in ["18446744073709551615", "100000", "257", "x"] {
+        let out = run(&["replay", "-w", w, input]);
+        assert_eq!(out.status.code(), Some(2), "-w {w}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("give 1 to 256 worker threads (0: automatic, from the configuration)"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(run(&["replay", "-w", "256", input]).status.code(), Some(0));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(&["replay", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "mirrorwatch: error: no capture files found in {} (a directory is searched 8 levels \
+             deep for files named *.pcap, *.pcapng, *.cap, *.gz, *.zst or starting with a pcap \
+             or pcapng magic)\n",
+            empty.display()
+        )
+    );
+    let out = run(&["live", "-i", "lo", "--buffer-mb", "2048"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2048 is not in 1..=2047"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // bench: every argument is checked before the first measurement.
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--no-peers",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+        ];
+        args.extend(extra);
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(!err.contains("read+walk"), "measured before failing: {err}");
+        err
+    };
+    assert!(bench(&["-w", "0", input]).contains("--workers: give 1 to 256 workers"));
+    assert!(bench(&["--duration", "nan", input]).contains("--duration: a number of seconds"));
+    assert!(bench(&["bench-nosuch"]).contains(
+        "bench-nosuch: no such file, and no such scenario (`mirrorwatch generate --list`)"
+    ));
+    let peers = dir.join("nosuch-peers.toml");
+    let out = run(&[
+        "bench",
+        "--peers",
+        peers.to_str().unwrap(),
+        "--duration",
+        "0",
+        input,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("--peers {}", peers.display())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = dir.join("no/such/dir/x.json");
+    assert!(bench(&["--json", json.to_str().unwrap(), input]).contains("--json"));
+    let record = dir.join("record-file");
+    std::fs::write(&record, "a file, not a folder").unwrap();
+    assert!(bench(&["--record", record.to_str().unwrap(), input]).contains("--record"));
+}
+
+/// Issue 18 item 4: an output that is one of the inputs is refused, and the capture kept.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let dir = scratch("outin");
+    let copy = dir.join("v.pcap");
+    std::fs::copy(case("mirror-vxlan"), &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let link = dir.join("link.json");
+    std::os::unix::fs::symlink(&copy, &link).unwrap();
+    for output in [&copy, &link] {
+        let out = run(&[
+            "replay",
+            "-o",
+            output.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "mirrorwatch: error: --output {} is the input {}; writing there would destroy \
+                 the capture before it is read\n",
+                output.display(),
+                copy.display()
+            )
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), before);
+    }
+}
+
+/// Issue 18 items 5, 6 and 16: a closed stdout, a full disk and a closed pipe are errors
+/// with their cause, never exit 0 or a panic.
+#[test]
+fn closed_and_full_outputs_are_errors_with_their_cause() {
+    let input = case("mirror-vxlan");
+    let input = input.to_str().unwrap();
+    let (code, err) = run_redirected(&["replay", input], ">&-");
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "mirrorwatch: error: standard output is closed; give --output FILE or redirect it\n"
+    );
+    // A shell's `> /dev/null` is an open output and still works.
+    let (code, err) = run_redirected(&["replay", "--no-progress", input], ">/dev/null");
+    assert_eq!(code, Some(0), "{err}");
+    for args in [&["config", "default"][..], &["generate", "--list"][..]] {
+        let (code, err) = run_redirected(args, ">/dev/full");
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err,
+            "mirrorwatch: error: writing to standard output: No space left on device (os error 28)\n"
+        );
+    }
+    let out = run(&["generate", "mirror-vxlan", "-o", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mirrorwatch: error: /dev/full: No space left on device (os error 28)\n"
+    );
+    // A reader that goes away: the broken pipe is the error reported.
+    let mut child = Command::new(ensure_binary())
+        .args(["replay", "--flows", "--no-progress", input, input, input])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "mirrorwatch: error: writing events to standard output: the reader closed it \
+             (broken pipe)"
+        ),
+        "{err}"
+    );
+}
+
+/// Issue 18 item 17: messages say what is wrong once, and only what is true.
+#[test]
+fn messages_name_the_problem_once() {
+    let dir = scratch("messages");
+    let input = case("mirror-vxlan");
+    let out = run(&[
+        "replay",
+        "-o",
+        dir.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "mirrorwatch: error: writing events to {}: Is a directory (os error 21)\n",
+            dir.display()
+        )
+    );
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let xz = dir.join("c.pcap.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\x00\x00\x04").unwrap();
+    let bz = dir.join("d.pcap.bz2");
+    std::fs::write(&bz, b"BZh91AY&SY").unwrap();
+    let out = run(&[
+        "replay",
+        "--no-progress",
+        empty.to_str().unwrap(),
+        xz.to_str().unwrap(),
+        bz.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        format!(
+            "mirrorwatch: error: {}: empty file (not a capture)\n",
+            empty.display()
+        ),
+        format!(
+            "mirrorwatch: error: {}: xz-compressed; only gzip and zstd are read (decompress it first)\n",
+            xz.display()
+        ),
+        format!(
+            "mirrorwatch: error: {}: bzip2-compressed; only gzip and zstd are read (decompress it first)\n",
+            bz.display()
+        ),
+    ] {
+        assert!(err.contains(&line), "{line} in {err}");
+    }
+    let cfg = dir.join("burst.toml");
+    std::fs::write(&cfg, "[extraneous]\nrate_limit_burst = 2000000\n").unwrap();
+    let out = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "mirrorwatch: error: {}: [extraneous] rate_limit_burst: must be at most 1000000\n",
+            cfg.display()
+        )
+    );
+    std::fs::write(&cfg, "[mirror]\napproved_collectors = [\"10.0.0.1\"]\n").unwrap();
+    let out = run(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out);
+}
+
+/// Issue 18 item 8: a directory walk reads each file once, survives a symbolic-link loop,
+/// picks up rotated captures by their magic and says what it skipped.
+#[test]
+fn directory_walk_reads_each_file_once_and_says_what_it_skipped() {
+    let dir = scratch("walk");
+    let good = case("mirror-vxlan");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(&good, dir.join("a.pcap")).unwrap();
+    std::fs::copy(&good, dir.join("rotated.pcap1")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a capture\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("a.pcap"), dir.join("sub/alias.pcap")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+    let out = run(&["replay", "--no-progress", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let evs = events(&out.stdout);
+    let stats = evs.iter().find(|e| e["event_type"] == "stats").unwrap();
+    // a.pcap and rotated.pcap1, each once: 2 × 26 packets.
+    assert_eq!(stats["stats"]["packets"], 52, "{stats}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        format!(
+            "mirrorwatch: note: skipped {}: the same file as one already listed\n",
+            dir.join("sub/alias.pcap").display()
+        ),
+        format!(
+            "mirrorwatch: note: skipped {}: a symbolic-link loop\n",
+            dir.join("sub/loop").display()
+        ),
+        format!(
+            "mirrorwatch: note: skipped 1 file(s) that are not captures by extension or first \
+             bytes ({})\n",
+            dir.join("notes.txt").display()
+        ),
+    ] {
+        assert!(err.contains(&line), "{line} in {err}");
+    }
+}
+
+/// Issue 19 item 4: files written as root follow no link planted by another user, temp
+/// names cannot be guessed, an existing baseline keeps its mode, and an error quotes no
+/// more than a short excerpt of a file it was tricked into reading.
+#[test]
+fn written_files_resist_planted_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("links");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let victim = dir.join("victim");
+    let secret = "root:$6$verysecrethashthatmustnotleak:19000:0:99999:7:::\n";
+    std::fs::write(&victim, secret).unwrap();
+    let plant = |link: &Path| {
+        std::os::unix::fs::symlink(&victim, link).unwrap();
+        if is_root {
+            // Owned by `nobody`, as a link planted in a sticky world-writable folder.
+            std::os::unix::fs::lchown(link, Some(65534), Some(65534)).unwrap();
+        }
+    };
+    // generate -o through a planted link: refused, victim untouched.
+    let out_link = dir.join("out.pcap");
+    plant(&out_link);
+    let out = run(&["generate", "mirror-vxlan", "-o", out_link.to_str().unwrap()]);
+    if is_root {
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "mirrorwatch: error: {}: it is a symbolic link owned by another user; refusing \
+                 to write through it\n",
+                out_link.display()
+            )
+        );
+    } else {
+        eprintln!("SKIPPED part of written_files_resist_planted_links: not root");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
+    // A baseline that is a link planted by another user to the victim: not read at all.
+    let baseline = dir.join("known.txt");
+    plant(&baseline);
+    let input = case("beacon-connections");
+    let args = [
+        "replay",
+        "--no-progress",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("verysecret"), "{err}");
+    if is_root {
+        assert_eq!(
+            err,
+            format!(
+                "mirrorwatch: error: beacon baseline {}: it is a symbolic link owned by another \
+                 user; refusing to read through it\n",
+                baseline.display()
+            )
+        );
+    }
+    // A baseline holding such a line anyway: the error shows a line number and a short
+    // excerpt, never the line.
+    std::fs::remove_file(&baseline).unwrap();
+    std::fs::write(&baseline, secret).unwrap();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 1: \"root:$6$verysecrethashth...\" is not an IP address"),
+        "{err}"
+    );
+    assert!(!err.contains("mustnotleak"), "{err}");
+    // The old fixed temp name, pre-created as a link: no longer used, victim untouched; a
+    // new baseline is 0640 under the umask, an existing one keeps its mode.
+    std::fs::remove_file(&baseline).unwrap();
+    plant(&dir.join("known.tmp"));
+    let out = run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), secret);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // The sensor inherits the test's umask.
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map_or(0o022, |v| u32::from_str_radix(v.trim(), 8).unwrap());
+    assert_eq!(mode(&baseline), 0o640 & !umask);
+    std::fs::set_permissions(&baseline, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(run(&args).status.code(), Some(0));
+    assert_eq!(mode(&baseline), 0o600);
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != "known.tmp")
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+/// Issue 18 item 7: a baseline in a missing directory is a usage error before any packet
+/// is read.
+#[test]
+fn a_baseline_in_a_missing_directory_is_a_usage_error() {
+    let dir = scratch("baseline-dir");
+    let baseline = dir.join("no/such/dir/known.txt");
+    let out = run(&[
+        "replay",
+        "--no-progress",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        case("beacon-connections").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing read before the check");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "mirrorwatch: error: beacon baseline {}: cannot be saved in {}: No such file or \
+             directory (os error 2)\n",
+            baseline.display(),
+            dir.join("no/such/dir").display(),
+        )
+    );
+}
+
+/// Issue 19 item 7: bench runs peers only from `--peers` or the installed file, never from
+/// the current directory, and says each command before it runs.
+#[test]
+fn bench_ignores_a_peers_file_in_the_current_directory() {
+    let dir = scratch("bench-peers");
+    std::fs::create_dir_all(dir.join("benches")).unwrap();
+    let marker = dir.join("ran");
+    std::fs::write(
+        dir.join("benches/peers.toml"),
+        format!(
+            "[[peer]]\nname = \"planted\"\ncommand = [\"touch\", \"{}\"]\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let input = case("mirror-vxlan");
+    let out = Command::new(ensure_binary())
+        .current_dir(&dir)
+        .args([
+            "bench",
+            "--duration",
+            "0",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "-w",
+            "1",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !marker.exists(),
+        "a peers file of the current directory ran"
+    );
+    assert!(!err.contains("planted"), "{err}");
+    // The own replay row is always run, printed, with the input absolute and after `--`.
+    let abs = std::path::absolute(&input).unwrap();
+    assert!(
+        err.contains("mirrorwatch bench: running ")
+            && err.contains(&format!(" -- {}", abs.display())),
+        "{err}"
+    );
+    // The same file given with --peers runs, and is printed first.
+    let out = Command::new(ensure_binary())
+        .current_dir(&dir)
+        .args([
+            "bench",
+            "--peers",
+            "benches/peers.toml",
+            "--duration",
+            "0",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "-w",
+            "1",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(marker.exists(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "mirrorwatch bench: running touch {}\n",
+            marker.display()
+        )),
+        "{err}"
+    );
+}
+
+/// The README's usage lines name exactly the flags `--help` lists (replay and live), and
+/// every flag it names for the other commands exists.
+#[test]
+fn readme_usage_matches_help() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(str::to_owned)
+            .collect()
+    };
+    // The usage blocks: lines starting with `mirrorwatch <command>` and their continuations.
+    let mut usage: std::collections::BTreeMap<String, String> = Default::default();
+    let mut current = None;
+    for line in readme.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("mirrorwatch ") {
+            let cmd = rest.split_whitespace().next().unwrap_or("").to_owned();
+            let text = rest.split('#').next().unwrap_or("").to_owned();
+            usage.entry(cmd.clone()).or_default().push_str(&text);
+            current = Some(cmd);
+        } else if t.starts_with('[') && line.starts_with(' ') {
+            if let Some(cmd) = &current {
+                usage.get_mut(cmd).unwrap().push_str(t);
+            }
+        } else {
+            current = None;
+        }
+    }
+    for cmd in ["replay", "live", "bench", "generate"] {
+        let help = run(&[cmd, "--help"]);
+        let mut listed = flags(&String::from_utf8_lossy(&help.stdout));
+        listed.remove("--help");
+        let named = flags(usage.get(cmd).map_or("", String::as_str));
+        for f in &named {
+            assert!(
+                listed.contains(f),
+                "README names `{cmd} {f}`, which --help does not list"
+            );
+        }
+        if cmd == "replay" || cmd == "live" {
+            let missing: Vec<_> = listed.difference(&named).collect();
+            assert!(
+                missing.is_empty(),
+                "README's `{cmd}` usage lacks {missing:?}"
+            );
+        }
+    }
+    // The exit codes the README promises for replay are the ones the binary gives (the
+    // other tests hold each case; here the README must still say them).
+    for promise in [
+        "Exit status: 0 success; 1 an input is missing,",
+        "2 a bad configuration or argument, found before any packet is read",
+    ] {
+        assert!(readme.contains(promise), "README lost {promise:?}");
+    }
+}
+
+/// Issue 18 item 7: when the baseline cannot be saved at the end (its folder went away
+/// during the run), the run exits 1 naming it, and the `stats` event is still written.
+#[test]
+fn a_failed_baseline_save_still_writes_the_stats() {
+    let dir = scratch("baseline-gone");
+    let fifo = dir.join("stream.pcap");
+    let st = Command::new("mkfifo").arg(&fifo).status();
+    if !matches!(st, Ok(s) if s.success()) {
+        eprintln!("SKIPPED a_failed_baseline_save_still_writes_the_stats: mkfifo unavailable");
+        return;
+    }
+    let folder = dir.join("state");
+    std::fs::create_dir_all(&folder).unwrap();
+    let baseline = folder.join("known.txt");
+    let child = Command::new(ensure_binary())
+        .args(["replay", "--no-progress", "--baseline"])
+        .arg(&baseline)
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(case("beacon-connections")).unwrap();
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    feed(&mut writer, &bytes[..24 + 2000]);
+    // The start-up check passed; now the folder goes away before the end.
+    std::fs::remove_dir_all(&folder).unwrap();
+    feed(&mut writer, &bytes[24 + 2000..]);
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("beacon baseline {}", baseline.display())),
+        "{err}"
+    );
+    let evs = events(&out.stdout);
+    let stats = evs
+        .iter()
+        .find(|e| e["event_type"] == "stats")
+        .expect("a stats event although the end failed");
+    assert!(stats["stats"]["packets"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["stats"]["capture_errors"], 1, "{stats}");
 }

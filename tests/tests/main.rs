@@ -17,3 +17,18 @@ mod real_captures;
 mod live;
 // Issue 16: the committed fuzzing corpora and crash regressions through the fuzz entry points.
 mod fuzz_corpus;
+// Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.
+mod control;
+// Issues 11, 17.1 and 18.1: alerts on real traffic (../shared/pcaps/wild), a folder as its
+// captures, pieces as the whole, jittered timestamps, the same events whatever the workers.
+mod precision;
+// Issue 13 outputs: Redis (list, channel, stream; stalled, killed), Unix sockets, syslog, file
+// modes and planted symlinks, the live sensor never waiting on an output (issue 18, 10 and 12).
+mod outputs;
+// Issue 13 packaging: the `cargo deb` package installs (dpkg -i), its units verify, it purges.
+mod package;
+// Issue 13, Suricata-exact EVE: schema validation, Community ID, documented examples.
+mod eve;
+// Issue 15, the hunting report: replay --report and `mirrorwatch report`, rendered in headless
+// Chromium.
+mod report;

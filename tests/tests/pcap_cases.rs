@@ -29,6 +29,12 @@ fn check_case(dir: &Path) -> Vec<String> {
     if config.is_file() {
         args.extend(["--config", config_arg.as_str()]);
     }
+    // A control-plane case brings its records (issue 12).
+    let audit = dir.join("input.audit");
+    let audit_arg = audit.to_string_lossy().into_owned();
+    if audit.is_dir() {
+        args.extend(["--audit", audit_arg.as_str()]);
+    }
     args.push(&input);
     let out = run(&args);
     let mut failures = Vec::new();

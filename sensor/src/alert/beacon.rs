@@ -12,6 +12,27 @@ pub struct BeaconEvidence<'a> {
     pub beacon: Option<BeaconDetail>,
     /// What is known of the destination.
     pub destination: DestinationInfo<'a>,
+    /// The rule that fired, in words.
+    pub rule: &'static str,
+    /// The thresholds the pattern crossed, as configured (absent for
+    /// `beacon.new_destination`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<BeaconThresholds>,
+    /// Why this is not one of the benign look-alikes (keep-alives of known protocols).
+    pub not_benign: &'static str,
+    /// The keep-alive protocol recognised, when `[beacon] alert_keepalives` made it alert
+    /// anyway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<&'static str>,
+}
+
+/// `evidence.thresholds` of a beacon alert.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BeaconThresholds {
+    /// `[beacon] min_beats`.
+    pub min_beats: u64,
+    /// `[beacon] score_threshold`.
+    pub score_threshold: Rounded,
 }
 
 /// `evidence.beacon`: the regularity of the beats, as scored when the alert was written.
@@ -48,7 +69,9 @@ pub struct BeaconDetail {
 /// `evidence.destination`.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct DestinationInfo<'a> {
-    /// The name the destination was resolved from, learned from DNS answers on the wire.
+    /// The name the destination was resolved from, learned from DNS answers on the wire
+    /// (absent when none was seen: no value is ever written as `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
     /// The destination was first seen in this run, after the warm-up, and is not in the
     /// baseline of known destinations.

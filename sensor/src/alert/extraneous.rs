@@ -30,10 +30,74 @@ pub struct ExtraneousEvidence<'a> {
     /// Packets of the flow from the alert's `src` and from its `dest`, at the last
     /// offending packet.
     pub flow_packets: [u64; 2],
-    /// `duplicate_packet`: share of duplicated packets among the eligible packets this
-    /// worker saw, in parts per million, when the alert was written.
+    /// `duplicate_packet`: share of duplicated packets among the eligible packets of this
+    /// host pair at the duplicate, in parts per million (per host pair: the same whatever the
+    /// worker count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_share_ppm: Option<u64>,
+    /// The rule that fired, in words.
+    pub rule: &'static str,
+    /// Why this is not one of the benign look-alikes of the rule.
+    pub not_benign: &'static str,
+    /// The thresholds the rule crossed, as configured.
+    pub thresholds: Thresholds,
+    /// The vantage point: how two-sided the sensor sees this host pair (one-sided flows are
+    /// judged only where it demonstrably sees both directions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<Vantage>,
+    /// `duplicate_packet`: how the copy differs from the first packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopyDiff>,
+}
+
+/// The configured thresholds a rule compares against (only those the rule uses).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Thresholds {
+    /// `[extraneous] close_tolerance_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_tolerance_ms: Option<u64>,
+    /// `[extraneous] reorder_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reorder_ms: Option<u64>,
+    /// `[extraneous] window_slack_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_slack_bytes: Option<u32>,
+    /// `[extraneous] duplicate_window_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_window_ms: Option<u64>,
+    /// `[extraneous] max_duplicate_share`, in parts per million.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duplicate_share_ppm: Option<u64>,
+    /// Least share of two-sided flows of the host pair for a one-sided flow to be judged, in
+    /// percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_two_sided_pct: Option<u64>,
+}
+
+/// How two-sided the sensor sees a host pair (in this worker, which sees every flow of it).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Vantage {
+    /// Scope of the measure (`host_pair`).
+    pub scope: &'static str,
+    /// Other flows of the host pair seen so far.
+    pub flows: u64,
+    /// Of which seen in both directions.
+    pub two_sided: u64,
+    /// `two_sided` as a percentage of `flows`.
+    pub two_sided_pct: u64,
+}
+
+/// How a duplicate differs from the first copy.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CopyDiff {
+    /// Which copy differs and how, in words (`none`, `ttl_one_less`).
+    pub differs: &'static str,
+    /// TTL (hop limit) of the first copy.
+    pub first_ttl: u8,
+    /// TTL of the second.
+    pub copy_ttl: u8,
+    /// Microseconds between the two.
+    pub gap_us: u64,
 }
 
 /// The first offending packet, in its own direction (the alert's `src` sent it).

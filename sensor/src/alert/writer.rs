@@ -12,23 +12,25 @@
 //! (SIGHUP after logrotate renamed it), and the writer measures packet-to-alert latency:
 //! the time an alert line is written minus the packet time it carries.
 
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::output::{self, OutputCounters, OutputKind, OutputMode, OutputSpec, RunningOutput};
 use crate::stats::LatencySummary;
 use crate::stats::{LATENCY_MAX_US, SharedHistogram, latency_histogram, summarize};
 
 /// A producer hands its buffer over once it holds this many bytes.
 const SINK_FLUSH_BYTES: usize = 64 * 1024;
 
-/// Where events go.
+/// Where events go, in the simple form of the benches and tests (one file or standard
+/// output); [`OutputSpec`] is the general one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutputTarget {
     /// Standard output (`-`).
@@ -54,19 +56,68 @@ impl OutputTarget {
             OutputTarget::File(p) => p.display().to_string(),
         }
     }
+
+    fn spec(&self) -> OutputSpec {
+        let (kind, text) = match self {
+            OutputTarget::Stdout => (OutputKind::Stdout, "-".to_owned()),
+            OutputTarget::File(p) => (OutputKind::File(p.clone()), p.display().to_string()),
+        };
+        OutputSpec {
+            kind,
+            types: Vec::new(),
+            queue_kib: output::DEFAULT_QUEUE_KIB,
+            text,
+        }
+    }
 }
 
-/// How the writer runs beyond its target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct WriterOptions {
+/// How the writer runs beyond its outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterOptions {
     /// Take what every sink holds at this interval (live capture); `None` waits for full
     /// buffers and explicit flushes (replay).
-    pub sweep_every: Option<std::time::Duration>,
+    pub sweep_every: Option<Duration>,
     /// Append to an existing file instead of truncating it (a long-running sensor, and every
     /// reopen).
     pub append: bool,
     /// Measure packet-to-alert latency on every alert line written.
     pub measure_latency: bool,
+    /// Live capture: nobody ever waits on an output. A producer whose buffer finds the writer
+    /// queue full, and a line without room in an output's queue, are dropped and counted.
+    /// Otherwise (replay) everything waits and nothing is dropped.
+    pub live: bool,
+    /// Replay: how long an output may stay unreachable before it is given up (the run then
+    /// ends with its error, every other output having got every event).
+    pub retry_timeout: Duration,
+    /// Live: how long a stopping sensor gives its outputs to deliver what they hold.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> WriterOptions {
+        WriterOptions {
+            sweep_every: None,
+            append: false,
+            measure_latency: false,
+            live: false,
+            retry_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl WriterOptions {
+    /// A live sensor's writer: appends to files, sweeps the sinks every `sweep_every`,
+    /// measures latency, never waits.
+    pub fn live(sweep_every: Duration) -> WriterOptions {
+        WriterOptions {
+            sweep_every: Some(sweep_every),
+            append: true,
+            measure_latency: true,
+            live: true,
+            ..WriterOptions::default()
+        }
+    }
 }
 
 /// Errors writing events.
@@ -101,6 +152,20 @@ pub enum AlertWriteError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A network output stayed unreachable longer than `[output] retry_timeout_s` in a
+    /// replay; every other output got every event.
+    #[error(
+        "writing events to {target}: unreachable for {waited_s} s ({last_error}); gave it up; \
+         every other output got every event"
+    )]
+    OutputDead {
+        /// Output description.
+        target: String,
+        /// Seconds it was retried.
+        waited_s: u64,
+        /// The last error (in the message, not a source: it would be printed twice).
+        last_error: std::io::Error,
+    },
     /// An event could not be serialized (a bug, not an input problem).
     #[error("serializing an event: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -111,7 +176,7 @@ pub enum AlertWriteError {
 
 impl AlertWriteError {
     /// An OS error while writing to `target`, named for what it means to the user.
-    fn from_io(target: &str, source: std::io::Error) -> AlertWriteError {
+    pub(crate) fn from_io(target: &str, source: std::io::Error) -> AlertWriteError {
         let target = target.to_owned();
         match source.raw_os_error() {
             Some(libc::EPIPE) => AlertWriteError::OutputClosed { target },
@@ -124,6 +189,72 @@ impl AlertWriteError {
     }
 }
 
+/// What outputs did, for `stats` events (`stats.output`) and `--metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutputStats {
+    /// Events lost on the way out, all causes and outputs together: zero means every output
+    /// got every event of its types.
+    pub dropped: u64,
+    /// Events dropped because the writer queue was full (live only; no output got them).
+    pub writer_queue_dropped: u64,
+    /// Per output.
+    pub outputs: Vec<OutputStat>,
+}
+
+/// One output's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutputStat {
+    /// The output, as given.
+    pub name: String,
+    /// Events delivered.
+    pub written: u64,
+    /// Events dropped (queue full in live mode, refused, abandoned at exit).
+    pub dropped: u64,
+    /// Failed attempts, each retried.
+    pub errors: u64,
+}
+
+/// See [`EventWriter::output_counters`].
+pub struct OutputCountersHandle(Arc<WriterShared>);
+
+impl OutputCountersHandle {
+    /// What the outputs delivered and dropped so far.
+    pub fn stats(&self) -> OutputStats {
+        self.0.stats()
+    }
+}
+
+/// Counters the sinks, the writer and the outputs share.
+struct WriterShared {
+    outputs: Vec<(String, Arc<OutputCounters>)>,
+    writer_queue_dropped: AtomicU64,
+    /// A reopen asked for while the writer queue was full.
+    reopen: AtomicBool,
+}
+
+impl WriterShared {
+    fn stats(&self) -> OutputStats {
+        let writer_queue_dropped = self.writer_queue_dropped.load(Ordering::Relaxed);
+        let outputs: Vec<OutputStat> = self
+            .outputs
+            .iter()
+            .map(|(name, c)| OutputStat {
+                name: name.clone(),
+                written: c.written.load(Ordering::Relaxed),
+                dropped: c.dropped.load(Ordering::Relaxed),
+                errors: c.errors.load(Ordering::Relaxed),
+            })
+            .collect();
+        OutputStats {
+            dropped: outputs
+                .iter()
+                .fold(writer_queue_dropped, |a, o| a.saturating_add(o.dropped)),
+            writer_queue_dropped,
+            outputs,
+        }
+    }
+}
+
 enum WriterMsg {
     Chunk(Vec<u8>),
     Reopen,
@@ -132,7 +263,8 @@ enum WriterMsg {
 /// Written buffers kept for reuse (each `2 * SINK_FLUSH_BYTES`).
 const RECYCLED_BUFFERS: usize = 16;
 
-/// Chunks queued for the writer thread before producers wait (at most ~8 MiB).
+/// Chunks queued for the writer thread before producers wait, or in live mode drop
+/// (at most ~8 MiB).
 const WRITER_QUEUE_CHUNKS: usize = 64;
 
 /// The part of a sink the writer thread can reach.
@@ -143,13 +275,16 @@ struct SinkShared {
 
 type SinkRegistry = Arc<Mutex<Vec<Weak<SinkShared>>>>;
 
-/// The writer thread.
+/// The writer thread: takes the sinks' buffers and hands each line to every output whose
+/// event types it matches.
 pub struct EventWriter {
     tx: Sender<WriterMsg>,
     /// Written buffers coming back from the writer thread, for the sinks to reuse.
     recycled: Receiver<Vec<u8>>,
     sinks: SinkRegistry,
     latency: SharedHistogram,
+    shared: Arc<WriterShared>,
+    live: bool,
     thread: JoinHandle<Result<u64, AlertWriteError>>,
 }
 
@@ -158,40 +293,58 @@ pub struct EventSink {
     tx: Sender<WriterMsg>,
     recycled: Receiver<Vec<u8>>,
     shared: Arc<SinkShared>,
+    writer: Arc<WriterShared>,
+    live: bool,
     events: u64,
 }
 
 impl EventWriter {
     /// Opens the output (truncating a file) and starts the writer thread.
     pub fn spawn(target: &OutputTarget) -> Result<EventWriter, AlertWriteError> {
-        EventWriter::spawn_with(target, WriterOptions::default())
+        EventWriter::start(&[target.spec()], WriterOptions::default())
     }
 
-    /// The writer of a live sensor: appends to a file, takes what every sink holds every
-    /// `sweep_every`, and measures packet-to-alert latency.
+    /// The writer of a live sensor with one output (see [`WriterOptions::live`]).
     pub fn spawn_live(
         target: &OutputTarget,
-        sweep_every: std::time::Duration,
+        sweep_every: Duration,
     ) -> Result<EventWriter, AlertWriteError> {
-        EventWriter::spawn_with(
-            target,
-            WriterOptions {
-                sweep_every: Some(sweep_every),
-                append: true,
-                measure_latency: true,
-            },
-        )
+        EventWriter::start(&[target.spec()], WriterOptions::live(sweep_every))
     }
 
-    /// Opens the output and starts the writer thread, with options.
-    fn spawn_with(
-        target: &OutputTarget,
+    /// Opens every output (a file that cannot be created is an error here; a socket or
+    /// server that is not there yet is retried by its thread) and starts the writer thread.
+    pub fn start(
+        specs: &[OutputSpec],
         options: WriterOptions,
     ) -> Result<EventWriter, AlertWriteError> {
-        let name = target.describe();
-        let out = open(target, options.append)?;
-        // Bounded: a slow output holds producers back instead of growing memory, and the
-        // queue is allocated once (an unbounded channel allocates a block every 31 chunks).
+        let mode = OutputMode {
+            live: options.live,
+            append: options.append,
+            retry_timeout: options.retry_timeout,
+            shutdown_grace: options.shutdown_grace,
+        };
+        let mut outputs = Vec::with_capacity(specs.len());
+        for spec in specs {
+            match output::start(spec, mode) {
+                Ok(o) => outputs.push(o),
+                Err(e) => {
+                    // The error that matters is the one that stopped the start.
+                    let _ = close_outputs(outputs, options);
+                    return Err(e);
+                }
+            }
+        }
+        let shared = Arc::new(WriterShared {
+            outputs: outputs
+                .iter()
+                .map(|o| (o.spec.describe(), Arc::clone(&o.queue.counters)))
+                .collect(),
+            writer_queue_dropped: AtomicU64::new(0),
+            reopen: AtomicBool::new(false),
+        });
+        // Bounded: a slow writer holds producers back (replay) or makes them drop (live)
+        // instead of growing memory, and the queue is allocated once.
         let (tx, rx) = crossbeam_channel::bounded::<WriterMsg>(WRITER_QUEUE_CHUNKS);
         // Buffers go back to the sinks after writing, so a steady stream of events (flow
         // records) allocates nothing; beyond this many idle buffers they are freed.
@@ -199,20 +352,21 @@ impl EventWriter {
         let sinks: SinkRegistry = Arc::default();
         let latency = latency_histogram();
         let mut state = WriterState {
-            out: BufWriter::with_capacity(256 * 1024, out),
-            target: target.clone(),
-            name: name.clone(),
+            outputs,
+            options,
+            shared: Arc::clone(&shared),
             written: 0,
             latency: options.measure_latency.then(|| Arc::clone(&latency)),
             spare: Vec::with_capacity(SINK_FLUSH_BYTES * 2),
             recycle: recycle_tx,
+            gave_up: None,
         };
         let registry = Arc::clone(&sinks);
         let thread = std::thread::Builder::new()
             .name("mw-writer".to_owned())
-            .spawn(move || state.run(&rx, &registry, options.sweep_every))
+            .spawn(move || state.run(&rx, &registry))
             .map_err(|source| AlertWriteError::Io {
-                target: name,
+                target: "the event writer thread".to_owned(),
                 source,
             })?;
         Ok(EventWriter {
@@ -220,6 +374,8 @@ impl EventWriter {
             recycled,
             sinks,
             latency,
+            shared,
+            live: options.live,
             thread,
         })
     }
@@ -237,15 +393,20 @@ impl EventWriter {
             tx: self.tx.clone(),
             recycled: self.recycled.clone(),
             shared,
+            writer: Arc::clone(&self.shared),
+            live: self.live,
             events: 0,
         }
     }
 
-    /// Asks the writer to hand over everything buffered so far to the current output, then
-    /// reopen it (a file is created again if it was renamed away; standard output is only
-    /// flushed). A failure to reopen ends the writer with an error.
+    /// Asks the writer to hand over everything buffered so far to the current outputs, then
+    /// reopen the files (a file is created again if it was renamed away; other outputs are
+    /// untouched). Never waits: with the writer queue full, the request is a flag the writer
+    /// reads at its next sweep. A failure to reopen ends the writer with an error.
     pub fn reopen(&self) {
-        let _ = self.tx.send(WriterMsg::Reopen);
+        if self.tx.try_send(WriterMsg::Reopen).is_err() {
+            self.shared.reopen.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether the writer thread still runs (it stops on the first write error).
@@ -263,8 +424,54 @@ impl EventWriter {
         Arc::clone(&self.latency)
     }
 
-    /// Waits for every sink to be dropped or flushed, writes the rest and closes the output.
-    /// Returns the number of bytes written.
+    /// What the outputs delivered and dropped so far.
+    pub fn output_stats(&self) -> OutputStats {
+        self.shared.stats()
+    }
+
+    /// A handle on the output counters that outlives [`EventWriter::finish`] (which counts
+    /// what a stopping live sensor could not deliver).
+    pub fn output_counters(&self) -> OutputCountersHandle {
+        OutputCountersHandle(Arc::clone(&self.shared))
+    }
+
+    /// The output counters as Prometheus text, to append to `--metrics`.
+    pub fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let st = self.shared.stats();
+        let mut s = String::with_capacity(1024);
+        let _ = writeln!(
+            s,
+            "# HELP mirrorwatch_output_dropped_total Events lost on the way out (all outputs, \
+             writer queue included).\n# TYPE mirrorwatch_output_dropped_total counter\n\
+             mirrorwatch_output_dropped_total {}",
+            st.dropped
+        );
+        for (metric, help) in [
+            ("output_events_total", "Events delivered, by output."),
+            ("output_events_dropped_total", "Events dropped, by output."),
+            ("output_errors_total", "Failed write attempts, by output."),
+        ] {
+            let _ = writeln!(
+                s,
+                "# HELP mirrorwatch_{metric} {help}\n# TYPE mirrorwatch_{metric} counter"
+            );
+            for o in &st.outputs {
+                let v = match metric {
+                    "output_events_total" => o.written,
+                    "output_events_dropped_total" => o.dropped,
+                    _ => o.errors,
+                };
+                let name = o.name.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(s, "mirrorwatch_{metric}{{output=\"{name}\"}} {v}");
+            }
+        }
+        s
+    }
+
+    /// Waits for every sink to be dropped or flushed, hands the rest to the outputs and
+    /// closes them (a live sensor gives them `shutdown_grace`, then counts what is left as
+    /// dropped). Returns the number of bytes handed over, or the first output's error.
     pub fn finish(self) -> Result<u64, AlertWriteError> {
         drop(self.tx);
         self.thread
@@ -273,35 +480,55 @@ impl EventWriter {
     }
 }
 
-fn open(target: &OutputTarget, append: bool) -> Result<Box<dyn Write + Send>, AlertWriteError> {
-    Ok(match target {
-        OutputTarget::Stdout => Box::new(std::io::stdout()),
-        OutputTarget::File(path) => {
-            let mut o = std::fs::OpenOptions::new();
-            if append {
-                o.create(true).append(true);
-            } else {
-                o.create(true).write(true).truncate(true);
+/// Closes the outputs and waits for their threads: a replay as long as they take (each
+/// gives up after its retry timeout), a live sensor its grace time plus a second, after which
+/// what is still queued is counted as dropped and the thread is left to the process exit (it
+/// may be blocked in a write to a stalled reader). Returns the first error.
+fn close_outputs(
+    outputs: Vec<RunningOutput>,
+    options: WriterOptions,
+) -> Result<(), AlertWriteError> {
+    for o in &outputs {
+        o.queue.close();
+    }
+    let deadline = Instant::now() + options.shutdown_grace + Duration::from_secs(1);
+    let mut first = None;
+    for o in outputs {
+        if options.live {
+            while !o.thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
             }
-            Box::new(
-                o.open(path)
-                    .map_err(|source| AlertWriteError::from_io(&target.describe(), source))?,
-            )
+            if !o.thread.is_finished() {
+                o.queue.abandon();
+                eprintln!(
+                    "mirrorwatch: output {}: still blocked at exit; what it held is counted \
+                     as dropped",
+                    o.spec.describe()
+                );
+                continue;
+            }
         }
-    })
+        let result = o.thread.join().unwrap_or(Err(AlertWriteError::WriterGone));
+        if let Err(e) = result {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// The writer thread's side.
 struct WriterState {
-    out: BufWriter<Box<dyn Write + Send>>,
-    target: OutputTarget,
-    name: String,
+    outputs: Vec<RunningOutput>,
+    options: WriterOptions,
+    shared: Arc<WriterShared>,
     written: u64,
     latency: Option<SharedHistogram>,
     /// An empty buffer swapped into a sink when its contents are taken.
     spare: Vec<u8>,
     /// Where written chunks go back to the sinks.
     recycle: Sender<Vec<u8>>,
+    /// Set when every output has given up: producers are told the writer is gone.
+    gave_up: Option<()>,
 }
 
 impl WriterState {
@@ -309,8 +536,23 @@ impl WriterState {
         &mut self,
         rx: &Receiver<WriterMsg>,
         sinks: &SinkRegistry,
-        sweep_every: Option<std::time::Duration>,
     ) -> Result<u64, AlertWriteError> {
+        let result = self.dispatch(rx, sinks);
+        let outputs = std::mem::take(&mut self.outputs);
+        let closed = close_outputs(outputs, self.options);
+        result?;
+        closed?;
+        Ok(self.written)
+    }
+
+    /// Hands chunks to the outputs until every producer is gone, or an output fails for
+    /// good (a file or standard output at once, or every output).
+    fn dispatch(
+        &mut self,
+        rx: &Receiver<WriterMsg>,
+        sinks: &SinkRegistry,
+    ) -> Result<(), AlertWriteError> {
+        let sweep_every = self.options.sweep_every;
         let mut next_sweep = sweep_every.map(|d| Instant::now() + d);
         loop {
             let msg = match next_sweep {
@@ -325,38 +567,58 @@ impl WriterState {
                     Err(_) => break,
                 },
             };
-            let mut reopen = false;
+            let mut reopen = self.shared.reopen.swap(false, Ordering::Relaxed);
             match msg {
-                Some(WriterMsg::Chunk(chunk)) => self.write_and_recycle(chunk)?,
+                Some(WriterMsg::Chunk(chunk)) => self.write_and_recycle(chunk),
                 Some(WriterMsg::Reopen) => reopen = true,
                 None => {}
             }
             if let (Some(at), Some(every)) = (next_sweep, sweep_every) {
                 if reopen || Instant::now() >= at {
-                    reopen |= self.sweep(rx, sinks)?;
+                    reopen |= self.sweep(rx, sinks);
                     next_sweep = Some(Instant::now() + every);
                 }
             }
             if reopen {
-                self.reopen()?;
+                for o in &self.outputs {
+                    if matches!(o.spec.kind, OutputKind::File(_)) {
+                        o.queue.request_reopen();
+                    }
+                }
             }
-            if rx.is_empty() {
-                // Nothing queued: push what we have so a live reader sees events promptly.
-                self.out.flush().map_err(|e| self.error(e))?;
+            self.check_outputs()?;
+            if self.gave_up.is_some() {
+                // Every output gave up: no producer can be served any more.
+                return Ok(());
             }
         }
-        self.out.flush().map_err(|e| self.error(e))?;
-        Ok(self.written)
+        Ok(())
+    }
+
+    /// A file or standard output that failed ends the writer (its thread has the error);
+    /// when every output has given up, so does the writer.
+    fn check_outputs(&mut self) -> Result<(), AlertWriteError> {
+        if let Some(i) = self
+            .outputs
+            .iter()
+            .position(|o| o.queue.is_dead() && o.thread.is_finished() && o.spec.fatal_errors())
+        {
+            let o = self.outputs.swap_remove(i);
+            return Err(match o.thread.join() {
+                Ok(Err(e)) => e,
+                _ => AlertWriteError::WriterGone,
+            });
+        }
+        if !self.outputs.is_empty() && self.outputs.iter().all(|o| o.queue.is_dead()) {
+            self.gave_up = Some(());
+        }
+        Ok(())
     }
 
     /// Takes what every sink holds. Chunks a sink sent before we took its lock are already in
     /// the channel (sinks send under their lock), so they are written first: each sink's
     /// events keep their order. Returns whether a reopen was asked for meanwhile.
-    fn sweep(
-        &mut self,
-        rx: &Receiver<WriterMsg>,
-        sinks: &SinkRegistry,
-    ) -> Result<bool, AlertWriteError> {
+    fn sweep(&mut self, rx: &Receiver<WriterMsg>, sinks: &SinkRegistry) -> bool {
         let live: Vec<Arc<SinkShared>> = sinks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -374,7 +636,7 @@ impl WriterState {
             };
             while let Ok(msg) = rx.try_recv() {
                 match msg {
-                    WriterMsg::Chunk(chunk) => self.write_and_recycle(chunk)?,
+                    WriterMsg::Chunk(chunk) => self.write_and_recycle(chunk),
                     WriterMsg::Reopen => reopen = true,
                 }
             }
@@ -383,66 +645,51 @@ impl WriterState {
             }
             let taken = std::mem::replace(&mut *buf, std::mem::take(&mut self.spare));
             drop(buf);
-            self.write_chunk(&taken)?;
+            self.write_chunk(&taken);
             self.spare = taken;
             self.spare.clear();
         }
-        Ok(reopen)
-    }
-
-    fn reopen(&mut self) -> Result<(), AlertWriteError> {
-        self.out.flush().map_err(|e| self.error(e))?;
-        if let OutputTarget::File(_) = self.target {
-            let out = open(&self.target, true)?;
-            self.out = BufWriter::with_capacity(256 * 1024, out);
-        }
-        Ok(())
+        reopen
     }
 
     /// Writes a chunk a sink handed over and returns the buffer for reuse.
-    fn write_and_recycle(&mut self, mut chunk: Vec<u8>) -> Result<(), AlertWriteError> {
-        self.write_chunk(&chunk)?;
+    fn write_and_recycle(&mut self, mut chunk: Vec<u8>) {
+        self.write_chunk(&chunk);
         chunk.clear();
         // A full pool (or sinks all gone) just frees the buffer.
         let _ = self.recycle.try_send(chunk);
-        Ok(())
     }
 
-    fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), AlertWriteError> {
-        self.out.write_all(chunk).map_err(|e| self.error(e))?;
+    /// Hands the chunk's lines to every output that takes their types.
+    fn write_chunk(&mut self, chunk: &[u8]) {
+        for o in &self.outputs {
+            o.queue.push(&o.spec, chunk, self.options.live);
+        }
         self.written = self.written.saturating_add(chunk.len() as u64);
         if let Some(h) = &self.latency {
             record_alert_latency(h, chunk);
         }
-        Ok(())
-    }
-
-    fn error(&self, source: std::io::Error) -> AlertWriteError {
-        AlertWriteError::from_io(&self.name, source)
     }
 }
 
 /// Records, for every alert line of `chunk`, the wall clock now minus the packet time the
 /// alert carries (in live capture, packet time is the kernel's receive time).
 fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
-    const PREFIX: &[u8] = b"{\"timestamp\":\"";
-    const ALERT: &[u8] = b"\",\"event_type\":\"alert\"";
+    const TS: &[u8] = b"\"timestamp\":\"";
     let now = std::time::SystemTime::now();
     let mut hist: Option<std::sync::MutexGuard<'_, _>> = None;
     for line in chunk.split(|&b| b == b'\n') {
-        let Some(rest) = line.strip_prefix(PREFIX) else {
+        if output::event_type(line) != b"alert" {
+            continue;
+        }
+        let Some(at) = line.windows(TS.len()).position(|w| w == TS) else {
             continue;
         };
+        let rest = &line[at + TS.len()..];
         let Some(end) = rest.iter().position(|&b| b == b'"') else {
             continue;
         };
-        if !rest[end..].starts_with(ALERT) {
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&rest[..end]) else {
-            continue;
-        };
-        let Ok(ts) = humantime::parse_rfc3339(text) else {
+        let Some(ts) = parse_event_time(&rest[..end]) else {
             continue;
         };
         let us = now
@@ -456,6 +703,21 @@ fn record_alert_latency(h: &SharedHistogram, chunk: &[u8]) {
     }
 }
 
+/// An event's timestamp: RFC 3339 with `Z`, or Suricata's `+0000` offset.
+fn parse_event_time(text: &[u8]) -> Option<std::time::SystemTime> {
+    // Suricata's form, `2026-01-05T09:00:01.530893+0000`, as `...530893Z` on the stack.
+    let mut z = [0u8; 40];
+    let text = match text.strip_suffix(b"+0000") {
+        Some(head) if head.len() < z.len() => {
+            z[..head.len()].copy_from_slice(head);
+            z[head.len()] = b'Z';
+            &z[..=head.len()]
+        }
+        _ => text,
+    };
+    humantime::parse_rfc3339(std::str::from_utf8(text).ok()?).ok()
+}
+
 impl EventSink {
     /// Serializes one event as a JSON line.
     pub fn write<T: Serialize>(&mut self, event: &T) -> Result<(), AlertWriteError> {
@@ -464,11 +726,11 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        serde_json::to_writer(&mut *buf, event)?;
+        super::escape::to_writer(&mut *buf, event)?;
         buf.push(b'\n');
         self.events = self.events.saturating_add(1);
         if buf.len() >= SINK_FLUSH_BYTES {
-            hand_over(&self.tx, &self.recycled, &mut buf)?;
+            self.hand_over(&mut buf)?;
         }
         Ok(())
     }
@@ -480,30 +742,52 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        hand_over(&self.tx, &self.recycled, &mut buf)
+        self.hand_over(&mut buf)
     }
 
     /// Events written through this sink.
     pub fn events(&self) -> u64 {
         self.events
     }
-}
 
-/// Sends the buffer's contents, under the sink's lock (see [`WriterState::sweep`]).
-fn hand_over(
-    tx: &Sender<WriterMsg>,
-    recycled: &Receiver<Vec<u8>>,
-    buf: &mut Vec<u8>,
-) -> Result<(), AlertWriteError> {
-    if buf.is_empty() {
-        return Ok(());
+    /// What the outputs delivered and dropped so far (for the `stats` event).
+    pub fn output_stats(&self) -> OutputStats {
+        self.writer.stats()
     }
-    let fresh = recycled
-        .try_recv()
-        .unwrap_or_else(|_| Vec::with_capacity(SINK_FLUSH_BYTES * 2));
-    let full = std::mem::replace(buf, fresh);
-    tx.send(WriterMsg::Chunk(full))
-        .map_err(|_| AlertWriteError::WriterGone)
+
+    /// Sends the buffer's contents, under the sink's lock (see [`WriterState::sweep`]). In
+    /// live mode a full writer queue never makes the caller (the capture thread, a worker,
+    /// the stats writer) wait: the buffer's events are dropped and counted instead.
+    fn hand_over(&self, buf: &mut Vec<u8>) -> Result<(), AlertWriteError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let fresh = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(SINK_FLUSH_BYTES * 2));
+        let full = std::mem::replace(buf, fresh);
+        if !self.live {
+            return self
+                .tx
+                .send(WriterMsg::Chunk(full))
+                .map_err(|_| AlertWriteError::WriterGone);
+        }
+        match self.tx.try_send(WriterMsg::Chunk(full)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(WriterMsg::Chunk(mut chunk))) => {
+                let lines = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.writer
+                    .writer_queue_dropped
+                    .fetch_add(lines, Ordering::Relaxed);
+                // Keep the sink's own (bigger or equal) buffer rather than the fresh one.
+                chunk.clear();
+                *buf = chunk;
+                Ok(())
+            }
+            Err(_) => Err(AlertWriteError::WriterGone),
+        }
+    }
 }
 
 impl Drop for EventSink {
@@ -533,7 +817,8 @@ mod tests {
             sweep_every: Some(std::time::Duration::from_millis(10)),
             ..WriterOptions::default()
         };
-        let writer = EventWriter::spawn_with(&OutputTarget::File(path.clone()), options).unwrap();
+        let writer =
+            EventWriter::start(&[OutputTarget::File(path.clone()).spec()], options).unwrap();
         let mut sink = writer.sink();
         for n in 0..3 {
             sink.write(&Line { n }).unwrap();
@@ -575,7 +860,8 @@ mod tests {
             ..WriterOptions::default()
         };
         let _ = std::fs::remove_file(&path);
-        let writer = EventWriter::spawn_with(&OutputTarget::File(path.clone()), options).unwrap();
+        let writer =
+            EventWriter::start(&[OutputTarget::File(path.clone()).spec()], options).unwrap();
         let mut sink = writer.sink();
         sink.write(&Line { n: 1 }).unwrap();
         sink.flush().unwrap();
@@ -595,9 +881,49 @@ mod tests {
     }
 
     #[test]
+    fn a_live_writer_never_waits_on_a_stalled_output_and_counts_every_line() {
+        let dir = temp("stalled");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        // The receiver accepts and never reads: the socket buffer fills, the output blocks.
+        let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let spec =
+            OutputSpec::parse(&format!("unix-stream:{}?queue_kib=16", sock.display())).unwrap();
+        let options = WriterOptions {
+            shutdown_grace: Duration::ZERO,
+            ..WriterOptions::live(Duration::from_millis(5))
+        };
+        let writer = EventWriter::start(&[spec], options).unwrap();
+        let mut sink = writer.sink();
+        const N: u32 = 200_000;
+        for n in 0..N {
+            sink.write(&Line { n }).unwrap();
+            if n % 64 == 0 {
+                // The flush of the capture thread after a mirror alert: never waits.
+                sink.flush().unwrap();
+            }
+        }
+        drop(sink);
+        let counters = writer.output_counters();
+        writer.finish().unwrap();
+        let st = counters.stats();
+        assert!(st.dropped > 0, "{st:?}");
+        let o = &st.outputs[0];
+        assert_eq!(
+            o.written + o.dropped + st.writer_queue_dropped,
+            u64::from(N),
+            "every line is either written or counted: {st:?}"
+        );
+        drop(holder);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_full_disk_is_named_as_such() {
         let target = OutputTarget::File(PathBuf::from("/dev/full"));
-        let writer = EventWriter::spawn_with(&target, WriterOptions::default()).unwrap();
+        let writer = EventWriter::start(&[target.spec()], WriterOptions::default()).unwrap();
         let mut sink = writer.sink();
         sink.write(&Line { n: 1 }).unwrap();
         drop(sink);
@@ -610,14 +936,28 @@ mod tests {
     fn alert_latency_is_measured_from_the_alert_timestamp() {
         let h = latency_histogram();
         let then = std::time::SystemTime::now() - std::time::Duration::from_millis(250);
-        let ts = humantime::format_rfc3339_micros(then);
+        let since = then.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let ts = super::super::Rfc3339(flowtable::Timestamp::from_secs_nanos(
+            since.as_secs(),
+            since.subsec_nanos(),
+        ));
         let chunk = format!(
             "{{\"timestamp\":\"{ts}\",\"event_type\":\"stats\"}}\n\
-             {{\"timestamp\":\"{ts}\",\"event_type\":\"alert\",\"src_ip\":null}}\n"
+             {{\"timestamp\":\"{ts}\",\"event_type\":\"alert\",\"src_ip\":null}}\n\
+             {{\"timestamp\":\"{ts}\",\"flow_id\":7,\"in_iface\":\"eth0\",\"event_type\":\"alert\"}}\n\
+             {{\"timestamp\":\"{ts}\",\"event_type\":\"flow\",\"evidence\":{{\"event_type\":\"alert\"}}}}\n"
         );
         record_alert_latency(&h, chunk.as_bytes());
         let s = summarize(&h);
-        assert_eq!(s.count, 1);
+        assert_eq!(s.count, 2);
+        assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
+        // Suricata's timestamp form, and keys in another order.
+        let suricata = ts.to_string().replace('Z', "+0000");
+        let chunk =
+            format!("{{\"timestamp\":\"{suricata}\",\"flow_id\":1,\"event_type\":\"alert\"}}\n");
+        record_alert_latency(&h, chunk.as_bytes());
+        let s = summarize(&h);
+        assert_eq!(s.count, 3);
         assert!((250_000..10_000_000).contains(&s.max_us), "{s:?}");
     }
 }

@@ -138,6 +138,21 @@ impl LoadedCapture {
     }
 }
 
+/// Checks one command-line input before anything is measured: an existing file, a bench
+/// scenario with a valid scale, or a fixture scenario.
+pub fn check(spec: &str) -> anyhow::Result<()> {
+    if Path::new(spec).is_file() {
+        return Ok(());
+    }
+    match BenchRequest::parse(spec) {
+        Some(request) => request.map(drop).map_err(Into::into),
+        None if crate::generate::scenarios().any(|s| s.name == spec) => Ok(()),
+        None => anyhow::bail!(
+            "{spec}: no such file, and no such scenario (`mirrorwatch generate --list`)"
+        ),
+    }
+}
+
 /// Resolves one command-line input: an existing path is a capture; otherwise a bench
 /// scenario (`bench-*[:N]`) or a fixture scenario, generated into `tmp`.
 pub fn prepare(spec: &str, seed: u64, tmp: &Path) -> anyhow::Result<Workload> {

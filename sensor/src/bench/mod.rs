@@ -42,13 +42,13 @@ pub const DEFAULT_INPUTS: [&str; 6] = [
 /// 10GbE line rate of 64-byte frames.
 pub const LINE_RATE_64B_PPS: f64 = 14_880_952.0;
 
-/// The temp folder of a run, removed when dropped.
-struct TempDir(PathBuf);
+/// A bad argument of `mirrorwatch bench`, found before anything is measured (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BenchUsageError(pub String);
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    BenchUsageError(message.into()).into()
 }
 
 /// A comma-separated list of numbers (`1e6` style allowed).
@@ -57,42 +57,75 @@ fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<u64>> {
         return Ok(Vec::new());
     }
     text.split(',')
-        .map(|t| parse_scale(t.trim()).with_context(|| format!("{what}: {t:?} is not a number")))
+        .map(|t| {
+            parse_scale(t.trim()).ok_or_else(|| usage(format!("{what}: {t:?} is not a number")))
+        })
         .collect()
 }
 
 /// Runs the bench; returns the document (already printed and written where asked).
 pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     let config = crate::run::load_config(args.config.as_deref())?;
-    let workers: Vec<usize> = parse_list(&args.workers, "--workers")?
+    let workers: Vec<usize> = parse_list(&args.workers, "--workers")
+        .map_err(|_| usage("--workers: give 1 to 256 workers, e.g. 1,2"))?
         .into_iter()
         .map(|w| w as usize)
         .collect();
-    if workers.is_empty() || workers.iter().any(|&w| w > 256) {
-        anyhow::bail!("--workers: give 1 to 256 workers, e.g. 1,2");
+    if workers.is_empty()
+        || workers
+            .iter()
+            .any(|&w| w == 0 || w > crate::cli::MAX_WORKERS)
+    {
+        return Err(usage(format!(
+            "--workers: give 1 to {} workers, e.g. 1,2",
+            crate::cli::MAX_WORKERS
+        )));
     }
     let flow_sizes = parse_list(&args.flow_sizes, "--flow-sizes")?;
     let peer_max_packets = parse_scale(args.peer_max_packets.trim())
-        .context("--peer-max-packets: a number of packets, e.g. 2e6")?;
-    if !(args.duration.is_finite() && args.duration >= 0.0) {
-        anyhow::bail!("--duration must be a number of seconds, 0 or more");
+        .ok_or_else(|| usage("--peer-max-packets: a number of packets, e.g. 2e6"))?;
+    // `Duration::from_secs_f64` panics on what does not fit: a day is plenty for one row.
+    if !(args.duration.is_finite() && (0.0..=86_400.0).contains(&args.duration)) {
+        return Err(usage("--duration: a number of seconds from 0 to 86400"));
+    }
+    if !(args.latency_rate.is_finite() && args.latency_rate >= 0.0) {
+        return Err(usage("--latency-rate: a packet rate, 0 or more"));
     }
     let duration = Duration::from_secs_f64(args.duration);
     let peers = if args.no_peers {
         Vec::new()
     } else {
-        peers::load(args.peers.as_deref())?
+        peers::load(args.peers.as_deref()).map_err(|e| usage(format!("{e:#}")))?
     };
-    let tmp =
-        TempDir(std::env::temp_dir().join(format!("mirrorwatch-bench-{}", std::process::id())));
-    std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
-    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let mut machine = machine(args.host.as_deref());
     let inputs: Vec<String> = if args.inputs.is_empty() {
         DEFAULT_INPUTS.iter().map(|s| (*s).to_owned()).collect()
     } else {
         args.inputs.clone()
     };
+    // Every input and output is checked before the first measurement, which can take minutes.
+    for spec in &inputs {
+        input::check(spec).map_err(|e| usage(format!("{e:#}")))?;
+    }
+    let mut json_out = match args.json.as_deref() {
+        Some(path) if path != "-" => Some(
+            crate::fsio::create_output(Path::new(path), false, 0o644)
+                .map_err(|e| usage(format!("--json {path}: {e}")))?,
+        ),
+        _ => None,
+    };
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+            .map_err(|e| usage(format!("--record {}: {e}", dir.display())))?;
+    }
+    // A fresh folder with a random name, mode 0700 (tempfile): a name another local user can
+    // guess, or create first, would let them swap the files peers and the sensor read.
+    let tmp = tempfile::Builder::new()
+        .prefix("mirrorwatch-bench-")
+        .tempdir()
+        .context("creating the bench's temp folder")?;
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let mut machine = machine(args.host.as_deref());
     let max_workers = workers.iter().copied().max().unwrap_or(1);
     let mut doc = BenchDocument {
         schema_version: report::SCHEMA_VERSION,
@@ -117,7 +150,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         targets: Vec::new(),
     };
     for spec in &inputs {
-        let w = input::prepare(spec, args.seed, &tmp.0)?;
+        let w = input::prepare(spec, args.seed, tmp.path())?;
         if w.capture.is_empty() {
             anyhow::bail!("{}: no packets", w.name);
         }
@@ -164,7 +197,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                 max_workers,
                 args.latency_rate,
                 duration.max(Duration::from_millis(100)),
-                &tmp.0,
+                tmp.path(),
             )?;
             let row = AlertLatencyRow {
                 workload: w.name.clone(),
@@ -197,13 +230,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                 &w.name,
                 &w.path,
                 packets,
-                &tmp.0,
+                tmp.path(),
             );
             progress(&peer_line(&own));
             let base = own.seconds;
             doc.peers.push(own);
             for p in &peers {
-                let mut row = peers::run(p, &w.name, &w.path, packets, &tmp.0);
+                let mut row = peers::run(p, &w.name, &w.path, packets, tmp.path());
                 if let (Some(t), Some(b)) = (row.seconds, base) {
                     row.time_ratio_vs_mirrorwatch = Some(t / b.max(1e-9));
                 }
@@ -221,7 +254,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     }
     for &flows in &flow_sizes {
         let spec = format!("bench-flood64:{flows}");
-        let w = input::prepare(&spec, args.seed, &tmp.0)?;
+        let w = input::prepare(&spec, args.seed, tmp.path())?;
         let mut scaled = config.clone();
         scaled.flows.capacity = (2 * flows as usize).clamp(1_024, 1 << 30);
         for &n in &workers {
@@ -237,10 +270,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     let tables = report::tables(&doc);
     eprintln!("\n{tables}");
     let json = serde_json::to_string_pretty(&doc)?;
-    match args.json.as_deref() {
-        Some("-") => println!("{json}"),
-        Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {path}"))?,
-        None => {}
+    match (args.json.as_deref(), json_out.as_mut()) {
+        (Some(path), Some(file)) => {
+            use std::io::Write as _;
+            file.write_all(json.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {path}"))?;
+        }
+        (Some(_), None) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{json}")
+                .and_then(|()| out.flush())
+                .context("writing the JSON document to standard output")?;
+        }
+        _ => {}
     }
     if let Some(dir) = &args.record {
         let folder = record(dir, &doc, &json, &tables, args)?;

@@ -1,7 +1,8 @@
 //! Peer tools run on the same capture files as the sensor, in the same run, so ratios compare
 //! like with like: `mirrorwatch replay` as a user runs it (a child process reading the file),
-//! then every peer of `benches/peers.toml` (command template per peer; a peer whose binary is
-//! not installed is skipped with a message).
+//! then every peer of `--peers FILE` (e.g. `benches/peers.toml`), else of the installed
+//! [`INSTALLED_PEERS`], else tcpdump and tshark (command template per peer; a peer whose
+//! binary is not installed is skipped with a message). Each command is printed before it runs.
 //!
 //! Each peer runs in a fresh temp folder (`{tmpdir}`, also its working directory, where Zeek
 //! and Suricata write logs), with its time measured from spawn to exit and its peak RSS
@@ -78,16 +79,25 @@ pub struct CountRule {
     pub skip_prefix: Option<String>,
 }
 
-/// Loads the peers: `path`, else `benches/peers.toml` in the current directory, else the
-/// built-in list.
+/// The peers file of an installed sensor, read when `--peers` is not given. Only a file
+/// owned by root (or the user running the bench) and writable by no one else is read: the
+/// commands in it run with the bench's rights.
+pub const INSTALLED_PEERS: &str = "/etc/mirrorwatch/peers.toml";
+
+/// Loads the peers: `path` (`--peers`), else [`INSTALLED_PEERS`] when it exists, else the
+/// built-in list. Never a file found in the current directory: running commands from
+/// wherever the bench happens to start let any user who can write there choose them.
 pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<Peer>> {
-    let local = Path::new("benches/peers.toml");
+    let installed = Path::new(INSTALLED_PEERS);
     let text = match path {
         Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+            std::fs::read_to_string(p).with_context(|| format!("--peers {}", p.display()))?
         }
-        None if local.is_file() => std::fs::read_to_string(local)
-            .with_context(|| format!("reading {}", local.display()))?,
+        None if installed.exists() => {
+            check_installed(installed)?;
+            std::fs::read_to_string(installed)
+                .with_context(|| format!("reading {}", installed.display()))?
+        }
         None => DEFAULT_PEERS_TOML.to_owned(),
     };
     let file: PeersFile = toml::from_str(&text).context("parsing the peers file")?;
@@ -99,6 +109,21 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<Peer>> {
     Ok(file.peer)
 }
 
+/// Refuses an installed peers file another user could have written.
+fn check_installed(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}", path.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_file() || (meta.uid() != 0 && meta.uid() != me) || meta.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "{}: not read, since it is not a regular file owned by root (or you) and writable \
+             by no one else; give --peers FILE to use it anyway",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// The `mirrorwatch replay` row every ratio is taken against.
 pub fn mirrorwatch_peer(config: Option<&Path>) -> Peer {
     let exe = std::env::current_exe()
@@ -108,7 +133,8 @@ pub fn mirrorwatch_peer(config: Option<&Path>) -> Peer {
         command.push("-c".to_owned());
         command.push(c.display().to_string());
     }
-    command.extend(["-o", "{tmpdir}/events.jsonl", "{input}"].map(str::to_owned));
+    // The input after `--`: a file name starting with `-` is never an option.
+    command.extend(["-o", "{tmpdir}/events.jsonl", "--", "{input}"].map(str::to_owned));
     Peer {
         name: "mirrorwatch replay".to_owned(),
         work: "full pipeline, all detectors, events to a file".to_owned(),
@@ -137,6 +163,9 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
         peer.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         std::process::id()
     ));
+    // The input as an absolute path: it cannot start with `-`, whatever the template does
+    // with it (peers' own templates may not put it after `--`).
+    let input = std::path::absolute(input).unwrap_or_else(|_| input.to_path_buf());
     let expand = |s: &str| {
         s.replace("{input}", &input.display().to_string())
             .replace("{tmpdir}", &dir.display().to_string())
@@ -160,6 +189,8 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
         row.message = Some(format!("{} is not installed", peer.command[0]));
         return row;
     };
+    // Each command is said before it runs, so what a peers file makes the bench do is seen.
+    eprintln!("mirrorwatch bench: running {}", row.command);
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         row.status = "failed".to_owned();

@@ -130,6 +130,12 @@ pub struct Counts {
     pub queue_drops: u64,
     /// Tunnel sessions not tracked because the tunnel table was full.
     pub tunnel_table_full: u64,
+    /// Tunnel links evicted to make room (a source beyond its share, or a full table).
+    pub tunnel_table_evicted: u64,
+    /// Outer sources alerted for a tunnel-id flood.
+    pub tunnel_flood_sources: u64,
+    /// DNS answers matching no query (not learned by the name cache).
+    pub dns_answers_unsolicited: u64,
 }
 
 impl Counts {
@@ -154,6 +160,9 @@ impl Counts {
             tunnel_sessions: report.tunnels.sessions_by_kind.iter().sum(),
             queue_drops: report.capture.queue_drops,
             tunnel_table_full: report.tunnels.table_full,
+            tunnel_table_evicted: report.tunnels.evicted,
+            tunnel_flood_sources: report.tunnels.flood_sources,
+            dns_answers_unsolicited: report.names.answers_unsolicited,
         }
     }
 }

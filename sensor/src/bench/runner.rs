@@ -319,8 +319,8 @@ fn alert_time_us(line: &[u8]) -> Option<u64> {
     if value.get("event_type")?.as_str()? != "alert" {
         return None;
     }
-    let t = humantime::parse_rfc3339(value.get("timestamp")?.as_str()?).ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_micros() as u64)
+    let t = crate::alert::Rfc3339::parse(value.get("timestamp")?.as_str()?)?;
+    Some(t.as_nanos() / 1000)
 }
 
 /// Reads the file through the sensor's streaming reader from page cache and walks every

@@ -102,8 +102,36 @@ impl LiveError {
     }
 }
 
+/// 64-bit running totals of libpcap's 32-bit `pcap_stats` counters, which wrap after 2^32
+/// packets (minutes at 10GbE line rate): each reading adds its wrapping difference from the
+/// last one. Correct as long as readings are less than 2^32 packets apart; the live loop
+/// reads at least every [`KernelTotals::READ_EVERY`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelTotals {
+    last: [u32; 3],
+    totals: KernelStats,
+}
+
+impl KernelTotals {
+    /// How often the counters must be read at most: 2^32 packets take 4.8 minutes at
+    /// 14.88 Mpps, so 10 s leaves a wide margin.
+    pub const READ_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// Adds a reading of the raw counters (received, dropped, interface dropped).
+    pub fn update(&mut self, raw: [u32; 3]) -> KernelStats {
+        let delta = |i: usize| u64::from(raw[i].wrapping_sub(self.last[i]));
+        self.totals.received += delta(0);
+        self.totals.dropped += delta(1);
+        self.totals.if_dropped += delta(2);
+        self.last = raw;
+        self.totals
+    }
+}
+
 /// An open live capture.
 pub struct LiveCapture {
+    /// Running totals of the kernel's counters.
+    totals: KernelTotals,
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
     name: String,
@@ -164,9 +192,35 @@ pub fn preflight(name: &str) -> Result<Vec<String>, LiveError> {
     Ok(warnings)
 }
 
-/// The merging offloads that are on, read from `ethtool -k`.
+/// Where `ethtool` is looked for: system directories only, never `PATH`, which the user
+/// starting a privileged sensor controls.
+pub const ETHTOOL_PATHS: [&str; 4] = [
+    "/usr/sbin/ethtool",
+    "/sbin/ethtool",
+    "/usr/bin/ethtool",
+    "/bin/ethtool",
+];
+
+/// The first of [`ETHTOOL_PATHS`] that is a regular file owned by root and writable by no
+/// one else.
+fn ethtool() -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    ETHTOOL_PATHS.into_iter().find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0)
+    })
+}
+
+/// The merging offloads that are on, read from `ethtool -k` (run by absolute path, before
+/// privileges are dropped).
 fn offloads(name: &str) -> Result<Vec<&'static str>, String> {
-    let out = std::process::Command::new("ethtool")
+    let program = ethtool().ok_or_else(|| {
+        format!(
+            "ethtool is not installed in {} (root-owned)",
+            ETHTOOL_PATHS.join(", ")
+        )
+    })?;
+    let out = std::process::Command::new(program)
+        .env_clear()
         .arg("-k")
         .arg(name)
         .output()
@@ -237,6 +291,7 @@ impl LiveCapture {
         })?;
         let wait_ms = options.timeout_ms.clamp(1, MAX_WAIT_MS);
         Ok(LiveCapture {
+            totals: KernelTotals::default(),
             cap,
             link,
             name: name.to_owned(),
@@ -313,17 +368,14 @@ impl LiveCapture {
         }
     }
 
-    /// The kernel's counters since the capture started.
+    /// The kernel's counters since the capture started, as 64-bit totals (see
+    /// [`KernelTotals`]).
     pub fn stats(&mut self) -> Result<KernelStats, LiveError> {
         let s = self.cap.stats().map_err(|e| LiveError::Pcap {
             name: self.name.clone(),
             detail: pcap_detail(&e),
         })?;
-        Ok(KernelStats {
-            received: u64::from(s.received),
-            dropped: u64::from(s.dropped),
-            if_dropped: u64::from(s.if_dropped),
-        })
+        Ok(self.totals.update([s.received, s.dropped, s.if_dropped]))
     }
 }
 
@@ -373,6 +425,22 @@ fn permission(name: &str, e: &pcap::Error) -> LiveError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_counters_keep_counting_past_the_32_bit_wrap() {
+        let mut t = KernelTotals::default();
+        assert_eq!(t.update([10, 1, 0]).received, 10);
+        let near = u32::MAX - 5;
+        assert_eq!(t.update([near, 2, 0]).received, u64::from(near));
+        // The counter wrapped: 6 to reach 2^32, then 20 more.
+        let s = t.update([20, 2, 0]);
+        assert_eq!(s.received, (1u64 << 32) + 20);
+        assert_eq!(s.dropped, 2);
+        let s = t.update([u32::MAX, u32::MAX, 7]);
+        assert_eq!(s.received, (1u64 << 32) + u64::from(u32::MAX));
+        assert_eq!(s.dropped, u64::from(u32::MAX));
+        assert_eq!(s.if_dropped, 7);
+    }
 
     #[test]
     fn offloads_are_read_from_ethtool_output() {

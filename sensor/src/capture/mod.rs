@@ -46,6 +46,20 @@ pub enum CaptureError {
         /// The first bytes found.
         magic: [u8; 4],
     },
+    /// The file is empty.
+    #[error("{path}: empty file (not a capture)")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is compressed in a format we do not read.
+    #[error("{path}: {format}-compressed; only gzip and zstd are read (decompress it first)")]
+    UnsupportedCompression {
+        /// The file.
+        path: PathBuf,
+        /// The compression, by its magic bytes.
+        format: &'static str,
+    },
     /// The file is damaged at a byte offset (of the decompressed stream).
     #[error("{path}: damaged capture at byte {offset}: {what}")]
     Corrupt {

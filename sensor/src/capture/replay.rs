@@ -16,7 +16,9 @@
 //!   Enhanced, Simple and obsolete (type 2) Packet Blocks; repeated section headers, which reset
 //!   the interfaces and may switch the byte order. A Simple Packet Block has no timestamp and
 //!   gets the previous packet's (zero if it comes first);
-//! - either of them compressed with gzip (all members, like `zcat`) or zstd (all frames).
+//! - either of them compressed with gzip (all members, like `zcat`; zero padding after the
+//!   last member is ignored, as `zcat` does) or zstd (all frames; a file may start with a
+//!   skippable frame, magic `0x184D2A50..=0x184D2A5F`, which `pzstd` always writes).
 //!
 //! Packet records are parsed here, not by pcap-parser: it allocates a `Vec` for the options of
 //! every Enhanced Packet Block and ignores the legacy quirks libpcap honours (interchanged
@@ -30,12 +32,12 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, Cursor, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flate2::read::MultiGzDecoder;
 use flowtable::Timestamp;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{
@@ -95,7 +97,7 @@ pub enum Compression {
     None,
     /// gzip (`1f 8b`), every member read in turn.
     Gzip,
-    /// Zstandard (`28 b5 2f fd`), every frame read in turn.
+    /// Zstandard (`28 b5 2f fd`, or a skippable frame `5X 2a 4d 18`), every frame read in turn.
     Zstd,
 }
 
@@ -109,51 +111,215 @@ impl fmt::Display for Compression {
     }
 }
 
-/// Expands the command-line inputs into the list of files to replay, in order.
-///
-/// A path that is not a directory is kept as given, whatever its name. A directory is expanded
-/// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels) to its regular files, and symbolic links
-/// to them, whose extension is one of [`CAPTURE_EXTENSIONS`]; they come sorted by path. A directory without captures contributes nothing. A path that does not exist, or an
-/// entry that cannot be examined, is a [`CaptureError::Io`] naming it.
+/// Expands the command-line inputs into the list of files to replay, in order; the first
+/// problem is an error. [`expand_inputs_all`] goes on past problems and says what it skipped.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
-    let mut files = Vec::with_capacity(inputs.len());
+    let mut expanded = expand_inputs_all(inputs);
+    match expanded.errors.drain(..).next() {
+        Some(e) => Err(e),
+        None => Ok(expanded.files),
+    }
+}
+
+/// What the inputs expanded to.
+#[derive(Debug, Default)]
+pub struct ExpandedInputs {
+    /// The files to read, in order, each once.
+    pub files: Vec<PathBuf>,
+    /// Inputs, or entries under them, that could not be examined (missing, unreadable).
+    pub errors: Vec<CaptureError>,
+    /// What a directory walk passed over, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Input directories in which no capture was found.
+    pub empty_dirs: Vec<PathBuf>,
+}
+
+/// Something a directory walk did not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// Why a directory walk did not read a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Neither a capture extension nor capture magic bytes.
+    NotACapture,
+    /// The same file (device and inode) was already in the list, through another path.
+    SameFile,
+    /// A directory already being walked: a symbolic-link loop.
+    Loop,
+    /// Deeper than [`MAX_DIRECTORY_DEPTH`].
+    TooDeep,
+    /// Not a regular file or directory (socket, device, FIFO, dangling link).
+    NotAFile,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SkipReason::NotACapture => "not a capture (extension and first bytes)",
+            SkipReason::SameFile => "the same file as one already listed",
+            SkipReason::Loop => "a symbolic-link loop",
+            SkipReason::TooDeep => "deeper than the recursion limit",
+            SkipReason::NotAFile => "not a regular file",
+        })
+    }
+}
+
+/// Expands the command-line inputs, going on past problems.
+///
+/// A path that is not a directory is kept as given, whatever its name. A directory is walked
+/// recursively (up to [`MAX_DIRECTORY_DEPTH`] levels below it), following symbolic links;
+/// its files come sorted by path. In it, a regular file is read when its extension is one of
+/// [`CAPTURE_EXTENSIONS`] (a `.gz` or `.zst` file only when it holds a capture) or, whatever
+/// its name (rotated `x.pcap1`, `x.pcap.2`), when its
+/// first bytes are a pcap or pcapng magic. Every file is read once, whatever the paths to it
+/// (device and inode); a directory reached again while it is being walked (a link loop) is
+/// skipped. Everything passed over is listed in [`ExpandedInputs::skipped`].
+pub fn expand_inputs_all(inputs: &[PathBuf]) -> ExpandedInputs {
+    let mut out = ExpandedInputs::default();
+    let mut seen_files = std::collections::HashSet::new();
     for input in inputs {
-        let meta = fs::metadata(input).map_err(|source| io_error(input, source))?;
+        let meta = match fs::metadata(input) {
+            Ok(m) => m,
+            Err(source) => {
+                out.errors.push(io_error(input, source));
+                continue;
+            }
+        };
         if !meta.is_dir() {
-            files.push(input.clone());
+            // Named on the command line: read even if repeated, as asked.
+            seen_files.insert((meta.dev(), meta.ino()));
+            out.files.push(input.clone());
             continue;
         }
-        let mut found = Vec::new();
-        collect_captures(input, 0, &mut found)?;
-        found.sort();
-        files.append(&mut found);
+        let before = out.files.len();
+        let mut walking = vec![(meta.dev(), meta.ino())];
+        collect_captures(input, 0, &mut walking, &mut seen_files, &mut out);
+        // Sorted by path within each input directory, as a listing shows them.
+        out.files[before..].sort();
+        if out.files.len() == before {
+            out.empty_dirs.push(input.clone());
+        }
     }
-    Ok(files)
+    out
 }
 
 /// Deepest directory level searched below an input directory. Hunters keep captures in
-/// trees by date or case; the bound keeps a symbolic-link loop from recursing forever.
+/// trees by date or case; the bound also stops a walk down a very deep tree.
 pub const MAX_DIRECTORY_DEPTH: usize = 8;
 
-/// Adds the capture files under `dir` (recursively, up to [`MAX_DIRECTORY_DEPTH`]).
+/// Adds the capture files under `dir` (recursively, up to [`MAX_DIRECTORY_DEPTH`]), in name
+/// order. `walking` holds the device and inode of each directory on the current path.
 fn collect_captures(
     dir: &Path,
     depth: usize,
-    found: &mut Vec<PathBuf>,
-) -> Result<(), CaptureError> {
-    for entry in fs::read_dir(dir).map_err(|source| io_error(dir, source))? {
-        let path = entry.map_err(|source| io_error(dir, source))?.path();
-        // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
-        let meta = fs::metadata(&path).map_err(|source| io_error(&path, source))?;
-        if meta.is_dir() {
-            if depth < MAX_DIRECTORY_DEPTH {
-                collect_captures(&path, depth + 1, found)?;
-            }
-        } else if meta.is_file() && has_capture_extension(&path) {
-            found.push(path);
+    walking: &mut Vec<(u64, u64)>,
+    seen_files: &mut std::collections::HashSet<(u64, u64)>,
+    out: &mut ExpandedInputs,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(source) => {
+            out.errors.push(io_error(dir, source));
+            return;
+        }
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(entry) => paths.push(entry.path()),
+            Err(source) => out.errors.push(io_error(dir, source)),
         }
     }
-    Ok(())
+    paths.sort();
+    for path in paths {
+        // `fs::metadata` follows symbolic links, so a link to a capture counts as a file.
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) if fs::symlink_metadata(&path).is_ok() => {
+                out.skipped.push(Skipped {
+                    path,
+                    reason: SkipReason::NotAFile,
+                });
+                continue;
+            }
+            Err(source) => {
+                out.errors.push(io_error(&path, source));
+                continue;
+            }
+        };
+        let id = (meta.dev(), meta.ino());
+        let reason = if meta.is_dir() {
+            if walking.contains(&id) {
+                Some(SkipReason::Loop)
+            } else if depth >= MAX_DIRECTORY_DEPTH {
+                Some(SkipReason::TooDeep)
+            } else {
+                walking.push(id);
+                collect_captures(&path, depth + 1, walking, seen_files, out);
+                walking.pop();
+                None
+            }
+        } else if !meta.is_file() {
+            Some(SkipReason::NotAFile)
+        } else if !is_capture_file(&path) {
+            Some(SkipReason::NotACapture)
+        } else if !seen_files.insert(id) {
+            Some(SkipReason::SameFile)
+        } else {
+            out.files.push(path.clone());
+            None
+        };
+        if let Some(reason) = reason {
+            out.skipped.push(Skipped { path, reason });
+        }
+    }
+}
+
+/// Whether a file found in a directory is a capture: by its name (`*.pcap`, `*.pcapng`,
+/// `*.cap`), or by what it holds. A gzip or zstd file is judged by its content, not its
+/// name: a hunter's folder holds compressed logs beside compressed captures (CloudTrail
+/// delivers `*.json.gz`), and only the captures are replayed. A compressed file that the
+/// reader opens, or that fails for another reason than its format (damaged, cut short), is
+/// kept, so its damage is reported rather than skipped.
+fn is_capture_file(path: &Path) -> bool {
+    let compressed = path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz") || ext.eq_ignore_ascii_case("zst"));
+    if compressed {
+        return !matches!(
+            ReplayReader::open(path),
+            Err(CaptureError::UnknownFormat { .. } | CaptureError::Empty { .. })
+        );
+    }
+    has_capture_extension(path) || has_capture_magic(path)
+}
+
+/// Whether a file starts with a pcap (any of the magics we read) or pcapng magic. Rotated
+/// captures (`x.pcap1`, `x.pcap.2`) have no capture extension, and are still captures.
+fn has_capture_magic(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut magic).is_err() {
+        return false;
+    }
+    matches!(
+        magic,
+        [0x0a, 0x0d, 0x0d, 0x0a]
+            | [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0x34, 0xcd, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+    )
 }
 
 impl ReplayReader {
@@ -248,16 +414,31 @@ impl ReplayReader {
         };
         let mut magic = [0u8; 4];
         let got = read_up_to(&mut raw, &mut magic).map_err(|source| io_error(&path, source))?;
+        if got == 0 {
+            return Err(CaptureError::Empty { path });
+        }
+        // Compressions we do not read are named, not reported as unknown bytes.
+        let unsupported = match magic {
+            [0xfd, b'7', b'z', b'X'] => Some("xz"),
+            [b'B', b'Z', b'h', _] => Some("bzip2"),
+            [0x04, 0x22, 0x4d, 0x18] => Some("lz4"),
+            _ => None,
+        };
+        if let Some(format) = unsupported {
+            return Err(CaptureError::UnsupportedCompression { path, format });
+        }
         let compression = match magic {
             [0x1f, 0x8b, _, _] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd] => Compression::Zstd,
+            // A skippable frame (RFC 8878 §3.1.2) before the first real one (issue 17, item 5).
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18] => Compression::Zstd,
             _ => Compression::None,
         };
         // Put the sniffed bytes back in front of the rest of the file.
         let raw = Cursor::new(magic).take(got as u64).chain(raw);
         let decompressed: Box<dyn Read + Send> = match compression {
             Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(MultiGzDecoder::new(raw)),
+            Compression::Gzip => Box::new(GzMembers::new(raw)),
             Compression::Zstd => {
                 Box::new(zstd::Decoder::new(raw).map_err(|source| io_error(&path, source))?)
             }
@@ -1072,6 +1253,70 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// gzip members read in turn, as `zcat` reads them, and zero padding after the last one ignored
+/// (issue 17, item 10: some transfers pad a file with zeros; flate2's `MultiGzDecoder` took the
+/// padding for a bad member header and the file ended as damaged after every packet was read).
+/// Anything else after a member, zeros followed by other bytes included, must be a member.
+struct GzMembers<R: Read> {
+    /// The member being read; `None` once the stream ended.
+    member: Option<flate2::bufread::GzDecoder<io::BufReader<R>>>,
+}
+
+impl<R: Read> GzMembers<R> {
+    fn new(raw: R) -> Self {
+        GzMembers {
+            member: Some(flate2::bufread::GzDecoder::new(io::BufReader::new(raw))),
+        }
+    }
+}
+
+impl<R: Read> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Each pass either returns or starts a member on at least one unread byte, so the loop
+        // ends with the input.
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut rest = member.into_inner();
+            if !skip_zero_padding(&mut rest)? {
+                return Ok(0);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
+}
+
+/// Consumes zero bytes; `true` when other bytes follow, `false` at the end of the input.
+fn skip_zero_padding(reader: &mut impl BufRead) -> io::Result<bool> {
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let zeros = buf.iter().take_while(|&&b| b == 0).count();
+        let more = zeros < buf.len();
+        reader.consume(zeros);
+        if more {
+            return Ok(true);
+        }
+    }
+}
+
 /// State shared between the reader and the `Read` adapters that pcap-parser owns.
 #[derive(Default)]
 struct IoState {
@@ -1418,6 +1663,60 @@ mod tests {
     }
 
     #[test]
+    fn regression_issue_17_zstd_starting_with_a_skippable_frame() {
+        // pzstd writes a skippable frame first: magic 0x184D2A5X (little-endian), a 4-byte
+        // length, that many bytes of user data.
+        let (bytes, expected) = three_packet_pcap(MAGIC_US, false, 1);
+        for nibble in [0x50u8, 0x5f] {
+            let mut packed = vec![nibble, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+            packed.extend_from_slice(&zstd(&bytes));
+            let reader = open_bytes(&packed, INITIAL_BUFFER_BYTES).unwrap();
+            assert_eq!(reader.compression(), Compression::Zstd);
+            let (packets, end) = read_bytes(&packed).unwrap();
+            end.unwrap();
+            assert_eq!(packets, expected);
+        }
+        // 0x184D2A60 is not a skippable frame: not zstd, not a capture.
+        let mut other = vec![0x60, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        other.extend_from_slice(&zstd(&bytes));
+        assert!(matches!(
+            read_bytes(&other),
+            Err(CaptureError::UnknownFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn regression_issue_17_gzip_zero_padding_is_ignored() {
+        let (bytes, expected) = three_packet_pcap(MAGIC_NS, false, 1);
+        let (head, tail) = bytes.split_at(50);
+        // One member, or two, followed by zero padding of various lengths (a 64 KiB block
+        // crosses the BufReader's buffer).
+        for members in [gzip(&bytes), [gzip(head), gzip(tail)].concat()] {
+            for pad in [1usize, 512, 65_536 + 3] {
+                let mut packed = members.clone();
+                packed.resize(packed.len() + pad, 0);
+                let (packets, end) = read_bytes(&packed).unwrap();
+                end.unwrap();
+                assert_eq!(packets, expected, "padding {pad}");
+            }
+        }
+        // Zeros, then anything else: that must be a member, and it is not one.
+        let mut packed = gzip(&bytes);
+        packed.extend_from_slice(&[0, 0, 0, 0x42, 0x42]);
+        let (packets, end) = read_bytes(&packed).unwrap();
+        assert_eq!(packets, expected);
+        assert!(end.is_err(), "garbage after the padding is damage");
+        // Zeros between two members: read on (gzip stops at the zeros and drops the second
+        // member; reading it loses nothing).
+        let mut packed = gzip(head);
+        packed.extend_from_slice(&[0; 7]);
+        packed.extend_from_slice(&gzip(tail));
+        let (packets, end) = read_bytes(&packed).unwrap();
+        end.unwrap();
+        assert_eq!(packets, expected);
+    }
+
+    #[test]
     fn truncated_file_yields_complete_packets_then_truncated() {
         let (bytes, expected) = three_packet_pcap(MAGIC_US, false, 1);
         let third_record = bytes.len() - 16 - 1514;
@@ -1477,11 +1776,17 @@ mod tests {
             }
             other => panic!("expected UnknownFormat, got {other:?}"),
         }
-        // Empty, and a compressed file whose content is not a capture.
+        // Empty (said so, with no made-up first bytes), compressions we do not read (named),
+        // and a compressed file whose content is not a capture.
+        assert!(matches!(read_bytes(b""), Err(CaptureError::Empty { .. })));
         assert!(matches!(
-            read_bytes(b""),
-            Err(CaptureError::UnknownFormat {
-                magic: [0, 0, 0, 0],
+            read_bytes(b"\xfd7zXZ\0\0"),
+            Err(CaptureError::UnsupportedCompression { format: "xz", .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"BZh91AY&SY"),
+            Err(CaptureError::UnsupportedCompression {
+                format: "bzip2",
                 ..
             })
         ));
@@ -1973,7 +2278,18 @@ mod tests {
 
     const PCAPS: &str = "/work/shared/pcaps";
 
+    /// The link type SOURCES.tsv names: tcpdump's short names, or capinfos' long ones (the
+    /// rows of `wild/`).
     fn link_for(name: &str) -> u32 {
+        match name {
+            "Ethernet" => return 1,
+            "Linux cooked-mode capture v1" => return 113,
+            "NULL/Loopback" => return 0,
+            "Per-Packet Information header" => return 192,
+            "Raw IP" => return 101,
+            "Raw IPv4" => return 228,
+            _ => {}
+        }
         match name.split(' ').next().unwrap_or(name) {
             "ether" => 1,
             "null" => 0,

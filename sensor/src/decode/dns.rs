@@ -12,6 +12,12 @@
 //! record that does not fit, keeping what came before. The crates we looked at (hickory-proto,
 //! dns-parser) build owned records (`Vec`, `String`) per message, which the capture thread
 //! must not do per packet.
+//!
+//! The cost of one message is bounded whatever its header claims (issue 19: a 1.5 KB message
+//! claiming 65,535 questions, each a pointer to a long name, cost 100 times an ordinary
+//! answer): at most [`MAX_QUESTIONS`] questions and [`MAX_ANSWERS`] answers are walked, and
+//! [`MAX_LABEL_HOPS`] labels and pointers over the whole message. A message beyond a cap is
+//! [`DnsWalk::OverLimit`], which the caller counts.
 
 use super::bytes::be_u16;
 
@@ -36,6 +42,28 @@ pub const MAX_POINTERS: usize = 16;
 
 /// Answer records looked at per message.
 pub const MAX_ANSWERS: usize = 64;
+
+/// Questions walked per message (real queries carry one; RFC 9619 makes more than one an
+/// error).
+pub const MAX_QUESTIONS: usize = 4;
+
+/// Labels and compression pointers read over a whole message. Names that are only skipped
+/// (every one but the first question's) stop at their first pointer, so an ordinary answer
+/// of 64 records spends about 70; a message of literal one-byte labels spends one per two
+/// bytes, and this caps it at about a third of a full-size message.
+pub const MAX_LABEL_HOPS: usize = 256;
+
+/// How a walk over a message's records ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsWalk {
+    /// Every record the header claims was read.
+    Complete,
+    /// A record did not fit or was malformed; the walk stopped there, keeping what came before.
+    Stopped,
+    /// The header claims more questions or answers than are walked, or the names need more
+    /// label hops than allowed: the walk stopped at the cap (a counted event).
+    OverLimit,
+}
 
 /// Resource record type A (RFC 1035 §3.2.2).
 const TYPE_A: u16 = 1;
@@ -97,34 +125,49 @@ impl<'a> DnsHeaderSlice<'a> {
         if self.question_count() == 0 {
             return None;
         }
-        let (_, len) = read_name(self.bytes, HEADER_LEN, Some(out))?;
+        let mut hops = MAX_LABEL_HOPS;
+        let (_, len) = read_name(self.bytes, HEADER_LEN, Some(out), &mut hops)?;
         Some(len)
     }
 
     /// Calls `f` with the address of every A or AAAA answer record (class IN), in message
-    /// order, at most [`MAX_ANSWERS`]. Stops quietly at the first record that does not fit.
-    pub fn for_each_address(&self, mut f: impl FnMut(std::net::IpAddr)) {
+    /// order, at most [`MAX_ANSWERS`]. Stops at the first record that does not fit, and at
+    /// the caps (see the module doc): a message claiming more than [`MAX_QUESTIONS`]
+    /// questions is not walked at all.
+    pub fn for_each_address(&self, mut f: impl FnMut(std::net::IpAddr)) -> DnsWalk {
+        let questions = usize::from(self.question_count());
+        if questions > MAX_QUESTIONS {
+            return DnsWalk::OverLimit;
+        }
+        let mut hops = MAX_LABEL_HOPS;
+        let stopped = |hops: usize| {
+            if hops == 0 {
+                DnsWalk::OverLimit
+            } else {
+                DnsWalk::Stopped
+            }
+        };
         let mut pos = HEADER_LEN;
-        for _ in 0..self.question_count() {
-            let Some((end, _)) = read_name(self.bytes, pos, None) else {
-                return;
+        for _ in 0..questions {
+            let Some((end, _)) = read_name(self.bytes, pos, None, &mut hops) else {
+                return stopped(hops);
             };
             pos = end + QUESTION_FIXED_LEN;
         }
-        let answers = usize::from(self.answer_count()).min(MAX_ANSWERS);
-        for _ in 0..answers {
-            let Some((end, _)) = read_name(self.bytes, pos, None) else {
-                return;
+        let claimed = usize::from(self.answer_count());
+        for _ in 0..claimed.min(MAX_ANSWERS) {
+            let Some((end, _)) = read_name(self.bytes, pos, None, &mut hops) else {
+                return stopped(hops);
             };
             let Some(fixed) = self.bytes.get(end..end + RR_FIXED_LEN) else {
-                return;
+                return DnsWalk::Stopped;
             };
             let rtype = be_u16(fixed.get(0..2).unwrap_or_default());
             let class = be_u16(fixed.get(2..4).unwrap_or_default());
             let rdlen = usize::from(be_u16(fixed.get(8..10).unwrap_or_default()));
             let rdata_at = end + RR_FIXED_LEN;
             let Some(rdata) = self.bytes.get(rdata_at..rdata_at + rdlen) else {
-                return;
+                return DnsWalk::Stopped;
             };
             if class == CLASS_IN {
                 match (rtype, rdata.len()) {
@@ -143,22 +186,32 @@ impl<'a> DnsHeaderSlice<'a> {
             }
             pos = rdata_at + rdlen;
         }
+        if claimed > MAX_ANSWERS {
+            DnsWalk::OverLimit
+        } else {
+            DnsWalk::Complete
+        }
     }
 }
 
 /// Reads the (possibly compressed) name at `start`: returns the offset just after it in the
 /// message (after the first pointer, if any) and, with `out`, writes its dotted lower-case
-/// form there and returns that length.
+/// form there and returns that length. Without `out` the name is only skipped: it ends at
+/// its first pointer (checked, not followed) and the length returned is that of the labels
+/// before it. Each label and pointer spends one of `hops` (the message's budget); `None`
+/// when it runs out.
 fn read_name(
     msg: &[u8],
     start: usize,
     mut out: Option<&mut [u8; MAX_NAME_LEN]>,
+    hops: &mut usize,
 ) -> Option<(usize, usize)> {
     let mut pos = start;
     let mut end = None;
     let mut pointers = 0;
     let mut len = 0usize;
     loop {
+        *hops = hops.checked_sub(1)?;
         let b = *msg.get(pos)?;
         match b & 0xc0 {
             0x00 => {
@@ -189,6 +242,11 @@ fn read_name(
                 if target >= pos || pointers >= MAX_POINTERS {
                     return None;
                 }
+                // A name only skipped ends here: following the pointer would re-read bytes
+                // already counted (the amplification a hostile message is built from).
+                if out.is_none() {
+                    return Some((end.unwrap_or(pos + 2), len));
+                }
                 pointers += 1;
                 end.get_or_insert(pos + 2);
                 pos = target;
@@ -200,7 +258,7 @@ fn read_name(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A response: id 0x1a2b, flags 0x8180 (QR, RD, RA, NOERROR), 1 question, 2 answers.
@@ -255,6 +313,83 @@ mod tests {
             h.for_each_address(|ip| v.push(ip));
         }
         v
+    }
+
+    /// A 1500-byte message claiming `questions` questions, every one a pointer to a 200-byte
+    /// name at offset 12 (the costliest a question can be), and `answers` answers.
+    pub(crate) fn hostile(questions: u16, answers: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x81, 0x80];
+        m.extend_from_slice(&questions.to_be_bytes());
+        m.extend_from_slice(&answers.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0]);
+        for _ in 0..4 {
+            m.push(49);
+            m.extend_from_slice(&[b'a'; 49]);
+        }
+        m.push(0);
+        m.extend_from_slice(&[0, 1, 0, 1]);
+        while m.len() + 6 <= 1500 {
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        }
+        m
+    }
+
+    #[test]
+    fn rejects_bad_question_count() {
+        // Issue 19 item 3: 65,535 claimed questions are not walked at all.
+        let h = DnsHeaderSlice::from_slice(ANSWERS).unwrap();
+        assert_eq!(h.for_each_address(|_| {}), DnsWalk::Complete);
+        let over = hostile(u16::MAX, 0);
+        let h = DnsHeaderSlice::from_slice(&over).unwrap();
+        let mut n = 0;
+        assert_eq!(h.for_each_address(|_| n += 1), DnsWalk::OverLimit);
+        assert_eq!(n, 0);
+        // Within the question cap: 4 questions, each one pointer hop when skipped.
+        let four = hostile(4, 0);
+        let h = DnsHeaderSlice::from_slice(&four).unwrap();
+        assert_eq!(h.for_each_address(|_| {}), DnsWalk::Complete);
+        // 64 answers claimed; the bytes after the question do not make whole records.
+        let many = hostile(1, 64);
+        let h = DnsHeaderSlice::from_slice(&many).unwrap();
+        assert_eq!(h.for_each_address(|_| {}), DnsWalk::Stopped);
+    }
+
+    #[test]
+    fn rejects_bad_answer_count() {
+        // More answers claimed than walked: the first MAX_ANSWERS are read, then OverLimit.
+        let mut m = ANSWERS.to_vec();
+        m[6] = 0x01;
+        m[7] = 0x00; // 256 answers claimed; only 3 present.
+        let h = DnsHeaderSlice::from_slice(&m).unwrap();
+        assert_eq!(h.for_each_address(|_| {}), DnsWalk::Stopped);
+        // 65 well-formed A answers: 64 read, over the cap.
+        let mut m = ANSWERS[..33].to_vec();
+        m[6] = 0;
+        m[7] = 65;
+        for i in 0..65u8 {
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, i]);
+        }
+        let h = DnsHeaderSlice::from_slice(&m).unwrap();
+        let mut n = 0;
+        assert_eq!(h.for_each_address(|_| n += 1), DnsWalk::OverLimit);
+        assert_eq!(n, MAX_ANSWERS);
+    }
+
+    #[test]
+    fn rejects_bad_label_hops() {
+        // 4 questions, each a chain of 127 one-byte labels (a 253-byte name): 4 * 128 hops
+        // are more than the budget.
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 4, 0, 1, 0, 0, 0, 0];
+        for _ in 0..4 {
+            for _ in 0..127 {
+                m.extend_from_slice(&[1, b'x']);
+            }
+            m.push(0);
+            m.extend_from_slice(&[0, 1, 0, 1]);
+        }
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
+        let h = DnsHeaderSlice::from_slice(&m).unwrap();
+        assert_eq!(h.for_each_address(|_| {}), DnsWalk::OverLimit);
     }
 
     #[test]

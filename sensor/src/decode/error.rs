@@ -37,11 +37,13 @@ pub enum Layer {
     Vxlan,
     /// Geneve.
     Geneve,
+    /// PPPoE session header.
+    Pppoe,
 }
 
 impl Layer {
     /// Every layer, in a fixed order (for counter arrays).
-    pub const ALL: [Layer; 13] = [
+    pub const ALL: [Layer; 14] = [
         Layer::Link,
         Layer::Ethernet,
         Layer::Mpls,
@@ -55,6 +57,7 @@ impl Layer {
         Layer::Erspan,
         Layer::Vxlan,
         Layer::Geneve,
+        Layer::Pppoe,
     ];
 
     /// Position in [`Layer::ALL`].
@@ -78,6 +81,7 @@ impl Layer {
             Layer::Erspan => "erspan",
             Layer::Vxlan => "vxlan",
             Layer::Geneve => "geneve",
+            Layer::Pppoe => "pppoe",
         }
     }
 }

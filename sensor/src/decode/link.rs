@@ -1,8 +1,9 @@
-//! Capture link types and the link headers etherparse lacks (SLL2, BSD NULL/loopback).
+//! Capture link types and the link headers we read ourselves (SLL, SLL2, BSD NULL/loopback).
 //!
 //! [`LinkType`] is an open newtype over pcap's LINKTYPE_* numbers (tcpdump.org
-//! `linktypes.html`). [`Sll2Slice`] views the 20-byte Linux cooked v2 header
-//! (LINKTYPE_LINUX_SLL2); [`NullSlice`] views the 4-byte address family of LINKTYPE_NULL and
+//! `linktypes.html`). [`SllSlice`] views the 16-byte Linux cooked v1 header
+//! (LINKTYPE_LINUX_SLL), [`Sll2Slice`] the 20-byte v2 header (LINKTYPE_LINUX_SLL2);
+//! [`NullSlice`] views the 4-byte address family of LINKTYPE_NULL and
 //! LINKTYPE_LOOP. The constructors check the length; after that the accessors cannot fail and
 //! `payload()` borrows from the caller's buffer.
 //!
@@ -12,6 +13,12 @@
 //! small number, so one rule covers NULL from either endianness and LOOP, and accept every
 //! AF_INET6 value. SLL2's address length may claim more than the 8-byte address field; we clamp
 //! the address instead of rejecting the packet, since the payload offset does not depend on it.
+//!
+//! Cooked captures are dispatched on their protocol field, whatever the ARPHRD type, as tshark
+//! does ([`cooked_ether_type`]): etherparse's own SLL slicer accepts only the ARPHRD types it
+//! knows, so tunnel devices (IPGRE 778, SIT 776, TUNNEL6 769), loopback (772) and NONE (0xfffe,
+//! `tun` devices) were dropped as not-IP (issue 17, item 6). A protocol below 0x0600 is not an
+//! EtherType (802.3 length, LLC, CAN, netlink family): the frame carries no IP for us.
 
 use std::fmt;
 
@@ -31,6 +38,8 @@ impl LinkType {
     pub const RAW: LinkType = LinkType(101);
     /// OpenBSD loopback, network byte order family.
     pub const LOOP: LinkType = LinkType(108);
+    /// Per-Packet Information header (CACE PPI) in front of a frame of another link type.
+    pub const PPI: LinkType = LinkType(192);
     /// Linux cooked capture v1.
     pub const LINUX_SLL: LinkType = LinkType(113);
     /// Raw IPv4.
@@ -48,6 +57,7 @@ impl LinkType {
             LinkType::ETHERNET => Some("ethernet"),
             LinkType::RAW => Some("raw"),
             LinkType::LOOP => Some("loop"),
+            LinkType::PPI => Some("ppi"),
             LinkType::LINUX_SLL => Some("linux_sll"),
             LinkType::IPV4 => Some("ipv4"),
             LinkType::IPV6 => Some("ipv6"),
@@ -75,6 +85,24 @@ pub struct Sll2Slice<'a> {
     bytes: &'a [u8],
 }
 
+/// Zero-copy view of a Linux cooked v1 header (16 bytes).
+///
+/// Invariant: `bytes.len() >= HEADER_LEN`.
+#[derive(Clone, Copy, Debug)]
+pub struct SllSlice<'a> {
+    bytes: &'a [u8],
+}
+
+/// Zero-copy view of a Per-Packet Information header (LINKTYPE_PPI): version 0, flags, a
+/// little-endian header length (8 and more, the fields after the first 8 bytes are skipped) and
+/// the little-endian link type of the frame that follows.
+///
+/// Invariant: `bytes.len() >= header_len() >= HEADER_LEN`.
+#[derive(Clone, Copy, Debug)]
+pub struct PpiSlice<'a> {
+    bytes: &'a [u8],
+}
+
 /// Address family carried by a NULL/LOOP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NullFamily {
@@ -92,6 +120,24 @@ pub enum NullFamily {
 #[derive(Clone, Copy, Debug)]
 pub struct NullSlice<'a> {
     bytes: &'a [u8],
+}
+
+/// Byte offsets of the SLL v1 header (tcpdump.org `LINKTYPE_LINUX_SLL.html`).
+mod sll_field {
+    use std::ops::Range;
+
+    /// Packet type (PACKET_HOST, PACKET_OUTGOING, ...).
+    pub(super) const PACKET_TYPE: Range<usize> = 0..2;
+    /// ARPHRD_* type of the link.
+    pub(super) const ARPHRD: Range<usize> = 2..4;
+    /// Number of meaningful bytes in the address field.
+    #[allow(dead_code, reason = "documents the layout; the address is not used")]
+    pub(super) const ADDRESS_LEN: Range<usize> = 4..6;
+    /// Link-layer source address, zero-padded to 8 bytes.
+    #[allow(dead_code, reason = "documents the layout; the address is not used")]
+    pub(super) const ADDRESS: Range<usize> = 6..14;
+    /// Protocol type (an EtherType for most ARPHRD types).
+    pub(super) const PROTOCOL: Range<usize> = 14..16;
 }
 
 /// Byte offsets of the SLL2 header (tcpdump.org `LINKTYPE_LINUX_SLL2.html`).
@@ -123,6 +169,114 @@ mod null_field {
     pub(super) const FAMILY: Range<usize> = 0..4;
     /// Families are small numbers: a reading with any of these bits set is the wrong byte order.
     pub(super) const WRONG_ORDER_MASK: u32 = 0xffff_0000;
+}
+
+impl<'a> PpiSlice<'a> {
+    /// Fixed part: version, flags, length, link type.
+    pub const HEADER_LEN: usize = 8;
+
+    /// Parses the header; the length field must cover the fixed part and fit the bytes.
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < Self::HEADER_LEN {
+            return Err(DecodeError::HeaderTooSmall {
+                layer: Layer::Link,
+                needed: Self::HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        if bytes[0] != 0 {
+            return Err(DecodeError::UnsupportedVersion {
+                layer: Layer::Link,
+                version: bytes[0],
+            });
+        }
+        let view = PpiSlice { bytes };
+        if view.header_len() < Self::HEADER_LEN || view.header_len() > bytes.len() {
+            return Err(DecodeError::BadLength {
+                layer: Layer::Link,
+                value: view.header_len(),
+                available: bytes.len(),
+            });
+        }
+        Ok(view)
+    }
+
+    /// Header length, the per-packet fields included.
+    pub fn header_len(&self) -> usize {
+        usize::from(u16::from_le_bytes([self.bytes[2], self.bytes[3]]))
+    }
+
+    /// Link type of the frame after the header.
+    pub fn link_type(&self) -> LinkType {
+        LinkType(le_u32(&self.bytes[4..8]))
+    }
+
+    /// The frame after the header.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[self.header_len()..]
+    }
+}
+
+/// What a cooked header's protocol field leads to: `Some(EtherType)` when it is one (0x0600 and
+/// above), `None` otherwise (802.3 lengths, LLC, CAN, netlink families). The ARPHRD type is not
+/// consulted: for Ethernet, loopback, NONE, IPGRE, SIT and the other tunnel devices the field
+/// holds the EtherType (IPGRE: the GRE protocol type, an EtherType too), as tshark reads it.
+pub const fn cooked_ether_type(protocol: u16) -> Option<u16> {
+    if protocol >= 0x0600 {
+        Some(protocol)
+    } else {
+        None
+    }
+}
+
+impl<'a> SllSlice<'a> {
+    /// Header length.
+    pub const HEADER_LEN: usize = sll_field::PROTOCOL.end;
+    /// ARPHRD type of Ethernet.
+    pub const ARPHRD_ETHER: u16 = 1;
+    /// ARPHRD type of an IP-in-GRE tunnel device.
+    pub const ARPHRD_IPGRE: u16 = 778;
+    /// ARPHRD type of the loopback device.
+    pub const ARPHRD_LOOPBACK: u16 = 772;
+    /// ARPHRD type of a device without a link header (`tun`).
+    pub const ARPHRD_NONE: u16 = 0xfffe;
+
+    /// Parses the header.
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < Self::HEADER_LEN {
+            return Err(DecodeError::HeaderTooSmall {
+                layer: Layer::Link,
+                needed: Self::HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        Ok(SllSlice { bytes })
+    }
+
+    /// Packet type (0 host, 1 broadcast, 2 multicast, 3 other host, 4 outgoing).
+    pub fn packet_type(&self) -> u16 {
+        be_u16(&self.bytes[sll_field::PACKET_TYPE])
+    }
+
+    /// ARPHRD_* type of the link.
+    pub fn arphrd_type(&self) -> u16 {
+        be_u16(&self.bytes[sll_field::ARPHRD])
+    }
+
+    /// Protocol type (see [`cooked_ether_type`]).
+    pub fn protocol_type(&self) -> u16 {
+        be_u16(&self.bytes[sll_field::PROTOCOL])
+    }
+
+    /// Header length (always 16).
+    pub fn header_len(&self) -> usize {
+        Self::HEADER_LEN
+    }
+
+    /// The payload after the header.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[Self::HEADER_LEN..]
+    }
 }
 
 impl<'a> Sll2Slice<'a> {
@@ -282,6 +436,66 @@ mod tests {
         0x60, 0x00, 0x00, 0x00,
     ];
 
+    /// Linux cooked v1 from an IPGRE tunnel device (ARPHRD 778), shaped like sll_ipgre.pcap of
+    /// the issue 17 reproducers: the protocol field is the GRE protocol type, here IPv4.
+    static SLL_IPGRE: [u8; 20] = [
+        // SLL: packet type 0 (host), ARPHRD 778 (IPGRE), address length 4, address
+        // 192.0.2.1 + 4 pad bytes, protocol 0x0800.
+        0x00, 0x00, 0x03, 0x0a, 0x00, 0x04, 0xc0, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08,
+        0x00, // IPv4: version 4, IHL 5, the rest cut.
+        0x45, 0x00, 0x00, 0x1c,
+    ];
+
+    #[test]
+    fn parses_known_bytes_ppi() {
+        // PPI: version 0, flags 0, length 8, link type 1 (Ethernet), then two frame bytes.
+        let bytes = [0, 0, 8, 0, 1, 0, 0, 0, 0xaa, 0xbb];
+        let ppi = PpiSlice::from_slice(&bytes).unwrap();
+        assert_eq!(ppi.header_len(), 8);
+        assert_eq!(ppi.link_type(), LinkType::ETHERNET);
+        assert_eq!(ppi.payload(), &[0xaa, 0xbb]);
+        assert!(matches!(
+            PpiSlice::from_slice(&[0, 0, 11, 0, 1, 0, 0, 0, 0xaa, 0xbb]),
+            Err(DecodeError::BadLength { value: 11, .. })
+        ));
+        assert!(matches!(
+            PpiSlice::from_slice(&[0, 0, 7, 0, 1, 0, 0, 0]),
+            Err(DecodeError::BadLength { value: 7, .. })
+        ));
+        assert!(matches!(
+            PpiSlice::from_slice(&[1, 0, 8, 0, 1, 0, 0, 0]),
+            Err(DecodeError::UnsupportedVersion { version: 1, .. })
+        ));
+        for len in 0..8 {
+            assert!(PpiSlice::from_slice(&bytes[..len]).is_err());
+        }
+    }
+
+    #[test]
+    fn parses_known_bytes_sll() {
+        let sll = SllSlice::from_slice(&SLL_IPGRE).unwrap();
+        assert_eq!(sll.packet_type(), 0);
+        assert_eq!(sll.arphrd_type(), SllSlice::ARPHRD_IPGRE);
+        assert_eq!(sll.protocol_type(), 0x0800);
+        assert_eq!(sll.header_len(), 16);
+        assert_eq!(sll.payload(), &SLL_IPGRE[16..]);
+        assert_eq!(cooked_ether_type(sll.protocol_type()), Some(0x0800));
+        // 802.2 LLC (0x0004) and a netlink family are not EtherTypes.
+        assert_eq!(cooked_ether_type(0x0004), None);
+        assert_eq!(cooked_ether_type(0x05ff), None);
+        assert_eq!(cooked_ether_type(0x86dd), Some(0x86dd));
+        for len in 0..16 {
+            assert_eq!(
+                SllSlice::from_slice(&SLL_IPGRE[..len]).unwrap_err(),
+                DecodeError::HeaderTooSmall {
+                    layer: Layer::Link,
+                    needed: 16,
+                    available: len
+                }
+            );
+        }
+    }
+
     /// Test-only SLL2 encoder.
     fn encode_sll2(
         protocol: u16,
@@ -402,6 +616,7 @@ mod tests {
             LinkType::ETHERNET,
             LinkType::RAW,
             LinkType::LOOP,
+            LinkType::PPI,
             LinkType::LINUX_SLL,
             LinkType::IPV4,
             LinkType::IPV6,

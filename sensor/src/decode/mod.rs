@@ -14,6 +14,7 @@ pub mod gre;
 pub mod icmp;
 pub mod link;
 pub mod mpls;
+pub mod pppoe;
 pub mod vxlan;
 mod walk;
 
@@ -21,6 +22,10 @@ use arrayvec::ArrayVec;
 use flowtable::IpProto;
 
 pub use error::{DecodeError, Layer};
+
+/// Most stacked VLAN tags (802.1Q, 802.1ad, QinQ 0x9100) followed in one Ethernet frame;
+/// more is counted as `decoder.ethernet.vlan_tags_exceeded`. Real networks stack two or three.
+pub const MAX_VLAN_TAGS: usize = 8;
 
 /// Compile-time ceiling of the configurable tunnel depth cap.
 pub const MAX_TUNNEL_DEPTH_CAP: usize = 8;
@@ -46,11 +51,15 @@ pub enum TunnelKind {
     Erspan2,
     /// ERSPAN type III (GRE 0x22EB, version 2 header).
     Erspan3,
+    /// IP in IP (IP protocol 4 or 41: 4in4, 6in4, 4in6, 6in6; RFC 2003, RFC 4213, RFC 2473),
+    /// as Linux `ipip`, `sit` and `ip6tnl` devices send it. No header of its own: the id is
+    /// the outer IP protocol number (4 or 41).
+    Ipip,
 }
 
 impl TunnelKind {
     /// Every kind, in a fixed order (for per-kind counters).
-    pub const ALL: [TunnelKind; 9] = [
+    pub const ALL: [TunnelKind; 10] = [
         TunnelKind::Vxlan,
         TunnelKind::Geneve,
         TunnelKind::Gre,
@@ -60,6 +69,7 @@ impl TunnelKind {
         TunnelKind::Erspan1,
         TunnelKind::Erspan2,
         TunnelKind::Erspan3,
+        TunnelKind::Ipip,
     ];
 
     /// Name used in events (`tunnel.type`).
@@ -74,6 +84,7 @@ impl TunnelKind {
             TunnelKind::Erspan1 => "erspan1",
             TunnelKind::Erspan2 => "erspan2",
             TunnelKind::Erspan3 => "erspan3",
+            TunnelKind::Ipip => "ipip",
         }
     }
 
@@ -209,15 +220,22 @@ pub enum DecodeEvent {
     UnsupportedLinkType,
     /// VXLAN or Geneve found by strict probing on a non-standard UDP port.
     NonstandardPortTunnel,
+    /// More stacked VLAN tags than [`MAX_VLAN_TAGS`]; the frame is not decoded further.
+    VlanTagsExceeded,
+    /// A UDP datagram on a configured tunnel port, with a well-known service port on the
+    /// other side, whose payload is not a plausible tunnel header: decoded as that service.
+    TunnelPortNotTunnel,
 }
 
 impl DecodeEvent {
     /// Every event, in counter order.
-    pub const ALL: [DecodeEvent; 4] = [
+    pub const ALL: [DecodeEvent; 6] = [
         DecodeEvent::TunnelDepthExceeded,
         DecodeEvent::PacketTruncated,
         DecodeEvent::UnsupportedLinkType,
         DecodeEvent::NonstandardPortTunnel,
+        DecodeEvent::VlanTagsExceeded,
+        DecodeEvent::TunnelPortNotTunnel,
     ];
 
     /// Stable dotted name.
@@ -227,6 +245,8 @@ impl DecodeEvent {
             DecodeEvent::PacketTruncated => "decoder.packet.truncated",
             DecodeEvent::UnsupportedLinkType => "decoder.link.unsupported_link_type",
             DecodeEvent::NonstandardPortTunnel => "decoder.udp.nonstandard_port_tunnel",
+            DecodeEvent::VlanTagsExceeded => "decoder.ethernet.vlan_tags_exceeded",
+            DecodeEvent::TunnelPortNotTunnel => "decoder.udp.tunnel_port_not_tunnel",
         }
     }
 }

@@ -36,12 +36,15 @@ use super::error::{DecodeError, Layer};
 use super::erspan::{Erspan2Slice, Erspan3Slice};
 use super::geneve::GeneveSlice;
 use super::gre::{GreSlice, PppSlice};
-use super::link::{LinkType, NullFamily, NullSlice, Sll2Slice};
+use super::link::{
+    LinkType, NullFamily, NullSlice, PpiSlice, Sll2Slice, SllSlice, cooked_ether_type,
+};
 use super::mpls::{MplsPayload, MplsSlice};
+use super::pppoe::PppoeSlice;
 use super::vxlan::VxlanSlice;
 use super::{
     DecodeConfig, DecodeCounters, DecodeEvent, DecodedPacket, InnerPacket, MAX_TUNNEL_DEPTH_CAP,
-    TcpInfo, TunnelKind, TunnelLayer,
+    MAX_VLAN_TAGS, TcpInfo, TunnelKind, TunnelLayer,
 };
 use flowtable::IpProto;
 
@@ -55,6 +58,7 @@ mod ether_type {
     pub(super) const PPP: u16 = 0x880B;
     pub(super) const IPV4: u16 = 0x0800;
     pub(super) const IPV6: u16 = 0x86DD;
+    pub(super) const PPPOE_SESSION: u16 = super::PppoeSlice::ETHER_TYPE_SESSION;
 }
 
 /// PPP protocol numbers carried in PPTP.
@@ -183,24 +187,25 @@ fn start<'a>(link: LinkType, frame: &'a [u8], counters: &mut DecodeCounters) -> 
     match link {
         LinkType::ETHERNET => Next::Ethernet(frame),
         LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Next::Ip(frame),
-        LinkType::LINUX_SLL => match etherparse::LinuxSllSlice::from_slice(frame) {
-            Ok(sll) => match sll.protocol_type() {
-                etherparse::LinuxSllProtocolType::EtherType(et) => {
-                    Next::EtherType(et.0, sll.payload_slice())
-                }
-                _ => Next::Done,
+        // Both cooked versions dispatch on the protocol field whatever the ARPHRD type, as
+        // tshark does (see `link.rs`). etherparse's SLL slicer refused ARPHRD types it does not
+        // know (IPGRE, loopback, NONE) and every refusal was counted as a too-small header:
+        // 204 packets of 4 nDPI captures were lost that way (issue 17, item 6).
+        LinkType::LINUX_SLL => match SllSlice::from_slice(frame) {
+            Ok(sll) => match cooked_ether_type(sll.protocol_type()) {
+                Some(et) => Next::EtherType(et, sll.payload()),
+                None => Next::Done,
             },
-            Err(_) => {
-                counters.error(DecodeError::HeaderTooSmall {
-                    layer: Layer::Link,
-                    needed: 16,
-                    available: frame.len(),
-                });
+            Err(e) => {
+                counters.error(e);
                 Next::Done
             }
         },
         LinkType::LINUX_SLL2 => match Sll2Slice::from_slice(frame) {
-            Ok(sll) => Next::EtherType(sll.protocol_type(), sll.payload()),
+            Ok(sll) => match cooked_ether_type(sll.protocol_type()) {
+                Some(et) => Next::EtherType(et, sll.payload()),
+                None => Next::Done,
+            },
             Err(e) => {
                 counters.error(e);
                 Next::Done
@@ -210,6 +215,22 @@ fn start<'a>(link: LinkType, frame: &'a [u8], counters: &mut DecodeCounters) -> 
             Ok(null) => match null.family() {
                 NullFamily::Ipv4 | NullFamily::Ipv6 => Next::Ip(null.payload()),
                 NullFamily::Other(_) => Next::Done,
+            },
+            Err(e) => {
+                counters.error(e);
+                Next::Done
+            }
+        },
+        // PPI (wild/ndpi__someip_sd_sample.pcap): the frame after it, when it is one of the
+        // link types that need no header of their own to be read.
+        LinkType::PPI => match PpiSlice::from_slice(frame) {
+            Ok(ppi) => match ppi.link_type() {
+                LinkType::ETHERNET => Next::Ethernet(ppi.payload()),
+                LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => Next::Ip(ppi.payload()),
+                _ => {
+                    counters.event(DecodeEvent::UnsupportedLinkType);
+                    Next::Done
+                }
             },
             Err(e) => {
                 counters.error(e);
@@ -233,6 +254,7 @@ fn step_ether_type<'a, const FAST: bool>(
 ) -> Next<'a> {
     match et {
         ether_type::TEB => Next::Ethernet(bytes),
+        ether_type::PPPOE_SESSION => pppoe(bytes, out, counters),
         ether_type::MPLS_UNICAST | ether_type::MPLS_MULTICAST => {
             match MplsSlice::from_slice(bytes, config.max_mpls_labels) {
                 Ok(mpls) => match mpls.payload_kind() {
@@ -376,27 +398,157 @@ fn step_sliced<'a>(
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
 ) -> Next<'a> {
-    if let Some((stop_err, layer)) = &lax.stop_err {
-        note_slice_error(stop_err, *layer, out, counters);
-    }
     let Some(net) = &lax.net else {
-        // No IP: maybe a payload etherparse does not follow (MPLS after VLAN tags).
+        if let Some((stop_err, layer)) = &lax.stop_err {
+            note_slice_error(stop_err, *layer, out, counters);
+        }
+        // No IP: maybe a payload etherparse does not follow (MPLS or PPPoE after VLAN tags,
+        // or more VLAN tags than its `LINK_EXTS_CAP`).
         return match lax.ether_payload() {
             Some(p)
                 if p.ether_type.0 == ether_type::MPLS_UNICAST
-                    || p.ether_type.0 == ether_type::MPLS_MULTICAST =>
+                    || p.ether_type.0 == ether_type::MPLS_MULTICAST
+                    || p.ether_type.0 == ether_type::PPPOE_SESSION =>
             {
                 Next::EtherType(p.ether_type.0, p.payload)
             }
+            Some(p) if is_vlan_tpid(p.ether_type) && lax.stop_err.is_none() => more_vlan_tags(
+                p.ether_type.0,
+                p.payload,
+                lax.link_exts.len(),
+                out,
+                counters,
+            ),
             _ => Next::Done,
         };
     };
+    // A transport header cut by the capture or the mirror is truncation, not malformation:
+    // the IP layer knows its payload is incomplete before the transport's length error is
+    // counted (issue 17, item 4: a mirror cut inside the TCP header was counted twice).
+    if let Some(LaxNetSlice::Ipv4(v4)) = &lax.net {
+        out.truncated |= v4.payload().incomplete;
+    }
+    if let Some(LaxNetSlice::Ipv6(v6)) = &lax.net {
+        out.truncated |= v6.payload().incomplete;
+    }
+    if let Some((stop_err, layer)) = &lax.stop_err {
+        note_slice_error(stop_err, *layer, out, counters);
+    }
     let net = match net {
         LaxNetSlice::Ipv4(v4) => IpRef::V4(v4),
         LaxNetSlice::Ipv6(v6) => IpRef::V6(v6),
         LaxNetSlice::Arp(_) => return Next::Done,
     };
     step_ip(config, net, lax.transport.as_ref(), out, counters)
+}
+
+/// Whether an EtherType is a VLAN tag protocol identifier etherparse slices (802.1Q, 802.1ad,
+/// the pre-standard QinQ 0x9100).
+fn is_vlan_tpid(et: EtherType) -> bool {
+    matches!(
+        et,
+        EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+    )
+}
+
+/// Follows VLAN tags beyond the ones etherparse sliced (`done` of them), up to
+/// [`MAX_VLAN_TAGS`] in all. More tags than that are a named event, never a silent not-IP
+/// frame (issue 17, item 9: four stacked tags became not-IP); tshark follows any number.
+#[inline(never)]
+fn more_vlan_tags<'a>(
+    mut et: u16,
+    mut bytes: &'a [u8],
+    done: usize,
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    for _ in done..MAX_VLAN_TAGS {
+        if !is_vlan_tpid(EtherType(et)) {
+            return Next::EtherType(et, bytes);
+        }
+        match etherparse::SingleVlanSlice::from_slice(bytes) {
+            Ok(vlan) => {
+                let inside = vlan.payload();
+                et = inside.ether_type.0;
+                bytes = inside.payload;
+            }
+            Err(e) => {
+                note_error(
+                    DecodeError::HeaderTooSmall {
+                        layer: Layer::Ethernet,
+                        needed: e.required_len,
+                        available: e.len,
+                    },
+                    out,
+                    counters,
+                );
+                return Next::Done;
+            }
+        }
+    }
+    if is_vlan_tpid(EtherType(et)) {
+        counters.event(DecodeEvent::VlanTagsExceeded);
+        return Next::Done;
+    }
+    Next::EtherType(et, bytes)
+}
+
+/// A PPPoE session frame (issue 17, item 8): the PPP frame inside, and the IP packet it
+/// carries. It is a link layer, not a tunnel: no layer is pushed. Other PPP protocols (LCP,
+/// IPCP, ...) carry no IP and end the walk.
+fn pppoe<'a>(
+    bytes: &'a [u8],
+    out: &mut DecodedPacket<'a>,
+    counters: &mut DecodeCounters,
+) -> Next<'a> {
+    let session = match PppoeSlice::from_slice(bytes) {
+        Ok(session) => session,
+        Err(e) => {
+            note_error(e, out, counters);
+            return Next::Done;
+        }
+    };
+    match PppSlice::from_slice(session.payload()) {
+        Ok(ppp) => match ppp.protocol() {
+            ppp_proto::IPV4 | ppp_proto::IPV6 => Next::Ip(ppp.payload()),
+            _ => Next::Done,
+        },
+        Err(e) => {
+            note_error(e, out, counters);
+            Next::Done
+        }
+    }
+}
+
+/// The IPv6 jumbo payload length (RFC 2675): the option of a hop-by-hop header that directly
+/// follows the fixed header. Options are walked within the header's own length, so the loop is
+/// bounded by it (at most 2048 bytes).
+fn ipv6_jumbo_len(v6: &LaxIpv6Slice<'_>) -> Option<u32> {
+    /// Option type and data length of the jumbo payload option.
+    const JUMBO: u8 = 0xC2;
+    const JUMBO_LEN: usize = 4;
+    if v6.header().next_header() != IpNumber::IPV6_HEADER_HOP_BY_HOP {
+        return None;
+    }
+    let hbh = etherparse::Ipv6RawExtHeaderSlice::from_slice(v6.extensions().slice()).ok()?;
+    let options = hbh.slice().get(2..)?;
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        if kind == 0 {
+            // Pad1 is a lone byte.
+            at += 1;
+            continue;
+        }
+        let len = usize::from(*options.get(at + 1)?);
+        if kind == JUMBO && len == JUMBO_LEN {
+            let data = options.get(at + 2..at + 2 + JUMBO_LEN)?;
+            return Some(u32::from_be_bytes([data[0], data[1], data[2], data[3]]));
+        }
+        at += 2 + len;
+    }
+    None
 }
 
 /// Records the IP packet, and peels a tunnel if the transport carries one.
@@ -413,29 +565,56 @@ fn step_ip<'a>(
     let (src, dst, ip_len, ip_id, ttl, payload, first_fragment, l4_len) = match net {
         IpRef::V4(v4) => {
             let h = v4.header();
+            let header_len = u32::from(h.ihl()) * 4;
+            let (ip_len, l4_len) = if u32::from(h.total_len()) < header_len {
+                // A total length of 0 (TSO: the NIC fills it in) or below the header: the
+                // bytes present are the packet, as tshark reads them (issue 17, item 3).
+                let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+                let after = (auth + v4.payload().payload.len()) as u32;
+                (header_len + after, v4.payload().payload.len() as u32)
+            } else {
+                let total = u32::from(h.total_len());
+                (total, total.saturating_sub(header_len))
+            };
             (
                 flowtable::key::ip_to_addr(h.source_addr().into()),
                 flowtable::key::ip_to_addr(h.destination_addr().into()),
-                u32::from(h.total_len()),
+                ip_len,
                 u32::from(h.identification()),
                 h.ttl(),
                 v4.payload(),
                 h.fragments_offset().value() == 0,
-                u32::from(h.total_len()).saturating_sub(u32::from(h.ihl()) * 4),
+                l4_len,
             )
         }
         IpRef::V6(v6) => {
             let h = v6.header();
             let first_fragment = ipv6_first_fragment(v6);
+            let ext_len = v6.extensions().slice().len() as u32;
+            let (ip_len, l4_len) = if h.payload_length() != 0 {
+                let plen = u32::from(h.payload_length());
+                (40 + plen, plen.saturating_sub(ext_len))
+            } else if let Some(jumbo) = ipv6_jumbo_len(v6) {
+                // A jumbogram (RFC 2675): the hop-by-hop option holds the payload length.
+                if u64::from(jumbo) > u64::from(ext_len) + v6.payload().payload.len() as u64 {
+                    out.truncated = true;
+                }
+                (40u32.saturating_add(jumbo), jumbo.saturating_sub(ext_len))
+            } else {
+                // Payload length 0 without a jumbo option (Linux BIG TCP strips it before the
+                // capture point): the bytes present are the packet (issue 17, item 3).
+                let l4 = v6.payload().payload.len() as u32;
+                (40 + ext_len + l4, l4)
+            };
             (
                 flowtable::key::ip_to_addr(h.source_addr().into()),
                 flowtable::key::ip_to_addr(h.destination_addr().into()),
-                40 + u32::from(h.payload_length()),
+                ip_len,
                 0,
                 h.hop_limit(),
                 v6.payload(),
                 first_fragment,
-                u32::from(h.payload_length()).saturating_sub(v6.extensions().slice().len() as u32),
+                l4_len,
             )
         }
     };
@@ -490,13 +669,43 @@ fn step_ip<'a>(
             inner.l4_payload = icmp.payload();
         }
         Some(TransportSlice::Igmp(_)) => {}
+        // etherparse has no SCTP; its common header starts with the two ports (RFC 9260
+        // 3.1), all a flow key needs (and what an ICMP error quoting SCTP gives its key).
+        None if payload.ip_number == IpNumber::SCTP && first_fragment => {
+            if let [a, b, c, d, ..] = *payload.payload {
+                inner.src_port = u16::from_be_bytes([a, b]);
+                inner.dst_port = u16::from_be_bytes([c, d]);
+            }
+        }
         None => {
             // A first fragment holds the GRE header and the start of the mirrored frame: peel
             // it (see the module documentation). Until the real-capture oracle showed
             // zeek__erspan.pcap, every fragment was skipped and the first one's inner flow
             // was lost; later fragments still cannot be decoded and stay the outer packet.
-            if payload.ip_number == IpNumber::GRE && first_fragment {
-                next = gre_tunnel(config, outer, 0, 0, payload.payload, out, counters);
+            // IP-in-IP is peeled the same way.
+            let p = payload.payload;
+            match payload.ip_number {
+                IpNumber::GRE if first_fragment => {
+                    next = gre_tunnel(config, outer, 0, 0, p, out, counters);
+                }
+                IpNumber::IPV4 | IpNumber::IPV6 if first_fragment => {
+                    // IP in IP (4in4, 6in4, 4in6, 6in6): a tunnel of its own, as Zeek and
+                    // Suricata decode it; Linux `ipip`, `sit` and `ip6tnl` devices (and
+                    // `tc mirred` onto them) send it. No header: the id is the protocol.
+                    let id = u32::from(payload.ip_number.0);
+                    let t = layer(TunnelKind::Ipip, id, outer, 0, 0, false);
+                    next = push_tunnel(config, out, counters, t, Next::Ip(p));
+                }
+                // A transport header cut short (by the capture, the mirror, or a lying
+                // length): the ports are read when both are there, as tshark does, so the
+                // cut packet stays in its connection's flow (issue 17, item 4).
+                IpNumber::TCP | IpNumber::UDP if !payload.fragmented => {
+                    if let [s0, s1, d0, d1, ..] = *p {
+                        inner.src_port = u16::from_be_bytes([s0, s1]);
+                        inner.dst_port = u16::from_be_bytes([d0, d1]);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -555,6 +764,14 @@ fn ipv6_first_fragment(v6: &LaxIpv6Slice<'_>) -> bool {
 }
 
 /// Looks for VXLAN, Geneve or GRE-in-UDP inside a UDP datagram.
+///
+/// A configured port alone decides only when the other side's port is not a well-known
+/// service (below 1024): a DNS client that happens to use source port 6081 or 4789 must stay
+/// DNS (issue 17, item 7). With a well-known port on the other side, and for Geneve matched on
+/// the source port only, the header must pass the strict check of non-standard port probing
+/// (exact flags, zero reserved bits, known protocol type) and carry a plausible inner packet;
+/// otherwise the datagram is that service's, counted as `decoder.udp.tunnel_port_not_tunnel`.
+/// tshark reaches the same result by trying the lower port's dissector first.
 fn udp_tunnel<'a>(
     config: &DecodeConfig,
     outer: OuterIp,
@@ -564,9 +781,25 @@ fn udp_tunnel<'a>(
 ) -> Next<'a> {
     let payload = udp.l4_payload;
     let (sport, dport) = (udp.src_port, udp.dst_port);
+    let well_known = |port: u16| (1..1024).contains(&port);
     // VXLAN is matched on the destination port only (RFC 7348 §5); Geneve on either port, as
     // replies from a Geneve endpoint may come from 6081.
     if config.vxlan_ports.contains(&dport) {
+        if well_known(sport) {
+            return match strict_vxlan(payload) {
+                Some(vx) => push_tunnel(
+                    config,
+                    out,
+                    counters,
+                    layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, false),
+                    Next::Ethernet(vx.payload()),
+                ),
+                None => {
+                    counters.event(DecodeEvent::TunnelPortNotTunnel);
+                    Next::Done
+                }
+            };
+        }
         return match VxlanSlice::from_slice(payload) {
             Ok(vx) => push_tunnel(
                 config,
@@ -581,7 +814,8 @@ fn udp_tunnel<'a>(
             }
         };
     }
-    if config.geneve_ports.contains(&dport) || config.geneve_ports.contains(&sport) {
+    let geneve_dst = config.geneve_ports.contains(&dport);
+    if geneve_dst && !well_known(sport) {
         return match GeneveSlice::from_slice(payload) {
             Ok(geneve) => {
                 let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, false);
@@ -594,31 +828,53 @@ fn udp_tunnel<'a>(
             }
         };
     }
+    if geneve_dst || config.geneve_ports.contains(&sport) {
+        return match strict_geneve(payload) {
+            Some(geneve) => {
+                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, false);
+                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+                push_tunnel(config, out, counters, tunnel, inside)
+            }
+            None => {
+                counters.event(DecodeEvent::TunnelPortNotTunnel);
+                Next::Done
+            }
+        };
+    }
     if config.gre_udp_ports.contains(&dport) {
         return gre_tunnel(config, outer, sport, dport, payload, out, counters);
     }
     if config.probe_nonstandard_ports {
-        if let Ok(vx) = VxlanSlice::from_slice_strict(payload) {
-            if plausible_inner_frame(vx.payload()) {
-                counters.event(DecodeEvent::NonstandardPortTunnel);
-                let tunnel = layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, true);
-                return push_tunnel(config, out, counters, tunnel, Next::Ethernet(vx.payload()));
-            }
+        if let Some(vx) = strict_vxlan(payload) {
+            counters.event(DecodeEvent::NonstandardPortTunnel);
+            let tunnel = layer(TunnelKind::Vxlan, vx.vni(), outer, sport, dport, true);
+            return push_tunnel(config, out, counters, tunnel, Next::Ethernet(vx.payload()));
         }
-        if let Ok(geneve) = GeneveSlice::from_slice_strict(payload) {
-            let plausible = match geneve.protocol_type() {
-                ether_type::TEB => plausible_inner_frame(geneve.payload()),
-                _ => plausible_ip_packet(geneve.payload()),
-            };
-            if plausible {
-                counters.event(DecodeEvent::NonstandardPortTunnel);
-                let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, true);
-                let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
-                return push_tunnel(config, out, counters, tunnel, inside);
-            }
+        if let Some(geneve) = strict_geneve(payload) {
+            counters.event(DecodeEvent::NonstandardPortTunnel);
+            let tunnel = layer(TunnelKind::Geneve, geneve.vni(), outer, sport, dport, true);
+            let inside = geneve_payload(geneve.protocol_type(), geneve.payload());
+            return push_tunnel(config, out, counters, tunnel, inside);
         }
     }
     Next::Done
+}
+
+/// A VXLAN header that passes the strict check and carries a plausible inner frame.
+fn strict_vxlan(payload: &[u8]) -> Option<VxlanSlice<'_>> {
+    VxlanSlice::from_slice_strict(payload)
+        .ok()
+        .filter(|vx| plausible_inner_frame(vx.payload()))
+}
+
+/// A Geneve header that passes the strict check and carries a plausible inner packet.
+fn strict_geneve(payload: &[u8]) -> Option<GeneveSlice<'_>> {
+    GeneveSlice::from_slice_strict(payload)
+        .ok()
+        .filter(|geneve| match geneve.protocol_type() {
+            ether_type::TEB => plausible_inner_frame(geneve.payload()),
+            _ => plausible_ip_packet(geneve.payload()),
+        })
 }
 
 /// What a Geneve protocol type leads to.
@@ -1258,6 +1514,340 @@ mod fast_path_tests {
             link in prop::sample::select(vec![LinkType::ETHERNET, LinkType::RAW, LinkType::LINUX_SLL]),
         ) {
             same_both_ways(link, &bytes, bytes.len() as u32);
+        }
+    }
+}
+
+/// Issue 17 items 3, 4 and 6 to 9, and IP in IP (issue 16), on frames built byte by byte;
+/// every frame and each of its prefixes also decodes the same on the fast and general paths.
+#[cfg(test)]
+mod correctness_tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    /// Decodes `frame` on both paths, checks they agree, and returns the fast path's result.
+    fn decode(link: LinkType, frame: &[u8]) -> (DecodedPacket<'_>, DecodeCounters) {
+        let config = DecodeConfig::default();
+        let len = frame.len() as u32;
+        let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
+        let fast = walk_with::<true>(&config, link, frame, len, &mut a);
+        let general = walk_with::<false>(&config, link, frame, len, &mut b);
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{frame:02x?}");
+        assert_eq!(a, b, "{frame:02x?}");
+        for n in 0..frame.len() {
+            let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
+            let fast = walk_with::<true>(&config, link, &frame[..n], len, &mut a);
+            let general = walk_with::<false>(&config, link, &frame[..n], len, &mut b);
+            assert_eq!(format!("{fast:?}"), format!("{general:?}"), "prefix {n}");
+            assert_eq!(a, b, "prefix {n}");
+        }
+        (fast, a)
+    }
+
+    /// An IPv4 TCP packet 10.0.0.1:40000 -> 10.0.0.2:80 with `payload`, without link header.
+    fn tcp_v4(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1, 1024)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    /// An IPv6 TCP packet 2001:db8::1:40000 -> 2001:db8::2:80 with `payload`.
+    fn tcp_v6(payload: &[u8]) -> Vec<u8> {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        let mut b = a;
+        a[15] = 1;
+        b[15] = 2;
+        let mut out = Vec::new();
+        PacketBuilder::ipv6(a, b, 64)
+            .tcp(40000, 80, 1, 1024)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    /// Ethernet header with `ether_type`, then `rest`.
+    fn ethernet(ether_type: u16, rest: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(rest);
+        f
+    }
+
+    fn inner(d: &DecodedPacket<'_>) -> InnerPacket<'static> {
+        let p = d.inner.expect("an IP packet");
+        InnerPacket {
+            l4_payload: &[],
+            ..p
+        }
+    }
+
+    #[test]
+    fn regression_issue_17_zero_ipv4_total_length_uses_the_bytes_present() {
+        // TSO: total length 0, 3000 bytes of TCP payload (tshark: ip.len 3040, tcp.len 3000).
+        let mut ip = tcp_v4(&[0x5a; 3000]);
+        ip[2..4].copy_from_slice(&[0, 0]);
+        let frame = ethernet(0x0800, &ip);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        let p = inner(&d);
+        assert_eq!(p.ip_len, 3040);
+        assert_eq!(p.tcp.map(|t| t.payload_len), Some(3000));
+        assert_eq!((p.src_port, p.dst_port), (40000, 80));
+        assert!(!d.truncated);
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn regression_issue_17_ipv6_jumbogram_uses_the_jumbo_option() {
+        // IPv6, payload length 0, hop-by-hop header with the jumbo option (RFC 2675), TCP.
+        let tcp = {
+            let v6 = tcp_v6(&[0x33; 100]);
+            v6[40..].to_vec()
+        };
+        let jumbo = (8 + tcp.len()) as u32;
+        let mut ip = tcp_v6(&[]);
+        ip.truncate(40);
+        ip[4..6].copy_from_slice(&[0, 0]);
+        ip[6] = 0; // next header: hop-by-hop
+        // Hop-by-hop: next header TCP, length 0 (8 bytes), jumbo option 0xC2 length 4.
+        ip.extend_from_slice(&[6, 0, 0xc2, 4]);
+        ip.extend_from_slice(&jumbo.to_be_bytes());
+        ip.extend_from_slice(&tcp);
+        let frame = ethernet(0x86dd, &ip);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        let p = inner(&d);
+        assert_eq!(p.ip_len, 40 + jumbo);
+        assert_eq!(p.tcp.map(|t| t.payload_len), Some(100));
+        assert_eq!((p.src_port, p.dst_port), (40000, 80));
+        assert!(!d.truncated);
+        assert_eq!(counters, DecodeCounters::default());
+        // A jumbo length beyond the bytes present: the capture cut the packet.
+        let mut cut = ip.clone();
+        cut[44..48].copy_from_slice(&70_028u32.to_be_bytes());
+        let (d, _) = decode(LinkType::RAW, &cut);
+        assert_eq!(inner(&d).ip_len, 40 + 70_028);
+        assert!(d.truncated);
+        // Payload length 0 without the option (Linux BIG TCP): the bytes present.
+        let mut big_tcp = tcp_v6(&[0x44; 200]);
+        big_tcp[4..6].copy_from_slice(&[0, 0]);
+        let (d, counters) = decode(LinkType::RAW, &big_tcp);
+        assert_eq!(inner(&d).ip_len, 40 + 20 + 200);
+        assert_eq!(inner(&d).tcp.map(|t| t.payload_len), Some(200));
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    #[test]
+    fn regression_issue_17_cut_inside_the_tcp_header_is_truncation_with_ports() {
+        // IPv4 says 40 + 100 bytes; the mirror kept 12 bytes of TCP (both ports, seq, half
+        // of ack), as in iplen_exceeds_tcp_cut.pcap of the reproducers.
+        let whole = tcp_v4(&[0x11; 100]);
+        let cut = &whole[..20 + 12];
+        for frame in [ethernet(0x0800, cut), {
+            // The same inside a VXLAN mirror whose own lengths are right.
+            let inner_frame = ethernet(0x0800, cut);
+            let mut vx = vec![0x08, 0, 0, 0, 0, 0, 5, 0];
+            vx.extend_from_slice(&inner_frame);
+            let mut outer = Vec::new();
+            PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .udp(50000, 4789)
+                .write(&mut outer, &vx)
+                .unwrap();
+            ethernet(0x0800, &outer)
+        }] {
+            let (d, counters) = decode(LinkType::ETHERNET, &frame);
+            let p = inner(&d);
+            assert_eq!((p.proto, p.src_port, p.dst_port), (IpProto::TCP, 40000, 80));
+            assert_eq!(p.tcp, None);
+            assert!(d.truncated);
+            assert_eq!(counters.get("decoder.packet.truncated"), 1);
+            assert_eq!(counters.named().len(), 1, "{:?}", counters.named());
+        }
+        // Not cut (the IP length agrees with the bytes) but too small for a TCP header: the
+        // IP length field lies, which is malformation.
+        let mut lying = cut.to_vec();
+        lying[2..4].copy_from_slice(&32u16.to_be_bytes());
+        let (d, counters) = decode(LinkType::RAW, &lying);
+        assert_eq!((inner(&d).src_port, inner(&d).dst_port), (40000, 80));
+        assert_eq!(
+            counters.get("decoder.tcp.bad_length"),
+            1,
+            "{:?}",
+            counters.named()
+        );
+        assert!(!d.truncated);
+        // One port only: none is read.
+        let (d, _) = decode(LinkType::RAW, &whole[..20 + 3]);
+        assert_eq!((inner(&d).src_port, inner(&d).dst_port), (0, 0));
+    }
+
+    #[test]
+    fn regression_issue_17_cooked_captures_dispatch_on_the_protocol_field() {
+        let ip = tcp_v4(b"cooked");
+        for arphrd in [1u16, 772, 776, 778, 0xfffe, 0x1234] {
+            // SLL v1: packet type 0, ARPHRD, address length 0, address, protocol 0x0800.
+            let mut v1 = vec![0, 0];
+            v1.extend_from_slice(&arphrd.to_be_bytes());
+            v1.extend_from_slice(&[0; 10]);
+            v1.extend_from_slice(&[0x08, 0x00]);
+            v1.extend_from_slice(&ip);
+            // SLL2: protocol 0x0800, reserved, interface 1, ARPHRD, packet type 0, length 0.
+            let mut v2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1];
+            v2.extend_from_slice(&arphrd.to_be_bytes());
+            v2.extend_from_slice(&[0; 10]);
+            v2.extend_from_slice(&ip);
+            for (link, frame) in [(LinkType::LINUX_SLL, v1), (LinkType::LINUX_SLL2, v2)] {
+                let (d, counters) = decode(link, &frame);
+                let p = inner(&d);
+                assert_eq!((p.src_port, p.dst_port), (40000, 80), "ARPHRD {arphrd}");
+                assert_eq!(counters, DecodeCounters::default(), "ARPHRD {arphrd}");
+            }
+        }
+        // A protocol below 0x0600 (802.2 LLC) is no EtherType: not IP, nothing counted.
+        let mut llc = vec![0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x04];
+        llc.extend_from_slice(&ip);
+        let (d, counters) = decode(LinkType::LINUX_SLL, &llc);
+        assert!(d.inner.is_none());
+        assert_eq!(counters, DecodeCounters::default());
+    }
+
+    /// A DNS message with id 0x0042 (flags RD), one question, as in dns_port6081_id42.pcap.
+    fn dns_udp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut dns = vec![0x00, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        dns.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 53], 64)
+            .udp(sport, dport)
+            .write(&mut out, &dns)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn regression_issue_17_dns_on_a_tunnel_port_stays_dns() {
+        for (sport, dport) in [(6081, 53), (53, 6081), (53, 4789), (6081, 40000)] {
+            let frame = dns_udp(sport, dport);
+            let (d, counters) = decode(LinkType::ETHERNET, &frame);
+            assert!(d.tunnels.is_empty(), "{sport} > {dport}");
+            let p = inner(&d);
+            assert_eq!(
+                (p.proto, p.src_port, p.dst_port),
+                (IpProto::UDP, sport, dport)
+            );
+            assert_eq!(counters.get("decoder.udp.tunnel_port_not_tunnel"), 1);
+            assert_eq!(counters.named().len(), 1, "{:?}", counters.named());
+        }
+        // A real Geneve packet from a low source port still is Geneve: its header is
+        // plausible (version 0, zero reserved bits, TEB, a valid inner IPv4 header).
+        let mut inner_frame = ethernet(0x0800, &tcp_v4(b"x"));
+        inner_frame.truncate(14 + 21 + 20);
+        let mut geneve = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+        geneve.extend_from_slice(&inner_frame);
+        let mut outer = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(53, 6081)
+            .write(&mut outer, &geneve)
+            .unwrap();
+        let (d, _) = decode(LinkType::ETHERNET, &outer);
+        assert_eq!(
+            d.tunnels.first().map(|t| (t.kind, t.id)),
+            Some((TunnelKind::Geneve, 7))
+        );
+        assert_eq!(inner(&d).dst_port, 80);
+    }
+
+    #[test]
+    fn regression_issue_17_pppoe_sessions_are_decoded() {
+        for (proto, ip) in [(0x0021u16, tcp_v4(b"ppp")), (0x0057, tcp_v6(b"ppp"))] {
+            let mut pppoe = vec![0x11, 0x00, 0x00, 0x63];
+            pppoe.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+            pppoe.extend_from_slice(&proto.to_be_bytes());
+            pppoe.extend_from_slice(&ip);
+            // Directly on Ethernet, and behind an 802.1Q tag.
+            let mut tagged = vec![0x00, 0x64, 0x88, 0x64];
+            tagged.extend_from_slice(&pppoe);
+            for frame in [ethernet(0x8864, &pppoe), ethernet(0x8100, &tagged)] {
+                let (d, counters) = decode(LinkType::ETHERNET, &frame);
+                assert!(d.tunnels.is_empty());
+                assert_eq!((inner(&d).src_port, inner(&d).dst_port), (40000, 80));
+                assert_eq!(counters, DecodeCounters::default());
+            }
+        }
+        // LCP (0xC021) carries no IP; a bad version is counted.
+        let frame = ethernet(0x8864, &[0x11, 0, 0, 1, 0, 4, 0xc0, 0x21, 1, 1]);
+        let (d, counters) = decode(LinkType::ETHERNET, &frame);
+        assert!(d.inner.is_none());
+        assert_eq!(counters, DecodeCounters::default());
+        let frame = ethernet(0x8864, &[0x12, 0, 0, 1, 0, 2, 0x00, 0x21]);
+        let (_, counters) = decode(LinkType::ETHERNET, &frame);
+        assert_eq!(counters.get("decoder.pppoe.unsupported_version"), 1);
+    }
+
+    #[test]
+    fn regression_issue_17_stacked_vlan_tags_up_to_the_limit() {
+        let ip = tcp_v4(b"tags");
+        for n in 1..=MAX_VLAN_TAGS + 2 {
+            for tpid in [0x8100u16, 0x88a8, 0x9100] {
+                let mut rest = Vec::new();
+                for i in 0..n {
+                    rest.extend_from_slice(&(i as u16 + 1).to_be_bytes());
+                    let next = if i + 1 == n { 0x0800 } else { tpid };
+                    rest.extend_from_slice(&next.to_be_bytes());
+                }
+                rest.extend_from_slice(&ip);
+                let frame = ethernet(tpid, &rest);
+                let (d, counters) = decode(LinkType::ETHERNET, &frame);
+                if n <= MAX_VLAN_TAGS {
+                    assert_eq!(inner(&d).dst_port, 80, "{n} tags");
+                    assert_eq!(counters, DecodeCounters::default(), "{n} tags");
+                } else {
+                    assert!(d.inner.is_none(), "{n} tags");
+                    assert_eq!(counters.get("decoder.ethernet.vlan_tags_exceeded"), 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ip_in_ip_is_a_tunnel_of_its_own() {
+        // Outer IPv4 or IPv6 with protocol 4 or 41 around the inner packet.
+        let outer_v4 = |proto: u8, inner: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .write(&mut out, IpNumber(proto), inner)
+                .unwrap();
+            out
+        };
+        let outer_v6 = |proto: u8, inner: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv6([0x20; 16], [0x30; 16], 64)
+                .write(&mut out, IpNumber(proto), inner)
+                .unwrap();
+            out
+        };
+        let cases = [
+            ("4in4", outer_v4(4, &tcp_v4(b"a")), 4),
+            ("6in4", outer_v4(41, &tcp_v6(b"b")), 41),
+            ("4in6", outer_v6(4, &tcp_v4(b"c")), 4),
+            ("6in6", outer_v6(41, &tcp_v6(b"d")), 41),
+        ];
+        for (name, ip, id) in cases {
+            let (d, counters) = decode(LinkType::RAW, &ip);
+            assert_eq!(d.tunnels.len(), 1, "{name}");
+            let t = d.tunnels[0];
+            assert_eq!((t.kind, t.id), (TunnelKind::Ipip, id), "{name}");
+            assert_eq!((t.outer_src_port, t.outer_dst_port), (0, 0));
+            assert_eq!(d.inner_depth, 1);
+            assert_eq!(
+                (inner(&d).src_port, inner(&d).dst_port),
+                (40000, 80),
+                "{name}"
+            );
+            assert_eq!(counters, DecodeCounters::default(), "{name}");
         }
     }
 }

@@ -44,13 +44,14 @@ use hashbrown::HashTable;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::alert::beacon::{BeaconDetail, BeaconEvidence, DestinationInfo, Rounded};
+use crate::alert::beacon::{
+    BeaconDetail, BeaconEvidence, BeaconThresholds, DestinationInfo, Rounded,
+};
 use crate::alert::{
     AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, Mitre, ProtoName, Rfc3339,
 };
-use crate::config::Config;
 use crate::names::matches_suffix;
-use crate::pipeline::PacketMeta;
+use crate::packet::{AppHint, Keepalive, PacketMeta};
 
 use super::{Flow, FlowEnd, SharedState};
 
@@ -113,6 +114,12 @@ pub struct BeaconConfig {
     pub known_destinations_capacity: usize,
     /// Alert on the first contact with an untrusted destination never seen before.
     pub new_destination_alerts: bool,
+    /// Alert also on the keep-alives of known protocols (STUN, SIP, WireGuard, NAT-T,
+    /// OpenVPN, DNS polling, TCP keep-alives), which are otherwise only counted.
+    pub alert_keepalives: bool,
+    /// DNS resolvers (CIDRs) whose polling (the same question again and again) is a
+    /// keep-alive; empty = any server on port 53.
+    pub dns_resolvers: Vec<IpNet>,
 }
 
 impl Default for BeaconConfig {
@@ -135,6 +142,8 @@ impl Default for BeaconConfig {
             baseline_file: String::new(),
             known_destinations_capacity: 65_536,
             new_destination_alerts: false,
+            alert_keepalives: false,
+            dns_resolvers: Vec::new(),
         }
     }
 }
@@ -214,6 +223,64 @@ pub struct FlowState {
 
 const OUTBOUND: u8 = 1;
 const RECORDED: u8 = 2;
+/// Bits 2..=5 of `FlowState::flags`: the keep-alive shape of every data packet of the
+/// source's current burst (0: none yet, a [`Keepalive`] value, or [`KA_NOT`]).
+const KA_SHIFT: u8 = 2;
+const KA_MASK: u8 = 0b1111 << KA_SHIFT;
+/// Some data packet of the burst was not a recognised keep-alive (or kinds were mixed).
+const KA_NOT: u8 = 15;
+/// Some data packet of the flow's source was not a recognised keep-alive.
+const FLOW_NOT_KEEPALIVE: u8 = 1 << 6;
+
+/// Keep-alive beats of a pattern: the kind, and how many beats were of it. A pattern is a
+/// keep-alive when at least half its beats are: the score is made of medians, so the beats
+/// it describes are then keep-alives (a session's keep-alives beside its real messages, such
+/// as a SIP registration, or bursts where a keep-alive met other packets).
+#[derive(Clone, Copy, Debug, Default)]
+struct KeepaliveBeats {
+    kind: u8,
+    beats: u32,
+}
+
+impl KeepaliveBeats {
+    fn note(&mut self, code: u8) {
+        if (1..=7).contains(&code) {
+            if self.kind == 0 || self.kind == code {
+                self.kind = code;
+                self.beats = self.beats.saturating_add(1);
+            } else {
+                self.kind = KA_NOT;
+            }
+        }
+    }
+
+    fn kind(&self, beats: u64) -> Keepalive {
+        if self.kind != KA_NOT && u64::from(self.beats) * 2 >= beats {
+            Keepalive::from_u8(self.kind)
+        } else {
+            Keepalive::None
+        }
+    }
+}
+
+/// The keep-alive code of a burst after one more data packet of shape `k`. A burst is a
+/// keep-alive beat when it holds a recognised keep-alive and no other recognised kind: the
+/// keep-alive is what recurs, and the packets beside it within the burst gap are the session
+/// answering or carrying on (a Tailscale disco ping next to WireGuard packets, a SIP
+/// keep-alive next to a registration). Code 0 at the end of a burst: no keep-alive in it.
+fn merge_keepalive(code: u8, k: Keepalive) -> u8 {
+    let v = k as u8;
+    match (code, k) {
+        (c, Keepalive::None) => c,
+        (0, _) => v,
+        (c, _) if c == v => v,
+        _ => KA_NOT,
+    }
+}
+
+fn keepalive_code(flags: u8) -> u8 {
+    (flags & KA_MASK) >> KA_SHIFT
+}
 
 /// Counters for the `stats` event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -250,6 +317,9 @@ pub struct BeaconStats {
     pub new_destinations: u64,
     /// Destinations not remembered because `known_destinations_capacity` was reached.
     pub destinations_not_remembered: u64,
+    /// Patterns above the threshold not alerted because they are keep-alives of a known
+    /// protocol, by [`Keepalive`] value (index 0 unused).
+    pub keepalives: [u64; 8],
 }
 
 impl BeaconStats {
@@ -271,11 +341,25 @@ impl BeaconStats {
         self.allowlisted += o.allowlisted;
         self.new_destinations += o.new_destinations;
         self.destinations_not_remembered += o.destinations_not_remembered;
+        for (a, b) in self.keepalives.iter_mut().zip(o.keepalives) {
+            *a += b;
+        }
     }
 
     /// Counters by stable name, for `stats.beacon`.
     pub fn named(&self) -> Vec<(&'static str, u64)> {
-        vec![
+        const KEEPALIVES: [&str; 8] = [
+            "keepalives",
+            "keepalives_stun",
+            "keepalives_sip",
+            "keepalives_wireguard",
+            "keepalives_ipsec_natt",
+            "keepalives_openvpn",
+            "keepalives_dns_polling",
+            "keepalives_tcp",
+        ];
+        let total: u64 = self.keepalives.iter().sum();
+        let mut v = vec![
             ("alerts", self.alerts),
             ("updates", self.updates),
             ("new_destination_alerts", self.new_destination_alerts),
@@ -295,7 +379,12 @@ impl BeaconStats {
                 "destinations_not_remembered",
                 self.destinations_not_remembered,
             ),
-        ]
+        ];
+        v.push((KEEPALIVES[0], total));
+        for (name, n) in KEEPALIVES.iter().zip(self.keepalives).skip(1) {
+            v.push((name, n));
+        }
+        v
     }
 }
 
@@ -566,6 +655,8 @@ struct AlertState {
     /// Destination facts when the pair or track was created.
     dest_first_seen: bool,
     dest_in_baseline: bool,
+    /// Above the threshold, a keep-alive of a known protocol, counted once.
+    keepalive_counted: bool,
 }
 
 impl AlertState {
@@ -588,6 +679,8 @@ struct Pair {
     live: bool,
     beats: Beats,
     alert: AlertState,
+    /// Connections made only of keep-alives.
+    keepalive: KeepaliveBeats,
 }
 
 /// Fixed-capacity pair table: a slab, a free list and a seeded hash index, all allocated at
@@ -666,6 +759,11 @@ struct Track {
     generation: u16,
     beats: Beats,
     alert: AlertState,
+    /// The DNS question polled (hash; 0: none yet), and whether questions varied.
+    question: u32,
+    questions_vary: bool,
+    /// Bursts made only of keep-alives.
+    keepalive: KeepaliveBeats,
 }
 
 /// Fixed pool of packet tracks.
@@ -719,7 +817,7 @@ impl KnownDestinations {
         let mut set = HashMap::with_capacity(capacity);
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
-            let text = match std::fs::read_to_string(path) {
+            let text = match crate::fsio::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(e) => {
@@ -738,9 +836,10 @@ impl KnownDestinations {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "beacon baseline {}: line {}: {line:?} is not an IP address",
+                            "beacon baseline {}: line {}: {} is not an IP address",
                             path.display(),
-                            n + 1
+                            n + 1,
+                            crate::fsio::excerpt(line)
                         ),
                     )
                 })?;
@@ -790,7 +889,6 @@ impl KnownDestinations {
             Err(_) => return Ok(()),
         };
         addrs.sort_unstable();
-        let tmp = path.with_extension("tmp");
         let mut out = Vec::with_capacity(addrs.len() * 16 + 64);
         let _ = writeln!(
             out,
@@ -799,11 +897,12 @@ impl KnownDestinations {
         for a in addrs {
             let _ = writeln!(out, "{a}");
         }
-        std::fs::write(&tmp, &out)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                std::io::Error::new(e.kind(), format!("beacon baseline {}: {e}", path.display()))
-            })
+        // A temp file with a random name, created O_EXCL beside the baseline, then renamed:
+        // a planted link or a pre-created temp path cannot redirect the write, and the mode
+        // of an existing baseline is kept (new ones 0640 under the umask).
+        crate::fsio::replace_file(path, &out, 0o640).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("beacon baseline {}: {e}", path.display()))
+        })
     }
 }
 
@@ -832,6 +931,8 @@ struct Settings {
     update_interval: Duration,
     warmup: Duration,
     new_destination_alerts: bool,
+    alert_keepalives: bool,
+    dns_resolvers: Vec<IpNet>,
     shared: SharedState,
 }
 
@@ -855,9 +956,13 @@ pub struct BeaconDetector {
 }
 
 impl BeaconDetector {
-    /// A detector for one of `workers` workers.
-    pub fn new(config: &Config, shared: &SharedState, workers: usize) -> BeaconDetector {
-        let c = &config.beacon;
+    /// A detector for one of `workers` workers, from `[beacon]` and `[networks] home`.
+    pub fn new(
+        c: &BeaconConfig,
+        home: &[IpNet],
+        shared: &SharedState,
+        workers: usize,
+    ) -> BeaconDetector {
         let workers = workers.max(1);
         // A disabled detector keeps one slot of each, not the configured capacities.
         let (pairs, tracks) = if c.enabled {
@@ -873,7 +978,7 @@ impl BeaconDetector {
             .open_workers
             .fetch_add(1, Ordering::AcqRel);
         BeaconDetector {
-            settings: Settings::from_config(config, c.enabled, shared.clone()),
+            settings: Settings::from_config(c, home, c.enabled, shared.clone()),
             pairs: PairTable::new(pairs),
             tracks: TrackPool::new(tracks),
             stats: BeaconStats::default(),
@@ -890,10 +995,34 @@ impl BeaconDetector {
     /// pipeline passes a configuration where they are unchanged, see `Config::reloaded`).
     /// A flow already in the table keeps the outbound/untrusted verdict of its first packet;
     /// pairs and tracks are scored by the new values at their next beat.
-    pub fn reload(&mut self, config: &Config) {
+    pub fn reload(&mut self, c: &BeaconConfig, home: &[IpNet]) {
         // `enabled` sized the tables at start: it stays; everything else is rebuilt.
         let (enabled, shared) = (self.settings.enabled, self.settings.shared.clone());
-        self.settings = Settings::from_config(config, enabled, shared);
+        self.settings = Settings::from_config(c, home, enabled, shared);
+    }
+
+    /// The capture being read started at `epoch` (the same for every worker): the warm-up of
+    /// `first_seen` counts from there.
+    pub fn observe_epoch(&mut self, epoch: Timestamp) {
+        if epoch != Timestamp::ZERO {
+            self.start = epoch;
+        }
+    }
+
+    /// End of one capture of several: every flow has ended; pairs and tracks are
+    /// forgotten, as if the next capture were replayed alone (the known destinations stay:
+    /// they are the baseline's).
+    pub fn end_capture(&mut self) {
+        for i in 0..self.pairs.slots.len() {
+            if self.pairs.slots.get(i).is_some_and(|p| p.live) {
+                self.pairs.remove(i);
+            }
+        }
+        for i in 0..self.tracks.slots.len() {
+            let generation = self.tracks.slots.get(i).map_or(0, |t| t.generation);
+            self.release_track(i, generation);
+        }
+        self.start = Timestamp::ZERO;
     }
 
     /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
@@ -984,7 +1113,9 @@ impl BeaconDetector {
                 } = self;
                 if let Some(t) = tracks.get_mut(&st) {
                     t.beats.push(st.cur_start, st.cur_bytes);
+                    t.keepalive.note(keepalive_code(st.flags));
                     stats.packet_beats += 1;
+                    let keepalive = settings.track_keepalive(t, &key);
                     settings.evaluate(
                         sink,
                         stats,
@@ -994,6 +1125,7 @@ impl BeaconDetector {
                         &t.beats,
                         &mut t.alert,
                         now,
+                        keepalive,
                     )?;
                 }
                 self.release_track(idx as usize, st.track_gen);
@@ -1073,20 +1205,43 @@ impl BeaconDetector {
         sink: &mut EventSink,
     ) -> Result<(), AlertWriteError> {
         let st = &mut flow.ext.beacon;
+        if p.keepalive == Keepalive::None {
+            st.flags |= FLOW_NOT_KEEPALIVE;
+        }
+        if let AppHint::Dns {
+            response: false,
+            question,
+            ..
+        } = p.app
+        {
+            if let Some(t) = self.tracks.get_mut(st) {
+                if t.question == 0 {
+                    t.question = question | 1;
+                } else if t.question != question | 1 {
+                    t.questions_vary = true;
+                }
+            }
+        }
+        let st = &mut flow.ext.beacon;
+        let set_code = |flags: &mut u8, code: u8| *flags = (*flags & !KA_MASK) | (code << KA_SHIFT);
         if st.cur_start == Timestamp::ZERO {
             st.cur_start = p.ts;
             st.cur_bytes = p.payload_len;
             st.last_data = p.ts;
+            set_code(&mut st.flags, merge_keepalive(0, p.keepalive));
             return Ok(());
         }
         if p.ts.saturating_since(st.last_data) < self.settings.burst_gap {
             st.cur_bytes = st.cur_bytes.saturating_add(p.payload_len);
             st.last_data = p.ts;
+            let code = merge_keepalive(keepalive_code(st.flags), p.keepalive);
+            set_code(&mut st.flags, code);
             return Ok(());
         }
         // A new burst: the current one is complete.
         self.complete_burst(flow, p.ts, sink)?;
         let st = &mut flow.ext.beacon;
+        set_code(&mut st.flags, merge_keepalive(0, p.keepalive));
         st.gap_ms = millis(p.ts.saturating_since(st.cur_start));
         st.cur_start = p.ts;
         st.cur_bytes = p.payload_len;
@@ -1112,7 +1267,9 @@ impl BeaconDetector {
             } = self;
             if let Some(t) = tracks.get_mut(&st) {
                 t.beats.push(st.cur_start, st.cur_bytes);
+                t.keepalive.note(keepalive_code(st.flags));
                 stats.packet_beats += 1;
+                let keepalive = settings.track_keepalive(t, &key);
                 return settings.evaluate(
                     sink,
                     stats,
@@ -1122,6 +1279,7 @@ impl BeaconDetector {
                     &t.beats,
                     &mut t.alert,
                     now,
+                    keepalive,
                 );
             }
             // Evicted meanwhile: the flow starts over as a candidate.
@@ -1182,8 +1340,12 @@ impl BeaconDetector {
                 dest_in_baseline: in_baseline,
                 ..AlertState::default()
             },
+            question: 0,
+            questions_vary: false,
+            keepalive: KeepaliveBeats::default(),
         };
         t.beats.push(seed.0, seed.1);
+        t.keepalive.note(keepalive_code(flow.ext.beacon.flags));
         self.stats.packet_beats += 1;
         self.stats.tracks_promoted += 1;
         self.stats.tracks_active += 1;
@@ -1244,6 +1406,16 @@ impl BeaconDetector {
         };
         pair.beats.push(start, size);
         stats.connection_beats += 1;
+        let flags = flow.ext.beacon.flags;
+        if flags & FLOW_NOT_KEEPALIVE == 0 {
+            pair.keepalive.note(keepalive_code(flags));
+        }
+        // DNS polling needs the question of every beat, which a pair does not keep: a pair
+        // of DNS connections is not taken for polling.
+        let keepalive = match pair.keepalive.kind(pair.beats.count) {
+            Keepalive::DnsQuery => Keepalive::None,
+            k => k,
+        };
         let key = pair.key;
         settings.evaluate(
             sink,
@@ -1254,6 +1426,7 @@ impl BeaconDetector {
             &pair.beats,
             &mut pair.alert,
             now,
+            keepalive,
         )
     }
 
@@ -1291,6 +1464,7 @@ impl BeaconDetector {
                     dest_in_baseline: in_baseline,
                     ..AlertState::default()
                 },
+                keepalive: KeepaliveBeats::default(),
             };
         }
         let h = self.pairs.hasher.hash_one(key);
@@ -1313,11 +1487,15 @@ impl BeaconDetector {
 
 impl Settings {
     /// The settings `config` gives (`enabled` is passed: it is fixed at start).
-    fn from_config(config: &Config, enabled: bool, shared: SharedState) -> Settings {
-        let c = &config.beacon;
+    fn from_config(
+        c: &BeaconConfig,
+        home: &[IpNet],
+        enabled: bool,
+        shared: SharedState,
+    ) -> Settings {
         Settings {
             enabled,
-            home: config.networks.home.clone(),
+            home: home.to_vec(),
             trusted: c.trusted_destinations.clone(),
             allowlist: c.allowlist_domains.clone(),
             min_beats: u64::from(c.min_beats),
@@ -1332,7 +1510,27 @@ impl Settings {
             update_interval: Duration::from_secs(c.update_interval_s),
             warmup: Duration::from_secs(c.warmup_s),
             new_destination_alerts: c.new_destination_alerts,
+            alert_keepalives: c.alert_keepalives,
+            dns_resolvers: c.dns_resolvers.clone(),
             shared,
+        }
+    }
+
+    /// The keep-alive a packet track is made of, if every data packet of its source had one
+    /// recognised shape (DNS: the same question every time, to a configured resolver).
+    fn track_keepalive(&self, t: &Track, key: &PairKey) -> Keepalive {
+        match t.keepalive.kind(t.beats.count) {
+            Keepalive::DnsQuery => {
+                let dst = addr_to_ip(key.dst);
+                let resolver = self.dns_resolvers.is_empty()
+                    || self.dns_resolvers.iter().any(|n| n.contains(&dst));
+                if t.question != 0 && !t.questions_vary && resolver {
+                    Keepalive::DnsQuery
+                } else {
+                    Keepalive::None
+                }
+            }
+            k => k,
         }
     }
 
@@ -1379,6 +1577,7 @@ impl Settings {
         beats: &Beats,
         a: &mut AlertState,
         now: Timestamp,
+        keepalive: Keepalive,
     ) -> Result<(), AlertWriteError> {
         if beats.count < self.min_beats || usize::from(beats.len) < self.min_beats as usize {
             return Ok(());
@@ -1394,6 +1593,16 @@ impl Settings {
         {
             return Ok(());
         }
+        if keepalive != Keepalive::None && !self.alert_keepalives {
+            // A keep-alive of a known protocol: counted, not alerted.
+            if !a.keepalive_counted {
+                a.keepalive_counted = true;
+                if let Some(n) = stats.keepalives.get_mut(keepalive as usize) {
+                    *n += 1;
+                }
+            }
+            return Ok(());
+        }
         let sev = severity(score.score);
         let update = a.alerted_count > 0;
         if update {
@@ -1403,7 +1612,8 @@ impl Settings {
             }
         }
         let dst = addr_to_ip(key.dst);
-        let cached = self.shared.names.lookup(dst);
+        // The name valid when the beats happened, never one learned later (issue 19).
+        let cached = self.shared.names.lookup(dst, beats.last);
         let name = cached.as_ref().and_then(|n| n.as_str());
         if let Some(n) = name {
             if self.allowlist.iter().any(|s| matches_suffix(n, s)) {
@@ -1418,13 +1628,12 @@ impl Settings {
         };
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(beats.last),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
                 src_port,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(beats.last, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {
@@ -1458,6 +1667,24 @@ impl Settings {
                     first_seen: a.dest_first_seen,
                     in_baseline: a.dest_in_baseline,
                 },
+                rule: match kind {
+                    Kind::Connections => {
+                        "at least min_beats connections of one internal source to one untrusted destination and port, regular in start time and in bytes sent (score at least score_threshold)"
+                    }
+                    Kind::Packets => {
+                        "at least min_beats bursts of data inside one flow to an untrusted destination, regular in time and in size (score at least score_threshold)"
+                    }
+                },
+                thresholds: Some(BeaconThresholds {
+                    min_beats: self.min_beats,
+                    score_threshold: Rounded(self.threshold),
+                }),
+                not_benign: if keepalive == Keepalive::None {
+                    "not a keep-alive of a known protocol (STUN, SIP, WireGuard, NAT-T, OpenVPN, DNS polling of one question, TCP keep-alive: recognised by content); the destination is outside home, trusted_destinations and allowlist_domains"
+                } else {
+                    "a keep-alive of a known protocol, alerted because [beacon] alert_keepalives is set"
+                },
+                keepalive: (keepalive != Keepalive::None).then(|| keepalive.name()),
             },
         })?;
         a.alerted_count = beats.count;
@@ -1478,7 +1705,7 @@ impl Settings {
         now: Timestamp,
     ) -> Result<bool, AlertWriteError> {
         let dst = addr_to_ip(key.dst);
-        let cached = self.shared.names.lookup(dst);
+        let cached = self.shared.names.lookup(dst, now);
         let name = cached.as_ref().and_then(|n| n.as_str());
         if name.is_some_and(|n| self.allowlist.iter().any(|s| matches_suffix(n, s))) {
             return Ok(false);
@@ -1486,13 +1713,11 @@ impl Settings {
         let (signature_id, signature) = SIG_NEW_DESTINATION;
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(now),
-                event_type: "alert",
                 src_ip: Some(addr_to_ip(key.src)),
-                src_port: None,
                 dest_ip: Some(dst),
                 dest_port: Some(key.dst_port),
                 proto: Some(ProtoName(IpProto(key.proto))),
+                ..EventHeader::new(now, "alert")
             },
             detector: "beacon",
             alert: AlertInfo {
@@ -1510,6 +1735,10 @@ impl Settings {
                     first_seen: true,
                     in_baseline: false,
                 },
+                rule: "first contact with an untrusted destination never seen before (new_destination_alerts)",
+                thresholds: None,
+                not_benign: "the destination is outside home and trusted_destinations, not in the baseline, not allowlisted by name, and was first seen after the warm-up",
+                keepalive: None,
             },
         })?;
         Ok(true)
@@ -1749,12 +1978,12 @@ mod tests {
         let writer =
             crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
         let mut sink = writer.sink();
-        let config = Config::default();
+        let config = crate::config::Config::default();
         let shared = SharedState {
             names: std::sync::Arc::new(crate::names::NameCache::new(16)),
             destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
         };
-        let mut det = BeaconDetector::new(&config, &shared, 1);
+        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
         let src = flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap());
         let dst = flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap());
         let key = PairKey {
@@ -1780,14 +2009,15 @@ mod tests {
                     &ring,
                     &mut a,
                     now,
+                    Keepalive::None,
                 )
                 .unwrap();
         };
         evaluate(&mut det, &mut sink);
         assert_eq!(det.stats.alerts, 0, "six beats, eight needed");
-        let mut reloaded = Config::default();
+        let mut reloaded = crate::config::Config::default();
         reloaded.beacon.min_beats = 6;
-        det.reload(&reloaded);
+        det.reload(&reloaded.beacon, &reloaded.networks.home);
         evaluate(&mut det, &mut sink);
         assert_eq!(det.stats.alerts, 1, "six beats, six needed");
 
@@ -1800,7 +2030,7 @@ mod tests {
         };
         assert!(det.settings.outbound_untrusted(&flow));
         reloaded.beacon.trusted_destinations = vec!["203.0.113.0/24".parse().unwrap()];
-        det.reload(&reloaded);
+        det.reload(&reloaded.beacon, &reloaded.networks.home);
         assert!(!det.settings.outbound_untrusted(&flow));
         drop(sink);
         writer.finish().unwrap();

@@ -24,13 +24,14 @@ use arrayvec::ArrayVec;
 use flowtable::{Direction, Duration, FlowKey, IpProto, Timestamp};
 use serde::Deserialize;
 
-use crate::alert::extraneous::{ExtraneousEvidence, PacketSample, QuotedFlow};
+use crate::alert::extraneous::{
+    CopyDiff, ExtraneousEvidence, PacketSample, QuotedFlow, Thresholds, Vantage,
+};
 use crate::alert::{
     AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, HexByte, Mitre, ProtoName,
     Rfc3339, TunnelRef,
 };
-use crate::config::Config;
-use crate::pipeline::{AppHint, FlowTunnel, PacketMeta};
+use crate::packet::{AppHint, FlowTunnel, LinkClass, PacketMeta};
 
 use super::{Flow, FlowEnd, PacketContext};
 
@@ -120,8 +121,11 @@ impl ExtraneousConfig {
                 "must be at least 1 when rate_limit_per_s is set",
             );
         }
-        if self.rate_limit_burst > 1_000_000 || self.rate_limit_per_s > 1_000_000 {
-            return bad("rate_limit_per_s", "rate and burst must be at most 1000000");
+        if self.rate_limit_per_s > 1_000_000 {
+            return bad("rate_limit_per_s", "must be at most 1000000");
+        }
+        if self.rate_limit_burst > 1_000_000 {
+            return bad("rate_limit_burst", "must be at most 1000000");
         }
         if self.resume_memory > 1 << 24 {
             return bad("resume_memory", "must be at most 16777216");
@@ -300,6 +304,9 @@ const FLOW_CANDIDATE_NO_HANDSHAKE: u8 = 1 << 3;
 const FLOW_CANDIDATE_SYNACK: u8 = 1 << 4;
 const FLOW_DATA: u8 = 1 << 5;
 const FLOW_NO_HANDSHAKE: u8 = 1 << 6;
+/// Inside a tunnel not classified overlay when first seen, or inside a mirror: a copy of
+/// traffic elsewhere, evidence for the mirror detector only.
+const FLOW_COPY: u8 = 1 << 7;
 
 const SIDE_SEQ: u8 = 1;
 const SIDE_ACKED: u8 = 1 << 1;
@@ -341,6 +348,37 @@ fn seq_gt(a: u32, b: u32) -> bool {
 #[inline]
 fn ms(ts: Timestamp) -> u32 {
     (ts.as_nanos() / 1_000_000) as u32
+}
+
+/// Milliseconds from `then` to `now`, both wrapping packet-time milliseconds, signed: a
+/// packet stamped before `then` (two capture points a little out of step, or a packet in
+/// flight) gives a negative value, never a wrap to 49 days. Valid for deltas within ±24 days.
+#[inline]
+fn elapsed_ms(now: u32, then: u32) -> i64 {
+    i64::from(now.wrapping_sub(then) as i32)
+}
+
+/// A midstream connection is ordinary when one side acknowledges within this many bytes of
+/// what the other side sent (or sends within this many bytes of what the other side
+/// acknowledged): in-flight data and a window of a few MiB. Random or forged numbers land
+/// inside by chance once in 128.
+const MIDSTREAM_RANGE: u32 = 1 << 24;
+
+/// A one-sided flow is judged when at least this share of the other flows of its host pair
+/// were seen in both directions (and at least one was), in percent.
+const MIN_TWO_SIDED_PCT: u64 = 50;
+
+/// How a rule's verdict was reached, beyond its reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Detail {
+    #[default]
+    None,
+    /// The peer never answered (one-sided flow in a two-sided feed).
+    NoAnswer,
+    /// The peer answered with a RST.
+    AnsweredRst,
+    /// The peer acknowledged another sequence space.
+    AcksOtherData,
 }
 
 impl FlowState {
@@ -503,6 +541,19 @@ pub struct ExtraneousStats {
     pub duplicates: u64,
     /// Duplicate alerts not written because duplicates exceeded `max_duplicate_share`.
     pub duplicates_suppressed: u64,
+    /// Midstream TCP flows shown ordinary by their own packets (one side acknowledged the
+    /// other's sequence space).
+    pub midstream_verified: u64,
+    /// Midstream TCP flows refuted (answered by a RST, or acknowledging something else).
+    pub midstream_refuted: u64,
+    /// One-sided flows with data or a SYN-ACK left unjudged because their host pair is not
+    /// demonstrably seen in both directions (a one-direction feed).
+    pub one_sided_unjudged: u64,
+    /// Flows inside a mirror (or a tunnel not shown to be an overlay): copies, not judged.
+    pub copied_flows: u64,
+    /// Repeats not taken for duplicates: broadcast or multicast, the same instant (the
+    /// capture recording one frame twice), or a TTL that is neither equal nor one less.
+    pub repeats_ignored: u64,
 }
 
 impl ExtraneousStats {
@@ -528,6 +579,11 @@ impl ExtraneousStats {
         self.duplicate_eligible += other.duplicate_eligible;
         self.duplicates += other.duplicates;
         self.duplicates_suppressed += other.duplicates_suppressed;
+        self.midstream_verified += other.midstream_verified;
+        self.midstream_refuted += other.midstream_refuted;
+        self.one_sided_unjudged += other.one_sided_unjudged;
+        self.copied_flows += other.copied_flows;
+        self.repeats_ignored += other.repeats_ignored;
     }
 
     /// Counters by stable name, for `stats.extraneous`.
@@ -563,6 +619,11 @@ impl ExtraneousStats {
             ("duplicate_eligible", self.duplicate_eligible),
             ("duplicates", self.duplicates),
             ("duplicates_suppressed", self.duplicates_suppressed),
+            ("midstream_verified", self.midstream_verified),
+            ("midstream_refuted", self.midstream_refuted),
+            ("one_sided_unjudged", self.one_sided_unjudged),
+            ("copied_flows", self.copied_flows),
+            ("repeats_ignored", self.repeats_ignored),
         ];
         v.extend(BY_REASON.into_iter().zip(self.alerts_by_reason));
         v
@@ -579,6 +640,11 @@ struct Offence {
     sample: PacketSample,
     /// Offending packets it stands for.
     count: u64,
+    detail: Detail,
+    vantage: Option<Vantage>,
+    copy: Option<CopyDiff>,
+    /// `duplicate_packet`: the host pair's duplicate share at the duplicate, in ppm.
+    share_ppm: u64,
 }
 
 /// An alert being aggregated.
@@ -596,8 +662,16 @@ struct Pending {
     history: [u8; HISTORY_LEN],
     /// Packets of the flow from `dir` and toward it.
     flow_packets: [u64; 2],
+    detail: Detail,
+    vantage: Option<Vantage>,
+    copy: Option<CopyDiff>,
+    share_ppm: u64,
     /// The next older pending alert of the same flow.
     next: PendingRef,
+    /// `flow_id` of the flow record holding the first offending packet.
+    flow_id: u64,
+    /// ICMP type and code of the flow's first packet (ICMP flows).
+    icmp: Option<(u8, u8)>,
 }
 
 /// Pending alerts of one worker: a slab with a free list, allocated once.
@@ -655,6 +729,17 @@ struct DuplicateSlot {
     fingerprint: u64,
     tunnel: u64,
     ts: Timestamp,
+    ttl: u8,
+}
+
+/// What the duplicate window says of a packet.
+enum Repeat {
+    /// Not seen within the window.
+    New,
+    /// A wire duplicate: how the copy differs.
+    Duplicate(CopyDiff),
+    /// Seen, but not a duplicate (the same instant, or a TTL further apart).
+    Ignored,
 }
 
 /// Recent packet fingerprints of one worker, direct-mapped (a collision forgets the older).
@@ -667,26 +752,45 @@ struct DuplicateWindow {
 const DUPLICATE_SLOTS: usize = 1 << 13;
 
 impl DuplicateWindow {
-    /// Whether `p` repeats a packet seen within the window (in the same tunnel context).
+    /// Whether `p` repeats a packet seen within the window (in the same tunnel context),
+    /// and whether the repeat is a wire duplicate: the same IP id and payload (the
+    /// fingerprint), a TTL the same or one less (one router hop at most between the copies),
+    /// and some time between them. A copy at the very same instant is the capture host
+    /// recording one frame twice (a bridge and its port, or "any"): a device that
+    /// duplicates onto a link must serialize the copy after the original. Time is compared
+    /// both ways (`abs_diff`): two capture points may stamp the copy a little earlier.
     #[inline]
-    fn is_duplicate(&mut self, p: &PacketMeta) -> bool {
+    fn check(&mut self, p: &PacketMeta) -> Repeat {
         let i = (p.fingerprint as usize) & (DUPLICATE_SLOTS - 1);
         let Some(s) = self.slots.get_mut(i) else {
-            return false;
+            return Repeat::New;
         };
-        if s.fingerprint == p.fingerprint
-            && s.tunnel == p.key.tunnel
-            && s.ts != Timestamp::ZERO
-            && p.ts.saturating_since(s.ts) <= self.window
-        {
-            return true;
+        if s.fingerprint == p.fingerprint && s.tunnel == p.key.tunnel && s.ts != Timestamp::ZERO {
+            let gap_ns = p.ts.as_nanos().abs_diff(s.ts.as_nanos());
+            if gap_ns <= self.window.as_nanos() {
+                let ttl_ok = p.ttl == s.ttl || p.ttl.checked_add(1) == Some(s.ttl);
+                if gap_ns == 0 || !ttl_ok {
+                    return Repeat::Ignored;
+                }
+                return Repeat::Duplicate(CopyDiff {
+                    differs: if p.ttl == s.ttl {
+                        "none: the second copy is identical"
+                    } else {
+                        "ttl: the second copy is one hop further (TTL one less)"
+                    },
+                    first_ttl: s.ttl,
+                    copy_ttl: p.ttl,
+                    gap_us: gap_ns / 1_000,
+                });
+            }
         }
         *s = DuplicateSlot {
             fingerprint: p.fingerprint,
             tunnel: p.key.tunnel,
             ts: p.ts,
+            ttl: p.ttl,
         };
-        false
+        Repeat::New
     }
 }
 
@@ -714,6 +818,117 @@ impl ResumeMemory {
         let h = self.hash(key);
         let n = self.slots.len();
         self.slots.get((h as usize) % n.max(1)) == Some(&h)
+    }
+}
+
+/// How many flows of a host pair the sensor saw, and how many in both directions: the
+/// vantage point, measured where the data supports it. A worker sees every flow of a host
+/// pair (dispatch by IP pair), so the measure is the same whatever the worker count.
+/// Direct-mapped by a seeded hash (a collision starts the slot over: it forgets, never
+/// invents, two-sidedness).
+struct VantageTable {
+    slots: Box<[PairSides]>,
+    hasher: foldhash::quality::SeedableRandomState,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PairSides {
+    tag: u64,
+    flows: u32,
+    two_sided: u32,
+    /// Packets eligible for duplicate detection, and duplicates among them.
+    eligible: u32,
+    duplicates: u32,
+    /// Latest IP id per direction ([`Direction::index`]), and whether it ever changed.
+    last_ip_id: [u32; 2],
+    ip_id_varies: [bool; 2],
+}
+
+/// Host pairs measured per worker (a power of two; 4096 slots of 40 bytes stay in cache: one
+/// look-up per eligible packet).
+const VANTAGE_SLOTS: usize = 1 << 12;
+
+impl VantageTable {
+    fn slot(&mut self, key: &FlowKey) -> Option<&mut PairSides> {
+        use std::hash::BuildHasher;
+        let tag = self.hasher.hash_one((key.lo_addr, key.hi_addr, key.tunnel)) | 1;
+        let n = self.slots.len();
+        let s = self.slots.get_mut((tag as usize) & (n.max(1) - 1))?;
+        if s.tag != tag {
+            *s = PairSides {
+                tag,
+                ..PairSides::default()
+            };
+        }
+        Some(s)
+    }
+
+    fn note_flow(&mut self, key: &FlowKey) {
+        if let Some(s) = self.slot(key) {
+            s.flows = s.flows.saturating_add(1);
+        }
+    }
+
+    fn note_two_sided(&mut self, key: &FlowKey) {
+        if let Some(s) = self.slot(key) {
+            s.two_sided = s.two_sided.saturating_add(1);
+        }
+    }
+
+    /// The host pair of a one-sided flow, that flow left out.
+    fn others(&mut self, key: &FlowKey) -> Vantage {
+        let (flows, two_sided) = self.slot(key).map_or((0, 0), |s| {
+            (u64::from(s.flows.saturating_sub(1)), u64::from(s.two_sided))
+        });
+        Vantage {
+            scope: "host_pair",
+            flows,
+            two_sided,
+            two_sided_pct: (two_sided * 100).checked_div(flows).unwrap_or(0).min(100),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(PairSides::default());
+    }
+}
+
+impl PairSides {
+    /// One packet eligible for duplicate detection; the host pair's duplicate share after
+    /// it, in parts per million. Per host pair, not per worker: the same whatever the worker
+    /// count (a capture that duplicates everything duplicates every pair).
+    fn note_eligible(&mut self, duplicate: bool) -> u64 {
+        self.eligible = self.eligible.saturating_add(1);
+        if duplicate {
+            self.duplicates = self.duplicates.saturating_add(1);
+        }
+        (u64::from(self.duplicates) * 1_000_000)
+            .checked_div(u64::from(self.eligible))
+            .unwrap_or(0)
+    }
+
+    /// Notes the IP id of a packet from `dir`; whether that sender's IP id has varied within
+    /// this host pair. A stack that sends every packet of a pair with one IP id (some UDP
+    /// stacks, RakNet game servers) makes an application's resend look identical: its IP id
+    /// identifies nothing, so its repeats are no duplicate evidence.
+    fn note_ip_id(&mut self, dir: Direction, ip_id: u32) -> bool {
+        let d = dir.index();
+        let (Some(last), Some(varies)) = (self.last_ip_id.get_mut(d), self.ip_id_varies.get_mut(d))
+        else {
+            return false;
+        };
+        if *last != 0 && *last != ip_id {
+            *varies = true;
+        }
+        *last = ip_id;
+        *varies
+    }
+}
+
+impl Vantage {
+    /// Whether the sensor demonstrably sees both directions of this host pair.
+    fn two_sided(&self) -> bool {
+        self.two_sided > 0 && self.two_sided_pct >= MIN_TWO_SIDED_PCT
     }
 }
 
@@ -764,8 +979,12 @@ pub struct ExtraneousDetector {
     reorder_ms: u32,
     window_slack: u32,
     max_duplicate_ppm: u64,
-    /// Start of the run as this worker saw it.
+    duplicate_window_ms: u64,
+    /// Start of the capture (the pipeline's, the same for every worker) or, before the
+    /// pipeline says, of the run as this worker saw it.
     start: Option<Timestamp>,
+    /// The capture start the pipeline gave (`observe_epoch`).
+    epoch: Option<Timestamp>,
     /// TCP flows opened by a SYN or SYN-ACK, and midstream ones, since the warm-up started.
     since_start_handshakes: u64,
     since_start_midstream: u64,
@@ -777,14 +996,18 @@ pub struct ExtraneousDetector {
     pending: PendingTable,
     duplicates: DuplicateWindow,
     resume: ResumeMemory,
+    vantage: VantageTable,
     bucket: TokenBucket,
     stats: ExtraneousStats,
 }
 
 impl ExtraneousDetector {
-    /// A detector for one of `workers` workers.
-    pub fn new(config: &Config, workers: usize) -> ExtraneousDetector {
-        let c = &config.extraneous;
+    /// A detector for one of `workers` workers, from `[extraneous]` and the flow idle timeout.
+    pub fn new(
+        c: &ExtraneousConfig,
+        flow_idle_timeout: Duration,
+        workers: usize,
+    ) -> ExtraneousDetector {
         let workers = workers.max(1) as u64;
         let share = |total: u64| total.div_ceil(workers);
         let enabled = c.enabled;
@@ -802,7 +1025,9 @@ impl ExtraneousDetector {
             reorder_ms: 0,
             window_slack: 0,
             max_duplicate_ppm: 0,
+            duplicate_window_ms: 0,
             start: None,
+            epoch: None,
             since_start_handshakes: 0,
             since_start_midstream: 0,
             clock: Timestamp::ZERO,
@@ -818,6 +1043,10 @@ impl ExtraneousDetector {
                     .into_boxed_slice(),
                 hasher: foldhash::quality::SeedableRandomState::random(),
             },
+            vantage: VantageTable {
+                slots: vec![PairSides::default(); sized(VANTAGE_SLOTS)].into_boxed_slice(),
+                hasher: foldhash::quality::SeedableRandomState::random(),
+            },
             bucket: TokenBucket {
                 rate: 0,
                 cap: 0,
@@ -826,7 +1055,7 @@ impl ExtraneousDetector {
             },
             stats: ExtraneousStats::default(),
         };
-        detector.reload(config);
+        detector.reload(c, flow_idle_timeout);
         detector
     }
 
@@ -836,11 +1065,11 @@ impl ExtraneousDetector {
     /// `resume_memory` keep their start values: the tables were sized then (the pipeline
     /// passes a configuration where they are unchanged, see `Config::reloaded`). Flows
     /// already in the table are judged by the new values from their next packet on.
-    pub fn reload(&mut self, config: &Config) {
-        let c = &config.extraneous;
+    pub fn reload(&mut self, c: &ExtraneousConfig, flow_idle_timeout: Duration) {
         let share = |total: u64| total.div_ceil(self.workers);
         self.warmup = Duration::from_secs(c.warmup_s);
-        self.blind = self.warmup.max(config.flow_idle_timeout());
+        self.blind = self.warmup.max(flow_idle_timeout);
+        self.duplicate_window_ms = c.duplicate_window_ms;
         self.hold = Duration::from_secs(c.hold_s);
         self.close_tolerance_ms = c.close_tolerance_ms as u32;
         self.reorder_ms = c.reorder_ms as u32;
@@ -895,9 +1124,29 @@ impl ExtraneousDetector {
                 st.bits |= FLOW_WARMUP;
                 self.stats.warmup_flows += 1;
             }
+            // Inner flows of a mirror are copies (evidence for the mirror detector). So are,
+            // until shown otherwise, those of a tunnel still `unknown`: a mirror's first
+            // packets come before its classification, and an overlay is decided within a few
+            // packets, its later flows judged as native ones.
+            if p.link_class.is_some_and(|c| c != LinkClass::Overlay) {
+                st.bits |= FLOW_COPY;
+                self.stats.copied_flows += 1;
+            }
             if flow.key.proto == IpProto::TCP && p.tcp.is_some() {
                 st.proto = ProtoState::Tcp(TcpState::default());
             }
+            self.vantage.note_flow(&flow.key);
+        }
+        if p.link_class == Some(LinkClass::Mirror) && st.bits & FLOW_COPY == 0 {
+            st.bits |= FLOW_COPY;
+            self.stats.copied_flows += 1;
+        }
+        let copy = st.bits & FLOW_COPY != 0;
+        let packets = flow.counters.packets;
+        let other = packets[p.dir.reverse().index()];
+        if packets[p.dir.index()] == 1 && other > 0 {
+            // This packet made the flow two-sided.
+            self.vantage.note_two_sided(&flow.key);
         }
         let mut found: ArrayVec<Offence, 4> = ArrayVec::new();
         // A packet from an address to itself is loopback traffic (a Linux capture on "any"
@@ -905,19 +1154,39 @@ impl ExtraneousDetector {
         let self_addressed = flow.key.lo_addr == flow.key.hi_addr;
         if p.fingerprint != 0 && p.ip_id != 0 && !self_addressed {
             self.stats.duplicate_eligible += 1;
-            if self.duplicates.is_duplicate(p) {
-                self.stats.duplicates += 1;
-                found.push(Offence {
-                    reason: Reason::DuplicatePacket,
-                    dir: p.dir,
-                    ts: p.ts,
-                    sample: sample_of(p),
-                    count: 1,
-                });
+            // Broadcast and multicast are repeated by design (service announcements, DHCP)
+            // and reach the capture by several paths: never duplicate evidence.
+            let (_, _, dst, _) = flow.key.endpoints(p.dir);
+            // One look-up of the host pair per eligible packet.
+            let mut pair = self.vantage.slot(&flow.key);
+            let id_varies = pair
+                .as_deref_mut()
+                .is_some_and(|s| s.note_ip_id(p.dir, p.ip_id));
+            let repeat = self.duplicates.check(p);
+            let duplicate =
+                matches!(repeat, Repeat::Duplicate(_)) && !group_address(dst) && id_varies;
+            let share_ppm = pair.map_or(0, |s| s.note_eligible(duplicate));
+            match repeat {
+                Repeat::Duplicate(diff) if duplicate => {
+                    self.stats.duplicates += 1;
+                    found.push(Offence {
+                        reason: Reason::DuplicatePacket,
+                        dir: p.dir,
+                        ts: p.ts,
+                        sample: sample_of(p),
+                        count: 1,
+                        detail: Detail::None,
+                        vantage: None,
+                        copy: Some(diff),
+                        share_ppm,
+                    });
+                }
+                Repeat::Duplicate(_) | Repeat::Ignored => self.stats.repeats_ignored += 1,
+                Repeat::New => {}
             }
         }
         match p.app {
-            AppHint::Dns { id, response } => self.dns(flow, p, id, response, &mut found),
+            AppHint::Dns { id, response, .. } => self.dns(flow, p, id, response, &mut found),
             AppHint::IcmpError { quoted } => {
                 if ctx.quoted_flow_seen == Some(false) && p.ts >= warm_end {
                     let mut sample = sample_of(p);
@@ -934,6 +1203,10 @@ impl ExtraneousDetector {
                         ts: p.ts,
                         sample,
                         count: 1,
+                        detail: Detail::None,
+                        vantage: None,
+                        copy: None,
+                        share_ppm: 0,
                     });
                 }
             }
@@ -942,8 +1215,9 @@ impl ExtraneousDetector {
         if p.tcp.is_some() {
             self.tcp(flow, new, p, &mut found);
         }
-        if self_addressed {
-            // Loopback traffic never crosses a mirrored link: nothing to judge.
+        if self_addressed || copy {
+            // Loopback traffic never crosses a mirrored link, and a copy inside a mirror is
+            // the mirror's evidence: nothing to judge.
             return Ok(());
         }
         for o in found {
@@ -992,6 +1266,10 @@ impl ExtraneousDetector {
                 ts: p.ts,
                 sample,
                 count: 1,
+                detail: Detail::None,
+                vantage: None,
+                copy: None,
+                share_ppm: 0,
             });
         }
     }
@@ -1094,22 +1372,32 @@ impl ExtraneousDetector {
             let carries = len > 0 || fin || syn;
             let beyond = me.flags & SIDE_SEQ == 0 || seq_gt(seq_end, me.nxt);
             let new_space = (syn && ackf) || (carries && beyond);
-            let since = now_ms.wrapping_sub(t.close_ms);
-            if !rst && new_space && since > self.close_tolerance_ms {
+            // Signed: a packet stamped before the close (in flight, or from a capture point
+            // a little behind) is within the tolerance, not 49 days after it.
+            let since = elapsed_ms(now_ms, t.close_ms);
+            if !rst && new_space && since > i64::from(self.close_tolerance_ms) {
                 let mut sample = sample_of(p);
-                sample.since_close_ms = Some(u64::from(since));
+                sample.since_close_ms = Some(since.unsigned_abs());
                 found.push(Offence {
                     reason: Reason::AfterClose,
                     dir: p.dir,
                     ts: p.ts,
                     sample,
                     count: 1,
+                    detail: Detail::None,
+                    vantage: None,
+                    copy: None,
+                    share_ppm: 0,
                 });
             }
         }
 
-        // Far outside the receiver's window (both directions visible).
-        if !syn && peer.flags & SIDE_ACKED != 0 {
+        // Far outside the receiver's window (both directions visible). A bare ACK carries
+        // nothing a receiver would take in (it is dropped, RFC 5961 §5), and broken sequence
+        // rewriting (anonymisers, some middleboxes) produces exactly those: only a segment
+        // with data, FIN or RST is judged.
+        let carries_something = len > 0 || fin || rst;
+        if !syn && carries_something && peer.flags & SIDE_ACKED != 0 {
             let win = t.window_of(o);
             let slack = i64::from(self.window_slack);
             let ahead_limit = i64::from(win) + slack;
@@ -1143,6 +1431,10 @@ impl ExtraneousDetector {
                     ts: p.ts,
                     sample,
                     count: 1,
+                    detail: Detail::None,
+                    vantage: None,
+                    copy: None,
+                    share_ppm: 0,
                 });
             }
         }
@@ -1151,7 +1443,9 @@ impl ExtraneousDetector {
         let claim_from_peer = t.bits & TCP_CLAIM != 0 && (t.bits & TCP_CLAIM_HI != 0) == (o == 1);
         if claim_from_peer && !ignore {
             let x = t.claim_ack;
-            let waited = now_ms.wrapping_sub(t.claim_ms);
+            // Signed: segments stamped before the acknowledgement (two capture points out of
+            // step) have not waited at all.
+            let waited = elapsed_ms(now_ms, t.claim_ms);
             if !seq_lt(tcp.seq.wrapping_add(1), x) {
                 // This side's stream jumped past the acknowledged point: the capture lost
                 // the segments in between.
@@ -1160,7 +1454,7 @@ impl ExtraneousDetector {
             } else if !seq_lt(seq_end, x) {
                 // Late segments filled the gap (reordering).
                 t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
-            } else if waited > self.reorder_ms {
+            } else if waited > i64::from(self.reorder_ms) {
                 // This side goes on below the acknowledged point: that data was never sent.
                 let sample = PacketSample {
                     tcp_flags: Some(HexByte(ACK)),
@@ -1171,9 +1465,13 @@ impl ExtraneousDetector {
                 found.push(Offence {
                     reason: Reason::AckUnseenData,
                     dir: p.dir.reverse(),
-                    ts: p.ts - Duration::from_millis(u64::from(waited)),
+                    ts: p.ts - Duration::from_millis(waited.unsigned_abs()),
                     sample,
                     count: 1,
+                    detail: Detail::None,
+                    vantage: None,
+                    copy: None,
+                    share_ppm: 0,
                 });
                 t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
             }
@@ -1279,6 +1577,14 @@ impl ExtraneousDetector {
                     ..PacketSample::default()
                 },
                 count: packets[first_dir.index()],
+                detail: if rst {
+                    Detail::AnsweredRst
+                } else {
+                    Detail::AcksOtherData
+                },
+                vantage: None,
+                copy: None,
+                share_ppm: 0,
             });
         }
         if *bits & FLOW_NO_HANDSHAKE != 0 {
@@ -1288,28 +1594,61 @@ impl ExtraneousDetector {
                 ts: first_seen,
                 sample: PacketSample::default(),
                 count: 1,
+                detail: Detail::None,
+                vantage: None,
+                copy: None,
+                share_ppm: 0,
             });
-        } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0
-            && two_sided
-            && *bits & FLOW_DATA != 0
-            && self.since_start_handshakes * 4 < self.since_start_midstream
-        {
-            // The feed shows (almost) no handshakes at all: nothing to judge this flow by.
-            *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
-            self.stats.handshakeless_feed += 1;
-        } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0 && two_sided && *bits & FLOW_DATA != 0 {
-            *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
-            *bits |= FLOW_NO_HANDSHAKE;
-            found.push(Offence {
-                reason: Reason::NoHandshake,
-                dir: first_dir,
-                ts: first_seen,
-                sample: PacketSample {
-                    tcp_flags: Some(HexByte(*first_flags)),
-                    ..PacketSample::default()
-                },
-                count: packets[0] + packets[1],
-            });
+        } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0 && two_sided {
+            // Midstream (or resumed after a long idle gap): decided by what the two sides
+            // do, not by a clock. Ordinary when one side acknowledges within reach of what
+            // the other sent (or sends where the other acknowledged); extraneous when the
+            // answer is a RST that does not know the sender's sequence space, or an
+            // acknowledgement of something else.
+            let (me, peer) = (t.sides[d], t.sides[o]);
+            let near = |a: u32, b: u32| {
+                a.wrapping_sub(b).wrapping_add(MIDSTREAM_RANGE) <= 2 * MIDSTREAM_RANGE
+            };
+            let by_ack = (ackf && peer.flags & SIDE_SEQ != 0).then(|| near(tcp.ack, peer.nxt));
+            let by_seq = (!rst && peer.flags & SIDE_ACKED != 0 && me.flags & SIDE_SEQ != 0)
+                .then(|| near(tcp.seq, peer.ack) || near(seq_end, peer.ack));
+            let verdict = match (rst, by_ack, by_seq) {
+                (_, Some(true), _) | (false, None, Some(true)) => Some(Detail::None),
+                // A RST answering retransmitted data: a half-open connection (RFC 9293
+                // §3.5.3: the peer forgot it, the sender still retransmits), not injection.
+                (true, _, _) if retransmitted(history) => Some(Detail::None),
+                (true, _, _) => Some(Detail::AnsweredRst),
+                (false, Some(false), _) | (false, None, Some(false)) => Some(Detail::AcksOtherData),
+                (false, None, None) => None,
+            };
+            match verdict {
+                Some(Detail::None) => {
+                    *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
+                    self.stats.midstream_verified += 1;
+                }
+                Some(detail) => {
+                    *bits &= !FLOW_CANDIDATE_NO_HANDSHAKE;
+                    self.stats.midstream_refuted += 1;
+                    if *bits & FLOW_DATA != 0 {
+                        *bits |= FLOW_NO_HANDSHAKE;
+                        found.push(Offence {
+                            reason: Reason::NoHandshake,
+                            dir: first_dir,
+                            ts: first_seen,
+                            sample: PacketSample {
+                                tcp_flags: Some(HexByte(*first_flags)),
+                                ..PacketSample::default()
+                            },
+                            count: packets[0] + packets[1],
+                            detail,
+                            vantage: None,
+                            copy: None,
+                            share_ppm: 0,
+                        });
+                    }
+                }
+                None => {}
+            }
         }
         if withdraw {
             self.withdraw(flow, Reason::OutOfWindow);
@@ -1353,6 +1692,8 @@ impl ExtraneousDetector {
                         e.first = o.ts;
                         e.dir = o.dir;
                         e.sample = o.sample;
+                        e.detail = o.detail;
+                        e.copy = o.copy;
                     }
                     e.count = e.count.saturating_add(o.count);
                     if o.ts > e.last {
@@ -1369,7 +1710,12 @@ impl ExtraneousDetector {
             return Ok(());
         }
         st.reported |= o.reason.bit();
+        let flow_id = crate::alert::flow_id(&key, flow.counters.first_seen);
+        let icmp = flow.ext.icmp(&key);
+        let st = &mut flow.ext.extraneous;
         let entry = Pending {
+            flow_id,
+            icmp,
             key,
             tunnel,
             reason: o.reason,
@@ -1381,6 +1727,10 @@ impl ExtraneousDetector {
             conn_state,
             history,
             flow_packets: [packets[o.dir.index()], packets[o.dir.reverse().index()]],
+            detail: o.detail,
+            vantage: o.vantage,
+            copy: o.copy,
+            share_ppm: o.share_ppm,
             next: st.pending,
         };
         match self.pending.insert(entry) {
@@ -1403,9 +1753,7 @@ impl ExtraneousDetector {
             // Withdrawn.
             return Ok(());
         }
-        let share_ppm = (self.stats.duplicates * 1_000_000)
-            .checked_div(self.stats.duplicate_eligible)
-            .unwrap_or(0);
+        let share_ppm = e.share_ppm;
         if e.reason == Reason::DuplicatePacket && share_ppm > self.max_duplicate_ppm {
             self.stats.duplicates_suppressed += 1;
             return Ok(());
@@ -1417,13 +1765,14 @@ impl ExtraneousDetector {
         let (src, src_port, dst, dst_port) = e.key.endpoints(e.dir);
         sink.write(&AlertEvent {
             header: EventHeader {
-                timestamp: Rfc3339(e.first),
-                event_type: "alert",
+                flow_id: Some(e.flow_id),
                 src_ip: Some(src),
                 src_port: Some(src_port),
                 dest_ip: Some(dst),
                 dest_port: Some(dst_port),
                 proto: Some(ProtoName(e.key.proto)),
+                icmp: e.icmp,
+                ..EventHeader::new(e.first, "alert")
             },
             detector: "extraneous_packet",
             alert: AlertInfo {
@@ -1438,6 +1787,7 @@ impl ExtraneousDetector {
                 id: t.id,
                 depth: t.depth,
                 link: t.link,
+                outer: None,
             }),
             evidence: ExtraneousEvidence {
                 reason: e.reason.name(),
@@ -1449,6 +1799,11 @@ impl ExtraneousDetector {
                 history: history_str(&e.history),
                 flow_packets: e.flow_packets,
                 duplicate_share_ppm: (e.reason == Reason::DuplicatePacket).then_some(share_ppm),
+                rule: rule_text(e.reason, e.detail),
+                not_benign: not_benign_text(e.reason, e.detail),
+                thresholds: self.thresholds(e.reason, e.detail),
+                vantage: e.vantage,
+                copy: e.copy,
             },
         })?;
         self.stats.alerts += 1;
@@ -1472,6 +1827,7 @@ impl ExtraneousDetector {
         let packets = flow.counters.packets;
         if packets[0] == 0 || packets[1] == 0 {
             self.stats.one_sided_flows += 1;
+            self.judge_one_sided(flow, end, sink)?;
         }
         let st = &flow.ext.extraneous;
         if let ProtoState::Tcp(t) = &st.proto {
@@ -1486,6 +1842,102 @@ impl ExtraneousDetector {
             self.emit(&e, sink)?;
         }
         Ok(())
+    }
+
+    /// A one-sided flow ends: data without a handshake, or a SYN-ACK, that nobody answered.
+    /// Judged only where the sensor demonstrably sees both directions of the host pair (a
+    /// one-direction feed shows every flow one-sided), and only when an answer had time to
+    /// come before the end of the input.
+    fn judge_one_sided(
+        &mut self,
+        flow: &Flow,
+        end: FlowEnd,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        let st = &flow.ext.extraneous;
+        let candidate_data = st.bits & (FLOW_CANDIDATE_NO_HANDSHAKE | FLOW_DATA)
+            == FLOW_CANDIDATE_NO_HANDSHAKE | FLOW_DATA;
+        let candidate_synack = st.bits & FLOW_CANDIDATE_SYNACK != 0;
+        let reason = match (candidate_data, candidate_synack) {
+            (true, _) => Reason::NoHandshake,
+            (false, true) => Reason::UnsolicitedSynack,
+            (false, false) => return Ok(()),
+        };
+        if st.bits & FLOW_COPY != 0
+            || st.reported & reason.bit() != 0
+            || flow.key.lo_addr == flow.key.hi_addr
+        {
+            return Ok(());
+        }
+        // Data: a burst (at least three packets), never retransmitted. A real sender whose
+        // peer went away (a half-open connection, the tail of one that closed before the
+        // capture) retransmits and gives up; injected packets are not retransmitted, and a
+        // lone leftover segment is no burst.
+        if reason == Reason::NoHandshake
+            && (flow.counters.packets[flow.first_dir.index()] < MIN_BURST_PACKETS
+                || retransmitted(&st.history))
+        {
+            self.stats.one_sided_unjudged += 1;
+            return Ok(());
+        }
+        let last = flow.counters.last_seen;
+        if end == FlowEnd::Shutdown && self.clock.saturating_since(last) < ANSWER_TIME {
+            // The answer may have come after the capture stopped.
+            self.stats.one_sided_unjudged += 1;
+            return Ok(());
+        }
+        let vantage = self.vantage.others(&flow.key);
+        if !vantage.two_sided() {
+            self.stats.one_sided_unjudged += 1;
+            return Ok(());
+        }
+        let dir = flow.first_dir;
+        let entry = Pending {
+            flow_id: crate::alert::flow_id(&flow.key, flow.counters.first_seen),
+            icmp: flow.ext.icmp(&flow.key),
+            key: flow.key,
+            tunnel: flow.ext.tunnel(&flow.key),
+            reason,
+            dir,
+            first: flow.counters.first_seen,
+            last,
+            count: flow.counters.packets[dir.index()],
+            sample: PacketSample {
+                tcp_flags: Some(HexByte(st.first_flags)),
+                ..PacketSample::default()
+            },
+            conn_state: st.conn_state(flow),
+            history: st.history,
+            flow_packets: [
+                flow.counters.packets[dir.index()],
+                flow.counters.packets[dir.reverse().index()],
+            ],
+            detail: Detail::NoAnswer,
+            vantage: Some(vantage),
+            copy: None,
+            share_ppm: 0,
+            next: PendingRef::default(),
+        };
+        self.emit(&entry, sink)
+    }
+
+    /// The thresholds `reason` compares against, as configured.
+    fn thresholds(&self, reason: Reason, detail: Detail) -> Thresholds {
+        let mut t = Thresholds::default();
+        match reason {
+            Reason::AfterClose => t.close_tolerance_ms = Some(u64::from(self.close_tolerance_ms)),
+            Reason::AckUnseenData => t.reorder_ms = Some(u64::from(self.reorder_ms)),
+            Reason::OutOfWindow => t.window_slack_bytes = Some(self.window_slack),
+            Reason::DuplicatePacket => {
+                t.duplicate_window_ms = Some(self.duplicate_window_ms);
+                t.max_duplicate_share_ppm = Some(self.max_duplicate_ppm);
+            }
+            Reason::NoHandshake | Reason::UnsolicitedSynack | Reason::OrphanResponse => {}
+        }
+        if detail == Detail::NoAnswer {
+            t.min_two_sided_pct = Some(MIN_TWO_SIDED_PCT);
+        }
+        t
     }
 
     /// The clock moved.
@@ -1539,6 +1991,41 @@ impl ExtraneousDetector {
         Ok(())
     }
 
+    /// The capture being read started at `epoch` (the pipeline's first packet of it, the
+    /// same for every worker): the warm-up counts from there, not from this worker's first
+    /// packet, so verdicts do not depend on the worker count.
+    pub fn observe_epoch(&mut self, epoch: Timestamp) {
+        if self.epoch != Some(epoch) && epoch != Timestamp::ZERO {
+            self.epoch = Some(epoch);
+            self.start = Some(epoch);
+        }
+    }
+
+    /// End of one capture of several (unrelated captures in one folder): every flow has
+    /// ended. Writes what is pending and forgets the capture (start, warm-up, duplicate
+    /// window, resume memory, vantage, rate limit), as if the next one were replayed alone.
+    /// Counters go on.
+    pub fn end_capture(
+        &mut self,
+        now: Timestamp,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        self.finish(now, sink)?;
+        self.start = None;
+        self.epoch = None;
+        self.clock = Timestamp::ZERO;
+        self.last_scan_s = 0;
+        self.next_due = None;
+        self.since_start_handshakes = 0;
+        self.since_start_midstream = 0;
+        self.duplicates.slots.fill(DuplicateSlot::default());
+        self.resume.slots.fill(0);
+        self.vantage.clear();
+        self.bucket.level = self.bucket.cap;
+        self.bucket.last = Timestamp::ZERO;
+        Ok(())
+    }
+
     /// Alerts written so far (without copying every counter).
     pub fn alerts(&self) -> u64 {
         self.stats.alerts
@@ -1571,6 +2058,96 @@ impl ExtraneousDetector {
         }
         if now > self.clock {
             self.clock = now;
+        }
+    }
+}
+
+/// Packets of a one-sided data flow for it to be a burst worth judging.
+const MIN_BURST_PACKETS: u64 = 3;
+
+/// Whether a history shows a retransmission (`T` or `t`).
+fn retransmitted(history: &[u8; HISTORY_LEN]) -> bool {
+    history.iter().any(|&b| b == b'T' || b == b't')
+}
+
+/// Time an answer takes to come: a one-sided flow whose last packet is closer than this to
+/// the end of the input is not judged (TCP's initial retransmission timeout is 1 s).
+const ANSWER_TIME: Duration = Duration::from_secs(3);
+
+/// Whether `ip` is a broadcast or multicast address (v4: limited broadcast, 224/4, and the
+/// all-ones host of a /24, the common directed broadcast; v6: ff00::/8).
+fn group_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.octets()[3] == 255,
+        std::net::IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
+/// The rule that fired, in words.
+fn rule_text(reason: Reason, detail: Detail) -> &'static str {
+    match (reason, detail) {
+        (Reason::NoHandshake, Detail::NoAnswer) => {
+            "TCP data without a handshake that the peer never answered, where this host pair is seen in both directions"
+        }
+        (Reason::NoHandshake, Detail::AnsweredRst) => {
+            "TCP data without a handshake answered by a RST that does not acknowledge the sender's sequence space"
+        }
+        (Reason::NoHandshake, _) => {
+            "TCP data without a handshake whose peer acknowledges another sequence space (more than 16 MiB away)"
+        }
+        (Reason::AfterClose, _) => {
+            "new data, FIN or SYN-ACK more than close_tolerance_ms after a RST or a completed FIN exchange"
+        }
+        (Reason::UnsolicitedSynack, Detail::NoAnswer) => {
+            "a SYN-ACK answering no SYN, never answered, where this host pair is seen in both directions"
+        }
+        (Reason::UnsolicitedSynack, Detail::AnsweredRst) => {
+            "a SYN-ACK answering no SYN, refused by a RST from its receiver"
+        }
+        (Reason::UnsolicitedSynack, _) => {
+            "a SYN-ACK answering no SYN, whose receiver answered with neither a SYN nor an ACK of it"
+        }
+        (Reason::AckUnseenData, _) => {
+            "an acknowledgement beyond everything the peer sent, the peer going on below it after reorder_ms"
+        }
+        (Reason::OutOfWindow, _) => {
+            "a segment with data, FIN or RST beyond the receiver's window by more than window_slack_bytes, or far behind its acknowledgement"
+        }
+        (Reason::OrphanResponse, _) => {
+            "a DNS response with an id never asked on this flow, or an ICMP error quoting a flow never seen, after the warm-up"
+        }
+        (Reason::DuplicatePacket, _) => {
+            "the same packet (IP id, ports, TCP numbers, payload start) twice within duplicate_window_ms, TTL equal or one less, while duplicates stay under max_duplicate_share"
+        }
+    }
+}
+
+/// Why the alert is not one of the rule's benign look-alikes, in words.
+fn not_benign_text(reason: Reason, detail: Detail) -> &'static str {
+    match (reason, detail) {
+        (Reason::NoHandshake, Detail::NoAnswer) => {
+            "a connection picked up midstream or resumed after an idle gap is answered by acknowledgements of the sender's data; this one never was, though the sensor sees this host pair's answers"
+        }
+        (Reason::NoHandshake, _) => {
+            "a connection picked up midstream or resumed after an idle gap is acknowledged by its peer; this peer does not know the connection"
+        }
+        (Reason::AfterClose, _) => {
+            "late ACKs, RSTs, retransmissions and packets in flight within the tolerance are not counted; port reuse starts with a SYN"
+        }
+        (Reason::UnsolicitedSynack, _) => {
+            "a handshake whose SYN the capture missed is answered by an ACK of the SYN-ACK, a reordered one by the late SYN"
+        }
+        (Reason::AckUnseenData, _) => {
+            "a capture gap shows as the peer's numbers jumping past the acknowledged point, reordering as late segments filling it; neither happened"
+        }
+        (Reason::OutOfWindow, _) => {
+            "a capture gap is acknowledged by the receiver and the alert withdrawn; bare ACKs are not judged"
+        }
+        (Reason::OrphanResponse, _) => {
+            "answers to queries sent before the capture started fall in the warm-up; one-sided DNS flows are not judged"
+        }
+        (Reason::DuplicatePacket, _) => {
+            "broadcast and multicast repeats, application retransmissions (a new IP id), copies at the same instant (the capture host recording a frame twice) and mirror copies in a tunnel are not counted"
         }
     }
 }
@@ -1612,11 +2189,11 @@ mod tests {
     }
 
     impl Harness {
-        fn new(config: Config, test: &str) -> Harness {
+        fn new(config: crate::config::Config, test: &str) -> Harness {
             let path = std::env::temp_dir().join(format!("mw-extraneous-{test}.jsonl"));
             let writer = EventWriter::spawn(&OutputTarget::File(path)).unwrap();
             Harness {
-                det: ExtraneousDetector::new(&config, 1),
+                det: ExtraneousDetector::new(&config.extraneous, config.flow_idle_timeout(), 1),
                 flow: None,
                 sink: writer.sink(),
                 _writer: writer,
@@ -1658,8 +2235,12 @@ mod tests {
                 }),
                 payload_len: len,
                 ip_id: self.ip_id,
+                ttl: 64,
                 fingerprint: u64::from(self.ip_id) << 8 | 1,
                 app: AppHint::None,
+                link_class: None,
+                keepalive: crate::packet::Keepalive::None,
+                icmp: [0, 0],
             };
             let new = self.flow.is_none();
             let flow = self.flow.get_or_insert_with(|| FlowEntry {
@@ -1692,8 +2273,8 @@ mod tests {
         }
     }
 
-    fn no_warmup() -> Config {
-        let mut c = Config::default();
+    fn no_warmup() -> crate::config::Config {
+        let mut c = crate::config::Config::default();
         c.extraneous.warmup_s = 0;
         c
     }
@@ -1762,6 +2343,53 @@ mod tests {
         assert_eq!(stats.alerts, 1);
     }
 
+    /// Issue 17 item 1 (`t_ack_before_data_ts_back`): an ACK for 2000 bytes at +10 ms, then
+    /// the two segments it acknowledges stamped 9 and 9.5 ms (two capture points, 1 ms of
+    /// skew). The wait since the acknowledgement is negative, not 49.7 days: silent, as with
+    /// rising timestamps.
+    #[test]
+    fn ack_before_data_stamped_earlier_is_silent() {
+        for skewed in [true, false] {
+            let mut h = Harness::new(no_warmup(), "ack-ts-back");
+            h.tcp(0, true, SYN, 100, 0, 0);
+            h.tcp(5, false, SYN | ACK, 500, 101, 0);
+            h.tcp(6, true, ACK, 101, 501, 0);
+            h.tcp(10, true, ACK, 101, 2_501, 0);
+            let (a, b) = if skewed { (9, 9) } else { (11, 12) };
+            h.tcp(a, false, ACK | PSH, 501, 101, 1_000);
+            h.tcp(b, false, ACK | PSH, 1_501, 101, 1_000);
+            h.tcp(900, false, ACK | PSH, 2_501, 101, 100);
+            let stats = h.finish();
+            assert_eq!(
+                stats.alerts, 0,
+                "skewed {skewed}: {:?}",
+                stats.alerts_by_reason
+            );
+        }
+    }
+
+    /// Issue 17 item 1 (`t_rst_then_data_ts_back`, `t_rst_then_fin_ts_back`): a RST at
+    /// +10 ms, then the peer's data or FIN stamped 9 ms (in flight): within the close
+    /// tolerance, silent.
+    #[test]
+    fn data_after_rst_stamped_earlier_is_silent() {
+        for flags in [ACK | PSH, FIN | ACK] {
+            let mut h = Harness::new(no_warmup(), "rst-ts-back");
+            h.tcp(0, true, SYN, 100, 0, 0);
+            h.tcp(5, false, SYN | ACK, 500, 101, 0);
+            h.tcp(6, true, ACK, 101, 501, 0);
+            h.tcp(10, true, RST | ACK, 101, 501, 0);
+            let len = if flags & FIN != 0 { 0 } else { 200 };
+            h.tcp(9, false, flags, 501, 101, len);
+            let stats = h.finish();
+            assert_eq!(
+                stats.alerts, 0,
+                "flags {flags:#x}: {:?}",
+                stats.alerts_by_reason
+            );
+        }
+    }
+
     /// Issue 6: a reload changes the verdict on the next packets. The acknowledgement of
     /// data never sent is judged 680 ms later under the default 500 ms reorder grace, and
     /// not yet under a reloaded 5 s grace (only after it).
@@ -1782,7 +2410,8 @@ mod tests {
         let mut h = Harness::new(no_warmup(), "reload-grace");
         let mut reloaded = no_warmup();
         reloaded.extraneous.reorder_ms = 5_000;
-        h.det.reload(&reloaded);
+        h.det
+            .reload(&reloaded.extraneous, reloaded.flow_idle_timeout());
         run(&mut h);
         assert_eq!(held(&h), 0, "within the reloaded grace");
         h.tcp(6_000, false, ACK | PSH, 601, 101, 100);
@@ -1799,12 +2428,12 @@ mod tests {
         let mut c = no_warmup();
         c.extraneous.rate_limit_per_s = 1;
         c.extraneous.rate_limit_burst = 1;
-        h.det.reload(&c);
+        h.det.reload(&c.extraneous, c.flow_idle_timeout());
         let now = Timestamp::from_secs_nanos(1_000, 0);
         assert!(h.det.bucket.take(now));
         assert!(!h.det.bucket.take(now), "burst of one");
         c.extraneous.rate_limit_per_s = 0;
-        h.det.reload(&c);
+        h.det.reload(&c.extraneous, c.flow_idle_timeout());
         assert!(h.det.bucket.take(now), "no limit");
     }
 
@@ -1822,6 +2451,8 @@ mod tests {
         let mut t = PendingTable::new(1);
         let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
         let entry = Pending {
+            flow_id: 1,
+            icmp: None,
             key,
             tunnel: None,
             reason: Reason::AfterClose,
@@ -1833,6 +2464,10 @@ mod tests {
             conn_state: None,
             history: [0; HISTORY_LEN],
             flow_packets: [1, 0],
+            detail: Detail::None,
+            vantage: None,
+            copy: None,
+            share_ppm: 0,
             next: PendingRef::default(),
         };
         let a = t.insert(entry).unwrap();

@@ -7,6 +7,12 @@
 //!   of both sides sent one way, to a collector).
 //! - `overlay`: tunnel traffic in both outer directions, each inner conversation's two
 //!   directions in *opposite* outer directions (two VTEPs exchanging a conversation).
+//!
+//! A link's class comes from its own conversations first. Evidence gathered over the whole
+//! outer pair (all ids) only strengthens a `mirror` verdict the link's own evidence leaves
+//! open: a one-way link whose conversations show no pattern of their own, each direction of
+//! which the pair saw as a mirror (ingress and egress copies under two keys). So an overlay
+//! VNI beside a mirror VNI between the same VTEPs stays an overlay, whatever came first.
 //! - `unknown`: until the evidence is enough. A class is decided as soon as the first
 //!   `decide_after_packets` packets or `decide_after_s` seconds of packet time have passed (at
 //!   once for ERSPAN), and at the end of a session with whatever evidence there is.
@@ -16,8 +22,13 @@ use std::net::IpAddr;
 use flowtable::{Duration, Timestamp};
 use ipnet::IpNet;
 
+use crate::alert::{
+    AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, Mitre, ProtoName, Rfc3339,
+    TunnelFloodEvidence, TunnelRef,
+};
 use crate::config::Config;
 use crate::decode::TunnelKind;
+use crate::tunnel::TunnelFloodRecord;
 
 /// What a tunnel session is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +65,10 @@ pub enum ClassReason {
     DuplicatesNativeTraffic,
     /// A one-way outer stream carrying both directions of inner conversations.
     OneWayBothDirections,
+    /// A one-way link whose own conversations show one direction each, the other direction
+    /// of which travels the same outer way under another id of the outer pair (ingress and
+    /// egress copies sent as two sessions).
+    OuterPairBothDirections,
     /// Both directions of inner conversations in one outer direction, although the link also
     /// carries traffic the other way.
     BothDirectionsOneOuterDirection,
@@ -73,6 +88,7 @@ impl ClassReason {
             ClassReason::Erspan => "erspan",
             ClassReason::DuplicatesNativeTraffic => "duplicates_native_traffic",
             ClassReason::OneWayBothDirections => "one_way_both_directions",
+            ClassReason::OuterPairBothDirections => "outer_pair_both_directions",
             ClassReason::BothDirectionsOneOuterDirection => "both_directions_one_outer_direction",
             ClassReason::InnerDirectionsFollowOuter => "inner_directions_follow_outer",
             ClassReason::CarriesInnerTunnel => "carries_inner_tunnel",
@@ -88,10 +104,14 @@ pub struct LinkEvidence {
     pub packets: [u64; 2],
     /// First packet of the link.
     pub first_seen: Timestamp,
-    /// Inner conversations seen with both directions in one outer direction.
+    /// Inner conversations of this link seen with both directions in one outer direction.
     pub mirror_conversations: u64,
-    /// Inner conversations seen with their directions in opposite outer directions.
+    /// Inner conversations of this link seen with their directions in opposite outer
+    /// directions.
     pub overlay_conversations: u64,
+    /// Conversations of this link without a pattern of their own that the link's outer pair
+    /// (all its ids together) saw with both directions in one outer direction.
+    pub pair_mirror_support: u64,
     /// Inner frames matched to native packets.
     pub duplicates: u64,
     /// Packets whose innermost IP packet was inside this layer (not in a deeper tunnel).
@@ -117,6 +137,14 @@ impl DecidePolicy {
     }
 }
 
+impl DecidePolicy {
+    /// Whether a link has waited long enough (packets or packet time) to be decided.
+    pub fn ripe(&self, ev: &LinkEvidence, now: Timestamp) -> bool {
+        let total = ev.packets[0].saturating_add(ev.packets[1]);
+        total >= self.after_packets || now.saturating_since(ev.first_seen) >= self.after
+    }
+}
+
 /// Decides a class, or `None` to keep waiting. `at_end` forces a decision (session over).
 pub fn classify(
     kind: TunnelKind,
@@ -132,8 +160,7 @@ pub fn classify(
         return Some((MirrorClass::Mirror, ClassReason::Erspan));
     }
     let total = ev.packets[0].saturating_add(ev.packets[1]);
-    let ripe = total >= policy.after_packets || now.saturating_since(ev.first_seen) >= policy.after;
-    if !ripe && !at_end {
+    if !policy.ripe(ev, now) && !at_end {
         return None;
     }
     let one_way = ev.packets[0] == 0 || ev.packets[1] == 0;
@@ -153,6 +180,15 @@ pub fn classify(
             MirrorClass::Overlay,
             ClassReason::InnerDirectionsFollowOuter,
         ));
+    }
+    // Pair-wide evidence, only where the link's own says nothing either way and the link is
+    // one-way (a two-way link is what an overlay looks like).
+    if one_way
+        && ev.mirror_conversations == 0
+        && ev.overlay_conversations == 0
+        && ev.pair_mirror_support > 0
+    {
+        return Some((MirrorClass::Mirror, ClassReason::OuterPairBothDirections));
     }
     if at_end {
         let reason = if ev.innermost_packets == 0 && total > 0 {
@@ -188,6 +224,66 @@ pub const fn signature(approval: Approval) -> (u32, &'static str) {
         Approval::UnapprovedSource => (1_000_002, "mirror.unapproved_source"),
         Approval::UnexpectedTunnel => (1_000_003, "mirror.unexpected_tunnel"),
     }
+}
+
+/// The alert signature of a tunnel-id flood: one outer source creating links beyond its
+/// share of the tunnel table (a way to blind this detector by filling the table).
+pub const SIG_TUNNEL_ID_FLOOD: (u32, &str) = (1_000_004, "mirror.tunnel_id_flood");
+
+/// Writes the `mirror.tunnel_id_flood` alert of an outer source that reached its share of
+/// the tunnel table: the table stays open to other sources, but whoever floods it is named.
+pub fn write_flood_alert(
+    sink: &mut EventSink,
+    r: &TunnelFloodRecord,
+) -> Result<(), AlertWriteError> {
+    let (signature_id, signature) = SIG_TUNNEL_ID_FLOOD;
+    let proto = if r.dst_port != 0 || matches!(r.kind, TunnelKind::Vxlan | TunnelKind::Geneve) {
+        flowtable::IpProto::UDP
+    } else {
+        flowtable::IpProto::GRE
+    };
+    let udp = proto == flowtable::IpProto::UDP;
+    sink.write(&AlertEvent {
+        header: EventHeader {
+            timestamp: Rfc3339(r.at),
+            flow_id: None,
+            event_type: "alert",
+            src_ip: Some(r.src),
+            src_port: udp.then_some(r.src_port),
+            dest_ip: Some(r.dst),
+            dest_port: udp.then_some(r.dst_port),
+            proto: Some(ProtoName(proto)),
+            icmp: None,
+        },
+        detector: "mirror_stream",
+        alert: AlertInfo {
+            signature_id,
+            signature,
+            category: "Sensor evasion",
+            severity: 2,
+        },
+        mitre: Mitre::T1020_001,
+        tunnel: Some(TunnelRef {
+            kind: r.kind.name(),
+            id: r.id,
+            depth: r.depth,
+            link: r.link,
+            outer: Some(crate::alert::OuterEndpoints {
+                src_ip: r.src,
+                dest_ip: r.dst,
+                src_port: udp.then_some(r.src_port),
+                dest_port: udp.then_some(r.dst_port),
+                proto: if udp { "udp" } else { "gre" },
+            }),
+        }),
+        evidence: TunnelFloodEvidence {
+            links_held: r.links_held,
+            share: r.share,
+            table_capacity: r.capacity,
+            links_created: r.links_created,
+            first_seen: Rfc3339(r.first_seen),
+        },
+    })
 }
 
 /// Severity: 1 when the collector is outside `[networks] home` (a copy of traffic leaves the
@@ -408,6 +504,7 @@ mod tests {
             overlay_conversations: overlay,
             duplicates: dups,
             innermost_packets: packets[0] + packets[1],
+            pair_mirror_support: 0,
         }
     }
 
@@ -471,6 +568,31 @@ mod tests {
     }
 
     #[test]
+    fn pair_evidence_only_strengthens_an_open_one_way_link() {
+        // Own evidence: nothing either way, one-way, the pair saw a mirror: mirror.
+        let mut e = ev([6, 0], 0, 0, 0);
+        e.pair_mirror_support = 1;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Mirror, ClassReason::OuterPairBothDirections))
+        );
+        // Two-way: the pair cannot make it a mirror.
+        let mut e = ev([3, 3], 0, 0, 0);
+        e.pair_mirror_support = 2;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Unknown, ClassReason::NotEnoughEvidence))
+        );
+        // Own overlay evidence wins over any pair support.
+        let mut e = ev([3, 3], 0, 1, 0);
+        e.pair_mirror_support = 5;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true).map(|c| c.0),
+            Some(MirrorClass::Overlay)
+        );
+    }
+
+    #[test]
     fn a_pure_carrier_says_so_at_the_end() {
         let mut e = ev([5, 0], 0, 0, 0);
         e.innermost_packets = 0;
@@ -489,6 +611,10 @@ mod tests {
             sources: vec!["10.1.0.0/16".parse().unwrap()],
             types: vec!["vxlan".to_owned()],
             tunnel_ids: vec![100],
+            actors: Vec::new(),
+            source_resources: Vec::new(),
+            collector_resources: Vec::new(),
+            change_records: Vec::new(),
         }];
         let inv = CollectorInventory::from_config(&config);
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };

@@ -18,19 +18,35 @@ pub mod mirror_stream;
 
 use std::sync::Arc;
 
-use flowtable::{FlowEntry, Timestamp};
+use flowtable::{Duration, FlowEntry, Timestamp};
+use ipnet::IpNet;
 
 use crate::alert::{AlertWriteError, EventSink};
-use crate::config::Config;
 use crate::names::NameCache;
-use crate::pipeline::{FlowTunnel, PacketMeta};
+use crate::packet::{FlowTunnel, PacketMeta};
+
+/// What the flow detectors are built from: their own sections plus `[networks] home` and the
+/// flow idle timeout, not the whole configuration (which imports these sections: the
+/// detectors stay below it).
+#[derive(Clone, Copy, Debug)]
+pub struct DetectorConfig<'a> {
+    /// `[extraneous]`.
+    pub extraneous: &'a extraneous::ExtraneousConfig,
+    /// `[beacon]`.
+    pub beacon: &'a beacon::BeaconConfig,
+    /// `[networks] home`.
+    pub home: &'a [IpNet],
+    /// `[flows] idle_timeout_s`.
+    pub flow_idle_timeout: Duration,
+}
 
 /// Per-flow state the sensor keeps beside the generic counters (fixed size: it lives in
 /// every slot of the flow table).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlowExt {
-    /// Innermost tunnel, if encapsulated (its link is the key's tunnel context).
-    pub tunnel: Option<TunnelTag>,
+    /// Innermost tunnel, if encapsulated (its link is the key's tunnel context), and the
+    /// first packet's ICMP type and code, in 8 bytes.
+    pub tunnel: TunnelTag,
     /// TCP state and extraneous-packet evidence.
     pub extraneous: extraneous::FlowState,
     /// Packet-beacon candidate state.
@@ -38,23 +54,29 @@ pub struct FlowExt {
 }
 
 /// The innermost tunnel of a flow, as kept in its slot: the link is not repeated, it is
-/// the flow key's tunnel context (8 bytes saved in every slot of the flow table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// the flow key's tunnel context (8 bytes saved in every slot of the flow table). The two
+/// spare bytes hold the ICMP type and code of the flow's first packet, which its Community
+/// ID needs (ICMP flows are keyed without them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TunnelTag {
-    /// Encapsulation.
-    pub kind: crate::decode::TunnelKind,
+    /// Encapsulation, `None` for a flow not in a tunnel.
+    pub kind: Option<crate::decode::TunnelKind>,
     /// Nesting level.
     pub depth: u8,
+    /// ICMP type and code of the first packet (ICMP and ICMPv6 flows).
+    pub icmp: [u8; 2],
     /// VNI / key / session ID.
     pub id: u32,
 }
 
-impl From<FlowTunnel> for TunnelTag {
-    fn from(t: FlowTunnel) -> TunnelTag {
+impl TunnelTag {
+    /// The tag of a flow's first packet.
+    pub fn new(tunnel: Option<FlowTunnel>, icmp: [u8; 2]) -> TunnelTag {
         TunnelTag {
-            kind: t.kind,
-            depth: t.depth,
-            id: t.id,
+            kind: tunnel.map(|t| t.kind),
+            depth: tunnel.map_or(0, |t| t.depth),
+            icmp,
+            id: tunnel.map_or(0, |t| t.id),
         }
     }
 }
@@ -62,12 +84,22 @@ impl From<FlowTunnel> for TunnelTag {
 impl FlowExt {
     /// The flow's innermost tunnel, link included (from `key`, the flow's key).
     pub fn tunnel(&self, key: &flowtable::FlowKey) -> Option<FlowTunnel> {
-        self.tunnel.map(|t| FlowTunnel {
-            kind: t.kind,
+        let t = self.tunnel;
+        t.kind.map(|kind| FlowTunnel {
+            kind,
             id: t.id,
             depth: t.depth,
             link: key.tunnel,
         })
+    }
+
+    /// ICMP type and code of the flow's first packet, for an ICMP or ICMPv6 flow.
+    pub fn icmp(&self, key: &flowtable::FlowKey) -> Option<(u8, u8)> {
+        matches!(
+            key.proto,
+            flowtable::IpProto::ICMP | flowtable::IpProto::ICMPV6
+        )
+        .then_some((self.tunnel.icmp[0], self.tunnel.icmp[1]))
     }
 }
 
@@ -145,18 +177,41 @@ pub struct FlowDetectors {
 
 impl FlowDetectors {
     /// Detectors for one worker (`workers`: how many share the configured capacities).
-    pub fn new(config: &Config, shared: &SharedState, workers: usize) -> FlowDetectors {
+    pub fn new(config: DetectorConfig<'_>, shared: &SharedState, workers: usize) -> FlowDetectors {
         FlowDetectors {
-            extraneous: extraneous::ExtraneousDetector::new(config, workers),
-            beacon: beacon::BeaconDetector::new(config, shared, workers),
+            extraneous: extraneous::ExtraneousDetector::new(
+                config.extraneous,
+                config.flow_idle_timeout,
+                workers,
+            ),
+            beacon: beacon::BeaconDetector::new(config.beacon, config.home, shared, workers),
         }
     }
 
     /// Applies a reloaded configuration between batches (see each detector's `reload` for
     /// what applies and what keeps its start value).
-    pub fn reload(&mut self, config: &Config) {
-        self.extraneous.reload(config);
-        self.beacon.reload(config);
+    pub fn reload(&mut self, config: DetectorConfig<'_>) {
+        self.extraneous
+            .reload(config.extraneous, config.flow_idle_timeout);
+        self.beacon.reload(config.beacon, config.home);
+    }
+
+    /// The capture being read started at `epoch` (the same for every worker, once per batch).
+    pub fn observe_epoch(&mut self, epoch: Timestamp) {
+        self.extraneous.observe_epoch(epoch);
+        self.beacon.observe_epoch(epoch);
+    }
+
+    /// End of one capture of several (every flow has ended): what is pending is written and
+    /// the per-capture state forgotten, as if the next capture were replayed alone.
+    pub fn end_capture(
+        &mut self,
+        now: Timestamp,
+        sink: &mut EventSink,
+    ) -> Result<(), AlertWriteError> {
+        self.extraneous.end_capture(now, sink)?;
+        self.beacon.end_capture();
+        Ok(())
     }
 
     /// Whether `p` opens a new connection on the key of a flow that has ended (a SYN after

@@ -97,6 +97,27 @@ pub const SCENARIOS: &[BenchScenario] = &[
         default_scale: 50_000,
         scale_unit: "background sessions",
     },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-tunnel-id-flood",
+            description: "N VXLAN packets from 10.66.0.1 to 10.66.0.2, a new VNI each, at line \
+                          rate, with a real 256-packet VXLAN mirror from 10.10.0.5 to \
+                          203.0.113.50 spread through it (issue 19: the mirror must still alert)",
+        },
+        default_scale: 1_000_000,
+        scale_unit: "flood packets",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
+            name: "bench-dns-flood",
+            description: "N forged DNS answers to 10.30.2.5 over 21 minutes, every 1,000th \
+                          naming 203.0.113.66 cdn.vendor.example, beside a once-a-minute beacon \
+                          from 10.30.2.5 to 203.0.113.66:443 (20 beats; issue 19: the beacon \
+                          must still alert with vendor.example allowlisted)",
+        },
+        default_scale: 1_000_000,
+        scale_unit: "forged answers",
+    },
 ];
 
 /// Largest scale accepted (memory and time stay sane).
@@ -195,6 +216,8 @@ pub fn write(
         }
         "bench-syn-flood" => syn_flood(&mut pcap, &mut rng, scale)?,
         "bench-beacons" => beacons(&mut pcap, &mut rng, scale)?,
+        "bench-tunnel-id-flood" => tunnel_id_flood(&mut pcap, &mut rng, scale)?,
+        "bench-dns-flood" => dns_flood(&mut pcap, &mut rng, scale)?,
         other => {
             return Err(GenerateError::UnknownScenario {
                 name: other.to_owned(),
@@ -213,7 +236,8 @@ struct PcapStream {
 
 impl PcapStream {
     fn create(path: &Path) -> Result<PcapStream, GenerateError> {
-        let file = File::create(path).map_err(|e| write_error(path, &e))?;
+        let file =
+            crate::fsio::create_output(path, false, 0o644).map_err(|e| write_error(path, &e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         // Magic (microseconds), version 2.4, zone 0, sigfigs 0, snaplen 65535, Ethernet.
         let mut header = Vec::with_capacity(24);
@@ -623,6 +647,188 @@ fn syn_flood(pcap: &mut PcapStream, rng: &mut ChaCha8Rng, flows: u64) -> Result<
             .map_err(|e| GenerateError::build("SYN", e))?;
         pcap.packet(time_ns, &frame)?;
         time_ns += line_rate_ns(frame.len());
+    }
+    Ok(())
+}
+
+/// Packets of the real mirror inside `bench-tunnel-id-flood`.
+const FLOOD_MIRROR_PACKETS: u64 = 256;
+
+/// `bench-tunnel-id-flood`: `flood` VXLAN packets from 10.66.0.1 to 10.66.0.2, packet `i` with
+/// VNI `i` (mod 2^24), each around a 60-byte inner UDP frame, at line rate; after every
+/// `flood / 256` of them, one packet of a one-way VXLAN VNI 100 mirror from 10.10.0.5 to
+/// 203.0.113.50 of a TCP conversation between 10.10.0.5:40000 and 198.51.100.20:443, the two
+/// directions alternating (a mirror by its direction pattern from its first two packets).
+fn tunnel_id_flood(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    flood: u64,
+) -> Result<(), GenerateError> {
+    let mut inner = Vec::with_capacity(128);
+    let mut frame = Vec::with_capacity(256);
+    let mut time_ns = 0u64;
+    let every = (flood / FLOOD_MIRROR_PACKETS).max(1);
+    let mut mirrored = 0u64;
+    for i in 0..flood {
+        inner.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 9, 1], [0x02, 0, 0, 0, 9, 2])
+            .ipv4([192, 168, 9, 9], [198, 51, 100, 9], 64)
+            .udp(rng.random_range(1_024..=65_535), 443)
+            .write(&mut inner, &ZEROS[..18])
+            .map_err(|e| GenerateError::build("flood frame", e))?;
+        vxlan_frame(
+            &mut frame,
+            [10, 66, 0, 1],
+            [10, 66, 0, 2],
+            (i % (1 << 24)) as u32,
+            &inner,
+        )?;
+        pcap.packet(time_ns, &frame)?;
+        time_ns += line_rate_ns(frame.len());
+        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
+            let reply = mirrored % 2 == 1;
+            let (src, dst, sport, dport) = if reply {
+                ([198, 51, 100, 20], [10, 10, 0, 5], 443, 40_000)
+            } else {
+                ([10, 10, 0, 5], [198, 51, 100, 20], 40_000, 443)
+            };
+            inner.clear();
+            PacketBuilder::ethernet2([0x02, 0, 0, 0, 10, 5], [0x02, 0, 0, 0, 10, 1])
+                .ipv4(src, dst, 64)
+                .tcp(sport, dport, 1_000 + mirrored as u32, 64_240)
+                .ack(1)
+                .write(&mut inner, &ZEROS[..100])
+                .map_err(|e| GenerateError::build("mirrored frame", e))?;
+            vxlan_frame(&mut frame, [10, 10, 0, 5], [203, 0, 113, 50], 100, &inner)?;
+            pcap.packet(time_ns, &frame)?;
+            time_ns += line_rate_ns(frame.len());
+            mirrored += 1;
+        }
+    }
+    Ok(())
+}
+
+/// An Ethernet/IPv4/UDP 4789/VXLAN frame around `inner`, written into `out`.
+fn vxlan_frame(
+    out: &mut Vec<u8>,
+    src: [u8; 4],
+    dst: [u8; 4],
+    vni: u32,
+    inner: &[u8],
+) -> Result<(), GenerateError> {
+    let mut payload = Vec::with_capacity(8 + inner.len());
+    payload.extend_from_slice(&vxlan_header(vni)?);
+    payload.extend_from_slice(inner);
+    out.clear();
+    PacketBuilder::ethernet2([0x02, 0, 0, 0, 8, 1], [0x02, 0, 0, 0, 8, 2])
+        .ipv4(src, dst, 64)
+        .udp(49_152 + (vni % 16_000) as u16, VXLAN_PORT)
+        .write(out, &payload)
+        .map_err(|e| GenerateError::build("VXLAN frame", e))
+}
+
+/// Beats of the beacon in `bench-dns-flood`, one a minute from 1 min.
+const DNS_FLOOD_BEATS: u64 = 20;
+
+/// `bench-dns-flood`: `answers` DNS answers from random addresses, source port 53, to
+/// 10.30.2.5 on random ports, spread evenly over 21 minutes of packet time, none answering a
+/// query; answer `i` names a random address `cdn<i>.vendor.example`, and every 1,000th names
+/// 203.0.113.66 `cdn.vendor.example`. Beside them, 10.30.2.5 opens a TCP connection to
+/// 203.0.113.66:443 once a minute, 20 times (SYN, SYN/ACK, ACK, a 200-byte request, a 300-byte
+/// response, FIN, FIN, ACK: 8 packets each).
+fn dns_flood(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    answers: u64,
+) -> Result<(), GenerateError> {
+    const MINUTE_NS: u64 = 60_000_000_000;
+    let span_ns = (DNS_FLOOD_BEATS + 1) * MINUTE_NS;
+    let step_ns = (span_ns / answers.max(1)).max(1);
+    let client = [10, 30, 2, 5];
+    let c2 = [203, 0, 113, 66];
+    let mut frame = Vec::with_capacity(256);
+    let mut next_beat = 1u64;
+    let mut port = 40_000u16;
+    for i in 0..answers {
+        let time_ns = i * step_ns;
+        while next_beat <= DNS_FLOOD_BEATS && next_beat * MINUTE_NS <= time_ns {
+            port = port.wrapping_add(1);
+            beacon_connection(pcap, &mut frame, next_beat * MINUTE_NS, client, c2, port)?;
+            next_beat += 1;
+        }
+        let (name, address) = if i % 1_000 == 999 {
+            ("cdn.vendor.example".to_owned(), c2)
+        } else {
+            (
+                format!("cdn{i}.vendor.example"),
+                rng.random::<u32>().to_be_bytes(),
+            )
+        };
+        let message = super::conversation::dns_message(
+            rng.random(),
+            &name,
+            Some(std::net::IpAddr::from(address)),
+        )?;
+        frame.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 7, 1], [0x02, 0, 0, 0, 7, 2])
+            .ipv4(rng.random::<u32>().to_be_bytes(), client, 64)
+            .udp(53, rng.random_range(1_024..=65_535))
+            .write(&mut frame, &message)
+            .map_err(|e| GenerateError::build("DNS answer", e))?;
+        pcap.packet(time_ns, &frame)?;
+    }
+    while next_beat <= DNS_FLOOD_BEATS {
+        port = port.wrapping_add(1);
+        beacon_connection(pcap, &mut frame, next_beat * MINUTE_NS, client, c2, port)?;
+        next_beat += 1;
+    }
+    Ok(())
+}
+
+/// One short TCP connection of fixed sizes from `client:port` to `server:443` at `start_ns`
+/// (8 packets, 10 us apart).
+fn beacon_connection(
+    pcap: &mut PcapStream,
+    frame: &mut Vec<u8>,
+    start_ns: u64,
+    client: [u8; 4],
+    server: [u8; 4],
+    port: u16,
+) -> Result<(), GenerateError> {
+    const STEP_NS: u64 = 10_000;
+    let (c_isn, s_isn) = (1_000u32, 5_000u32);
+    // (from client, seq, ack, flags: 0 SYN, 1 SYN/ACK, 2 ACK, 3 PSH/ACK, 4 FIN/ACK, payload)
+    let steps: [(bool, u32, u32, u8, usize); 8] = [
+        (true, c_isn, 0, 0, 0),
+        (false, s_isn, c_isn + 1, 1, 0),
+        (true, c_isn + 1, s_isn + 1, 2, 0),
+        (true, c_isn + 1, s_isn + 1, 3, 200),
+        (false, s_isn + 1, c_isn + 201, 3, 300),
+        (true, c_isn + 201, s_isn + 301, 4, 0),
+        (false, s_isn + 301, c_isn + 202, 4, 0),
+        (true, c_isn + 202, s_isn + 302, 2, 0),
+    ];
+    for (n, (from_client, seq, ack, flags, len)) in steps.into_iter().enumerate() {
+        let (src, dst, sport, dport) = if from_client {
+            (client, server, port, 443)
+        } else {
+            (server, client, 443, port)
+        };
+        frame.clear();
+        let base = PacketBuilder::ethernet2([0x02, 0, 0, 0, 6, 1], [0x02, 0, 0, 0, 6, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, seq, 64_240);
+        let builder = match flags {
+            0 => base.syn(),
+            1 => base.syn().ack(ack),
+            2 => base.ack(ack),
+            3 => base.ack(ack).psh(),
+            _ => base.ack(ack).fin(),
+        };
+        builder
+            .write(frame, &ZEROS[..len])
+            .map_err(|e| GenerateError::build("beacon segment", e))?;
+        pcap.packet(start_ns + n as u64 * STEP_NS, frame)?;
     }
     Ok(())
 }

@@ -87,24 +87,24 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "extraneous-duplicate" => duplicate,
         "extraneous-clean" => clean,
         "extraneous-midstream-start" => midstream_start,
-        _ => return None,
+        _ => return super::precision_scenarios::builder(name),
     };
     Some(builder)
 }
 
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
+pub(super) const FIN: u8 = 0x01;
+pub(super) const SYN: u8 = 0x02;
+pub(super) const RST: u8 = 0x04;
 const PSH: u8 = 0x08;
-const ACK: u8 = 0x10;
-const DATA: u8 = PSH | ACK;
+pub(super) const ACK: u8 = 0x10;
+pub(super) const DATA: u8 = PSH | ACK;
 
 /// The client host of every case.
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 10);
+pub(super) const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 10);
 /// A second client.
-const CLIENT_B: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 11);
+pub(super) const CLIENT_B: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 11);
 /// The resolver.
-const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 2);
+pub(super) const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 2);
 /// Unscaled window every side advertises.
 const WINDOW: u16 = 64_240;
 /// Raw window of the scaled connection (502 << 7 = 64256 bytes).
@@ -112,46 +112,51 @@ const SCALED_WINDOW: u16 = 502;
 /// Window scale both SYNs of the scaled connection carry.
 const WINDOW_SCALE: u8 = 7;
 /// Round trip between client and servers.
-const RTT_US: u64 = 20_000;
+pub(super) const RTT_US: u64 = 20_000;
 /// Microseconds per second.
-const S: u64 = 1_000_000;
+pub(super) const S: u64 = 1_000_000;
 
-fn server(last: u8) -> Ipv4Addr {
+pub(super) fn server(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 0, 2, last)
 }
 
 /// One side of a TCP connection as its packets show it.
 #[derive(Clone, Copy, Debug)]
-struct Peer {
-    ip: Ipv4Addr,
-    port: u16,
+pub(super) struct Peer {
+    pub(super) ip: Ipv4Addr,
+    pub(super) port: u16,
     /// Next sequence number to send.
-    seq: u32,
+    pub(super) seq: u32,
     /// Acknowledgement to send (the peer's next sequence number as this side received it).
-    ack: u32,
-    ip_id: u16,
+    pub(super) ack: u32,
+    pub(super) ip_id: u16,
 }
 
 /// Which side sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
+pub(super) enum Side {
     Client,
     Server,
 }
 
-use Side::{Client, Server};
+pub(super) use Side::{Client, Server};
 
 /// A TCP connection written segment by segment.
-struct Conn {
-    client: Peer,
-    server: Peer,
+pub(super) struct Conn {
+    pub(super) client: Peer,
+    pub(super) server: Peer,
     /// Window scale option on SYNs.
     wscale: Option<u8>,
     window: u16,
 }
 
 impl Conn {
-    fn new(rng: &mut ChaCha8Rng, client: Ipv4Addr, server: Ipv4Addr, server_port: u16) -> Conn {
+    pub(super) fn new(
+        rng: &mut ChaCha8Rng,
+        client: Ipv4Addr,
+        server: Ipv4Addr,
+        server_port: u16,
+    ) -> Conn {
         let client_port = rng.random_range(32_768..=60_999);
         Conn::with_ports(rng, client, client_port, server, server_port)
     }
@@ -193,7 +198,7 @@ impl Conn {
 
     /// A segment at the sender's sequence number; the receiver takes it in (its next
     /// acknowledgement covers it).
-    fn send(
+    pub(super) fn send(
         &mut self,
         rng: &mut ChaCha8Rng,
         from: Side,
@@ -211,7 +216,7 @@ impl Conn {
     }
 
     /// A segment with chosen numbers; neither side's state changes.
-    fn craft(
+    pub(super) fn craft(
         &mut self,
         rng: &mut ChaCha8Rng,
         from: Side,
@@ -226,7 +231,7 @@ impl Conn {
     }
 
     /// SYN, SYN-ACK, ACK from `t`; returns the time after the last.
-    fn handshake(
+    pub(super) fn handshake(
         &mut self,
         rng: &mut ChaCha8Rng,
         tl: &mut Timeline,
@@ -239,7 +244,7 @@ impl Conn {
     }
 
     /// A request, its response and the client's ACK; returns the time after the last.
-    fn exchange(
+    pub(super) fn exchange(
         &mut self,
         rng: &mut ChaCha8Rng,
         tl: &mut Timeline,
@@ -254,7 +259,7 @@ impl Conn {
     }
 
     /// FIN from the client, FIN from the server, last ACK; returns the time after the last.
-    fn close(
+    pub(super) fn close(
         &mut self,
         rng: &mut ChaCha8Rng,
         tl: &mut Timeline,
@@ -367,7 +372,7 @@ fn udp_packet(
     Ok(bytes)
 }
 
-fn udp_frame(
+pub(super) fn udp_frame(
     src: (Ipv4Addr, u16),
     dst: (Ipv4Addr, u16),
     ip_id: &mut u16,
@@ -424,10 +429,14 @@ fn no_handshake(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
     let t = clean.exchange(rng, &mut tl, t, 200, 800)?;
     clean.close(rng, &mut tl, t)?;
 
+    // Picked up midstream after the warm-up, and its server acknowledges a sequence space
+    // 100000000 bytes away from what the client sent: not an ordinary connection picked up
+    // midstream (whose peer would acknowledge the client's data).
     let mut late = Conn::new(rng, CLIENT, server(12), 80);
     let t = 4 * S;
     tl.push(t, late.send(rng, Client, DATA, 300)?);
-    tl.push(t + RTT_US, late.send(rng, Server, DATA, 1_000)?);
+    let (seq, ack) = (late.server.seq, late.server.ack.wrapping_add(100_000_000));
+    tl.push(t + RTT_US, late.craft(rng, Server, DATA, seq, ack, 1_000)?);
     tl.push(t + RTT_US + 100, late.send(rng, Client, ACK, 0)?);
     tl.push(t + RTT_US + 200, late.send(rng, Server, DATA, 400)?);
     tl.push(t + RTT_US + 300, late.send(rng, Client, ACK, 0)?);

@@ -10,11 +10,15 @@
 
 mod beacon_scenarios;
 pub mod bench_scenarios;
+mod control_scenarios;
 pub mod conversation;
+mod correctness_scenarios;
 pub mod encap;
 mod extraneous_scenarios;
 pub mod frame;
+mod precision_scenarios;
 mod scenarios;
+mod security_scenarios;
 pub mod timeline;
 pub mod writer;
 
@@ -43,6 +47,10 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .iter()
         .chain(extraneous_scenarios::SCENARIOS)
         .chain(beacon_scenarios::SCENARIOS)
+        .chain(control_scenarios::SCENARIOS)
+        .chain(security_scenarios::SCENARIOS)
+        .chain(correctness_scenarios::SCENARIOS)
+        .chain(precision_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).
@@ -227,6 +235,12 @@ impl GenerateError {
 
 /// Writes scenario `name` with `seed` to `out` as a pcap file.
 pub fn generate(name: &str, seed: u64, out: &Path) -> Result<GenerateSummary, GenerateError> {
+    // Control-plane scenarios also write their records next to the capture.
+    if let Some(written) =
+        control_scenarios::generate(name, &mut ChaCha8Rng::seed_from_u64(seed), out)
+    {
+        return written;
+    }
     let build = scenarios::builder(name).ok_or_else(|| GenerateError::UnknownScenario {
         name: name.to_owned(),
     })?;

@@ -58,7 +58,9 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "early-decision" => early_decision,
         _ => {
             return super::extraneous_scenarios::builder(name)
-                .or_else(|| super::beacon_scenarios::builder(name));
+                .or_else(|| super::beacon_scenarios::builder(name))
+                .or_else(|| super::security_scenarios::builder(name))
+                .or_else(|| super::correctness_scenarios::builder(name));
         }
     };
     Some(builder)

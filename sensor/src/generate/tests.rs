@@ -74,6 +74,10 @@ fn generate_bytes(test: &str, name: &str, seed: u64) -> (Vec<u8>, u64) {
     let summary = generate(name, seed, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
+    // Control-plane scenarios also write their records beside the capture.
+    let _ = std::fs::remove_dir_all(path.with_extension("audit"));
+    let _ = std::fs::remove_file(path.with_extension("assets.csv"));
+    let _ = std::fs::remove_file(path.with_extension("changes.csv"));
     (bytes, summary.packets)
 }
 
