@@ -15,6 +15,8 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 16: the committed fuzzing corpora and crash regressions through the fuzz entry points.
+mod fuzz_corpus;
 // Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.
 mod control;
 // Issues 11, 17.1 and 18.1: alerts on real traffic (../shared/pcaps/wild), a folder as its

@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target: `mirrorwatch::fuzzing::capture_file` (see that module for what it checks). The scratch
+//! file lives in /dev/shm so each execution stays in memory.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mirrorwatch::fuzzing::capture_file(data, std::path::Path::new("/dev/shm"))
+});

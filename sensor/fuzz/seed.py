@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Builds the fuzzers' seed corpora, never committed: `seeds/own/<target>/` from the project's
+generated cases (pcaps/), and `seeds/shared/<target>/` from the shared third-party captures
+(../shared/pcaps/) when present. The committed `corpus/<target>/` is minimised from the own
+seeds and what fuzzing found from them only, so no third-party bytes enter the repository;
+the shared seeds are passed to a run as a second, read-only corpus directory (README.md).
+
+Frames are taken from classic pcap files (pcapng inputs are converted with editcap when it is
+installed); the first byte of a layer_walk seed selects the link type as fuzzing.rs does.
+"""
+import gzip, hashlib, os, struct, subprocess, sys, tempfile, zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SEEDS = HERE / "seeds"
+# Index of the link type in fuzzing.rs FUZZ_LINKS.
+LINK_SELECTOR = {1: 0, 101: 1, 228: 2, 229: 3, 113: 4, 276: 5, 0: 6, 108: 7}
+MAX_FILE_SEED = 256 * 1024
+MAX_FRAMES_PER_FILE = 200
+
+
+def put_seed(target, data, origin="own"):
+    d = SEEDS / origin / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def pcap_frames(raw):
+    """(linktype, frame) of a classic pcap (either byte order), stopping at damage."""
+    if len(raw) < 24:
+        return
+    magic = raw[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        return
+    link = struct.unpack(e + "I", raw[20:24])[0] & 0x0FFFFFFF
+    off = 24
+    while off + 16 <= len(raw):
+        _, _, incl, _ = struct.unpack(e + "IIII", raw[off:off + 16])
+        off += 16
+        if incl > 262144 or off + incl > len(raw):
+            return
+        yield link, raw[off:off + incl]
+        off += incl
+
+
+def as_pcap(path):
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            return b""
+    if raw[:4] == b"\x0a\x0d\x0d\x0a":
+        with tempfile.NamedTemporaryFile(suffix=".pcap") as out:
+            r = subprocess.run(["editcap", "-F", "pcap", str(path), out.name],
+                               capture_output=True)
+            return Path(out.name).read_bytes() if r.returncode == 0 else b""
+    return raw
+
+
+def dns_payloads(path):
+    try:
+        r = subprocess.run(["tshark", "-r", str(path), "-Y", "dns && udp", "-T", "fields",
+                            "-e", "udp.payload"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out = []
+    for h in r.stdout.replace(",", " ").split():
+        try:
+            out.append(bytes.fromhex(h.replace(":", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def main():
+    inputs = [(p, "own") for p in sorted((ROOT / "pcaps").glob("*/input.pcap"))]
+    shared = ROOT.parent / "shared" / "pcaps"
+    if shared.is_dir():
+        inputs += [(p, "shared") for p in sorted(shared.rglob("*"))
+                   if p.is_file() and p.suffix != ".tsv"]
+    else:
+        print(f"seed.py: {shared} absent, seeding from pcaps/ only", file=sys.stderr)
+    for path, origin in inputs:
+        put = lambda target, data: put_seed(target, data, origin)  # noqa: E731
+        raw = path.read_bytes()
+        if len(raw) <= MAX_FILE_SEED:
+            put("capture_file", raw)
+        for n, (link, frame) in enumerate(pcap_frames(as_pcap(path))):
+            if n >= MAX_FRAMES_PER_FILE:
+                break
+            sel = LINK_SELECTOR.get(link)
+            if sel is not None:
+                put("layer_walk", bytes([sel]) + frame)
+                # Our views see what follows Ethernet + IPv4 + UDP/GRE; offer the tail.
+                for cut, view in ((42, 0), (42, 2), (38, 4), (46, 6), (46, 7)):
+                    if len(frame) > cut:
+                        put("decoder_views", bytes([view]) + frame[cut:])
+        for payload in dns_payloads(path):
+            put("dns_message", payload)
+    small = sorted((ROOT / "pcaps").glob("*/input.pcap"), key=lambda p: p.stat().st_size)[:3]
+    for p in small:
+        put_seed("capture_file", gzip.compress(p.read_bytes()))
+        z = subprocess.run(["zstd", "-c", str(p)], capture_output=True)
+        if z.returncode == 0:
+            put_seed("capture_file", z.stdout)
+    put_seed("config_toml", (ROOT / "sensor/src/default_config.toml").read_bytes())
+    for cfg in (ROOT / "pcaps").glob("*/*.toml"):
+        put_seed("config_toml", cfg.read_bytes())
+    put_seed("baseline_file", b"# known\n203.0.113.7\n2001:db8::1\n\n198.51.100.9 # comment\n")
+    put_seed("baseline_file", b"not an address\n")
+
+
+def cap(target, keep):
+    """Keeps the `keep` seeds with the lowest hashes: a deterministic sample for cmin."""
+    for origin in ("own", "shared"):
+        d = SEEDS / origin / target
+        names = sorted(d.iterdir()) if d.is_dir() else []
+        for p in names[keep:]:
+            p.unlink()
+
+
+if __name__ == "__main__":
+    main()
+    cap("layer_walk", 4000)
+    cap("decoder_views", 4000)
