@@ -68,7 +68,10 @@ pub fn layer_walk(data: &[u8]) {
     let decoder = Decoder::new(fuzz_decode_config());
     let mut counters = DecodeCounters::default();
     let packet = decoder.decode(link, frame, frame.len() as u32, &mut counters);
-    assert!(packet.inner_depth <= packet.tunnels.len(), "inner depth beyond the tunnel stack");
+    assert!(
+        packet.inner_depth <= packet.tunnels.len(),
+        "inner depth beyond the tunnel stack"
+    );
 }
 
 /// Our own decoder views; the first byte picks the view. Whatever a view accepts, its header
@@ -79,7 +82,11 @@ pub fn decoder_views(data: &[u8]) {
     };
     let within = |header_len: usize, payload: &[u8]| {
         assert!(header_len <= bytes.len(), "header beyond the bytes");
-        assert_eq!(header_len + payload.len(), bytes.len(), "payload does not follow the header");
+        assert_eq!(
+            header_len + payload.len(),
+            bytes.len(),
+            "payload does not follow the header"
+        );
     };
     match selector % 11 {
         0 => {
@@ -100,7 +107,13 @@ pub fn decoder_views(data: &[u8]) {
                 geneve::GeneveSlice::from_slice_strict(bytes)
             };
             if let Ok(v) = view {
-                let _ = (v.version(), v.vni(), v.protocol_type(), v.oam(), v.critical());
+                let _ = (
+                    v.version(),
+                    v.vni(),
+                    v.protocol_type(),
+                    v.oam(),
+                    v.critical(),
+                );
                 let opts: usize = v.options().map(|o| o.total_len()).sum();
                 assert!(opts <= v.opt_len_bytes(), "options beyond their length");
                 within(v.header_len(), v.payload());
@@ -167,7 +180,10 @@ pub fn dns_message(data: &[u8]) {
     dns.for_each_address(|_| addresses += 1);
     // An address record takes at least 11 bytes of the message (a 1-byte root name, type,
     // class, TTL, length) plus 4 of data.
-    assert!(addresses <= data.len() / 15 + 1, "more addresses than the message can hold");
+    assert!(
+        addresses <= data.len() / 15 + 1,
+        "more addresses than the message can hold"
+    );
 }
 
 /// The TOML configuration, as `--config FILE` reads it.
@@ -178,7 +194,10 @@ pub fn config_toml(data: &[u8]) {
     if let Ok(config) = crate::config::Config::parse(text, Path::new("fuzz.toml")) {
         // A configuration accepted once must be accepted again by a reload to itself.
         let (_, changed) = config.reloaded(&config);
-        assert!(changed.is_empty(), "a reload to the same file changed {changed:?}");
+        assert!(
+            changed.is_empty(),
+            "a reload to the same file changed {changed:?}"
+        );
     }
 }
 

@@ -14,18 +14,29 @@ type Entry = fn(&[u8], &Path);
 
 /// Every fuzz target by its directory name.
 const TARGETS: [(&str, Entry); 6] = [
-    ("capture_file", |d, dir| mirrorwatch::fuzzing::capture_file(d, dir)),
+    ("capture_file", |d, dir| {
+        mirrorwatch::fuzzing::capture_file(d, dir)
+    }),
     ("layer_walk", |d, _| mirrorwatch::fuzzing::layer_walk(d)),
-    ("decoder_views", |d, _| mirrorwatch::fuzzing::decoder_views(d)),
+    ("decoder_views", |d, _| {
+        mirrorwatch::fuzzing::decoder_views(d)
+    }),
     ("dns_message", |d, _| mirrorwatch::fuzzing::dns_message(d)),
     ("config_toml", |d, _| mirrorwatch::fuzzing::config_toml(d)),
-    ("baseline_file", |d, dir| mirrorwatch::fuzzing::baseline_file(d, dir)),
+    ("baseline_file", |d, dir| {
+        mirrorwatch::fuzzing::baseline_file(d, dir)
+    }),
 ];
 
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     let dir = workspace_root().join("sensor/fuzz").join(kind).join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
