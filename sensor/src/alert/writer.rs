@@ -260,12 +260,16 @@ enum WriterMsg {
     Reopen,
 }
 
-/// Written buffers kept for reuse (each `2 * SINK_FLUSH_BYTES`).
-const RECYCLED_BUFFERS: usize = 16;
-
 /// Chunks queued for the writer thread before producers wait, or in live mode drop
 /// (at most ~8 MiB).
 const WRITER_QUEUE_CHUNKS: usize = 64;
+
+/// Buffers (each `2 * SINK_FLUSH_BYTES`) that circulate between the sinks and the writer:
+/// made once at start, as many as the writer queue can hold plus one per producer of a
+/// typical run, so a writer that falls behind (a slow output) never makes a producer
+/// allocate a fresh one, and a written buffer is never freed for want of room in the pool.
+/// They are reserved, not touched: pages are committed only as events fill them.
+const RECYCLED_BUFFERS: usize = WRITER_QUEUE_CHUNKS + 16;
 
 /// The part of a sink the writer thread can reach.
 #[derive(Default)]
@@ -347,8 +351,11 @@ impl EventWriter {
         // instead of growing memory, and the queue is allocated once.
         let (tx, rx) = crossbeam_channel::bounded::<WriterMsg>(WRITER_QUEUE_CHUNKS);
         // Buffers go back to the sinks after writing, so a steady stream of events (flow
-        // records) allocates nothing; beyond this many idle buffers they are freed.
+        // records) allocates nothing, even while the writer lags behind its producers.
         let (recycle_tx, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
+        for _ in 0..RECYCLED_BUFFERS {
+            let _ = recycle_tx.try_send(Vec::with_capacity(SINK_FLUSH_BYTES * 2));
+        }
         let sinks: SinkRegistry = Arc::default();
         let latency = latency_histogram();
         let mut state = WriterState {
