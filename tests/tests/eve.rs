@@ -681,6 +681,22 @@ fn with_examples(text: &str, examples: &str) -> Option<String> {
     found.then_some(out)
 }
 
+/// `stats.output.outputs[].written` counts what an output had delivered when the stats event
+/// was composed; the output thread may still be writing the run's last events then, so the
+/// figure depends on timing and is masked in the comparison.
+fn mask_written(text: &str) -> String {
+    const KEY: &str = "\"written\":";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        out.push_str(&rest[..at + KEY.len()]);
+        rest = rest[at + KEY.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('N');
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn documented_examples_are_a_real_run() {
     let examples = generated_examples();
@@ -694,7 +710,7 @@ fn documented_examples_are_a_real_run() {
             std::fs::write(&path, &want).unwrap();
         } else {
             assert!(
-                want == text,
+                mask_written(&want) == mask_written(&text),
                 "{doc}: the JSON examples differ from a real run; rerun this test with \
                  MIRRORWATCH_BLESS=1 to regenerate them, and review the diff. Expected:\n{examples}"
             );
