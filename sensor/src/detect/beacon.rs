@@ -112,6 +112,9 @@ pub struct BeaconConfig {
     pub baseline_file: String,
     /// Destinations remembered (run and baseline together).
     pub known_destinations_capacity: usize,
+    /// Most destinations one internal host may teach the known set per hour of packet time
+    /// (each from a completed two-way exchange): bounds baseline poisoning.
+    pub learn_per_source_per_hour: u32,
     /// Alert on the first contact with an untrusted destination never seen before.
     pub new_destination_alerts: bool,
     /// Alert also on the keep-alives of known protocols (STUN, SIP, WireGuard, NAT-T,
@@ -141,6 +144,7 @@ impl Default for BeaconConfig {
             warmup_s: 300,
             baseline_file: String::new(),
             known_destinations_capacity: 65_536,
+            learn_per_source_per_hour: 256,
             new_destination_alerts: false,
             alert_keepalives: false,
             dns_resolvers: Vec::new(),
@@ -181,6 +185,9 @@ impl BeaconConfig {
         }
         if self.known_destinations_capacity > 1 << 24 {
             return fail("known_destinations_capacity", "must be at most 2^24");
+        }
+        if self.learn_per_source_per_hour == 0 || self.learn_per_source_per_hour > 1 << 20 {
+            return fail("learn_per_source_per_hour", "must be between 1 and 2^20");
         }
         if self.allowlist_domains.iter().any(|d| {
             d.trim_start_matches("*.")
@@ -231,6 +238,9 @@ const KA_MASK: u8 = 0b1111 << KA_SHIFT;
 const KA_NOT: u8 = 15;
 /// Some data packet of the flow's source was not a recognised keep-alive.
 const FLOW_NOT_KEEPALIVE: u8 = 1 << 6;
+/// The destination sent payload in this flow (half of a two-way exchange; the source's half
+/// is `cur_start` set).
+const PEER_DATA: u8 = 1 << 7;
 
 /// Keep-alive beats of a pattern: the kind, and how many beats were of it. A pattern is a
 /// keep-alive when at least half its beats are: the score is made of medians, so the beats
@@ -317,6 +327,12 @@ pub struct BeaconStats {
     pub new_destinations: u64,
     /// Destinations not remembered because `known_destinations_capacity` was reached.
     pub destinations_not_remembered: u64,
+    /// Unknown destinations not learned because no completed two-way exchange was seen
+    /// (once per pair or track): spoofed SYNs, unanswered probes.
+    pub destinations_refused_one_way: u64,
+    /// Unknown destinations not learned because their source had taught
+    /// `learn_per_source_per_hour` already (once per exchange).
+    pub destinations_refused_rate: u64,
     /// Patterns above the threshold not alerted because they are keep-alives of a known
     /// protocol, by [`Keepalive`] value (index 0 unused).
     pub keepalives: [u64; 8],
@@ -341,6 +357,8 @@ impl BeaconStats {
         self.allowlisted += o.allowlisted;
         self.new_destinations += o.new_destinations;
         self.destinations_not_remembered += o.destinations_not_remembered;
+        self.destinations_refused_one_way += o.destinations_refused_one_way;
+        self.destinations_refused_rate += o.destinations_refused_rate;
         for (a, b) in self.keepalives.iter_mut().zip(o.keepalives) {
             *a += b;
         }
@@ -379,6 +397,11 @@ impl BeaconStats {
                 "destinations_not_remembered",
                 self.destinations_not_remembered,
             ),
+            (
+                "destinations_refused_one_way",
+                self.destinations_refused_one_way,
+            ),
+            ("destinations_refused_rate", self.destinations_refused_rate),
         ];
         v.push((KEEPALIVES[0], total));
         for (name, n) in KEEPALIVES.iter().zip(self.keepalives).skip(1) {
@@ -652,9 +675,15 @@ struct AlertState {
     last_score: f32,
     /// Above the threshold but allowlisted by name: never alerted.
     suppressed: bool,
-    /// Destination facts when the pair or track was created.
+    /// Destination facts: first seen (never known before, after the warm-up) and in the
+    /// baseline file, as of the last time the known set was asked.
     dest_first_seen: bool,
     dest_in_baseline: bool,
+    /// The known set was asked about the destination once.
+    dest_asked: bool,
+    /// The destination is settled: known, learned, or not rememberable (set full); the
+    /// known set is not asked again.
+    dest_settled: bool,
     /// Above the threshold, a keep-alive of a known protocol, counted once.
     keepalive_counted: bool,
 }
@@ -792,13 +821,129 @@ impl TrackPool {
     }
 }
 
+/// How a destination was learned, as written in the baseline (`how=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LearnedHow {
+    /// A line of the old baseline format (an address alone): when and how are not known.
+    #[default]
+    Unrecorded,
+    /// A TCP connection whose handshake was seen, with data acknowledged both ways.
+    TcpHandshake,
+    /// A TCP connection picked up after its handshake (an active-timeout restart, a capture
+    /// started midstream), with data acknowledged both ways.
+    TcpData,
+    /// Another protocol (UDP, ...): payload both ways.
+    TwoWay,
+}
+
+impl LearnedHow {
+    /// The name in the baseline file.
+    pub fn name(self) -> &'static str {
+        match self {
+            LearnedHow::Unrecorded => "unrecorded",
+            LearnedHow::TcpHandshake => "tcp_handshake",
+            LearnedHow::TcpData => "tcp_data",
+            LearnedHow::TwoWay => "two_way",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<LearnedHow> {
+        [
+            LearnedHow::Unrecorded,
+            LearnedHow::TcpHandshake,
+            LearnedHow::TcpData,
+            LearnedHow::TwoWay,
+        ]
+        .into_iter()
+        .find(|h| h.name() == s)
+    }
+}
+
+/// One known destination: where it came from and, when recorded, when, how and from whom it
+/// was learned (issue 19 item 8: a baseline entry can be audited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownEntry {
+    /// Loaded from the baseline file (not learned in this run).
+    pub from_baseline: bool,
+    /// Packet time of the exchange that taught it (`None`: not recorded, an old-format line).
+    pub learned_at: Option<Timestamp>,
+    /// The kind of exchange.
+    pub how: LearnedHow,
+    /// The internal host of that exchange.
+    pub source: Option<IpAddr>,
+    /// Destination port and IP protocol of that exchange (`None`: not recorded).
+    pub service: Option<(u16, u8)>,
+}
+
+/// A lesson: a completed two-way exchange that may teach its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lesson {
+    /// Packet time of the exchange.
+    pub at: Timestamp,
+    /// The kind of exchange.
+    pub how: LearnedHow,
+    /// The internal host (whose hourly budget it spends).
+    pub source: [u8; 16],
+    /// Destination port.
+    pub port: u16,
+    /// IP protocol.
+    pub proto: u8,
+}
+
+/// What [`KnownDestinations::observe`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Already known; whether from the baseline file.
+    Known {
+        /// Loaded from the baseline file.
+        in_baseline: bool,
+    },
+    /// Not known before, learned now.
+    Learned,
+    /// Not known, not learned: no completed two-way exchange (spoofed SYNs, unanswered
+    /// probes).
+    RefusedOneWay,
+    /// Not known, not learned: the source taught its hourly share already.
+    RefusedRate,
+    /// Not known, not learned: `known_destinations_capacity` reached.
+    Full,
+}
+
+/// Buckets of the per-source teaching budget (a seeded hash of the source picks one; sources
+/// that share a bucket share its budget, which can only refuse more, never learn more).
+const SOURCE_BUCKETS: usize = 4096;
+
+/// A source bucket's teaching window: its start and the destinations learned in it.
+#[derive(Clone, Copy, Debug, Default)]
+struct TeachWindow {
+    start: Timestamp,
+    learned: u32,
+}
+
+/// The window of the per-source budget.
+const TEACH_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The set and the budgets, behind one lock.
+#[derive(Debug)]
+struct KnownSet {
+    map: HashMap<[u8; 16], KnownEntry>,
+    windows: Vec<TeachWindow>,
+    hasher: foldhash::quality::RandomState,
+}
+
 /// Known untrusted destinations, shared by the workers: loaded from `[beacon] baseline_file`
 /// at start, grown by the run (at most `known_destinations_capacity`), saved back by the last
-/// worker to finish. Touched once per new pair or track, never per packet.
+/// worker to finish. Touched once per new pair or track (and per connection of a pair until
+/// its destination is settled), never per packet.
+///
+/// A destination is learned only from a completed two-way exchange ([`Lesson`]), and one
+/// source teaches at most `learn_per_source_per_hour` destinations per hour of packet time:
+/// spoofed SYNs from a home address, or a compromised host contacting thousands of hosts,
+/// cannot make a later C2 "known" (issue 19 item 8). Each entry records when, how and from
+/// whom it was learned, and the baseline file keeps it (format in `docs/baseline.md`).
 #[derive(Debug)]
 pub struct KnownDestinations {
-    /// Address → whether it came from the baseline file.
-    set: Mutex<HashMap<[u8; 16], bool>>,
+    set: Mutex<KnownSet>,
     capacity: usize,
     path: Option<PathBuf>,
     open_workers: AtomicUsize,
@@ -807,14 +952,16 @@ pub struct KnownDestinations {
 impl KnownDestinations {
     /// Loads the baseline file of `config` (none when `baseline_file` is empty). A missing
     /// file is an empty baseline (the first run creates it); an unreadable one or a line that
-    /// is not an address is an error naming the file and line.
+    /// is not an address (or a recorded field that does not parse) is an error naming the
+    /// file and line. Lines of the old format, an address alone, load as entries whose
+    /// learning was not recorded.
     pub fn load(config: &BeaconConfig) -> std::io::Result<KnownDestinations> {
         let capacity = if config.enabled {
             config.known_destinations_capacity
         } else {
             0
         };
-        let mut set = HashMap::with_capacity(capacity);
+        let mut map = HashMap::with_capacity(capacity);
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
             let text = match crate::fsio::read_to_string(path) {
@@ -832,46 +979,102 @@ impl KnownDestinations {
                 if line.is_empty() {
                     continue;
                 }
-                let ip: IpAddr = line.parse().map_err(|_| {
+                let (addr, entry) = parse_baseline_line(line).map_err(|what| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "beacon baseline {}: line {}: {} is not an IP address",
+                            "beacon baseline {}: line {}: {} {what}",
                             path.display(),
                             n + 1,
                             crate::fsio::excerpt(line)
                         ),
                     )
                 })?;
-                if set.len() < capacity {
-                    set.insert(ip_to_addr(ip), true);
+                if map.len() < capacity {
+                    map.insert(ip_to_addr(addr), entry);
                 }
             }
         }
+        let buckets = if capacity == 0 { 0 } else { SOURCE_BUCKETS };
         Ok(KnownDestinations {
-            set: Mutex::new(set),
+            set: Mutex::new(KnownSet {
+                map,
+                windows: vec![TeachWindow::default(); buckets],
+                hasher: foldhash::quality::RandomState::default(),
+            }),
             capacity,
             path,
             open_workers: AtomicUsize::new(0),
         })
     }
 
-    /// Notes a destination: `Some((new, in_baseline))`, `None` when it is not remembered (full).
-    fn observe(&self, addr: [u8; 16]) -> Option<(bool, bool)> {
-        let mut set = self.set.lock().ok()?;
-        if let Some(&baseline) = set.get(&addr) {
-            return Some((false, baseline));
+    /// Notes a contact with `addr`: known already, or learned from `lesson` (a completed
+    /// two-way exchange; `None` for anything less) within the source's budget of
+    /// `per_source_per_hour` destinations per hour.
+    pub fn observe(
+        &self,
+        addr: [u8; 16],
+        lesson: Option<Lesson>,
+        per_source_per_hour: u32,
+    ) -> Observed {
+        let Ok(mut guard) = self.set.lock() else {
+            return Observed::Full;
+        };
+        let set = &mut *guard;
+        if let Some(e) = set.map.get(&addr) {
+            return Observed::Known {
+                in_baseline: e.from_baseline,
+            };
         }
-        if set.len() >= self.capacity {
-            return None;
+        let Some(lesson) = lesson else {
+            return Observed::RefusedOneWay;
+        };
+        if set.map.len() >= self.capacity {
+            return Observed::Full;
         }
-        set.insert(addr, false);
-        Some((true, false))
+        let bucket = set.hasher.hash_one(lesson.source) as usize % SOURCE_BUCKETS;
+        let Some(w) = set.windows.get_mut(bucket) else {
+            return Observed::Full;
+        };
+        // A fixed window per bucket, restarted by the first lesson an hour or more after its
+        // start (or before it: captures replayed out of order).
+        if w.learned == 0
+            || lesson.at < w.start
+            || lesson.at.saturating_since(w.start) >= TEACH_WINDOW
+        {
+            *w = TeachWindow {
+                start: lesson.at,
+                learned: 0,
+            };
+        }
+        if w.learned >= per_source_per_hour {
+            return Observed::RefusedRate;
+        }
+        w.learned += 1;
+        set.map.insert(
+            addr,
+            KnownEntry {
+                from_baseline: false,
+                learned_at: Some(lesson.at),
+                how: lesson.how,
+                source: Some(addr_to_ip(lesson.source)),
+                service: Some((lesson.port, lesson.proto)),
+            },
+        );
+        Observed::Learned
+    }
+
+    /// The entry of `addr`, if known.
+    pub fn get(&self, addr: IpAddr) -> Option<KnownEntry> {
+        self.set
+            .lock()
+            .ok()
+            .and_then(|s| s.map.get(&ip_to_addr(addr)).copied())
     }
 
     /// Addresses remembered now.
     pub fn len(&self) -> usize {
-        self.set.lock().map_or(0, |s| s.len())
+        self.set.lock().map_or(0, |s| s.map.len())
     }
 
     /// Nothing remembered.
@@ -879,24 +1082,46 @@ impl KnownDestinations {
         self.len() == 0
     }
 
-    /// Writes the baseline file (sorted, one address per line), if there is one.
+    /// The baseline text: a header, then one line per address, sorted (format in
+    /// `docs/baseline.md`).
+    pub fn to_text(&self) -> Vec<u8> {
+        let mut entries: Vec<(IpAddr, KnownEntry)> = match self.set.lock() {
+            Ok(s) => s.map.iter().map(|(a, e)| (addr_to_ip(*a), *e)).collect(),
+            Err(_) => Vec::new(),
+        };
+        entries.sort_unstable_by_key(|(a, _)| *a);
+        let mut out = Vec::with_capacity(entries.len() * 112 + 256);
+        let _ = writeln!(
+            out,
+            "# mirrorwatch known destinations (untrusted hosts contacted from home)\n\
+             # ADDRESS [learned=TIME how=tcp_handshake|tcp_data|two_way source=HOME_HOST service=PORT/PROTO]\n\
+             # An address alone is an entry whose learning was not recorded."
+        );
+        for (addr, e) in entries {
+            let _ = write!(out, "{addr}");
+            if let Some(at) = e.learned_at {
+                let _ = write!(out, " learned={}", crate::alert::Rfc3339(at));
+            }
+            if e.how != LearnedHow::Unrecorded {
+                let _ = write!(out, " how={}", e.how.name());
+            }
+            if let Some(src) = e.source {
+                let _ = write!(out, " source={src}");
+            }
+            if let Some((port, proto)) = e.service {
+                let _ = write!(out, " service={port}/{}", proto_name(proto));
+            }
+            let _ = writeln!(out);
+        }
+        out
+    }
+
+    /// Writes the baseline file, if there is one.
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut addrs: Vec<IpAddr> = match self.set.lock() {
-            Ok(s) => s.keys().map(|a| addr_to_ip(*a)).collect(),
-            Err(_) => return Ok(()),
-        };
-        addrs.sort_unstable();
-        let mut out = Vec::with_capacity(addrs.len() * 16 + 64);
-        let _ = writeln!(
-            out,
-            "# mirrorwatch known destinations (untrusted hosts contacted from home)"
-        );
-        for a in addrs {
-            let _ = writeln!(out, "{a}");
-        }
+        let out = self.to_text();
         // A temp file with a random name, created O_EXCL beside the baseline, then renamed:
         // a planted link or a pre-created temp path cannot redirect the write, and the mode
         // of an existing baseline is kept (new ones 0640 under the umask).
@@ -909,11 +1134,68 @@ impl KnownDestinations {
 impl Default for KnownDestinations {
     fn default() -> Self {
         KnownDestinations {
-            set: Mutex::new(HashMap::new()),
+            set: Mutex::new(KnownSet {
+                map: HashMap::new(),
+                windows: Vec::new(),
+                hasher: foldhash::quality::RandomState::default(),
+            }),
             capacity: 0,
             path: None,
             open_workers: AtomicUsize::new(0),
         }
+    }
+}
+
+/// One non-comment baseline line: `ADDRESS` then optional `key=value` fields. Unknown keys
+/// are skipped (a newer sensor may record more); a known key with a bad value is an error.
+fn parse_baseline_line(line: &str) -> Result<(IpAddr, KnownEntry), &'static str> {
+    let mut fields = line.split_whitespace();
+    let addr: IpAddr = fields
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or("is not an IP address")?;
+    let mut e = KnownEntry {
+        from_baseline: true,
+        ..KnownEntry::default()
+    };
+    for field in fields {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err("has a field that is not key=value");
+        };
+        match key {
+            "learned" => {
+                e.learned_at = Some(Rfc3339::parse(value).ok_or("has a bad learned= time")?);
+            }
+            "how" => e.how = LearnedHow::from_name(value).ok_or("has an unknown how=")?,
+            "source" => e.source = Some(value.parse().map_err(|_| "has a bad source=")?),
+            "service" => {
+                let (port, proto) = value.split_once('/').ok_or("has a bad service=")?;
+                let port = port.parse().map_err(|_| "has a bad service= port")?;
+                let proto = proto_number(proto).ok_or("has a bad service= protocol")?;
+                e.service = Some((port, proto));
+            }
+            _ => {}
+        }
+    }
+    Ok((addr, e))
+}
+
+/// The name of an IP protocol in `service=`: `tcp`, `udp`, `sctp`, else the number.
+fn proto_name(proto: u8) -> std::borrow::Cow<'static, str> {
+    match proto {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        132 => "sctp".into(),
+        n => n.to_string().into(),
+    }
+}
+
+fn proto_number(name: &str) -> Option<u8> {
+    match name {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "sctp" => Some(132),
+        n => n.parse().ok(),
     }
 }
 
@@ -933,6 +1215,7 @@ struct Settings {
     new_destination_alerts: bool,
     alert_keepalives: bool,
     dns_resolvers: Vec<IpNet>,
+    learn_per_source_per_hour: u32,
     shared: SharedState,
 }
 
@@ -1066,8 +1349,12 @@ impl BeaconDetector {
         if flow.ext.beacon.flags & OUTBOUND == 0 {
             return Ok(());
         }
-        if p.dir == flow.first_dir && p.payload_len > 0 {
-            self.on_data(flow, p, sink)?;
+        if p.payload_len > 0 {
+            if p.dir == flow.first_dir {
+                self.on_data(flow, p, sink)?;
+            } else {
+                flow.ext.beacon.flags |= PEER_DATA;
+            }
         }
         if flow.key.proto == IpProto::TCP && flow.ext.beacon.flags & RECORDED == 0 {
             const FIN: u8 = 0x01;
@@ -1105,13 +1392,16 @@ impl BeaconDetector {
         if st.cur_start != Timestamp::ZERO {
             if let Some(idx) = st.track.checked_sub(1) {
                 let (key, src_port) = PairKey::of_flow(flow);
+                let exchange = exchange_of(flow);
                 let Self {
                     settings,
                     tracks,
                     stats,
+                    start,
                     ..
                 } = self;
                 if let Some(t) = tracks.get_mut(&st) {
+                    settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
                     t.beats.push(st.cur_start, st.cur_bytes);
                     t.keepalive.note(keepalive_code(st.flags));
                     stats.packet_beats += 1;
@@ -1259,13 +1549,17 @@ impl BeaconDetector {
         let st = flow.ext.beacon;
         let (key, src_port) = PairKey::of_flow(flow);
         if st.track != 0 {
+            let exchange = exchange_of(flow);
             let Self {
                 settings,
                 tracks,
                 stats,
+                start,
                 ..
             } = self;
             if let Some(t) = tracks.get_mut(&st) {
+                // A track promoted before the destination answered learns it once it has.
+                settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
                 t.beats.push(st.cur_start, st.cur_bytes);
                 t.keepalive.note(keepalive_code(st.flags));
                 stats.packet_beats += 1;
@@ -1324,10 +1618,15 @@ impl BeaconDetector {
                 self.tracks.free.pop().map_or(idx, |i| i as usize)
             }
         };
-        let (first_seen, in_baseline) =
-            self.settings
-                .note_destination(key.dst, now, self.start, &mut self.stats);
-        let Some(t) = self.tracks.slots.get_mut(idx) else {
+        let exchange = exchange_of(flow);
+        let Self {
+            settings,
+            tracks,
+            stats,
+            start,
+            ..
+        } = self;
+        let Some(t) = tracks.slots.get_mut(idx) else {
             return;
         };
         let generation = t.generation.wrapping_add(1);
@@ -1335,15 +1634,12 @@ impl BeaconDetector {
             live: true,
             generation,
             beats: Beats::default(),
-            alert: AlertState {
-                dest_first_seen: first_seen,
-                dest_in_baseline: in_baseline,
-                ..AlertState::default()
-            },
+            alert: AlertState::default(),
             question: 0,
             questions_vary: false,
             keepalive: KeepaliveBeats::default(),
         };
+        settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
         t.beats.push(seed.0, seed.1);
         t.keepalive.note(keepalive_code(flow.ext.beacon.flags));
         self.stats.packet_beats += 1;
@@ -1393,17 +1689,29 @@ impl BeaconDetector {
         let start = flow.counters.first_seen;
         let idx = match self.pairs.find(&key) {
             Some(i) => i,
-            None => self.insert_pair(key, now, sink)?,
+            None => self.insert_pair(key),
         };
         let Self {
             settings,
             pairs,
             stats,
+            start: epoch,
             ..
         } = self;
         let Some(pair) = pairs.slots.get_mut(idx) else {
             return Ok(());
         };
+        // The destination is learned from this connection only if it was a completed two-way
+        // exchange; a pair made of one-way connections (spoofed SYNs) never teaches it.
+        let learned_new =
+            settings.note_destination(&key, exchange_of(flow), now, *epoch, stats, &mut pair.alert);
+        if learned_new
+            && settings.new_destination_alerts
+            && settings.write_new_destination(sink, &key, now)?
+        {
+            stats.alerts += 1;
+            stats.new_destination_alerts += 1;
+        }
         pair.beats.push(start, size);
         stats.connection_beats += 1;
         let flags = flow.ext.beacon.flags;
@@ -1431,12 +1739,7 @@ impl BeaconDetector {
     }
 
     /// A new pair, evicting one when the table is full.
-    fn insert_pair(
-        &mut self,
-        key: PairKey,
-        now: Timestamp,
-        sink: &mut EventSink,
-    ) -> Result<usize, AlertWriteError> {
+    fn insert_pair(&mut self, key: PairKey) -> usize {
         if self.pairs.free.is_empty() {
             let victim = self.pairs.victim(self.settings.threshold);
             let irregular = self
@@ -1451,19 +1754,12 @@ impl BeaconDetector {
             }
         }
         let idx = self.pairs.free.pop().map_or(0, |i| i as usize);
-        let (first_seen, in_baseline) =
-            self.settings
-                .note_destination(key.dst, now, self.start, &mut self.stats);
         if let Some(slot) = self.pairs.slots.get_mut(idx) {
             *slot = Pair {
                 key,
                 live: true,
                 beats: Beats::default(),
-                alert: AlertState {
-                    dest_first_seen: first_seen,
-                    dest_in_baseline: in_baseline,
-                    ..AlertState::default()
-                },
+                alert: AlertState::default(),
                 keepalive: KeepaliveBeats::default(),
             };
         }
@@ -1474,14 +1770,7 @@ impl BeaconDetector {
         });
         self.pairs.len += 1;
         self.stats.pairs_created += 1;
-        if first_seen
-            && self.settings.new_destination_alerts
-            && self.settings.write_new_destination(sink, &key, now)?
-        {
-            self.stats.alerts += 1;
-            self.stats.new_destination_alerts += 1;
-        }
-        Ok(idx)
+        idx
     }
 }
 
@@ -1512,6 +1801,7 @@ impl Settings {
             new_destination_alerts: c.new_destination_alerts,
             alert_keepalives: c.alert_keepalives,
             dns_resolvers: c.dns_resolvers.clone(),
+            learn_per_source_per_hour: c.learn_per_source_per_hour,
             shared,
         }
     }
@@ -1544,23 +1834,73 @@ impl Settings {
             && !inside(dst, &self.trusted)
     }
 
-    /// Notes a destination in the shared set: (first seen after the warm-up, in baseline).
+    /// Asks the shared known set about the destination of `key` (unless already settled for
+    /// this pair or track), teaching it when `exchange` says the flow was a completed two-way
+    /// exchange; updates the destination facts in `a`. True when the destination was learned
+    /// now, first seen after the warm-up (a `beacon.new_destination` moment).
+    #[allow(clippy::too_many_arguments)] // One question, with the pieces it needs.
     fn note_destination(
         &self,
-        dst: [u8; 16],
+        key: &PairKey,
+        exchange: Option<LearnedHow>,
         now: Timestamp,
         start: Timestamp,
         stats: &mut BeaconStats,
-    ) -> (bool, bool) {
-        match self.shared.destinations.observe(dst) {
-            Some((true, _)) if now.saturating_since(start) >= self.warmup => {
-                stats.new_destinations += 1;
-                (true, false)
+        a: &mut AlertState,
+    ) -> bool {
+        // A pair already asked learns nothing new from another one-way connection: the lock
+        // is taken again only for an exchange that could teach.
+        if a.dest_settled || (a.dest_asked && exchange.is_none()) {
+            return false;
+        }
+        let first_ask = !a.dest_asked;
+        a.dest_asked = true;
+        let after_warmup = now.saturating_since(start) >= self.warmup;
+        let lesson = exchange.map(|how| Lesson {
+            at: now,
+            how,
+            source: key.src,
+            port: key.dst_port,
+            proto: key.proto,
+        });
+        match self
+            .shared
+            .destinations
+            .observe(key.dst, lesson, self.learn_per_source_per_hour)
+        {
+            Observed::Known { in_baseline } => {
+                a.dest_settled = true;
+                a.dest_first_seen = false;
+                a.dest_in_baseline = in_baseline;
+                false
             }
-            Some((_, in_baseline)) => (false, in_baseline),
-            None => {
+            Observed::Learned => {
+                a.dest_settled = true;
+                a.dest_first_seen = after_warmup;
+                a.dest_in_baseline = false;
+                if after_warmup {
+                    stats.new_destinations += 1;
+                }
+                after_warmup
+            }
+            // Not known, and not learned: still never seen before as far as the evidence
+            // goes, so `first_seen` says so; the next exchange may teach it.
+            Observed::RefusedOneWay => {
+                if first_ask {
+                    stats.destinations_refused_one_way += 1;
+                }
+                a.dest_first_seen = after_warmup;
+                false
+            }
+            Observed::RefusedRate => {
+                stats.destinations_refused_rate += 1;
+                a.dest_first_seen = after_warmup;
+                false
+            }
+            Observed::Full => {
+                a.dest_settled = true;
                 stats.destinations_not_remembered += 1;
-                (false, false)
+                false
             }
         }
     }
@@ -1743,6 +2083,33 @@ impl Settings {
         })?;
         Ok(true)
     }
+}
+
+/// Whether `flow` (outbound, its source the side that spoke first) was a completed two-way
+/// exchange that may teach its destination, and of which kind: payload both ways and, for
+/// TCP, each side acknowledging the other. A spoofed SYN (answered by a SYN-ACK and the real
+/// host's RST, or by nothing) carries no payload back and no ACK from the source, so it
+/// teaches nothing.
+fn exchange_of(flow: &Flow) -> Option<LearnedHow> {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    let st = &flow.ext.beacon;
+    if st.cur_start == Timestamp::ZERO || st.flags & PEER_DATA == 0 {
+        return None;
+    }
+    if flow.key.proto != IpProto::TCP {
+        return Some(LearnedHow::TwoWay);
+    }
+    let src = flow.counters.tcp_flags[flow.first_dir.index()];
+    let dst = flow.counters.tcp_flags[flow.first_dir.reverse().index()];
+    if src & ACK == 0 || dst & ACK == 0 {
+        return None;
+    }
+    Some(if src & SYN != 0 && dst & SYN != 0 {
+        LearnedHow::TcpHandshake
+    } else {
+        LearnedHow::TcpData
+    })
 }
 
 /// Whether traffic to `ip` can leave the local network toward one host: not multicast,
@@ -2077,29 +2444,179 @@ mod tests {
         );
     }
 
+    fn lesson(src: &str, at_s: u64) -> Option<Lesson> {
+        Some(Lesson {
+            at: Timestamp::from_secs_nanos(at_s, 0),
+            how: LearnedHow::TcpHandshake,
+            source: ip_to_addr(src.parse().unwrap()),
+            port: 443,
+            proto: 6,
+        })
+    }
+
+    fn addr(s: &str) -> [u8; 16] {
+        ip_to_addr(s.parse().unwrap())
+    }
+
     #[test]
     fn baseline_loads_saves_and_names_the_file() {
         let dir = std::env::temp_dir().join(format!("mw-baseline-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("known.txt");
-        std::fs::write(&path, "# comment\n198.51.100.7\n\n2001:db8::1 # trailing\n").unwrap();
+        // The old format (an address alone), comments, and a field a newer sensor may add.
+        std::fs::write(
+            &path,
+            "# comment\n198.51.100.7\n\n2001:db8::1 # trailing\n198.51.100.8 how=two_way future=1\n",
+        )
+        .unwrap();
         let config = BeaconConfig {
             baseline_file: path.display().to_string(),
             ..Default::default()
         };
         let known = KnownDestinations::load(&config).unwrap();
-        assert_eq!(known.len(), 2);
-        let a = ip_to_addr("198.51.100.7".parse().unwrap());
-        assert_eq!(known.observe(a), Some((false, true)));
-        let b = ip_to_addr("203.0.113.1".parse().unwrap());
-        assert_eq!(known.observe(b), Some((true, false)));
-        assert_eq!(known.observe(b), Some((false, false)));
+        assert_eq!(known.len(), 3);
+        let old = known.get("198.51.100.7".parse().unwrap()).unwrap();
+        assert_eq!(
+            old,
+            KnownEntry {
+                from_baseline: true,
+                ..KnownEntry::default()
+            },
+            "an old-format line: nothing recorded"
+        );
+        assert_eq!(
+            known.observe(addr("198.51.100.7"), None, 8),
+            Observed::Known { in_baseline: true }
+        );
+        let b = addr("203.0.113.1");
+        assert_eq!(
+            known.observe(b, lesson("10.0.0.1", 1_767_603_600), 8),
+            Observed::Learned
+        );
+        assert_eq!(
+            known.observe(b, None, 8),
+            Observed::Known { in_baseline: false }
+        );
         known.save().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().any(|l| l
+                == "203.0.113.1 learned=2026-01-05T09:00:00.000000+0000 how=tcp_handshake source=10.0.0.1 service=443/tcp"),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l == "198.51.100.7"), "{text}");
         let again = KnownDestinations::load(&config).unwrap();
-        assert_eq!(again.len(), 3);
+        assert_eq!(again.len(), 4);
+        // When, how and from whom survive the round trip; the entry is the baseline's now.
+        assert_eq!(
+            again.get("203.0.113.1".parse().unwrap()).unwrap(),
+            KnownEntry {
+                from_baseline: true,
+                learned_at: Some(Timestamp::from_secs_nanos(1_767_603_600, 0)),
+                how: LearnedHow::TcpHandshake,
+                source: Some("10.0.0.1".parse().unwrap()),
+                service: Some((443, 6)),
+            }
+        );
+        assert_eq!(
+            again.get("198.51.100.8".parse().unwrap()).unwrap().how,
+            LearnedHow::TwoWay
+        );
+        assert_eq!(
+            again.to_text(),
+            known.to_text(),
+            "a second save is the same file"
+        );
         std::fs::write(&path, "198.51.100.7\nnot-an-ip\n").unwrap();
         let e = KnownDestinations::load(&config).unwrap_err().to_string();
         assert!(e.contains("known.txt") && e.contains("line 2"), "{e}");
+        std::fs::write(&path, "198.51.100.7 how=guessed\n").unwrap();
+        let e = KnownDestinations::load(&config).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("how="), "{e}");
+        std::fs::write(&path, "198.51.100.7 learned=yesterday\n").unwrap();
+        let e = KnownDestinations::load(&config).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("learned="), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 19 item 8: nothing is learned without a two-way exchange, and one source
+    /// teaches at most its hourly share; another source, or the next hour, learns again.
+    #[test]
+    fn learning_needs_an_exchange_and_is_capped_per_source_per_hour() {
+        let known = KnownDestinations::load(&BeaconConfig::default()).unwrap();
+        let t0 = 1_767_603_600;
+        assert_eq!(
+            known.observe(addr("203.0.113.200"), None, 3),
+            Observed::RefusedOneWay
+        );
+        assert!(known.is_empty(), "a one-way contact teaches nothing");
+        let results: Vec<Observed> = (1..=5u8)
+            .map(|i| {
+                known.observe(
+                    addr(&format!("203.0.113.{i}")),
+                    lesson("10.0.0.1", t0 + u64::from(i) * 60),
+                    3,
+                )
+            })
+            .collect();
+        assert_eq!(
+            results,
+            [
+                Observed::Learned,
+                Observed::Learned,
+                Observed::Learned,
+                Observed::RefusedRate,
+                Observed::RefusedRate
+            ]
+        );
+        assert_eq!(known.len(), 3);
+        assert_eq!(
+            known.observe(addr("203.0.113.4"), lesson("10.0.0.2", t0 + 600), 3),
+            Observed::Learned,
+            "another source has its own share"
+        );
+        assert_eq!(
+            known.observe(addr("203.0.113.5"), lesson("10.0.0.1", t0 + 60 + 3600), 3),
+            Observed::Learned,
+            "an hour after the window opened, the source teaches again"
+        );
+        assert_eq!(known.len(), 5);
+        assert_eq!(
+            known.get("203.0.113.4".parse().unwrap()).unwrap().source,
+            Some("10.0.0.2".parse().unwrap())
+        );
+    }
+
+    /// The detector side of issue 19 item 8: a spoofed SYN (SYN, SYN-ACK, the real host's
+    /// RST) is no exchange; a connection with payload acknowledged both ways is.
+    #[test]
+    fn only_a_completed_exchange_teaches() {
+        let src = addr("10.0.0.1");
+        let dst = addr("203.0.113.9");
+        let (k, dir) = flowtable::FlowKey::new(src, 40_000, dst, 443, IpProto::TCP, 0);
+        let mut flow = Flow {
+            key: k,
+            first_dir: dir,
+            counters: flowtable::FlowCounters::starting_at(Timestamp(1)),
+            ext: crate::detect::FlowExt::default(),
+        };
+        const SYN: u8 = 0x02;
+        const RST: u8 = 0x04;
+        const ACK: u8 = 0x10;
+        flow.counters.tcp_flags[dir.index()] = SYN | RST;
+        flow.counters.tcp_flags[dir.reverse().index()] = SYN | ACK;
+        assert_eq!(exchange_of(&flow), None, "spoofed SYN");
+        flow.counters.tcp_flags[dir.index()] = SYN | ACK;
+        flow.ext.beacon.cur_start = Timestamp(5);
+        assert_eq!(exchange_of(&flow), None, "the destination sent no payload");
+        flow.ext.beacon.flags |= PEER_DATA;
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TcpHandshake));
+        flow.counters.tcp_flags = [ACK, ACK];
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TcpData));
+        flow.key.proto = IpProto::UDP;
+        flow.counters.tcp_flags = [0, 0];
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TwoWay));
+        flow.ext.beacon.cur_start = Timestamp::ZERO;
+        assert_eq!(exchange_of(&flow), None, "the source sent no payload");
     }
 }
