@@ -45,7 +45,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::alert::beacon::{
-    BeaconDetail, BeaconEvidence, BeaconThresholds, DestinationInfo, Rounded,
+    BeaconDetail, BeaconEvidence, BeaconThresholds, BeatList, DestinationInfo, Rounded,
 };
 use crate::alert::{
     AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, Mitre, ProtoName, Rfc3339,
@@ -622,6 +622,21 @@ impl Beats {
             self.last = t;
         }
         self.count += 1;
+    }
+
+    /// The ring as evidence, oldest beat first.
+    fn list(&self) -> BeatList<'_> {
+        let len = usize::from(self.len);
+        BeatList {
+            times: &self.times,
+            sizes: &self.sizes,
+            len,
+            oldest: if len < RING {
+                0
+            } else {
+                usize::from(self.next)
+            },
+        }
     }
 
     fn score(&self, p: &ScoreParams) -> Option<BeaconScore> {
@@ -2001,6 +2016,9 @@ impl Settings {
                     first_seen: Rfc3339(beats.first),
                     last_seen: Rfc3339(beats.last),
                     update,
+                    // A packet beacon's bursts are in no other event: the report draws its
+                    // timeline from these. A connection beacon's beats are its flow records.
+                    beats: (kind == Kind::Packets).then(|| beats.list()),
                 }),
                 destination: DestinationInfo {
                     name,
