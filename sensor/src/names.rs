@@ -16,6 +16,10 @@
 //! matches a remembered query (the client its destination, the server its source, the same
 //! id, ports and name) at most [`ANSWER_WINDOW`] after it, and that query is then consumed.
 //! Every other answer is counted (`answers_unsolicited`) and teaches nothing.
+//! Optionally (`[beacon] name_resolvers`, set through [`NameCache::set_resolvers`]) only
+//! answers from the configured resolvers teach: a host that asks a server of the attacker's
+//! directly gets a solicited answer the query match cannot refuse. Others are counted
+//! (`answers_not_resolver`).
 //! Each name keeps the packet time it was learned at, and [`NameCache::lookup`] answers for a
 //! moment: the name valid then, never one learned later. TTLs are not enforced (clients keep
 //! names longer, and a sensor misses re-resolutions served from their caches).
@@ -25,8 +29,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flowtable::key::ip_to_addr;
+use flowtable::key::{addr_to_ip, ip_to_addr};
 use flowtable::{Duration, Timestamp};
+use ipnet::IpNet;
 
 use crate::decode::dns::{DnsHeaderSlice, DnsWalk, MAX_NAME_LEN};
 
@@ -85,6 +90,10 @@ pub struct NameCache {
     queries: Mutex<Box<[PendingQuery]>>,
     unsolicited: AtomicU64,
     over_limit: AtomicU64,
+    /// Servers whose answers teach (empty: any). Read by the capture thread once per DNS
+    /// response, written only when the configuration is (re)loaded.
+    resolvers: Mutex<Vec<IpNet>>,
+    not_resolver: AtomicU64,
 }
 
 /// A name as kept in the cache: at most [`NAME_CAP`] bytes, lower case.
@@ -108,6 +117,8 @@ pub struct NameCacheStats {
     pub answers_unsolicited: u64,
     /// Messages beyond the DNS parsing caps (questions, answers, label hops).
     pub over_limit: u64,
+    /// Responses from a server outside `[beacon] name_resolvers` (when set): nothing learned.
+    pub answers_not_resolver: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -161,7 +172,31 @@ impl NameCache {
             queries: Mutex::new(vec![PendingQuery::default(); QUERY_SLOTS].into_boxed_slice()),
             unsolicited: AtomicU64::new(0),
             over_limit: AtomicU64::new(0),
+            resolvers: Mutex::new(Vec::new()),
+            not_resolver: AtomicU64::new(0),
         }
+    }
+
+    /// Learns names only from answers whose source is in `nets` (empty: from any server).
+    /// Called with the configuration, at start and on reload, never per packet.
+    pub fn set_resolvers(&self, nets: &[IpNet]) {
+        if let Ok(mut r) = self.resolvers.lock() {
+            if r.as_slice() != nets {
+                *r = nets.to_vec();
+            }
+        }
+    }
+
+    /// Whether answers from `server` may teach.
+    fn is_resolver(&self, server: &[u8; 16]) -> bool {
+        let Ok(r) = self.resolvers.lock() else {
+            return false;
+        };
+        if r.is_empty() {
+            return true;
+        }
+        let ip = addr_to_ip(*server);
+        r.iter().any(|n| n.contains(&ip))
     }
 
     /// A DNS query (`ends` from the client to the server) seen at `now`: remembered for the
@@ -193,16 +228,21 @@ impl NameCache {
         }
     }
 
-    /// A DNS response (`ends` from the server to the client) seen at `now`: if it answers a
-    /// remembered query, every A/AAAA answer address is remembered under the first question's
+    /// A DNS response (`ends` from the server to the client) seen at `now`: if it comes from
+    /// a configured resolver (any, when none is) and answers a remembered query, every A/AAAA answer address is remembered under the first question's
     /// name, learned at `now`. Anything else teaches nothing: malformed messages quietly,
-    /// answers without their query counted in `answers_unsolicited`, messages beyond the
-    /// parsing caps in `over_limit`.
+    /// answers from another server in `answers_not_resolver`, answers without their query in
+    /// `answers_unsolicited`, messages beyond the parsing caps in `over_limit`.
     pub fn observe_response(&self, ends: &DnsEnds, message: &[u8], now: Timestamp) {
         let Some(h) = DnsHeaderSlice::from_slice(message) else {
             return;
         };
         if !h.is_response() || h.rcode() != 0 || h.answer_count() == 0 {
+            return;
+        }
+        // Refused before the query match: the query stays for its resolver's answer.
+        if !self.is_resolver(&ends.src) {
+            self.not_resolver.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut name = [0u8; MAX_NAME_LEN];
@@ -252,6 +292,7 @@ impl NameCache {
             evicted: self.evicted.load(Ordering::Relaxed),
             answers_unsolicited: self.unsolicited.load(Ordering::Relaxed),
             over_limit: self.over_limit.load(Ordering::Relaxed),
+            answers_not_resolver: self.not_resolver.load(Ordering::Relaxed),
         }
     }
 
@@ -553,5 +594,44 @@ mod tests {
         assert!(!matches_suffix("badexample.com", "example.com"));
         assert!(!matches_suffix("example.com", ""));
         assert!(!matches_suffix("com", "example.com"));
+    }
+
+    /// Issue 19 item 2, the optional setting: with `name_resolvers` set, a solicited answer
+    /// from another server (the host asked the attacker's server directly) teaches nothing
+    /// and is counted; its query stays for the resolver's own answer. Without the setting
+    /// the same answer is learned.
+    #[test]
+    fn only_configured_resolvers_teach_when_set() {
+        let c2: IpAddr = "203.0.113.66".parse().unwrap();
+        let open = NameCache::new(64);
+        resolve(&open, 7, "cdn.vendor.example", c2, t(1));
+        assert_eq!(
+            open.lookup(c2, t(2)).unwrap().as_str(),
+            Some("cdn.vendor.example"),
+            "no setting: any server answering a query seen teaches"
+        );
+
+        let cache = NameCache::new(64);
+        cache.set_resolvers(&["10.40.0.0/16".parse().unwrap()]);
+        resolve(&cache, 7, "cdn.vendor.example", c2, t(1));
+        assert!(
+            cache.lookup(c2, t(2)).is_none(),
+            "10.0.0.53 is not a resolver"
+        );
+        let s = cache.stats();
+        assert_eq!(
+            (s.answers, s.answers_not_resolver, s.answers_unsolicited),
+            (0, 1, 0)
+        );
+
+        // The resolver's own answer to the same query still teaches.
+        cache.set_resolvers(&["10.0.0.53/32".parse().unwrap()]);
+        let msg = dns_message(7, "cdn.vendor.example", Some(c2)).unwrap();
+        cache.observe_response(&answer_ends(), &msg, t(1));
+        assert_eq!(
+            cache.lookup(c2, t(2)).unwrap().as_str(),
+            Some("cdn.vendor.example")
+        );
+        assert_eq!(cache.stats().answers_not_resolver, 1);
     }
 }

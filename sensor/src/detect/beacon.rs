@@ -123,6 +123,9 @@ pub struct BeaconConfig {
     /// DNS resolvers (CIDRs) whose polling (the same question again and again) is a
     /// keep-alive; empty = any server on port 53.
     pub dns_resolvers: Vec<IpNet>,
+    /// DNS resolvers (CIDRs) whose answers teach the name cache (`allowlist_domains`, the
+    /// evidence's name); empty = any server answering a query seen from the other side.
+    pub name_resolvers: Vec<IpNet>,
 }
 
 impl Default for BeaconConfig {
@@ -148,6 +151,7 @@ impl Default for BeaconConfig {
             new_destination_alerts: false,
             alert_keepalives: false,
             dns_resolvers: Vec::new(),
+            name_resolvers: Vec::new(),
         }
     }
 }
@@ -1275,6 +1279,9 @@ impl BeaconDetector {
             .destinations
             .open_workers
             .fetch_add(1, Ordering::AcqRel);
+        // The name cache is shared, filled by the capture thread and read here; its one
+        // setting is this section's, applied by every worker alike (idempotent).
+        shared.names.set_resolvers(&c.name_resolvers);
         BeaconDetector {
             settings: Settings::from_config(c, home, c.enabled, shared.clone()),
             pairs: PairTable::new(pairs),
@@ -1296,6 +1303,7 @@ impl BeaconDetector {
     pub fn reload(&mut self, c: &BeaconConfig, home: &[IpNet]) {
         // `enabled` sized the tables at start: it stays; everything else is rebuilt.
         let (enabled, shared) = (self.settings.enabled, self.settings.shared.clone());
+        shared.names.set_resolvers(&c.name_resolvers);
         self.settings = Settings::from_config(c, home, enabled, shared);
     }
 

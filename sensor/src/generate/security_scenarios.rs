@@ -7,6 +7,8 @@
 //!   one-way mirror VNI and an ordinary two-way overlay VNI, in either order.
 //! - `beacon-forged-dns`: a beacon to an untrusted host, and forged DNS answers naming that
 //!   host under an allowlisted domain, with no query, before and after the beacon.
+//! - `beacon-rogue-resolver`: a host asks a server of the attacker's directly and gets a
+//!   solicited answer naming the C2 under an allowlisted domain (`[beacon] name_resolvers`).
 //! - `beacon-baseline-poisoning`: spoofed SYNs from a home address to forty external hosts
 //!   (the baseline-poisoning attempt of issue 19 item 8), then a real beacon to one of them.
 //!
@@ -52,6 +54,11 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
                       answers naming it cdn.vendor.example (allowlisted) before and after",
     },
     ScenarioInfo {
+        name: "beacon-rogue-resolver",
+        description: "10.30.2.9 asks 198.51.100.53 (not a resolver) for cdn.vendor.example \
+                      and gets 203.0.113.67, then beacons to it once a minute",
+    },
+    ScenarioInfo {
         name: "beacon-baseline-poisoning",
         description: "Spoofed SYNs from 10.30.2.7 to 203.0.113.100-139, then once-a-minute \
                       beacons from 10.30.2.7 to 203.0.113.120 and 203.0.113.130",
@@ -66,6 +73,7 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "overlay-then-mirror-vni" => overlay_then_mirror_vni,
         "beacon-forged-dns" => beacon_forged_dns,
         "beacon-baseline-poisoning" => beacon_baseline_poisoning,
+        "beacon-rogue-resolver" => beacon_rogue_resolver,
         _ => return None,
     };
     Some(builder)
@@ -441,6 +449,67 @@ fn beacon_baseline_poisoning(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateE
             for timed in session.frames(time_us, rng)? {
                 timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
             }
+        }
+    }
+    Ok(timeline)
+}
+
+/// Beats of the rogue-resolver beacon.
+const ROGUE_BEATS: u64 = 12;
+
+/// `beacon-rogue-resolver` (issue 19 item 2, the optional setting): at t = 10 s, 10.30.2.9
+/// looks up `www.example.org` at the home resolver 10.40.0.53 (2 packets); at t = 30 s it
+/// asks 198.51.100.53, a server of the attacker's, for `cdn.vendor.example` and gets
+/// 203.0.113.67 (2 packets: a real query and its matching answer, which the query match
+/// cannot refuse); from t = 60 s it connects to 203.0.113.67 port 443 once a minute, 12
+/// times (9 packets each).
+fn beacon_rogue_resolver(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let client = v4(10, 30, 2, 9);
+    let c2 = v4(203, 0, 113, 67);
+    let mut timeline = Timeline::new();
+    for (time_us, server, name, answer) in [
+        (
+            10 * SECOND_US,
+            v4(10, 40, 0, 53),
+            "www.example.org",
+            v4(198, 51, 100, 80),
+        ),
+        (
+            30 * SECOND_US,
+            v4(198, 51, 100, 53),
+            "cdn.vendor.example",
+            c2,
+        ),
+    ] {
+        let lookup = Conversation::Dns(DnsExchange {
+            client: endpoint(client, rng.random_range(32_768..=60_999)),
+            server: endpoint(server, 53),
+            link: link(client, server),
+            rtt_us: rng.random_range(300..=1_500),
+            query_name: name.to_owned(),
+            answer,
+        });
+        for timed in lookup.frames(time_us, rng)? {
+            timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+        }
+    }
+    let mut port = rng.random_range(32_768..=40_000u16);
+    for beat in 0..ROGUE_BEATS {
+        let time_us = (beat + 1) * MINUTE_US;
+        port += rng.random_range(1..=4);
+        let session = Conversation::Tcp(TcpSession {
+            client: endpoint(client, port),
+            server: endpoint(c2, 443),
+            link: link(client, c2),
+            rtt_us: rng.random_range(20_000..=40_000),
+            mss: 1460,
+            exchanges: vec![Exchange {
+                request: (0..200).map(|_| rng.random::<u8>()).collect(),
+                response: (0..300).map(|_| rng.random::<u8>()).collect(),
+            }],
+        });
+        for timed in session.frames(time_us, rng)? {
+            timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
         }
     }
     Ok(timeline)
