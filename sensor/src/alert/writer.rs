@@ -300,6 +300,9 @@ pub struct EventSink {
     writer: Arc<WriterShared>,
     live: bool,
     events: u64,
+    /// `pcap_filename` of the events written from now on: the capture file of the packets
+    /// the producer is working on (replay), set per batch; `None` writes none (live).
+    pcap_filename: Option<Arc<str>>,
 }
 
 impl EventWriter {
@@ -403,6 +406,7 @@ impl EventWriter {
             writer: Arc::clone(&self.shared),
             live: self.live,
             events: 0,
+            pcap_filename: None,
         }
     }
 
@@ -733,7 +737,9 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        super::escape::to_writer(&mut *buf, event)?;
+        super::with_pcap_filename(&mut self.pcap_filename, || {
+            super::escape::to_writer(&mut *buf, event)
+        })?;
         buf.push(b'\n');
         self.events = self.events.saturating_add(1);
         if buf.len() >= SINK_FLUSH_BYTES {
@@ -750,6 +756,18 @@ impl EventSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.hand_over(&mut buf)
+    }
+
+    /// Names the capture file (`pcap_filename`) of the events written from now on: the file
+    /// whose packets the producer works on. Events already written keep theirs (the name is
+    /// serialized with each event). Replaces a reference, allocates nothing.
+    pub fn set_pcap_filename(&mut self, file: Option<Arc<str>>) {
+        self.pcap_filename = file;
+    }
+
+    /// The capture file the events written now name.
+    pub fn pcap_filename(&self) -> Option<&Arc<str>> {
+        self.pcap_filename.as_ref()
     }
 
     /// Events written through this sink.
