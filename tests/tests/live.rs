@@ -264,6 +264,13 @@ fn sighup_reopens_the_output_after_a_rename() {
         "{:#?}",
         sensor.stderr_lines
     );
+    // Said once done (issue 18 item 17), not when asked for.
+    let reopened = format!("mirrorwatch: SIGHUP: reopened {}", out.display());
+    assert!(
+        sensor.wait_stderr(&reopened, Duration::from_secs(10)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
     link.send(&case_dir("collectors-vxlan").join("input.pcap"), &[]);
     assert!(
         sensor.wait_packets(&out, 26 + 78, Duration::from_secs(20)),
@@ -292,6 +299,96 @@ fn sighup_reopens_the_output_after_a_rename() {
         .sum();
     assert_eq!(alerts as u64, counted, "{stats}");
     assert!(counted >= 2, "{stats}");
+}
+
+/// Issue 18 item 17: the reopen is reported after it happened, and one that fails loses no
+/// event. After logrotate's rename a directory takes the file's place (root cannot open it
+/// either): SIGHUP says the reopen failed, naming the file and the OS error, and the sensor
+/// keeps writing to the renamed file; once the path is free again the retry reopens it
+/// without another SIGHUP, says so, and the new file takes the rest. Every alert counted is
+/// in one of the two files, and the final stats count every packet sent.
+#[test]
+fn a_failed_sighup_reopen_keeps_the_old_file_and_retries() {
+    if !can_run("a_failed_sighup_reopen_keeps_the_old_file_and_retries") {
+        return;
+    }
+    let dir = scratch("sighup-fails");
+    let out = dir.join("events.json");
+    let rotated = dir.join("events.json.1");
+    let link = Link::new();
+    let mut sensor = Sensor::start(&link, &out, &[]);
+    link.send(&case_dir("mirror-vxlan").join("input.pcap"), &[]);
+    assert!(sensor.wait_packets(&out, 26, Duration::from_secs(20)));
+    std::fs::rename(&out, &rotated).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr("could not reopen", Duration::from_secs(10)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    let failed = sensor
+        .stderr_lines
+        .iter()
+        .find(|l| l.contains("could not reopen"))
+        .unwrap()
+        .clone();
+    assert!(
+        failed.starts_with(&format!(
+            "mirrorwatch: error: SIGHUP: could not reopen {}: Is a directory (os error 21); \
+             events still go to the file opened before",
+            out.display()
+        )),
+        "{failed}"
+    );
+    assert!(
+        !sensor.stderr_lines.iter().any(|l| l.contains("reopened")),
+        "a reopen was reported as done: {:#?}",
+        sensor.stderr_lines
+    );
+    let alerts_before = of_type(&read_events(&rotated), "alert").len();
+    link.send(&case_dir("collectors-vxlan").join("input.pcap"), &[]);
+    assert!(
+        sensor.wait_packets(&rotated, 26 + 78, Duration::from_secs(20)),
+        "the renamed file stopped getting events after the failed reopen"
+    );
+    let alerts_after = of_type(&read_events(&rotated), "alert").len();
+    assert!(
+        alerts_after > alerts_before,
+        "{alerts_before} {alerts_after}"
+    );
+    std::fs::remove_dir(&out).unwrap();
+    let reopened = format!("mirrorwatch: SIGHUP: reopened {}", out.display());
+    assert!(
+        sensor.wait_stderr(&reopened, Duration::from_secs(20)),
+        "the reopen was not retried: {:#?}",
+        sensor.stderr_lines
+    );
+    link.send(&case_dir("mirror-vxlan").join("input.pcap"), &[]);
+    assert!(
+        sensor.wait_packets(&out, 2 * 26 + 78, Duration::from_secs(20)),
+        "the reopened file never got the new events"
+    );
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{stderr:#?}");
+    let old = read_events(&rotated);
+    let new = read_events(&out);
+    let stats = &last_stats(&new)["stats"];
+    assert_eq!(stats["packets"], 2 * 26 + 78, "{stats}");
+    let alerts = of_type(&old, "alert").len() + of_type(&new, "alert").len();
+    let counted: u64 = stats["alerts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(alerts as u64, counted, "{stats}");
+    let output = &stats["output"];
+    assert_eq!(output["dropped"], 0, "{output}");
+    assert!(
+        output["outputs"][0]["errors"].as_u64() >= Some(1),
+        "the failed reopen is not counted: {output}"
+    );
 }
 
 /// Waits until `file` holds at least `n` events of type `event_type`; returns them all.
