@@ -123,8 +123,9 @@ impl LoadedCapture {
         let span = last - first;
         // More than the idle timeout: the pipeline then takes the next pass for an
         // independent capture (`pipeline::FOLDER_RULE`).
-        let gap = u64::try_from(config.flow_idle_timeout().as_nanos())
-            .unwrap_or(u64::MAX / 4)
+        let gap = config
+            .flow_idle_timeout()
+            .as_nanos()
             .saturating_add(1_000_000_000);
         Ok(LoadedCapture {
             data,

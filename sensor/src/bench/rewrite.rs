@@ -853,3 +853,195 @@ fn plausible_ip(bytes: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn ip4(frame: &[u8], at: usize) -> [u8; 4] {
+        frame[at..at + 4].try_into().unwrap()
+    }
+
+    /// Ones'-complement sum of `parts` is all ones: the checksum inside them is valid.
+    fn valid(parts: &[&[u8]]) -> bool {
+        let sum: u64 = parts.iter().map(|p| u64::from(sum16(p))).sum();
+        fold64(sum) == 0xFFFF
+    }
+
+    fn pseudo4(frame: &[u8], ip_at: usize, proto: u8, len: usize) -> Vec<u8> {
+        let mut p = frame[ip_at + 12..ip_at + 20].to_vec();
+        p.extend_from_slice(&[0, proto]);
+        p.extend_from_slice(&(len as u16).to_be_bytes());
+        p
+    }
+
+    /// Ethernet / IPv4 10.10.0.5 -> 203.0.113.50 / UDP 40000 -> 4789 (checksum set) / VXLAN
+    /// VNI 100 / Ethernet / IPv4 10.1.2.3 -> 198.51.100.7 / TCP 1234 -> 443 with 5 bytes.
+    fn vxlan_frame() -> Vec<u8> {
+        let inner = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 1, 2, 3], [198, 51, 100, 7], 64)
+            .tcp(1234, 443, 1, 1000);
+        let mut inner_bytes = Vec::new();
+        inner.write(&mut inner_bytes, b"hello").unwrap();
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 100, 0];
+        vxlan.extend_from_slice(&inner_bytes);
+        let outer = PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([10, 10, 0, 5], [203, 0, 113, 50], 64)
+            .udp(40000, 4789);
+        let mut frame = Vec::new();
+        outer.write(&mut frame, &vxlan).unwrap();
+        frame
+    }
+
+    #[test]
+    fn moves_outer_and_inner_addresses_and_keeps_checksums_valid() {
+        let rw = PassRewriter::new(&Config::default());
+        let mut frame = vxlan_frame();
+        let original = frame.clone();
+        assert_ne!(
+            u16::from_be_bytes([frame[40], frame[41]]),
+            0,
+            "etherparse set the outer UDP checksum"
+        );
+        rw.rewrite(LinkType::ETHERNET, &mut frame, 1, &mut Scratch::default());
+        // Outer IPv4 at 14, UDP at 34, VXLAN at 42, inner Ethernet at 50, inner IPv4 at 64.
+        assert_eq!(ip4(&frame, 26), [10, 10, 1, 5]);
+        assert_eq!(ip4(&frame, 30), [203, 0, 114, 50]);
+        assert_eq!(ip4(&frame, 76), [10, 1, 3, 3]);
+        assert_eq!(ip4(&frame, 80), [198, 51, 101, 7]);
+        assert!(valid(&[&frame[14..34]]), "outer IPv4 header checksum");
+        assert!(valid(&[&frame[64..84]]), "inner IPv4 header checksum");
+        let tcp_len = frame.len() - 84;
+        assert!(
+            valid(&[&pseudo4(&frame, 64, 6, tcp_len), &frame[84..]]),
+            "inner TCP checksum"
+        );
+        let udp_len = frame.len() - 34;
+        assert!(
+            valid(&[&pseudo4(&frame, 14, 17, udp_len), &frame[34..]]),
+            "outer UDP checksum covers the inner changes"
+        );
+        // Pass 0 is the input itself; pass 256 comes back to it.
+        let mut same = original.clone();
+        rw.rewrite(LinkType::ETHERNET, &mut same, 0, &mut Scratch::default());
+        assert_eq!(same, original);
+        rw.rewrite(LinkType::ETHERNET, &mut same, 256, &mut Scratch::default());
+        assert_eq!(same, original);
+    }
+
+    #[test]
+    fn home_membership_and_special_addresses_stay() {
+        let mut config = Config::default();
+        config.mirror.approved_collectors = vec!["203.0.113.50/32".parse().unwrap()];
+        let rw = PassRewriter::new(&config);
+        for (a, pass) in [
+            ("10.255.7.1", 1u64),
+            ("172.31.200.9", 77),
+            ("192.168.255.1", 3),
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            let m = rw.map(ip, pass);
+            assert_ne!(m, ip, "{a} moves");
+            assert!(config.is_home(m), "{a} -> {m} stays home");
+        }
+        for a in ["8.8.8.8", "2001:db8::1"] {
+            let ip: IpAddr = a.parse().unwrap();
+            let m = rw.map(ip, 5);
+            assert_ne!(m, ip);
+            assert!(!config.is_home(m), "{a} -> {m} stays outside home");
+        }
+        assert_eq!(
+            rw.map("2001:db8::1".parse().unwrap(), 1),
+            "2001:db8:0:100::1".parse::<IpAddr>().unwrap()
+        );
+        for a in [
+            "203.0.113.50",
+            "255.255.255.255",
+            "224.0.0.251",
+            "169.254.1.1",
+            "0.0.0.0",
+            "ff02::fb",
+            "fe80::1",
+        ] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(rw.map(ip, 9), ip, "{a} stays");
+        }
+        // A /32 home network leaves no IPv4 bits to move.
+        let mut host = Config::default();
+        host.networks.home = vec!["10.0.0.1/32".parse().unwrap()];
+        assert_eq!(PassRewriter::new(&host).moves(), (false, true));
+    }
+
+    #[test]
+    fn moves_dns_answers_and_icmp_quotes() {
+        let rw = PassRewriter::new(&Config::default());
+        // DNS response over IPv6: one question (a.example A), one answer 203.0.113.66.
+        let mut dns = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        dns.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        dns.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 66]);
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6(
+                "2001:db8::53"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets(),
+                "2001:db8::9"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets(),
+                64,
+            )
+            .udp(53, 40000);
+        let mut frame = Vec::new();
+        b.write(&mut frame, &dns).unwrap();
+        rw.rewrite(LinkType::ETHERNET, &mut frame, 2, &mut Scratch::default());
+        let n = frame.len();
+        assert_eq!(ip4(&frame, n - 4), [203, 0, 115, 66], "the A answer moves");
+        let mut pseudo = frame[22..54].to_vec();
+        pseudo.extend_from_slice(&[0, 0, 0, 17]);
+        pseudo.extend_from_slice(&((n - 54) as u32).to_be_bytes());
+        assert!(valid(&[&pseudo, &frame[54..]]), "UDP over IPv6 checksum");
+        // ICMP port unreachable from 10.0.0.1 quoting UDP 10.1.2.3 -> 8.8.8.8.
+        let quoted = PacketBuilder::ipv4([10, 1, 2, 3], [8, 8, 8, 8], 64).udp(5000, 53);
+        let mut q = Vec::new();
+        quoted.write(&mut q, &[]).unwrap();
+        let icmp = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 1, 2, 3], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ));
+        let mut frame = Vec::new();
+        icmp.write(&mut frame, &q).unwrap();
+        rw.rewrite(LinkType::ETHERNET, &mut frame, 1, &mut Scratch::default());
+        // ICMP at 34, quoted IPv4 at 42.
+        assert_eq!(ip4(&frame, 54), [10, 1, 3, 3]);
+        assert_eq!(ip4(&frame, 58), [8, 8, 9, 8]);
+        assert!(valid(&[&frame[42..62]]), "quoted IPv4 header checksum");
+        assert!(valid(&[&frame[34..]]), "ICMP checksum");
+    }
+
+    #[test]
+    fn every_cut_of_a_frame_is_rewritten_without_panic() {
+        let rw = PassRewriter::new(&Config::default());
+        let full = vxlan_frame();
+        let mut scratch = Scratch::default();
+        for len in 0..=full.len() {
+            let mut cut = full[..len].to_vec();
+            rw.rewrite(LinkType::ETHERNET, &mut cut, 3, &mut scratch);
+            // A cut frame still gets its addresses moved once the header holding them is in.
+            if len >= 34 {
+                assert_eq!(ip4(&cut, 30), [203, 0, 116, 50], "cut at {len}");
+            }
+        }
+        for link in [
+            LinkType::RAW,
+            LinkType::NULL,
+            LinkType::LINUX_SLL,
+            LinkType::PPI,
+        ] {
+            let mut bytes = full.clone();
+            rw.rewrite(link, &mut bytes, 1, &mut scratch);
+        }
+    }
+}
