@@ -543,3 +543,89 @@ fn looped_passes_alert_exactly_as_one_replay_each() {
         "the inputs must alert, or equality proves nothing ({alerting_inputs} did)"
     );
 }
+
+/// Issue 14 goal 6: the shipped `benches/peers.toml` has argus and softflowd beside tcpdump,
+/// tshark, Suricata and Zeek. Each peer runs and counts what it did when its program is
+/// installed, and is skipped with the reason when it is not (CI installs neither Suricata
+/// nor Zeek).
+#[test]
+fn shipped_peers_run_when_installed_and_are_skipped_with_a_reason_otherwise() {
+    let dir = scratch("shipped-peers");
+    let root = workspace_root();
+    let peers_file = root.join("benches/peers.toml");
+    let input = root.join("pcaps/plain-sessions/input.pcap");
+    let (peers_arg, input_arg) = (
+        peers_file.display().to_string(),
+        input.display().to_string(),
+    );
+    let doc = bench(
+        &dir,
+        &[
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "--peers",
+            &peers_arg,
+            &input_arg,
+        ],
+    );
+    let shipped: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&peers_file).unwrap()).unwrap();
+    let shipped = shipped["peer"].as_array().unwrap();
+    let names: Vec<&str> = shipped
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tcpdump",
+            "tshark",
+            "softflowd",
+            "argus",
+            "suricata",
+            "zeek"
+        ]
+    );
+    let rows = doc["peers"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        1 + shipped.len(),
+        "mirrorwatch replay, then each peer"
+    );
+    let installed = |program: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+    };
+    for (peer, row) in shipped.iter().zip(&rows[1..]) {
+        let name = peer["name"].as_str().unwrap();
+        assert_eq!(row["peer"], name);
+        let program = peer["command"][0].as_str().unwrap();
+        let counted_by_then = peer.get("then").is_some();
+        if installed(program) && (!counted_by_then || installed(peer["then"][0].as_str().unwrap()))
+        {
+            assert_eq!(row["status"], "ran", "{name}: {row}");
+            assert!(row["seconds"].as_f64().unwrap() > 0.0, "{name}");
+            let wanted = peer
+                .get("counts")
+                .map_or(0, |c| c.as_array().unwrap().len());
+            let counted = row["counted"].as_array().unwrap();
+            assert_eq!(counted.len(), wanted, "{name}: every count read: {row}");
+            for c in counted {
+                assert!(c[1].as_u64().unwrap() > 0, "{name} counted nothing: {row}");
+            }
+        } else if !installed(program) {
+            assert_eq!(row["status"], "skipped", "{name}");
+            assert_eq!(
+                row["message"].as_str().unwrap(),
+                format!("{program} is not installed"),
+                "{name}: the reason is stated"
+            );
+        }
+    }
+}
