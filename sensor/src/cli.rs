@@ -183,7 +183,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub duration: f64,
     /// Passes over each input per throughput row, instead of `--duration` (each pass is new
-    /// traffic: time and addresses moved; see docs/bench.md).
+    /// traffic: time and addresses moved; README.md, Benchmarks).
     #[arg(long, value_name = "N")]
     pub passes: Option<u64>,
     /// Write the events of each throughput row to `DIR/<input>-<N>w.jsonl` instead of
