@@ -165,7 +165,7 @@ fn timed_passes(
     let started = Instant::now();
     let mut passes = 0u64;
     while passes < n.max(1) {
-        pipeline.start_input();
+        pipeline.start_input(None);
         for rec in capture.pass(passes) {
             pipeline.push(&rec)?;
         }
