@@ -78,7 +78,8 @@ pub enum PassPlan {
 /// told an input starts before each pass, and pass `p` replays bytes whose addresses were
 /// moved by `p` before the clock started. For a timed plan the passes needed are estimated
 /// from the fastest pass seen on this input (one untimed calibration pass the first time),
-/// with a quarter to spare, and prepared up front.
+/// with as many again to spare (rows with more workers or a busier machine may be slower),
+/// and prepared up front.
 pub fn pipeline_throughput(
     workload: &str,
     capture: &mut LoadedCapture,
@@ -98,7 +99,7 @@ pub fn pipeline_throughput(
                     run.1.as_secs_f64()
                 }
             };
-            (d.as_secs_f64() / per_pass.max(1e-6) * 1.25)
+            (d.as_secs_f64() / per_pass.max(1e-6) * 2.0)
                 .ceil()
                 .min(MAX_TIMED_PASSES) as u64
                 + 1
