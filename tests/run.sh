@@ -20,13 +20,17 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 # The report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The harness's peer rows (benches/peers.toml) run flow exporters beside tcpdump and tshark.
+command -v argus >/dev/null 2>&1 || need+=(argus-server)
+command -v ra >/dev/null 2>&1 || need+=(argus-client)
+command -v softflowd >/dev/null 2>&1 || need+=(softflowd)
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}" >&2
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" argus-server argus-client softflowd >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # The Community ID test compares with the reference implementation (PyPI: communityid).
