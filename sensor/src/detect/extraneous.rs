@@ -128,7 +128,7 @@ impl ExtraneousConfig {
         if self.duplicate_pattern_s == 0 || self.duplicate_pattern_s > 86_400 {
             return bad("duplicate_pattern_s", "must be 1 to 86400");
         }
-        if self.pending_capacity == 0 || self.pending_capacity > 1_000_000 {
+        if self.pending_capacity == 0 || self.pending_capacity > MAX_PENDING_CAPACITY {
             return bad("pending_capacity", "must be 1 to 1000000");
         }
         if self.rate_limit_per_s > 0 && self.rate_limit_burst == 0 {
@@ -149,6 +149,11 @@ impl ExtraneousConfig {
         Ok(())
     }
 }
+
+/// Largest `pending_capacity` (all workers; one worker may hold all of it, and slot + 1 must
+/// fit a [`PendingRef`]'s 20 bits).
+const MAX_PENDING_CAPACITY: usize = 1_000_000;
+const _: () = assert!(MAX_PENDING_CAPACITY < (1 << REF_SLOT_BITS));
 
 /// Why a packet is extraneous. The names and signature ids are stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,11 +311,33 @@ struct DnsState {
     queries: [u32; 4],
 }
 
-/// A link to a pending alert: slot + 1 (0 = none) and the slot's generation.
+/// A link to a pending alert in four bytes (the flow state's budget): slot + 1 in the low
+/// 20 bits (0 = none; `pending_capacity` allows up to 1,000,000 slots in one worker, where a
+/// `u16` slot once capped it at 65,535 silently) and the slot's generation in the high 12.
+/// A generation wraps after 4,096 reuses of a slot: a stale link that matches again finds
+/// another flow's alert, which every user of a link checks by key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct PendingRef {
-    slot: u16,
-    generation: u16,
+struct PendingRef(u32);
+
+const REF_SLOT_BITS: u32 = 20;
+const REF_SLOT_MASK: u32 = (1 << REF_SLOT_BITS) - 1;
+const REF_GENERATION_MASK: u16 = (1 << (32 - REF_SLOT_BITS)) - 1;
+
+impl PendingRef {
+    fn new(slot: u32, generation: u16) -> PendingRef {
+        PendingRef(
+            (slot & REF_SLOT_MASK) | (u32::from(generation & REF_GENERATION_MASK) << REF_SLOT_BITS),
+        )
+    }
+
+    /// Slot + 1 (0 = none).
+    fn slot(self) -> u32 {
+        self.0 & REF_SLOT_MASK
+    }
+
+    fn generation(self) -> u16 {
+        (self.0 >> REF_SLOT_BITS) as u16
+    }
 }
 
 const FLOW_INIT: u8 = 1;
@@ -708,22 +735,24 @@ struct Pending {
 struct PendingTable {
     slots: Vec<Option<Pending>>,
     generations: Vec<u16>,
-    free: Vec<u16>,
+    free: Vec<u32>,
 }
 
 impl PendingTable {
     fn new(capacity: usize) -> PendingTable {
-        let capacity = capacity.clamp(1, usize::from(u16::MAX));
+        // `ExtraneousConfig::validate` bounds the total; this bound only keeps the `u32`
+        // conversions below exact.
+        let capacity = capacity.clamp(1, MAX_PENDING_CAPACITY);
         PendingTable {
             slots: vec![None; capacity],
             generations: vec![0; capacity],
-            free: (0..capacity as u16).rev().collect(),
+            free: (0..capacity as u32).rev().collect(),
         }
     }
 
     fn get_mut(&mut self, r: PendingRef) -> Option<&mut Pending> {
-        let i = usize::from(r.slot.checked_sub(1)?);
-        if self.generations.get(i) != Some(&r.generation) {
+        let i = r.slot().checked_sub(1)? as usize;
+        if self.generations.get(i) != Some(&r.generation()) {
             return None;
         }
         self.slots.get_mut(i)?.as_mut()
@@ -731,26 +760,26 @@ impl PendingTable {
 
     fn insert(&mut self, p: Pending) -> Option<PendingRef> {
         let i = self.free.pop()?;
-        let slot = self.slots.get_mut(usize::from(i))?;
+        let slot = self.slots.get_mut(i as usize)?;
         *slot = Some(p);
-        Some(PendingRef {
-            slot: i + 1,
-            generation: self.generations.get(usize::from(i)).copied().unwrap_or(0),
-        })
+        Some(PendingRef::new(
+            i + 1,
+            self.generations.get(i as usize).copied().unwrap_or(0),
+        ))
     }
 
     fn take_index(&mut self, i: usize) -> Option<Pending> {
         let p = self.slots.get_mut(i)?.take()?;
         if let Some(g) = self.generations.get_mut(i) {
-            *g = g.wrapping_add(1);
+            *g = g.wrapping_add(1) & REF_GENERATION_MASK;
         }
-        self.free.push(i as u16);
+        self.free.push(i as u32);
         Some(p)
     }
 
     fn take(&mut self, r: PendingRef) -> Option<Pending> {
         self.get_mut(r)?;
-        self.take_index(usize::from(r.slot.checked_sub(1)?))
+        self.take_index(r.slot().checked_sub(1)? as usize)
     }
 }
 
@@ -1923,7 +1952,11 @@ impl ExtraneousDetector {
             }
         }
         let mut r = st.pending;
-        while let Some(e) = self.pending.take(r) {
+        // A link whose generation wrapped may name another flow's alert: stop there.
+        while self.pending.get_mut(r).is_some_and(|e| e.key == flow.key) {
+            let Some(e) = self.pending.take(r) else {
+                break;
+            };
             r = e.next;
             self.emit(&e, sink)?;
         }
@@ -2599,10 +2632,25 @@ mod tests {
         assert!(t.insert(entry).is_none(), "full");
         assert!(t.take(a).is_some());
         let b = t.insert(entry).unwrap();
-        assert_eq!(a.slot, b.slot);
-        assert_ne!(a.generation, b.generation);
+        assert_eq!(a.slot(), b.slot());
+        assert_ne!(a.generation(), b.generation());
         assert!(t.get_mut(a).is_none(), "a stale link finds nothing");
         assert!(t.get_mut(b).is_some());
+
+        // Issue 16 item 4: `pending_capacity` beyond 65,535 in one worker is honoured, not
+        // silently capped; every slot is reachable through its link.
+        let n = 70_000;
+        let mut t = PendingTable::new(n);
+        let refs: Vec<PendingRef> = (0..n)
+            .map(|i| {
+                let mut e = entry;
+                e.count = i as u64 + 1;
+                t.insert(e).unwrap()
+            })
+            .collect();
+        assert!(t.insert(entry).is_none(), "full at {n}");
+        assert_eq!(t.get_mut(refs[n - 1]).unwrap().count, n as u64);
+        assert_eq!(t.take(refs[65_535]).unwrap().count, 65_536);
     }
 
     #[test]
@@ -2627,11 +2675,18 @@ mod tests {
             ..ExtraneousConfig::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "max_duplicate_share");
-        let bad = ExtraneousConfig {
-            pending_capacity: 0,
+        for pending_capacity in [0, 1_000_001] {
+            let bad = ExtraneousConfig {
+                pending_capacity,
+                ..ExtraneousConfig::default()
+            };
+            assert_eq!(bad.validate().unwrap_err().0, "pending_capacity");
+        }
+        let big = ExtraneousConfig {
+            pending_capacity: 1_000_000,
             ..ExtraneousConfig::default()
         };
-        assert_eq!(bad.validate().unwrap_err().0, "pending_capacity");
+        assert_eq!(big.validate(), Ok(()));
         let bad = ExtraneousConfig {
             min_duplicate_packets: 0,
             ..ExtraneousConfig::default()
