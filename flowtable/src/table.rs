@@ -1,8 +1,11 @@
 //! The flow table: a fixed-capacity map from [`FlowKey`] to per-flow state.
 //!
-//! [`FlowTable::new`] allocates everything once: a slab of `capacity` entries, a parallel array
-//! of intrusive LRU links (`u32` indices) and a `hashbrown::HashTable<u32>` of slab indices, so
-//! each key is stored once, in the slab. After construction `touch`, `expire`, `remove`, `get`
+//! [`FlowTable::new`] reserves the slab of `capacity` entries and the parallel array of intrusive
+//! LRU links (`u32` indices) once; they are filled on demand, so no page of them is touched
+//! before a flow needs it. The `hashbrown::HashTable<u32>` of slab indices (each key is stored
+//! once, in the slab) starts small and doubles as the live flows grow, up to the size the
+//! capacity needs: a capture of a hundred packets pays for a few kilobytes, not for a million
+//! flows. Once the table has held its peak number of flows, `touch`, `expire`, `remove`, `get`
 //! and `drain` never allocate (`tests/alloc.rs` checks this with a counting allocator).
 //! Time is the packet time passed in by the caller; the table never reads a clock.
 //! No input makes it panic: a broken internal invariant is a `debug_assert!`, a count in
@@ -143,8 +146,8 @@ pub struct FlowTable<E> {
     /// LRU links parallel to `slots`, kept apart so that moving a flow to the young end touches
     /// three 8-byte links rather than three whole entries.
     links: Vec<Link>,
-    /// Slab indices of the live flows, hashed by their key. Sized for twice the capacity: see
-    /// [`INDEX_SLACK`].
+    /// Slab indices of the live flows, hashed by their key. Kept at least twice as large as
+    /// the live flows (see [`INDEX_SLACK`]), grown on demand up to twice the capacity.
     index: HashTable<u32>,
     /// Seeded key hasher.
     hasher: KeyHasher,
@@ -174,6 +177,11 @@ const NIL: u32 = u32::MAX;
 /// at this load deletions rarely leave tombstones at all. With exactly `capacity` room, churn on
 /// a full table would eventually make it reallocate on the per-packet path.
 const INDEX_SLACK: usize = 2;
+
+/// Live flows the index is first sized for (times [`INDEX_SLACK`]): 2,048 buckets, about 10 KiB.
+/// It doubles when the live flows outgrow half of it, so a table that reaches its cap has
+/// grown `log2(capacity / INITIAL_INDEX_FLOWS)` times, and never again.
+const INITIAL_INDEX_FLOWS: usize = 1_024;
 
 /// Bytes per `hashbrown` bucket: the `u32` slot index plus one control byte.
 const INDEX_BUCKET_BYTES: usize = size_of::<u32>() + 1;
@@ -228,8 +236,9 @@ impl KeyHasher {
 }
 
 impl<E> FlowTable<E> {
-    /// Creates an empty table and allocates all its memory for `config.capacity` flows
-    /// (clamped to `1..=`[`MAX_CAPACITY`]).
+    /// Creates an empty table for `config.capacity` flows (clamped to `1..=`[`MAX_CAPACITY`]):
+    /// the slab and links are reserved (address space, no page touched), the index is small and
+    /// grows with the live flows.
     ///
     /// `seed` keys the hash function. Flow keys are chosen by whoever sends traffic, so pass a
     /// value an attacker cannot guess (random per process); a fixed seed is for tests only.
@@ -240,7 +249,11 @@ impl<E> FlowTable<E> {
             config,
             slots: Vec::with_capacity(capacity),
             links: Vec::with_capacity(capacity),
-            index: HashTable::with_capacity(capacity.saturating_mul(INDEX_SLACK)),
+            index: HashTable::with_capacity(
+                capacity
+                    .min(INITIAL_INDEX_FLOWS)
+                    .saturating_mul(INDEX_SLACK),
+            ),
             hasher: KeyHasher::new(seed),
             head: NIL,
             tail: NIL,
@@ -263,8 +276,8 @@ impl<E> FlowTable<E> {
         size_of::<Option<FlowEntry<E>>>() + size_of::<Link>() + INDEX_BYTES_PER_FLOW_MAX
     }
 
-    /// Bytes this table holds on the heap (slab, links and index, all allocated by `new`).
-    /// Divide by [`FlowTable::capacity`] for the exact per-flow cost of this configuration.
+    /// Bytes this table holds on the heap: the slab and links reserved for the capacity, and
+    /// the index at its current size (it grows with the live flows, up to twice the capacity).
     pub fn allocated_bytes(&self) -> usize {
         self.slots.capacity() * size_of::<Option<FlowEntry<E>>>()
             + self.links.capacity() * size_of::<Link>()
@@ -526,6 +539,7 @@ impl<E> FlowTable<E> {
             return (spare, true);
         };
         // Index first: if it rehashes, every index it holds already names a live slot.
+        self.grow_index_for(self.len + 1);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
             .insert_unique(hash, idx, |&i| slot_hash(slots, hasher, i));
@@ -542,6 +556,39 @@ impl<E> FlowTable<E> {
                 (spare, true)
             }
         }
+    }
+
+    /// Doubles the index when `live` flows would fill more than half of its buckets' room, up
+    /// to the size of the capacity. Growth allocates, but only as the table reaches a new peak
+    /// of live flows: churn below an earlier peak never gets here.
+    #[inline]
+    fn grow_index_for(&mut self, live: usize) {
+        let buckets = self.index.num_buckets();
+        // hashbrown fills at most 7/8 of a table of 8 buckets or more.
+        let room = if buckets < 8 {
+            buckets.saturating_sub(1)
+        } else {
+            buckets / 8 * 7
+        };
+        let wanted = live.saturating_mul(INDEX_SLACK);
+        if wanted <= room {
+            return;
+        }
+        self.grow_index(wanted);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_index(&mut self, wanted: usize) {
+        let most = self.config.capacity.saturating_mul(INDEX_SLACK);
+        let target = wanted
+            .max(self.index.len().saturating_mul(2 * INDEX_SLACK))
+            .min(most);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .reserve(target.saturating_sub(self.index.len()), |&i| {
+                slot_hash(slots, hasher, i)
+            });
     }
 
     /// A vacant slot for a new flow: from the free list, else a fresh one, else the evicted
@@ -1299,6 +1346,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn index_grows_with_the_live_flows_not_with_the_capacity() {
+        let mut table: FlowTable<()> = FlowTable::new(config(1_000_000, 3_600, 3_600), 15);
+        let small = table.index.num_buckets();
+        assert_eq!(small, 4_096, "2,048 flows' room at 7/8 load");
+        let mut ignore = |_: &FlowEntry<()>, _| {};
+        let mut k = key(0);
+        for i in 0..100u64 {
+            k.tunnel = i;
+            table.touch(&k, Direction::LoToHi, t(1), &mut ignore);
+        }
+        assert_eq!(
+            table.index.num_buckets(),
+            small,
+            "a small input keeps the small index"
+        );
+        for i in 0..50_000u64 {
+            k.tunnel = i;
+            table.touch(&k, Direction::LoToHi, t(1), &mut ignore);
+        }
+        let grown = table.index.num_buckets();
+        // At most half full, and at most one doubling beyond what 50,000 flows need.
+        assert!(grown * 7 / 8 >= 2 * 50_000, "{grown}");
+        assert!(grown <= 4 * 2 * 50_000 * 8 / 7, "{grown}");
+        table.check_invariants();
+        // Churn below the peak never grows it again.
+        for i in 0..200_000u64 {
+            // The oldest live flow leaves as a new one comes: 50,000 stay live.
+            k.tunnel = if i < 50_000 {
+                i
+            } else {
+                1_000_000 + i - 50_000
+            };
+            assert!(table.remove(&k).is_some());
+            k.tunnel = 1_000_000 + i;
+            table.touch(&k, Direction::LoToHi, t(1), &mut ignore);
+        }
+        assert_eq!(table.index.num_buckets(), grown);
+        table.check_invariants();
+        // A tiny capacity never sizes the index beyond what the capacity needs.
+        let tiny: FlowTable<()> = FlowTable::new(config(3, 1, 1), 16);
+        assert!(tiny.index.num_buckets() <= 8);
     }
 
     #[test]

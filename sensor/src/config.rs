@@ -155,7 +155,6 @@ impl EveConfig {
         crate::alert::Origin {
             host: crate::alert::host_name(&self.host),
             in_iface: in_iface.map(std::sync::Arc::from),
-            pcap_filename: None,
             community_id_seed: self.community_id_seed,
         }
     }

@@ -5,7 +5,8 @@
 //! packets, and whenever the ring timeout passes without one, the loop looks at the wall
 //! clock: a quiet link moves the packet clock forward (`advance_clock`) so flows and tunnel
 //! sessions still expire; `stats` events go out every `--stats-interval`; SIGHUP reopens the
-//! output and reloads the configuration file if it is valid (keeping the one in use, with an
+//! output files (one that cannot be reopened keeps its old file, with an error, and is
+//! retried) and reloads the configuration file if it is valid (keeping the one in use, with an
 //! error, if not); SIGINT/SIGTERM end the loop, and everything open is flushed before exit 0.
 //! Packet time is the kernel's receive time (wall clock), so "now" converts directly.
 
@@ -303,19 +304,17 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// SIGHUP: reopen the output (logrotate renamed it) and reload the configuration file.
-    /// A valid file applies to the running pipeline at once, `--baseline` still applied,
-    /// except the keys that wait for a restart (named in a warning); an invalid one is
-    /// reported, naming the file and key, and the configuration in use stays.
+    /// SIGHUP: reopen the output files (logrotate renamed them) and reload the configuration
+    /// file. Each file's output thread says once it is done whether it reopened (a file that
+    /// could not be keeps its old one, and is retried: see `alert::output`). A valid
+    /// configuration file applies to the running pipeline at once, `--baseline` still
+    /// applied, except the keys that wait for a restart (named in a warning); an invalid one
+    /// is reported, naming the file and key, and the configuration in use stays.
     fn on_hangup(&mut self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
-        self.writer.reopen();
-        let output = if self.args.output.is_empty() {
-            "the outputs".to_owned()
-        } else {
-            self.args.output.join(", ")
-        };
+        if self.writer.reopen() == 0 {
+            eprintln!("mirrorwatch: SIGHUP: no output file to reopen");
+        }
         let Some(path) = self.args.config.as_deref() else {
-            eprintln!("mirrorwatch: SIGHUP: reopening {output}");
             return Ok(());
         };
         // The baseline file is read at start only (`baseline_file` is restart-only): a reload
@@ -325,19 +324,30 @@ impl Session<'_> {
         let config = match loaded {
             Ok(config) => config,
             Err(e) => {
-                eprintln!(
-                    "mirrorwatch: SIGHUP: reopening {output}; error: {e:#}; keeping the \
-                     configuration in use"
-                );
+                eprintln!("mirrorwatch: SIGHUP: error: {e:#}; keeping the configuration in use");
                 return Ok(());
             }
         };
+        // `--audit`: the control plane's approvals are judged again under the new file and
+        // stay on top of it (a reload must not forget the streams a change record approved).
+        let (config, approvals) = match self.follow.as_mut() {
+            Some(follow) => follow.reloaded(config),
+            None => (config, 0),
+        };
         let (_, restart_only) = pipeline.config().reloaded(&config);
         pipeline.reload(&config)?;
-        eprintln!(
-            "mirrorwatch: SIGHUP: reopening {output}; configuration reloaded from {}",
-            path.display()
-        );
+        if approvals > 0 {
+            eprintln!(
+                "mirrorwatch: SIGHUP: configuration reloaded from {}, with {approvals} \
+                 stream(s) the control plane approves",
+                path.display()
+            );
+        } else {
+            eprintln!(
+                "mirrorwatch: SIGHUP: configuration reloaded from {}",
+                path.display()
+            );
+        }
         if !restart_only.is_empty() {
             eprintln!(
                 "mirrorwatch: warning: {} changes {}, which apply only when the sensor \

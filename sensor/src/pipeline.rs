@@ -66,6 +66,10 @@ struct Batch {
     now: Timestamp,
     /// First packet time of the capture being read (the same for every worker).
     epoch: Timestamp,
+    /// The capture file every packet of the batch comes from (replay; `None` live): what the
+    /// events the worker writes while processing it name. A batch never spans two files
+    /// (see [`Pipeline::start_input`]).
+    file: Option<Arc<str>>,
     packets: Vec<PacketMeta>,
 }
 
@@ -75,8 +79,9 @@ enum WorkerMsg {
     /// between two batches.
     Reload(Arc<Config>),
     /// The capture being read ended and an unrelated one follows: end every flow and forget
-    /// the capture, as if the next one were replayed alone.
-    EndCapture,
+    /// the capture, as if the next one were replayed alone. Carries the file that ended: the
+    /// records written then name it, not the file that follows.
+    EndCapture(Option<Arc<str>>),
     Finish,
 }
 
@@ -213,8 +218,11 @@ pub struct Pipeline {
     control: Option<Arc<Mutex<crate::control::correlate::Correlator>>>,
     /// First packet time of the capture being read (zero before its first packet).
     epoch: Timestamp,
-    /// A new input file starts with the next packet (see [`Pipeline::start_input`]).
-    input_boundary: bool,
+    /// A new input file starts with the next packet (see [`Pipeline::start_input`]): its name.
+    input_boundary: Option<Option<Arc<str>>>,
+    /// The capture file whose packets are being pushed (replay), handed to the workers with
+    /// every batch.
+    file: Option<Arc<str>>,
     /// Independent captures so far.
     captures: u64,
 }
@@ -320,7 +328,8 @@ impl Pipeline {
             last_tick_s: 0,
             control: None,
             epoch: Timestamp::ZERO,
-            input_boundary: false,
+            input_boundary: None,
+            file: None,
             captures: 0,
         })
     }
@@ -337,8 +346,22 @@ impl Pipeline {
     /// flow idle timeout ([`FOLDER_RULE`]): every flow and tunnel session then ends, and the
     /// detectors forget the capture, exactly as if each file were replayed alone. Live
     /// capture never calls this.
-    pub fn start_input(&mut self) {
-        self.input_boundary = true;
+    ///
+    /// `file` is the input's name, written as `pcap_filename` by the events that come from its
+    /// packets. At the boundary every worker gets its pending batch, labelled with the file
+    /// that ends, before any packet of the next one: a batch never spans two files, and each
+    /// worker sees the clock of the end of a file while that file is current. An event thus
+    /// names the file being read when the packet clock reached its moment, whatever the
+    /// worker count and however the batches were cut (issue 18 item 1); the records of an
+    /// independent capture ended at the boundary name the capture they belong to.
+    pub fn start_input(&mut self, file: Option<Arc<str>>) {
+        self.input_boundary = Some(file);
+    }
+
+    /// The capture file whose packets are being pushed (the last input started that had a
+    /// packet).
+    pub fn input_file(&self) -> Option<&Arc<str>> {
+        self.file.as_ref()
     }
 
     /// Ends the capture read so far (see [`Pipeline::start_input`]).
@@ -346,7 +369,7 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
             if let Some(tx) = self.senders.get(w) {
-                tx.send(WorkerMsg::EndCapture)
+                tx.send(WorkerMsg::EndCapture(self.file.clone()))
                     .map_err(|_| AlertWriteError::WriterGone)?;
             }
         }
@@ -429,13 +452,20 @@ impl Pipeline {
         let frame_bytes = rec.orig_len.max(rec.data.len() as u32);
         c.packets += 1;
         c.bytes += u64::from(frame_bytes);
-        if self.input_boundary {
-            self.input_boundary = false;
+        if let Some(file) = self.input_boundary.take() {
             let backwards = rec.ts < self.clock;
             let gap = rec.ts.saturating_since(self.clock) > self.config.flow_idle_timeout();
             if self.epoch != Timestamp::ZERO && (backwards || gap) {
                 self.end_capture()?;
+            } else if self.epoch != Timestamp::ZERO {
+                // Rotated files of one capture: the file that ends still hands every worker
+                // its packets and clock under its own name (see `start_input`).
+                for w in 0..self.senders.len() {
+                    self.send(w)?;
+                }
             }
+            self.sink.set_pcap_filename(file.clone());
+            self.file = file;
         }
         if self.epoch == Timestamp::ZERO {
             self.epoch = rec.ts;
@@ -709,6 +739,7 @@ impl Pipeline {
         let batch = Batch {
             now: self.clock,
             epoch: self.epoch,
+            file: self.file.clone(),
             packets,
         };
         match self.senders.get(w) {
@@ -1108,6 +1139,8 @@ impl Worker {
         while let Ok(msg) = rx.recv() {
             match msg {
                 WorkerMsg::Batch(batch) => {
+                    // One reference-count step per batch, no allocation.
+                    self.sink.set_pcap_filename(batch.file.clone());
                     if let Err(e) = self.process(&batch) {
                         failure = Some(e);
                         break;
@@ -1120,7 +1153,8 @@ impl Worker {
                         .set_timeouts(config.flow_idle_timeout(), config.flow_active_timeout());
                     self.detectors.reload(detector_config(&config));
                 }
-                WorkerMsg::EndCapture => {
+                WorkerMsg::EndCapture(file) => {
+                    self.sink.set_pcap_filename(file);
                     if let Err(e) = self.end_capture() {
                         failure = Some(e);
                         break;

@@ -187,7 +187,6 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     let mut interrupted = false;
     let mut done_bytes = 0u64;
     'files: for path in &inputs {
-        crate::alert::set_pcap_filename(path);
         let mut reader = match ReplayReader::open(path) {
             Ok(r) => r,
             Err(e) => {
@@ -195,7 +194,8 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
                 continue;
             }
         };
-        pipeline.start_input();
+        // The name every event from this file's packets carries (`pcap_filename`).
+        pipeline.start_input(Some(Arc::from(path.to_string_lossy().as_ref())));
         let mut n = 0u64;
         loop {
             match reader.next_packet() {
@@ -236,8 +236,12 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
     // baseline could not be saved, a worker died): the counts are then those of the
     // workers' last report, and the failure is counted among the capture errors.
     let snapshot = pipeline.snapshot();
+    let last_file = pipeline.input_file().cloned();
     let finish = pipeline.finish();
     let mut sink = writer.sink();
+    // The closing events (stats, control-plane summary) name the last file read, as the
+    // records flushed at the end do.
+    sink.set_pcap_filename(last_file);
     if let Ok(report) = &finish {
         let (first, last) = (report.first_ts, report.last_ts);
         if let Err(e) = crate::control::shell::finish(control.as_ref(), first, last, &mut sink) {

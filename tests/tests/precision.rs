@@ -276,21 +276,13 @@ fn a_capture_cut_in_pieces_gives_the_alerts_of_the_whole() {
 }
 
 /// Removes what differs between runs by design (link ids are run-unique counters, the stats
-/// event counts per worker) and writes the rest canonically.
-///
-/// FIXME(issue 18 item 1): `pcap_filename` is dropped too. It is read from a process-wide
-/// origin when an event is written, so the flows and held alerts a worker flushes at the
-/// boundary of two independent captures are labelled with whichever file the reader has
-/// opened by then: the events are the same, their file label depends on timing. The file
-/// name should travel with each batch.
+/// event counts per worker) and writes the rest canonically. `pcap_filename` is compared: it
+/// travels with each batch, so an event names the file of its packets whatever the timing.
 fn normalised(ev: &serde_json::Value) -> Option<String> {
     if ev["event_type"] == "stats" {
         return None;
     }
     let mut ev = ev.clone();
-    if let Some(obj) = ev.as_object_mut() {
-        obj.remove("pcap_filename");
-    }
     if let Some(t) = ev.get_mut("tunnel").and_then(|t| t.as_object_mut()) {
         t.remove("link");
     }

@@ -166,20 +166,19 @@ impl Serialize for ProtoName {
     }
 }
 
-/// Who wrote the events: the sensor's identity and input, written in every event as
-/// Suricata writes `host`, `in_iface` and `pcap_filename`, and the Community ID seed.
+/// Who wrote the events: the sensor's identity, written in every event as Suricata writes
+/// `host` and `in_iface`, and the Community ID seed.
 ///
 /// One sensor is one process, so this is process-wide state, set by the shell before the
-/// first packet ([`set_origin`]) and, in replay, at each new input file
-/// ([`set_pcap_filename`]). Read under an uncontended lock once per event, never per packet.
+/// first packet ([`set_origin`]). Read under an uncontended lock once per event, never per
+/// packet. The capture file (`pcap_filename`) is not here: it belongs to the packets an event
+/// comes from, so it travels with them to the producer's sink ([`EventSink::set_pcap_filename`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     /// `host`: the sensor's name (`[eve] host`, else the hostname).
     pub host: Option<Arc<str>>,
     /// `in_iface`: the capture interface (live).
     pub in_iface: Option<Arc<str>>,
-    /// `pcap_filename`: the capture file being read (replay).
-    pub pcap_filename: Option<Arc<str>>,
     /// Community ID seed (`[eve] community_id_seed`).
     pub community_id_seed: u16,
 }
@@ -187,9 +186,29 @@ pub struct Origin {
 static ORIGIN: RwLock<Origin> = RwLock::new(Origin {
     host: None,
     in_iface: None,
-    pcap_filename: None,
     community_id_seed: 0,
 });
+
+thread_local! {
+    /// The capture file of the event being serialized on this thread: set by
+    /// [`EventSink::write`] from its sink for the duration of one serialization (a move in
+    /// and out, no reference count touched), read by [`EventHeader`]. A thread-local because
+    /// serde gives a `Serialize` impl no context of its own; scoped to one `write`, so no
+    /// event reads another producer's file.
+    static PCAP_FILENAME: std::cell::RefCell<Option<Arc<str>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (one event's serialization) with `file` as its `pcap_filename`, and hands `file`
+/// back.
+pub(crate) fn with_pcap_filename<R>(file: &mut Option<Arc<str>>, f: impl FnOnce() -> R) -> R {
+    PCAP_FILENAME.with(|slot| {
+        let previous = slot.replace(file.take());
+        let result = f();
+        *file = slot.replace(previous);
+        result
+    })
+}
 
 /// Sets the identity written in every event from now on.
 pub fn set_origin(origin: Origin) {
@@ -202,17 +221,6 @@ pub fn origin() -> Origin {
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
-}
-
-/// Replay: the file whose packets are being read now. Events written afterwards name it,
-/// including records of flows that began in an earlier file (Suricata does the same: the
-/// file being read when the event is logged).
-pub fn set_pcap_filename(path: &std::path::Path) {
-    let name: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-    ORIGIN
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .pcap_filename = Some(name);
 }
 
 /// The sensor's host name: `configured` when not empty, else the kernel's host name.
@@ -241,8 +249,9 @@ pub fn flow_id(key: &FlowKey, first_seen: Timestamp) -> u64 {
 /// The fields every event starts with, in Suricata's order. Absent values are omitted (a
 /// `stats` event has no endpoints); ports are written for TCP, UDP and SCTP only, and ICMP
 /// type and code for ICMP, as Suricata does. `community_id` is computed here, once per
-/// event, from the 5-tuple when there is one. `host`, `in_iface` and `pcap_filename` come
-/// from the process's [`Origin`].
+/// event, from the 5-tuple when there is one. `host` and `in_iface` come from the process's
+/// [`Origin`], `pcap_filename` from the sink that writes the event (the capture file of the
+/// packets its producer was working on, see [`EventSink::set_pcap_filename`]).
 #[derive(Clone, Copy, Debug)]
 pub struct EventHeader {
     /// Packet time the event refers to.
@@ -345,9 +354,10 @@ impl Serialize for EventHeader {
         if let Some(id) = self.community_id(origin.community_id_seed) {
             st.serialize_field("community_id", id.as_str())?;
         }
-        if let Some(file) = origin.pcap_filename.as_deref() {
-            st.serialize_field("pcap_filename", file)?;
-        }
+        PCAP_FILENAME.with(|file| match file.borrow().as_deref() {
+            Some(file) => st.serialize_field("pcap_filename", file),
+            None => Ok(()),
+        })?;
         if let Some(host) = origin.host.as_deref() {
             st.serialize_field("host", host)?;
         }

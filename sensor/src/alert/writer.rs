@@ -8,8 +8,9 @@
 //! A live sensor cannot wait for a buffer to fill: with [`WriterOptions::sweep_every`] the
 //! writer also takes whatever each sink holds at that interval (the buffer sits behind an
 //! uncontended mutex, locked once per event), so an alert reaches the output within the
-//! interval however quiet its producer is. [`EventWriter::reopen`] reopens the output file
-//! (SIGHUP after logrotate renamed it), and the writer measures packet-to-alert latency:
+//! interval however quiet its producer is. [`EventWriter::reopen`] reopens the output files
+//! (SIGHUP after logrotate renamed them; one that cannot be reopened keeps its old file and
+//! is retried), and the writer measures packet-to-alert latency:
 //! the time an alert line is written minus the packet time it carries.
 
 use std::path::PathBuf;
@@ -289,6 +290,8 @@ pub struct EventWriter {
     latency: SharedHistogram,
     shared: Arc<WriterShared>,
     live: bool,
+    /// File outputs (what a reopen reopens).
+    files: usize,
     thread: JoinHandle<Result<u64, AlertWriteError>>,
 }
 
@@ -300,6 +303,9 @@ pub struct EventSink {
     writer: Arc<WriterShared>,
     live: bool,
     events: u64,
+    /// `pcap_filename` of the events written from now on: the capture file of the packets
+    /// the producer is working on (replay), set per batch; `None` writes none (live).
+    pcap_filename: Option<Arc<str>>,
 }
 
 impl EventWriter {
@@ -383,6 +389,10 @@ impl EventWriter {
             latency,
             shared,
             live: options.live,
+            files: specs
+                .iter()
+                .filter(|s| matches!(s.kind, OutputKind::File(_)))
+                .count(),
             thread,
         })
     }
@@ -403,17 +413,22 @@ impl EventWriter {
             writer: Arc::clone(&self.shared),
             live: self.live,
             events: 0,
+            pcap_filename: None,
         }
     }
 
     /// Asks the writer to hand over everything buffered so far to the current outputs, then
     /// reopen the files (a file is created again if it was renamed away; other outputs are
     /// untouched). Never waits: with the writer queue full, the request is a flag the writer
-    /// reads at its next sweep. A failure to reopen ends the writer with an error.
-    pub fn reopen(&self) {
+    /// reads at its next sweep. Each file's output thread says on stderr what happened once
+    /// it is done: reopened, or could not be (the OS error), in which case the file opened
+    /// before keeps taking every event and the reopen is retried. Returns how many file
+    /// outputs there are to reopen.
+    pub fn reopen(&self) -> usize {
         if self.tx.try_send(WriterMsg::Reopen).is_err() {
             self.shared.reopen.store(true, Ordering::Relaxed);
         }
+        self.files
     }
 
     /// Whether the writer thread still runs (it stops on the first write error).
@@ -733,7 +748,9 @@ impl EventSink {
             .buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        super::escape::to_writer(&mut *buf, event)?;
+        super::with_pcap_filename(&mut self.pcap_filename, || {
+            super::escape::to_writer(&mut *buf, event)
+        })?;
         buf.push(b'\n');
         self.events = self.events.saturating_add(1);
         if buf.len() >= SINK_FLUSH_BYTES {
@@ -750,6 +767,18 @@ impl EventSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.hand_over(&mut buf)
+    }
+
+    /// Names the capture file (`pcap_filename`) of the events written from now on: the file
+    /// whose packets the producer works on. Events already written keep theirs (the name is
+    /// serialized with each event). Replaces a reference, allocates nothing.
+    pub fn set_pcap_filename(&mut self, file: Option<Arc<str>>) {
+        self.pcap_filename = file;
+    }
+
+    /// The capture file the events written now name.
+    pub fn pcap_filename(&self) -> Option<&Arc<str>> {
+        self.pcap_filename.as_ref()
     }
 
     /// Events written through this sink.
@@ -885,6 +914,56 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":2}\n");
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&rotated);
+    }
+
+    /// Issue 18 item 17: a reopen that fails (a directory where the file was; root is refused
+    /// too) neither stops the writer nor loses a line: the file opened before (renamed by the
+    /// rotation) keeps taking them, and the next reopen, once the path is free, moves on.
+    #[test]
+    fn a_failed_reopen_keeps_the_old_file_and_a_later_one_moves_on() {
+        let dir = temp("reopen-fails");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("eve.json");
+        let rotated = dir.join("eve.json.1");
+        let options = WriterOptions {
+            append: true,
+            ..WriterOptions::default()
+        };
+        let writer =
+            EventWriter::start(&[OutputTarget::File(path.clone()).spec()], options).unwrap();
+        let counters = writer.output_counters();
+        let mut sink = writer.sink();
+        let mut line = |n: u32| {
+            sink.write(&Line { n }).unwrap();
+            sink.flush().unwrap();
+        };
+        line(1);
+        std::fs::rename(&path, &rotated).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(writer.reopen(), 1);
+        line(2);
+        // The failed reopen is counted once the output thread tried it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counters.stats().outputs[0].errors == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(counters.stats().outputs[0].errors, 1);
+        assert!(writer.is_running());
+        line(3);
+        std::fs::remove_dir(&path).unwrap();
+        writer.reopen();
+        line(4);
+        drop(sink);
+        writer.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":4}\n");
+        let st = counters.stats();
+        assert_eq!((st.outputs[0].written, st.dropped), (4, 0), "{st:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

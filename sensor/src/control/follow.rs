@@ -156,6 +156,23 @@ impl Follower {
         Ok(Some(applied))
     }
 
+    /// Builds the inventory of every change read so far again under `config` (a reload),
+    /// hands it to the correlator, and returns the streams it approves on the wire.
+    pub fn rejudge(&mut self, config: &Config) -> Vec<crate::config::InventoryEntry> {
+        let inv = ControlInventory::build(
+            self.changes.clone(),
+            &self.assets,
+            config,
+            &self.records,
+            self.records_configured,
+        );
+        let entries = inv.approved_wire_entries();
+        if let Ok(mut c) = self.correlator.lock() {
+            c.replace_inventory(inv);
+        }
+        entries
+    }
+
     fn poll_file(&mut self, path: &PathBuf, out: &mut ReadOutcome) {
         let Ok(meta) = std::fs::metadata(path) else {
             return;

@@ -8,7 +8,9 @@
 //! stays unreachable for `[output] retry_timeout_s` is given up with an error at the end of
 //! the run, every other output still getting every event. Network outputs reconnect and
 //! resend the batch that failed (at least once); a file or standard output that fails ends
-//! the writer, as a full disk must not go unnoticed.
+//! the writer, as a full disk must not go unnoticed. A file that cannot be reopened on
+//! SIGHUP is the exception: the file opened before stays in use and the reopen is retried
+//! (see [`reopen`]), since it still takes every event.
 //!
 //! The same text names an output on the command line (`--output`) and in `[output] targets`
 //! ([`OutputSpec::parse`]).
@@ -476,6 +478,9 @@ fn io_timeout(mode: OutputMode) -> Duration {
 const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// After a reopen failed, how often it is tried again (when there are events to write).
+pub const REOPEN_RETRY: Duration = Duration::from_secs(5);
+
 /// The output thread.
 fn run(
     mut transport: Box<dyn Transport>,
@@ -507,6 +512,8 @@ fn run_inner(
     let counters = &*queue.counters;
     let mut batch: Vec<u8> = Vec::new();
     let mut closed_at: Option<Instant> = None;
+    // A reopen that failed: when to try it again.
+    let mut reopen_retry: Option<Instant> = None;
     loop {
         let (lines, reopen_at, closed) = {
             let mut st = queue.lock();
@@ -526,6 +533,9 @@ fn run_inner(
         if closed && closed_at.is_none() {
             closed_at = Some(Instant::now());
         }
+        // A failed reopen is tried again before the batch, at most every `REOPEN_RETRY`.
+        let retry = reopen_at.is_none() && reopen_retry.is_some_and(|at| Instant::now() >= at);
+        let reopen_at = if retry { Some(0) } else { reopen_at };
         let split = reopen_at.unwrap_or(batch.len()).min(batch.len());
         let mut done = 0usize;
         let mut failing_since: Option<Instant> = None;
@@ -535,9 +545,10 @@ fn run_inner(
         loop {
             if done >= stage_end {
                 if stage_end == split && reopen_at.is_some() {
-                    if let Err(source) = transport.reset() {
-                        return Err(AlertWriteError::from_io(name, source));
-                    }
+                    let failing = reopen_retry.is_some();
+                    // An automatic retry that fails again is only counted; a SIGHUP's is said.
+                    let say_failure = !retry;
+                    reopen_retry = reopen(transport, name, failing, say_failure, counters);
                 }
                 if stage_end == batch.len() {
                     break;
@@ -605,6 +616,47 @@ fn run_inner(
         batch.clear();
         if closed && queue.lock().buf.is_empty() {
             return Ok(());
+        }
+    }
+}
+
+/// Reopens a file output (SIGHUP, after a rotation) and says on stderr what happened, once
+/// the reopen is done. A reopen that fails (the directory removed, a directory or a symbolic
+/// link where the file was) does not stop the sensor and loses no event: the file opened
+/// before stays in use (after a rotation, under its new name) and the reopen is tried again
+/// every [`REOPEN_RETRY`] while events come, and at every SIGHUP. Returns when to retry, if
+/// it failed. `failing`: an earlier attempt failed; `say_failure`: a failure goes to stderr
+/// (a SIGHUP's attempt, not an automatic retry's).
+fn reopen(
+    transport: &mut dyn Transport,
+    name: &str,
+    failing: bool,
+    say_failure: bool,
+    counters: &OutputCounters,
+) -> Option<Instant> {
+    match transport.reset() {
+        Ok(()) => {
+            eprintln!(
+                "mirrorwatch: SIGHUP: reopened {name}{}",
+                if failing {
+                    " (events from here on go to it again)"
+                } else {
+                    ""
+                }
+            );
+            None
+        }
+        Err(source) => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            if say_failure {
+                eprintln!(
+                    "mirrorwatch: error: SIGHUP: could not reopen {name}: {source}; events \
+                     still go to the file opened before (after a rotation, under its new name); \
+                     retrying every {} s while events come, and at every SIGHUP",
+                    REOPEN_RETRY.as_secs()
+                );
+            }
+            Some(Instant::now() + REOPEN_RETRY)
         }
     }
 }
