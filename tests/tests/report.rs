@@ -486,8 +486,9 @@ fn heartbeat_cards_draw_their_beats() {
         ),
         (
             "203.0.113.42:8443",
-            8,
-            "8 bursts from the alert&#39;s evidence:",
+            // Every 5 s: the 13th burst is the first a minute after the first (min_span_s).
+            13,
+            "13 bursts from the alert&#39;s evidence:",
         ),
     ] {
         let c = card(dest);

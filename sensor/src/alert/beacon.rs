@@ -33,6 +33,8 @@ pub struct BeaconEvidence<'a> {
 pub struct BeaconThresholds {
     /// `[beacon] min_beats`.
     pub min_beats: u64,
+    /// `[beacon] min_span_s`.
+    pub min_span_s: u64,
     /// `[beacon] score_threshold`.
     pub score_threshold: Rounded,
 }

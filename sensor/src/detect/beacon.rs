@@ -87,6 +87,10 @@ pub struct BeaconConfig {
     pub allowlist_domains: Vec<String>,
     /// Beats needed before an alert.
     pub min_beats: u32,
+    /// Packet time the beats must cover before an alert, in seconds: periodic traffic over
+    /// less than this is an application's timer inside an open session (keep-alives, polling),
+    /// and a real beacon keeps beating past it, so it only delays a fast beacon's alert.
+    pub min_span_s: u64,
     /// Score (0 to 1) at or above which a pattern alerts.
     pub score_threshold: f64,
     /// Beats closer than this are one beat (retries, bursts), in milliseconds.
@@ -135,6 +139,7 @@ impl Default for BeaconConfig {
             trusted_destinations: Vec::new(),
             allowlist_domains: Vec::new(),
             min_beats: 8,
+            min_span_s: 60,
             score_threshold: 0.85,
             min_interval_ms: 500,
             burst_gap_ms: 1000,
@@ -162,6 +167,9 @@ impl BeaconConfig {
         let fail = |key, problem: &str| Err((key, problem.to_owned()));
         if !(4..=RING as u32).contains(&self.min_beats) {
             return fail("min_beats", &format!("must be between 4 and {RING}"));
+        }
+        if self.min_span_s > 86_400 {
+            return fail("min_span_s", "must be at most 86400 (a day)");
         }
         if !(self.score_threshold > 0.0 && self.score_threshold <= 1.0) {
             return fail("score_threshold", "must be in (0, 1]");
@@ -1225,6 +1233,7 @@ struct Settings {
     trusted: Vec<IpNet>,
     allowlist: Vec<String>,
     min_beats: u64,
+    min_span: Duration,
     threshold: f64,
     params: ScoreParams,
     burst_gap: Duration,
@@ -1811,6 +1820,7 @@ impl Settings {
             trusted: c.trusted_destinations.clone(),
             allowlist: c.allowlist_domains.clone(),
             min_beats: u64::from(c.min_beats),
+            min_span: Duration::from_secs(c.min_span_s),
             threshold: c.score_threshold,
             params: ScoreParams {
                 min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
@@ -1942,7 +1952,10 @@ impl Settings {
         now: Timestamp,
         keepalive: Keepalive,
     ) -> Result<(), AlertWriteError> {
-        if beats.count < self.min_beats || usize::from(beats.len) < self.min_beats as usize {
+        if beats.count < self.min_beats
+            || usize::from(beats.len) < self.min_beats as usize
+            || beats.last.saturating_since(beats.first) < self.min_span
+        {
             return Ok(());
         }
         let Some(score) = beats.score(&self.params) else {
@@ -2035,14 +2048,15 @@ impl Settings {
                 },
                 rule: match kind {
                     Kind::Connections => {
-                        "at least min_beats connections of one internal source to one untrusted destination and port, regular in start time and in bytes sent (score at least score_threshold)"
+                        "at least min_beats connections over at least min_span_s of one internal source to one untrusted destination and port, regular in start time and in bytes sent (score at least score_threshold)"
                     }
                     Kind::Packets => {
-                        "at least min_beats bursts of data inside one flow to an untrusted destination, regular in time and in size (score at least score_threshold)"
+                        "at least min_beats bursts of data over at least min_span_s inside one flow to an untrusted destination, regular in time and in size (score at least score_threshold)"
                     }
                 },
                 thresholds: Some(BeaconThresholds {
                     min_beats: self.min_beats,
+                    min_span_s: self.min_span.as_nanos() / 1_000_000_000,
                     score_threshold: Rounded(self.threshold),
                 }),
                 not_benign: if keepalive == Keepalive::None {
@@ -2429,6 +2443,61 @@ mod tests {
         writer.finish().unwrap();
     }
 
+    /// Issue 11: perfectly regular beats that cover less than `min_span_s` (an application's
+    /// timer inside an open session: Zoom's 3.75 s keep-alive over half a minute) do not
+    /// alert; the same beacon alerts at the first beat a minute after its first.
+    #[test]
+    fn beats_must_cover_min_span_before_an_alert() {
+        let path =
+            std::env::temp_dir().join(format!("mw-beacon-span-{}.jsonl", std::process::id()));
+        let writer =
+            crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
+        let mut sink = writer.sink();
+        let config = crate::config::Config::default();
+        assert_eq!(config.beacon.min_span_s, 60);
+        let shared = SharedState {
+            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
+            destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
+        };
+        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
+        let key = PairKey {
+            src: flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap()),
+            dst: flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap()),
+            dst_port: 8801,
+            proto: IpProto::UDP.0,
+        };
+        let mut ring = Beats::default();
+        let mut a = AlertState::default();
+        let mut alerted_at = None;
+        for (i, t) in beats(20, 3.75, 0.0, &[], 1).into_iter().enumerate() {
+            ring.push(t, 60);
+            det.settings
+                .evaluate(
+                    &mut sink,
+                    &mut det.stats,
+                    Kind::Packets,
+                    &key,
+                    Some(40_000),
+                    &ring,
+                    &mut a,
+                    t,
+                    Keepalive::None,
+                )
+                .unwrap();
+            if det.stats.alerts == 1 && alerted_at.is_none() {
+                alerted_at = Some(i + 1);
+            }
+        }
+        // 3.75 s apart: the 17th beat is the first 60 s after the first.
+        assert_eq!(
+            alerted_at,
+            Some(17),
+            "beats 8 to 16 span less than a minute"
+        );
+        drop(sink);
+        writer.finish().unwrap();
+    }
+
     #[test]
     fn config_ranges_are_checked() {
         assert!(BeaconConfig::default().validate().is_ok());
@@ -2439,6 +2508,13 @@ mod tests {
                 ..Default::default()
             }),
             "min_beats"
+        );
+        assert_eq!(
+            bad(BeaconConfig {
+                min_span_s: 86_401,
+                ..Default::default()
+            }),
+            "min_span_s"
         );
         assert_eq!(
             bad(BeaconConfig {
