@@ -992,6 +992,11 @@ fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
     .unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let tunnels = replay_session(&link, &pcap, &out, 4);
+    assert_eq!(
+        tunnels[3]["control"]["session_id"], "tms-00000000000000042",
+        "the stream after the delete is the deleted session's: {}",
+        tunnels[3]
+    );
 
     let (code, stderr) = sensor.stop();
     assert_eq!(code, Some(0), "{stderr:#?}");
