@@ -1067,7 +1067,10 @@ impl KnownDestinations {
         } else {
             0
         };
-        let mut map = HashMap::with_capacity(capacity);
+        // Grown by the entries loaded and learned (hashbrown doubles; the cap is checked on
+        // every insert): a short run without a baseline pays for what it learns, not for the
+        // capacity's buckets.
+        let mut map = HashMap::new();
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
             let text = match crate::fsio::read_to_string(path) {
