@@ -29,8 +29,8 @@
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use flowtable::key::{addr_to_ip, ip_to_addr};
 use flowtable::{Duration, Timestamp};
@@ -490,18 +490,32 @@ mod tests {
         assert!(cache.queries.lock().unwrap().is_empty());
         let a: IpAddr = "198.51.100.7".parse().unwrap();
         assert_eq!(cache.lookup(a, t(9)), None);
-        assert_eq!(cache.chunks_allocated(), (0, all), "a lookup allocates nothing");
+        assert_eq!(
+            cache.chunks_allocated(),
+            (0, all),
+            "a lookup allocates nothing"
+        );
         resolve(&cache, 1, "beacon.example.com", a, t(1));
         assert_eq!(cache.chunks_allocated(), (1, all));
         assert_eq!(cache.queries.lock().unwrap().len(), QUERY_SLOTS);
-        assert_eq!(cache.lookup(a, t(2)).unwrap().as_str(), Some("beacon.example.com"));
+        assert_eq!(
+            cache.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
         // A cache smaller than a chunk has one, as long as its sets.
         let small = NameCache::new(WAYS * 3);
         resolve(&small, 1, "beacon.example.com", a, t(1));
         assert_eq!(small.chunks_allocated(), (1, 1));
-        let len = small.chunks.first().and_then(OnceLock::get).map(|c| c.len());
+        let len = small
+            .chunks
+            .first()
+            .and_then(OnceLock::get)
+            .map(|c| c.len());
         assert_eq!(len, Some(3));
-        assert_eq!(small.lookup(a, t(2)).unwrap().as_str(), Some("beacon.example.com"));
+        assert_eq!(
+            small.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
     }
 
     #[test]

@@ -2498,7 +2498,10 @@ mod tests {
         let (cap, full_bytes) = det.pair_memory();
         assert_eq!(cap, CAP);
         let (live, new_bytes) = det.pair_memory_in_use();
-        assert_eq!((live, det.pairs.slots.len(), det.tracks.slots.len()), (0, 0, 0));
+        assert_eq!(
+            (live, det.pairs.slots.len(), det.tracks.slots.len()),
+            (0, 0, 0)
+        );
         assert!(
             new_bytes * 8 < full_bytes,
             "a new table holds {new_bytes} of its {full_bytes} bytes"

@@ -2672,7 +2672,11 @@ mod tests {
             })
             .collect();
         assert!(t.insert(entry).is_none(), "full at {n}");
-        assert_eq!((t.slots.len(), t.slots.capacity()), (n, n), "filled within its room");
+        assert_eq!(
+            (t.slots.len(), t.slots.capacity()),
+            (n, n),
+            "filled within its room"
+        );
         assert_eq!(t.get_mut(refs[n - 1]).unwrap().count, n as u64);
         assert_eq!(t.take(refs[65_535]).unwrap().count, 65_536);
     }
