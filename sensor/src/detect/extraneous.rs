@@ -42,7 +42,8 @@ pub struct ExtraneousConfig {
     /// Run the detector (TCP state tracking, `conn_state`/`history` in flow records, alerts).
     pub enabled: bool,
     /// Seconds of packet time after the start during which new flows are picked up midstream
-    /// silently (default: `[flows] idle_timeout_s`).
+    /// silently. Near zero by default (10 s): long enough for the answers in flight when the
+    /// capture began; later midstream connections are judged by evidence.
     pub warmup_s: u64,
     /// Seconds of packet time an alert is held to aggregate more packets before it is written
     /// (it is written at once when its flow ends).
@@ -83,7 +84,7 @@ impl Default for ExtraneousConfig {
     fn default() -> Self {
         ExtraneousConfig {
             enabled: true,
-            warmup_s: 300,
+            warmup_s: 10,
             hold_s: 5,
             close_tolerance_ms: 1_000,
             reorder_ms: 500,
