@@ -10,9 +10,9 @@
 //!  fd77:1::2          fd77:1::1                                    fd77:2::1    collector 10.77.2.2
 //! ```
 //!
-//! For every device kind a stock kernel offers (`gretap`, `ip6gretap`, `erspan` in versions
-//! 0, 1 and 2, `ip6erspan`, `vxlan`, `geneve`, `ipip`, `sit`, `ip6tnl`), the victim opens a
-//! TCP exchange and a UDP exchange to the peer over every IP family the device carries, and
+//! For every device kind a stock kernel offers (`gretap` with a key alone and with sequence
+//! numbers, `ip6gretap`, `erspan` in versions 0, 1 and 2, `ip6erspan`, `vxlan`, `geneve`,
+//! `ipip`, `sit`, `ip6tnl`), the victim opens a TCP exchange and a UDP exchange to the peer over every IP family the device carries, and
 //! the sensor must write a `tunnel` record of the right type and id classified `mirror`, a
 //! `mirror_stream` alert naming the collector, and inner `flow` records on that tunnel equal
 //! to the conversations the test made.
@@ -100,18 +100,33 @@ const fn both(id: u64) -> [(Family, u64); 2] {
 }
 
 static KINDS: &[Kind] = &[
+    // A gretap with a key and neither `seq` nor `csum` writes NVGRE's bytes exactly (RFC 7637:
+    // K set, C and S clear, 0x6558): the sensor cannot tell them apart and reads the key as
+    // VSID << 8 | flow id, so key 2816 is NVGRE VSID 11.
     Kind {
-        name: "gretap",
+        name: "gretap (key, NVGRE's bytes)",
         args: &[
-            "type", "gretap", "local", "{L}", "remote", "{R}", "key", "11",
+            "type", "gretap", "local", "{L}", "remote", "{R}", "key", "2816",
+        ],
+        outer_v6: false,
+        l3: false,
+        tunnel_type: "nvgre",
+        carries: &both(11),
+    },
+    // With sequence numbers it cannot be NVGRE: a GRE-TEB key.
+    Kind {
+        name: "gretap (seq key)",
+        args: &[
+            "type", "gretap", "local", "{L}", "remote", "{R}", "seq", "key", "11",
         ],
         outer_v6: false,
         l3: false,
         tunnel_type: "gre_teb",
         carries: &both(11),
     },
+    // Over IPv6 the kernel adds a Destination Options header (encapsulation limit 4).
     Kind {
-        name: "ip6gretap",
+        name: "ip6gretap (seq key)",
         args: &[
             "type",
             "ip6gretap",
@@ -119,6 +134,7 @@ static KINDS: &[Kind] = &[
             "{L}",
             "remote",
             "{R}",
+            "seq",
             "key",
             "12",
         ],
