@@ -258,6 +258,32 @@ pub mod live {
         }
     }
 
+    /// Starts `f` on a thread inside the network namespace `ns` (`/run/netns/NS`, as `ip netns`
+    /// makes it); sockets it opens stay in that namespace. Panics in the thread if `setns`
+    /// fails, which `join` turns into a test failure.
+    pub fn spawn_in_namespace<T: Send + 'static>(
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("opening the namespace");
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns into the namespace");
+            f()
+        })
+    }
+
+    /// Runs `f` inside the network namespace `ns` and waits for its result.
+    pub fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        spawn_in_namespace(ns, f)
+            .join()
+            .expect("the namespace thread panicked")
+    }
+
     /// A running `mirrorwatch live`, killed when dropped if still running.
     pub struct Sensor {
         child: Child,

@@ -15,6 +15,9 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 16 item 2: `tc ... mirred egress mirror` into every tunnel device the kernel has
+// (gretap, ip6gretap, erspan, vxlan, geneve, ipip, sit, ip6tnl), captured live.
+mod mirred;
 // Issue 16: the committed fuzzing corpora and crash regressions through the fuzz entry points.
 mod fuzz_corpus;
 // Issue 12, the control plane: `mirrorwatch audit`, damaged record files, `[control]` errors.

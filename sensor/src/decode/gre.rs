@@ -27,6 +27,11 @@
 //!   require. Other versions are [`DecodeError::UnsupportedVersion`].
 //! - The PPTP payload length (high half of the key) is not checked against the bytes present:
 //!   mirrors and snaplen cut packets, and the walk decides what a short payload means.
+//! - NVGRE (RFC 7637) is GRE-TEB with K set and C and S clear; only then do
+//!   [`GreSlice::nvgre_vsid`] and [`GreSlice::nvgre_flow_id`] answer. A Linux `gretap ... key
+//!   K` sends exactly these bytes, so it reads as NVGRE (VSID K >> 8); `gretap ... seq key K`
+//!   (or `csum`) cannot be NVGRE, and the layer walk keeps its whole key as a GRE-TEB id
+//!   (before issue 16 any TEB key was read as NVGRE, so such a mirror's id lost its low byte).
 //! - PPP: Zeek assumes a 4-byte PPP header (FF 03 + 2-byte protocol); we follow RFC 1662 §3.2
 //!   and RFC 1661 §6.5: FF 03 is skipped when present, and an odd first protocol byte is a
 //!   compressed 1-byte protocol (seen in sv__bug-6942 … eth-ip-gre-ppp-max-ip-packet.pcap).
@@ -256,7 +261,7 @@ impl<'a> GreSlice<'a> {
     }
 
     /// NVGRE virtual subnet ID (RFC 7637): the top 24 bits of the key, when the protocol is
-    /// transparent Ethernet bridging (0x6558) and the K bit is set.
+    /// transparent Ethernet bridging (0x6558), the K bit is set and C and S are clear.
     pub fn nvgre_vsid(&self) -> Option<u32> {
         self.nvgre_key().map(|key| key >> field::NVGRE_VSID_SHIFT)
     }
@@ -311,9 +316,15 @@ impl<'a> GreSlice<'a> {
         Some(be_u16(&key[half]))
     }
 
-    /// The key when this is NVGRE-shaped (TEB with a key).
+    /// The key when this is NVGRE-shaped: TEB with a key, and C and S clear (RFC 7637 §3.2:
+    /// "The C (Checksum Present) and S (Sequence Number Present) bits in the GRE header MUST
+    /// be zero"). Linux `gretap ... seq key K` and `csum key K` set them: a plain GRE-TEB key.
     fn nvgre_key(&self) -> Option<u32> {
-        if self.protocol_type() == Self::PROTOCOL_TEB {
+        if self.version() == 0
+            && self.protocol_type() == Self::PROTOCOL_TEB
+            && !self.has_checksum()
+            && !self.has_sequence()
+        {
             self.key()
         } else {
             None
@@ -1042,7 +1053,10 @@ mod tests {
                 gre.payload_length(),
                 fields.key.filter(|_| pptp).map(|k| (k >> 16) as u16)
             );
-            let nvgre = fields.protocol == GreSlice::PROTOCOL_TEB;
+            let nvgre = fields.version == 0
+                && fields.protocol == GreSlice::PROTOCOL_TEB
+                && fields.checksum.is_none()
+                && fields.sequence.is_none();
             prop_assert_eq!(gre.nvgre_vsid(), fields.key.filter(|_| nvgre).map(|k| k >> 8));
         }
 

@@ -971,10 +971,12 @@ fn gre_tunnel<'a>(
             }
         },
         ether_type::TEB => {
-            // NVGRE (RFC 7637) is GRE-TEB with a key: 24-bit VSID and 8-bit flow id.
-            let t = match gre.key() {
-                Some(k) => tunnel(TunnelKind::Nvgre, k >> 8),
-                None => tunnel(TunnelKind::GreTeb, 0),
+            // NVGRE (RFC 7637) is GRE-TEB with a key and C, S clear: 24-bit VSID and 8-bit
+            // flow id. A Linux `gretap ... key K` is the same bytes (it is NVGRE on the wire,
+            // VSID K >> 8); with `seq` or `csum` it cannot be NVGRE, and the id is the key.
+            let t = match (gre.nvgre_vsid(), gre.key()) {
+                (Some(vsid), _) => tunnel(TunnelKind::Nvgre, vsid),
+                (None, key) => tunnel(TunnelKind::GreTeb, key.unwrap_or(0)),
             };
             push_tunnel(config, out, counters, t, Next::Ethernet(gre.payload()))
         }
@@ -1865,6 +1867,180 @@ mod correctness_tests {
                 (40000, 80),
                 "{name}"
             );
+            assert_eq!(counters, DecodeCounters::default(), "{name}");
+        }
+    }
+
+    /// The headers Linux tunnel devices write when `tc ... action mirred egress mirror dev X`
+    /// sends a victim's frame through them (issue 16 item 2; `tests/tests/mirred.rs` runs
+    /// the real devices where the kernel has them). Byte layouts from the kernel sources:
+    /// `gre_build_header` (net/ipv4/ip_gre.c), `erspan_build_header` and
+    /// `erspan_build_header_v2` (include/net/erspan.h), `geneve_build_header`
+    /// (drivers/net/geneve.c) and `init_tel_txopt` (net/ipv6/ip6_tunnel.c: ip6gretap,
+    /// ip6erspan and ip6tnl put a Destination Options header with the tunnel encapsulation
+    /// limit, default 4, before their payload).
+    #[test]
+    fn regression_issue_16_kernel_tunnel_devices_as_linux_writes_them() {
+        let mirrored = ethernet(0x0800, &tcp_v4(b"mirrored"));
+        let outer_v4 = |proto: u8, payload: &[u8]| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([10, 77, 2, 1], [10, 77, 2, 2], 64)
+                .write(&mut out, IpNumber(proto), payload)
+                .unwrap();
+            ethernet(0x0800, &out)
+        };
+        // IPv6, next header 60 (Destination Options), then Linux's 8-byte option block: next
+        // header, length 0, option 4 (tunnel encapsulation limit) of length 1 = 4, PadN of
+        // length 1.
+        let outer_v6 = |proto: u8, payload: &[u8]| {
+            let mut ip = vec![0x60, 0, 0, 0];
+            ip.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            ip.extend_from_slice(&[60, 64]);
+            ip.extend_from_slice(&[0xfd, 0x77, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            ip.extend_from_slice(&[0xfd, 0x77, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+            ip.extend_from_slice(&[proto, 0, 0x04, 0x01, 0x04, 0x01, 0x01, 0x00]);
+            ip.extend_from_slice(payload);
+            ethernet(0x86dd, &ip)
+        };
+        let cat = |parts: &[&[u8]]| parts.concat();
+        // gretap `key 11`: K set, protocol 0x6558, key 11: NVGRE's bytes exactly (VSID 0).
+        let gretap_key = cat(&[&[0x20, 0x00, 0x65, 0x58, 0, 0, 0, 11], &mirrored]);
+        // gretap `seq key 11`: K and S set, key, then sequence number 1.
+        let gretap_seq_key = cat(&[
+            &[0x30, 0x00, 0x65, 0x58, 0, 0, 0, 11, 0, 0, 0, 1],
+            &mirrored,
+        ]);
+        // ip6gretap `seq key 12` (same GRE, over IPv6 with the encapsulation limit).
+        let ip6gretap = cat(&[
+            &[0x30, 0x00, 0x65, 0x58, 0, 0, 0, 12, 0, 0, 0, 1],
+            &mirrored,
+        ]);
+        // erspan `erspan_ver 0` (type I): GRE without S, protocol 0x88BE, no ERSPAN header.
+        let erspan0 = cat(&[&[0x00, 0x00, 0x88, 0xbe], &mirrored]);
+        // erspan `seq key 13 erspan_ver 1 erspan 5`: GRE with S only (the kernel clears K),
+        // 0x88BE, sequence; ERSPAN II: version 1, VLAN 0, COS 0, En 0, T 0, session 13, index 5.
+        let erspan1 = cat(&[
+            &[0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1],
+            &[0x10, 0x00, 0x00, 13, 0, 0, 0, 5],
+            &mirrored,
+        ]);
+        // erspan `erspan_ver 2 erspan_dir egress erspan_hwid 7`, session 14: GRE S, 0x22EB;
+        // ERSPAN III: version 2, session 14, timestamp, SGT 0, P=1 FT=0 HWID-upper 0, HWID-low
+        // 7, D=1 (egress), Gra 0, O=0.
+        let erspan2 = |session: u8, dir: u8| {
+            cat(&[
+                &[0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 1],
+                &[0x20, 0x00, 0x00, session, 0x12, 0x34, 0x56, 0x78, 0, 0],
+                &[0x80, 0x70 | (dir << 3)],
+                &mirrored,
+            ])
+        };
+        // Geneve `id 43`: version 0, no options, O and C clear, protocol 0x6558, VNI 43; the
+        // kernel picks the UDP source port from the inner flow hash and leaves the checksum 0.
+        let geneve = {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4([10, 77, 2, 1], [10, 77, 2, 2], 64)
+                .udp(51234, 6081)
+                .write(
+                    &mut out,
+                    &cat(&[&[0x00, 0x00, 0x65, 0x58, 0, 0, 43, 0], &mirrored]),
+                )
+                .unwrap();
+            out[26..28].copy_from_slice(&[0, 0]);
+            ethernet(0x0800, &out)
+        };
+        // (device, frame, tunnel kind, tunnel id, ERSPAN III direction bit)
+        type Case = (&'static str, Vec<u8>, TunnelKind, u32, Option<bool>);
+        let cases: [Case; 11] = [
+            (
+                "gretap key",
+                outer_v4(47, &gretap_key),
+                TunnelKind::Nvgre,
+                0,
+                None,
+            ),
+            (
+                "gretap seq key",
+                outer_v4(47, &gretap_seq_key),
+                TunnelKind::GreTeb,
+                11,
+                None,
+            ),
+            (
+                "ip6gretap seq key",
+                outer_v6(47, &ip6gretap),
+                TunnelKind::GreTeb,
+                12,
+                None,
+            ),
+            (
+                "erspan v0",
+                outer_v4(47, &erspan0),
+                TunnelKind::Erspan1,
+                0,
+                None,
+            ),
+            (
+                "erspan v1",
+                outer_v4(47, &erspan1),
+                TunnelKind::Erspan2,
+                13,
+                None,
+            ),
+            (
+                "erspan v2",
+                outer_v4(47, &erspan2(14, 1)),
+                TunnelKind::Erspan3,
+                14,
+                Some(true),
+            ),
+            (
+                "ip6erspan v2",
+                outer_v6(47, &erspan2(15, 0)),
+                TunnelKind::Erspan3,
+                15,
+                Some(false),
+            ),
+            ("geneve", geneve, TunnelKind::Geneve, 43, None),
+            (
+                "ipip",
+                outer_v4(4, &tcp_v4(b"a")),
+                TunnelKind::Ipip,
+                4,
+                None,
+            ),
+            (
+                "ip6tnl 4in6",
+                outer_v6(4, &tcp_v4(b"b")),
+                TunnelKind::Ipip,
+                4,
+                None,
+            ),
+            (
+                "ip6tnl 6in6",
+                outer_v6(41, &tcp_v6(b"c")),
+                TunnelKind::Ipip,
+                41,
+                None,
+            ),
+        ];
+        for (name, frame, kind, id, egress) in cases {
+            let (d, counters) = decode(LinkType::ETHERNET, &frame);
+            assert_eq!(d.tunnels.len(), 1, "{name}: {:?}", d.tunnels);
+            let t = d.tunnels[0];
+            assert_eq!(
+                (t.kind, t.id, t.erspan_egress),
+                (kind, id, egress),
+                "{name}"
+            );
+            assert!(!t.mirror_truncated, "{name}");
+            assert_eq!(d.inner_depth, 1, "{name}");
+            assert_eq!(
+                (inner(&d).src_port, inner(&d).dst_port),
+                (40000, 80),
+                "{name}"
+            );
+            assert!(!d.truncated, "{name}");
             assert_eq!(counters, DecodeCounters::default(), "{name}");
         }
     }
