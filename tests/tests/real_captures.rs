@@ -27,8 +27,9 @@
 //!   included), so all fragments of a datagram share one flow key; tshark reads the first one's.
 //! - Tunnel types: `vxlan`, `geneve`; `gre` followed by `erspan` is `erspan1`/`2`/`3` by
 //!   `erspan.version` (absent in type I, 1 in type II, 2 in type III); otherwise GRE version 1
-//!   is `pptp`, protocol 0x6558 is `nvgre` with a key and `gre_teb` without, and any other
-//!   protocol is `gre` (as our decoder counts a GRE v0 layer whatever it carries). An IP layer
+//!   is `pptp`, protocol 0x6558 is `nvgre` with a key and neither checksum nor sequence
+//!   number (RFC 7637), `gre_teb` otherwise, and any other protocol is `gre` (as our decoder
+//!   counts a GRE v0 layer whatever it carries). An IP layer
 //!   directly inside another (4in4, 6in4, 4in6, 6in6) is `ipip`.
 //! - IP lengths: `ip.len` (tshark, like us, reads a total length of 0 as the bytes present),
 //!   40 + `ipv6.plen`, or 40 + `ipv6.opt.jumbo` for a jumbogram. General exception: an IPv6
@@ -343,7 +344,7 @@ const UNCOMPARABLE: &[&str] = &[
 ];
 
 /// tshark fields, in column order; frame.protocols names the layers the others belong to.
-const FIELDS: [&str; 28] = [
+const FIELDS: [&str; 30] = [
     "frame.number",
     "frame.protocols",
     "ip.src",
@@ -365,7 +366,9 @@ const FIELDS: [&str; 28] = [
     "udp.srcport",
     "udp.dstport",
     "gre.proto",
+    "gre.flags.checksum",
     "gre.flags.key",
+    "gre.flags.sequence_number",
     "gre.flags.version",
     "erspan.version",
     "ip.len",
@@ -723,7 +726,11 @@ fn tshark_view(row: &Row<'_>, cut: Option<usize>) -> View {
                 kinds.insert(if row.num("gre.flags.version", k) == Some(1) {
                     "pptp"
                 } else if row.num("gre.proto", k) == Some(0x6558) {
-                    if row.num("gre.flags.key", k) == Some(1) {
+                    // NVGRE (RFC 7637 3.2): a key, no checksum, no sequence number.
+                    if row.num("gre.flags.key", k) == Some(1)
+                        && row.num("gre.flags.checksum", k) != Some(1)
+                        && row.num("gre.flags.sequence_number", k) != Some(1)
+                    {
                         "nvgre"
                     } else {
                         "gre_teb"
