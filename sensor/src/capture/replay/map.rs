@@ -41,6 +41,8 @@ pub(super) struct MappedFile {
     pos: usize,
     /// Pages before this offset were dropped from the process (page-aligned).
     dropped: usize,
+    /// Page tables were filled (`MADV_POPULATE_READ`) up to this offset.
+    populated: usize,
     /// Size of a page, a power of two.
     page: usize,
     /// The file was seen shorter than the map (by `fstat`).
@@ -78,15 +80,18 @@ impl MappedFile {
         slot.register(start, start.saturating_add(map.len()));
         // Read-ahead is a hint; a failure changes nothing but speed.
         let _ = map.advise(Advice::Sequential);
-        Ok(MappedFile {
+        let mut mapped = MappedFile {
             map,
             file,
             slot,
             pos: 0,
             dropped: 0,
+            populated: 0,
             page,
             shrunk: false,
-        })
+        };
+        mapped.populate_ahead();
+        Ok(mapped)
     }
 
     /// The unread bytes, at most `limit` of them (the streaming reader's buffer bound, so that
@@ -110,16 +115,16 @@ impl MappedFile {
         }
     }
 
-    /// Reads one byte of every page of `range` (offsets from the start of the file), so that a
-    /// cut file faults here, before the record is handed out; `false` when the file shrank.
+    /// Reads one byte of every page of `range` (offsets from the start of the file) after the
+    /// first, which the parser already read, so that a cut file faults here, before the record
+    /// is handed out; `false` when the file shrank. The bytes read are the first of each page:
+    /// touching the record's last byte instead costs a cache miss on nearly every packet
+    /// (measured: 4 % of a replay), for a line the decoder seldom reads.
     pub(super) fn touch(&self, range: std::ops::Range<usize>) -> bool {
-        if let Some(bytes) = self.map.get(range) {
-            let mut at = 0;
-            while at < bytes.len() {
-                black_box(bytes.get(at).copied());
-                at += self.page;
-            }
-            black_box(bytes.last().copied());
+        let mut at = (range.start & !(self.page - 1)).saturating_add(self.page);
+        while at < range.end {
+            black_box(self.map.get(at).copied());
+            at = at.saturating_add(self.page);
         }
         !self.shrank()
     }
@@ -160,6 +165,26 @@ impl MappedFile {
             self.dropped = upto;
         }
         self.check_size();
+        self.populate_ahead();
+    }
+
+    /// Fills the page tables of the next [`DROP_BEHIND_BYTES`] ahead of the reader in one
+    /// system call (`MADV_POPULATE_READ`, Linux 5.14): one fault per page costs more than
+    /// the copy `read` does. Pages not in the cache are read in here, as read-ahead would.
+    /// A failure (an older kernel, a file cut short: EFAULT rather than SIGBUS) changes
+    /// nothing but speed; the cut is then seen by the guard on access.
+    fn populate_ahead(&mut self) {
+        let target = self
+            .pos
+            .saturating_add(2 * DROP_BEHIND_BYTES)
+            .min(self.map.len());
+        let from = self.populated.max(self.dropped);
+        if target > from {
+            let _ = self
+                .map
+                .advise_range(Advice::PopulateRead, from, target - from);
+            self.populated = target;
+        }
     }
 }
 
