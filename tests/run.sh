@@ -20,6 +20,10 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 # The report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The harness's peer rows (benches/peers.toml) run flow exporters beside tcpdump and tshark.
+command -v argus >/dev/null 2>&1 || need+=(argus-server)
+command -v ra >/dev/null 2>&1 || need+=(argus-client)
+command -v softflowd >/dev/null 2>&1 || need+=(softflowd)
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}" >&2

@@ -182,6 +182,14 @@ pub struct BenchArgs {
     /// has passed (at least once). 0 = exactly one pass.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub duration: f64,
+    /// Passes over each input per throughput row, instead of `--duration` (each pass is new
+    /// traffic: time and addresses moved; README.md, Benchmarks).
+    #[arg(long, value_name = "N")]
+    pub passes: Option<u64>,
+    /// Write the events of each throughput row to `DIR/<input>-<N>w.jsonl` instead of
+    /// `/dev/null` (to check what the rows detected; the file writes are then timed too).
+    #[arg(long, value_name = "DIR")]
+    pub events: Option<PathBuf>,
     /// Flow counts of the flow-table scaling rows (`bench-flood64:N`, flow capacity 2N),
     /// comma-separated, `1e6` style allowed; `none` skips them.
     #[arg(long, value_name = "LIST", default_value = "1e3,1e4,1e5,1e6")]

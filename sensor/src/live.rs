@@ -328,12 +328,26 @@ impl Session<'_> {
                 return Ok(());
             }
         };
+        // `--audit`: the control plane's approvals are judged again under the new file and
+        // stay on top of it (a reload must not forget the streams a change record approved).
+        let (config, approvals) = match self.follow.as_mut() {
+            Some(follow) => follow.reloaded(config),
+            None => (config, 0),
+        };
         let (_, restart_only) = pipeline.config().reloaded(&config);
         pipeline.reload(&config)?;
-        eprintln!(
-            "mirrorwatch: SIGHUP: configuration reloaded from {}",
-            path.display()
-        );
+        if approvals > 0 {
+            eprintln!(
+                "mirrorwatch: SIGHUP: configuration reloaded from {}, with {approvals} \
+                 stream(s) the control plane approves",
+                path.display()
+            );
+        } else {
+            eprintln!(
+                "mirrorwatch: SIGHUP: configuration reloaded from {}",
+                path.display()
+            );
+        }
         if !restart_only.is_empty() {
             eprintln!(
                 "mirrorwatch: warning: {} changes {}, which apply only when the sensor \

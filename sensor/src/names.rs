@@ -3,8 +3,11 @@
 //!
 //! The capture thread writes ([`NameCache::observe_response`], once per DNS response); the
 //! workers read ([`NameCache::lookup`]) only when they write an alert, never per packet.
-//! Bounded by construction: a set-associative array of [`WAYS`] slots per set, allocated once
-//! in [`NameCache::new`]; a new address takes a free slot of its set or replaces the one seen
+//! Bounded by construction: a set-associative array of [`WAYS`] slots per set, sized once in
+//! [`NameCache::new`] and allocated a chunk of [`CHUNK_SETS`] sets at a time, the first time an
+//! answer lands in the chunk (a capture with a few answers costs a few chunks, not the whole
+//! cache, 6 MiB for the pipeline's 65,536 addresses; the set an address hashes to does not
+//! depend on that); the query table is allocated by the first query; a new address takes a free slot of its set or replaces the one seen
 //! longest ago (counted in [`NameCacheStats::evicted`]). A name is kept in a fixed buffer of
 //! [`NAME_CAP`] bytes; a longer one keeps its *last* bytes (the suffix that allowlists match).
 //! Each set has its own mutex, so the writer and a reader meet only on one set, briefly.
@@ -16,17 +19,22 @@
 //! matches a remembered query (the client its destination, the server its source, the same
 //! id, ports and name) at most [`ANSWER_WINDOW`] after it, and that query is then consumed.
 //! Every other answer is counted (`answers_unsolicited`) and teaches nothing.
+//! Optionally (`[beacon] name_resolvers`, set through [`NameCache::set_resolvers`]) only
+//! answers from the configured resolvers teach: a host that asks a server of the attacker's
+//! directly gets a solicited answer the query match cannot refuse. Others are counted
+//! (`answers_not_resolver`).
 //! Each name keeps the packet time it was learned at, and [`NameCache::lookup`] answers for a
 //! moment: the name valid then, never one learned later. TTLs are not enforced (clients keep
 //! names longer, and a sensor misses re-resolutions served from their caches).
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use flowtable::key::ip_to_addr;
+use flowtable::key::{addr_to_ip, ip_to_addr};
 use flowtable::{Duration, Timestamp};
+use ipnet::IpNet;
 
 use crate::decode::dns::{DnsHeaderSlice, DnsWalk, MAX_NAME_LEN};
 
@@ -73,18 +81,32 @@ pub const WAYS: usize = 4;
 /// Bytes of a name kept (the end of a longer name).
 pub const NAME_CAP: usize = 64;
 
+/// Sets allocated together (about 6 KiB: a chunk is a page or two).
+pub const CHUNK_SETS: usize = 16;
+
+/// One set: its slots under their mutex.
+type NameSet = Mutex<[NameSlot; WAYS]>;
+
 /// A bounded IP → name cache shared by the capture thread (writer) and the workers (readers).
 #[derive(Debug)]
 pub struct NameCache {
-    sets: Box<[Mutex<[NameSlot; WAYS]>]>,
+    /// The sets, a chunk of [`CHUNK_SETS`] at a time (the last chunk may be shorter);
+    /// a chunk is allocated by the first answer that lands in it, and never freed.
+    chunks: Box<[OnceLock<Box<[NameSet]>>]>,
+    /// Sets in all (the hash picks one of them).
+    n_sets: usize,
     hasher: foldhash::quality::RandomState,
     answers: AtomicU64,
     evicted: AtomicU64,
     /// Queries waiting for their answers (written and read by the capture thread only; the
-    /// mutex is never contended).
-    queries: Mutex<Box<[PendingQuery]>>,
+    /// mutex is never contended). Empty until the first query, then [`QUERY_SLOTS`] long.
+    queries: Mutex<Vec<PendingQuery>>,
     unsolicited: AtomicU64,
     over_limit: AtomicU64,
+    /// Servers whose answers teach (empty: any). Read by the capture thread once per DNS
+    /// response, written only when the configuration is (re)loaded.
+    resolvers: Mutex<Vec<IpNet>>,
+    not_resolver: AtomicU64,
 }
 
 /// A name as kept in the cache: at most [`NAME_CAP`] bytes, lower case.
@@ -108,6 +130,8 @@ pub struct NameCacheStats {
     pub answers_unsolicited: u64,
     /// Messages beyond the DNS parsing caps (questions, answers, label hops).
     pub over_limit: u64,
+    /// Responses from a server outside `[beacon] name_resolvers` (when set): nothing learned.
+    pub answers_not_resolver: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -154,14 +178,41 @@ impl NameCache {
     pub fn new(capacity: usize) -> NameCache {
         let n_sets = capacity.div_ceil(WAYS).max(1);
         NameCache {
-            sets: (0..n_sets).map(|_| Mutex::new([FREE_SLOT; WAYS])).collect(),
+            chunks: (0..n_sets.div_ceil(CHUNK_SETS))
+                .map(|_| OnceLock::new())
+                .collect(),
+            n_sets,
             hasher: foldhash::quality::RandomState::default(),
             answers: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
-            queries: Mutex::new(vec![PendingQuery::default(); QUERY_SLOTS].into_boxed_slice()),
+            queries: Mutex::new(Vec::new()),
             unsolicited: AtomicU64::new(0),
             over_limit: AtomicU64::new(0),
+            resolvers: Mutex::new(Vec::new()),
+            not_resolver: AtomicU64::new(0),
         }
+    }
+
+    /// Learns names only from answers whose source is in `nets` (empty: from any server).
+    /// Called with the configuration, at start and on reload, never per packet.
+    pub fn set_resolvers(&self, nets: &[IpNet]) {
+        if let Ok(mut r) = self.resolvers.lock() {
+            if r.as_slice() != nets {
+                *r = nets.to_vec();
+            }
+        }
+    }
+
+    /// Whether answers from `server` may teach.
+    fn is_resolver(&self, server: &[u8; 16]) -> bool {
+        let Ok(r) = self.resolvers.lock() else {
+            return false;
+        };
+        if r.is_empty() {
+            return true;
+        }
+        let ip = addr_to_ip(*server);
+        r.iter().any(|n| n.contains(&ip))
     }
 
     /// A DNS query (`ends` from the client to the server) seen at `now`: remembered for the
@@ -187,22 +238,31 @@ impl NameCache {
         };
         let slot = self.query_slot(&q);
         if let Ok(mut queries) = self.queries.lock() {
+            if queries.is_empty() {
+                // The first query of the run: the table's one allocation.
+                queries.resize(QUERY_SLOTS, PendingQuery::default());
+            }
             if let Some(s) = queries.get_mut(slot) {
                 *s = q;
             }
         }
     }
 
-    /// A DNS response (`ends` from the server to the client) seen at `now`: if it answers a
-    /// remembered query, every A/AAAA answer address is remembered under the first question's
+    /// A DNS response (`ends` from the server to the client) seen at `now`: if it comes from
+    /// a configured resolver (any, when none is) and answers a remembered query, every A/AAAA answer address is remembered under the first question's
     /// name, learned at `now`. Anything else teaches nothing: malformed messages quietly,
-    /// answers without their query counted in `answers_unsolicited`, messages beyond the
-    /// parsing caps in `over_limit`.
+    /// answers from another server in `answers_not_resolver`, answers without their query in
+    /// `answers_unsolicited`, messages beyond the parsing caps in `over_limit`.
     pub fn observe_response(&self, ends: &DnsEnds, message: &[u8], now: Timestamp) {
         let Some(h) = DnsHeaderSlice::from_slice(message) else {
             return;
         };
         if !h.is_response() || h.rcode() != 0 || h.answer_count() == 0 {
+            return;
+        }
+        // Refused before the query match: the query stays for its resolver's answer.
+        if !self.is_resolver(&ends.src) {
+            self.not_resolver.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut name = [0u8; MAX_NAME_LEN];
@@ -252,6 +312,7 @@ impl NameCache {
             evicted: self.evicted.load(Ordering::Relaxed),
             answers_unsolicited: self.unsolicited.load(Ordering::Relaxed),
             over_limit: self.over_limit.load(Ordering::Relaxed),
+            answers_not_resolver: self.not_resolver.load(Ordering::Relaxed),
         }
     }
 
@@ -298,15 +359,41 @@ impl NameCache {
         matches
     }
 
-    fn set_of(&self, addr: &[u8; 16]) -> Option<&Mutex<[NameSlot; WAYS]>> {
+    /// The chunk and the set within it that `addr` belongs to.
+    fn set_index(&self, addr: &[u8; 16]) -> (usize, usize) {
         let h = self.hasher.hash_one(addr);
-        let idx = ((u128::from(h) * self.sets.len() as u128) >> 64) as usize;
-        self.sets.get(idx)
+        let idx = ((u128::from(h) * self.n_sets as u128) >> 64) as usize;
+        (idx / CHUNK_SETS, idx % CHUNK_SETS)
+    }
+
+    /// The set of `addr`, if an answer ever allocated its chunk (otherwise it holds nothing).
+    fn set_of(&self, addr: &[u8; 16]) -> Option<&NameSet> {
+        let (chunk, set) = self.set_index(addr);
+        self.chunks.get(chunk)?.get()?.get(set)
+    }
+
+    /// The set of `addr`, its chunk allocated now if it was not yet.
+    fn set_for_insert(&self, addr: &[u8; 16]) -> Option<&NameSet> {
+        let (chunk, set) = self.set_index(addr);
+        let sets = self.chunks.get(chunk)?.get_or_init(|| {
+            let len = self
+                .n_sets
+                .saturating_sub(chunk * CHUNK_SETS)
+                .min(CHUNK_SETS);
+            (0..len).map(|_| Mutex::new([FREE_SLOT; WAYS])).collect()
+        });
+        sets.get(set)
+    }
+
+    /// Chunks of sets allocated so far, and in all.
+    pub fn chunks_allocated(&self) -> (usize, usize) {
+        let allocated = self.chunks.iter().filter(|c| c.get().is_some()).count();
+        (allocated, self.chunks.len())
     }
 
     fn insert(&self, ip: IpAddr, name: CachedName, seen: Timestamp) {
         let addr = ip_to_addr(ip);
-        let Some(Ok(mut set)) = self.set_of(&addr).map(|m| m.lock()) else {
+        let Some(Ok(mut set)) = self.set_for_insert(&addr).map(|m| m.lock()) else {
             return;
         };
         self.answers.fetch_add(1, Ordering::Relaxed);
@@ -391,6 +478,44 @@ mod tests {
         cache.observe_query(&query_ends(), &dns_message(id, name, None).unwrap(), at);
         let msg = dns_message(id, name, Some(answer)).unwrap();
         cache.observe_response(&answer_ends(), &msg, at);
+    }
+
+    /// Issue 14: a new cache touches none of its sets; an answer allocates the one chunk it
+    /// lands in, a lookup none; the chunks cover every set of the capacity.
+    #[test]
+    fn sets_are_allocated_a_chunk_at_a_time_by_answers() {
+        let cache = NameCache::new(65_536);
+        let all = 65_536usize.div_ceil(WAYS).div_ceil(CHUNK_SETS);
+        assert_eq!(cache.chunks_allocated(), (0, all));
+        assert!(cache.queries.lock().unwrap().is_empty());
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(cache.lookup(a, t(9)), None);
+        assert_eq!(
+            cache.chunks_allocated(),
+            (0, all),
+            "a lookup allocates nothing"
+        );
+        resolve(&cache, 1, "beacon.example.com", a, t(1));
+        assert_eq!(cache.chunks_allocated(), (1, all));
+        assert_eq!(cache.queries.lock().unwrap().len(), QUERY_SLOTS);
+        assert_eq!(
+            cache.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
+        // A cache smaller than a chunk has one, as long as its sets.
+        let small = NameCache::new(WAYS * 3);
+        resolve(&small, 1, "beacon.example.com", a, t(1));
+        assert_eq!(small.chunks_allocated(), (1, 1));
+        let len = small
+            .chunks
+            .first()
+            .and_then(OnceLock::get)
+            .map(|c| c.len());
+        assert_eq!(len, Some(3));
+        assert_eq!(
+            small.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
     }
 
     #[test]
@@ -553,5 +678,44 @@ mod tests {
         assert!(!matches_suffix("badexample.com", "example.com"));
         assert!(!matches_suffix("example.com", ""));
         assert!(!matches_suffix("com", "example.com"));
+    }
+
+    /// Issue 19 item 2, the optional setting: with `name_resolvers` set, a solicited answer
+    /// from another server (the host asked the attacker's server directly) teaches nothing
+    /// and is counted; its query stays for the resolver's own answer. Without the setting
+    /// the same answer is learned.
+    #[test]
+    fn only_configured_resolvers_teach_when_set() {
+        let c2: IpAddr = "203.0.113.66".parse().unwrap();
+        let open = NameCache::new(64);
+        resolve(&open, 7, "cdn.vendor.example", c2, t(1));
+        assert_eq!(
+            open.lookup(c2, t(2)).unwrap().as_str(),
+            Some("cdn.vendor.example"),
+            "no setting: any server answering a query seen teaches"
+        );
+
+        let cache = NameCache::new(64);
+        cache.set_resolvers(&["10.40.0.0/16".parse().unwrap()]);
+        resolve(&cache, 7, "cdn.vendor.example", c2, t(1));
+        assert!(
+            cache.lookup(c2, t(2)).is_none(),
+            "10.0.0.53 is not a resolver"
+        );
+        let s = cache.stats();
+        assert_eq!(
+            (s.answers, s.answers_not_resolver, s.answers_unsolicited),
+            (0, 1, 0)
+        );
+
+        // The resolver's own answer to the same query still teaches.
+        cache.set_resolvers(&["10.0.0.53/32".parse().unwrap()]);
+        let msg = dns_message(7, "cdn.vendor.example", Some(c2)).unwrap();
+        cache.observe_response(&answer_ends(), &msg, t(1));
+        assert_eq!(
+            cache.lookup(c2, t(2)).unwrap().as_str(),
+            Some("cdn.vendor.example")
+        );
+        assert_eq!(cache.stats().answers_not_resolver, 1);
     }
 }

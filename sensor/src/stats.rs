@@ -264,6 +264,7 @@ fn write_stats_event(
             names: [
                 ("answers_learned", report.names.answers),
                 ("answers_unsolicited", report.names.answers_unsolicited),
+                ("answers_not_resolver", report.names.answers_not_resolver),
                 ("evicted", report.names.evicted),
                 ("over_limit", report.names.over_limit),
             ]

@@ -411,7 +411,14 @@ fn baseline_is_checked_created_and_read_back() {
         "nothing known on the first run"
     );
     let saved = std::fs::read_to_string(&baseline).unwrap();
-    assert!(saved.lines().any(|l| l == "203.0.113.11"), "{saved}");
+    // Each entry says when, how and from which home host it was learned (issue 19 item 8).
+    assert!(
+        saved
+            .lines()
+            .any(|l| l.starts_with("203.0.113.11 learned=2026-01-05T")
+                && l.ends_with(" how=tcp_handshake source=10.30.0.11 service=443/tcp")),
+        "{saved}"
+    );
     assert!(
         !saved.lines().any(|l| l.starts_with("10.")),
         "home hosts are not destinations to remember:\n{saved}"
@@ -424,6 +431,26 @@ fn baseline_is_checked_created_and_read_back() {
         second_alerts.iter().all(|b| *b),
         "every destination known now"
     );
+
+    // Issue 19 item 8: forty spoofed SYNs teach the baseline nothing; the two real beacons'
+    // destinations are all it keeps.
+    std::fs::remove_file(&baseline).unwrap();
+    let poisoned = case("beacon-baseline-poisoning");
+    let out = run(&[
+        "replay",
+        "--no-progress",
+        "--baseline",
+        &baseline.to_string_lossy(),
+        &poisoned.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let saved = std::fs::read_to_string(&baseline).unwrap();
+    let addrs: Vec<&str> = saved
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(addrs, ["203.0.113.120", "203.0.113.130"], "{saved}");
 }
 
 /// Runs the binary with `args` through `sh`, with `redirect` applied to it (`>&-`,

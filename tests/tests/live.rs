@@ -404,6 +404,15 @@ fn wait_events(path: &Path, event_type: &str, n: usize, timeout: Duration) -> Ve
     }
 }
 
+/// Sends `pcap` once more and waits for its tunnel session to end: the `n`-th `tunnel`
+/// record, with every record so far.
+fn replay_session(link: &Link, pcap: &Path, out: &Path, n: usize) -> Vec<Value> {
+    link.send(pcap, &[]);
+    let tunnels = wait_events(out, "tunnel", n, Duration::from_secs(20));
+    assert_eq!(tunnels.len(), n, "tunnel session {n} never ended");
+    tunnels
+}
+
 /// Issue 6: SIGHUP applies a valid configuration to the running sensor. A mirror to a
 /// collector approved nowhere alerts; after a SIGHUP with a file approving that collector,
 /// a new session of the same mirror is recorded `approved: true` with no new alert, and the
@@ -424,9 +433,7 @@ fn sighup_applies_a_valid_configuration() {
     let link = Link::new();
     let mut sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
 
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 1, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 1, "the first session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 1);
     assert_eq!(tunnels[0]["approved"], false, "{}", tunnels[0]);
     assert_eq!(tunnels[0]["packets"], 26, "{}", tunnels[0]);
     let alerts = of_type(&read_events(&out), "alert").len();
@@ -451,9 +458,7 @@ fn sighup_applies_a_valid_configuration() {
         "no restart-only warning: {:#?}",
         sensor.stderr_lines
     );
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 2, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 2, "the second session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 2);
     assert_eq!(tunnels[1]["approved"], true, "{}", tunnels[1]);
     assert_eq!(tunnels[1]["classification"]["class"], "mirror");
     assert_ne!(tunnels[1]["tunnel"]["link"], tunnels[0]["tunnel"]["link"]);
@@ -475,9 +480,7 @@ fn sighup_applies_a_valid_configuration() {
         refused.contains(config.to_str().unwrap()) && refused.contains("[flows] capacity"),
         "the error names neither file nor key: {refused}"
     );
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 3, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 3, "the third session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 3);
     assert_eq!(tunnels[2]["approved"], true, "{}", tunnels[2]);
 
     let (code, stderr) = sensor.stop();
@@ -854,4 +857,170 @@ fn a_short_mirror_alerts_while_running_within_decide_after() {
         .collect();
     assert_eq!(alerts.len(), 1, "once, not again at shutdown");
     assert_eq!(alerts[0]["evidence"]["classification"]["class"], "mirror");
+}
+
+/// A CloudTrail record line of `event` (`CreateTrafficMirrorTarget`, `...Session`,
+/// `DeleteTrafficMirrorSession`) by `actor` now, in the shape CloudTrail delivers.
+fn cloudtrail_line(event: &str, actor: &str, request: &str, response: &str) -> String {
+    let now = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let now = String::from_utf8_lossy(&now.stdout).trim().to_owned();
+    format!(
+        "{{\"eventVersion\":\"1.09\",\"userIdentity\":{{\"type\":\"AssumedRole\",\"arn\":\"{actor}\",\"accountId\":\"111122223333\"}},\"eventTime\":\"{now}\",\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"{event}\",\"awsRegion\":\"eu-west-1\",\"sourceIPAddress\":\"198.51.100.23\",\"userAgent\":\"aws-cli/2.15.30\",\"requestParameters\":{request},\"responseElements\":{response},\"recipientAccountId\":\"111122223333\"}}\n"
+    )
+}
+
+/// Issue 12, live: `--audit` files are followed like `tail -F`, and a SIGHUP reload keeps the
+/// control plane's approvals. The mirror of `mirror-vxlan` (10.10.0.5 → 203.0.113.50, VNI
+/// 100) first alerts as unexplained; a session created under change record CHG0042 is then
+/// appended to the followed file, and the next replay of the stream is approved and carries
+/// the session. After a SIGHUP (the file approves nothing by itself) the stream is still
+/// approved. Then the file is rotated and the new one holds the session's delete: the stream
+/// that goes on is `mirror_config.traffic_after_delete`.
+#[test]
+fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
+    if !can_run("audit_files_are_followed_and_a_reload_keeps_their_approvals") {
+        return;
+    }
+    let dir = scratch("live-audit");
+    let out = dir.join("events.json");
+    let config = dir.join("config.toml");
+    let audit = dir.join("trail.jsonl");
+    let actor = "arn:aws:sts::111122223333:assumed-role/ChangeRunner/bob";
+    std::fs::write(
+        dir.join("assets.csv"),
+        "resource_id,ip\neni-0000000000000c011,203.0.113.50\neni-0000000000000a005,10.10.0.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("changes.csv"),
+        format!("id,actor,start,end,resource\nCHG0042,{actor},2020-01-01T00:00:00Z,2099-01-01T00:00:00Z,203.0.113.50\n"),
+    )
+    .unwrap();
+    let file_config = "[tunnels]\nidle_timeout_s = 1\n[networks]\nhome = [\"10.0.0.0/8\", \"203.0.113.0/24\"]\n\
+        [control]\nassets = \"assets.csv\"\nchange_records = \"changes.csv\"\nskew_s = 1\n";
+    std::fs::write(&config, file_config).unwrap();
+    std::fs::write(&audit, "").unwrap();
+    let pcap = case_dir("mirror-vxlan").join("input.pcap");
+    let link = Link::new();
+    let mut sensor = Sensor::start(
+        &link,
+        &out,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+        ],
+    );
+
+    // 1. No record explains the mirror.
+    let tunnels = replay_session(&link, &pcap, &out, 1);
+    assert_eq!(tunnels[0]["approved"], false, "{}", tunnels[0]);
+    let alerts = of_type(&read_events(&out), "alert")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        alerts[0]["evidence"]["control"]["unexplained"], true,
+        "{}",
+        alerts[0]
+    );
+
+    // 2. The session is created (appended in two writes, the first a partial line).
+    let target = cloudtrail_line(
+        "CreateTrafficMirrorTarget",
+        actor,
+        "{\"CreateTrafficMirrorTargetRequest\":{\"NetworkInterfaceId\":\"eni-0000000000000c011\"}}",
+        "{\"CreateTrafficMirrorTargetResponse\":{\"trafficMirrorTarget\":{\"trafficMirrorTargetId\":\"tmt-000000000000000c1\",\"networkInterfaceId\":\"eni-0000000000000c011\",\"type\":\"network-interface\"}}}",
+    );
+    let session = cloudtrail_line(
+        "CreateTrafficMirrorSession",
+        actor,
+        "{\"CreateTrafficMirrorSessionRequest\":{\"NetworkInterfaceId\":\"eni-0000000000000a005\",\"TrafficMirrorTargetId\":\"tmt-000000000000000c1\",\"SessionNumber\":1,\"VirtualNetworkId\":100}}",
+        "{\"CreateTrafficMirrorSessionResponse\":{\"trafficMirrorSession\":{\"trafficMirrorSessionId\":\"tms-00000000000000042\",\"trafficMirrorTargetId\":\"tmt-000000000000000c1\",\"networkInterfaceId\":\"eni-0000000000000a005\",\"virtualNetworkId\":100}}}",
+    );
+    let both = format!("{target}{session}");
+    let (first, rest) = both.split_at(target.len() + 40);
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&audit)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append(first);
+    std::thread::sleep(Duration::from_millis(1_500));
+    append(rest);
+    std::thread::sleep(Duration::from_secs(3));
+    let tunnels = replay_session(&link, &pcap, &out, 2);
+    assert_eq!(tunnels[1]["approved"], true, "{}", tunnels[1]);
+    assert_eq!(
+        tunnels[1]["control"]["session_id"], "tms-00000000000000042",
+        "{}",
+        tunnels[1]
+    );
+
+    // 3. A reload with a file that approves nothing by itself keeps the control plane's.
+    sensor.signal("HUP");
+    assert!(
+        sensor.wait_stderr(
+            "with 1 stream(s) the control plane approves",
+            Duration::from_secs(10)
+        ),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    let tunnels = replay_session(&link, &pcap, &out, 3);
+    assert_eq!(tunnels[2]["approved"], true, "{}", tunnels[2]);
+
+    // 4. Rotation: the old file is renamed, the new one holds the delete.
+    std::fs::rename(&audit, dir.join("trail.jsonl.1")).unwrap();
+    std::fs::write(
+        &audit,
+        cloudtrail_line(
+            "DeleteTrafficMirrorSession",
+            actor,
+            "{\"DeleteTrafficMirrorSessionRequest\":{\"TrafficMirrorSessionId\":\"tms-00000000000000042\"}}",
+            "{\"DeleteTrafficMirrorSessionResponse\":{\"trafficMirrorSessionId\":\"tms-00000000000000042\"}}",
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let tunnels = replay_session(&link, &pcap, &out, 4);
+    assert_eq!(
+        tunnels[3]["control"]["session_id"], "tms-00000000000000042",
+        "the stream after the delete is the deleted session's: {}",
+        tunnels[3]
+    );
+
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{stderr:#?}");
+    let evs = read_events(&out);
+    let signatures: Vec<&str> = of_type(&evs, "alert")
+        .iter()
+        .filter_map(|a| a["alert"]["signature"].as_str())
+        .collect();
+    assert_eq!(
+        signatures
+            .iter()
+            .filter(|s| **s == "mirror_config.traffic_after_delete")
+            .count(),
+        1,
+        "{signatures:?}"
+    );
+    assert_eq!(
+        signatures
+            .iter()
+            .filter(|s| s.starts_with("mirror."))
+            .count(),
+        1,
+        "only the unexplained first session alerts as a mirror: {signatures:?}"
+    );
+    let stats = &last_stats(&evs)["stats"];
+    assert_eq!(stats["packets"], 4 * 26, "{stats}");
 }

@@ -20,18 +20,7 @@ const TRUE_POSITIVES: &[(&str, &str, &str)] = &[(
 /// Alerts on `wild/` judged false positives that no rule here removes yet: (capture,
 /// signature, why). They are counted apart so the bound guards against any new one; the
 /// closing note of issue 11 reports them with the rate they add.
-const KNOWN_FALSE_POSITIVES: &[(&str, &str, &str)] = &[
-    (
-        "ndpi__zoom2.pcap",
-        "beacon.heartbeat",
-        "Zoom's own keep-alive on UDP 8801 (types 0x03/0x07, a counter): a proprietary protocol not recognised by content",
-    ),
-    (
-        "ndpi__raknet.pcap",
-        "extraneous.duplicate_packet",
-        "a wire duplicate by the rule's definition (one RakNet datagram three times, same IP id, TTL and payload, 2 ms apart, where the server's IP id otherwise varies): the network did duplicate it, benign in context",
-    ),
-];
+const KNOWN_FALSE_POSITIVES: &[(&str, &str, &str)] = &[];
 
 /// One alert, as compared between runs: signature, endpoints, time.
 type AlertKey = String;

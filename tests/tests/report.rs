@@ -441,3 +441,64 @@ fn png_rgb(png: &[u8]) -> Rgb {
         data,
     }
 }
+
+/// Issue 15 follow-up: a packet beacon's card draws the bursts its alert carries, like a
+/// connection beacon's: a timeline with one stem per beat and the two histograms, without
+/// `--flows` (the bursts are inside one flow, no flow record has them). In `beacon-heartbeat`
+/// the 30 s heartbeat alerts at its 8th burst and updates at its 128th (the latest 32 drawn),
+/// the 5 s one alerts once at its 8th.
+#[test]
+fn heartbeat_cards_draw_their_beats() {
+    let dir = scratch("heartbeat");
+    let html = dir.join("report.html");
+    let input = workspace_root().join("pcaps/beacon-heartbeat/input.pcap");
+    let out = run(&[
+        "replay",
+        "--no-progress",
+        "-o",
+        dir.join("events.jsonl").to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let card = |dest: &str| -> &str {
+        page.split("<details class=\"beacon\"")
+            .skip(1)
+            .find(|c| {
+                c.split("</summary>")
+                    .next()
+                    .is_some_and(|s| s.contains(dest))
+            })
+            .and_then(|c| c.split("</details>").next())
+            .unwrap_or_else(|| panic!("no card for {dest}"))
+    };
+    for (dest, beats, note) in [
+        (
+            "203.0.113.41:443",
+            32,
+            "32 bursts from the alert&#39;s evidence (the latest only)",
+        ),
+        (
+            "203.0.113.42:8443",
+            // Every 5 s: the 13th burst is the first a minute after the first (min_span_s).
+            13,
+            "13 bursts from the alert&#39;s evidence:",
+        ),
+    ] {
+        let c = card(dest);
+        assert_eq!(
+            c.matches("bytes</title></circle>").count(),
+            beats,
+            "stems on the card of {dest}"
+        );
+        assert!(c.contains("intervals between beats"), "{dest}");
+        assert!(c.contains("payload bytes per burst"), "{dest}");
+        assert!(c.contains(note), "{dest}: {c}");
+    }
+}

@@ -1,5 +1,7 @@
 //! Evidence of `beacon` alerts (`docs/events.md`, `detector: "beacon"`).
 
+use flowtable::Timestamp;
+use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::Rfc3339;
@@ -9,7 +11,7 @@ use super::Rfc3339;
 pub struct BeaconEvidence<'a> {
     /// The periodic pattern (absent for `beacon.new_destination`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub beacon: Option<BeaconDetail>,
+    pub beacon: Option<BeaconDetail<'a>>,
     /// What is known of the destination.
     pub destination: DestinationInfo<'a>,
     /// The rule that fired, in words.
@@ -31,13 +33,15 @@ pub struct BeaconEvidence<'a> {
 pub struct BeaconThresholds {
     /// `[beacon] min_beats`.
     pub min_beats: u64,
+    /// `[beacon] min_span_s`.
+    pub min_span_s: u64,
     /// `[beacon] score_threshold`.
     pub score_threshold: Rounded,
 }
 
 /// `evidence.beacon`: the regularity of the beats, as scored when the alert was written.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct BeaconDetail {
+pub struct BeaconDetail<'a> {
     /// `connections` (one beat per connection of the pair) or `packets` (one beat per burst
     /// of data packets inside one long flow).
     pub kind: &'static str,
@@ -64,6 +68,56 @@ pub struct BeaconDetail {
     pub last_seen: Rfc3339,
     /// This alert updates an earlier one for the same pair (or flow).
     pub update: bool,
+    /// The beats the score used (a packet beacon's bursts, which no other event carries):
+    /// time and size of each, oldest first, at most 32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beats: Option<BeatList<'a>>,
+}
+
+/// `evidence.beacon.beats`: the beats of a ring, borrowed from the detector's fixed arrays
+/// and written oldest first (`[{"time": ..., "bytes": ...}, ...]`) without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct BeatList<'a> {
+    /// Beat times, a ring of which the first `len` slots are filled.
+    pub times: &'a [Timestamp],
+    /// Beat sizes in bytes, parallel to `times`.
+    pub sizes: &'a [u32],
+    /// Filled slots.
+    pub len: usize,
+    /// Slot of the oldest beat (the ring's next write position once it is full).
+    pub oldest: usize,
+}
+
+impl Serialize for BeatList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let len = self.len.min(self.times.len()).min(self.sizes.len());
+        let mut seq = s.serialize_seq(Some(len))?;
+        for i in 0..len {
+            let slot = (self.oldest + i) % len;
+            if let (Some(t), Some(b)) = (self.times.get(slot), self.sizes.get(slot)) {
+                seq.serialize_element(&Beat {
+                    time: Rfc3339(*t),
+                    bytes: *b,
+                })?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// One element of `evidence.beacon.beats`.
+struct Beat {
+    time: Rfc3339,
+    bytes: u32,
+}
+
+impl Serialize for Beat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Beat", 2)?;
+        st.serialize_field("time", &self.time)?;
+        st.serialize_field("bytes", &self.bytes)?;
+        st.end()
+    }
 }
 
 /// `evidence.destination`.

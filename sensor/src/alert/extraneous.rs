@@ -31,10 +31,14 @@ pub struct ExtraneousEvidence<'a> {
     /// offending packet.
     pub flow_packets: [u64; 2],
     /// `duplicate_packet`: share of duplicated packets among the eligible packets of this
-    /// host pair at the duplicate, in parts per million (per host pair: the same whatever the
+    /// host pair at the latest duplicate aggregated, in parts per million (per host pair: the same whatever the
     /// worker count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_share_ppm: Option<u64>,
+    /// `duplicate_packet`: distinct packets of this flow duplicated in the pattern (a packet
+    /// seen three times counts once), the count `min_duplicate_packets` is compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicated_packets: Option<u32>,
     /// The rule that fired, in words.
     pub rule: &'static str,
     /// Why this is not one of the benign look-alikes of the rule.
@@ -68,6 +72,12 @@ pub struct Thresholds {
     /// `[extraneous] max_duplicate_share`, in parts per million.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_duplicate_share_ppm: Option<u64>,
+    /// `[extraneous] min_duplicate_packets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_duplicate_packets: Option<u32>,
+    /// `[extraneous] duplicate_pattern_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_pattern_s: Option<u64>,
     /// Least share of two-sided flows of the host pair for a one-sided flow to be judged, in
     /// percent.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,7 @@
 pub mod input;
 pub mod peers;
 pub mod report;
+pub mod rewrite;
 pub mod runner;
 pub mod svg;
 
@@ -92,6 +93,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         return Err(usage("--latency-rate: a packet rate, 0 or more"));
     }
     let duration = Duration::from_secs_f64(args.duration);
+    let plan = match args.passes {
+        Some(0) => return Err(usage("--passes: at least 1")),
+        Some(n) => runner::PassPlan::Exactly(n),
+        None => runner::PassPlan::For(duration),
+    };
+    if let Some(dir) = &args.events {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| usage(format!("--events {}: {e}", dir.display())))?;
+    }
     let peers = if args.no_peers {
         Vec::new()
     } else {
@@ -150,7 +160,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         targets: Vec::new(),
     };
     for spec in &inputs {
-        let w = input::prepare(spec, args.seed, tmp.path())?;
+        let mut w = input::prepare(spec, args.seed, tmp.path(), &config)?;
         if w.capture.is_empty() {
             anyhow::bail!("{}: no packets", w.name);
         }
@@ -165,6 +175,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
             packets,
             wire_bytes: w.capture.wire_bytes,
             file_bytes: w.file_bytes,
+            first_ns: w.capture.first_ns(),
+            pass_shift_ns: w.capture.pass_shift_ns(),
+            address_rewrite: w.capture.rewriter().describe(),
         });
         let physical = runner::physical_limit(&w.name, &w.path, duration)?;
         progress(&format!(
@@ -175,11 +188,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         doc.physical_limit.push(physical);
         let mut alerts = 0;
         for &n in &workers {
-            let run = runner::pipeline_throughput(&w.name, &w.capture, &config, n, duration)?;
+            let events = events_file(args, &w.name, n);
+            let run = runner::pipeline_throughput(
+                &w.name,
+                &mut w.capture,
+                &config,
+                n,
+                plan,
+                events.as_deref(),
+            )?;
             progress(&row_line(&run.row));
-            alerts = alerts.max(run.row.counts.alerts);
+            alerts = alerts.max(run.row.counts.alerts / run.row.passes.max(1));
             doc.throughput.push(run.row);
         }
+        w.capture.release_passes();
         let latency = runner::stage_latency(&w.name, &w.capture, &config, max_workers, duration)?;
         progress(&format!(
             "{}: decode p50 {} p99 {}, push p50 {} p99 {}",
@@ -254,11 +276,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     }
     for &flows in &flow_sizes {
         let spec = format!("bench-flood64:{flows}");
-        let w = input::prepare(&spec, args.seed, tmp.path())?;
         let mut scaled = config.clone();
         scaled.flows.capacity = (2 * flows as usize).clamp(1_024, 1 << 30);
+        let mut w = input::prepare(&spec, args.seed, tmp.path(), &scaled)?;
         for &n in &workers {
-            let run = runner::pipeline_throughput(&w.name, &w.capture, &scaled, n, duration)?;
+            let events = events_file(args, &w.name, n);
+            let run = runner::pipeline_throughput(
+                &w.name,
+                &mut w.capture,
+                &scaled,
+                n,
+                plan,
+                events.as_deref(),
+            )?;
             progress(&row_line(&run.row));
             doc.flow_scaling.push(run.row);
         }
@@ -293,15 +323,38 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
     Ok(doc)
 }
 
+/// The events file of one throughput row under `--events DIR`: `DIR/<input>-<N>w.jsonl`.
+fn events_file(args: &BenchArgs, workload: &str, workers: usize) -> Option<PathBuf> {
+    args.events.as_ref().map(|dir| {
+        let name: String = workload
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        dir.join(format!("{name}-{workers}w.jsonl"))
+    })
+}
+
 fn progress(line: &str) {
     eprintln!("mirrorwatch bench: {line}");
 }
 
 fn row_line(r: &ThroughputRow) -> String {
     format!(
-        "{} / {} worker(s): {}pps {}b/s, {} packets, {} flows ({} peak, {} evicted), {} alerts, peak RSS {}",
+        "{} / {} worker(s): {} pass(es){}: {}pps {}b/s, {} packets, {} flows ({} peak, {} evicted), {} alerts, peak RSS {}",
         r.workload,
         r.workers,
+        r.passes,
+        if r.short_of_duration {
+            " (short of --duration: the passes prepared ran out)"
+        } else {
+            ""
+        },
         si(r.packets_per_s),
         si(r.bits_per_s),
         r.counts.packets,

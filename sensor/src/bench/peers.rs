@@ -56,13 +56,20 @@ pub struct Peer {
     pub work: String,
     /// Program and arguments; `{input}` is the capture, `{tmpdir}` the peer's folder.
     pub command: Vec<String>,
+    /// An untimed command run after the peer succeeded (`{input}` and `{tmpdir}` expanded),
+    /// e.g. a reader of the binary records it wrote (argus's `ra`); count rules without
+    /// `file` then read this command's stdout instead of the peer's.
+    #[serde(default)]
+    pub then: Vec<String>,
     /// What to count in its output.
     #[serde(default)]
     pub counts: Vec<CountRule>,
 }
 
 /// Counts the lines of the peer's stdout (or of `file`) that contain `contains` (every line
-/// when empty) and do not start with `skip_prefix`.
+/// when empty) and do not start with `skip_prefix`; with `number_after`, reads the number
+/// that follows that text on the first line holding it instead (a tool's own summary, such
+/// as softflowd's `Flows expired: N`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountRule {
@@ -77,6 +84,9 @@ pub struct CountRule {
     /// Lines starting with this are not counted (log headers).
     #[serde(default)]
     pub skip_prefix: Option<String>,
+    /// The count is the number after this text (first line holding it).
+    #[serde(default)]
+    pub number_after: Option<String>,
 }
 
 /// The peers file of an installed sensor, read when `--peers` is not given. Only a file
@@ -104,6 +114,10 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Vec<Peer>> {
     for p in &file.peer {
         if p.command.is_empty() {
             anyhow::bail!("peer {:?}: empty command", p.name);
+        }
+        // `then` is either absent or a program with its arguments.
+        if p.then.first().is_some_and(String::is_empty) {
+            anyhow::bail!("peer {:?}: empty `then` program", p.name);
         }
     }
     Ok(file.peer)
@@ -139,6 +153,7 @@ pub fn mirrorwatch_peer(config: Option<&Path>) -> Peer {
         name: "mirrorwatch replay".to_owned(),
         work: "full pipeline, all detectors, events to a file".to_owned(),
         command,
+        then: Vec::new(),
         counts: Vec::new(),
     }
 }
@@ -239,11 +254,19 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
             row.seconds = Some(secs);
             row.packets_per_s = Some(packets as f64 / secs.max(1e-9));
             row.peak_rss_bytes = (peak > 0).then_some(peak);
+            let mut counted_stdout = stdout_path.clone();
+            if !peer.then.is_empty() {
+                let then: Vec<String> = peer.then.iter().map(|a| expand(a)).collect();
+                match run_after(&then, &dir) {
+                    Ok(path) => counted_stdout = path,
+                    Err(e) => row.message = Some(format!("counting: {e:#}")),
+                }
+            }
             for rule in &peer.counts {
                 let file = rule
                     .file
                     .as_deref()
-                    .map_or_else(|| stdout_path.clone(), |f| PathBuf::from(expand(f)));
+                    .map_or_else(|| counted_stdout.clone(), |f| PathBuf::from(expand(f)));
                 if let Some(n) = count_lines(&file, rule) {
                     row.counted.push((rule.label.clone(), n));
                 }
@@ -261,8 +284,41 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
     row
 }
 
+/// Runs the untimed `then` command of a peer in `dir`; returns the file holding its stdout.
+fn run_after(args: &[String], dir: &Path) -> anyhow::Result<PathBuf> {
+    let program = args
+        .first()
+        .and_then(|p| find_program(p))
+        .ok_or_else(|| anyhow::anyhow!("{} is not installed", args[0]))?;
+    eprintln!("mirrorwatch bench: counting with {}", args.join(" "));
+    let out_path = dir.join("then-stdout.txt");
+    let stdout = std::fs::File::create(&out_path)?;
+    let status = Command::new(program)
+        .args(&args[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("{} exited with {status}", args[0]);
+    }
+    Ok(out_path)
+}
+
 fn count_lines(file: &Path, rule: &CountRule) -> Option<u64> {
     let text = std::fs::read_to_string(file).ok()?;
+    if let Some(prefix) = rule.number_after.as_deref() {
+        return text.lines().find_map(|l| {
+            let (_, rest) = l.split_once(prefix)?;
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        });
+    }
     Some(
         text.lines()
             .filter(|l| {

@@ -97,6 +97,13 @@ pub struct WorkloadInfo {
     pub wire_bytes: u64,
     /// Size of the capture file.
     pub file_bytes: u64,
+    /// Packet time of its first packet (ns since the epoch).
+    pub first_ns: u64,
+    /// Packet-time shift from one looped pass to the next (its span plus the flow idle
+    /// timeout plus a second): pass `p` covers `first_ns + p × pass_shift_ns` onwards.
+    pub pass_shift_ns: u64,
+    /// How later passes move addresses.
+    pub address_rewrite: String,
 }
 
 /// Work done by a run: what must be equal between a fast and a correct run.
@@ -176,8 +183,10 @@ pub struct ThroughputRow {
     pub workers: usize,
     /// Flow capacity (all workers).
     pub flow_capacity: usize,
-    /// Passes over the input.
+    /// Passes over the input (each new traffic: time and addresses moved, see `bench::input`).
     pub passes: u64,
+    /// The row ran out of prepared passes (memory budget) before its duration.
+    pub short_of_duration: bool,
     /// Wall time from the first push to the end of `finish`.
     pub seconds: f64,
     /// Packets per second.

@@ -27,6 +27,10 @@ use crate::config::Config;
 use crate::decode::{DecodeCounters, Decoder};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
 
+/// Most passes a timed row prepares (tiny inputs: the rewritten copies and the time to make
+/// them stay bounded).
+const MAX_TIMED_PASSES: f64 = 100_000.0;
+
 /// Highest value a latency histogram holds: one minute in nanoseconds.
 const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 
@@ -56,39 +60,63 @@ pub struct PipelineRun {
     pub report: PipelineReport,
 }
 
-/// Replays `capture` through a fresh pipeline with `workers` workers until `duration` has
-/// passed (at least one pass), and reports throughput, counts and memory.
+/// How many passes a throughput row replays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PassPlan {
+    /// Passes until this much time has passed (at least one; zero is exactly one).
+    For(Duration),
+    /// Exactly this many passes (at least one), within the memory budget of the rewritten
+    /// copies ([`super::input::pass_budget_bytes`]).
+    Exactly(u64),
+}
+
+/// Replays `capture` through a fresh pipeline with `workers` workers for the passes of
+/// `plan`, and reports throughput, counts and memory. Events go to `/dev/null`, or to
+/// `events` when given (the file's writes are then in the timing).
+///
+/// Every pass is an independent capture of new traffic ([`super::input`]): the pipeline is
+/// told an input starts before each pass, and pass `p` replays bytes whose addresses were
+/// moved by `p` before the clock started. For a timed plan the passes needed are estimated
+/// from the fastest pass seen on this input (one untimed calibration pass the first time),
+/// with as many again to spare (rows with more workers or a busier machine may be slower),
+/// and prepared up front.
 pub fn pipeline_throughput(
     workload: &str,
-    capture: &LoadedCapture,
+    capture: &mut LoadedCapture,
     config: &Config,
     workers: usize,
-    duration: Duration,
+    plan: PassPlan,
+    events: Option<&Path>,
 ) -> anyhow::Result<PipelineRun> {
+    let wanted = match plan {
+        PassPlan::Exactly(n) => n.max(1),
+        PassPlan::For(d) if d.is_zero() => 1,
+        PassPlan::For(d) => {
+            let per_pass = match capture.pass_seconds {
+                Some(s) => s,
+                None => {
+                    let run = timed_passes(capture, config, workers, 1, None, None)?;
+                    run.1.as_secs_f64()
+                }
+            };
+            (d.as_secs_f64() / per_pass.max(1e-6) * 2.0)
+                .ceil()
+                .min(MAX_TIMED_PASSES) as u64
+                + 1
+        }
+    };
+    let ready = capture.prepare_passes(wanted);
     let peak_reset = reset_peak_rss();
     let rss_before = rss_of("self").map_or(0, |(_, rss)| rss);
-    let writer = EventWriter::spawn(&OutputTarget::File("/dev/null".into()))?;
-    let options = PipelineOptions {
-        workers,
-        flow_records: false,
-        drop_when_full: false,
+    let limit = match plan {
+        PassPlan::For(d) => Some(d),
+        PassPlan::Exactly(_) => None,
     };
-    let mut pipeline =
-        Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
-    let started = Instant::now();
-    let mut passes = 0u64;
-    loop {
-        for rec in capture.pass(passes) {
-            pipeline.push(&rec)?;
-        }
-        passes += 1;
-        if started.elapsed() >= duration {
-            break;
-        }
-    }
-    let report = pipeline.finish()?;
-    let elapsed = started.elapsed();
-    writer.finish()?;
+    let (report, elapsed, passes) =
+        timed_passes(capture, config, workers, ready.min(wanted), limit, events)?;
+    let per_pass = elapsed.as_secs_f64() / passes.max(1) as f64;
+    capture.pass_seconds = Some(capture.pass_seconds.map_or(per_pass, |s| s.min(per_pass)));
+    let short_of_duration = limit.is_some_and(|d| elapsed < d);
     let (peak, _) = rss_of("self").unwrap_or((0, 0));
     let counts = Counts::from_report(&report);
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -97,6 +125,7 @@ pub fn pipeline_throughput(
         workers: report.workers.len(),
         flow_capacity: config.flows.capacity,
         passes,
+        short_of_duration,
         seconds: secs,
         packets_per_s: report.capture.packets as f64 / secs,
         bits_per_s: report.capture.bytes as f64 * 8.0 / secs,
@@ -109,6 +138,47 @@ pub fn pipeline_throughput(
         counts,
     };
     Ok(PipelineRun { row, report })
+}
+
+/// Pushes passes `0..n` (each announced as a new input) through a fresh pipeline, stopping
+/// early once `limit` has passed; returns the report, the wall time from the first push to
+/// the end of `finish`, and the passes pushed.
+fn timed_passes(
+    capture: &LoadedCapture,
+    config: &Config,
+    workers: usize,
+    n: u64,
+    limit: Option<Duration>,
+    events: Option<&Path>,
+) -> anyhow::Result<(PipelineReport, Duration, u64)> {
+    let target = match events {
+        Some(p) => OutputTarget::File(p.to_path_buf()),
+        None => OutputTarget::File("/dev/null".into()),
+    };
+    let writer = EventWriter::spawn(&target)?;
+    let options = PipelineOptions {
+        workers,
+        flow_records: false,
+        drop_when_full: false,
+    };
+    let mut pipeline =
+        Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
+    let started = Instant::now();
+    let mut passes = 0u64;
+    while passes < n.max(1) {
+        pipeline.start_input(None);
+        for rec in capture.pass(passes) {
+            pipeline.push(&rec)?;
+        }
+        passes += 1;
+        if limit.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+    }
+    let report = pipeline.finish()?;
+    let elapsed = started.elapsed();
+    writer.finish()?;
+    Ok((report, elapsed, passes))
 }
 
 /// Times the stages of one pass, packet by packet: `Decoder::decode` alone, then

@@ -98,7 +98,11 @@ impl Correlator {
         if !self.seen_collectors.contains(&dst) && self.seen_collectors.len() < 65_536 {
             self.seen_collectors.push(dst);
         }
-        let mut best: Option<(usize, usize)> = None;
+        // (session, score, started after the session's delete): a session alive when the
+        // stream began wins over one the stream began after; the latter still explains it
+        // (and raises `traffic_after_delete`): a mirror that comes back after its delete is
+        // the deleted session's stream going on, not a mirror nobody configured.
+        let mut best: Option<(usize, usize, bool)> = None;
         for (i, s) in self.inventory.sessions.iter().enumerate() {
             if s.collector_ip != Some(dst)
                 || s.kind.is_some_and(|k| k != r.kind)
@@ -111,18 +115,20 @@ impl Correlator {
             if r.last_seen + self.skew < since {
                 continue;
             }
-            if s.deleted.is_some_and(|d| r.first_seen > d + self.skew) {
-                continue;
-            }
+            let after_delete = s.deleted.is_some_and(|d| r.first_seen > d + self.skew);
             let score = 1
                 + usize::from(s.kind.is_some())
                 + usize::from(s.tunnel_id.is_some())
                 + usize::from(s.source_ip.is_some());
-            if best.is_none_or(|(_, b)| score > b) {
-                best = Some((i, score));
+            let better = match best {
+                None => true,
+                Some((_, b, b_after)) => (!after_delete, score) > (!b_after, b),
+            };
+            if better {
+                best = Some((i, score, after_delete));
             }
         }
-        let Some((i, score)) = best else {
+        let Some((i, score, _)) = best else {
             return Ok((r.class == MirrorClass::Mirror).then(|| ControlMatch {
                 unexplained: true,
                 ..ControlMatch::default()

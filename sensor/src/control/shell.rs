@@ -232,6 +232,19 @@ impl LiveFollow {
         }
     }
 
+    /// A SIGHUP reload: `config` (the file just read) becomes the base of every later poll,
+    /// the changes read so far are judged again under it, and the configuration to apply is
+    /// returned with the control plane's approved streams added, and how many there are. No
+    /// alert is written again: the changes were judged when they were read.
+    pub fn reloaded(&mut self, config: Config) -> (Config, usize) {
+        self.base = config.clone();
+        let entries = self.follower.rejudge(&config);
+        let n = entries.len();
+        let mut applied = config;
+        applied.mirror.inventory.extend(entries);
+        (applied, n)
+    }
+
     /// Once a second: new records are judged and correlated, and the pipeline approves the
     /// streams the control plane approved since.
     pub fn tick(

@@ -20,9 +20,11 @@
 //! header and the start of the mirrored frame, so the walk peels it, as tshark does with
 //! reassembly off. The inner packet is then cut short and the frame counts as truncated; later
 //! fragments stay the outer packet. Mirror paths do fragment GRE (zeek__erspan.pcap in the
-//! shared captures). UDP tunnels are not looked for in fragments: etherparse does not slice a
-//! fragment's UDP header, VXLAN endpoints must not fragment (RFC 7348 §4.3), Geneve endpoints
-//! should avoid it (RFC 8926 §4.1.1), and no capture we have holds one.
+//! shared captures). UDP tunnels are looked for in a first fragment too (etherparse does not
+//! slice a fragment's UDP header, so the walk reads its 8 bytes): VXLAN endpoints must not
+//! fragment (RFC 7348 §4.3) and Geneve endpoints should avoid it (RFC 8926 §4.1.1), but an
+//! adversary can (`pcaps/evasion-outer-fragments`); a fragment in which no tunnel is found
+//! keeps ports 0.
 //! PPP is followed inside PPTP (GRE v1) and inside plain GRE v0 (protocol 0x880B).
 
 use etherparse::err;
@@ -687,6 +689,22 @@ fn step_ip<'a>(
             match payload.ip_number {
                 IpNumber::GRE if first_fragment => {
                     next = gre_tunnel(config, outer, 0, 0, p, out, counters);
+                }
+                // The first fragment of a UDP datagram holds its header and the tunnel
+                // header: a mirror fragmented at the outer layer (issue 16, an adversary
+                // shrinking the path MTU) is peeled like GRE. The ports are kept only when a
+                // tunnel is found; any other fragmented UDP stays a fragment, as before.
+                IpNumber::UDP if first_fragment && payload.fragmented => {
+                    if let [s0, s1, d0, d1, _, _, _, _, ref rest @ ..] = *p {
+                        let mut udp = inner;
+                        udp.src_port = u16::from_be_bytes([s0, s1]);
+                        udp.dst_port = u16::from_be_bytes([d0, d1]);
+                        udp.l4_payload = rest;
+                        next = udp_tunnel(config, outer, &udp, out, counters);
+                        if !matches!(next, Next::Done) {
+                            inner = udp;
+                        }
+                    }
                 }
                 IpNumber::IPV4 | IpNumber::IPV6 if first_fragment => {
                     // IP in IP (4in4, 6in4, 4in6, 6in6): a tunnel of its own, as Zeek and

@@ -45,7 +45,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::alert::beacon::{
-    BeaconDetail, BeaconEvidence, BeaconThresholds, DestinationInfo, Rounded,
+    BeaconDetail, BeaconEvidence, BeaconThresholds, BeatList, DestinationInfo, Rounded,
 };
 use crate::alert::{
     AlertEvent, AlertInfo, AlertWriteError, EventHeader, EventSink, Mitre, ProtoName, Rfc3339,
@@ -87,6 +87,10 @@ pub struct BeaconConfig {
     pub allowlist_domains: Vec<String>,
     /// Beats needed before an alert.
     pub min_beats: u32,
+    /// Packet time the beats must cover before an alert, in seconds: periodic traffic over
+    /// less than this is an application's timer inside an open session (keep-alives, polling),
+    /// and a real beacon keeps beating past it, so it only delays a fast beacon's alert.
+    pub min_span_s: u64,
     /// Score (0 to 1) at or above which a pattern alerts.
     pub score_threshold: f64,
     /// Beats closer than this are one beat (retries, bursts), in milliseconds.
@@ -112,6 +116,9 @@ pub struct BeaconConfig {
     pub baseline_file: String,
     /// Destinations remembered (run and baseline together).
     pub known_destinations_capacity: usize,
+    /// Most destinations one internal host may teach the known set per hour of packet time
+    /// (each from a completed two-way exchange): bounds baseline poisoning.
+    pub learn_per_source_per_hour: u32,
     /// Alert on the first contact with an untrusted destination never seen before.
     pub new_destination_alerts: bool,
     /// Alert also on the keep-alives of known protocols (STUN, SIP, WireGuard, NAT-T,
@@ -120,6 +127,9 @@ pub struct BeaconConfig {
     /// DNS resolvers (CIDRs) whose polling (the same question again and again) is a
     /// keep-alive; empty = any server on port 53.
     pub dns_resolvers: Vec<IpNet>,
+    /// DNS resolvers (CIDRs) whose answers teach the name cache (`allowlist_domains`, the
+    /// evidence's name); empty = any server answering a query seen from the other side.
+    pub name_resolvers: Vec<IpNet>,
 }
 
 impl Default for BeaconConfig {
@@ -129,6 +139,7 @@ impl Default for BeaconConfig {
             trusted_destinations: Vec::new(),
             allowlist_domains: Vec::new(),
             min_beats: 8,
+            min_span_s: 60,
             score_threshold: 0.85,
             min_interval_ms: 500,
             burst_gap_ms: 1000,
@@ -141,9 +152,11 @@ impl Default for BeaconConfig {
             warmup_s: 300,
             baseline_file: String::new(),
             known_destinations_capacity: 65_536,
+            learn_per_source_per_hour: 256,
             new_destination_alerts: false,
             alert_keepalives: false,
             dns_resolvers: Vec::new(),
+            name_resolvers: Vec::new(),
         }
     }
 }
@@ -154,6 +167,9 @@ impl BeaconConfig {
         let fail = |key, problem: &str| Err((key, problem.to_owned()));
         if !(4..=RING as u32).contains(&self.min_beats) {
             return fail("min_beats", &format!("must be between 4 and {RING}"));
+        }
+        if self.min_span_s > 86_400 {
+            return fail("min_span_s", "must be at most 86400 (a day)");
         }
         if !(self.score_threshold > 0.0 && self.score_threshold <= 1.0) {
             return fail("score_threshold", "must be in (0, 1]");
@@ -181,6 +197,9 @@ impl BeaconConfig {
         }
         if self.known_destinations_capacity > 1 << 24 {
             return fail("known_destinations_capacity", "must be at most 2^24");
+        }
+        if self.learn_per_source_per_hour == 0 || self.learn_per_source_per_hour > 1 << 20 {
+            return fail("learn_per_source_per_hour", "must be between 1 and 2^20");
         }
         if self.allowlist_domains.iter().any(|d| {
             d.trim_start_matches("*.")
@@ -231,6 +250,9 @@ const KA_MASK: u8 = 0b1111 << KA_SHIFT;
 const KA_NOT: u8 = 15;
 /// Some data packet of the flow's source was not a recognised keep-alive.
 const FLOW_NOT_KEEPALIVE: u8 = 1 << 6;
+/// The destination sent payload in this flow (half of a two-way exchange; the source's half
+/// is `cur_start` set).
+const PEER_DATA: u8 = 1 << 7;
 
 /// Keep-alive beats of a pattern: the kind, and how many beats were of it. A pattern is a
 /// keep-alive when at least half its beats are: the score is made of medians, so the beats
@@ -317,6 +339,12 @@ pub struct BeaconStats {
     pub new_destinations: u64,
     /// Destinations not remembered because `known_destinations_capacity` was reached.
     pub destinations_not_remembered: u64,
+    /// Unknown destinations not learned because no completed two-way exchange was seen
+    /// (once per pair or track): spoofed SYNs, unanswered probes.
+    pub destinations_refused_one_way: u64,
+    /// Unknown destinations not learned because their source had taught
+    /// `learn_per_source_per_hour` already (once per exchange).
+    pub destinations_refused_rate: u64,
     /// Patterns above the threshold not alerted because they are keep-alives of a known
     /// protocol, by [`Keepalive`] value (index 0 unused).
     pub keepalives: [u64; 8],
@@ -341,6 +369,8 @@ impl BeaconStats {
         self.allowlisted += o.allowlisted;
         self.new_destinations += o.new_destinations;
         self.destinations_not_remembered += o.destinations_not_remembered;
+        self.destinations_refused_one_way += o.destinations_refused_one_way;
+        self.destinations_refused_rate += o.destinations_refused_rate;
         for (a, b) in self.keepalives.iter_mut().zip(o.keepalives) {
             *a += b;
         }
@@ -379,6 +409,11 @@ impl BeaconStats {
                 "destinations_not_remembered",
                 self.destinations_not_remembered,
             ),
+            (
+                "destinations_refused_one_way",
+                self.destinations_refused_one_way,
+            ),
+            ("destinations_refused_rate", self.destinations_refused_rate),
         ];
         v.push((KEEPALIVES[0], total));
         for (name, n) in KEEPALIVES.iter().zip(self.keepalives).skip(1) {
@@ -601,6 +636,21 @@ impl Beats {
         self.count += 1;
     }
 
+    /// The ring as evidence, oldest beat first.
+    fn list(&self) -> BeatList<'_> {
+        let len = usize::from(self.len);
+        BeatList {
+            times: &self.times,
+            sizes: &self.sizes,
+            len,
+            oldest: if len < RING {
+                0
+            } else {
+                usize::from(self.next)
+            },
+        }
+    }
+
     fn score(&self, p: &ScoreParams) -> Option<BeaconScore> {
         let n = usize::from(self.len);
         score_beats(self.times.get(..n)?, self.sizes.get(..n)?, p)
@@ -652,9 +702,15 @@ struct AlertState {
     last_score: f32,
     /// Above the threshold but allowlisted by name: never alerted.
     suppressed: bool,
-    /// Destination facts when the pair or track was created.
+    /// Destination facts: first seen (never known before, after the warm-up) and in the
+    /// baseline file, as of the last time the known set was asked.
     dest_first_seen: bool,
     dest_in_baseline: bool,
+    /// The known set was asked about the destination once.
+    dest_asked: bool,
+    /// The destination is settled: known, learned, or not rememberable (set full); the
+    /// known set is not asked again.
+    dest_settled: bool,
     /// Above the threshold, a keep-alive of a known protocol, counted once.
     keepalive_counted: bool,
 }
@@ -683,30 +739,90 @@ struct Pair {
     keepalive: KeepaliveBeats,
 }
 
-/// Fixed-capacity pair table: a slab, a free list and a seeded hash index, all allocated at
-/// construction.
+/// Fixed-capacity pair table: a slab, a free list and a seeded hash index.
+///
+/// The slab and the free list are reserved for the capacity at construction (address space,
+/// no page touched) and filled on demand: a slot is pushed the first time it is needed, so a
+/// short capture pays for the pairs it has, not for the capacity. Slots are handed out in the
+/// order a full free list would give them (released slots last in first out, then the lowest
+/// never used), so which slot a pair gets, and therefore eviction, does not depend on that.
+/// The index starts small and doubles with the live pairs up to the capacity (as the flow
+/// table's does); it allocates only when the table reaches a new peak of live pairs.
 struct PairTable {
     slots: Vec<Pair>,
+    /// Released slots (never a slot not yet pushed).
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: foldhash::quality::RandomState,
+    /// Hard cap on slots.
+    capacity: usize,
     evict_hand: usize,
     expire_hand: usize,
     len: usize,
 }
 
+/// Pairs the index of a new [`PairTable`] holds before its first growth.
+const INITIAL_INDEX_PAIRS: usize = 256;
+
+/// Index buckets' room per live pair: the index stays at most half full.
+const INDEX_SLACK: usize = 2;
+
 impl PairTable {
     fn new(capacity: usize) -> PairTable {
         let capacity = capacity.max(1);
         PairTable {
-            slots: vec![Pair::default(); capacity],
-            free: (0..capacity as u32).rev().collect(),
-            index: HashTable::with_capacity(capacity),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity.min(INITIAL_INDEX_PAIRS) * INDEX_SLACK),
             hasher: foldhash::quality::RandomState::default(),
+            capacity,
             evict_hand: 0,
             expire_hand: 0,
             len: 0,
         }
+    }
+
+    /// Whether every slot holds a live pair (a new one needs an eviction first).
+    fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() >= self.capacity
+    }
+
+    /// A vacant slot: the last released, else the next never used (pushed now; `new`
+    /// reserved the room, so this never reallocates). `None` when the table is full.
+    fn take_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.free.pop() {
+            return Some(i as usize);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(Pair::default());
+            return Some(self.slots.len() - 1);
+        }
+        None
+    }
+
+    /// Doubles the index when `live` pairs would fill more than half of its buckets' room,
+    /// up to twice the capacity (the flow table's rule: at half load, removals' tombstones
+    /// are cleared by a rehash in place, never by a new allocation).
+    fn grow_index_for(&mut self, live: usize) {
+        let buckets = self.index.num_buckets();
+        // hashbrown fills at most 7/8 of a table of 8 buckets or more.
+        let room = if buckets < 8 {
+            buckets.saturating_sub(1)
+        } else {
+            buckets / 8 * 7
+        };
+        let wanted = live.saturating_mul(INDEX_SLACK);
+        if wanted <= room {
+            return;
+        }
+        let target = wanted
+            .max(self.index.len().saturating_mul(2 * INDEX_SLACK))
+            .min(self.capacity.saturating_mul(INDEX_SLACK));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .reserve(target.saturating_sub(self.index.len()), |&i| {
+                slots.get(i as usize).map_or(0, |p| hasher.hash_one(p.key))
+            });
     }
 
     fn find(&self, key: &PairKey) -> Option<usize> {
@@ -736,7 +852,8 @@ impl PairTable {
     /// The slot to evict: among [`EVICT_SAMPLE`] slots from the hand, the lowest keep rank,
     /// then the oldest latest beat.
     fn victim(&mut self, threshold: f64) -> usize {
-        let n = self.slots.len();
+        // The hand turns over the capacity (the table is full when this is called).
+        let n = self.capacity;
         let mut best: Option<(u8, Timestamp, usize)> = None;
         for step in 0..EVICT_SAMPLE.min(n) {
             let i = (self.evict_hand + step) % n;
@@ -766,10 +883,14 @@ struct Track {
     keepalive: KeepaliveBeats,
 }
 
-/// Fixed pool of packet tracks.
+/// Fixed pool of packet tracks, reserved at construction and filled on demand like the
+/// [`PairTable`]'s slab (the same slot order as a full free list).
 struct TrackPool {
     slots: Vec<Track>,
+    /// Released slots (never a slot not yet pushed).
     free: Vec<u32>,
+    /// Hard cap on slots.
+    capacity: usize,
     hand: usize,
 }
 
@@ -777,10 +898,24 @@ impl TrackPool {
     fn new(capacity: usize) -> TrackPool {
         let capacity = capacity.max(1);
         TrackPool {
-            slots: vec![Track::default(); capacity],
-            free: (0..capacity as u32).rev().collect(),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
             hand: 0,
         }
+    }
+
+    /// A vacant slot: the last released, else the next never used (pushed now, into room
+    /// `new` reserved). `None` when every slot holds a live track.
+    fn take_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.free.pop() {
+            return Some(i as usize);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(Track::default());
+            return Some(self.slots.len() - 1);
+        }
+        None
     }
 
     /// The live track a flow refers to, if it is still the flow's.
@@ -792,13 +927,129 @@ impl TrackPool {
     }
 }
 
+/// How a destination was learned, as written in the baseline (`how=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LearnedHow {
+    /// A line of the old baseline format (an address alone): when and how are not known.
+    #[default]
+    Unrecorded,
+    /// A TCP connection whose handshake was seen, with data acknowledged both ways.
+    TcpHandshake,
+    /// A TCP connection picked up after its handshake (an active-timeout restart, a capture
+    /// started midstream), with data acknowledged both ways.
+    TcpData,
+    /// Another protocol (UDP, ...): payload both ways.
+    TwoWay,
+}
+
+impl LearnedHow {
+    /// The name in the baseline file.
+    pub fn name(self) -> &'static str {
+        match self {
+            LearnedHow::Unrecorded => "unrecorded",
+            LearnedHow::TcpHandshake => "tcp_handshake",
+            LearnedHow::TcpData => "tcp_data",
+            LearnedHow::TwoWay => "two_way",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<LearnedHow> {
+        [
+            LearnedHow::Unrecorded,
+            LearnedHow::TcpHandshake,
+            LearnedHow::TcpData,
+            LearnedHow::TwoWay,
+        ]
+        .into_iter()
+        .find(|h| h.name() == s)
+    }
+}
+
+/// One known destination: where it came from and, when recorded, when, how and from whom it
+/// was learned (issue 19 item 8: a baseline entry can be audited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KnownEntry {
+    /// Loaded from the baseline file (not learned in this run).
+    pub from_baseline: bool,
+    /// Packet time of the exchange that taught it (`None`: not recorded, an old-format line).
+    pub learned_at: Option<Timestamp>,
+    /// The kind of exchange.
+    pub how: LearnedHow,
+    /// The internal host of that exchange.
+    pub source: Option<IpAddr>,
+    /// Destination port and IP protocol of that exchange (`None`: not recorded).
+    pub service: Option<(u16, u8)>,
+}
+
+/// A lesson: a completed two-way exchange that may teach its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lesson {
+    /// Packet time of the exchange.
+    pub at: Timestamp,
+    /// The kind of exchange.
+    pub how: LearnedHow,
+    /// The internal host (whose hourly budget it spends).
+    pub source: [u8; 16],
+    /// Destination port.
+    pub port: u16,
+    /// IP protocol.
+    pub proto: u8,
+}
+
+/// What [`KnownDestinations::observe`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Already known; whether from the baseline file.
+    Known {
+        /// Loaded from the baseline file.
+        in_baseline: bool,
+    },
+    /// Not known before, learned now.
+    Learned,
+    /// Not known, not learned: no completed two-way exchange (spoofed SYNs, unanswered
+    /// probes).
+    RefusedOneWay,
+    /// Not known, not learned: the source taught its hourly share already.
+    RefusedRate,
+    /// Not known, not learned: `known_destinations_capacity` reached.
+    Full,
+}
+
+/// Buckets of the per-source teaching budget (a seeded hash of the source picks one; sources
+/// that share a bucket share its budget, which can only refuse more, never learn more).
+const SOURCE_BUCKETS: usize = 4096;
+
+/// A source bucket's teaching window: its start and the destinations learned in it.
+#[derive(Clone, Copy, Debug, Default)]
+struct TeachWindow {
+    start: Timestamp,
+    learned: u32,
+}
+
+/// The window of the per-source budget.
+const TEACH_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The set and the budgets, behind one lock.
+#[derive(Debug)]
+struct KnownSet {
+    map: HashMap<[u8; 16], KnownEntry>,
+    windows: Vec<TeachWindow>,
+    hasher: foldhash::quality::RandomState,
+}
+
 /// Known untrusted destinations, shared by the workers: loaded from `[beacon] baseline_file`
 /// at start, grown by the run (at most `known_destinations_capacity`), saved back by the last
-/// worker to finish. Touched once per new pair or track, never per packet.
+/// worker to finish. Touched once per new pair or track (and per connection of a pair until
+/// its destination is settled), never per packet.
+///
+/// A destination is learned only from a completed two-way exchange ([`Lesson`]), and one
+/// source teaches at most `learn_per_source_per_hour` destinations per hour of packet time:
+/// spoofed SYNs from a home address, or a compromised host contacting thousands of hosts,
+/// cannot make a later C2 "known" (issue 19 item 8). Each entry records when, how and from
+/// whom it was learned, and the baseline file keeps it (format in `docs/baseline.md`).
 #[derive(Debug)]
 pub struct KnownDestinations {
-    /// Address → whether it came from the baseline file.
-    set: Mutex<HashMap<[u8; 16], bool>>,
+    set: Mutex<KnownSet>,
     capacity: usize,
     path: Option<PathBuf>,
     open_workers: AtomicUsize,
@@ -807,14 +1058,19 @@ pub struct KnownDestinations {
 impl KnownDestinations {
     /// Loads the baseline file of `config` (none when `baseline_file` is empty). A missing
     /// file is an empty baseline (the first run creates it); an unreadable one or a line that
-    /// is not an address is an error naming the file and line.
+    /// is not an address (or a recorded field that does not parse) is an error naming the
+    /// file and line. Lines of the old format, an address alone, load as entries whose
+    /// learning was not recorded.
     pub fn load(config: &BeaconConfig) -> std::io::Result<KnownDestinations> {
         let capacity = if config.enabled {
             config.known_destinations_capacity
         } else {
             0
         };
-        let mut set = HashMap::with_capacity(capacity);
+        // Grown by the entries loaded and learned (hashbrown doubles; the cap is checked on
+        // every insert): a short run without a baseline pays for what it learns, not for the
+        // capacity's buckets.
+        let mut map = HashMap::new();
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
             let text = match crate::fsio::read_to_string(path) {
@@ -832,46 +1088,102 @@ impl KnownDestinations {
                 if line.is_empty() {
                     continue;
                 }
-                let ip: IpAddr = line.parse().map_err(|_| {
+                let (addr, entry) = parse_baseline_line(line).map_err(|what| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "beacon baseline {}: line {}: {} is not an IP address",
+                            "beacon baseline {}: line {}: {} {what}",
                             path.display(),
                             n + 1,
                             crate::fsio::excerpt(line)
                         ),
                     )
                 })?;
-                if set.len() < capacity {
-                    set.insert(ip_to_addr(ip), true);
+                if map.len() < capacity {
+                    map.insert(ip_to_addr(addr), entry);
                 }
             }
         }
+        let buckets = if capacity == 0 { 0 } else { SOURCE_BUCKETS };
         Ok(KnownDestinations {
-            set: Mutex::new(set),
+            set: Mutex::new(KnownSet {
+                map,
+                windows: vec![TeachWindow::default(); buckets],
+                hasher: foldhash::quality::RandomState::default(),
+            }),
             capacity,
             path,
             open_workers: AtomicUsize::new(0),
         })
     }
 
-    /// Notes a destination: `Some((new, in_baseline))`, `None` when it is not remembered (full).
-    fn observe(&self, addr: [u8; 16]) -> Option<(bool, bool)> {
-        let mut set = self.set.lock().ok()?;
-        if let Some(&baseline) = set.get(&addr) {
-            return Some((false, baseline));
+    /// Notes a contact with `addr`: known already, or learned from `lesson` (a completed
+    /// two-way exchange; `None` for anything less) within the source's budget of
+    /// `per_source_per_hour` destinations per hour.
+    pub fn observe(
+        &self,
+        addr: [u8; 16],
+        lesson: Option<Lesson>,
+        per_source_per_hour: u32,
+    ) -> Observed {
+        let Ok(mut guard) = self.set.lock() else {
+            return Observed::Full;
+        };
+        let set = &mut *guard;
+        if let Some(e) = set.map.get(&addr) {
+            return Observed::Known {
+                in_baseline: e.from_baseline,
+            };
         }
-        if set.len() >= self.capacity {
-            return None;
+        let Some(lesson) = lesson else {
+            return Observed::RefusedOneWay;
+        };
+        if set.map.len() >= self.capacity {
+            return Observed::Full;
         }
-        set.insert(addr, false);
-        Some((true, false))
+        let bucket = set.hasher.hash_one(lesson.source) as usize % SOURCE_BUCKETS;
+        let Some(w) = set.windows.get_mut(bucket) else {
+            return Observed::Full;
+        };
+        // A fixed window per bucket, restarted by the first lesson an hour or more after its
+        // start (or before it: captures replayed out of order).
+        if w.learned == 0
+            || lesson.at < w.start
+            || lesson.at.saturating_since(w.start) >= TEACH_WINDOW
+        {
+            *w = TeachWindow {
+                start: lesson.at,
+                learned: 0,
+            };
+        }
+        if w.learned >= per_source_per_hour {
+            return Observed::RefusedRate;
+        }
+        w.learned += 1;
+        set.map.insert(
+            addr,
+            KnownEntry {
+                from_baseline: false,
+                learned_at: Some(lesson.at),
+                how: lesson.how,
+                source: Some(addr_to_ip(lesson.source)),
+                service: Some((lesson.port, lesson.proto)),
+            },
+        );
+        Observed::Learned
+    }
+
+    /// The entry of `addr`, if known.
+    pub fn get(&self, addr: IpAddr) -> Option<KnownEntry> {
+        self.set
+            .lock()
+            .ok()
+            .and_then(|s| s.map.get(&ip_to_addr(addr)).copied())
     }
 
     /// Addresses remembered now.
     pub fn len(&self) -> usize {
-        self.set.lock().map_or(0, |s| s.len())
+        self.set.lock().map_or(0, |s| s.map.len())
     }
 
     /// Nothing remembered.
@@ -879,24 +1191,46 @@ impl KnownDestinations {
         self.len() == 0
     }
 
-    /// Writes the baseline file (sorted, one address per line), if there is one.
+    /// The baseline text: a header, then one line per address, sorted (format in
+    /// `docs/baseline.md`).
+    pub fn to_text(&self) -> Vec<u8> {
+        let mut entries: Vec<(IpAddr, KnownEntry)> = match self.set.lock() {
+            Ok(s) => s.map.iter().map(|(a, e)| (addr_to_ip(*a), *e)).collect(),
+            Err(_) => Vec::new(),
+        };
+        entries.sort_unstable_by_key(|(a, _)| *a);
+        let mut out = Vec::with_capacity(entries.len() * 112 + 256);
+        let _ = writeln!(
+            out,
+            "# mirrorwatch known destinations (untrusted hosts contacted from home)\n\
+             # ADDRESS [learned=TIME how=tcp_handshake|tcp_data|two_way source=HOME_HOST service=PORT/PROTO]\n\
+             # An address alone is an entry whose learning was not recorded."
+        );
+        for (addr, e) in entries {
+            let _ = write!(out, "{addr}");
+            if let Some(at) = e.learned_at {
+                let _ = write!(out, " learned={}", crate::alert::Rfc3339(at));
+            }
+            if e.how != LearnedHow::Unrecorded {
+                let _ = write!(out, " how={}", e.how.name());
+            }
+            if let Some(src) = e.source {
+                let _ = write!(out, " source={src}");
+            }
+            if let Some((port, proto)) = e.service {
+                let _ = write!(out, " service={port}/{}", proto_name(proto));
+            }
+            let _ = writeln!(out);
+        }
+        out
+    }
+
+    /// Writes the baseline file, if there is one.
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut addrs: Vec<IpAddr> = match self.set.lock() {
-            Ok(s) => s.keys().map(|a| addr_to_ip(*a)).collect(),
-            Err(_) => return Ok(()),
-        };
-        addrs.sort_unstable();
-        let mut out = Vec::with_capacity(addrs.len() * 16 + 64);
-        let _ = writeln!(
-            out,
-            "# mirrorwatch known destinations (untrusted hosts contacted from home)"
-        );
-        for a in addrs {
-            let _ = writeln!(out, "{a}");
-        }
+        let out = self.to_text();
         // A temp file with a random name, created O_EXCL beside the baseline, then renamed:
         // a planted link or a pre-created temp path cannot redirect the write, and the mode
         // of an existing baseline is kept (new ones 0640 under the umask).
@@ -909,11 +1243,68 @@ impl KnownDestinations {
 impl Default for KnownDestinations {
     fn default() -> Self {
         KnownDestinations {
-            set: Mutex::new(HashMap::new()),
+            set: Mutex::new(KnownSet {
+                map: HashMap::new(),
+                windows: Vec::new(),
+                hasher: foldhash::quality::RandomState::default(),
+            }),
             capacity: 0,
             path: None,
             open_workers: AtomicUsize::new(0),
         }
+    }
+}
+
+/// One non-comment baseline line: `ADDRESS` then optional `key=value` fields. Unknown keys
+/// are skipped (a newer sensor may record more); a known key with a bad value is an error.
+fn parse_baseline_line(line: &str) -> Result<(IpAddr, KnownEntry), &'static str> {
+    let mut fields = line.split_whitespace();
+    let addr: IpAddr = fields
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or("is not an IP address")?;
+    let mut e = KnownEntry {
+        from_baseline: true,
+        ..KnownEntry::default()
+    };
+    for field in fields {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err("has a field that is not key=value");
+        };
+        match key {
+            "learned" => {
+                e.learned_at = Some(Rfc3339::parse(value).ok_or("has a bad learned= time")?);
+            }
+            "how" => e.how = LearnedHow::from_name(value).ok_or("has an unknown how=")?,
+            "source" => e.source = Some(value.parse().map_err(|_| "has a bad source=")?),
+            "service" => {
+                let (port, proto) = value.split_once('/').ok_or("has a bad service=")?;
+                let port = port.parse().map_err(|_| "has a bad service= port")?;
+                let proto = proto_number(proto).ok_or("has a bad service= protocol")?;
+                e.service = Some((port, proto));
+            }
+            _ => {}
+        }
+    }
+    Ok((addr, e))
+}
+
+/// The name of an IP protocol in `service=`: `tcp`, `udp`, `sctp`, else the number.
+fn proto_name(proto: u8) -> std::borrow::Cow<'static, str> {
+    match proto {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        132 => "sctp".into(),
+        n => n.to_string().into(),
+    }
+}
+
+fn proto_number(name: &str) -> Option<u8> {
+    match name {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "sctp" => Some(132),
+        n => n.parse().ok(),
     }
 }
 
@@ -924,6 +1315,7 @@ struct Settings {
     trusted: Vec<IpNet>,
     allowlist: Vec<String>,
     min_beats: u64,
+    min_span: Duration,
     threshold: f64,
     params: ScoreParams,
     burst_gap: Duration,
@@ -933,6 +1325,7 @@ struct Settings {
     new_destination_alerts: bool,
     alert_keepalives: bool,
     dns_resolvers: Vec<IpNet>,
+    learn_per_source_per_hour: u32,
     shared: SharedState,
 }
 
@@ -977,6 +1370,9 @@ impl BeaconDetector {
             .destinations
             .open_workers
             .fetch_add(1, Ordering::AcqRel);
+        // The name cache is shared, filled by the capture thread and read here; its one
+        // setting is this section's, applied by every worker alike (idempotent).
+        shared.names.set_resolvers(&c.name_resolvers);
         BeaconDetector {
             settings: Settings::from_config(c, home, c.enabled, shared.clone()),
             pairs: PairTable::new(pairs),
@@ -998,6 +1394,7 @@ impl BeaconDetector {
     pub fn reload(&mut self, c: &BeaconConfig, home: &[IpNet]) {
         // `enabled` sized the tables at start: it stays; everything else is rebuilt.
         let (enabled, shared) = (self.settings.enabled, self.settings.shared.clone());
+        shared.names.set_resolvers(&c.name_resolvers);
         self.settings = Settings::from_config(c, home, enabled, shared);
     }
 
@@ -1025,22 +1422,40 @@ impl BeaconDetector {
         self.start = Timestamp::ZERO;
     }
 
-    /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
-    /// free list and hash index, as allocated): fixed from construction on.
+    /// Pairs this detector can track at once, and the bytes its pair table holds when full:
+    /// slots and free list (reserved at construction, touched as pairs come) and the hash
+    /// index at its largest (it grows with the live pairs up to that).
     pub fn pair_memory(&self) -> (usize, usize) {
         let p = &self.pairs;
+        let index_buckets = (p.capacity * INDEX_SLACK * 8)
+            .div_ceil(7)
+            .next_power_of_two()
+            .max(p.index.num_buckets());
+        // One control byte and one `u32` per bucket, plus hashbrown's group of trailing
+        // control bytes.
+        let index_bytes = index_buckets * (1 + std::mem::size_of::<u32>()) + 16;
         let bytes = p.slots.capacity() * std::mem::size_of::<Pair>()
             + p.free.capacity() * std::mem::size_of::<u32>()
-            + p.index.allocation_size();
-        (p.slots.len(), bytes)
+            + index_bytes;
+        (p.capacity, bytes)
     }
 
-    /// Packet tracks this detector can hold at once, and the bytes of its pool.
+    /// Pairs in the table now, and the bytes of its slots in use and of its index as
+    /// allocated now (what a short capture costs).
+    pub fn pair_memory_in_use(&self) -> (usize, usize) {
+        let p = &self.pairs;
+        let bytes = p.slots.len() * std::mem::size_of::<Pair>()
+            + p.free.len() * std::mem::size_of::<u32>()
+            + p.index.allocation_size();
+        (p.len, bytes)
+    }
+
+    /// Packet tracks this detector can hold at once, and the bytes of its pool when full.
     pub fn track_memory(&self) -> (usize, usize) {
         let t = &self.tracks;
         let bytes = t.slots.capacity() * std::mem::size_of::<Track>()
             + t.free.capacity() * std::mem::size_of::<u32>();
-        (t.slots.len(), bytes)
+        (t.capacity, bytes)
     }
 
     /// One packet.
@@ -1066,8 +1481,12 @@ impl BeaconDetector {
         if flow.ext.beacon.flags & OUTBOUND == 0 {
             return Ok(());
         }
-        if p.dir == flow.first_dir && p.payload_len > 0 {
-            self.on_data(flow, p, sink)?;
+        if p.payload_len > 0 {
+            if p.dir == flow.first_dir {
+                self.on_data(flow, p, sink)?;
+            } else {
+                flow.ext.beacon.flags |= PEER_DATA;
+            }
         }
         if flow.key.proto == IpProto::TCP && flow.ext.beacon.flags & RECORDED == 0 {
             const FIN: u8 = 0x01;
@@ -1105,13 +1524,16 @@ impl BeaconDetector {
         if st.cur_start != Timestamp::ZERO {
             if let Some(idx) = st.track.checked_sub(1) {
                 let (key, src_port) = PairKey::of_flow(flow);
+                let exchange = exchange_of(flow);
                 let Self {
                     settings,
                     tracks,
                     stats,
+                    start,
                     ..
                 } = self;
                 if let Some(t) = tracks.get_mut(&st) {
+                    settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
                     t.beats.push(st.cur_start, st.cur_bytes);
                     t.keepalive.note(keepalive_code(st.flags));
                     stats.packet_beats += 1;
@@ -1144,7 +1566,10 @@ impl BeaconDetector {
         if !self.settings.enabled || self.pairs.len == 0 {
             return Ok(());
         }
-        let n = self.pairs.slots.len();
+        // The hand turns over the capacity, as when every slot existed from the start (a
+        // slot not pushed yet holds no pair): a table filled on demand expires pairs on the
+        // same ticks as one filled at construction.
+        let n = self.pairs.capacity;
         for _ in 0..EXPIRE_SCAN.min(n) {
             let i = self.pairs.expire_hand % n;
             self.pairs.expire_hand = (i + 1) % n;
@@ -1259,13 +1684,17 @@ impl BeaconDetector {
         let st = flow.ext.beacon;
         let (key, src_port) = PairKey::of_flow(flow);
         if st.track != 0 {
+            let exchange = exchange_of(flow);
             let Self {
                 settings,
                 tracks,
                 stats,
+                start,
                 ..
             } = self;
             if let Some(t) = tracks.get_mut(&st) {
+                // A track promoted before the destination answered learns it once it has.
+                settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
                 t.beats.push(st.cur_start, st.cur_bytes);
                 t.keepalive.note(keepalive_code(st.flags));
                 stats.packet_beats += 1;
@@ -1314,8 +1743,8 @@ impl BeaconDetector {
     /// the `beacon-heartbeat` random session); one chosen sample alone is not biased against
     /// the bursts that follow.
     fn promote(&mut self, flow: &mut Flow, key: PairKey, seed: (Timestamp, u32), now: Timestamp) {
-        let idx = match self.tracks.free.pop() {
-            Some(i) => i as usize,
+        let idx = match self.tracks.take_slot() {
+            Some(i) => i,
             None => {
                 let idx = self.track_victim();
                 self.stats.tracks_evicted += 1;
@@ -1324,10 +1753,15 @@ impl BeaconDetector {
                 self.tracks.free.pop().map_or(idx, |i| i as usize)
             }
         };
-        let (first_seen, in_baseline) =
-            self.settings
-                .note_destination(key.dst, now, self.start, &mut self.stats);
-        let Some(t) = self.tracks.slots.get_mut(idx) else {
+        let exchange = exchange_of(flow);
+        let Self {
+            settings,
+            tracks,
+            stats,
+            start,
+            ..
+        } = self;
+        let Some(t) = tracks.slots.get_mut(idx) else {
             return;
         };
         let generation = t.generation.wrapping_add(1);
@@ -1335,15 +1769,12 @@ impl BeaconDetector {
             live: true,
             generation,
             beats: Beats::default(),
-            alert: AlertState {
-                dest_first_seen: first_seen,
-                dest_in_baseline: in_baseline,
-                ..AlertState::default()
-            },
+            alert: AlertState::default(),
             question: 0,
             questions_vary: false,
             keepalive: KeepaliveBeats::default(),
         };
+        settings.note_destination(&key, exchange, now, *start, stats, &mut t.alert);
         t.beats.push(seed.0, seed.1);
         t.keepalive.note(keepalive_code(flow.ext.beacon.flags));
         self.stats.packet_beats += 1;
@@ -1356,7 +1787,8 @@ impl BeaconDetector {
 
     /// The track to evict when the pool is full.
     fn track_victim(&mut self) -> usize {
-        let n = self.tracks.slots.len();
+        // The hand turns over the capacity (the pool is full when this is called).
+        let n = self.tracks.capacity;
         let mut best: Option<(u8, Timestamp, usize)> = None;
         for step in 0..EVICT_SAMPLE.min(n) {
             let i = (self.tracks.hand + step) % n;
@@ -1393,17 +1825,29 @@ impl BeaconDetector {
         let start = flow.counters.first_seen;
         let idx = match self.pairs.find(&key) {
             Some(i) => i,
-            None => self.insert_pair(key, now, sink)?,
+            None => self.insert_pair(key),
         };
         let Self {
             settings,
             pairs,
             stats,
+            start: epoch,
             ..
         } = self;
         let Some(pair) = pairs.slots.get_mut(idx) else {
             return Ok(());
         };
+        // The destination is learned from this connection only if it was a completed two-way
+        // exchange; a pair made of one-way connections (spoofed SYNs) never teaches it.
+        let learned_new =
+            settings.note_destination(&key, exchange_of(flow), now, *epoch, stats, &mut pair.alert);
+        if learned_new
+            && settings.new_destination_alerts
+            && settings.write_new_destination(sink, &key, now)?
+        {
+            stats.alerts += 1;
+            stats.new_destination_alerts += 1;
+        }
         pair.beats.push(start, size);
         stats.connection_beats += 1;
         let flags = flow.ext.beacon.flags;
@@ -1431,13 +1875,8 @@ impl BeaconDetector {
     }
 
     /// A new pair, evicting one when the table is full.
-    fn insert_pair(
-        &mut self,
-        key: PairKey,
-        now: Timestamp,
-        sink: &mut EventSink,
-    ) -> Result<usize, AlertWriteError> {
-        if self.pairs.free.is_empty() {
+    fn insert_pair(&mut self, key: PairKey) -> usize {
+        if self.pairs.is_full() {
             let victim = self.pairs.victim(self.settings.threshold);
             let irregular = self
                 .pairs
@@ -1450,20 +1889,14 @@ impl BeaconDetector {
                 self.stats.pairs_evicted_irregular += 1;
             }
         }
-        let idx = self.pairs.free.pop().map_or(0, |i| i as usize);
-        let (first_seen, in_baseline) =
-            self.settings
-                .note_destination(key.dst, now, self.start, &mut self.stats);
+        let idx = self.pairs.take_slot().unwrap_or(0);
+        self.pairs.grow_index_for(self.pairs.len + 1);
         if let Some(slot) = self.pairs.slots.get_mut(idx) {
             *slot = Pair {
                 key,
                 live: true,
                 beats: Beats::default(),
-                alert: AlertState {
-                    dest_first_seen: first_seen,
-                    dest_in_baseline: in_baseline,
-                    ..AlertState::default()
-                },
+                alert: AlertState::default(),
                 keepalive: KeepaliveBeats::default(),
             };
         }
@@ -1474,14 +1907,7 @@ impl BeaconDetector {
         });
         self.pairs.len += 1;
         self.stats.pairs_created += 1;
-        if first_seen
-            && self.settings.new_destination_alerts
-            && self.settings.write_new_destination(sink, &key, now)?
-        {
-            self.stats.alerts += 1;
-            self.stats.new_destination_alerts += 1;
-        }
-        Ok(idx)
+        idx
     }
 }
 
@@ -1499,6 +1925,7 @@ impl Settings {
             trusted: c.trusted_destinations.clone(),
             allowlist: c.allowlist_domains.clone(),
             min_beats: u64::from(c.min_beats),
+            min_span: Duration::from_secs(c.min_span_s),
             threshold: c.score_threshold,
             params: ScoreParams {
                 min_interval_ns: Duration::from_millis(c.min_interval_ms).as_nanos(),
@@ -1512,6 +1939,7 @@ impl Settings {
             new_destination_alerts: c.new_destination_alerts,
             alert_keepalives: c.alert_keepalives,
             dns_resolvers: c.dns_resolvers.clone(),
+            learn_per_source_per_hour: c.learn_per_source_per_hour,
             shared,
         }
     }
@@ -1544,23 +1972,73 @@ impl Settings {
             && !inside(dst, &self.trusted)
     }
 
-    /// Notes a destination in the shared set: (first seen after the warm-up, in baseline).
+    /// Asks the shared known set about the destination of `key` (unless already settled for
+    /// this pair or track), teaching it when `exchange` says the flow was a completed two-way
+    /// exchange; updates the destination facts in `a`. True when the destination was learned
+    /// now, first seen after the warm-up (a `beacon.new_destination` moment).
+    #[allow(clippy::too_many_arguments)] // One question, with the pieces it needs.
     fn note_destination(
         &self,
-        dst: [u8; 16],
+        key: &PairKey,
+        exchange: Option<LearnedHow>,
         now: Timestamp,
         start: Timestamp,
         stats: &mut BeaconStats,
-    ) -> (bool, bool) {
-        match self.shared.destinations.observe(dst) {
-            Some((true, _)) if now.saturating_since(start) >= self.warmup => {
-                stats.new_destinations += 1;
-                (true, false)
+        a: &mut AlertState,
+    ) -> bool {
+        // A pair already asked learns nothing new from another one-way connection: the lock
+        // is taken again only for an exchange that could teach.
+        if a.dest_settled || (a.dest_asked && exchange.is_none()) {
+            return false;
+        }
+        let first_ask = !a.dest_asked;
+        a.dest_asked = true;
+        let after_warmup = now.saturating_since(start) >= self.warmup;
+        let lesson = exchange.map(|how| Lesson {
+            at: now,
+            how,
+            source: key.src,
+            port: key.dst_port,
+            proto: key.proto,
+        });
+        match self
+            .shared
+            .destinations
+            .observe(key.dst, lesson, self.learn_per_source_per_hour)
+        {
+            Observed::Known { in_baseline } => {
+                a.dest_settled = true;
+                a.dest_first_seen = false;
+                a.dest_in_baseline = in_baseline;
+                false
             }
-            Some((_, in_baseline)) => (false, in_baseline),
-            None => {
+            Observed::Learned => {
+                a.dest_settled = true;
+                a.dest_first_seen = after_warmup;
+                a.dest_in_baseline = false;
+                if after_warmup {
+                    stats.new_destinations += 1;
+                }
+                after_warmup
+            }
+            // Not known, and not learned: still never seen before as far as the evidence
+            // goes, so `first_seen` says so; the next exchange may teach it.
+            Observed::RefusedOneWay => {
+                if first_ask {
+                    stats.destinations_refused_one_way += 1;
+                }
+                a.dest_first_seen = after_warmup;
+                false
+            }
+            Observed::RefusedRate => {
+                stats.destinations_refused_rate += 1;
+                a.dest_first_seen = after_warmup;
+                false
+            }
+            Observed::Full => {
+                a.dest_settled = true;
                 stats.destinations_not_remembered += 1;
-                (false, false)
+                false
             }
         }
     }
@@ -1579,7 +2057,10 @@ impl Settings {
         now: Timestamp,
         keepalive: Keepalive,
     ) -> Result<(), AlertWriteError> {
-        if beats.count < self.min_beats || usize::from(beats.len) < self.min_beats as usize {
+        if beats.count < self.min_beats
+            || usize::from(beats.len) < self.min_beats as usize
+            || beats.last.saturating_since(beats.first) < self.min_span
+        {
             return Ok(());
         }
         let Some(score) = beats.score(&self.params) else {
@@ -1661,6 +2142,9 @@ impl Settings {
                     first_seen: Rfc3339(beats.first),
                     last_seen: Rfc3339(beats.last),
                     update,
+                    // A packet beacon's bursts are in no other event: the report draws its
+                    // timeline from these. A connection beacon's beats are its flow records.
+                    beats: (kind == Kind::Packets).then(|| beats.list()),
                 }),
                 destination: DestinationInfo {
                     name,
@@ -1669,14 +2153,15 @@ impl Settings {
                 },
                 rule: match kind {
                     Kind::Connections => {
-                        "at least min_beats connections of one internal source to one untrusted destination and port, regular in start time and in bytes sent (score at least score_threshold)"
+                        "at least min_beats connections over at least min_span_s of one internal source to one untrusted destination and port, regular in start time and in bytes sent (score at least score_threshold)"
                     }
                     Kind::Packets => {
-                        "at least min_beats bursts of data inside one flow to an untrusted destination, regular in time and in size (score at least score_threshold)"
+                        "at least min_beats bursts of data over at least min_span_s inside one flow to an untrusted destination, regular in time and in size (score at least score_threshold)"
                     }
                 },
                 thresholds: Some(BeaconThresholds {
                     min_beats: self.min_beats,
+                    min_span_s: self.min_span.as_nanos() / 1_000_000_000,
                     score_threshold: Rounded(self.threshold),
                 }),
                 not_benign: if keepalive == Keepalive::None {
@@ -1743,6 +2228,33 @@ impl Settings {
         })?;
         Ok(true)
     }
+}
+
+/// Whether `flow` (outbound, its source the side that spoke first) was a completed two-way
+/// exchange that may teach its destination, and of which kind: payload both ways and, for
+/// TCP, each side acknowledging the other. A spoofed SYN (answered by a SYN-ACK and the real
+/// host's RST, or by nothing) carries no payload back and no ACK from the source, so it
+/// teaches nothing.
+fn exchange_of(flow: &Flow) -> Option<LearnedHow> {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    let st = &flow.ext.beacon;
+    if st.cur_start == Timestamp::ZERO || st.flags & PEER_DATA == 0 {
+        return None;
+    }
+    if flow.key.proto != IpProto::TCP {
+        return Some(LearnedHow::TwoWay);
+    }
+    let src = flow.counters.tcp_flags[flow.first_dir.index()];
+    let dst = flow.counters.tcp_flags[flow.first_dir.reverse().index()];
+    if src & ACK == 0 || dst & ACK == 0 {
+        return None;
+    }
+    Some(if src & SYN != 0 && dst & SYN != 0 {
+        LearnedHow::TcpHandshake
+    } else {
+        LearnedHow::TcpData
+    })
 }
 
 /// Whether traffic to `ip` can leave the local network toward one host: not multicast,
@@ -1931,7 +2443,7 @@ mod tests {
     fn eviction_prefers_irregular_pairs() {
         let mut table = PairTable::new(4);
         for i in 0..4u8 {
-            let idx = table.free.pop().unwrap() as usize;
+            let idx = table.take_slot().unwrap();
             let key = PairKey {
                 dst: [i; 16],
                 ..PairKey::default()
@@ -1966,6 +2478,61 @@ mod tests {
                 })
                 .is_some()
         );
+    }
+
+    /// Issue 14: the pair table and track pool touch no slot before a pair or track needs
+    /// it, hand slots out in the order a full free list did (released slots last in first
+    /// out, then the lowest never used), and evict only at the cap, which they keep.
+    #[test]
+    fn pair_table_fills_on_demand_and_evicts_only_at_its_cap() {
+        const CAP: usize = 1_000;
+        let config = BeaconConfig {
+            pair_capacity: CAP,
+            ..BeaconConfig::default()
+        };
+        let shared = SharedState {
+            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
+            destinations: std::sync::Arc::new(KnownDestinations::default()),
+        };
+        let mut det = BeaconDetector::new(&config, &[], &shared, 1);
+        let (cap, full_bytes) = det.pair_memory();
+        assert_eq!(cap, CAP);
+        let (live, new_bytes) = det.pair_memory_in_use();
+        assert_eq!(
+            (live, det.pairs.slots.len(), det.tracks.slots.len()),
+            (0, 0, 0)
+        );
+        assert!(
+            new_bytes * 8 < full_bytes,
+            "a new table holds {new_bytes} of its {full_bytes} bytes"
+        );
+        let key = |n: u32| PairKey {
+            dst: flowtable::key::ip_to_addr(std::net::IpAddr::V4(n.into())),
+            ..PairKey::default()
+        };
+        for n in 0..CAP as u32 {
+            assert_eq!(det.insert_pair(key(n)), n as usize);
+            assert_eq!(det.pairs.slots.len(), n as usize + 1);
+        }
+        assert!(det.pairs.index.num_buckets() >= 2 * CAP);
+        for n in [10, 500] {
+            let idx = det.pairs.find(&key(n)).unwrap();
+            det.pairs.remove(idx);
+        }
+        assert_eq!(det.insert_pair(key(5_000)), 500);
+        assert_eq!(det.insert_pair(key(5_001)), 10);
+        assert_eq!(det.stats.pairs_evicted, 0);
+        let evicted = det.insert_pair(key(5_002));
+        assert!(evicted < CAP);
+        assert_eq!(det.stats.pairs_evicted, 1);
+        assert_eq!((det.pairs.len, det.pairs.slots.len()), (CAP, CAP));
+        assert_eq!(det.pairs.find(&key(5_002)), Some(evicted));
+        let found = (0..CAP as u32)
+            .chain([5_000, 5_001])
+            .filter(|&n| det.pairs.find(&key(n)).is_some())
+            .count();
+        assert_eq!(found, CAP - 1);
+        assert_eq!(det.pair_memory().1, full_bytes, "the bound does not move");
     }
 
     /// Issue 6: a reload changes the verdict. Six regular beats are below the default
@@ -2036,6 +2603,61 @@ mod tests {
         writer.finish().unwrap();
     }
 
+    /// Issue 11: perfectly regular beats that cover less than `min_span_s` (an application's
+    /// timer inside an open session: Zoom's 3.75 s keep-alive over half a minute) do not
+    /// alert; the same beacon alerts at the first beat a minute after its first.
+    #[test]
+    fn beats_must_cover_min_span_before_an_alert() {
+        let path =
+            std::env::temp_dir().join(format!("mw-beacon-span-{}.jsonl", std::process::id()));
+        let writer =
+            crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
+        let mut sink = writer.sink();
+        let config = crate::config::Config::default();
+        assert_eq!(config.beacon.min_span_s, 60);
+        let shared = SharedState {
+            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
+            destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
+        };
+        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
+        let key = PairKey {
+            src: flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap()),
+            dst: flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap()),
+            dst_port: 8801,
+            proto: IpProto::UDP.0,
+        };
+        let mut ring = Beats::default();
+        let mut a = AlertState::default();
+        let mut alerted_at = None;
+        for (i, t) in beats(20, 3.75, 0.0, &[], 1).into_iter().enumerate() {
+            ring.push(t, 60);
+            det.settings
+                .evaluate(
+                    &mut sink,
+                    &mut det.stats,
+                    Kind::Packets,
+                    &key,
+                    Some(40_000),
+                    &ring,
+                    &mut a,
+                    t,
+                    Keepalive::None,
+                )
+                .unwrap();
+            if det.stats.alerts == 1 && alerted_at.is_none() {
+                alerted_at = Some(i + 1);
+            }
+        }
+        // 3.75 s apart: the 17th beat is the first 60 s after the first.
+        assert_eq!(
+            alerted_at,
+            Some(17),
+            "beats 8 to 16 span less than a minute"
+        );
+        drop(sink);
+        writer.finish().unwrap();
+    }
+
     #[test]
     fn config_ranges_are_checked() {
         assert!(BeaconConfig::default().validate().is_ok());
@@ -2046,6 +2668,13 @@ mod tests {
                 ..Default::default()
             }),
             "min_beats"
+        );
+        assert_eq!(
+            bad(BeaconConfig {
+                min_span_s: 86_401,
+                ..Default::default()
+            }),
+            "min_span_s"
         );
         assert_eq!(
             bad(BeaconConfig {
@@ -2077,29 +2706,179 @@ mod tests {
         );
     }
 
+    fn lesson(src: &str, at_s: u64) -> Option<Lesson> {
+        Some(Lesson {
+            at: Timestamp::from_secs_nanos(at_s, 0),
+            how: LearnedHow::TcpHandshake,
+            source: ip_to_addr(src.parse().unwrap()),
+            port: 443,
+            proto: 6,
+        })
+    }
+
+    fn addr(s: &str) -> [u8; 16] {
+        ip_to_addr(s.parse().unwrap())
+    }
+
     #[test]
     fn baseline_loads_saves_and_names_the_file() {
         let dir = std::env::temp_dir().join(format!("mw-baseline-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("known.txt");
-        std::fs::write(&path, "# comment\n198.51.100.7\n\n2001:db8::1 # trailing\n").unwrap();
+        // The old format (an address alone), comments, and a field a newer sensor may add.
+        std::fs::write(
+            &path,
+            "# comment\n198.51.100.7\n\n2001:db8::1 # trailing\n198.51.100.8 how=two_way future=1\n",
+        )
+        .unwrap();
         let config = BeaconConfig {
             baseline_file: path.display().to_string(),
             ..Default::default()
         };
         let known = KnownDestinations::load(&config).unwrap();
-        assert_eq!(known.len(), 2);
-        let a = ip_to_addr("198.51.100.7".parse().unwrap());
-        assert_eq!(known.observe(a), Some((false, true)));
-        let b = ip_to_addr("203.0.113.1".parse().unwrap());
-        assert_eq!(known.observe(b), Some((true, false)));
-        assert_eq!(known.observe(b), Some((false, false)));
+        assert_eq!(known.len(), 3);
+        let old = known.get("198.51.100.7".parse().unwrap()).unwrap();
+        assert_eq!(
+            old,
+            KnownEntry {
+                from_baseline: true,
+                ..KnownEntry::default()
+            },
+            "an old-format line: nothing recorded"
+        );
+        assert_eq!(
+            known.observe(addr("198.51.100.7"), None, 8),
+            Observed::Known { in_baseline: true }
+        );
+        let b = addr("203.0.113.1");
+        assert_eq!(
+            known.observe(b, lesson("10.0.0.1", 1_767_603_600), 8),
+            Observed::Learned
+        );
+        assert_eq!(
+            known.observe(b, None, 8),
+            Observed::Known { in_baseline: false }
+        );
         known.save().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().any(|l| l
+                == "203.0.113.1 learned=2026-01-05T09:00:00.000000+0000 how=tcp_handshake source=10.0.0.1 service=443/tcp"),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l == "198.51.100.7"), "{text}");
         let again = KnownDestinations::load(&config).unwrap();
-        assert_eq!(again.len(), 3);
+        assert_eq!(again.len(), 4);
+        // When, how and from whom survive the round trip; the entry is the baseline's now.
+        assert_eq!(
+            again.get("203.0.113.1".parse().unwrap()).unwrap(),
+            KnownEntry {
+                from_baseline: true,
+                learned_at: Some(Timestamp::from_secs_nanos(1_767_603_600, 0)),
+                how: LearnedHow::TcpHandshake,
+                source: Some("10.0.0.1".parse().unwrap()),
+                service: Some((443, 6)),
+            }
+        );
+        assert_eq!(
+            again.get("198.51.100.8".parse().unwrap()).unwrap().how,
+            LearnedHow::TwoWay
+        );
+        assert_eq!(
+            again.to_text(),
+            known.to_text(),
+            "a second save is the same file"
+        );
         std::fs::write(&path, "198.51.100.7\nnot-an-ip\n").unwrap();
         let e = KnownDestinations::load(&config).unwrap_err().to_string();
         assert!(e.contains("known.txt") && e.contains("line 2"), "{e}");
+        std::fs::write(&path, "198.51.100.7 how=guessed\n").unwrap();
+        let e = KnownDestinations::load(&config).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("how="), "{e}");
+        std::fs::write(&path, "198.51.100.7 learned=yesterday\n").unwrap();
+        let e = KnownDestinations::load(&config).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("learned="), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 19 item 8: nothing is learned without a two-way exchange, and one source
+    /// teaches at most its hourly share; another source, or the next hour, learns again.
+    #[test]
+    fn learning_needs_an_exchange_and_is_capped_per_source_per_hour() {
+        let known = KnownDestinations::load(&BeaconConfig::default()).unwrap();
+        let t0 = 1_767_603_600;
+        assert_eq!(
+            known.observe(addr("203.0.113.200"), None, 3),
+            Observed::RefusedOneWay
+        );
+        assert!(known.is_empty(), "a one-way contact teaches nothing");
+        let results: Vec<Observed> = (1..=5u8)
+            .map(|i| {
+                known.observe(
+                    addr(&format!("203.0.113.{i}")),
+                    lesson("10.0.0.1", t0 + u64::from(i) * 60),
+                    3,
+                )
+            })
+            .collect();
+        assert_eq!(
+            results,
+            [
+                Observed::Learned,
+                Observed::Learned,
+                Observed::Learned,
+                Observed::RefusedRate,
+                Observed::RefusedRate
+            ]
+        );
+        assert_eq!(known.len(), 3);
+        assert_eq!(
+            known.observe(addr("203.0.113.4"), lesson("10.0.0.2", t0 + 600), 3),
+            Observed::Learned,
+            "another source has its own share"
+        );
+        assert_eq!(
+            known.observe(addr("203.0.113.5"), lesson("10.0.0.1", t0 + 60 + 3600), 3),
+            Observed::Learned,
+            "an hour after the window opened, the source teaches again"
+        );
+        assert_eq!(known.len(), 5);
+        assert_eq!(
+            known.get("203.0.113.4".parse().unwrap()).unwrap().source,
+            Some("10.0.0.2".parse().unwrap())
+        );
+    }
+
+    /// The detector side of issue 19 item 8: a spoofed SYN (SYN, SYN-ACK, the real host's
+    /// RST) is no exchange; a connection with payload acknowledged both ways is.
+    #[test]
+    fn only_a_completed_exchange_teaches() {
+        let src = addr("10.0.0.1");
+        let dst = addr("203.0.113.9");
+        let (k, dir) = flowtable::FlowKey::new(src, 40_000, dst, 443, IpProto::TCP, 0);
+        let mut flow = Flow {
+            key: k,
+            first_dir: dir,
+            counters: flowtable::FlowCounters::starting_at(Timestamp(1)),
+            ext: crate::detect::FlowExt::default(),
+        };
+        const SYN: u8 = 0x02;
+        const RST: u8 = 0x04;
+        const ACK: u8 = 0x10;
+        flow.counters.tcp_flags[dir.index()] = SYN | RST;
+        flow.counters.tcp_flags[dir.reverse().index()] = SYN | ACK;
+        assert_eq!(exchange_of(&flow), None, "spoofed SYN");
+        flow.counters.tcp_flags[dir.index()] = SYN | ACK;
+        flow.ext.beacon.cur_start = Timestamp(5);
+        assert_eq!(exchange_of(&flow), None, "the destination sent no payload");
+        flow.ext.beacon.flags |= PEER_DATA;
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TcpHandshake));
+        flow.counters.tcp_flags = [ACK, ACK];
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TcpData));
+        flow.key.proto = IpProto::UDP;
+        flow.counters.tcp_flags = [0, 0];
+        assert_eq!(exchange_of(&flow), Some(LearnedHow::TwoWay));
+        flow.ext.beacon.cur_start = Timestamp::ZERO;
+        assert_eq!(exchange_of(&flow), None, "the source sent no payload");
     }
 }

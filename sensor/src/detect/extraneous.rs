@@ -42,7 +42,8 @@ pub struct ExtraneousConfig {
     /// Run the detector (TCP state tracking, `conn_state`/`history` in flow records, alerts).
     pub enabled: bool,
     /// Seconds of packet time after the start during which new flows are picked up midstream
-    /// silently (default: `[flows] idle_timeout_s`).
+    /// silently. Near zero by default (10 s): long enough for the answers in flight when the
+    /// capture began; later midstream connections are judged by evidence.
     pub warmup_s: u64,
     /// Seconds of packet time an alert is held to aggregate more packets before it is written
     /// (it is written at once when its flow ends).
@@ -60,6 +61,14 @@ pub struct ExtraneousConfig {
     /// Duplicates are not reported while they make up more than this share of the packets
     /// (a capture that duplicates everything, such as a SPAN of both directions).
     pub max_duplicate_share: f64,
+    /// Distinct packets of one flow that must be duplicated, each within
+    /// `duplicate_pattern_s` of the previous, before its duplicates are alerted: a
+    /// duplicating device repeats a pattern, a single duplicated datagram (however many
+    /// copies) is a link-layer glitch (a Wi-Fi or link retransmission seen twice).
+    pub min_duplicate_packets: u32,
+    /// Seconds of packet time between two duplicated packets of a flow for them to count as
+    /// one pattern (a longer gap starts the count again).
+    pub duplicate_pattern_s: u64,
     /// Alerts held at once (all workers); beyond it an alert is written at once.
     pub pending_capacity: usize,
     /// Alerts written per second of packet time (all workers); 0 = no limit.
@@ -75,13 +84,15 @@ impl Default for ExtraneousConfig {
     fn default() -> Self {
         ExtraneousConfig {
             enabled: true,
-            warmup_s: 300,
+            warmup_s: 10,
             hold_s: 5,
             close_tolerance_ms: 1_000,
             reorder_ms: 500,
             window_slack_bytes: 65_536,
             duplicate_window_ms: 100,
             max_duplicate_share: 0.05,
+            min_duplicate_packets: 3,
+            duplicate_pattern_s: 60,
             pending_capacity: 16_384,
             rate_limit_per_s: 20,
             rate_limit_burst: 200,
@@ -112,7 +123,13 @@ impl ExtraneousConfig {
         if !(0.0..=1.0).contains(&self.max_duplicate_share) {
             return bad("max_duplicate_share", "must be between 0 and 1");
         }
-        if self.pending_capacity == 0 || self.pending_capacity > 1_000_000 {
+        if self.min_duplicate_packets == 0 || self.min_duplicate_packets > 1_000 {
+            return bad("min_duplicate_packets", "must be 1 to 1000");
+        }
+        if self.duplicate_pattern_s == 0 || self.duplicate_pattern_s > 86_400 {
+            return bad("duplicate_pattern_s", "must be 1 to 86400");
+        }
+        if self.pending_capacity == 0 || self.pending_capacity > MAX_PENDING_CAPACITY {
             return bad("pending_capacity", "must be 1 to 1000000");
         }
         if self.rate_limit_per_s > 0 && self.rate_limit_burst == 0 {
@@ -133,6 +150,11 @@ impl ExtraneousConfig {
         Ok(())
     }
 }
+
+/// Largest `pending_capacity` (all workers; one worker may hold all of it, and slot + 1 must
+/// fit a [`PendingRef`]'s 20 bits).
+const MAX_PENDING_CAPACITY: usize = 1_000_000;
+const _: () = assert!(MAX_PENDING_CAPACITY < (1 << REF_SLOT_BITS));
 
 /// Why a packet is extraneous. The names and signature ids are stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,11 +312,33 @@ struct DnsState {
     queries: [u32; 4],
 }
 
-/// A link to a pending alert: slot + 1 (0 = none) and the slot's generation.
+/// A link to a pending alert in four bytes (the flow state's budget): slot + 1 in the low
+/// 20 bits (0 = none; `pending_capacity` allows up to 1,000,000 slots in one worker, where a
+/// `u16` slot once capped it at 65,535 silently) and the slot's generation in the high 12.
+/// A generation wraps after 4,096 reuses of a slot: a stale link that matches again finds
+/// another flow's alert, which every user of a link checks by key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct PendingRef {
-    slot: u16,
-    generation: u16,
+struct PendingRef(u32);
+
+const REF_SLOT_BITS: u32 = 20;
+const REF_SLOT_MASK: u32 = (1 << REF_SLOT_BITS) - 1;
+const REF_GENERATION_MASK: u16 = (1 << (32 - REF_SLOT_BITS)) - 1;
+
+impl PendingRef {
+    fn new(slot: u32, generation: u16) -> PendingRef {
+        PendingRef(
+            (slot & REF_SLOT_MASK) | (u32::from(generation & REF_GENERATION_MASK) << REF_SLOT_BITS),
+        )
+    }
+
+    /// Slot + 1 (0 = none).
+    fn slot(self) -> u32 {
+        self.0 & REF_SLOT_MASK
+    }
+
+    fn generation(self) -> u16 {
+        (self.0 >> REF_SLOT_BITS) as u16
+    }
 }
 
 const FLOW_INIT: u8 = 1;
@@ -541,6 +585,9 @@ pub struct ExtraneousStats {
     pub duplicates: u64,
     /// Duplicate alerts not written because duplicates exceeded `max_duplicate_share`.
     pub duplicates_suppressed: u64,
+    /// Duplicate alerts not written because the host pair's duplicates never made a pattern
+    /// of `min_duplicate_packets` (an isolated duplicate: a network glitch).
+    pub duplicates_isolated: u64,
     /// Midstream TCP flows shown ordinary by their own packets (one side acknowledged the
     /// other's sequence space).
     pub midstream_verified: u64,
@@ -579,6 +626,7 @@ impl ExtraneousStats {
         self.duplicate_eligible += other.duplicate_eligible;
         self.duplicates += other.duplicates;
         self.duplicates_suppressed += other.duplicates_suppressed;
+        self.duplicates_isolated += other.duplicates_isolated;
         self.midstream_verified += other.midstream_verified;
         self.midstream_refuted += other.midstream_refuted;
         self.one_sided_unjudged += other.one_sided_unjudged;
@@ -619,6 +667,7 @@ impl ExtraneousStats {
             ("duplicate_eligible", self.duplicate_eligible),
             ("duplicates", self.duplicates),
             ("duplicates_suppressed", self.duplicates_suppressed),
+            ("duplicates_isolated", self.duplicates_isolated),
             ("midstream_verified", self.midstream_verified),
             ("midstream_refuted", self.midstream_refuted),
             ("one_sided_unjudged", self.one_sided_unjudged),
@@ -645,6 +694,9 @@ struct Offence {
     copy: Option<CopyDiff>,
     /// `duplicate_packet`: the host pair's duplicate share at the duplicate, in ppm.
     share_ppm: u64,
+    /// `duplicate_packet`: distinct duplicated packets it adds (0 for a further copy of one
+    /// already counted).
+    dup: u32,
 }
 
 /// An alert being aggregated.
@@ -666,6 +718,12 @@ struct Pending {
     vantage: Option<Vantage>,
     copy: Option<CopyDiff>,
     share_ppm: u64,
+    /// `duplicate_packet`: distinct duplicated packets of the flow in the current pattern
+    /// (each within `duplicate_pattern_s` of the previous).
+    dup: u32,
+    /// A held `duplicate_packet` whose pattern was short at the end of its hold: it waits
+    /// (out of the due scan) for its pattern or its flow's end.
+    waiting: bool,
     /// The next older pending alert of the same flow.
     next: PendingRef,
     /// `flow_id` of the flow record holding the first offending packet.
@@ -674,53 +732,77 @@ struct Pending {
     icmp: Option<(u8, u8)>,
 }
 
-/// Pending alerts of one worker: a slab with a free list, allocated once.
+/// Pending alerts of one worker: a slab with a free list, reserved once for the capacity and
+/// filled on demand (a slot is pushed the first time it is needed, so no page of it is touched
+/// before an alert is pending). Slots are handed out in the order a full free list would
+/// give them: released slots last in first out, then the lowest never used.
 struct PendingTable {
     slots: Vec<Option<Pending>>,
+    /// Generation of each pushed slot (parallel to `slots`).
     generations: Vec<u16>,
-    free: Vec<u16>,
+    /// Released slots (never one not yet pushed).
+    free: Vec<u32>,
+    /// Hard cap on slots.
+    capacity: usize,
 }
 
 impl PendingTable {
     fn new(capacity: usize) -> PendingTable {
-        let capacity = capacity.clamp(1, usize::from(u16::MAX));
+        // `ExtraneousConfig::validate` bounds the total; this bound only keeps the `u32`
+        // conversions below exact.
+        let capacity = capacity.clamp(1, MAX_PENDING_CAPACITY);
         PendingTable {
-            slots: vec![None; capacity],
-            generations: vec![0; capacity],
-            free: (0..capacity as u16).rev().collect(),
+            slots: Vec::with_capacity(capacity),
+            generations: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
         }
     }
 
+    /// A vacant slot: the last released, else the next never used (pushed now, into room
+    /// `new` reserved, so never a reallocation). `None` when full.
+    fn take_slot(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(None);
+            self.generations.push(0);
+            return Some(self.slots.len() as u32 - 1);
+        }
+        None
+    }
+
     fn get_mut(&mut self, r: PendingRef) -> Option<&mut Pending> {
-        let i = usize::from(r.slot.checked_sub(1)?);
-        if self.generations.get(i) != Some(&r.generation) {
+        let i = r.slot().checked_sub(1)? as usize;
+        if self.generations.get(i) != Some(&r.generation()) {
             return None;
         }
         self.slots.get_mut(i)?.as_mut()
     }
 
     fn insert(&mut self, p: Pending) -> Option<PendingRef> {
-        let i = self.free.pop()?;
-        let slot = self.slots.get_mut(usize::from(i))?;
+        let i = self.take_slot()?;
+        let slot = self.slots.get_mut(i as usize)?;
         *slot = Some(p);
-        Some(PendingRef {
-            slot: i + 1,
-            generation: self.generations.get(usize::from(i)).copied().unwrap_or(0),
-        })
+        Some(PendingRef::new(
+            i + 1,
+            self.generations.get(i as usize).copied().unwrap_or(0),
+        ))
     }
 
     fn take_index(&mut self, i: usize) -> Option<Pending> {
         let p = self.slots.get_mut(i)?.take()?;
         if let Some(g) = self.generations.get_mut(i) {
-            *g = g.wrapping_add(1);
+            *g = g.wrapping_add(1) & REF_GENERATION_MASK;
         }
-        self.free.push(i as u16);
+        self.free.push(i as u32);
         Some(p)
     }
 
     fn take(&mut self, r: PendingRef) -> Option<Pending> {
         self.get_mut(r)?;
-        self.take_index(usize::from(r.slot.checked_sub(1)?))
+        self.take_index(r.slot().checked_sub(1)? as usize)
     }
 }
 
@@ -730,14 +812,18 @@ struct DuplicateSlot {
     tunnel: u64,
     ts: Timestamp,
     ttl: u8,
+    /// A copy of this packet was already taken for a duplicate: a third copy adds no
+    /// distinct duplicated packet to the pattern.
+    repeated: bool,
 }
 
 /// What the duplicate window says of a packet.
 enum Repeat {
     /// Not seen within the window.
     New,
-    /// A wire duplicate: how the copy differs.
-    Duplicate(CopyDiff),
+    /// A wire duplicate: how the copy differs, and whether it is the first copy of that
+    /// packet (a distinct duplicated packet) or a further one.
+    Duplicate(CopyDiff, bool),
     /// Seen, but not a duplicate (the same instant, or a TTL further apart).
     Ignored,
 }
@@ -772,16 +858,21 @@ impl DuplicateWindow {
                 if gap_ns == 0 || !ttl_ok {
                     return Repeat::Ignored;
                 }
-                return Repeat::Duplicate(CopyDiff {
-                    differs: if p.ttl == s.ttl {
-                        "none: the second copy is identical"
-                    } else {
-                        "ttl: the second copy is one hop further (TTL one less)"
+                let distinct = !s.repeated;
+                s.repeated = true;
+                return Repeat::Duplicate(
+                    CopyDiff {
+                        differs: if p.ttl == s.ttl {
+                            "none: the second copy is identical"
+                        } else {
+                            "ttl: the second copy is one hop further (TTL one less)"
+                        },
+                        first_ttl: s.ttl,
+                        copy_ttl: p.ttl,
+                        gap_us: gap_ns / 1_000,
                     },
-                    first_ttl: s.ttl,
-                    copy_ttl: p.ttl,
-                    gap_us: gap_ns / 1_000,
-                });
+                    distinct,
+                );
             }
         }
         *s = DuplicateSlot {
@@ -789,6 +880,7 @@ impl DuplicateWindow {
             tunnel: p.key.tunnel,
             ts: p.ts,
             ttl: p.ttl,
+            repeated: false,
         };
         Repeat::New
     }
@@ -980,6 +1072,9 @@ pub struct ExtraneousDetector {
     window_slack: u32,
     max_duplicate_ppm: u64,
     duplicate_window_ms: u64,
+    min_duplicate_packets: u32,
+    /// Longest gap between two duplicated packets of one pattern.
+    duplicate_pattern: Duration,
     /// Start of the capture (the pipeline's, the same for every worker) or, before the
     /// pipeline says, of the run as this worker saw it.
     start: Option<Timestamp>,
@@ -1026,6 +1121,8 @@ impl ExtraneousDetector {
             window_slack: 0,
             max_duplicate_ppm: 0,
             duplicate_window_ms: 0,
+            min_duplicate_packets: 1,
+            duplicate_pattern: Duration::ZERO,
             start: None,
             epoch: None,
             since_start_handshakes: 0,
@@ -1076,6 +1173,8 @@ impl ExtraneousDetector {
         self.window_slack = c.window_slack_bytes;
         self.max_duplicate_ppm = (c.max_duplicate_share * 1e6) as u64;
         self.duplicates.window = Duration::from_millis(c.duplicate_window_ms);
+        self.min_duplicate_packets = c.min_duplicate_packets;
+        self.duplicate_pattern = Duration::from_secs(c.duplicate_pattern_s);
         let burst = share(c.rate_limit_burst).max(1);
         self.bucket.rate = share(c.rate_limit_per_s);
         self.bucket.cap = burst.saturating_mul(1_000_000_000);
@@ -1164,10 +1263,10 @@ impl ExtraneousDetector {
                 .is_some_and(|s| s.note_ip_id(p.dir, p.ip_id));
             let repeat = self.duplicates.check(p);
             let duplicate =
-                matches!(repeat, Repeat::Duplicate(_)) && !group_address(dst) && id_varies;
+                matches!(repeat, Repeat::Duplicate(..)) && !group_address(dst) && id_varies;
             let share_ppm = pair.map_or(0, |s| s.note_eligible(duplicate));
             match repeat {
-                Repeat::Duplicate(diff) if duplicate => {
+                Repeat::Duplicate(diff, distinct) if duplicate => {
                     self.stats.duplicates += 1;
                     found.push(Offence {
                         reason: Reason::DuplicatePacket,
@@ -1179,9 +1278,10 @@ impl ExtraneousDetector {
                         vantage: None,
                         copy: Some(diff),
                         share_ppm,
+                        dup: u32::from(distinct),
                     });
                 }
-                Repeat::Duplicate(_) | Repeat::Ignored => self.stats.repeats_ignored += 1,
+                Repeat::Duplicate(..) | Repeat::Ignored => self.stats.repeats_ignored += 1,
                 Repeat::New => {}
             }
         }
@@ -1207,6 +1307,7 @@ impl ExtraneousDetector {
                         vantage: None,
                         copy: None,
                         share_ppm: 0,
+                        dup: 0,
                     });
                 }
             }
@@ -1270,6 +1371,7 @@ impl ExtraneousDetector {
                 vantage: None,
                 copy: None,
                 share_ppm: 0,
+                dup: 0,
             });
         }
     }
@@ -1388,6 +1490,7 @@ impl ExtraneousDetector {
                     vantage: None,
                     copy: None,
                     share_ppm: 0,
+                    dup: 0,
                 });
             }
         }
@@ -1435,6 +1538,7 @@ impl ExtraneousDetector {
                     vantage: None,
                     copy: None,
                     share_ppm: 0,
+                    dup: 0,
                 });
             }
         }
@@ -1472,6 +1576,7 @@ impl ExtraneousDetector {
                     vantage: None,
                     copy: None,
                     share_ppm: 0,
+                    dup: 0,
                 });
                 t.bits &= !(TCP_CLAIM | TCP_CLAIM_HI);
             }
@@ -1585,6 +1690,7 @@ impl ExtraneousDetector {
                 vantage: None,
                 copy: None,
                 share_ppm: 0,
+                dup: 0,
             });
         }
         if *bits & FLOW_NO_HANDSHAKE != 0 {
@@ -1598,6 +1704,7 @@ impl ExtraneousDetector {
                 vantage: None,
                 copy: None,
                 share_ppm: 0,
+                dup: 0,
             });
         } else if *bits & FLOW_CANDIDATE_NO_HANDSHAKE != 0 && two_sided {
             // Midstream (or resumed after a long idle gap): decided by what the two sides
@@ -1644,6 +1751,7 @@ impl ExtraneousDetector {
                             vantage: None,
                             copy: None,
                             share_ppm: 0,
+                            dup: 0,
                         });
                     }
                 }
@@ -1695,9 +1803,23 @@ impl ExtraneousDetector {
                         e.detail = o.detail;
                         e.copy = o.copy;
                     }
+                    if o.dup > 0 && o.ts.saturating_since(e.last) > self.duplicate_pattern {
+                        // Too long since the previous duplicate: a new pattern starts.
+                        e.dup = 0;
+                    }
+                    e.dup = e.dup.saturating_add(o.dup);
+                    // The host pair's share at the latest duplicate: a pattern's first
+                    // duplicate may come early in the pair's life, when one packet is a
+                    // large share.
+                    e.share_ppm = o.share_ppm;
                     e.count = e.count.saturating_add(o.count);
                     if o.ts > e.last {
                         e.last = o.ts;
+                    }
+                    if e.waiting && e.dup >= self.min_duplicate_packets {
+                        // The pattern is complete: due at the next scan.
+                        e.waiting = false;
+                        self.next_due = Some(o.ts);
                     }
                     e.conn_state = conn_state;
                     e.history = history;
@@ -1731,6 +1853,8 @@ impl ExtraneousDetector {
             vantage: o.vantage,
             copy: o.copy,
             share_ppm: o.share_ppm,
+            dup: o.dup,
+            waiting: false,
             next: st.pending,
         };
         match self.pending.insert(entry) {
@@ -1747,6 +1871,12 @@ impl ExtraneousDetector {
         }
     }
 
+    /// Whether a pending alert is held back at the end of its hold: a `duplicate_packet`
+    /// whose pattern is still short waits for more duplicates or its flow's end.
+    fn keeps_waiting(&self, e: &Pending) -> bool {
+        e.reason == Reason::DuplicatePacket && e.dup < self.min_duplicate_packets
+    }
+
     /// Writes one aggregated alert, unless the rate limit or the duplicate share holds it back.
     fn emit(&mut self, e: &Pending, sink: &mut EventSink) -> Result<(), AlertWriteError> {
         if e.count == 0 {
@@ -1754,9 +1884,16 @@ impl ExtraneousDetector {
             return Ok(());
         }
         let share_ppm = e.share_ppm;
-        if e.reason == Reason::DuplicatePacket && share_ppm > self.max_duplicate_ppm {
-            self.stats.duplicates_suppressed += 1;
-            return Ok(());
+        if e.reason == Reason::DuplicatePacket {
+            if e.dup < self.min_duplicate_packets {
+                // A duplicate that never grew into a pattern: a glitch of the network.
+                self.stats.duplicates_isolated += 1;
+                return Ok(());
+            }
+            if share_ppm > self.max_duplicate_ppm {
+                self.stats.duplicates_suppressed += 1;
+                return Ok(());
+            }
         }
         if !self.bucket.take(self.clock) {
             self.stats.rate_limited += 1;
@@ -1799,6 +1936,7 @@ impl ExtraneousDetector {
                 history: history_str(&e.history),
                 flow_packets: e.flow_packets,
                 duplicate_share_ppm: (e.reason == Reason::DuplicatePacket).then_some(share_ppm),
+                duplicated_packets: (e.reason == Reason::DuplicatePacket).then_some(e.dup),
                 rule: rule_text(e.reason, e.detail),
                 not_benign: not_benign_text(e.reason, e.detail),
                 thresholds: self.thresholds(e.reason, e.detail),
@@ -1837,7 +1975,11 @@ impl ExtraneousDetector {
             }
         }
         let mut r = st.pending;
-        while let Some(e) = self.pending.take(r) {
+        // A link whose generation wrapped may name another flow's alert: stop there.
+        while self.pending.get_mut(r).is_some_and(|e| e.key == flow.key) {
+            let Some(e) = self.pending.take(r) else {
+                break;
+            };
             r = e.next;
             self.emit(&e, sink)?;
         }
@@ -1916,6 +2058,8 @@ impl ExtraneousDetector {
             vantage: Some(vantage),
             copy: None,
             share_ppm: 0,
+            dup: 0,
+            waiting: false,
             next: PendingRef::default(),
         };
         self.emit(&entry, sink)
@@ -1931,6 +2075,8 @@ impl ExtraneousDetector {
             Reason::DuplicatePacket => {
                 t.duplicate_window_ms = Some(self.duplicate_window_ms);
                 t.max_duplicate_share_ppm = Some(self.max_duplicate_ppm);
+                t.min_duplicate_packets = Some(self.min_duplicate_packets);
+                t.duplicate_pattern_s = Some(self.duplicate_pattern.as_nanos() / 1_000_000_000);
             }
             Reason::NoHandshake | Reason::UnsolicitedSynack | Reason::OrphanResponse => {}
         }
@@ -1955,16 +2101,21 @@ impl ExtraneousDetector {
         // whose hold is over, and find the next due.
         let mut next_due = None;
         for i in 0..self.pending.slots.len() {
-            let Some(due) = self
+            let Some((due, waits)) = self
                 .pending
                 .slots
                 .get(i)
                 .and_then(Option::as_ref)
-                .map(|e| e.first + self.hold)
+                .filter(|e| !e.waiting)
+                .map(|e| (e.first + self.hold, self.keeps_waiting(e)))
             else {
                 continue;
             };
-            if due <= now {
+            if due <= now && waits {
+                if let Some(Some(e)) = self.pending.slots.get_mut(i) {
+                    e.waiting = true;
+                }
+            } else if due <= now {
                 if let Some(e) = self.pending.take_index(i) {
                     self.emit(&e, sink)?;
                 }
@@ -2117,7 +2268,7 @@ fn rule_text(reason: Reason, detail: Detail) -> &'static str {
             "a DNS response with an id never asked on this flow, or an ICMP error quoting a flow never seen, after the warm-up"
         }
         (Reason::DuplicatePacket, _) => {
-            "the same packet (IP id, ports, TCP numbers, payload start) twice within duplicate_window_ms, TTL equal or one less, while duplicates stay under max_duplicate_share"
+            "the same packet (IP id, ports, TCP numbers, payload start) twice within duplicate_window_ms, TTL equal or one less, for at least min_duplicate_packets distinct packets of this flow, each within duplicate_pattern_s of the previous (a pattern), while duplicates stay under max_duplicate_share of the host pair's packets"
         }
     }
 }
@@ -2147,7 +2298,7 @@ fn not_benign_text(reason: Reason, detail: Detail) -> &'static str {
             "answers to queries sent before the capture started fall in the warm-up; one-sided DNS flows are not judged"
         }
         (Reason::DuplicatePacket, _) => {
-            "broadcast and multicast repeats, application retransmissions (a new IP id), copies at the same instant (the capture host recording a frame twice) and mirror copies in a tunnel are not counted"
+            "broadcast and multicast repeats, application retransmissions (a new IP id), copies at the same instant (the capture host recording a frame twice) and mirror copies in a tunnel are not counted; a single duplicated packet (a link retransmission seen twice) is a glitch, a duplicating device repeats a pattern"
         }
     }
 }
@@ -2203,10 +2354,29 @@ mod tests {
 
         /// One TCP packet at `ms` milliseconds, from the client when `from_client`.
         fn tcp(&mut self, ms: u64, from_client: bool, flags: u8, seq: u32, ack: u32, len: u32) {
+            self.ip_id += 1;
+            let ip_id = self.ip_id;
+            self.tcp_packet(40_000, ms, from_client, [flags, 64], seq, ack, len, ip_id);
+        }
+
+        /// One TCP packet of the flow from client port `port` (the harness tracks one flow:
+        /// another port needs a fresh flow, see `next_flow`), with flags and TTL.
+        #[allow(clippy::too_many_arguments)] // The packet's fields, spelled out in tests.
+        fn tcp_packet(
+            &mut self,
+            port: u16,
+            ms: u64,
+            from_client: bool,
+            [flags, ttl]: [u8; 2],
+            seq: u32,
+            ack: u32,
+            len: u32,
+            ip_id: u32,
+        ) {
             let (src, sport, dst, dport) = if from_client {
-                (C, 40_000, SRV, 80)
+                (C, port, SRV, 80)
             } else {
-                (SRV, 80, C, 40_000)
+                (SRV, 80, C, port)
             };
             let (key, dir) = FlowKey::new(
                 ip_to_addr(src),
@@ -2217,7 +2387,6 @@ mod tests {
                 0,
             );
             let ts = Timestamp::from_secs_nanos(1_000, 0) + Duration::from_millis(ms);
-            self.ip_id += 1;
             let p = PacketMeta {
                 ts,
                 key,
@@ -2234,9 +2403,9 @@ mod tests {
                     window_scale: None,
                 }),
                 payload_len: len,
-                ip_id: self.ip_id,
-                ttl: 64,
-                fingerprint: u64::from(self.ip_id) << 8 | 1,
+                ip_id,
+                ttl,
+                fingerprint: u64::from(ip_id) << 8 | 1,
                 app: AppHint::None,
                 link_class: None,
                 keepalive: crate::packet::Keepalive::None,
@@ -2253,6 +2422,16 @@ mod tests {
             self.det
                 .on_packet(flow, new, &p, PacketContext::default(), &mut self.sink)
                 .unwrap();
+        }
+
+        /// Ends the current flow (its pending alerts are written or dropped) so the next
+        /// packet starts another.
+        fn next_flow(&mut self) {
+            if let Some(flow) = self.flow.take() {
+                self.det
+                    .on_flow_end(&flow, FlowEnd::Timeout, &mut self.sink)
+                    .unwrap();
+            }
         }
 
         fn finish(&mut self) -> ExtraneousStats {
@@ -2449,6 +2628,7 @@ mod tests {
     #[test]
     fn pending_slots_are_reused_with_a_new_generation() {
         let mut t = PendingTable::new(1);
+        assert!(t.slots.is_empty(), "no slot before an alert is pending");
         let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
         let entry = Pending {
             flow_id: 1,
@@ -2468,16 +2648,38 @@ mod tests {
             vantage: None,
             copy: None,
             share_ppm: 0,
+            dup: 0,
+            waiting: false,
             next: PendingRef::default(),
         };
         let a = t.insert(entry).unwrap();
         assert!(t.insert(entry).is_none(), "full");
         assert!(t.take(a).is_some());
         let b = t.insert(entry).unwrap();
-        assert_eq!(a.slot, b.slot);
-        assert_ne!(a.generation, b.generation);
+        assert_eq!(a.slot(), b.slot());
+        assert_ne!(a.generation(), b.generation());
         assert!(t.get_mut(a).is_none(), "a stale link finds nothing");
         assert!(t.get_mut(b).is_some());
+
+        // Issue 16 item 4: `pending_capacity` beyond 65,535 in one worker is honoured, not
+        // silently capped; every slot is reachable through its link.
+        let n = 70_000;
+        let mut t = PendingTable::new(n);
+        let refs: Vec<PendingRef> = (0..n)
+            .map(|i| {
+                let mut e = entry;
+                e.count = i as u64 + 1;
+                t.insert(e).unwrap()
+            })
+            .collect();
+        assert!(t.insert(entry).is_none(), "full at {n}");
+        assert_eq!(
+            (t.slots.len(), t.slots.capacity()),
+            (n, n),
+            "filled within its room"
+        );
+        assert_eq!(t.get_mut(refs[n - 1]).unwrap().count, n as u64);
+        assert_eq!(t.take(refs[65_535]).unwrap().count, 65_536);
     }
 
     #[test]
@@ -2502,11 +2704,146 @@ mod tests {
             ..ExtraneousConfig::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "max_duplicate_share");
-        let bad = ExtraneousConfig {
-            pending_capacity: 0,
+        for pending_capacity in [0, 1_000_001] {
+            let bad = ExtraneousConfig {
+                pending_capacity,
+                ..ExtraneousConfig::default()
+            };
+            assert_eq!(bad.validate().unwrap_err().0, "pending_capacity");
+        }
+        let big = ExtraneousConfig {
+            pending_capacity: 1_000_000,
             ..ExtraneousConfig::default()
         };
-        assert_eq!(bad.validate().unwrap_err().0, "pending_capacity");
+        assert_eq!(big.validate(), Ok(()));
+        let bad = ExtraneousConfig {
+            min_duplicate_packets: 0,
+            ..ExtraneousConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "min_duplicate_packets");
+        let bad = ExtraneousConfig {
+            duplicate_pattern_s: 0,
+            ..ExtraneousConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "duplicate_pattern_s");
+    }
+
+    /// A connection with a handshake and `exchanges` request/response pairs (100 bytes each
+    /// way, 10 ms apart) from client port `port` starting at `ms`; the responses of the
+    /// exchanges in `copied` (from 0) are seen again `copies` times, 2 ms apart, with TTL
+    /// `ttl` (the wire duplicating them). Returns the time after the last exchange.
+    fn connection(
+        h: &mut Harness,
+        port: u16,
+        ms: u64,
+        exchanges: usize,
+        copied: &[usize],
+        (copies, ttl): (u64, u8),
+    ) -> u64 {
+        let (mut c, mut s) = (1_000_u32, 9_000_u32);
+        let id = |h: &mut Harness| {
+            h.ip_id += 1;
+            h.ip_id
+        };
+        let i = id(h);
+        h.tcp_packet(port, ms, true, [SYN, 64], c, 0, 0, i);
+        let i = id(h);
+        h.tcp_packet(port, ms + 1, false, [SYN | ACK, 64], s, c + 1, 0, i);
+        (c, s) = (c + 1, s + 1);
+        let i = id(h);
+        h.tcp_packet(port, ms + 2, true, [ACK, 64], c, s, 0, i);
+        let mut t = ms + 3;
+        for x in 0..exchanges {
+            let i = id(h);
+            h.tcp_packet(port, t, true, [PSH | ACK, 64], c, s, 100, i);
+            c += 100;
+            let i = id(h);
+            h.tcp_packet(port, t + 1, false, [PSH | ACK, 64], s, c, 100, i);
+            if copied.contains(&x) {
+                for k in 1..=copies {
+                    h.tcp_packet(port, t + 1 + 2 * k, false, [PSH | ACK, ttl], s, c, 100, i);
+                }
+            }
+            s += 100;
+            t += 10;
+        }
+        t
+    }
+
+    fn duplicate_alerts(stats: &ExtraneousStats) -> u64 {
+        stats.alerts_by_reason[Reason::DuplicatePacket.index()]
+    }
+
+    /// Issue 11: one datagram seen three times (same IP id, TTL and payload, 2 ms apart, as
+    /// on `ndpi__raknet.pcap`) is one duplicated packet: a glitch, counted, not alerted.
+    #[test]
+    fn lone_duplicate_seen_three_times_is_a_glitch() {
+        let mut h = Harness::new(no_warmup(), "lone-duplicate");
+        connection(&mut h, 40_000, 0, 20, &[10], (2, 64));
+        let stats = h.finish();
+        assert_eq!(stats.duplicates, 2);
+        assert_eq!(stats.duplicates_isolated, 1);
+        assert_eq!(duplicate_alerts(&stats), 0);
+    }
+
+    /// Two distinct duplicated packets stay below the default pattern of three; three alert,
+    /// with one alert counting every copy.
+    #[test]
+    fn duplicate_pattern_of_three_packets_alerts_once() {
+        // Late in a 60-exchange connection, so the duplicates stay under 5 % of the pair.
+        for (copied, alerts) in [
+            (&[40, 41][..], 0),
+            (&[40, 41, 42], 1),
+            (&[40, 42, 44, 46], 1),
+        ] {
+            let n = copied.len();
+            let mut h = Harness::new(no_warmup(), &format!("duplicate-pattern-{n}"));
+            // One hop further: the TTL one less is still a wire duplicate.
+            connection(&mut h, 40_000, 0, 60, copied, (1, 63));
+            let stats = h.finish();
+            assert_eq!(stats.duplicates, n as u64, "{n} copied");
+            assert_eq!(duplicate_alerts(&stats), alerts, "{n} copied");
+            assert_eq!(stats.duplicates_isolated, 1 - alerts, "{n} copied");
+        }
+    }
+
+    /// Duplicates further apart than `duplicate_pattern_s` are separate glitches, each
+    /// starting the pattern again; the same copies closer together make one pattern.
+    #[test]
+    fn duplicates_further_apart_than_the_pattern_gap_are_glitches() {
+        // 300 exchanges 10 ms apart: 3 s; copies 1.2 s apart, then 0.8 s apart.
+        for (copied, alerts) in [(&[0, 120, 240], 0), (&[0, 80, 160], 1)] {
+            let mut config = no_warmup();
+            config.extraneous.duplicate_pattern_s = 1;
+            let mut h = Harness::new(config, &format!("duplicate-gap-{}", copied[1]));
+            connection(&mut h, 40_000, 0, 300, copied, (1, 64));
+            let stats = h.finish();
+            assert_eq!(stats.duplicates, 3, "{copied:?}");
+            assert_eq!(duplicate_alerts(&stats), alerts, "{copied:?}");
+        }
+    }
+
+    /// `ndpi__raknet.pcap`'s shape: one datagram of each of several flows of one host pair
+    /// seen three times. The pattern is a flow's: each flow waits past its hold with one
+    /// duplicated packet and is dropped at its end (counted), none is alerted.
+    #[test]
+    fn one_duplicate_in_each_of_several_flows_is_no_pattern() {
+        let mut h = Harness::new(no_warmup(), "duplicate-pair");
+        for (k, port) in [40_001_u16, 40_002, 40_003].into_iter().enumerate() {
+            let end = connection(&mut h, port, k as u64 * 8_000, 20, &[1], (2, 64));
+            // The hold (5 s) ends before the next connection.
+            h.det
+                .on_tick(
+                    Timestamp::from_secs_nanos(1_000, 0) + Duration::from_millis(end + 6_000),
+                    &mut h.sink,
+                )
+                .unwrap();
+            h.next_flow();
+        }
+        let stats = h.finish();
+        assert_eq!(stats.duplicates, 6);
+        assert_eq!(stats.duplicates_isolated, 3);
+        assert_eq!(duplicate_alerts(&stats), 0);
     }
 
     /// Issue 7's budget: at most 256 bytes per tracked flow, everything included.

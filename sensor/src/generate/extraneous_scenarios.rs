@@ -60,8 +60,10 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
     },
     ScenarioInfo {
         name: "extraneous-duplicate",
-        description: "One segment of a 126-packet connection captured twice (alert); VXLAN \
-                      copies of five of its packets (a mirror, not a duplicate)",
+        description: "Three segments of a 126-packet connection captured twice, a \
+                      duplicating pattern (alert); one segment of another host pair's \
+                      connection captured twice, a glitch (silent); VXLAN copies of five \
+                      packets (a mirror, not a duplicate)",
     },
     ScenarioInfo {
         name: "extraneous-clean",
@@ -653,13 +655,23 @@ fn orphan_response(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
     Ok(tl)
 }
 
-/// Default configuration. 132 packets: a connection to 192.0.2.80 with 40 exchanges (126:
-/// handshake, 40 × 3, close) in which the server's response of exchange 35 is captured twice,
-/// 30 µs apart (1, the alert); and VXLAN copies (VNI 100, 10.10.0.5 to 203.0.113.50) of its
-/// first five packets (5: a mirror of the connection, a separate flow, no duplicate).
+/// Default configuration. 156 packets: a connection to 192.0.2.80 with 40 exchanges (126:
+/// handshake, 40 × 3, close) in which the server's responses of exchanges 33, 35 and 37 are
+/// captured twice, 30 µs apart (3, the alert: a device duplicating part of a flow repeats a
+/// pattern, `min_duplicate_packets` 3); a connection from 10.30.0.11 with 5 exchanges (21)
+/// whose third response is captured twice (1: a lone duplicate, a link glitch, silent and
+/// counted in `duplicates_isolated`); and VXLAN copies (VNI 100, 10.10.0.5 to 203.0.113.50)
+/// of the first connection's first five packets (5: a mirror of it, a separate flow, no
+/// duplicate).
+///
+/// Until the pattern rule (issue 11) this case duplicated one segment only; a copying device
+/// repeats what it copies, so one duplicated segment is the shape of a glitch, not of the
+/// device, and it is now the silent half of the case.
 fn duplicate(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
     const EXCHANGES: u64 = 40;
-    const DUPLICATED: u64 = 35;
+    const DUPLICATED: [u64; 3] = [33, 35, 37];
+    const GLITCH_EXCHANGES: u64 = 5;
+    const GLITCH: u64 = 3;
     let mut tl = Timeline::new();
     let mut c = Conn::new(rng, CLIENT, server(80), 80);
     let mut first = Vec::new();
@@ -680,7 +692,7 @@ fn duplicate(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
             first.push((t, request.clone()));
             first.push((t + RTT_US, response.clone()));
         }
-        if i == DUPLICATED {
+        if DUPLICATED.contains(&i) {
             tl.push(t + RTT_US + 30, response.clone());
         }
         tl.push(t, request);
@@ -689,6 +701,24 @@ fn duplicate(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
         t += 50_000;
     }
     c.close(rng, &mut tl, t)?;
+
+    let mut g = Conn::new(rng, CLIENT_B, server(80), 80);
+    let mut t = t + 500_000;
+    tl.push(t, g.send(rng, Client, SYN, 0)?);
+    tl.push(t + RTT_US, g.send(rng, Server, SYN | ACK, 0)?);
+    tl.push(t + 2 * RTT_US, g.send(rng, Client, ACK, 0)?);
+    t += 3 * RTT_US;
+    for i in 1..=GLITCH_EXCHANGES {
+        tl.push(t, g.send(rng, Client, DATA, 100)?);
+        let response = g.send(rng, Server, DATA, 500)?;
+        if i == GLITCH {
+            tl.push(t + RTT_US + 30, response.clone());
+        }
+        tl.push(t + RTT_US, response);
+        tl.push(t + RTT_US + 100, g.send(rng, Client, ACK, 0)?);
+        t += 50_000;
+    }
+    g.close(rng, &mut tl, t)?;
 
     let layer = Encap::new(
         EncapKind::Vxlan { vni: 100 },

@@ -14,6 +14,7 @@ mod control_scenarios;
 pub mod conversation;
 mod correctness_scenarios;
 pub mod encap;
+mod evasion_scenarios;
 mod extraneous_scenarios;
 pub mod frame;
 mod precision_scenarios;
@@ -51,6 +52,7 @@ pub fn scenarios() -> impl Iterator<Item = &'static ScenarioInfo> {
         .chain(security_scenarios::SCENARIOS)
         .chain(correctness_scenarios::SCENARIOS)
         .chain(precision_scenarios::SCENARIOS)
+        .chain(evasion_scenarios::SCENARIOS)
 }
 
 /// The mirror-stream scenarios (built in `scenarios.rs`).

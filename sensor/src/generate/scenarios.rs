@@ -60,7 +60,8 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
             return super::extraneous_scenarios::builder(name)
                 .or_else(|| super::beacon_scenarios::builder(name))
                 .or_else(|| super::security_scenarios::builder(name))
-                .or_else(|| super::correctness_scenarios::builder(name));
+                .or_else(|| super::correctness_scenarios::builder(name))
+                .or_else(|| super::evasion_scenarios::builder(name));
         }
     };
     Some(builder)
@@ -239,6 +240,12 @@ fn workload(
     }
     frames.sort_by_key(|frame| frame.time_us);
     Ok(frames)
+}
+
+/// The workload of the standard mirrored host (10.10.0.5 and 2001:db8:10::5) from time 0:
+/// 26 frames in four flows. The evasion scenarios (issue 16) carry it in their own ways.
+pub(super) fn standard_workload(rng: &mut ChaCha8Rng) -> Result<Vec<TimedFrame>, GenerateError> {
+    workload(rng, &HOST_A, &mut EphemeralPorts::default(), 0)
 }
 
 /// Frame `frame_idx` of a conversation's frames.

@@ -7,6 +7,10 @@
 //!   one-way mirror VNI and an ordinary two-way overlay VNI, in either order.
 //! - `beacon-forged-dns`: a beacon to an untrusted host, and forged DNS answers naming that
 //!   host under an allowlisted domain, with no query, before and after the beacon.
+//! - `beacon-rogue-resolver`: a host asks a server of the attacker's directly and gets a
+//!   solicited answer naming the C2 under an allowlisted domain (`[beacon] name_resolvers`).
+//! - `beacon-baseline-poisoning`: spoofed SYNs from a home address to forty external hosts
+//!   (the baseline-poisoning attempt of issue 19 item 8), then a real beacon to one of them.
 //!
 //! As everywhere in the generator, the shape (hosts, counts, ids) is fixed here and the seed
 //! only picks values, so the checks of each case hold for any seed.
@@ -49,6 +53,16 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
         description: "A once-a-minute beacon to 203.0.113.66, and forged unsolicited DNS \
                       answers naming it cdn.vendor.example (allowlisted) before and after",
     },
+    ScenarioInfo {
+        name: "beacon-rogue-resolver",
+        description: "10.30.2.9 asks 198.51.100.53 (not a resolver) for cdn.vendor.example \
+                      and gets 203.0.113.67, then beacons to it once a minute",
+    },
+    ScenarioInfo {
+        name: "beacon-baseline-poisoning",
+        description: "Spoofed SYNs from 10.30.2.7 to 203.0.113.100-139, then once-a-minute \
+                      beacons from 10.30.2.7 to 203.0.113.120 and 203.0.113.130",
+    },
 ];
 
 /// The builder of scenario `name`, if it is one of these.
@@ -58,6 +72,8 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "overlay-plus-mirror-vni" => overlay_plus_mirror_vni,
         "overlay-then-mirror-vni" => overlay_then_mirror_vni,
         "beacon-forged-dns" => beacon_forged_dns,
+        "beacon-baseline-poisoning" => beacon_baseline_poisoning,
+        "beacon-rogue-resolver" => beacon_rogue_resolver,
         _ => return None,
     };
     Some(builder)
@@ -319,6 +335,166 @@ fn beacon_forged_dns(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
     }
     let mut port = rng.random_range(32_768..=40_000u16);
     for beat in 0..FORGED_BEATS {
+        let time_us = (beat + 1) * MINUTE_US;
+        port += rng.random_range(1..=4);
+        let session = Conversation::Tcp(TcpSession {
+            client: endpoint(client, port),
+            server: endpoint(c2, 443),
+            link: link(client, c2),
+            rtt_us: rng.random_range(20_000..=40_000),
+            mss: 1460,
+            exchanges: vec![Exchange {
+                request: (0..200).map(|_| rng.random::<u8>()).collect(),
+                response: (0..300).map(|_| rng.random::<u8>()).collect(),
+            }],
+        });
+        for timed in session.frames(time_us, rng)? {
+            timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+        }
+    }
+    Ok(timeline)
+}
+
+/// Targets of the spoofed SYNs of `beacon-baseline-poisoning`, 203.0.113.100 onwards.
+const SPOOFED_TARGETS: u8 = 40;
+/// The real C2s later: target 20 (spoofed on port 80, its beacon on 443: another pair) and
+/// target 30 (spoofed on 443: the spoofed connection is the first of its beacon's pair).
+/// Both answer their spoofed SYN (even targets do).
+const POISONED_C2: [(u8, u64); 2] = [(120, 110), (130, 130)];
+/// Beats of each real beacon.
+const POISONED_BEATS: u64 = 12;
+
+/// A bare TCP segment (no payload): a SYN, a SYN-ACK acknowledging `ack`, or a RST.
+#[derive(Clone, Copy)]
+enum Bare {
+    Syn,
+    SynAck(u32),
+    Rst,
+}
+
+fn tcp_v4_bare(
+    src: IpAddr,
+    src_port: u16,
+    dst: IpAddr,
+    dst_port: u16,
+    seq: u32,
+    kind: Bare,
+) -> Result<Vec<u8>, GenerateError> {
+    let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) else {
+        return Err(GenerateError::build("TCP segment", "IPv4 only"));
+    };
+    let base = PacketBuilder::ethernet2(mac_for(src), mac_for(dst))
+        .ipv4(s4.octets(), d4.octets(), 64)
+        .tcp(src_port, dst_port, seq, 64_240);
+    let builder = match kind {
+        Bare::Syn => base.syn(),
+        Bare::SynAck(ack) => base.syn().ack(ack),
+        Bare::Rst => base.rst(),
+    };
+    let mut bytes = Vec::with_capacity(builder.size(0));
+    builder
+        .write(&mut bytes, &[])
+        .map_err(|err| GenerateError::build("TCP segment", err))?;
+    Ok(bytes)
+}
+
+/// `beacon-baseline-poisoning` (issue 19 item 8): from t = 10 s, one SYN every 2 s "from"
+/// 10.30.2.7 to 203.0.113.100 + i (i = 0..40) port 443 (port 80 for i = 20), spoofed: the
+/// even targets answer with a SYN-ACK and the real 10.30.2.7, which never sent the SYN,
+/// resets (3 packets), the odd ones never answer (1 packet): 100 packets, no payload either
+/// way. Then 10.30.2.7 really connects to 203.0.113.120 (from t = 110 s) and to
+/// 203.0.113.130 (from t = 130 s, one minute after its spoofed SYN) port 443 once a minute,
+/// 12 times each: handshake, 200 bytes up, 300 down, close (9 packets).
+fn beacon_baseline_poisoning(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let home = v4(10, 30, 2, 7);
+    let mut timeline = Timeline::new();
+    for i in 0..SPOOFED_TARGETS {
+        let target = v4(203, 0, 113, 100 + i);
+        let dport = if i == 20 { 80 } else { 443 };
+        let time_us = 10 * SECOND_US + u64::from(i) * 2 * SECOND_US;
+        let port: u16 = rng.random_range(32_768..=60_999);
+        let seq: u32 = rng.random();
+        timeline.push(
+            time_us,
+            tcp_v4_bare(home, port, target, dport, seq, Bare::Syn)?,
+        );
+        if i % 2 == 0 {
+            let rtt_us = rng.random_range(20_000..=40_000);
+            let ack = seq.wrapping_add(1);
+            let synack = tcp_v4_bare(target, dport, home, port, rng.random(), Bare::SynAck(ack))?;
+            timeline.push(time_us + rtt_us, synack);
+            // RFC 9293 3.10.7.1: a segment acknowledging nothing sent is answered by a RST
+            // whose sequence number is that acknowledgement, without ACK.
+            let rst = tcp_v4_bare(home, port, target, dport, ack, Bare::Rst)?;
+            timeline.push(time_us + rtt_us + 60, rst);
+        }
+    }
+    for (last_octet, start_s) in POISONED_C2 {
+        let c2 = v4(203, 0, 113, last_octet);
+        let mut port = rng.random_range(32_768..=40_000u16);
+        for beat in 0..POISONED_BEATS {
+            let time_us = start_s * SECOND_US + beat * MINUTE_US;
+            port += rng.random_range(1..=4);
+            let session = Conversation::Tcp(TcpSession {
+                client: endpoint(home, port),
+                server: endpoint(c2, 443),
+                link: link(home, c2),
+                rtt_us: rng.random_range(20_000..=40_000),
+                mss: 1460,
+                exchanges: vec![Exchange {
+                    request: (0..200).map(|_| rng.random::<u8>()).collect(),
+                    response: (0..300).map(|_| rng.random::<u8>()).collect(),
+                }],
+            });
+            for timed in session.frames(time_us, rng)? {
+                timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+            }
+        }
+    }
+    Ok(timeline)
+}
+
+/// Beats of the rogue-resolver beacon.
+const ROGUE_BEATS: u64 = 12;
+
+/// `beacon-rogue-resolver` (issue 19 item 2, the optional setting): at t = 10 s, 10.30.2.9
+/// looks up `www.example.org` at the home resolver 10.40.0.53 (2 packets); at t = 30 s it
+/// asks 198.51.100.53, a server of the attacker's, for `cdn.vendor.example` and gets
+/// 203.0.113.67 (2 packets: a real query and its matching answer, which the query match
+/// cannot refuse); from t = 60 s it connects to 203.0.113.67 port 443 once a minute, 12
+/// times (9 packets each).
+fn beacon_rogue_resolver(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let client = v4(10, 30, 2, 9);
+    let c2 = v4(203, 0, 113, 67);
+    let mut timeline = Timeline::new();
+    for (time_us, server, name, answer) in [
+        (
+            10 * SECOND_US,
+            v4(10, 40, 0, 53),
+            "www.example.org",
+            v4(198, 51, 100, 80),
+        ),
+        (
+            30 * SECOND_US,
+            v4(198, 51, 100, 53),
+            "cdn.vendor.example",
+            c2,
+        ),
+    ] {
+        let lookup = Conversation::Dns(DnsExchange {
+            client: endpoint(client, rng.random_range(32_768..=60_999)),
+            server: endpoint(server, 53),
+            link: link(client, server),
+            rtt_us: rng.random_range(300..=1_500),
+            query_name: name.to_owned(),
+            answer,
+        });
+        for timed in lookup.frames(time_us, rng)? {
+            timeline.push(timed.time_us, timed.frame.to_ethernet_bytes()?);
+        }
+    }
+    let mut port = rng.random_range(32_768..=40_000u16);
+    for beat in 0..ROGUE_BEATS {
         let time_us = (beat + 1) * MINUTE_US;
         port += rng.random_range(1..=4);
         let session = Conversation::Tcp(TcpSession {

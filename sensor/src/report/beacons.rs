@@ -1,17 +1,17 @@
 //! Section 3, beacons: per pattern, the beats on a time axis, histograms of their intervals
 //! and sizes, and the parts of the score.
 //!
-//! A beacon alert carries the score's parts and the medians and MADs of interval and size,
-//! not the beat times. A connection beacon's beats are its connections, so with `--flows` the
-//! `flow` records of the pair give them exactly (start time, bytes the source sent); a packet
-//! beacon's bursts are inside one flow and no event carries them, so its card shows the
-//! evidence only and says so.
+//! A beacon alert carries the score's parts and the medians and MADs of interval and size.
+//! A connection beacon's beats are its connections, so with `--flows` the `flow` records of
+//! the pair give them exactly (start time, bytes the source sent); a packet beacon's bursts
+//! are inside one flow, so its alert carries them (`evidence.beacon.beats`, the latest 32).
+//! Both cards draw the same timeline and histograms.
 
 use std::fmt::Write as _;
 
 use super::html::{Cell, esc, note, num, section_start, severity, table};
 use super::svg;
-use super::{Beacon, Report, time};
+use super::{Beacon, BeatSource, Report, time};
 
 /// Patterns drawn as cards; the table lists all.
 const MAX_CARDS: usize = 20;
@@ -31,7 +31,7 @@ pub(super) fn render(r: &Report, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "<p class=\"note\">{} patterns from {} beacon alerts (updates included), most severe and most regular first. Beats come from <code>flow</code> records ({} read); a packet beacon's bursts are not in the events.</p>",
+        "<p class=\"note\">{} patterns from {} beacon alerts (updates included), most severe and most regular first. A connection beacon's beats come from <code>flow</code> records ({} read), a packet beacon's from its alert.</p>",
         num(r.beacons.len() as u64),
         num(r.beacon_alerts_total),
         num(r.flows_total)
@@ -177,7 +177,7 @@ fn card(r: &Report, b: &Beacon, i: usize, out: &mut String) {
     ];
     table(out, &["", ""], &facts, false);
     out.push_str("</div>");
-    let beats = r.beats_of(b);
+    let (beats, source) = r.beats_of(b);
     if beats.len() >= 2 {
         let intervals: Vec<f64> = beats
             .windows(2)
@@ -204,13 +204,15 @@ fn card(r: &Report, b: &Beacon, i: usize, out: &mut String) {
             &sizes,
             30,
             "#ef6c00",
-            "bytes sent per beat (flow records)",
+            match source {
+                BeatSource::Flows => "bytes sent per beat (flow records)",
+                BeatSource::Evidence => "payload bytes per burst (alert evidence)",
+            },
             None,
         ));
         out.push_str("</div>");
-        note(
-            out,
-            &format!(
+        let text = match source {
+            BeatSource::Flows => format!(
                 "{} beats from flow records of this pair{}. A flow record counts every packet of the connection, the detector its bytes up to the close, so the sizes here can exceed the alert's median by the last ACKs.",
                 num(beats.len() as u64),
                 if beats.len() >= super::MAX_BEATS {
@@ -219,7 +221,17 @@ fn card(r: &Report, b: &Beacon, i: usize, out: &mut String) {
                     ""
                 }
             ),
-        );
+            BeatSource::Evidence => format!(
+                "{} bursts from the alert's evidence{}: the beats the score used, each the time of its first packet and the payload bytes the source sent in it.",
+                num(beats.len() as u64),
+                if (beats.len() as u64) < b.count {
+                    " (the latest only)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        note(out, &text);
     } else if b.kind == "connections" {
         note(
             out,
@@ -228,7 +240,7 @@ fn card(r: &Report, b: &Beacon, i: usize, out: &mut String) {
     } else {
         note(
             out,
-            "A packet beacon's bursts happen inside one flow and no event carries their times: the evidence above is all the events hold.",
+            "This alert carries no beats (an events file from an older release): the evidence above is all it holds.",
         );
     }
     out.push_str("</details>\n");

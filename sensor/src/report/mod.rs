@@ -285,7 +285,22 @@ pub struct Beacon {
     pub first_seen: Option<Micros>,
     /// See `interval_s`.
     pub last_seen: Option<Micros>,
+    /// The beats carried by the latest alert (`evidence.beacon.beats`, packet beacons): time
+    /// and bytes, oldest first, at most [`MAX_EVIDENCE_BEATS`].
+    pub beats: Vec<(Micros, u64)>,
 }
+
+/// Where the beats drawn on a beacon's card come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeatSource {
+    /// `evidence.beacon.beats` of the alert (a packet beacon's bursts).
+    Evidence,
+    /// The `flow` records of the pair (a connection beacon's connections).
+    Flows,
+}
+
+/// Beats read from one alert's evidence (the detector writes at most 32).
+pub const MAX_EVIDENCE_BEATS: usize = 32;
 
 /// One `extraneous_packet` alert.
 #[derive(Debug, Clone)]
@@ -572,6 +587,7 @@ impl Report {
                     score: 0.0,
                     first_seen: None,
                     last_seen: None,
+                    beats: Vec::new(),
                 });
                 self.beacons.len() - 1
             }
@@ -594,6 +610,17 @@ impl Report {
             beacon.score = b["score"].as_f64().unwrap_or(0.0);
             beacon.first_seen = b["first_seen"].as_str().and_then(time::parse);
             beacon.last_seen = b["last_seen"].as_str().and_then(time::parse);
+            // The latest beats only, whatever an event claims: bounded per pattern.
+            let list = b["beats"].as_array().map_or(&[][..], Vec::as_slice);
+            let skip = list.len().saturating_sub(MAX_EVIDENCE_BEATS);
+            beacon.beats = list
+                .iter()
+                .skip(skip)
+                .filter_map(|x| {
+                    let t = x["time"].as_str().and_then(time::parse)?;
+                    Some((t, x["bytes"].as_u64().unwrap_or(0)))
+                })
+                .collect();
         }
         if let Some(name) = e["evidence"]["destination"]["name"].as_str() {
             beacon.name = Some(name.to_owned());
@@ -825,15 +852,21 @@ impl Report {
             .sum()
     }
 
-    /// The beats of a beacon: the flows of its conversation (connection beacons only; a packet
-    /// beacon's bursts are inside one flow, and the events do not carry them).
-    pub fn beats_of(&self, beacon: &Beacon) -> &[(Micros, u64)] {
-        if beacon.kind != "connections" {
-            return &[];
+    /// The beats of a beacon and where they come from: those its alert carries (a packet
+    /// beacon's bursts, inside one flow: no other event has them), else the flows of its
+    /// conversation (a connection beacon's connections, with `--flows`).
+    pub fn beats_of<'a>(&'a self, beacon: &'a Beacon) -> (&'a [(Micros, u64)], BeatSource) {
+        if !beacon.beats.is_empty() {
+            return (&beacon.beats, BeatSource::Evidence);
         }
-        self.conversations
+        if beacon.kind != "connections" {
+            return (&[], BeatSource::Evidence);
+        }
+        let flows = self
+            .conversations
             .get(&beacon.key)
-            .map_or(&[][..], |c| c.beats.as_slice())
+            .map_or(&[][..], |c| c.beats.as_slice());
+        (flows, BeatSource::Flows)
     }
 
     /// The page.

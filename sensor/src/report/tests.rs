@@ -85,7 +85,8 @@ fn beacon_alerts_group_into_one_pattern_with_its_beats() {
     assert!((b.interval_mad_s - 0.1).abs() < 1e-9);
     assert_eq!(b.name.as_deref(), Some("c2.example"));
     // Three connections; the `active` interim record is not a beat.
-    let beats = r.beats_of(b);
+    let (beats, source) = r.beats_of(b);
+    assert_eq!(source, BeatSource::Flows);
     assert_eq!(beats.len(), 3);
     assert_eq!(
         beats.iter().map(|x| x.1).collect::<Vec<_>>(),
@@ -246,8 +247,62 @@ fn a_page_with_every_table_full_stays_under_5_mib() {
     assert_eq!(r.tunnels.len(), MAX_TUNNEL_ROWS);
     assert_eq!(r.beacons.len(), MAX_BEACONS);
     assert_eq!(r.mirror_alerts.len(), MAX_MIRROR_ROWS);
-    assert_eq!(r.beats_of(&r.beacons[0]).len(), MAX_BEATS);
+    assert_eq!(r.beats_of(&r.beacons[0]).0.len(), MAX_BEATS);
     let page = r.render();
     assert!(page.len() < 5 << 20, "page of {} bytes", page.len());
     eprintln!("worst-case page: {} bytes", page.len());
+}
+
+/// Issue 15 follow-up: a packet beacon's alert carries its bursts (`evidence.beacon.beats`),
+/// and its card draws them like a connection beacon's: a timeline with one stem per beat and
+/// the two histograms. The latest alert (the most beats) wins, and an event claiming more
+/// than 32 beats gives only its latest 32.
+#[test]
+fn heartbeat_card_draws_the_beats_of_its_alert() {
+    use serde_json::json;
+    let t = |s: i64| {
+        time::format_ms(1_767_603_600_000_000 + s * 1_000_000).replace(' ', "T") + "000+0000"
+    };
+    let alert = |count: i64, beats: Vec<serde_json::Value>, update: bool| {
+        json!({"timestamp": t(30 * count), "event_type": "alert", "src_ip": "10.30.3.1", "src_port": 40000,
+            "dest_ip": "203.0.113.41", "dest_port": 443, "proto": "tcp", "detector": "beacon",
+            "alert": {"signature": "beacon.heartbeat", "severity": 1},
+            "evidence": {"beacon": {"kind": "packets", "interval_s": 30.0, "interval_mad_s": 0.0, "size_bytes": 96.0,
+                "size_mad_bytes": 0.0, "count": count, "timing_score": 1.0, "size_score": 1.0, "score": 1.0,
+                "first_seen": t(30), "last_seen": t(30 * count), "update": update, "beats": beats},
+                "destination": {"first_seen": false, "in_baseline": false}}})
+    };
+    let beats = |from: i64, to: i64| -> Vec<serde_json::Value> {
+        (from..=to)
+            .map(|k| json!({"time": t(30 * k), "bytes": 90 + k % 7}))
+            .collect()
+    };
+    let mut r = Report::new(ReportOptions::default());
+    r.add_event(&alert(8, beats(1, 8), false));
+    r.add_event(&alert(40, beats(1, 40), true));
+    r.finish();
+    assert_eq!(r.beacons.len(), 1);
+    let b = &r.beacons[0];
+    assert_eq!((b.kind.as_str(), b.alerts, b.count), ("packets", 2, 40));
+    let (drawn, source) = r.beats_of(b);
+    assert_eq!(source, BeatSource::Evidence);
+    assert_eq!(
+        drawn.len(),
+        MAX_EVIDENCE_BEATS,
+        "the latest 32 of the 40 claimed"
+    );
+    assert_eq!(
+        drawn[0],
+        (1_767_603_600_000_000 + 9 * 30_000_000, 90 + 9 % 7)
+    );
+    assert_eq!(drawn[31].0 - drawn[30].0, 30_000_000);
+    let page = r.render();
+    assert_eq!(
+        page.matches("bytes</title></circle>").count(),
+        32,
+        "one stem per beat"
+    );
+    assert!(page.contains("intervals between beats"));
+    assert!(page.contains("payload bytes per burst (alert evidence)"));
+    assert!(page.contains("32 bursts from the alert&#39;s evidence (the latest only)"));
 }

@@ -1,0 +1,274 @@
+//! Evasion scenarios (issue 16 item 2): an adversary who has read this code mirrors traffic
+//! out in the shapes most likely to go unseen, each a case with its expected result.
+//!
+//! Every scenario carries the standard workload of the mirrored host (10.10.0.5: a DNS
+//! lookup, an HTTP GET over IPv4, two pings, an HTTP GET over IPv6; 26 frames in four flows,
+//! both directions of each) to collectors outside `[networks] home`, and changes one thing:
+//!
+//! - `evasion-outer-fragments`: the outer IPv4 packets of a VXLAN mirror fragmented to a
+//!   576-byte path MTU, so the UDP and VXLAN headers sit in the first fragment only.
+//! - `evasion-ipv6-outer`: a VXLAN mirror over an IPv6 underlay.
+//! - `evasion-outer-tags`: VXLAN mirrors behind an outer 802.1Q tag and an outer MPLS stack.
+//! - `evasion-collector-spread`: one mirror's copies dealt round-robin over four collector
+//!   addresses, so no single session carries much.
+//! - `evasion-low-and-slow`: one copy a minute for 26 minutes.
+//! - `evasion-truncated-64`: copies cut to 64 bytes after the VXLAN header (AWS
+//!   `PacketLength`).
+//!
+//! As everywhere in the generator, the shape (hosts, counts, ids, times) is fixed here and the
+//! seed only picks values (ports, sequence numbers, payload bytes, the workload's jitter), so
+//! the checks of each case hold for any seed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{IpFragOffset, Ipv4Header};
+use rand_chacha::ChaCha8Rng;
+
+use super::conversation::TimedFrame;
+use super::encap::{Encap, EncapKind, EncapStack};
+use super::frame::{Frame, LinkTags};
+use super::scenarios::{ScenarioFn, standard_workload};
+use super::timeline::Timeline;
+use super::{GenerateError, ScenarioInfo};
+
+/// The scenarios of this file, in a fixed order.
+pub(super) const SCENARIOS: &[ScenarioInfo] = &[
+    ScenarioInfo {
+        name: "evasion-outer-fragments",
+        description: "A VXLAN mirror whose outer IPv4 packets are fragmented to a 576-byte \
+                      MTU: the tunnel header in the first fragment only",
+    },
+    ScenarioInfo {
+        name: "evasion-ipv6-outer",
+        description: "A VXLAN mirror over an IPv6 underlay, 2001:db8:10::5 to \
+                      2001:db8:ff::50",
+    },
+    ScenarioInfo {
+        name: "evasion-outer-tags",
+        description: "Two VXLAN mirrors behind an outer 802.1Q tag (VNI 100) and an outer \
+                      two-label MPLS stack (VNI 101)",
+    },
+    ScenarioInfo {
+        name: "evasion-collector-spread",
+        description: "One VXLAN mirror's copies dealt round-robin over four collectors, \
+                      203.0.113.50 to 203.0.113.53",
+    },
+    ScenarioInfo {
+        name: "evasion-low-and-slow",
+        description: "A VXLAN mirror of one copy a minute for 26 minutes",
+    },
+    ScenarioInfo {
+        name: "evasion-truncated-64",
+        description: "A VXLAN mirror whose copies are cut to 64 bytes after the tunnel \
+                      header (AWS PacketLength)",
+    },
+];
+
+/// The builder of scenario `name`, if it is one of these.
+pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
+    let builder: ScenarioFn = match name {
+        "evasion-outer-fragments" => outer_fragments,
+        "evasion-ipv6-outer" => ipv6_outer,
+        "evasion-outer-tags" => outer_tags,
+        "evasion-collector-spread" => collector_spread,
+        "evasion-low-and-slow" => low_and_slow,
+        "evasion-truncated-64" => truncated_64,
+        _ => return None,
+    };
+    Some(builder)
+}
+
+/// A mirror copy leaves the source this long after the packet it copies.
+const MIRROR_DELAY_US: u64 = 35;
+/// The mirror source (the mirrored host itself, as a Linux `tc mirred` or an AWS ENI).
+const SOURCE: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 5);
+/// The first collector, outside `[networks] home`.
+const COLLECTOR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+/// Path MTU the fragmenting adversary forces on the underlay (the IPv4 minimum reassembly
+/// size every host accepts).
+const PATH_MTU: usize = 576;
+
+fn vxlan(vni: u32, src: IpAddr, dst: IpAddr) -> Encap {
+    Encap::new(EncapKind::Vxlan { vni }, src, dst)
+}
+
+/// Wraps every workload frame in one of `layers` (the `pick(i)`-th for frame `i`; each
+/// layer keeps its own IP id and sequence state) and hands the outer frame, a moment after
+/// the original, to `emit` (which may change it or split it) for `timeline`.
+fn mirror_each(
+    rng: &mut ChaCha8Rng,
+    timeline: &mut Timeline,
+    frames: &[TimedFrame],
+    layers: Vec<Encap>,
+    pick: impl Fn(usize) -> usize,
+    mut emit: impl FnMut(&mut Timeline, u64, Frame) -> Result<(), GenerateError>,
+) -> Result<(), GenerateError> {
+    let mut stacks: Vec<EncapStack> = layers
+        .into_iter()
+        .map(|layer| EncapStack::new(vec![layer], rng))
+        .collect();
+    for (i, timed) in frames.iter().enumerate() {
+        let stack = stacks
+            .get_mut(pick(i))
+            .ok_or_else(|| GenerateError::build("scenario", "no such mirror layer"))?;
+        let outer = stack.wrap(&timed.frame, timed.time_us)?;
+        emit(timeline, timed.time_us + MIRROR_DELAY_US, outer)?;
+    }
+    Ok(())
+}
+
+/// One mirror of every frame in `layer`, each outer frame pushed whole.
+fn mirror_all(
+    rng: &mut ChaCha8Rng,
+    frames: &[TimedFrame],
+    layer: Encap,
+) -> Result<Timeline, GenerateError> {
+    let mut timeline = Timeline::new();
+    mirror_each(rng, &mut timeline, frames, vec![layer], |_| 0, push_whole)?;
+    Ok(timeline)
+}
+
+fn push_whole(timeline: &mut Timeline, at: u64, frame: Frame) -> Result<(), GenerateError> {
+    timeline.push(at, frame.to_ethernet_bytes()?);
+    Ok(())
+}
+
+/// 26 mirror packets of which those over 576 bytes of IP are cut into fragments (payload
+/// in multiples of 8 bytes, the same IP id, MF on all but the last), each fragment 10 µs after
+/// the previous.
+fn outer_fragments(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let frames = standard_workload(rng)?;
+    let mut timeline = Timeline::new();
+    mirror_each(
+        rng,
+        &mut timeline,
+        &frames,
+        vec![vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR))],
+        |_| 0,
+        |timeline, at, outer| {
+            for (k, piece) in fragment_ipv4(&outer, PATH_MTU)?.into_iter().enumerate() {
+                timeline.push(at + 10 * k as u64, piece.to_ethernet_bytes()?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(timeline)
+}
+
+/// `frame` (IPv4) as fragments of at most `mtu` bytes of IP, or itself when it fits.
+fn fragment_ipv4(frame: &Frame, mtu: usize) -> Result<Vec<Frame>, GenerateError> {
+    if frame.network_bytes.len() <= mtu {
+        return Ok(vec![frame.clone()]);
+    }
+    let (header, payload) = Ipv4Header::from_slice(&frame.network_bytes)
+        .map_err(|e| GenerateError::build("fragment", e))?;
+    let chunk = (mtu - header.header_len()) / 8 * 8;
+    let mut pieces = Vec::new();
+    let mut offset = 0;
+    while offset < payload.len() {
+        let end = (offset + chunk).min(payload.len());
+        let mut h = header.clone();
+        h.dont_fragment = false;
+        h.more_fragments = end < payload.len();
+        h.fragment_offset = IpFragOffset::try_new((offset / 8) as u16)
+            .map_err(|e| GenerateError::build("fragment offset", e))?;
+        h.set_payload_len(end - offset)
+            .map_err(|e| GenerateError::build("fragment length", e))?;
+        let mut bytes = Vec::with_capacity(h.header_len() + end - offset);
+        h.write(&mut bytes)
+            .map_err(|e| GenerateError::build("fragment header", e))?;
+        bytes.extend_from_slice(payload.get(offset..end).unwrap_or_default());
+        pieces.push(Frame {
+            network_bytes: bytes,
+            ..frame.clone()
+        });
+        offset = end;
+    }
+    Ok(pieces)
+}
+
+/// 26 mirror packets, VNI 100, over IPv6 from 2001:db8:10::5 to 2001:db8:ff::50 (outside
+/// `fd00::/8`).
+fn ipv6_outer(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let frames = standard_workload(rng)?;
+    let src = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 5));
+    let dst = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x50));
+    mirror_all(rng, &frames, vxlan(100, src, dst))
+}
+
+/// 52 mirror packets: the workload mirrored twice, VNI 100 behind an outer 802.1Q tag (VLAN
+/// 300) and VNI 101 behind an outer MPLS stack (labels 1000, 2000).
+fn outer_tags(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let frames = standard_workload(rng)?;
+    let (src, dst) = (IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR));
+    let mut timeline = Timeline::new();
+    for (vni, tags) in [
+        (100, LinkTags::Vlan { vlan_id: 300 }),
+        (
+            101,
+            LinkTags::Mpls {
+                labels: vec![1000, 2000],
+            },
+        ),
+    ] {
+        mirror_each(
+            rng,
+            &mut timeline,
+            &frames,
+            vec![vxlan(vni, src, dst)],
+            |_| 0,
+            |timeline, at, mut outer| {
+                outer.link.tags = tags.clone();
+                push_whole(timeline, at, outer)
+            },
+        )?;
+    }
+    Ok(timeline)
+}
+
+/// 26 mirror packets, VNI 100, the i-th to 203.0.113.(50 + i % 4): four sessions of 7, 7, 6
+/// and 6 packets.
+fn collector_spread(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let frames = standard_workload(rng)?;
+    let layers = (50..54)
+        .map(|last| {
+            vxlan(
+                100,
+                IpAddr::V4(SOURCE),
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, last)),
+            )
+        })
+        .collect();
+    let mut timeline = Timeline::new();
+    mirror_each(rng, &mut timeline, &frames, layers, |i| i % 4, push_whole)?;
+    Ok(timeline)
+}
+
+/// 26 mirror packets, VNI 100, one a minute: the i-th workload frame copied at i minutes
+/// (the copies only; the adversary's mirror filter lets one packet a minute through).
+fn low_and_slow(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    const MINUTE_US: u64 = 60_000_000;
+    let frames: Vec<TimedFrame> = standard_workload(rng)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, timed)| TimedFrame {
+            time_us: i as u64 * MINUTE_US,
+            frame: timed.frame,
+        })
+        .collect();
+    mirror_all(
+        rng,
+        &frames,
+        vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR)),
+    )
+}
+
+/// 26 mirror packets, VNI 100, each inner frame cut to its first 64 bytes.
+fn truncated_64(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let frames = standard_workload(rng)?;
+    mirror_all(
+        rng,
+        &frames,
+        vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR)).with_payload_limit(64),
+    )
+}
