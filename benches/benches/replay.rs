@@ -1,7 +1,9 @@
-//! Offline replay: which reader, measured. `replay_reader` is `mirrorwatch::capture::replay`
-//! (pcap-parser's streaming buffer, our record parsing); `libpcap` is libpcap's offline mode via
-//! the `pcap` crate (`Capture::from_file`, `next_packet`). Both read every packet of the same
-//! file and sum the captured lengths, in the same run.
+//! Offline replay: which reader, measured. `replay_mapped` is `mirrorwatch::capture::replay`
+//! as `replay` uses it on a regular file (the file memory-mapped, records read in place);
+//! `replay_read` is the same reader forced onto its buffered path (`read` into pcap-parser's
+//! streaming buffer, as for pipes and compressed files: the "before" of issue 14); `libpcap` is
+//! libpcap's offline mode via the `pcap` crate (`Capture::from_file`, `next_packet`). Each reads
+//! every packet of the same file and sums the captured lengths, in the same run.
 //!
 //! Input: the Ethernet packets of every capture in `/work/shared/pcaps/mixed` (or synthetic
 //! packets if that is absent), repeated into a ~64 MiB legacy pcap and the same packets as a
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mirrorwatch::capture::replay::{ReplayReader, expand_inputs};
+use mirrorwatch::capture::replay::{ReadMode, ReplayReader, expand_inputs};
 use mirrorwatch::decode::link::LinkType;
 
 /// Real captures to build the input from.
@@ -164,9 +166,20 @@ fn build_inputs() -> Inputs {
     inputs
 }
 
-/// Reads every packet with `ReplayReader`; returns (packets, sum of captured lengths).
-fn read_replay(path: &Path) -> (u64, u64) {
-    let mut reader = ReplayReader::open(path).unwrap();
+/// Reads every packet with `ReplayReader` through the map; returns (packets, sum of captured
+/// lengths).
+fn read_mapped(path: &Path) -> (u64, u64) {
+    read_replay(path, ReadMode::Auto, true)
+}
+
+/// The same through the buffered `read` path.
+fn read_buffered(path: &Path) -> (u64, u64) {
+    read_replay(path, ReadMode::Buffered, false)
+}
+
+fn read_replay(path: &Path, mode: ReadMode, mapped: bool) -> (u64, u64) {
+    let mut reader = ReplayReader::open_with(path, mode).unwrap();
+    assert_eq!(reader.is_mapped(), mapped, "{mode:?}");
     let (mut packets, mut bytes) = (0u64, 0u64);
     while let Some(rec) = reader.next_packet().unwrap() {
         packets += 1;
@@ -193,7 +206,11 @@ fn read_libpcap(path: &Path) -> (u64, u64) {
 }
 
 type Reader = fn(&Path) -> (u64, u64);
-const READERS: [(&str, Reader); 2] = [("replay_reader", read_replay), ("libpcap", read_libpcap)];
+const READERS: [(&str, Reader); 3] = [
+    ("replay_mapped", read_mapped),
+    ("replay_read", read_buffered),
+    ("libpcap", read_libpcap),
+];
 
 /// Prints counts (which must agree) and median throughput of each reader on each file.
 fn summary(inputs: &Inputs) {

@@ -48,6 +48,8 @@ use pcap_parser::{
 use super::{CaptureError, CaptureRecord};
 use crate::decode::link::LinkType;
 
+mod map;
+
 /// Size the read buffer starts at: large enough for any ordinary packet and for few, large reads.
 pub const INITIAL_BUFFER_BYTES: usize = 1 << 20;
 
@@ -74,19 +76,43 @@ pub struct ReplayReader {
     file_len: u64,
     /// Compression detected from the first bytes of the file.
     compression: Compression,
-    /// pcap-parser's streaming reader; it owns the buffer the records borrow from.
-    inner: Box<dyn PcapReaderIterator + Send>,
-    /// Counters and the last IO error, shared with the `Read` adapters under `inner`.
-    io: Arc<IoState>,
+    /// Where the bytes come from: the map of the file, or a buffer refilled by `read`.
+    source: Source,
     /// Per-format state (link type, interfaces, byte order).
     format: Format,
-    /// Current capacity of the buffer in `inner`: grows only, never above [`MAX_BUFFER_BYTES`].
-    capacity: usize,
     /// Length of the block returned by the last `next_packet`, consumed at the next call (the
     /// record borrows it until then).
     pending_consume: usize,
     /// Set after the end of the file or the first error; the reader then only returns `Ok(None)`.
     finished: bool,
+}
+
+/// Where a reader's bytes come from.
+enum Source {
+    /// `read` into pcap-parser's streaming buffer: pipes, compressed files, files not mapped.
+    Stream(StreamSource),
+    /// The whole file mapped; records are views into the map.
+    Map(map::MappedFile),
+}
+
+/// The buffered `read` path.
+struct StreamSource {
+    /// pcap-parser's streaming reader; it owns the buffer the records borrow from.
+    inner: Box<dyn PcapReaderIterator + Send>,
+    /// Counters and the last IO error, shared with the `Read` adapters under `inner`.
+    io: Arc<IoState>,
+    /// Current capacity of the buffer in `inner`: grows only, never above [`MAX_BUFFER_BYTES`].
+    capacity: usize,
+}
+
+/// How [`ReplayReader::open_with`] reads a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadMode {
+    /// Map an uncompressed regular file; read everything else (the default of [`ReplayReader::open`]).
+    Auto,
+    /// Always read through the buffer, as for a pipe.
+    Buffered,
 }
 
 /// Compression of a capture file, detected from its magic bytes.
@@ -323,13 +349,34 @@ fn has_capture_magic(path: &Path) -> bool {
 }
 
 impl ReplayReader {
-    /// Opens a capture file, detecting compression and format from its first bytes.
+    /// Opens a capture file, detecting compression and format from its first bytes. An
+    /// uncompressed regular file is mapped; anything else is read (see [`ReadMode::Auto`]).
     pub fn open(path: &Path) -> Result<ReplayReader, CaptureError> {
+        ReplayReader::open_with(path, ReadMode::Auto)
+    }
+
+    /// Opens a capture file, choosing how it is read. Both ways give the same records and the
+    /// same errors, at the same offsets.
+    pub fn open_with(path: &Path, mode: ReadMode) -> Result<ReplayReader, CaptureError> {
         let file = File::open(path).map_err(|source| io_error(path, source))?;
-        let file_len = file
-            .metadata()
-            .map_err(|source| io_error(path, source))?
-            .len();
+        let meta = file.metadata().map_err(|source| io_error(path, source))?;
+        let file_len = meta.len();
+        // Only a regular file has a size that says where its bytes end; a FIFO, a character
+        // device or /proc file is read.
+        let file = if mode == ReadMode::Auto && meta.is_file() {
+            match map::MappedFile::new(file, file_len) {
+                Ok(mapped) => {
+                    match ReplayReader::from_map(path.to_path_buf(), file_len, mapped) {
+                        Ok(reader) => return reader,
+                        // Compressed, or not a capture: the buffered path says which.
+                        Err(()) => File::open(path).map_err(|source| io_error(path, source))?,
+                    }
+                }
+                Err(file) => file,
+            }
+        } else {
+            file
+        };
         ReplayReader::from_raw(
             path.to_path_buf(),
             file_len,
@@ -347,10 +394,28 @@ impl ReplayReader {
             return Ok(None);
         }
         if self.pending_consume > 0 {
-            self.inner
-                .consume(std::mem::take(&mut self.pending_consume));
+            let n = std::mem::take(&mut self.pending_consume);
+            self.consume(n);
         }
-        let packet = match self.advance() {
+        let advanced = self.advance();
+        // On a map, a file cut while it is read shows as a fault (zeros read) or a smaller
+        // size: whatever the parsers made of the bytes, that is the error to report. The record
+        // is faulted in whole before it is handed out, so a cut before this point is caught.
+        if let Source::Map(mapped) = &mut self.source {
+            let intact = match &advanced {
+                Ok(Some(packet)) => {
+                    let base = mapped.pos();
+                    mapped.touch(base..base.saturating_add(packet.block_len))
+                }
+                Ok(None) => mapped.check_size(),
+                Err(_) => !mapped.shrank(),
+            };
+            if !intact {
+                self.finished = true;
+                return Err(self.shrank_error());
+            }
+        }
+        let packet = match advanced {
             Ok(Some(packet)) => packet,
             Ok(None) => {
                 self.finished = true;
@@ -363,7 +428,11 @@ impl ReplayReader {
         };
         self.pending_consume = packet.block_len;
         let end = packet.data_start.saturating_add(packet.caplen);
-        let Some(data) = self.inner.data().get(packet.data_start..end) else {
+        let head = match &self.source {
+            Source::Stream(stream) => stream.inner.data(),
+            Source::Map(mapped) => mapped.window(MAX_BUFFER_BYTES - 1),
+        };
+        let Some(data) = head.get(packet.data_start..end) else {
             // The block parsers checked that the packet lies inside the block; keep a clean
             // error rather than a panic should that ever be wrong.
             self.finished = true;
@@ -391,7 +460,15 @@ impl ReplayReader {
     /// progress bar against [`file_len`](Self::file_len). It runs ahead of the packets returned
     /// by at most the read-ahead of the buffer and of the decompressor.
     pub fn file_bytes_read(&self) -> u64 {
-        self.io.file_bytes.load(Ordering::Relaxed)
+        match &self.source {
+            Source::Stream(stream) => stream.io.file_bytes.load(Ordering::Relaxed),
+            Source::Map(mapped) => mapped.pos() as u64,
+        }
+    }
+
+    /// Whether the file is read through a memory map (else through a buffer).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.source, Source::Map(_))
     }
 
     /// The compression detected for the file.
@@ -521,13 +598,139 @@ impl ReplayReader {
             path,
             file_len,
             compression,
-            inner,
-            io,
+            source: Source::Stream(StreamSource {
+                inner,
+                io,
+                capacity: initial_capacity,
+            }),
             format,
-            capacity: initial_capacity,
             pending_consume: 0,
             finished: false,
         })
+    }
+
+    /// Builds a reader over a mapped file. `Err(())` when the file is not an uncompressed
+    /// capture: the buffered path then reads it, and names what it is (compressed, unknown,
+    /// too short to tell). The file header is checked as the buffered path checks it, with
+    /// the same errors: the first block must lie within [`INITIAL_BUFFER_BYTES`].
+    fn from_map(
+        path: PathBuf,
+        file_len: u64,
+        mut mapped: map::MappedFile,
+    ) -> Result<Result<ReplayReader, CaptureError>, ()> {
+        let head = mapped.window(INITIAL_BUFFER_BYTES);
+        let magic: [u8; 4] = head.get(..4).and_then(|m| m.try_into().ok()).ok_or(())?;
+        let is_pcapng = match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => true,
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0x34, 0xcd, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+            _ => return Err(()),
+        };
+        // The buffered path saw the end of the file while filling its first buffer exactly
+        // when the file is shorter than that buffer.
+        let whole_file_in_head = file_len < INITIAL_BUFFER_BYTES as u64;
+        let header_error = |err: pcap_parser::nom::Err<PcapError<&[u8]>>| {
+            let err = match err {
+                pcap_parser::nom::Err::Incomplete(_) if whole_file_in_head => {
+                    return CaptureError::Truncated {
+                        path: path.clone(),
+                        offset: 0,
+                    };
+                }
+                pcap_parser::nom::Err::Incomplete(_) => "incomplete".to_owned(),
+                pcap_parser::nom::Err::Error(e) | pcap_parser::nom::Err::Failure(e) => {
+                    parser_error_text(&e)
+                }
+            };
+            let what = if is_pcapng {
+                format!(
+                    "invalid or oversized pcapng section header block ({err}); \
+                     the first block must fit in {INITIAL_BUFFER_BYTES} bytes"
+                )
+            } else {
+                format!("invalid pcap file header ({err})")
+            };
+            CaptureError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                what,
+            }
+        };
+        let (format, header_len) = if is_pcapng {
+            if let Err(err) = pcap_parser::pcapng::parse_sectionheaderblock(head) {
+                return Ok(Err(header_error(err)));
+            }
+            // The section header is read again as the first block, as on the buffered path.
+            let ng = NgState {
+                big_endian: false,
+                interfaces: Vec::new(),
+                last_ts: Timestamp::ZERO,
+            };
+            (Format::Ng(ng), 0)
+        } else {
+            match pcap_parser::pcap::parse_pcap_header(head) {
+                Ok((rest, header)) => (
+                    Format::Legacy(LegacyState::from_header(&header)),
+                    head.len() - rest.len(),
+                ),
+                Err(err) => return Ok(Err(header_error(err))),
+            }
+        };
+        mapped.consume(header_len);
+        Ok(Ok(ReplayReader {
+            path,
+            file_len,
+            compression: Compression::None,
+            source: Source::Map(mapped),
+            format,
+            pending_consume: 0,
+            finished: false,
+        }))
+    }
+
+    /// The unread bytes at the head of the source: the streaming buffer, or a window of the map
+    /// as large as that buffer can grow (so both paths accept and refuse the same blocks).
+    fn data(&self) -> &[u8] {
+        match &self.source {
+            Source::Stream(stream) => stream.inner.data(),
+            Source::Map(mapped) => mapped.window(MAX_BUFFER_BYTES - 1),
+        }
+    }
+
+    /// Marks `n` bytes at the head as read.
+    fn consume(&mut self, n: usize) {
+        match &mut self.source {
+            Source::Stream(stream) => stream.inner.consume(n),
+            Source::Map(mapped) => mapped.consume(n),
+        }
+    }
+
+    /// Capacity of the streaming buffer (0 for a map), for the tests of buffer growth.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        match &self.source {
+            Source::Stream(stream) => stream.capacity,
+            Source::Map(_) => 0,
+        }
+    }
+
+    /// The error for a file that got shorter while mapped.
+    fn shrank_error(&self) -> CaptureError {
+        let offset = self.offset();
+        io_error(
+            &self.path,
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file got shorter than its {} bytes while it was being read (another \
+                     process cut or rewrote it); stopped at byte {offset}",
+                    self.file_len
+                ),
+            ),
+        )
     }
 
     /// Reads blocks until the next packet (left unconsumed in the buffer), the end or an error.
@@ -535,7 +738,7 @@ impl ReplayReader {
         loop {
             match self.step()? {
                 Step::Packet(packet) => return Ok(Some(packet)),
-                Step::Skip(len) => self.inner.consume(len),
+                Step::Skip(len) => self.consume(len),
                 Step::NeedMore => {
                     if !self.fill()? {
                         return Ok(None);
@@ -554,32 +757,67 @@ impl ReplayReader {
             offset,
             what,
         };
+        let data = match &self.source {
+            Source::Stream(stream) => stream.inner.data(),
+            Source::Map(mapped) => mapped.window(MAX_BUFFER_BYTES - 1),
+        };
         match &mut self.format {
-            // pcap-parser hands out the file header first; records are ours from then on.
-            Format::Legacy(legacy) if offset > 0 => {
-                return legacy_record(self.inner.data(), legacy).map_err(corrupt);
+            // pcap-parser hands out the file header first (the map source skipped it when
+            // opening); records are ours from then on.
+            Format::Legacy(legacy) if offset > 0 || matches!(self.source, Source::Map(_)) => {
+                return legacy_record(data, legacy).map_err(corrupt);
             }
             Format::Ng(ng) => {
-                if let Some(step) = ng_packet_block(self.inner.data(), ng).map_err(corrupt)? {
+                if let Some(step) = ng_packet_block(data, ng).map_err(corrupt)? {
                     return Ok(step);
                 }
             }
             Format::Legacy(_) => {}
         }
-        let outcome = match self.inner.next() {
-            Ok((len, block)) => Ok(handle_block(
-                &mut self.format,
-                &self.path,
-                offset,
-                len,
-                block,
-            )?),
-            Err(PcapError::Eof) => Ok(Step::End),
-            Err(
-                PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::BufferTooSmall,
-            ) => Ok(Step::NeedMore),
-            Err(PcapError::ReadError) => Err(None),
-            Err(err) => Err(Some(parser_error_text(&err))),
+        let outcome = match &mut self.source {
+            Source::Stream(stream) => match stream.inner.next() {
+                Ok((len, block)) => Ok(handle_block(
+                    &mut self.format,
+                    &self.path,
+                    offset,
+                    len,
+                    block,
+                )?),
+                Err(PcapError::Eof) => Ok(Step::End),
+                Err(
+                    PcapError::Incomplete(_) | PcapError::UnexpectedEof | PcapError::BufferTooSmall,
+                ) => Ok(Step::NeedMore),
+                Err(PcapError::ReadError) => Err(None),
+                Err(err) => Err(Some(parser_error_text(&err))),
+            },
+            // The same parsers over the map: pcapng blocks other than packets (legacy records
+            // never get here), in the byte order of the section.
+            Source::Map(mapped) => {
+                let data = mapped.window(MAX_BUFFER_BYTES - 1);
+                let big_endian = matches!(&self.format, Format::Ng(ng) if ng.big_endian);
+                let parse = if big_endian {
+                    pcap_parser::pcapng::parse_block_be
+                } else {
+                    pcap_parser::pcapng::parse_block_le
+                };
+                if data.is_empty() {
+                    Ok(Step::End)
+                } else {
+                    match parse(data) {
+                        Ok((rest, block)) => Ok(handle_block(
+                            &mut self.format,
+                            &self.path,
+                            offset,
+                            data.len() - rest.len(),
+                            PcapBlockOwned::NG(block),
+                        )?),
+                        Err(pcap_parser::nom::Err::Incomplete(_)) => Ok(Step::NeedMore),
+                        Err(
+                            pcap_parser::nom::Err::Error(err) | pcap_parser::nom::Err::Failure(err),
+                        ) => Err(Some(parser_error_text(&err))),
+                    }
+                }
+            }
         };
         match outcome {
             Ok(step) => Ok(step),
@@ -591,8 +829,12 @@ impl ReplayReader {
     /// Gets more bytes for an incomplete block: refills, grows the buffer if the block needs it,
     /// or ends. Returns `false` at a clean end of file (no partial block left).
     fn fill(&mut self) -> Result<bool, CaptureError> {
-        let available = self.inner.data().len();
-        let exhausted = self.inner.reader_exhausted();
+        let available = self.data().len();
+        // A map holds the whole file: nothing more will come.
+        let exhausted = match &self.source {
+            Source::Stream(stream) => stream.inner.reader_exhausted(),
+            Source::Map(_) => true,
+        };
         if available == 0 && exhausted {
             return Ok(false);
         }
@@ -604,18 +846,22 @@ impl ReplayReader {
                 )));
             }
         }
+        let truncated = CaptureError::Truncated {
+            path: self.path.clone(),
+            offset: self.offset(),
+        };
+        let Source::Stream(stream) = &mut self.source else {
+            return Err(truncated);
+        };
         if exhausted {
-            return Err(CaptureError::Truncated {
-                path: self.path.clone(),
-                offset: self.offset(),
-            });
+            return Err(truncated);
         }
         // pcap-parser wants room for the whole block plus one byte. A full buffer with no
         // declared length cannot happen (a length is known from 16 bytes on), but grow anyway
         // so the loop always makes progress.
         let needed = declared.map_or(0, |len| len.saturating_add(1));
-        if needed > self.capacity as u64 || available >= self.capacity {
-            if self.capacity >= MAX_BUFFER_BYTES {
+        if needed > stream.capacity as u64 || available >= stream.capacity {
+            if stream.capacity >= MAX_BUFFER_BYTES {
                 return Err(self.corrupt(format!(
                     "block does not fit in the {MAX_BUFFER_BYTES}-byte buffer limit"
                 )));
@@ -623,12 +869,12 @@ impl ReplayReader {
             let needed = usize::try_from(needed).unwrap_or(MAX_BUFFER_BYTES);
             let target = needed
                 .next_power_of_two()
-                .max(self.capacity.saturating_mul(2))
+                .max(stream.capacity.saturating_mul(2))
                 .min(MAX_BUFFER_BYTES);
-            self.inner.grow(target);
-            self.capacity = target;
+            stream.inner.grow(target);
+            stream.capacity = target;
         }
-        if self.inner.refill().is_err() {
+        if stream.inner.refill().is_err() {
             return Err(self.read_error());
         }
         Ok(true)
@@ -637,7 +883,7 @@ impl ReplayReader {
     /// Length of the block at the head of the buffer as its header declares it, if enough of
     /// the header is there. Legacy records whose `caplen` breaks the libpcap limit are corrupt.
     fn declared_block_len(&self) -> Result<Option<u64>, CaptureError> {
-        let data = self.inner.data();
+        let data = self.data();
         match &self.format {
             Format::Legacy(legacy) => {
                 let Some((caplen, _)) = legacy.lengths(data) else {
@@ -666,7 +912,7 @@ impl ReplayReader {
 
     /// Describes a block pcap-parser rejected, from its type and length fields.
     fn describe_bad_block(&self, parser_error: &str) -> String {
-        let data = self.inner.data();
+        let data = self.data();
         match &self.format {
             Format::Ng(ng) => {
                 let block_type = read_u32(data, 0, ng.big_endian).unwrap_or(0);
@@ -681,7 +927,13 @@ impl ReplayReader {
 
     /// The error behind a `ReadError` from pcap-parser, classified.
     fn read_error(&self) -> CaptureError {
-        classify_read_error(&self.path, self.compression, &self.io, self.offset())
+        match &self.source {
+            Source::Stream(stream) => {
+                classify_read_error(&self.path, self.compression, &stream.io, self.offset())
+            }
+            // A map is not read; kept total rather than unreachable.
+            Source::Map(_) => io_error(&self.path, io::Error::other("read failed")),
+        }
     }
 
     /// A `Corrupt` error at the current offset.
@@ -695,7 +947,10 @@ impl ReplayReader {
 
     /// Offset of the head of the buffer in the decompressed stream.
     fn offset(&self) -> u64 {
-        self.inner.consumed() as u64
+        match &self.source {
+            Source::Stream(stream) => stream.inner.consumed() as u64,
+            Source::Map(mapped) => mapped.pos() as u64,
+        }
     }
 }
 
@@ -705,7 +960,7 @@ impl fmt::Debug for ReplayReader {
             .field("path", &self.path)
             .field("compression", &self.compression)
             .field("offset", &self.offset())
-            .field("capacity", &self.capacity)
+            .field("mapped", &self.is_mapped())
             .finish_non_exhaustive()
     }
 }
@@ -1459,14 +1714,84 @@ mod tests {
         }
     }
 
+    /// Reads a file with [`ReplayReader::open`] (mapped when it is an uncompressed capture),
+    /// after checking that the buffered path gives the same.
     fn read_file(path: &Path) -> (Vec<Owned>, Result<(), CaptureError>) {
-        let mut reader = ReplayReader::open(path).unwrap();
-        read_all(&mut reader)
+        let mut buffered = ReplayReader::open_with(path, ReadMode::Buffered).unwrap();
+        assert!(!buffered.is_mapped());
+        let buffered = read_all(&mut buffered);
+        let mapped = read_all(&mut ReplayReader::open(path).unwrap());
+        assert_same_reads(&buffered, &mapped);
+        mapped
     }
 
-    /// Reads from memory, as the fuzz-style tests do.
+    /// Reads from memory, as the fuzz-style tests do; and reads the same bytes from a file
+    /// through the map, which must give the same packets and the same error (issue 14).
     fn read_bytes(bytes: &[u8]) -> Result<(Vec<Owned>, Result<(), CaptureError>), CaptureError> {
-        read_bytes_with(bytes, INITIAL_BUFFER_BYTES)
+        let streamed = read_bytes_with(bytes, INITIAL_BUFFER_BYTES);
+        assert_same_outcome(&streamed, &read_mapped(bytes));
+        streamed
+    }
+
+    /// Reads `bytes` from a temporary file with [`ReplayReader::open`], which maps every
+    /// uncompressed capture (checked here).
+    fn read_mapped(bytes: &[u8]) -> Result<(Vec<Owned>, Result<(), CaptureError>), CaptureError> {
+        let file = TempFile::new("mapped.pcap", bytes);
+        let mut reader = ReplayReader::open(&file.0)?;
+        let capture_magic = matches!(
+            bytes.get(..4),
+            Some(
+                [0x0a, 0x0d, 0x0d, 0x0a]
+                    | [0xd4, 0xc3, 0xb2, 0xa1]
+                    | [0x4d, 0x3c, 0xb2, 0xa1]
+                    | [0x34, 0xcd, 0xb2, 0xa1]
+                    | [0xa1, 0xb2, 0xc3, 0xd4]
+                    | [0xa1, 0xb2, 0x3c, 0x4d]
+            )
+        );
+        assert_eq!(reader.is_mapped(), capture_magic, "mapped iff uncompressed");
+        Ok(read_all(&mut reader))
+    }
+
+    /// An error without its path (the two readers name different files), to compare.
+    fn error_key(err: &CaptureError) -> String {
+        match err {
+            CaptureError::Io { source, .. } => format!("io: {source}"),
+            CaptureError::UnknownFormat { magic, .. } => format!("unknown format {magic:02x?}"),
+            CaptureError::Empty { .. } => "empty".to_owned(),
+            CaptureError::UnsupportedCompression { format, .. } => format!("compressed {format}"),
+            CaptureError::Corrupt { offset, what, .. } => format!("corrupt at {offset}: {what}"),
+            CaptureError::Truncated { offset, .. } => format!("truncated at {offset}"),
+        }
+    }
+
+    type Outcome = Result<(Vec<Owned>, Result<(), CaptureError>), CaptureError>;
+
+    /// Both outcomes have the same packets, in order, and end the same way.
+    fn assert_same_outcome(streamed: &Outcome, mapped: &Outcome) {
+        match (streamed, mapped) {
+            (Ok(a), Ok(b)) => assert_same_reads(a, b),
+            (Err(a), Err(b)) => assert_eq!(error_key(a), error_key(b)),
+            (a, b) => panic!(
+                "one path opened, the other did not: read {:?}, mapped {:?}",
+                a.as_ref().err().map(error_key),
+                b.as_ref().err().map(error_key)
+            ),
+        }
+    }
+
+    fn assert_same_reads(
+        (a, end_a): &(Vec<Owned>, Result<(), CaptureError>),
+        (b, end_b): &(Vec<Owned>, Result<(), CaptureError>),
+    ) {
+        assert_eq!(a.len(), b.len(), "packet counts differ");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert_eq!(x, y, "packet {i} differs");
+        }
+        assert_eq!(
+            end_a.as_ref().err().map(error_key),
+            end_b.as_ref().err().map(error_key)
+        );
     }
 
     fn open_bytes(bytes: &[u8], capacity: usize) -> Result<ReplayReader, CaptureError> {
@@ -1595,7 +1920,12 @@ mod tests {
         assert_eq!(packets[1].orig_len, 1500);
         assert_eq!(packets[0].ts, 1_700_000_000_000_001_000);
         assert_eq!(reader.file_bytes_read(), bytes.len() as u64);
-        assert_eq!(reader.capacity, INITIAL_BUFFER_BYTES);
+        // A regular uncompressed file is mapped; the buffered path keeps its first buffer.
+        assert!(reader.is_mapped());
+        let mut buffered = ReplayReader::open_with(&file.0, ReadMode::Buffered).unwrap();
+        assert_eq!(read_all(&mut buffered).0, expected);
+        assert_eq!(buffered.file_bytes_read(), bytes.len() as u64);
+        assert_eq!(buffered.capacity(), INITIAL_BUFFER_BYTES);
     }
 
     #[test]
@@ -1838,7 +2168,7 @@ mod tests {
             }
             other => panic!("expected Corrupt, got {other:?}"),
         }
-        assert_eq!(reader.capacity, INITIAL_BUFFER_BYTES);
+        assert_eq!(reader.capacity(), INITIAL_BUFFER_BYTES);
 
         // With a huge snaplen the libpcap rule lets it through; the hard cap still stops it.
         bytes[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -1846,7 +2176,7 @@ mod tests {
         let (packets, end) = read_all(&mut reader);
         assert_eq!(packets.len(), 3);
         assert!(matches!(end, Err(CaptureError::Corrupt { .. })), "{end:?}");
-        assert_eq!(reader.capacity, INITIAL_BUFFER_BYTES);
+        assert_eq!(reader.capacity(), INITIAL_BUFFER_BYTES);
     }
 
     #[test]
@@ -1861,7 +2191,7 @@ mod tests {
         end.unwrap();
         assert_eq!(packets.len(), 3);
         assert_eq!(packets[1].data, big);
-        assert!(reader.capacity > big.len() && reader.capacity <= MAX_BUFFER_BYTES);
+        assert!(reader.capacity() > big.len() && reader.capacity() <= MAX_BUFFER_BYTES);
     }
 
     // ---- pcapng writer ------------------------------------------------------------------
@@ -2077,7 +2407,7 @@ mod tests {
                 let (packets, end) = read_all(&mut reader);
                 end.unwrap();
                 assert_eq!(&packets, expected, "capacity {capacity}");
-                assert!(reader.capacity <= 4096, "grew to {}", reader.capacity);
+                assert!(reader.capacity() <= 4096, "grew to {}", reader.capacity());
             }
         }
     }
@@ -2470,5 +2800,206 @@ mod tests {
         let (got, end) = read_file(&file.0);
         end.unwrap();
         assert_eq!(got, expected);
+    }
+
+    // ---- the memory map (issue 14) ---------------------------------------------------------
+
+    /// Every prefix and many one-byte changes of each format, read from memory by the buffered
+    /// path and from a file through the map: the same packets and the same error, at the same
+    /// offset.
+    #[test]
+    fn map_and_read_agree_on_every_prefix_and_byte_flip() {
+        let (ng, _) = mixed_pcapng();
+        let inputs = [
+            ng,
+            three_packet_pcap(MAGIC_US, false, 1).0,
+            three_packet_pcap(MAGIC_NS, true, 1).0,
+            three_packet_pcap(MAGIC_US, true, 101).0,
+        ];
+        let mut errors = 0;
+        // Every byte of the file header and the first record, a stride through the rest (each
+        // case writes a file and fills a 1 MiB buffer: every byte of every input is too slow).
+        let chosen = |at: &usize| *at < 48 || at % 29 == 0;
+        for bytes in &inputs {
+            for cut in (0..=bytes.len()).filter(chosen) {
+                errors += usize::from(!matches!(read_bytes(&bytes[..cut]), Ok((_, Ok(())))));
+            }
+            for at in (0..bytes.len()).filter(chosen) {
+                for value in [0x00, 0xff] {
+                    let mut damaged = bytes.clone();
+                    damaged[at] = value;
+                    // `read_bytes` compares the two paths.
+                    let _ = read_bytes(&damaged);
+                }
+            }
+        }
+        assert!(
+            errors > 200,
+            "the cuts must reach the error paths ({errors})"
+        );
+    }
+
+    /// Every capture of the shared corpus (malformed and cut ones included) read by both
+    /// paths: the same packets, byte for byte, and the same end.
+    #[test]
+    fn map_and_read_agree_on_every_shared_capture() {
+        if !Path::new(PCAPS).is_dir() {
+            eprintln!("SKIPPED: {PCAPS} not found; the shared captures were not compared");
+            return;
+        }
+        let files = expand_inputs_all(&[PathBuf::from(PCAPS)]).files;
+        let (mut mapped, mut damaged) = (0, 0);
+        for path in &files {
+            let buffered = ReplayReader::open_with(path, ReadMode::Buffered).map(|mut r| {
+                assert!(!r.is_mapped());
+                read_all(&mut r)
+            });
+            let auto = ReplayReader::open(path).map(|mut r| {
+                mapped += usize::from(r.is_mapped());
+                read_all(&mut r)
+            });
+            damaged += usize::from(matches!(&buffered, Ok((_, Err(_)))));
+            assert_same_outcome(&buffered, &auto);
+        }
+        assert!(
+            mapped > 50,
+            "only {mapped} of {} files were mapped",
+            files.len()
+        );
+        assert!(
+            damaged >= 3,
+            "the malformed captures must be among them ({damaged})"
+        );
+    }
+
+    /// A legacy pcap of `n` packets of 1,000 bytes each, and the packets.
+    fn many_packet_pcap(n: u32) -> (Vec<u8>, Vec<Owned>) {
+        let mut w = PcapWriter::new(MAGIC_US, false, 65_535, 1);
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let data = frame(1_000, (i % 251) as u8);
+            w.record(1_700_000_000 + i, 0, &data, 1_000);
+            expected.push(Owned {
+                ts: u64::from(1_700_000_000 + i) * 1_000_000_000,
+                link: 1,
+                data,
+                orig_len: 1_000,
+            });
+        }
+        (w.bytes, expected)
+    }
+
+    /// A file cut by another process while it is mapped: the packets before the cut come out
+    /// exact, then an IO error naming the file and the offset; no SIGBUS. (A cut inside a page
+    /// leaves the rest of that page reading as zeros: records there may come out zeroed before
+    /// the error; the cuts here are on page boundaries, where the next access faults.)
+    #[test]
+    fn file_cut_while_mapped_is_an_error_not_sigbus() {
+        let (bytes, expected) = many_packet_pcap(2_000);
+        for cut in [8_192u64, 1 << 20] {
+            let file = TempFile::new("cut.pcap", &bytes);
+            let mut reader = ReplayReader::open(&file.0).unwrap();
+            assert!(reader.is_mapped());
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let rec = reader.next_packet().unwrap().unwrap();
+                got.push(rec.data.to_vec());
+            }
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&file.0)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            let err = loop {
+                match reader.next_packet() {
+                    Ok(Some(rec)) => got.push(rec.data.to_vec()),
+                    Ok(None) => panic!("a cut file must not end cleanly"),
+                    Err(err) => break err,
+                }
+            };
+            let text = err.to_string();
+            assert!(matches!(err, CaptureError::Io { .. }), "{text}");
+            assert!(text.contains(&file.0.display().to_string()), "{text}");
+            assert!(text.contains("got shorter"), "{text}");
+            // Every record wholly inside the file as cut came out, each exact.
+            let whole = (cut as usize - 24) / 1_016;
+            assert!(
+                got.len() >= whole && got.len() <= whole + 1,
+                "{} of {whole}",
+                got.len()
+            );
+            for (i, data) in got.iter().enumerate().take(whole) {
+                assert_eq!(data, &expected[i].data, "packet {i}");
+            }
+            assert!(matches!(reader.next_packet(), Ok(None)));
+        }
+    }
+
+    /// A cut that leaves the reader inside the last page (no fault) is still reported, at the
+    /// end of the map, from the file size.
+    #[test]
+    fn file_cut_inside_the_last_page_is_reported_at_the_end() {
+        let (bytes, _) = many_packet_pcap(4);
+        let file = TempFile::new("cut-tail.pcap", &bytes);
+        let mut reader = ReplayReader::open(&file.0).unwrap();
+        assert!(reader.is_mapped());
+        assert!(reader.next_packet().unwrap().is_some());
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&file.0)
+            .unwrap()
+            .set_len(2_000)
+            .unwrap();
+        let err = loop {
+            match reader.next_packet() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a cut file must not end cleanly"),
+                Err(err) => break err,
+            }
+        };
+        assert!(err.to_string().contains("got shorter"), "{err}");
+    }
+
+    /// A named pipe has no size: it is read through the buffer, with the same packets.
+    #[test]
+    fn fifo_is_read_not_mapped() {
+        let (bytes, expected) = three_packet_pcap(MAGIC_NS, false, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("capture.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED: mkfifo failed; the FIFO read was not tested");
+            return;
+        }
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::write(fifo, bytes).unwrap())
+        };
+        let mut reader = ReplayReader::open(&fifo).unwrap();
+        assert!(!reader.is_mapped());
+        let (packets, end) = read_all(&mut reader);
+        end.unwrap();
+        assert_eq!(packets, expected);
+        writer.join().unwrap();
+    }
+
+    /// A file larger than the drop-behind step reads whole through the map, and the progress
+    /// count follows the packets.
+    #[test]
+    fn large_mapped_file_reads_whole_across_drop_behind_steps() {
+        let (bytes, expected) = many_packet_pcap(20_000);
+        assert!(bytes.len() > 2 * map::DROP_BEHIND_BYTES);
+        let file = TempFile::new("large.pcap", &bytes);
+        let mut reader = ReplayReader::open(&file.0).unwrap();
+        assert!(reader.is_mapped());
+        let mut n = 0;
+        while let Some(rec) = reader.next_packet().unwrap() {
+            assert_eq!(rec.data, expected[n].data.as_slice(), "packet {n}");
+            n += 1;
+            assert!(reader.file_bytes_read() <= 24 + n as u64 * 1_016);
+        }
+        assert_eq!(n, expected.len());
+        assert_eq!(reader.file_bytes_read(), bytes.len() as u64);
     }
 }

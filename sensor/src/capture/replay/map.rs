@@ -1,0 +1,341 @@
+//! The memory-mapped source of `replay` (issue 14): an uncompressed regular capture file is
+//! mapped read-only and its records are read in place, with no copy out of the page cache.
+//!
+//! Contract:
+//! - **Bounded RSS.** Pages the reader has passed are dropped from the process every
+//!   [`DROP_BEHIND_BYTES`] (`MADV_DONTNEED`: the page-cache pages stay, only this process's
+//!   mapping of them goes), so the mapped pages resident in the process stay under about
+//!   twice that, plus the kernel's read-ahead, whatever the file size.
+//! - **No SIGBUS.** A file truncated while it is mapped makes any access past its new end raise
+//!   SIGBUS. A process-wide handler, installed once, recognises faults inside a registered map,
+//!   replaces the rest of that map with zero pages (so the access completes) and marks the map
+//!   as damaged; the reader checks the mark after touching each record and reports the file as
+//!   shrunk. Faults anywhere else go to the previous handler, or kill the process as before.
+//! - Only this module has `unsafe` code for the map: creating it, dropping pages and the handler,
+//!   each with the reason it is sound next to it.
+
+use std::ffi::c_void;
+use std::fs::File;
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+
+/// Bytes read between two drop-behind steps (each an `madvise` and an `fstat`). Smaller keeps
+/// fewer pages in the process; each step costs a system call and the page-table teardown.
+pub(super) const DROP_BEHIND_BYTES: usize = 8 << 20;
+
+/// Most files mapped at once in the process; a reader that finds no free slot reads instead.
+const GUARD_SLOTS: usize = 64;
+
+/// An uncompressed capture file mapped read-only, guarded against SIGBUS.
+pub(super) struct MappedFile {
+    /// The map of the whole file as it was when opened.
+    map: Mmap,
+    /// The file, to see whether it shrank.
+    file: File,
+    /// The guard slot of this map, cleared on drop before the map is unmapped.
+    slot: &'static GuardSlot,
+    /// Offset of the next unread byte.
+    pos: usize,
+    /// Pages before this offset were dropped from the process (page-aligned).
+    dropped: usize,
+    /// Page tables were filled (`MADV_POPULATE_READ`) up to this offset.
+    populated: usize,
+    /// Size of a page, a power of two.
+    page: usize,
+    /// The file was seen shorter than the map (by `fstat`).
+    shrunk: bool,
+}
+
+impl MappedFile {
+    /// Maps `file`, of `len` bytes (> 0; the caller checked it is a regular file), when the
+    /// SIGBUS guard is installed and a slot is free; gives the file back to be read otherwise.
+    #[allow(unsafe_code)] // Creating the map: see SAFETY below.
+    pub(super) fn new(file: File, len: u64) -> Result<MappedFile, File> {
+        let Some(len) = usize::try_from(len).ok().filter(|&l| l > 0) else {
+            return Err(file);
+        };
+        let Some(page) = guard_installed() else {
+            return Err(file);
+        };
+        let Some(slot) = GuardSlot::claim() else {
+            return Err(file);
+        };
+        // SAFETY: `Mmap` hands out `&[u8]` over memory another process may change or cut. A
+        // change to bytes we read gives wrong packets, not unsoundness: the bytes are plain
+        // `u8` with no invariant, and every parser checks every length it reads from them. A cut
+        // raises SIGBUS on access; the guard registered below (before any byte is read) turns
+        // that into zero pages and a mark the reader checks. The length is the file's size now,
+        // so nothing past the end of the file is mapped.
+        let map = match unsafe { memmap2::MmapOptions::new().len(len).map(&file) } {
+            Ok(map) => map,
+            Err(_) => {
+                slot.release();
+                return Err(file);
+            }
+        };
+        let start = map.as_ptr() as usize;
+        slot.register(start, start.saturating_add(map.len()));
+        // Read-ahead is a hint; a failure changes nothing but speed.
+        let _ = map.advise(Advice::Sequential);
+        let mut mapped = MappedFile {
+            map,
+            file,
+            slot,
+            pos: 0,
+            dropped: 0,
+            populated: 0,
+            page,
+            shrunk: false,
+        };
+        mapped.populate_ahead();
+        Ok(mapped)
+    }
+
+    /// The unread bytes, at most `limit` of them (the streaming reader's buffer bound, so that
+    /// both sources accept and reject the same blocks).
+    pub(super) fn window(&self, limit: usize) -> &[u8] {
+        let end = self.pos.saturating_add(limit).min(self.map.len());
+        self.map.get(self.pos..end).unwrap_or_default()
+    }
+
+    /// Offset of the next unread byte.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Marks `n` bytes read; drops pages behind and looks at the file size every
+    /// [`DROP_BEHIND_BYTES`].
+    pub(super) fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.map.len());
+        if self.pos - self.dropped >= DROP_BEHIND_BYTES {
+            self.drop_behind();
+        }
+    }
+
+    /// Reads one byte of every page of `range` (offsets from the start of the file) after the
+    /// first, which the parser already read, so that a cut file faults here, before the record
+    /// is handed out; `false` when the file shrank. The bytes read are the first of each page:
+    /// touching the record's last byte instead costs a cache miss on nearly every packet
+    /// (measured: 4 % of a replay), for a line the decoder seldom reads.
+    pub(super) fn touch(&self, range: std::ops::Range<usize>) -> bool {
+        let mut at = (range.start & !(self.page - 1)).saturating_add(self.page);
+        while at < range.end {
+            black_box(self.map.get(at).copied());
+            at = at.saturating_add(self.page);
+        }
+        !self.shrank()
+    }
+
+    /// Whether the file was found shorter than the map (a fault in it, or `fstat`).
+    pub(super) fn shrank(&self) -> bool {
+        self.shrunk || self.slot.faulted.load(Ordering::Acquire)
+    }
+
+    /// Looks at the file size now (at the end of the map: a cut that left the reader in the
+    /// zeroed tail of the last page raises no fault).
+    pub(super) fn check_size(&mut self) -> bool {
+        if self
+            .file
+            .metadata()
+            .is_ok_and(|m| m.len() < self.map.len() as u64)
+        {
+            self.shrunk = true;
+        }
+        !self.shrank()
+    }
+
+    #[allow(unsafe_code)] // MADV_DONTNEED: see SAFETY below.
+    fn drop_behind(&mut self) {
+        let upto = self.pos & !(self.page - 1);
+        if upto > self.dropped {
+            // SAFETY: MADV_DONTNEED on a shared read-only file map only removes this process's
+            // page-table entries; a later access maps the same file bytes again from the page
+            // cache (or zeros, where the guard replaced the pages), so no reference into the
+            // map ever sees its bytes change through this call. The range lies inside the map.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    self.dropped,
+                    upto - self.dropped,
+                )
+            };
+            self.dropped = upto;
+        }
+        self.check_size();
+        self.populate_ahead();
+    }
+
+    /// Fills the page tables of the next [`DROP_BEHIND_BYTES`] ahead of the reader in one
+    /// system call (`MADV_POPULATE_READ`, Linux 5.14): one fault per page costs more than
+    /// the copy `read` does. Pages not in the cache are read in here, as read-ahead would.
+    /// A failure (an older kernel, a file cut short: EFAULT rather than SIGBUS) changes
+    /// nothing but speed; the cut is then seen by the guard on access.
+    fn populate_ahead(&mut self) {
+        let target = self
+            .pos
+            .saturating_add(2 * DROP_BEHIND_BYTES)
+            .min(self.map.len());
+        let from = self.populated.max(self.dropped);
+        if target > from {
+            let _ = self
+                .map
+                .advise_range(Advice::PopulateRead, from, target - from);
+            self.populated = target;
+        }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // Unregistered before `map` is unmapped (fields drop after this).
+        self.slot.release();
+    }
+}
+
+/// One registered map: its address range and whether a fault hit it.
+struct GuardSlot {
+    /// Taken by a live `MappedFile`.
+    used: AtomicBool,
+    /// First address of the map; 0 while not registered. Written last, read first.
+    start: AtomicUsize,
+    /// One past the last address of the map.
+    end: AtomicUsize,
+    /// A SIGBUS hit this map; the rest of it now reads as zeros.
+    faulted: AtomicBool,
+}
+
+/// The registered maps, looked up by the SIGBUS handler (atomics only: signal-safe).
+static SLOTS: [GuardSlot; GUARD_SLOTS] = [const {
+    GuardSlot {
+        used: AtomicBool::new(false),
+        start: AtomicUsize::new(0),
+        end: AtomicUsize::new(0),
+        faulted: AtomicBool::new(false),
+    }
+}; GUARD_SLOTS];
+
+impl GuardSlot {
+    fn claim() -> Option<&'static GuardSlot> {
+        SLOTS.iter().find(|slot| {
+            slot.used
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
+    }
+
+    fn register(&self, start: usize, end: usize) {
+        self.faulted.store(false, Ordering::Release);
+        self.end.store(end, Ordering::Release);
+        self.start.store(start, Ordering::Release);
+    }
+
+    fn release(&self) {
+        self.start.store(0, Ordering::Release);
+        self.end.store(0, Ordering::Release);
+        self.used.store(false, Ordering::Release);
+    }
+}
+
+/// The handler that was there before ours, called for faults outside our maps.
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+/// Page size, read once when the handler is installed.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the SIGBUS handler once; the page size when it is in place, `None` if it could not
+/// be installed (the files are then read, not mapped).
+fn guard_installed() -> Option<usize> {
+    static INSTALLED: OnceLock<Option<usize>> = OnceLock::new();
+    *INSTALLED.get_or_init(install_guard)
+}
+
+#[allow(unsafe_code)] // sysconf and sigaction: see SAFETY below.
+fn install_guard() -> Option<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = usize::try_from(page).ok().filter(|p| p.is_power_of_two())?;
+    PAGE_SIZE.store(page, Ordering::Release);
+    // SAFETY: both structures are fully initialised (zeroed, then the fields we use set);
+    // `on_sigbus` has the signature SA_SIGINFO asks for and does only signal-safe work
+    // (atomics, mmap, sigaction). The previous action is saved before ours can run.
+    unsafe {
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigbus as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
+            return None;
+        }
+        let _ = PREVIOUS.set(previous);
+        if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0 {
+            return None;
+        }
+    }
+    Some(page)
+}
+
+/// The SIGBUS handler. A fault inside a registered map (its file was cut): map zero pages over
+/// the rest of it, mark it, and return so the access completes. Any other fault: the previous
+/// handler, or the default action (the process dies, as without us).
+#[allow(unsafe_code)] // A signal handler: see SAFETY below.
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; si_addr is the
+    // faulting address for SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let page = PAGE_SIZE.load(Ordering::Acquire);
+    for slot in &SLOTS {
+        let start = slot.start.load(Ordering::Acquire);
+        let end = slot.end.load(Ordering::Acquire);
+        if start == 0 || page == 0 || addr < start || addr >= end {
+            continue;
+        }
+        let from = addr & !(page - 1);
+        // SAFETY: [from, end) lies inside a live map (registered until its owner drops it, and
+        // only its owner's thread reads it, so it cannot be unmapped under us). MAP_FIXED
+        // replaces those pages with private zero pages, readable like the file pages were, so
+        // the faulting read completes and reads 0; the owner's munmap later frees them.
+        let zeros = unsafe {
+            libc::mmap(
+                from as *mut c_void,
+                end - from,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if zeros != libc::MAP_FAILED {
+            slot.faulted.store(true, Ordering::Release);
+            return;
+        }
+        break;
+    }
+    // SAFETY: calls the saved handler with the arguments the kernel gave us, in the form its
+    // flags declare; or restores the default action, after which the faulting access is
+    // retried and the process ends as it would have without this handler.
+    unsafe {
+        match PREVIOUS.get() {
+            Some(prev)
+                if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN =>
+            {
+                if prev.sa_flags & libc::SA_SIGINFO != 0 {
+                    let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                        std::mem::transmute(prev.sa_sigaction);
+                    handler(sig, info, ctx);
+                } else {
+                    let handler: extern "C" fn(libc::c_int) =
+                        std::mem::transmute(prev.sa_sigaction);
+                    handler(sig);
+                }
+            }
+            _ => {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &default, std::ptr::null_mut());
+            }
+        }
+    }
+}
