@@ -14,6 +14,9 @@
 //! - `evasion-low-and-slow`: one copy a minute for 26 minutes.
 //! - `evasion-truncated-64`: copies cut to 64 bytes after the VXLAN header (AWS
 //!   `PacketLength`).
+//! - `evasion-one-direction`: only the mirrored host's outbound packets are copied.
+//! - `evasion-natt-port`: a VXLAN mirror on UDP 4500 (IPsec NAT-T) from and to 4500, with
+//!   NAT-T keep-alives on the same ports, beside a real ESP-in-UDP peer and its keep-alives.
 //!
 //! As everywhere in the generator, the shape (hosts, counts, ids, times) is fixed here and the
 //! seed only picks values (ports, sequence numbers, payload bytes, the workload's jitter), so
@@ -25,7 +28,10 @@ use etherparse::{IpFragOffset, Ipv4Header};
 use rand_chacha::ChaCha8Rng;
 
 use super::conversation::TimedFrame;
-use super::encap::{Encap, EncapKind, EncapStack};
+use rand::Rng;
+
+use super::encap::{Encap, EncapKind, EncapStack, SourcePort};
+use super::extraneous_scenarios::udp_frame;
 use super::frame::{Frame, LinkTags};
 use super::scenarios::{ScenarioFn, standard_workload};
 use super::timeline::Timeline;
@@ -62,6 +68,16 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
         description: "A VXLAN mirror whose copies are cut to 64 bytes after the tunnel \
                       header (AWS PacketLength)",
     },
+    ScenarioInfo {
+        name: "evasion-one-direction",
+        description: "A VXLAN mirror copying only the mirrored host's outbound packets, \
+                      the originals not on the capture",
+    },
+    ScenarioInfo {
+        name: "evasion-natt-port",
+        description: "A VXLAN mirror on UDP 4500 (NAT-T) with NAT-T keep-alives, beside an \
+                      ESP-in-UDP peer and its keep-alives",
+    },
 ];
 
 /// The builder of scenario `name`, if it is one of these.
@@ -73,6 +89,8 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "evasion-collector-spread" => collector_spread,
         "evasion-low-and-slow" => low_and_slow,
         "evasion-truncated-64" => truncated_64,
+        "evasion-one-direction" => one_direction,
+        "evasion-natt-port" => natt_port,
         _ => return None,
     };
     Some(builder)
@@ -271,4 +289,94 @@ fn truncated_64(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
         &frames,
         vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR)).with_payload_limit(64),
     )
+}
+
+/// 15 mirror packets, VNI 100: the workload frames sent by the mirrored host (10.10.0.5 or
+/// 2001:db8:10::5): the DNS query, 6 + 6 TCP segments of the two GETs, two echo requests.
+/// Neither the replies nor the originals are on the capture.
+fn one_direction(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let host_v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 5));
+    let frames: Vec<TimedFrame> = standard_workload(rng)?
+        .into_iter()
+        .filter(|timed| {
+            let src = timed.frame.flow.src_ip;
+            src == IpAddr::V4(SOURCE) || src == host_v6
+        })
+        .collect();
+    mirror_all(
+        rng,
+        &frames,
+        vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR)),
+    )
+}
+
+/// IPsec NAT traversal port (RFC 3948).
+const NATT_PORT: u16 = 4500;
+
+/// 26 mirror packets, VNI 100, from 10.10.0.5:4500 to 203.0.113.50:4500, and on the same
+/// ports a NAT-T keep-alive (one byte 0xFF, RFC 3948 §2.3) every 250 ms from 0 s (7). Beside
+/// it a real NAT-T peer: 10.10.0.7:4500 and the VPN gateway 198.51.100.4:4500 exchange 6
+/// ESP-in-UDP packets each way (a non-zero SPI, a sequence number, 64 to 200 random bytes),
+/// 100 ms apart from 0.05 s, and each side sends a keep-alive at 0.02 s (2). 26 + 7 + 12 + 2 =
+/// 47 packets.
+fn natt_port(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    const MS: u64 = 1_000;
+    let frames = standard_workload(rng)?;
+    let layer = vxlan(100, IpAddr::V4(SOURCE), IpAddr::V4(COLLECTOR))
+        .with_src_port(SourcePort::Fixed(NATT_PORT))
+        .with_dst_port(NATT_PORT);
+    let mut timeline = mirror_all(rng, &frames, layer)?;
+    let mut ip_id: u16 = rng.random();
+    for i in 0..7u64 {
+        timeline.push(
+            i * 250 * MS,
+            udp_frame(
+                (SOURCE, NATT_PORT),
+                (COLLECTOR, NATT_PORT),
+                &mut ip_id,
+                &[0xff],
+            )?,
+        );
+    }
+    let client = Ipv4Addr::new(10, 10, 0, 7);
+    let gateway = Ipv4Addr::new(198, 51, 100, 4);
+    let mut gateway_ip_id: u16 = rng.random();
+    // Each direction has its own security association (SPI) and sequence numbers.
+    let spi_out: u32 = rng.random_range(0x100..=u32::MAX);
+    let spi_in: u32 = rng.random_range(0x100..=u32::MAX);
+    for i in 0..6u32 {
+        let at = 50 * MS + u64::from(i) * 100 * MS;
+        for (from, to, spi, id, delay) in [
+            (client, gateway, spi_out, &mut ip_id, 0),
+            (gateway, client, spi_in, &mut gateway_ip_id, 20 * MS),
+        ] {
+            let mut esp = spi.to_be_bytes().to_vec();
+            esp.extend((i + 1).to_be_bytes());
+            let len = rng.random_range(64..=200);
+            esp.extend((0..len).map(|_| rng.random::<u8>()));
+            timeline.push(
+                at + delay,
+                udp_frame((from, NATT_PORT), (to, NATT_PORT), id, &esp)?,
+            );
+        }
+    }
+    timeline.push(
+        20 * MS,
+        udp_frame(
+            (client, NATT_PORT),
+            (gateway, NATT_PORT),
+            &mut ip_id,
+            &[0xff],
+        )?,
+    );
+    timeline.push(
+        20 * MS + 1,
+        udp_frame(
+            (gateway, NATT_PORT),
+            (client, NATT_PORT),
+            &mut gateway_ip_id,
+            &[0xff],
+        )?,
+    );
+    Ok(timeline)
 }
