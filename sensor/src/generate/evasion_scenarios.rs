@@ -20,6 +20,8 @@
 //! - `evasion-beacon-jitter`: a beacon whose intervals vary by ±60 %, beyond the scoring's
 //!   tolerance, beside the same beacon at ±20 %.
 //! - `evasion-beacon-alternating`: a beacon whose request alternates between two fixed sizes.
+//! - `evasion-ttl-injection`: TCP segments injected into a connection with a TTL chosen to
+//!   expire before the client (one hop left at the sensor).
 //!
 //! As everywhere in the generator, the shape (hosts, counts, ids, times) is fixed here and the
 //! seed only picks values (ports, sequence numbers, payload bytes, the workload's jitter), so
@@ -28,13 +30,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{IpFragOffset, Ipv4Header};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::conversation::TimedFrame;
-use rand::Rng;
 
 use super::encap::{Encap, EncapKind, EncapStack, SourcePort};
-use super::extraneous_scenarios::udp_frame;
+use super::extraneous_scenarios::{ACK, Client, Conn, DATA, FIN, RTT_US, SYN, Server, udp_frame};
 use super::frame::{Frame, LinkTags};
 use super::scenarios::{ScenarioFn, standard_workload};
 use super::timeline::Timeline;
@@ -91,6 +93,11 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
         description: "A UDP beacon every 60 s whose requests alternate between 120 and 480 \
                       payload bytes",
     },
+    ScenarioInfo {
+        name: "evasion-ttl-injection",
+        description: "An out-of-window segment and an ACK of unseen data injected into a TCP \
+                      connection with one hop of TTL left",
+    },
 ];
 
 /// The builder of scenario `name`, if it is one of these.
@@ -106,6 +113,7 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "evasion-natt-port" => natt_port,
         "evasion-beacon-jitter" => beacon_jitter,
         "evasion-beacon-alternating" => beacon_alternating,
+        "evasion-ttl-injection" => ttl_injection,
         _ => return None,
     };
     Some(builder)
@@ -500,6 +508,109 @@ fn beacon_alternating(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
         &[120, 480],
     )?;
     Ok(timeline)
+}
+
+/// TTL of the server's genuine packets at the sensor (a distant host).
+const SERVER_TTL: u8 = 52;
+/// TTL of the injected packets at the sensor: the next router drops them.
+const INJECTED_TTL: u8 = 1;
+
+/// `frame` (Ethernet, untagged IPv4) with its TTL set to `ttl` and the header checksum
+/// recomputed.
+fn with_ttl(mut frame: Vec<u8>, ttl: u8) -> Result<Vec<u8>, GenerateError> {
+    const IP: usize = 14;
+    let bad = || GenerateError::build("TTL", "not an untagged IPv4 frame");
+    let ihl = usize::from(frame.get(IP).ok_or_else(bad)? & 0x0f) * 4;
+    if ihl < 20 {
+        return Err(bad());
+    }
+    let header = frame.get_mut(IP..IP + ihl).ok_or_else(bad)?;
+    header[8] = ttl;
+    header[10..12].copy_from_slice(&[0, 0]);
+    let sum = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let checksum = !(((folded & 0xffff) + (folded >> 16)) as u16);
+    header[10..12].copy_from_slice(&checksum.to_be_bytes());
+    Ok(frame)
+}
+
+/// Two connections from client 10.30.0.10 (TTL 64 at the sensor) to server 192.0.2.30:443
+/// (TTL 52), each a handshake, four request/response exchanges 1 s apart and a close (18
+/// packets), the second starting at 10 s. After the first exchange of each the attacker,
+/// spoofing the server, injects one segment with TTL 1: into the first a 200-byte segment
+/// 100000000 bytes beyond the server's sequence (`out_of_window`), into the second an ACK
+/// 50000 bytes beyond the client's data, the client going on below it (`ack_unseen_data`).
+/// (Apart, because a held out-of-window segment leaves no room in its flow's state to judge
+/// a later acknowledgement.) 2 × 19 = 38 packets.
+fn ttl_injection(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let mut tl = Timeline::new();
+    injected_connection(rng, &mut tl, 1_000_000, true)?;
+    injected_connection(rng, &mut tl, 10_000_000, false)?;
+    Ok(tl)
+}
+
+/// One connection of [`ttl_injection`] from `start_us`, with the out-of-window segment
+/// injected (`out_of_window`) or the ACK of unseen data.
+fn injected_connection(
+    rng: &mut ChaCha8Rng,
+    tl: &mut Timeline,
+    start_us: u64,
+    out_of_window: bool,
+) -> Result<(), GenerateError> {
+    const S: u64 = 1_000_000;
+    let mut conn = Conn::new(
+        rng,
+        Ipv4Addr::new(10, 30, 0, 10),
+        Ipv4Addr::new(192, 0, 2, 30),
+        443,
+    );
+    // Every server frame arrives with the distant server's TTL.
+    let push = |tl: &mut Timeline, at: u64, frame: Vec<u8>, from_server: bool| {
+        let frame = if from_server {
+            with_ttl(frame, SERVER_TTL)?
+        } else {
+            frame
+        };
+        tl.push(at, frame);
+        Ok::<(), GenerateError>(())
+    };
+    let t = start_us;
+    let c = conn.send(rng, Client, SYN, 0)?;
+    push(tl, t, c, false)?;
+    let s = conn.send(rng, Server, SYN | ACK, 0)?;
+    push(tl, t + RTT_US, s, true)?;
+    let c = conn.send(rng, Client, ACK, 0)?;
+    push(tl, t + RTT_US + 100, c, false)?;
+    for i in 0..4u64 {
+        let at = t + S + i * S;
+        let request = conn.send(rng, Client, DATA, 300)?;
+        push(tl, at, request, false)?;
+        let response = conn.send(rng, Server, DATA, 900)?;
+        push(tl, at + RTT_US, response, true)?;
+        let ack = conn.send(rng, Client, ACK, 0)?;
+        push(tl, at + RTT_US + 100, ack, false)?;
+        if i == 0 {
+            let forged = if out_of_window {
+                let seq = conn.server.seq.wrapping_add(100_000_000);
+                conn.craft(rng, Server, DATA, seq, conn.server.ack, 200)?
+            } else {
+                let ack = conn.client.seq.wrapping_add(50_000);
+                conn.craft(rng, Server, ACK, conn.server.seq, ack, 0)?
+            };
+            tl.push(at + S / 2, with_ttl(forged, INJECTED_TTL)?);
+        }
+    }
+    let at = t + 5 * S;
+    let c = conn.send(rng, Client, FIN | ACK, 0)?;
+    push(tl, at, c, false)?;
+    let s = conn.send(rng, Server, FIN | ACK, 0)?;
+    push(tl, at + RTT_US, s, true)?;
+    let c = conn.send(rng, Client, ACK, 0)?;
+    push(tl, at + RTT_US + 100, c, false)?;
+    Ok(())
 }
 
 #[cfg(test)]
