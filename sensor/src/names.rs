@@ -3,8 +3,11 @@
 //!
 //! The capture thread writes ([`NameCache::observe_response`], once per DNS response); the
 //! workers read ([`NameCache::lookup`]) only when they write an alert, never per packet.
-//! Bounded by construction: a set-associative array of [`WAYS`] slots per set, allocated once
-//! in [`NameCache::new`]; a new address takes a free slot of its set or replaces the one seen
+//! Bounded by construction: a set-associative array of [`WAYS`] slots per set, sized once in
+//! [`NameCache::new`] and allocated a chunk of [`CHUNK_SETS`] sets at a time, the first time an
+//! answer lands in the chunk (a capture with a few answers costs a few chunks, not the whole
+//! cache, 6 MiB for the pipeline's 65,536 addresses; the set an address hashes to does not
+//! depend on that); the query table is allocated by the first query; a new address takes a free slot of its set or replaces the one seen
 //! longest ago (counted in [`NameCacheStats::evicted`]). A name is kept in a fixed buffer of
 //! [`NAME_CAP`] bytes; a longer one keeps its *last* bytes (the suffix that allowlists match).
 //! Each set has its own mutex, so the writer and a reader meet only on one set, briefly.
@@ -26,8 +29,8 @@
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use flowtable::key::{addr_to_ip, ip_to_addr};
 use flowtable::{Duration, Timestamp};
@@ -78,16 +81,26 @@ pub const WAYS: usize = 4;
 /// Bytes of a name kept (the end of a longer name).
 pub const NAME_CAP: usize = 64;
 
+/// Sets allocated together (about 6 KiB: a chunk is a page or two).
+pub const CHUNK_SETS: usize = 16;
+
+/// One set: its slots under their mutex.
+type NameSet = Mutex<[NameSlot; WAYS]>;
+
 /// A bounded IP → name cache shared by the capture thread (writer) and the workers (readers).
 #[derive(Debug)]
 pub struct NameCache {
-    sets: Box<[Mutex<[NameSlot; WAYS]>]>,
+    /// The sets, a chunk of [`CHUNK_SETS`] at a time (the last chunk may be shorter);
+    /// a chunk is allocated by the first answer that lands in it, and never freed.
+    chunks: Box<[OnceLock<Box<[NameSet]>>]>,
+    /// Sets in all (the hash picks one of them).
+    n_sets: usize,
     hasher: foldhash::quality::RandomState,
     answers: AtomicU64,
     evicted: AtomicU64,
     /// Queries waiting for their answers (written and read by the capture thread only; the
-    /// mutex is never contended).
-    queries: Mutex<Box<[PendingQuery]>>,
+    /// mutex is never contended). Empty until the first query, then [`QUERY_SLOTS`] long.
+    queries: Mutex<Vec<PendingQuery>>,
     unsolicited: AtomicU64,
     over_limit: AtomicU64,
     /// Servers whose answers teach (empty: any). Read by the capture thread once per DNS
@@ -165,11 +178,14 @@ impl NameCache {
     pub fn new(capacity: usize) -> NameCache {
         let n_sets = capacity.div_ceil(WAYS).max(1);
         NameCache {
-            sets: (0..n_sets).map(|_| Mutex::new([FREE_SLOT; WAYS])).collect(),
+            chunks: (0..n_sets.div_ceil(CHUNK_SETS))
+                .map(|_| OnceLock::new())
+                .collect(),
+            n_sets,
             hasher: foldhash::quality::RandomState::default(),
             answers: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
-            queries: Mutex::new(vec![PendingQuery::default(); QUERY_SLOTS].into_boxed_slice()),
+            queries: Mutex::new(Vec::new()),
             unsolicited: AtomicU64::new(0),
             over_limit: AtomicU64::new(0),
             resolvers: Mutex::new(Vec::new()),
@@ -222,6 +238,10 @@ impl NameCache {
         };
         let slot = self.query_slot(&q);
         if let Ok(mut queries) = self.queries.lock() {
+            if queries.is_empty() {
+                // The first query of the run: the table's one allocation.
+                queries.resize(QUERY_SLOTS, PendingQuery::default());
+            }
             if let Some(s) = queries.get_mut(slot) {
                 *s = q;
             }
@@ -339,15 +359,41 @@ impl NameCache {
         matches
     }
 
-    fn set_of(&self, addr: &[u8; 16]) -> Option<&Mutex<[NameSlot; WAYS]>> {
+    /// The chunk and the set within it that `addr` belongs to.
+    fn set_index(&self, addr: &[u8; 16]) -> (usize, usize) {
         let h = self.hasher.hash_one(addr);
-        let idx = ((u128::from(h) * self.sets.len() as u128) >> 64) as usize;
-        self.sets.get(idx)
+        let idx = ((u128::from(h) * self.n_sets as u128) >> 64) as usize;
+        (idx / CHUNK_SETS, idx % CHUNK_SETS)
+    }
+
+    /// The set of `addr`, if an answer ever allocated its chunk (otherwise it holds nothing).
+    fn set_of(&self, addr: &[u8; 16]) -> Option<&NameSet> {
+        let (chunk, set) = self.set_index(addr);
+        self.chunks.get(chunk)?.get()?.get(set)
+    }
+
+    /// The set of `addr`, its chunk allocated now if it was not yet.
+    fn set_for_insert(&self, addr: &[u8; 16]) -> Option<&NameSet> {
+        let (chunk, set) = self.set_index(addr);
+        let sets = self.chunks.get(chunk)?.get_or_init(|| {
+            let len = self
+                .n_sets
+                .saturating_sub(chunk * CHUNK_SETS)
+                .min(CHUNK_SETS);
+            (0..len).map(|_| Mutex::new([FREE_SLOT; WAYS])).collect()
+        });
+        sets.get(set)
+    }
+
+    /// Chunks of sets allocated so far, and in all.
+    pub fn chunks_allocated(&self) -> (usize, usize) {
+        let allocated = self.chunks.iter().filter(|c| c.get().is_some()).count();
+        (allocated, self.chunks.len())
     }
 
     fn insert(&self, ip: IpAddr, name: CachedName, seen: Timestamp) {
         let addr = ip_to_addr(ip);
-        let Some(Ok(mut set)) = self.set_of(&addr).map(|m| m.lock()) else {
+        let Some(Ok(mut set)) = self.set_for_insert(&addr).map(|m| m.lock()) else {
             return;
         };
         self.answers.fetch_add(1, Ordering::Relaxed);
@@ -432,6 +478,44 @@ mod tests {
         cache.observe_query(&query_ends(), &dns_message(id, name, None).unwrap(), at);
         let msg = dns_message(id, name, Some(answer)).unwrap();
         cache.observe_response(&answer_ends(), &msg, at);
+    }
+
+    /// Issue 14: a new cache touches none of its sets; an answer allocates the one chunk it
+    /// lands in, a lookup none; the chunks cover every set of the capacity.
+    #[test]
+    fn sets_are_allocated_a_chunk_at_a_time_by_answers() {
+        let cache = NameCache::new(65_536);
+        let all = 65_536usize.div_ceil(WAYS).div_ceil(CHUNK_SETS);
+        assert_eq!(cache.chunks_allocated(), (0, all));
+        assert!(cache.queries.lock().unwrap().is_empty());
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(cache.lookup(a, t(9)), None);
+        assert_eq!(
+            cache.chunks_allocated(),
+            (0, all),
+            "a lookup allocates nothing"
+        );
+        resolve(&cache, 1, "beacon.example.com", a, t(1));
+        assert_eq!(cache.chunks_allocated(), (1, all));
+        assert_eq!(cache.queries.lock().unwrap().len(), QUERY_SLOTS);
+        assert_eq!(
+            cache.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
+        // A cache smaller than a chunk has one, as long as its sets.
+        let small = NameCache::new(WAYS * 3);
+        resolve(&small, 1, "beacon.example.com", a, t(1));
+        assert_eq!(small.chunks_allocated(), (1, 1));
+        let len = small
+            .chunks
+            .first()
+            .and_then(OnceLock::get)
+            .map(|c| c.len());
+        assert_eq!(len, Some(3));
+        assert_eq!(
+            small.lookup(a, t(2)).unwrap().as_str(),
+            Some("beacon.example.com")
+        );
     }
 
     #[test]

@@ -404,6 +404,15 @@ fn wait_events(path: &Path, event_type: &str, n: usize, timeout: Duration) -> Ve
     }
 }
 
+/// Sends `pcap` once more and waits for its tunnel session to end: the `n`-th `tunnel`
+/// record, with every record so far.
+fn replay_session(link: &Link, pcap: &Path, out: &Path, n: usize) -> Vec<Value> {
+    link.send(pcap, &[]);
+    let tunnels = wait_events(out, "tunnel", n, Duration::from_secs(20));
+    assert_eq!(tunnels.len(), n, "tunnel session {n} never ended");
+    tunnels
+}
+
 /// Issue 6: SIGHUP applies a valid configuration to the running sensor. A mirror to a
 /// collector approved nowhere alerts; after a SIGHUP with a file approving that collector,
 /// a new session of the same mirror is recorded `approved: true` with no new alert, and the
@@ -424,9 +433,7 @@ fn sighup_applies_a_valid_configuration() {
     let link = Link::new();
     let mut sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
 
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 1, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 1, "the first session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 1);
     assert_eq!(tunnels[0]["approved"], false, "{}", tunnels[0]);
     assert_eq!(tunnels[0]["packets"], 26, "{}", tunnels[0]);
     let alerts = of_type(&read_events(&out), "alert").len();
@@ -451,9 +458,7 @@ fn sighup_applies_a_valid_configuration() {
         "no restart-only warning: {:#?}",
         sensor.stderr_lines
     );
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 2, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 2, "the second session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 2);
     assert_eq!(tunnels[1]["approved"], true, "{}", tunnels[1]);
     assert_eq!(tunnels[1]["classification"]["class"], "mirror");
     assert_ne!(tunnels[1]["tunnel"]["link"], tunnels[0]["tunnel"]["link"]);
@@ -475,9 +480,7 @@ fn sighup_applies_a_valid_configuration() {
         refused.contains(config.to_str().unwrap()) && refused.contains("[flows] capacity"),
         "the error names neither file nor key: {refused}"
     );
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 3, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 3, "the third session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 3);
     assert_eq!(tunnels[2]["approved"], true, "{}", tunnels[2]);
 
     let (code, stderr) = sensor.stop();
@@ -914,9 +917,7 @@ fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
     );
 
     // 1. No record explains the mirror.
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 1, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 1, "the first session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 1);
     assert_eq!(tunnels[0]["approved"], false, "{}", tunnels[0]);
     let alerts = of_type(&read_events(&out), "alert")
         .into_iter()
@@ -956,9 +957,7 @@ fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
     std::thread::sleep(Duration::from_millis(1_500));
     append(rest);
     std::thread::sleep(Duration::from_secs(3));
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 2, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 2, "the second session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 2);
     assert_eq!(tunnels[1]["approved"], true, "{}", tunnels[1]);
     assert_eq!(
         tunnels[1]["control"]["session_id"], "tms-00000000000000042",
@@ -976,9 +975,7 @@ fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
         "{:#?}",
         sensor.stderr_lines
     );
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 3, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 3, "the third session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 3);
     assert_eq!(tunnels[2]["approved"], true, "{}", tunnels[2]);
 
     // 4. Rotation: the old file is renamed, the new one holds the delete.
@@ -994,9 +991,12 @@ fn audit_files_are_followed_and_a_reload_keeps_their_approvals() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    link.send(&pcap, &[]);
-    let tunnels = wait_events(&out, "tunnel", 4, Duration::from_secs(20));
-    assert_eq!(tunnels.len(), 4, "the fourth session never ended");
+    let tunnels = replay_session(&link, &pcap, &out, 4);
+    assert_eq!(
+        tunnels[3]["control"]["session_id"], "tms-00000000000000042",
+        "the stream after the delete is the deleted session's: {}",
+        tunnels[3]
+    );
 
     let (code, stderr) = sensor.stop();
     assert_eq!(code, Some(0), "{stderr:#?}");

@@ -12,6 +12,7 @@
 //! in `responseElements`. On the wire AWS mirrors are VXLAN (UDP 4789) whose VNI is the
 //! session's `VirtualNetworkId` (random when not set).
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::text::{as_text, at, find, find_str, find_u32, parse_rfc3339};
@@ -66,12 +67,50 @@ const EVENTS: [(&str, Action, Object); 12] = [
     ),
 ];
 
-/// Reads one CloudTrail record.
+/// The parts of a CloudTrail record that are read. The reader's first pass over a record
+/// (`text.rs`) keeps the bytes of these fields, so a relevant record is built from them alone:
+/// the keys nobody reads (`tlsDetails`, `eventID`, `requestID`...) are never built, and the
+/// record is not parsed a second time. Scalars are kept as JSON values so a
+/// record of an unexpected shape is judged field by field, not refused whole; the request and
+/// response stay JSON because their shape differs between API versions.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Record {
+    #[serde(rename = "eventName")]
+    pub(crate) event_name: Value,
+    #[serde(rename = "eventSource")]
+    pub(crate) event_source: Value,
+    #[serde(rename = "eventTime")]
+    pub(crate) event_time: Value,
+    #[serde(rename = "requestParameters")]
+    pub(crate) request: Value,
+    #[serde(rename = "responseElements")]
+    pub(crate) response: Value,
+    #[serde(rename = "userIdentity")]
+    pub(crate) identity: Value,
+    #[serde(rename = "sourceIPAddress")]
+    pub(crate) source_ip: Value,
+    #[serde(rename = "userAgent")]
+    pub(crate) user_agent: Value,
+    #[serde(rename = "recipientAccountId")]
+    pub(crate) account: Value,
+    #[serde(rename = "awsRegion")]
+    pub(crate) region: Value,
+    #[serde(rename = "errorCode")]
+    pub(crate) error_code: Value,
+}
+
+/// Reads one CloudTrail record already parsed (the `detail` of an EventBridge event).
 pub(crate) fn parse(v: &Value, loc: &Location) -> Result<Parsed, String> {
-    let Some(name) = v.get("eventName").and_then(Value::as_str) else {
+    let record = Record::deserialize(v).map_err(|e| format!("not a CloudTrail record: {e}"))?;
+    parse_record(&record, loc)
+}
+
+pub(crate) fn parse_record(v: &Record, loc: &Location) -> Result<Parsed, String> {
+    let Some(name) = v.event_name.as_str() else {
         return Err("no eventName".to_owned());
     };
-    if let Some(source) = v.get("eventSource").and_then(Value::as_str) {
+    if let Some(source) = v.event_source.as_str() {
         if source != "ec2.amazonaws.com" {
             return Ok(Parsed::Ignored);
         }
@@ -80,13 +119,12 @@ pub(crate) fn parse(v: &Value, loc: &Location) -> Result<Parsed, String> {
         return Ok(Parsed::Ignored);
     };
     let time = v
-        .get("eventTime")
-        .and_then(Value::as_str)
+        .event_time
+        .as_str()
         .ok_or_else(|| format!("{name}: no eventTime"))?;
     let time = parse_rfc3339(time).ok_or_else(|| format!("{name}: bad eventTime {time:?}"))?;
     let mut c = MirrorChange::new(Provider::Aws, operation, action, object, time, loc.clone());
-    let request = v.get("requestParameters").unwrap_or(&Value::Null);
-    let response = v.get("responseElements").unwrap_or(&Value::Null);
+    let (request, response) = (&v.request, &v.response);
     let field = |key: &str| find_str(request, key).or_else(|| find_str(response, key));
     let number = |key: &str| find_u32(request, key).or_else(|| find_u32(response, key));
     match object {
@@ -114,7 +152,7 @@ pub(crate) fn parse(v: &Value, loc: &Location) -> Result<Parsed, String> {
             c.filter = field("trafficMirrorFilterId");
         }
     }
-    let identity = v.get("userIdentity").unwrap_or(&Value::Null);
+    let identity = &v.identity;
     c.actor_type = at(identity, &["type"]).map(str::to_owned);
     c.actor = at(identity, &["arn"])
         .or_else(|| at(identity, &["principalId"]))
@@ -122,13 +160,12 @@ pub(crate) fn parse(v: &Value, loc: &Location) -> Result<Parsed, String> {
         .map(str::to_owned);
     c.access_key = at(identity, &["accessKeyId"]).map(str::to_owned);
     c.session_issuer = at(identity, &["sessionContext", "sessionIssuer", "arn"]).map(str::to_owned);
-    c.actor_ip = at(v, &["sourceIPAddress"]).map(str::to_owned);
-    c.user_agent = at(v, &["userAgent"]).map(str::to_owned);
-    c.account = at(v, &["recipientAccountId"])
-        .or_else(|| at(identity, &["accountId"]))
-        .map(str::to_owned);
-    c.region = at(v, &["awsRegion"]).map(str::to_owned);
-    c.error = v.get("errorCode").and_then(as_text);
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    c.actor_ip = text(&v.source_ip);
+    c.user_agent = text(&v.user_agent);
+    c.account = text(&v.account).or_else(|| at(identity, &["accountId"]).map(str::to_owned));
+    c.region = text(&v.region);
+    c.error = as_text(&v.error_code);
     // A failed call has no response; the target of a failed session is still in the request.
     if c.session_id.is_none() && action != Action::Create {
         c.session_id = find(request, "trafficMirrorSessionId").and_then(as_text);

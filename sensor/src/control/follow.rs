@@ -133,39 +133,39 @@ impl Follower {
             })
             .collect();
         self.changes.extend(out.changes);
-        let inv = ControlInventory::build(
-            self.changes.clone(),
-            &self.assets,
-            config,
-            &self.records,
-            self.records_configured,
-        );
+        let inv = self.inventory(config);
         write_judgement_alerts_where(&inv, sink, |c| {
             new.iter().any(|(f, u, i)| {
                 *f == c.location.file && *u == c.location.unit && *i == c.location.index
             })
         })?;
         sink.flush()?;
-        let mut applied = config.clone();
-        let entries = inv.approved_wire_entries();
-        if let Ok(mut c) = self.correlator.lock() {
-            c.replace_inventory(inv);
-        }
         // The pipeline's configuration is the file's plus what the control plane approves.
-        applied.mirror.inventory.extend(entries);
+        let mut applied = config.clone();
+        applied.mirror.inventory.extend(self.hand_over(inv));
         Ok(Some(applied))
     }
 
     /// Builds the inventory of every change read so far again under `config` (a reload),
     /// hands it to the correlator, and returns the streams it approves on the wire.
     pub fn rejudge(&mut self, config: &Config) -> Vec<crate::config::InventoryEntry> {
-        let inv = ControlInventory::build(
+        let inv = self.inventory(config);
+        self.hand_over(inv)
+    }
+
+    /// The inventory of every change read so far, judged under `config`.
+    fn inventory(&self, config: &Config) -> ControlInventory {
+        ControlInventory::build(
             self.changes.clone(),
             &self.assets,
             config,
             &self.records,
             self.records_configured,
-        );
+        )
+    }
+
+    /// Gives `inv` to the correlator; returns the streams it approves on the wire.
+    fn hand_over(&mut self, inv: ControlInventory) -> Vec<crate::config::InventoryEntry> {
         let entries = inv.approved_wire_entries();
         if let Ok(mut c) = self.correlator.lock() {
             c.replace_inventory(inv);

@@ -739,30 +739,90 @@ struct Pair {
     keepalive: KeepaliveBeats,
 }
 
-/// Fixed-capacity pair table: a slab, a free list and a seeded hash index, all allocated at
-/// construction.
+/// Fixed-capacity pair table: a slab, a free list and a seeded hash index.
+///
+/// The slab and the free list are reserved for the capacity at construction (address space,
+/// no page touched) and filled on demand: a slot is pushed the first time it is needed, so a
+/// short capture pays for the pairs it has, not for the capacity. Slots are handed out in the
+/// order a full free list would give them (released slots last in first out, then the lowest
+/// never used), so which slot a pair gets, and therefore eviction, does not depend on that.
+/// The index starts small and doubles with the live pairs up to the capacity (as the flow
+/// table's does); it allocates only when the table reaches a new peak of live pairs.
 struct PairTable {
     slots: Vec<Pair>,
+    /// Released slots (never a slot not yet pushed).
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: foldhash::quality::RandomState,
+    /// Hard cap on slots.
+    capacity: usize,
     evict_hand: usize,
     expire_hand: usize,
     len: usize,
 }
 
+/// Pairs the index of a new [`PairTable`] holds before its first growth.
+const INITIAL_INDEX_PAIRS: usize = 256;
+
+/// Index buckets' room per live pair: the index stays at most half full.
+const INDEX_SLACK: usize = 2;
+
 impl PairTable {
     fn new(capacity: usize) -> PairTable {
         let capacity = capacity.max(1);
         PairTable {
-            slots: vec![Pair::default(); capacity],
-            free: (0..capacity as u32).rev().collect(),
-            index: HashTable::with_capacity(capacity),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity.min(INITIAL_INDEX_PAIRS) * INDEX_SLACK),
             hasher: foldhash::quality::RandomState::default(),
+            capacity,
             evict_hand: 0,
             expire_hand: 0,
             len: 0,
         }
+    }
+
+    /// Whether every slot holds a live pair (a new one needs an eviction first).
+    fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() >= self.capacity
+    }
+
+    /// A vacant slot: the last released, else the next never used (pushed now; `new`
+    /// reserved the room, so this never reallocates). `None` when the table is full.
+    fn take_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.free.pop() {
+            return Some(i as usize);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(Pair::default());
+            return Some(self.slots.len() - 1);
+        }
+        None
+    }
+
+    /// Doubles the index when `live` pairs would fill more than half of its buckets' room,
+    /// up to twice the capacity (the flow table's rule: at half load, removals' tombstones
+    /// are cleared by a rehash in place, never by a new allocation).
+    fn grow_index_for(&mut self, live: usize) {
+        let buckets = self.index.num_buckets();
+        // hashbrown fills at most 7/8 of a table of 8 buckets or more.
+        let room = if buckets < 8 {
+            buckets.saturating_sub(1)
+        } else {
+            buckets / 8 * 7
+        };
+        let wanted = live.saturating_mul(INDEX_SLACK);
+        if wanted <= room {
+            return;
+        }
+        let target = wanted
+            .max(self.index.len().saturating_mul(2 * INDEX_SLACK))
+            .min(self.capacity.saturating_mul(INDEX_SLACK));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .reserve(target.saturating_sub(self.index.len()), |&i| {
+                slots.get(i as usize).map_or(0, |p| hasher.hash_one(p.key))
+            });
     }
 
     fn find(&self, key: &PairKey) -> Option<usize> {
@@ -792,7 +852,8 @@ impl PairTable {
     /// The slot to evict: among [`EVICT_SAMPLE`] slots from the hand, the lowest keep rank,
     /// then the oldest latest beat.
     fn victim(&mut self, threshold: f64) -> usize {
-        let n = self.slots.len();
+        // The hand turns over the capacity (the table is full when this is called).
+        let n = self.capacity;
         let mut best: Option<(u8, Timestamp, usize)> = None;
         for step in 0..EVICT_SAMPLE.min(n) {
             let i = (self.evict_hand + step) % n;
@@ -822,10 +883,14 @@ struct Track {
     keepalive: KeepaliveBeats,
 }
 
-/// Fixed pool of packet tracks.
+/// Fixed pool of packet tracks, reserved at construction and filled on demand like the
+/// [`PairTable`]'s slab (the same slot order as a full free list).
 struct TrackPool {
     slots: Vec<Track>,
+    /// Released slots (never a slot not yet pushed).
     free: Vec<u32>,
+    /// Hard cap on slots.
+    capacity: usize,
     hand: usize,
 }
 
@@ -833,10 +898,24 @@ impl TrackPool {
     fn new(capacity: usize) -> TrackPool {
         let capacity = capacity.max(1);
         TrackPool {
-            slots: vec![Track::default(); capacity],
-            free: (0..capacity as u32).rev().collect(),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
             hand: 0,
         }
+    }
+
+    /// A vacant slot: the last released, else the next never used (pushed now, into room
+    /// `new` reserved). `None` when every slot holds a live track.
+    fn take_slot(&mut self) -> Option<usize> {
+        if let Some(i) = self.free.pop() {
+            return Some(i as usize);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(Track::default());
+            return Some(self.slots.len() - 1);
+        }
+        None
     }
 
     /// The live track a flow refers to, if it is still the flow's.
@@ -988,7 +1067,10 @@ impl KnownDestinations {
         } else {
             0
         };
-        let mut map = HashMap::with_capacity(capacity);
+        // Grown by the entries loaded and learned (hashbrown doubles; the cap is checked on
+        // every insert): a short run without a baseline pays for what it learns, not for the
+        // capacity's buckets.
+        let mut map = HashMap::new();
         let path = (!config.baseline_file.is_empty()).then(|| PathBuf::from(&config.baseline_file));
         if let Some(path) = &path {
             let text = match crate::fsio::read_to_string(path) {
@@ -1340,22 +1422,40 @@ impl BeaconDetector {
         self.start = Timestamp::ZERO;
     }
 
-    /// Pairs this detector can track at once, and the bytes its pair table holds (slots,
-    /// free list and hash index, as allocated): fixed from construction on.
+    /// Pairs this detector can track at once, and the bytes its pair table holds when full:
+    /// slots and free list (reserved at construction, touched as pairs come) and the hash
+    /// index at its largest (it grows with the live pairs up to that).
     pub fn pair_memory(&self) -> (usize, usize) {
         let p = &self.pairs;
+        let index_buckets = (p.capacity * INDEX_SLACK * 8)
+            .div_ceil(7)
+            .next_power_of_two()
+            .max(p.index.num_buckets());
+        // One control byte and one `u32` per bucket, plus hashbrown's group of trailing
+        // control bytes.
+        let index_bytes = index_buckets * (1 + std::mem::size_of::<u32>()) + 16;
         let bytes = p.slots.capacity() * std::mem::size_of::<Pair>()
             + p.free.capacity() * std::mem::size_of::<u32>()
-            + p.index.allocation_size();
-        (p.slots.len(), bytes)
+            + index_bytes;
+        (p.capacity, bytes)
     }
 
-    /// Packet tracks this detector can hold at once, and the bytes of its pool.
+    /// Pairs in the table now, and the bytes of its slots in use and of its index as
+    /// allocated now (what a short capture costs).
+    pub fn pair_memory_in_use(&self) -> (usize, usize) {
+        let p = &self.pairs;
+        let bytes = p.slots.len() * std::mem::size_of::<Pair>()
+            + p.free.len() * std::mem::size_of::<u32>()
+            + p.index.allocation_size();
+        (p.len, bytes)
+    }
+
+    /// Packet tracks this detector can hold at once, and the bytes of its pool when full.
     pub fn track_memory(&self) -> (usize, usize) {
         let t = &self.tracks;
         let bytes = t.slots.capacity() * std::mem::size_of::<Track>()
             + t.free.capacity() * std::mem::size_of::<u32>();
-        (t.slots.len(), bytes)
+        (t.capacity, bytes)
     }
 
     /// One packet.
@@ -1466,7 +1566,10 @@ impl BeaconDetector {
         if !self.settings.enabled || self.pairs.len == 0 {
             return Ok(());
         }
-        let n = self.pairs.slots.len();
+        // The hand turns over the capacity, as when every slot existed from the start (a
+        // slot not pushed yet holds no pair): a table filled on demand expires pairs on the
+        // same ticks as one filled at construction.
+        let n = self.pairs.capacity;
         for _ in 0..EXPIRE_SCAN.min(n) {
             let i = self.pairs.expire_hand % n;
             self.pairs.expire_hand = (i + 1) % n;
@@ -1640,8 +1743,8 @@ impl BeaconDetector {
     /// the `beacon-heartbeat` random session); one chosen sample alone is not biased against
     /// the bursts that follow.
     fn promote(&mut self, flow: &mut Flow, key: PairKey, seed: (Timestamp, u32), now: Timestamp) {
-        let idx = match self.tracks.free.pop() {
-            Some(i) => i as usize,
+        let idx = match self.tracks.take_slot() {
+            Some(i) => i,
             None => {
                 let idx = self.track_victim();
                 self.stats.tracks_evicted += 1;
@@ -1684,7 +1787,8 @@ impl BeaconDetector {
 
     /// The track to evict when the pool is full.
     fn track_victim(&mut self) -> usize {
-        let n = self.tracks.slots.len();
+        // The hand turns over the capacity (the pool is full when this is called).
+        let n = self.tracks.capacity;
         let mut best: Option<(u8, Timestamp, usize)> = None;
         for step in 0..EVICT_SAMPLE.min(n) {
             let i = (self.tracks.hand + step) % n;
@@ -1772,7 +1876,7 @@ impl BeaconDetector {
 
     /// A new pair, evicting one when the table is full.
     fn insert_pair(&mut self, key: PairKey) -> usize {
-        if self.pairs.free.is_empty() {
+        if self.pairs.is_full() {
             let victim = self.pairs.victim(self.settings.threshold);
             let irregular = self
                 .pairs
@@ -1785,7 +1889,8 @@ impl BeaconDetector {
                 self.stats.pairs_evicted_irregular += 1;
             }
         }
-        let idx = self.pairs.free.pop().map_or(0, |i| i as usize);
+        let idx = self.pairs.take_slot().unwrap_or(0);
+        self.pairs.grow_index_for(self.pairs.len + 1);
         if let Some(slot) = self.pairs.slots.get_mut(idx) {
             *slot = Pair {
                 key,
@@ -2338,7 +2443,7 @@ mod tests {
     fn eviction_prefers_irregular_pairs() {
         let mut table = PairTable::new(4);
         for i in 0..4u8 {
-            let idx = table.free.pop().unwrap() as usize;
+            let idx = table.take_slot().unwrap();
             let key = PairKey {
                 dst: [i; 16],
                 ..PairKey::default()
@@ -2373,6 +2478,61 @@ mod tests {
                 })
                 .is_some()
         );
+    }
+
+    /// Issue 14: the pair table and track pool touch no slot before a pair or track needs
+    /// it, hand slots out in the order a full free list did (released slots last in first
+    /// out, then the lowest never used), and evict only at the cap, which they keep.
+    #[test]
+    fn pair_table_fills_on_demand_and_evicts_only_at_its_cap() {
+        const CAP: usize = 1_000;
+        let config = BeaconConfig {
+            pair_capacity: CAP,
+            ..BeaconConfig::default()
+        };
+        let shared = SharedState {
+            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
+            destinations: std::sync::Arc::new(KnownDestinations::default()),
+        };
+        let mut det = BeaconDetector::new(&config, &[], &shared, 1);
+        let (cap, full_bytes) = det.pair_memory();
+        assert_eq!(cap, CAP);
+        let (live, new_bytes) = det.pair_memory_in_use();
+        assert_eq!(
+            (live, det.pairs.slots.len(), det.tracks.slots.len()),
+            (0, 0, 0)
+        );
+        assert!(
+            new_bytes * 8 < full_bytes,
+            "a new table holds {new_bytes} of its {full_bytes} bytes"
+        );
+        let key = |n: u32| PairKey {
+            dst: flowtable::key::ip_to_addr(std::net::IpAddr::V4(n.into())),
+            ..PairKey::default()
+        };
+        for n in 0..CAP as u32 {
+            assert_eq!(det.insert_pair(key(n)), n as usize);
+            assert_eq!(det.pairs.slots.len(), n as usize + 1);
+        }
+        assert!(det.pairs.index.num_buckets() >= 2 * CAP);
+        for n in [10, 500] {
+            let idx = det.pairs.find(&key(n)).unwrap();
+            det.pairs.remove(idx);
+        }
+        assert_eq!(det.insert_pair(key(5_000)), 500);
+        assert_eq!(det.insert_pair(key(5_001)), 10);
+        assert_eq!(det.stats.pairs_evicted, 0);
+        let evicted = det.insert_pair(key(5_002));
+        assert!(evicted < CAP);
+        assert_eq!(det.stats.pairs_evicted, 1);
+        assert_eq!((det.pairs.len, det.pairs.slots.len()), (CAP, CAP));
+        assert_eq!(det.pairs.find(&key(5_002)), Some(evicted));
+        let found = (0..CAP as u32)
+            .chain([5_000, 5_001])
+            .filter(|&n| det.pairs.find(&key(n)).is_some())
+            .count();
+        assert_eq!(found, CAP - 1);
+        assert_eq!(det.pair_memory().1, full_bytes, "the bound does not move");
     }
 
     /// Issue 6: a reload changes the verdict. Six regular beats are below the default

@@ -42,7 +42,8 @@ pub struct ExtraneousConfig {
     /// Run the detector (TCP state tracking, `conn_state`/`history` in flow records, alerts).
     pub enabled: bool,
     /// Seconds of packet time after the start during which new flows are picked up midstream
-    /// silently (default: `[flows] idle_timeout_s`).
+    /// silently. Near zero by default (10 s): long enough for the answers in flight when the
+    /// capture began; later midstream connections are judged by evidence.
     pub warmup_s: u64,
     /// Seconds of packet time an alert is held to aggregate more packets before it is written
     /// (it is written at once when its flow ends).
@@ -83,7 +84,7 @@ impl Default for ExtraneousConfig {
     fn default() -> Self {
         ExtraneousConfig {
             enabled: true,
-            warmup_s: 300,
+            warmup_s: 10,
             hold_s: 5,
             close_tolerance_ms: 1_000,
             reorder_ms: 500,
@@ -739,11 +740,18 @@ struct Pending {
     icmp: Option<(u8, u8)>,
 }
 
-/// Pending alerts of one worker: a slab with a free list, allocated once.
+/// Pending alerts of one worker: a slab with a free list, reserved once for the capacity and
+/// filled on demand (a slot is pushed the first time it is needed, so no page of it is touched
+/// before an alert is pending). Slots are handed out in the order a full free list would
+/// give them: released slots last in first out, then the lowest never used.
 struct PendingTable {
     slots: Vec<Option<Pending>>,
+    /// Generation of each pushed slot (parallel to `slots`).
     generations: Vec<u16>,
+    /// Released slots (never one not yet pushed).
     free: Vec<u32>,
+    /// Hard cap on slots.
+    capacity: usize,
 }
 
 impl PendingTable {
@@ -752,10 +760,25 @@ impl PendingTable {
         // conversions below exact.
         let capacity = capacity.clamp(1, MAX_PENDING_CAPACITY);
         PendingTable {
-            slots: vec![None; capacity],
-            generations: vec![0; capacity],
-            free: (0..capacity as u32).rev().collect(),
+            slots: Vec::with_capacity(capacity),
+            generations: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
         }
+    }
+
+    /// A vacant slot: the last released, else the next never used (pushed now, into room
+    /// `new` reserved, so never a reallocation). `None` when full.
+    fn take_slot(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(None);
+            self.generations.push(0);
+            return Some(self.slots.len() as u32 - 1);
+        }
+        None
     }
 
     fn get_mut(&mut self, r: PendingRef) -> Option<&mut Pending> {
@@ -767,7 +790,7 @@ impl PendingTable {
     }
 
     fn insert(&mut self, p: Pending) -> Option<PendingRef> {
-        let i = self.free.pop()?;
+        let i = self.take_slot()?;
         let slot = self.slots.get_mut(i as usize)?;
         *slot = Some(p);
         Some(PendingRef::new(
@@ -2640,6 +2663,7 @@ mod tests {
     #[test]
     fn pending_slots_are_reused_with_a_new_generation() {
         let mut t = PendingTable::new(1);
+        assert!(t.slots.is_empty(), "no slot before an alert is pending");
         let (key, dir) = FlowKey::new(ip_to_addr(C), 1, ip_to_addr(SRV), 2, IpProto::TCP, 0);
         let entry = Pending {
             flow_id: 1,
@@ -2684,6 +2708,11 @@ mod tests {
             })
             .collect();
         assert!(t.insert(entry).is_none(), "full at {n}");
+        assert_eq!(
+            (t.slots.len(), t.slots.capacity()),
+            (n, n),
+            "filled within its room"
+        );
         assert_eq!(t.get_mut(refs[n - 1]).unwrap().count, n as u64);
         assert_eq!(t.take(refs[65_535]).unwrap().count, 65_536);
     }
