@@ -1055,6 +1055,7 @@ fn write_mirror_alert(
             inner_hosts: crate::tunnel::inner_hosts(r).to_vec(),
             top_conversations: conversations(r),
             truncated_packets: r.truncated_packets,
+            sibling_collectors: r.sibling_collectors.clone(),
             control,
         },
     })

@@ -9,14 +9,19 @@
 //! `detect/mirror_stream.rs`): for the top inner conversations of an outer *pair* (both
 //! addresses and the type, whatever the id: some mirrors send ingress and egress copies under
 //! two keys or sessions), which inner directions travel in which outer direction; and per
-//! link, how many inner frames copy native packets. Sessions are judged
+//! link, how many inner frames copy native packets. For each outer *source*, type and id
+//! (and enclosing link), whatever the collector, which inner directions of its top
+//! conversations the source sent over one-way links and to which collectors: a source that
+//! splits the two directions of its conversations over several collectors is a mirror for
+//! each of them (`spread_over_collectors`, naming the sibling collectors). Sessions are judged
 //! against the collector inventory at their first packet, and a session of a link classified
 //! `mirror` whose collector is not approved is queued for one alert.
 //! A configuration reload ([`TunnelTable::set_inventory`]) judges every open session again:
 //! a session approved since ends `approved: true` (an alert already written stays written),
 //! a mirror session no longer approved alerts.
 //! Bounded: a hard capacity of links, a capped distinct-inner-flow count per session, a fixed
-//! number of tracked conversations per link.
+//! number of tracked conversations per link, and at most one source group per link (a fixed
+//! record of [`TOP_CONVERSATIONS`] conversations and [`GROUP_COLLECTORS`] collectors).
 //!
 //! The table cannot be filled shut (a tunnel-id flood: a new VNI or key every packet). One
 //! outer source may hold at most [`source_share`] links; a link beyond that evicts the
@@ -141,6 +146,114 @@ impl LinkConversations {
 const MIRROR_PATTERNS: [u8; 2] = [0b0011, 0b1100];
 /// Inner direction 0 in one outer direction and inner direction 1 in the other.
 const OVERLAY_PATTERNS: [u8; 2] = [0b1001, 0b0110];
+
+/// Collector slots of one source group: the links holding one join its evidence. A link
+/// started while all are taken takes the slot of the least active (space-saving, so decoy
+/// links kept open with a packet now and then cannot keep a real spread out); a link without
+/// a slot is still judged with the group's evidence but adds none of its own.
+pub const GROUP_COLLECTORS: usize = 16;
+
+/// No collector slot (the group's slots were all taken when the link started).
+const NO_SLOT: u8 = u8::MAX;
+
+/// One outer source of one type and id inside one enclosing link, whatever the collector:
+/// where the evidence of a mirror spread over several collectors is joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SourceGroupKey {
+    parent: u64,
+    kind: TunnelKind,
+    id: u32,
+    src: [u8; 16],
+}
+
+/// The evidence of a source group: for its top inner conversations (space-saving, as per
+/// link), which collectors received inner direction 0 and which direction 1, as masks over
+/// the group's collector slots. Only one-way links add to it, and a link that turns two-way
+/// is masked out of it (an overlay's links are two-way: a gateway VTEP relaying both
+/// directions of a conversation to two peers must not look like a spread mirror).
+#[derive(Clone, Debug, Default)]
+struct SourceGroup {
+    hashes: [u64; TOP_CONVERSATIONS],
+    packets: [u64; TOP_CONVERSATIONS],
+    /// `via[i][d]`: collector slots that received inner direction `d` of conversation `i`.
+    via: [[u16; 2]; TOP_CONVERSATIONS],
+    /// Conversation slots in use (the first `len`).
+    len: u8,
+    /// Collector address of each slot in use.
+    collectors: [[u8; 16]; GROUP_COLLECTORS],
+    /// Slots in use, one bit each.
+    used: u16,
+    /// Slots whose link has carried packets the other way too (excluded as evidence).
+    two_way: u16,
+    /// Packets each slot's link added (the least active slot is taken when all are in use).
+    slot_packets: [u64; GROUP_COLLECTORS],
+    /// Live links of the group (with or without a slot); the entry goes with the last one.
+    links: u32,
+}
+
+impl SourceGroup {
+    /// Slot of the conversation with hash `hash`, if tracked.
+    #[inline]
+    fn find(&self, hash: u64) -> Option<usize> {
+        let matches = self
+            .hashes
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (i, h)| m | (u32::from(*h == hash) << i));
+        let m = matches & ((1u32 << self.len) - 1);
+        (m != 0).then(|| m.trailing_zeros() as usize)
+    }
+
+    /// Takes a collector slot for `collector`: a free one, or the least active one (whose
+    /// link loses it, and the evidence it held, and adds no more).
+    fn claim_slot(&mut self, collector: [u8; 16]) -> u8 {
+        let free = !self.used;
+        // The newcomer inherits the count it replaces, so the next newcomer does not take
+        // its slot before it could add anything.
+        let (slot, inherited) = if free != 0 {
+            (free.trailing_zeros() as usize, 0)
+        } else {
+            let min = self.slot_packets.iter().copied().min().unwrap_or(0);
+            let Some(victim) = self.slot_packets.iter().position(|&p| p == min) else {
+                return NO_SLOT;
+            };
+            self.release_slot(victim as u8);
+            (victim, min)
+        };
+        if let (Some(c), Some(p)) = (
+            self.collectors.get_mut(slot),
+            self.slot_packets.get_mut(slot),
+        ) {
+            (*c, *p) = (collector, inherited);
+        }
+        self.used |= 1 << slot;
+        self.two_way &= !(1 << slot);
+        slot as u8
+    }
+
+    /// Whether slot `slot` is in use by the link to `collector` (a link whose slot was taken
+    /// by a later one still names it).
+    #[inline]
+    fn owns(&self, slot: u8, collector: &[u8; 16]) -> bool {
+        usize::from(slot) < GROUP_COLLECTORS
+            && self.used & (1 << slot) != 0
+            && self.collectors.get(usize::from(slot)) == Some(collector)
+    }
+
+    /// Gives slot `slot` back, and with it every bit of evidence it held.
+    fn release_slot(&mut self, slot: u8) {
+        if usize::from(slot) >= GROUP_COLLECTORS {
+            return;
+        }
+        let keep = !(1u16 << slot);
+        self.used &= keep;
+        self.two_way &= keep;
+        for v in &mut self.via {
+            v[0] &= keep;
+            v[1] &= keep;
+        }
+    }
+}
 
 /// Tunnel context given to flows whose tunnel could not be tracked (table full).
 pub const OVERFLOW_LINK: u64 = u64::MAX;
@@ -346,8 +459,41 @@ struct Link {
     decided: bool,
     /// The link's own conversations (the pair's are in `TunnelTable::pairs`).
     own: LinkConversations,
-    /// Outer source of the packet that created the link: whose share it counts against.
+    /// Outer source of the packet that created the link: whose share it counts against,
+    /// and whose source group it belongs to.
     source: [u8; 16],
+    /// Index of the link's source group in `TunnelTable::groups`.
+    group: u32,
+    /// The link's collector slot in its group, or [`NO_SLOT`].
+    group_slot: u8,
+    /// Collectors whose evidence made this link a mirror (`spread_over_collectors`): filled
+    /// once, when the link is decided that way.
+    siblings: Vec<IpAddr>,
+}
+
+impl Link {
+    /// Outer direction (session index) in which the link's source sends.
+    #[inline]
+    fn source_dir(&self, key: &LinkKey) -> usize {
+        usize::from(self.source != key.lo)
+    }
+
+    /// The other end of the link from its source: its collector.
+    #[inline]
+    fn collector(&self, key: &LinkKey) -> [u8; 16] {
+        if self.source == key.lo {
+            key.hi
+        } else {
+            key.lo
+        }
+    }
+
+    /// The link's collector slot in `g`, if it still holds one.
+    #[inline]
+    fn slot_in(&self, key: &LinkKey, g: &SourceGroup) -> Option<u8> {
+        g.owns(self.group_slot, &self.collector(key))
+            .then_some(self.group_slot)
+    }
 }
 
 /// What a finished session reports.
@@ -403,6 +549,9 @@ pub struct TunnelSessionRecord {
     pub erspan_egress: u64,
     /// The most active inner conversations of the link's outer pair: key and packets.
     pub top_conversations: ArrayVec<(FlowKey, u64), TOP_CONVERSATIONS>,
+    /// With `spread_over_collectors`: the other collectors of the same source, type and id
+    /// whose evidence decided the class (empty otherwise).
+    pub sibling_collectors: Vec<IpAddr>,
 }
 
 /// Counters for the stats record.
@@ -488,6 +637,10 @@ pub struct TunnelTable {
     pairs: Vec<PairEvidence>,
     pair_index: HashMap<PairKey, u32, foldhash::quality::SeedableRandomState>,
     free_pairs: Vec<u32>,
+    /// Source groups, a slab like `pairs` (at most one per link).
+    groups: Vec<SourceGroup>,
+    group_index: HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
+    free_groups: Vec<u32>,
     next_link_id: u64,
     capacity: usize,
     idle_timeout: Duration,
@@ -539,6 +692,12 @@ impl TunnelTable {
                 foldhash::quality::SeedableRandomState::random(),
             ),
             free_pairs: Vec::new(),
+            groups: Vec::with_capacity(capacity.min(4096)),
+            group_index: HashMap::with_capacity_and_hasher(
+                capacity.min(4096),
+                foldhash::quality::SeedableRandomState::random(),
+            ),
+            free_groups: Vec::new(),
             next_link_id: 1,
             capacity,
             idle_timeout,
@@ -629,6 +788,18 @@ impl TunnelTable {
                     &mut self.free_pairs,
                     key.pair(),
                 );
+                let (group, group_slot) = acquire_group(
+                    &mut self.groups,
+                    &mut self.group_index,
+                    &mut self.free_groups,
+                    SourceGroupKey {
+                        parent,
+                        kind: layer.kind,
+                        id: layer.id,
+                        src: layer.outer_src,
+                    },
+                    layer.outer_dst,
+                );
                 v.insert(Link {
                     id,
                     pair,
@@ -644,6 +815,9 @@ impl TunnelTable {
                     decided: false,
                     own: LinkConversations::default(),
                     source: layer.outer_src,
+                    group,
+                    group_slot,
+                    siblings: Vec::new(),
                 })
             }
         };
@@ -651,6 +825,15 @@ impl TunnelTable {
             link.last_seen = now;
         }
         let outer = usize::from(!forward);
+        let from_source = outer == link.source_dir(&key);
+        if !from_source && link.sessions[outer].packets == 0 {
+            // The collector sends back: this link is no longer evidence of a spread mirror.
+            if let Some(g) = self.groups.get_mut(link.group as usize) {
+                if let Some(slot) = link.slot_in(&key, g) {
+                    g.two_way |= 1 << slot;
+                }
+            }
+        }
         let session = &mut link.sessions[outer];
         if session.packets == 0 {
             session.first_seen = now;
@@ -705,10 +888,26 @@ impl TunnelTable {
                 if let Some(pair) = self.pairs.get_mut(link.pair as usize) {
                     note_conversation(pair, obs, outer);
                 }
+                // Only a one-way link from the source adds to its group.
+                if from_source && ev.packets[1 - outer] == 0 {
+                    if let Some(g) = self.groups.get_mut(link.group as usize) {
+                        if let Some(slot) = link.slot_in(&key, g) {
+                            note_group_conversation(g, obs, slot);
+                        }
+                    }
+                }
             }
         }
         if !link.decided {
-            decide(&key, link, &self.pairs, self.policy, now, false);
+            decide(
+                &key,
+                link,
+                &self.pairs,
+                &self.groups,
+                self.policy,
+                now,
+                false,
+            );
         }
         if link.class == MirrorClass::Mirror {
             queue_alerts(&key, link, &mut self.pending_alerts);
@@ -839,6 +1038,20 @@ impl TunnelTable {
             key.pair(),
             link.pair,
         );
+        release_group(
+            &mut self.groups,
+            &mut self.group_index,
+            &mut self.free_groups,
+            SourceGroupKey {
+                parent: key.parent,
+                kind: key.kind,
+                id: key.id,
+                src: link.source,
+            },
+            link.group,
+            link.group_slot,
+            link.collector(key),
+        );
         if let Some(s) = self.sources.get_mut(&link.source) {
             s.links = s.links.saturating_sub(1);
             if s.links == 0 {
@@ -856,7 +1069,15 @@ impl TunnelTable {
             if link.decided || !self.policy.ripe(&link.evidence, now) {
                 continue;
             }
-            decide(key, link, &self.pairs, self.policy, now, false);
+            decide(
+                key,
+                link,
+                &self.pairs,
+                &self.groups,
+                self.policy,
+                now,
+                false,
+            );
             if link.class == MirrorClass::Mirror {
                 queue_alerts(key, link, &mut self.pending_alerts);
             }
@@ -1009,7 +1230,7 @@ impl TunnelTable {
         for (key, link) in &mut links {
             // With the evidence other links of the pair gathered since this link's last packet.
             if !link.decided {
-                decide(key, link, &self.pairs, self.policy, now, true);
+                decide(key, link, &self.pairs, &self.groups, self.policy, now, true);
             }
             for i in 0..link.sessions.len() {
                 let Some(s) = link.sessions.get(i) else {
@@ -1113,6 +1334,54 @@ fn release_pair(
     }
 }
 
+/// Finds or creates the slab entry of a source group, counts one more link on it and gives
+/// the link a collector slot (or [`NO_SLOT`] when the group's slots are all taken).
+fn acquire_group(
+    groups: &mut Vec<SourceGroup>,
+    index: &mut HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
+    free: &mut Vec<u32>,
+    key: SourceGroupKey,
+    collector: [u8; 16],
+) -> (u32, u8) {
+    let slot = *index.entry(key).or_insert_with(|| match free.pop() {
+        Some(slot) => slot,
+        None => {
+            groups.push(SourceGroup::default());
+            u32::try_from(groups.len() - 1).unwrap_or(u32::MAX)
+        }
+    });
+    let Some(g) = groups.get_mut(slot as usize) else {
+        return (slot, NO_SLOT);
+    };
+    g.links = g.links.saturating_add(1);
+    (slot, g.claim_slot(collector))
+}
+
+/// Counts one link less on a source group and gives its collector slot back (with the
+/// evidence it held); the last link frees the slab entry.
+fn release_group(
+    groups: &mut [SourceGroup],
+    index: &mut HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
+    free: &mut Vec<u32>,
+    key: SourceGroupKey,
+    slot: u32,
+    collector_slot: u8,
+    collector: [u8; 16],
+) {
+    let Some(g) = groups.get_mut(slot as usize) else {
+        return;
+    };
+    if g.owns(collector_slot, &collector) {
+        g.release_slot(collector_slot);
+    }
+    g.links = g.links.saturating_sub(1);
+    if g.links == 0 {
+        *g = SourceGroup::default();
+        index.remove(&key);
+        free.push(slot);
+    }
+}
+
 /// The record of session `i` of a link, `None` if it carried nothing.
 fn session_record(
     key: &LinkKey,
@@ -1159,6 +1428,7 @@ fn session_record(
         erspan_ingress: s.erspan_ingress,
         erspan_egress: s.erspan_egress,
         top_conversations: top,
+        sibling_collectors: link.siblings.clone(),
     })
 }
 
@@ -1182,19 +1452,118 @@ fn decide(
     key: &LinkKey,
     link: &mut Link,
     pairs: &[PairEvidence],
+    groups: &[SourceGroup],
     policy: DecidePolicy,
     now: Timestamp,
     at_end: bool,
 ) {
+    let mut siblings = 0u16;
     if at_end || policy.ripe(&link.evidence, now) {
         link.evidence.pair_mirror_support = pairs
             .get(link.pair as usize)
             .map_or(0, |p| pair_support(&link.own, p));
+        let (support, mask) = groups
+            .get(link.group as usize)
+            .map_or((0, 0), |g| spread_support(key, link, g));
+        link.evidence.spread_mirror_support = support;
+        siblings = mask;
     }
     if let Some((class, reason)) = classify(key.kind, &link.evidence, policy, now, at_end) {
         link.class = class;
         link.reason = reason;
         link.decided = true;
+        if reason == ClassReason::SpreadOverCollectors {
+            // Once per link: the collectors the alert names.
+            if let Some(g) = groups.get(link.group as usize) {
+                link.siblings = (0..GROUP_COLLECTORS)
+                    .filter(|&b| siblings & (1 << b) != 0)
+                    .filter_map(|b| g.collectors.get(b))
+                    .map(|c| addr_to_ip(*c))
+                    .collect();
+            }
+        }
+    }
+}
+
+/// Conversations of a one-way link from its source, without a pattern of their own, whose
+/// other inner direction the source sent over one-way links to other collectors of its
+/// group; and those collectors, as a mask over the group's slots.
+fn spread_support(key: &LinkKey, link: &Link, g: &SourceGroup) -> (u64, u16) {
+    let d = link.source_dir(key);
+    if link.evidence.packets[1 - d] != 0 {
+        return (0, 0);
+    }
+    // The link's own slot, and every slot that turned two-way, are no sibling evidence.
+    let own_bit = link.slot_in(key, g).map_or(0, |slot| 1u16 << slot);
+    let excluded = own_bit | g.two_way;
+    let own = &link.own;
+    let mut support = 0u64;
+    let mut mask = 0u16;
+    for i in 0..usize::from(own.len) {
+        let (Some(&seen), Some(&hash)) = (own.seen.get(i), own.hashes.get(i)) else {
+            continue;
+        };
+        if has_pattern(seen, MIRROR_PATTERNS) || has_pattern(seen, OVERLAY_PATTERNS) {
+            continue;
+        }
+        // The inner directions this link carried, from its source.
+        let dirs = (seen >> (2 * d)) & 0b11;
+        let other = match dirs {
+            0b01 => 1,
+            0b10 => 0,
+            _ => continue,
+        };
+        let Some(via) = g.find(hash).and_then(|j| g.via.get(j)) else {
+            continue;
+        };
+        let from = via[other] & !excluded;
+        if from != 0 {
+            support += 1;
+            mask |= from;
+        }
+    }
+    (support, mask)
+}
+
+/// A one-way link's packet in its source's group: which collector slot received which inner
+/// direction of the conversation (space-saving over [`TOP_CONVERSATIONS`], as per link).
+#[inline]
+fn note_group_conversation(g: &mut SourceGroup, obs: &InnerObservation, collector_slot: u8) {
+    let slot = match g.find(obs.hash) {
+        Some(i) => i,
+        None if usize::from(g.len) < TOP_CONVERSATIONS => {
+            let i = usize::from(g.len);
+            g.len += 1;
+            if let (Some(h), Some(p), Some(v)) =
+                (g.hashes.get_mut(i), g.packets.get_mut(i), g.via.get_mut(i))
+            {
+                (*h, *p, *v) = (obs.hash, 0, [0, 0]);
+            }
+            i
+        }
+        None => {
+            let min = g.packets.iter().copied().min().unwrap_or(0);
+            let Some(i) = g.packets.iter().position(|&p| p == min) else {
+                return;
+            };
+            // Space-saving keeps the count, so a newcomer must earn its place.
+            if let (Some(h), Some(v)) = (g.hashes.get_mut(i), g.via.get_mut(i)) {
+                (*h, *v) = (obs.hash, [0, 0]);
+            }
+            i
+        }
+    };
+    if let Some(p) = g.packets.get_mut(slot) {
+        *p = p.saturating_add(1);
+    }
+    if let Some(p) = g.slot_packets.get_mut(usize::from(collector_slot)) {
+        *p = p.saturating_add(1);
+    }
+    if let (Some(v), true) = (
+        g.via.get_mut(slot),
+        usize::from(collector_slot) < GROUP_COLLECTORS,
+    ) {
+        v[obs.dir.index()] |= 1 << collector_slot;
     }
 }
 
@@ -1633,6 +2002,248 @@ mod tests {
         assert_eq!(alerts.len(), 2, "one alert per session (each key)");
         assert!(t.pair_index.is_empty() && t.keys_by_id.is_empty());
         assert!(t.pairs.iter().all(|p| p.links == 0));
+    }
+
+    /// Issue 16: one source deals the packets of its conversations round-robin over four
+    /// collectors, so the requests of every conversation go to one and the replies to the
+    /// next; each collector's link is one-way with one direction per conversation.
+    fn spread_mirror(t: &mut TunnelTable, collectors: u8, conversations: u8) {
+        let mut n = 0u64;
+        for c in 0..conversations {
+            let host = format!("192.168.1.{}", c + 1);
+            for reply in [false, true] {
+                let collector = format!("203.0.113.{}", 50 + (n % u64::from(collectors)));
+                let obs = inner(&host, "198.51.100.7", reply);
+                t.observe(
+                    0,
+                    &vx("10.0.0.5", &collector, 100),
+                    0,
+                    Timestamp(n),
+                    100,
+                    Some(&obs),
+                    true,
+                );
+                n += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn a_mirror_spread_over_collectors_is_a_mirror_for_each_naming_its_siblings() {
+        let mut t = table(&Config::default());
+        // Collector k gets packets k, k + 4, ...: .50 and .52 the requests, .51 and .53 the
+        // replies of alternate conversations.
+        spread_mirror(&mut t, 4, 8);
+        let mut alerts = Vec::new();
+        t.take_alerts(&mut |r| alerts.push(r));
+        let (end_alerts, records) = drain(&mut t);
+        assert_eq!(records.len(), 4);
+        for r in &records {
+            assert_eq!(
+                (r.class, r.reason),
+                (MirrorClass::Mirror, ClassReason::SpreadOverCollectors),
+                "{r:?}"
+            );
+            assert!(r.one_way);
+        }
+        // Decided at each link's 4th packet, one alert per collector, none left for the end.
+        assert_eq!((alerts.len(), end_alerts.len()), (4, 0));
+        let siblings = |last: u8| {
+            let r = records
+                .iter()
+                .find(|r| r.dst == ip(&format!("203.0.113.{last}")))
+                .unwrap();
+            r.sibling_collectors.clone()
+        };
+        // .50 carries the requests of conversations 0, 2, 4, 6, whose replies went to .51:
+        // the siblings are those the decision used, and only those.
+        let v4 = |s: &str| -> IpAddr { s.parse().unwrap() };
+        assert_eq!(siblings(50), vec![v4("203.0.113.51")]);
+        assert_eq!(siblings(51), vec![v4("203.0.113.50")]);
+        assert_eq!(siblings(52), vec![v4("203.0.113.53")]);
+        assert_eq!(siblings(53), vec![v4("203.0.113.52")]);
+        assert!(t.group_index.is_empty(), "groups go with their last link");
+        assert!(t.groups.iter().all(|g| g.links == 0 && g.used == 0));
+    }
+
+    #[test]
+    fn a_spread_over_another_id_or_type_is_not_joined() {
+        // Requests under VNI 100 to .50, replies under VNI 101 to .51: different ids are
+        // different groups (and different pairs), so each link stays unknown.
+        let mut t = table(&Config::default());
+        for c in 0..4u8 {
+            let host = format!("192.168.1.{}", c + 1);
+            for (reply, collector, vni) in
+                [(false, "203.0.113.50", 100), (true, "203.0.113.51", 101)]
+            {
+                let obs = inner(&host, "198.51.100.7", reply);
+                t.observe(
+                    0,
+                    &vx("10.0.0.5", collector, vni),
+                    0,
+                    Timestamp(u64::from(c)),
+                    100,
+                    Some(&obs),
+                    true,
+                );
+            }
+        }
+        let (alerts, records) = drain(&mut t);
+        assert!(alerts.is_empty(), "{alerts:?}");
+        assert!(records.iter().all(|r| r.class == MirrorClass::Unknown));
+    }
+
+    #[test]
+    fn a_gateway_vtep_relaying_both_directions_stays_an_overlay() {
+        // Overlay: X behind VTEP A talks to Y behind VTEP B through a gateway VTEP G (VNI
+        // 5000). A -> G carries X -> Y, G relays it to B; B -> G carries Y -> X, G relays it
+        // to A. G sends both directions of each conversation, to two collectors, but both
+        // of its links are two-way: no spread mirror.
+        let (a, b, g) = ("10.0.0.11", "10.0.0.12", "10.0.0.1");
+        for first_from_gateway in [false, true] {
+            let mut t = table(&Config::default());
+            let mut n = 0u64;
+            let mut send = |t: &mut TunnelTable, src: &str, dst: &str, reply: bool, conv: u8| {
+                let obs = inner(&format!("192.168.50.{conv}"), "192.168.60.20", reply);
+                t.observe(
+                    0,
+                    &vx(src, dst, 5000),
+                    0,
+                    Timestamp(n),
+                    100,
+                    Some(&obs),
+                    true,
+                );
+                n += 1;
+            };
+            for conv in 1..=6u8 {
+                if first_from_gateway {
+                    // The gateway's own traffic first (e.g. a probe it originates), so the
+                    // links are one-way for a moment from G's side.
+                    send(&mut t, g, b, false, conv);
+                    send(&mut t, g, a, true, conv);
+                }
+                send(&mut t, a, g, false, conv);
+                send(&mut t, g, b, false, conv);
+                send(&mut t, b, g, true, conv);
+                send(&mut t, g, a, true, conv);
+            }
+            let (alerts, records) = drain(&mut t);
+            assert!(alerts.is_empty(), "{alerts:?}");
+            assert!(
+                records.iter().all(|r| r.class != MirrorClass::Mirror),
+                "{records:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_collector_that_answers_is_no_sibling_evidence() {
+        // .50 receives requests one-way; .51 receives the replies but also sends tunnel
+        // traffic back to the source: .51's link is two-way, so it lends .50 nothing.
+        let mut t = table(&Config::default());
+        for c in 0..4u8 {
+            let host = format!("192.168.1.{}", c + 1);
+            let req = inner(&host, "198.51.100.7", false);
+            let rep = inner(&host, "198.51.100.7", true);
+            let other = inner("192.168.9.9", "192.168.9.10", false);
+            let at = Timestamp(u64::from(c));
+            t.observe(
+                0,
+                &vx("10.0.0.5", "203.0.113.51", 100),
+                0,
+                at,
+                100,
+                Some(&rep),
+                true,
+            );
+            t.observe(
+                0,
+                &vx("203.0.113.51", "10.0.0.5", 100),
+                0,
+                at,
+                100,
+                Some(&other),
+                true,
+            );
+            t.observe(
+                0,
+                &vx("10.0.0.5", "203.0.113.50", 100),
+                0,
+                at,
+                100,
+                Some(&req),
+                true,
+            );
+        }
+        let (alerts, records) = drain(&mut t);
+        assert!(alerts.is_empty(), "{alerts:?}");
+        let to_50 = records
+            .iter()
+            .find(|r| r.dst == ip("203.0.113.50"))
+            .unwrap();
+        assert_eq!(
+            (to_50.class, to_50.reason),
+            (MirrorClass::Unknown, ClassReason::NotEnoughEvidence)
+        );
+    }
+
+    #[test]
+    fn source_groups_are_bounded_and_decoys_cannot_hold_the_slots() {
+        // The adversary first opens GROUP_COLLECTORS decoy links (one packet each, kept
+        // open), then spreads a mirror over 8 new collectors: requests of each conversation
+        // to collector 2j, replies to 2j + 1. The spread links take the decoys' slots (the
+        // least active) and are all found; the decoys stay unknown.
+        let mut t = sized(256);
+        for d in 0..GROUP_COLLECTORS {
+            let obs = inner("192.168.200.99", "198.51.100.9", false);
+            let collector = format!("198.51.100.{}", 100 + d);
+            t.observe(
+                0,
+                &vx("10.0.0.5", &collector, 100),
+                0,
+                Timestamp(0),
+                100,
+                Some(&obs),
+                true,
+            );
+        }
+        let mut n = 1u64;
+        for j in 0..4u8 {
+            for c in 0..4u8 {
+                let host = format!("192.168.{j}.{}", c + 1);
+                for (reply, k) in [(false, 2 * j), (true, 2 * j + 1)] {
+                    let obs = inner(&host, "198.51.100.7", reply);
+                    let collector = format!("203.0.113.{}", 50 + k);
+                    t.observe(
+                        0,
+                        &vx("10.0.0.5", &collector, 100),
+                        0,
+                        Timestamp(n),
+                        100,
+                        Some(&obs),
+                        true,
+                    );
+                    n += 1;
+                }
+            }
+        }
+        let (alerts, records) = drain(&mut t);
+        assert_eq!(records.len(), GROUP_COLLECTORS + 8);
+        let mirrors: Vec<_> = records
+            .iter()
+            .filter(|r| r.class == MirrorClass::Mirror)
+            .map(|r| addr_to_ip(r.dst))
+            .collect();
+        assert_eq!(mirrors.len(), 8, "{mirrors:?}");
+        assert!(
+            mirrors
+                .iter()
+                .all(|c| c.to_string().starts_with("203.0.113."))
+        );
+        assert_eq!(alerts.len(), 8);
+        let groups = &t.groups;
+        assert!(t.group_index.is_empty() && groups.iter().all(|g| g.links == 0 && g.used == 0));
     }
 
     #[test]

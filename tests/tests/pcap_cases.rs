@@ -144,3 +144,68 @@ fn a_wrong_expectation_is_caught() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(failures.len(), 2, "{failures:?}");
 }
+
+/// Issue 16: a mirror spread over four collectors alerts on each, and the alerts decided with
+/// the sibling collectors' evidence name exactly those collectors (the checks format cannot
+/// compare arrays).
+#[test]
+fn evasion_collector_spread_names_the_sibling_collectors() {
+    let input = workspace_root().join("pcaps/evasion-collector-spread/input.pcap");
+    let input = input.to_string_lossy().into_owned();
+    let out = run(&["replay", "--no-progress", &input]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<(String, String, Vec<String>)> = events(&out.stdout)
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            let siblings = e["evidence"]["sibling_collectors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                e["dest_ip"].as_str().unwrap_or_default().to_owned(),
+                e["evidence"]["classification"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                siblings,
+            )
+        })
+        .collect();
+    got.sort();
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "203.0.113.50".to_owned(),
+                "spread_over_collectors".to_owned(),
+                s(&["203.0.113.51", "203.0.113.52", "203.0.113.53"])
+            ),
+            (
+                "203.0.113.51".to_owned(),
+                "spread_over_collectors".to_owned(),
+                s(&["203.0.113.50", "203.0.113.52", "203.0.113.53"])
+            ),
+            // Decided by their own conversations: no sibling list.
+            (
+                "203.0.113.52".to_owned(),
+                "one_way_both_directions".to_owned(),
+                Vec::new()
+            ),
+            (
+                "203.0.113.53".to_owned(),
+                "one_way_both_directions".to_owned(),
+                Vec::new()
+            ),
+        ]
+    );
+}

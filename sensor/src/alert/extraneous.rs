@@ -148,6 +148,16 @@ pub struct PacketSample {
     /// `after_close`: milliseconds between the close and this packet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_close_ms: Option<u64>,
+    /// TCP: the packet's TTL (IPv6: hop limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    /// TCP: the TTL of the first packet the same side sent in this flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_ttl: Option<u8>,
+    /// TCP: `flow_ttl - ttl`, hops fewer than the side's first packet had left: a packet
+    /// injected with a TTL chosen to expire before the victim shows a large positive value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_difference: Option<i16>,
 }
 
 /// A flow quoted by an ICMP error, in canonical order (lower endpoint first).

@@ -495,6 +495,10 @@ pub struct MirrorEvidence {
     pub top_conversations: Vec<ConversationRef>,
     /// Packets the mirror marked truncated.
     pub truncated_packets: u64,
+    /// With `spread_over_collectors`: the same source's other collectors (same type and id)
+    /// whose evidence decided the class; absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sibling_collectors: Vec<IpAddr>,
     /// The configured session that explains it, or `unexplained` (`--audit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<control::ControlMatch>,

@@ -303,6 +303,14 @@ struct TcpState {
     close_ms: u32,
     /// `TCP_*` bits.
     bits: u8,
+    /// TTL (hop limit) of each side's first packet, by [`Direction::index`] (0: none yet):
+    /// the alerts' evidence compares an offending packet's TTL with it (issue 16: a packet
+    /// injected with a TTL chosen to expire before the victim has fewer hops left than the
+    /// side's genuine packets). Two bytes of what was padding.
+    ttl: [u8; 2],
+    /// TTL of the acknowledgement held with `TCP_CLAIM` (judged on a later packet), for
+    /// the same evidence. The last byte of padding.
+    claim_ttl: u8,
 }
 
 /// DNS query ids seen per direction, one bit per `id % 64` (a set bit may belong to another
@@ -1316,12 +1324,37 @@ impl ExtraneousDetector {
         if p.tcp.is_some() {
             self.tcp(flow, new, p, &mut found);
         }
+        // The TTL each side started the flow with (this packet's side noted now), for the
+        // evidence.
+        let flow_ttls = match &mut flow.ext.extraneous.proto {
+            ProtoState::Tcp(t) => {
+                if let Some(first) = t.ttl.get_mut(p.dir.index()).filter(|f| **f == 0) {
+                    *first = p.ttl;
+                }
+                Some(t.ttl)
+            }
+            _ => None,
+        };
         if self_addressed || copy {
             // Loopback traffic never crosses a mirrored link, and a copy inside a mirror is
             // the mirror's evidence: nothing to judge.
             return Ok(());
         }
-        for o in found {
+        for mut o in found {
+            // The offending packet is this one, or (an acknowledgement judged later) one
+            // whose TTL its sample kept.
+            let ttl = if o.dir == p.dir {
+                Some(p.ttl)
+            } else {
+                o.sample.ttl
+            };
+            let first = flow_ttls.and_then(|t| t.get(o.dir.index()).copied());
+            o.sample.ttl = None;
+            if let (Some(ttl), Some(first)) = (ttl, first.filter(|f| *f != 0)) {
+                o.sample.ttl = Some(ttl);
+                o.sample.flow_ttl = Some(first);
+                o.sample.ttl_difference = Some(i16::from(first) - i16::from(ttl));
+            }
             self.offend(flow, o, sink)?;
         }
         Ok(())
@@ -1564,6 +1597,7 @@ impl ExtraneousDetector {
                     tcp_flags: Some(HexByte(ACK)),
                     ack: Some(x),
                     peer_next_seq: Some(me.nxt),
+                    ttl: Some(t.claim_ttl),
                     ..PacketSample::default()
                 };
                 found.push(Offence {
@@ -1607,6 +1641,7 @@ impl ExtraneousDetector {
                     if t.bits & (TCP_CLAIM | TCP_OOW) == 0 {
                         t.claim_ack = tcp.ack;
                         t.claim_ms = now_ms;
+                        t.claim_ttl = p.ttl;
                         t.bits |= TCP_CLAIM;
                         if d == 1 {
                             t.bits |= TCP_CLAIM_HI;

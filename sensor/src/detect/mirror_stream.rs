@@ -13,6 +13,10 @@
 //! open: a one-way link whose conversations show no pattern of their own, each direction of
 //! which the pair saw as a mirror (ingress and egress copies under two keys). So an overlay
 //! VNI beside a mirror VNI between the same VTEPs stays an overlay, whatever came first.
+//! Evidence joined over one outer source's one-way links of one type and id towards
+//! different collectors does the same for a mirror spread over several collectors (issue 16):
+//! a one-way link carrying one direction of each conversation is a mirror when the same
+//! source sends the other directions, the same way, to its other collectors.
 //! - `unknown`: until the evidence is enough. A class is decided as soon as the first
 //!   `decide_after_packets` packets or `decide_after_s` seconds of packet time have passed (at
 //!   once for ERSPAN), and at the end of a session with whatever evidence there is.
@@ -69,6 +73,10 @@ pub enum ClassReason {
     /// of which travels the same outer way under another id of the outer pair (ingress and
     /// egress copies sent as two sessions).
     OuterPairBothDirections,
+    /// A one-way link whose own conversations show one direction each, the other direction
+    /// of which the same outer source sends, under the same type and id, over one-way links
+    /// to other collectors (a mirror spread over several collectors).
+    SpreadOverCollectors,
     /// Both directions of inner conversations in one outer direction, although the link also
     /// carries traffic the other way.
     BothDirectionsOneOuterDirection,
@@ -89,6 +97,7 @@ impl ClassReason {
             ClassReason::DuplicatesNativeTraffic => "duplicates_native_traffic",
             ClassReason::OneWayBothDirections => "one_way_both_directions",
             ClassReason::OuterPairBothDirections => "outer_pair_both_directions",
+            ClassReason::SpreadOverCollectors => "spread_over_collectors",
             ClassReason::BothDirectionsOneOuterDirection => "both_directions_one_outer_direction",
             ClassReason::InnerDirectionsFollowOuter => "inner_directions_follow_outer",
             ClassReason::CarriesInnerTunnel => "carries_inner_tunnel",
@@ -112,6 +121,10 @@ pub struct LinkEvidence {
     /// Conversations of this link without a pattern of their own that the link's outer pair
     /// (all its ids together) saw with both directions in one outer direction.
     pub pair_mirror_support: u64,
+    /// Conversations of this link without a pattern of their own whose other direction the
+    /// same outer source sent, under the same type and id, over its one-way links to other
+    /// collectors.
+    pub spread_mirror_support: u64,
     /// Inner frames matched to native packets.
     pub duplicates: u64,
     /// Packets whose innermost IP packet was inside this layer (not in a deeper tunnel).
@@ -189,6 +202,14 @@ pub fn classify(
         && ev.pair_mirror_support > 0
     {
         return Some((MirrorClass::Mirror, ClassReason::OuterPairBothDirections));
+    }
+    // The same for the source's evidence across collectors (a mirror spread over several).
+    if one_way
+        && ev.mirror_conversations == 0
+        && ev.overlay_conversations == 0
+        && ev.spread_mirror_support > 0
+    {
+        return Some((MirrorClass::Mirror, ClassReason::SpreadOverCollectors));
     }
     if at_end {
         let reason = if ev.innermost_packets == 0 && total > 0 {
@@ -505,6 +526,7 @@ mod tests {
             duplicates: dups,
             innermost_packets: packets[0] + packets[1],
             pair_mirror_support: 0,
+            spread_mirror_support: 0,
         }
     }
 
@@ -589,6 +611,35 @@ mod tests {
         assert_eq!(
             classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true).map(|c| c.0),
             Some(MirrorClass::Overlay)
+        );
+    }
+
+    #[test]
+    fn spread_evidence_only_strengthens_an_open_one_way_link() {
+        let mut e = ev([6, 0], 0, 0, 0);
+        e.spread_mirror_support = 1;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Mirror, ClassReason::SpreadOverCollectors))
+        );
+        // Not yet ripe: it waits like any other evidence.
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), false),
+            None
+        );
+        // A two-way link is what an overlay looks like: the siblings cannot make it a mirror.
+        let mut e = ev([3, 3], 0, 0, 0);
+        e.spread_mirror_support = 2;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), true),
+            Some((MirrorClass::Unknown, ClassReason::NotEnoughEvidence))
+        );
+        // The link's own pattern decides first.
+        let mut e = ev([10, 0], 1, 0, 0);
+        e.spread_mirror_support = 3;
+        assert_eq!(
+            classify(TunnelKind::Vxlan, &e, POLICY, Timestamp(1), false),
+            Some((MirrorClass::Mirror, ClassReason::OneWayBothDirections))
         );
     }
 
