@@ -46,7 +46,9 @@ pub enum UsageError {
     #[error("--output {0}")]
     OutputSpec(crate::alert::output::OutputSpecError),
     /// `--report` without a file among the outputs.
-    #[error("--report needs --output FILE: the report is built from the events written")]
+    #[error(
+        "--report needs --output FILE, a regular file: the report is built from the events written (a device or FIFO such as /dev/null cannot be read back)"
+    )]
     Report,
     /// The metrics address cannot be bound.
     #[error("--metrics {addr}: {source}")]
@@ -323,6 +325,10 @@ fn report_source(outputs: &[OutputSpec]) -> Option<std::path::PathBuf> {
     let file = |o: &OutputSpec| match &o.kind {
         OutputKind::File(p) => Some(p.clone()),
         _ => None,
+    };
+    // A device or FIFO (`-o /dev/null`) cannot be read back: the report would be empty.
+    let file = |o: &OutputSpec| {
+        file(o).filter(|p| std::fs::metadata(p).map_or(true, |m| m.file_type().is_file()))
     };
     outputs
         .iter()

@@ -291,6 +291,18 @@ fn report_refuses_stdout_events_and_names_a_missing_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--report needs --output FILE"));
     assert!(!html.exists());
+    // Events to a device cannot be read back: refused, not an empty report.
+    let out = run(&[
+        "replay",
+        "--report",
+        html.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        case.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a regular file"));
+    assert!(!html.exists());
 
     // A report that cannot be written: exit 1 naming it, the events all written.
     let events = dir.join("events.jsonl");
