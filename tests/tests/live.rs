@@ -1184,3 +1184,69 @@ fn sigterm_during_a_reload_exits_cleanly() {
         "the mirror's alert is kept"
     );
 }
+
+/// Issue 16, live faults: the output disk fills mid-run (a 64 KiB tmpfs). The sensor stops
+/// with exit 1 and an error naming the file and the cause; what it wrote before stays, in
+/// whole lines (a partial last line at most, cut by the full disk).
+#[test]
+fn a_disk_that_fills_mid_run_stops_the_sensor_and_keeps_what_was_written() {
+    if !can_run("a_disk_that_fills_mid_run_stops_the_sensor_and_keeps_what_was_written") {
+        return;
+    }
+    let dir = scratch("disk-fills");
+    let mount = dir.join("small");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "mw-full"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED a_disk_that_fills_mid_run: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let out = mount.join("events.json");
+    let pcap = case_dir("mirror-vxlan").join("input.pcap");
+    let link = Link::new();
+    // Flow records and the sensor's frequent stats events: the 64 KiB fill within seconds.
+    let mut sensor = Sensor::start(&link, &out, &["--flows"]);
+    for _ in 0..100 {
+        if sensor.wait_exit(Duration::from_millis(10)).is_some() {
+            break;
+        }
+        link.send(&pcap, &["--topspeed"]);
+    }
+    let code = sensor.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{:#?}", sensor.stderr_lines);
+    let error = sensor
+        .stderr_lines
+        .iter()
+        .find(|l| l.starts_with("mirrorwatch: error"))
+        .unwrap_or_else(|| panic!("no error line: {:#?}", sensor.stderr_lines));
+    assert!(
+        error.contains(out.to_str().unwrap()) && error.contains("no space left"),
+        "{error}"
+    );
+    assert!(!sensor.stderr_lines.iter().any(|l| l.contains("panicked")));
+    let text = std::fs::read(&out).unwrap();
+    assert!(
+        text.len() > 32 * 1024,
+        "only {} bytes were written",
+        text.len()
+    );
+    let text = String::from_utf8_lossy(&text);
+    let complete = text.rsplit_once('\n').map_or("", |(whole, _)| whole);
+    let mut stats = 0;
+    for line in complete.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        stats += usize::from(v["event_type"] == "stats");
+    }
+    assert!(stats >= 1, "no stats event was kept");
+}
