@@ -1106,7 +1106,7 @@ fn a_burst_of_50_sighups_loses_nothing() {
     let pcap = case_dir("mirror-vxlan").join("input.pcap");
     let n = packets_in(&pcap);
     let link = Link::new();
-    let mut sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
+    let sensor = Sensor::start(&link, &out, &["--config", config.to_str().unwrap()]);
     let sending = link.tcpreplay(&pcap, &["--loop", "20", "--pps", "400"]);
     for _ in 0..50 {
         sensor.signal("HUP");
