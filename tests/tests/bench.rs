@@ -227,7 +227,8 @@ fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
 /// beside a real mirror: the mirror and the flood are alerted, the flooding source stays at
 /// its share (evictions counted, nothing refused). Forged DNS answers aimed at the name cache
 /// beside a beacon whose C2 they name under an allowlisted domain: the beacon is alerted and
-/// every forged answer is counted, none learned.
+/// every forged answer is counted, none learned. A flow flood (issue 16 item 3) through a
+/// small flow table beside a real mirror: the table evicts at its cap, the mirror is alerted.
 #[test]
 fn flood_scenarios_keep_the_real_mirror_and_beacon_alerted() {
     let dir = scratch("floods");
@@ -270,6 +271,39 @@ fn flood_scenarios_keep_the_real_mirror_and_beacon_alerted() {
     assert_eq!(tunnels["tunnel_table_full"], 0);
     // 4096 / 8 = 512 links for the flooding source: the rest of its 20,000 evicted.
     assert_eq!(tunnels["tunnel_table_evicted"], 20_000 - 512);
+    // 20,000 new flows through a 4,096-flow table: the flood evicts, the mirror still alerts.
+    let small = dir.join("small-flow-table.toml");
+    std::fs::write(&small, "[flows]\ncapacity = 4096\n").unwrap();
+    let small_arg = small.display().to_string();
+    let doc = bench(
+        &dir,
+        &[
+            "-c",
+            &small_arg,
+            "--duration",
+            "0",
+            "--workers",
+            "1",
+            "--flow-sizes",
+            "none",
+            "--latency-rate",
+            "0",
+            "--no-peers",
+            "bench-flow-flood-mirror:20000",
+        ],
+    );
+    let flows = doc["throughput"].as_array().unwrap()[0]["counts"].clone();
+    assert_eq!(flows["packets"], 20_000 + 256);
+    assert_eq!(
+        flows["mirror_alerts"], 1,
+        "the mirror hidden in the flow flood"
+    );
+    assert_eq!(flows["alerts"], 1);
+    assert!(flows["evictions"].as_u64().unwrap() > 15_000, "{flows}");
+    assert!(
+        flows["peak_tracked_flows"].as_u64().unwrap() <= 4_096,
+        "{flows}"
+    );
     let dns = row("bench-dns-flood:20000");
     assert_eq!(dns["packets"], 20_000 + 20 * 8);
     assert_eq!(dns["beacon_alerts"], 1);
@@ -391,6 +425,7 @@ fn generate_lists_the_bench_scenarios() {
         "bench-beacons",
         "bench-tunnel-id-flood",
         "bench-dns-flood",
+        "bench-flow-flood-mirror",
     ] {
         assert!(list.contains(&format!("{name}[:N]")), "{name} listed");
     }

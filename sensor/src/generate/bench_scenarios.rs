@@ -109,6 +109,17 @@ pub const SCENARIOS: &[BenchScenario] = &[
     },
     BenchScenario {
         info: ScenarioInfo {
+            name: "bench-flow-flood-mirror",
+            description: "N SYNs from random sources and ports to one server, each a new flow, \
+                          with a real 256-packet VXLAN mirror from 10.10.0.5 to 203.0.113.50 \
+                          spread through it (issue 16: the mirror must still alert while the \
+                          flow table evicts at its cap)",
+        },
+        default_scale: 10_000_000,
+        scale_unit: "flows",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
             name: "bench-dns-flood",
             description: "N forged DNS answers to 10.30.2.5 over 21 minutes, every 1,000th \
                           naming 203.0.113.66 cdn.vendor.example, beside a once-a-minute beacon \
@@ -217,6 +228,7 @@ pub fn write(
         "bench-syn-flood" => syn_flood(&mut pcap, &mut rng, scale)?,
         "bench-beacons" => beacons(&mut pcap, &mut rng, scale)?,
         "bench-tunnel-id-flood" => tunnel_id_flood(&mut pcap, &mut rng, scale)?,
+        "bench-flow-flood-mirror" => flow_flood_mirror(&mut pcap, &mut rng, scale)?,
         "bench-dns-flood" => dns_flood(&mut pcap, &mut rng, scale)?,
         other => {
             return Err(GenerateError::UnknownScenario {
@@ -651,7 +663,7 @@ fn syn_flood(pcap: &mut PcapStream, rng: &mut ChaCha8Rng, flows: u64) -> Result<
     Ok(())
 }
 
-/// Packets of the real mirror inside `bench-tunnel-id-flood`.
+/// Packets of the real mirror inside `bench-tunnel-id-flood` and `bench-flow-flood-mirror`.
 const FLOOD_MIRROR_PACKETS: u64 = 256;
 
 /// `bench-tunnel-id-flood`: `flood` VXLAN packets from 10.66.0.1 to 10.66.0.2, packet `i` with
@@ -686,22 +698,68 @@ fn tunnel_id_flood(
         pcap.packet(time_ns, &frame)?;
         time_ns += line_rate_ns(frame.len());
         if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
-            let reply = mirrored % 2 == 1;
-            let (src, dst, sport, dport) = if reply {
-                ([198, 51, 100, 20], [10, 10, 0, 5], 443, 40_000)
-            } else {
-                ([10, 10, 0, 5], [198, 51, 100, 20], 40_000, 443)
-            };
-            inner.clear();
-            PacketBuilder::ethernet2([0x02, 0, 0, 0, 10, 5], [0x02, 0, 0, 0, 10, 1])
-                .ipv4(src, dst, 64)
-                .tcp(sport, dport, 1_000 + mirrored as u32, 64_240)
-                .ack(1)
-                .write(&mut inner, &ZEROS[..100])
-                .map_err(|e| GenerateError::build("mirrored frame", e))?;
-            vxlan_frame(&mut frame, [10, 10, 0, 5], [203, 0, 113, 50], 100, &inner)?;
-            pcap.packet(time_ns, &frame)?;
-            time_ns += line_rate_ns(frame.len());
+            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
+            mirrored += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Packet `k` of the real mirror hidden in a flood: a one-way VXLAN VNI 100 stream from
+/// 10.10.0.5 to 203.0.113.50 of a TCP conversation between 10.10.0.5:40000 and
+/// 198.51.100.20:443, the two directions alternating (a mirror by its direction pattern from
+/// its first two packets). Returns the time after it at line rate.
+fn flood_mirror_packet(
+    pcap: &mut PcapStream,
+    time_ns: u64,
+    k: u64,
+    inner: &mut Vec<u8>,
+    frame: &mut Vec<u8>,
+) -> Result<u64, GenerateError> {
+    let (src, dst, sport, dport) = if k % 2 == 1 {
+        ([198, 51, 100, 20], [10, 10, 0, 5], 443, 40_000)
+    } else {
+        ([10, 10, 0, 5], [198, 51, 100, 20], 40_000, 443)
+    };
+    inner.clear();
+    PacketBuilder::ethernet2([0x02, 0, 0, 0, 10, 5], [0x02, 0, 0, 0, 10, 1])
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, 1_000 + k as u32, 64_240)
+        .ack(1)
+        .write(inner, &ZEROS[..100])
+        .map_err(|e| GenerateError::build("mirrored frame", e))?;
+    vxlan_frame(frame, [10, 10, 0, 5], [203, 0, 113, 50], 100, inner)?;
+    pcap.packet(time_ns, frame)?;
+    Ok(time_ns + line_rate_ns(frame.len()))
+}
+
+/// `bench-flow-flood-mirror`: the SYN flood of `bench-syn-flood` (`flows` SYNs from random
+/// sources and ports to 192.0.2.80:443, each a new flow, at line rate), with one packet of
+/// the real mirror of [`flood_mirror_packet`] after every `flows / 256` SYNs.
+fn flow_flood_mirror(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    flows: u64,
+) -> Result<(), GenerateError> {
+    let mut inner = Vec::with_capacity(256);
+    let mut frame = Vec::with_capacity(256);
+    let mut time_ns = 0u64;
+    let every = (flows / FLOOD_MIRROR_PACKETS).max(1);
+    let mut mirrored = 0u64;
+    for i in 0..flows {
+        let src: [u8; 4] = rng.random::<u32>().to_be_bytes();
+        let sport = rng.random_range(1_024..=65_535u16);
+        frame.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 2])
+            .ipv4(src, [192, 0, 2, 80], 64)
+            .tcp(sport, 443, rng.random(), 1_024)
+            .syn()
+            .write(&mut frame, &ZEROS[..6])
+            .map_err(|e| GenerateError::build("SYN", e))?;
+        pcap.packet(time_ns, &frame)?;
+        time_ns += line_rate_ns(frame.len());
+        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
+            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
             mirrored += 1;
         }
     }
