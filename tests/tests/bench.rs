@@ -223,6 +223,26 @@ fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
     assert_eq!(target["status"], "met at a smaller scale");
 }
 
+/// `mirrorwatch bench` with `config`: one pass of each input, one worker, no scaling,
+/// latency or peer rows.
+fn one_pass(dir: &Path, config: &str, inputs: &[&str]) -> Value {
+    let mut args = vec![
+        "-c",
+        config,
+        "--duration",
+        "0",
+        "--workers",
+        "1",
+        "--flow-sizes",
+        "none",
+        "--latency-rate",
+        "0",
+        "--no-peers",
+    ];
+    args.extend_from_slice(inputs);
+    bench(dir, &args)
+}
+
 /// Issue 16 item 3 / issue 19: the flood scenarios keep detection alive. A tunnel-id flood
 /// beside a real mirror: the mirror and the flood are alerted, the flooding source stays at
 /// its share (evictions counted, nothing refused). Forged DNS answers aimed at the name cache
@@ -239,23 +259,10 @@ fn flood_scenarios_keep_the_real_mirror_and_beacon_alerted() {
     )
     .unwrap();
     let config_arg = config.display().to_string();
-    let doc = bench(
+    let doc = one_pass(
         &dir,
-        &[
-            "-c",
-            &config_arg,
-            "--duration",
-            "0",
-            "--workers",
-            "1",
-            "--flow-sizes",
-            "none",
-            "--latency-rate",
-            "0",
-            "--no-peers",
-            "bench-tunnel-id-flood:20000",
-            "bench-dns-flood:20000",
-        ],
+        &config_arg,
+        &["bench-tunnel-id-flood:20000", "bench-dns-flood:20000"],
     );
     let rows = doc["throughput"].as_array().unwrap();
     let row = |name: &str| {
@@ -275,23 +282,7 @@ fn flood_scenarios_keep_the_real_mirror_and_beacon_alerted() {
     let small = dir.join("small-flow-table.toml");
     std::fs::write(&small, "[flows]\ncapacity = 4096\n").unwrap();
     let small_arg = small.display().to_string();
-    let doc = bench(
-        &dir,
-        &[
-            "-c",
-            &small_arg,
-            "--duration",
-            "0",
-            "--workers",
-            "1",
-            "--flow-sizes",
-            "none",
-            "--latency-rate",
-            "0",
-            "--no-peers",
-            "bench-flow-flood-mirror:20000",
-        ],
-    );
+    let doc = one_pass(&dir, &small_arg, &["bench-flow-flood-mirror:20000"]);
     let flows = doc["throughput"].as_array().unwrap()[0]["counts"].clone();
     assert_eq!(flows["packets"], 20_000 + 256);
     assert_eq!(

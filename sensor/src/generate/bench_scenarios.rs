@@ -648,19 +648,30 @@ fn syn_flood(pcap: &mut PcapStream, rng: &mut ChaCha8Rng, flows: u64) -> Result<
     let mut frame = Vec::with_capacity(64);
     let mut time_ns = 0u64;
     for _ in 0..flows {
-        let src: [u8; 4] = rng.random::<u32>().to_be_bytes();
-        let sport = rng.random_range(1_024..=65_535u16);
-        frame.clear();
-        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 2])
-            .ipv4(src, [192, 0, 2, 80], 64)
-            .tcp(sport, 443, rng.random(), 1_024)
-            .syn()
-            .write(&mut frame, &ZEROS[..6])
-            .map_err(|e| GenerateError::build("SYN", e))?;
-        pcap.packet(time_ns, &frame)?;
-        time_ns += line_rate_ns(frame.len());
+        time_ns = flood_syn(pcap, rng, time_ns, &mut frame)?;
     }
     Ok(())
+}
+
+/// One SYN of a flood: a random source and port to 192.0.2.80:443, a new flow. Returns the
+/// time after it at line rate.
+fn flood_syn(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    time_ns: u64,
+    frame: &mut Vec<u8>,
+) -> Result<u64, GenerateError> {
+    let src: [u8; 4] = rng.random::<u32>().to_be_bytes();
+    let sport = rng.random_range(1_024..=65_535u16);
+    frame.clear();
+    PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 2])
+        .ipv4(src, [192, 0, 2, 80], 64)
+        .tcp(sport, 443, rng.random(), 1_024)
+        .syn()
+        .write(frame, &ZEROS[..6])
+        .map_err(|e| GenerateError::build("SYN", e))?;
+    pcap.packet(time_ns, frame)?;
+    Ok(time_ns + line_rate_ns(frame.len()))
 }
 
 /// Packets of the real mirror inside `bench-tunnel-id-flood` and `bench-flow-flood-mirror`.
@@ -747,17 +758,7 @@ fn flow_flood_mirror(
     let every = (flows / FLOOD_MIRROR_PACKETS).max(1);
     let mut mirrored = 0u64;
     for i in 0..flows {
-        let src: [u8; 4] = rng.random::<u32>().to_be_bytes();
-        let sport = rng.random_range(1_024..=65_535u16);
-        frame.clear();
-        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 2])
-            .ipv4(src, [192, 0, 2, 80], 64)
-            .tcp(sport, 443, rng.random(), 1_024)
-            .syn()
-            .write(&mut frame, &ZEROS[..6])
-            .map_err(|e| GenerateError::build("SYN", e))?;
-        pcap.packet(time_ns, &frame)?;
-        time_ns += line_rate_ns(frame.len());
+        time_ns = flood_syn(pcap, rng, time_ns, &mut frame)?;
         if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
             time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
             mirrored += 1;
