@@ -24,8 +24,7 @@ use crate::metrics::{MetricsListener, MetricsServer};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
 use crate::privdrop::{RunAs, drop_privileges};
 use crate::run::{
-    UsageError, check_baseline_dir, check_stdout_open, load_config, load_settings, stop_flag,
-    with_baseline,
+    UsageError, check_baseline_dir, check_stdout_open, load_settings, stop_flag, with_baseline,
 };
 use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
 
@@ -319,8 +318,9 @@ impl Session<'_> {
         };
         // The baseline file is read at start only (`baseline_file` is restart-only): a reload
         // neither re-reads it nor fails because of it.
-        let loaded =
-            load_config(Some(path)).map(|c| with_baseline(c, self.args.baseline.as_deref()));
+        let loaded = crate::config::Config::load(path)
+            .map_err(anyhow::Error::from)
+            .map(|c| with_baseline(c, self.args.baseline.as_deref()));
         let config = match loaded {
             Ok(config) => config,
             Err(e) => {

@@ -95,21 +95,13 @@ pub struct ReplayOutcome {
     pub interrupted: bool,
 }
 
-/// Loads the configuration named on the command line, or the defaults.
-pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    match path {
-        Some(p) => Ok(Config::load(p)?),
-        None => Ok(Config::default()),
-    }
-}
-
 /// Loads the configuration, applies `--baseline`, and checks the baseline file before any
 /// packet is read (a bad one is a usage error naming the file and line).
 pub fn load_settings(
     config: Option<&std::path::Path>,
     baseline: Option<&std::path::Path>,
 ) -> anyhow::Result<Config> {
-    let config = with_baseline(load_config(config)?, baseline);
+    let config = with_baseline(Config::load_or_default(config)?, baseline);
     crate::detect::beacon::KnownDestinations::load(&config.beacon)
         .map_err(|e| UsageError::Baseline(e.to_string()))?;
     Ok(config)

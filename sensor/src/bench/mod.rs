@@ -66,7 +66,7 @@ fn parse_list(text: &str, what: &str) -> anyhow::Result<Vec<u64>> {
 
 /// Runs the bench; returns the document (already printed and written where asked).
 pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
-    let config = crate::run::load_config(args.config.as_deref())?;
+    let config = crate::config::Config::load_or_default(args.config.as_deref())?;
     let workers: Vec<usize> = parse_list(&args.workers, "--workers")
         .map_err(|_| usage("--workers: give 1 to 256 workers, e.g. 1,2"))?
         .into_iter()

@@ -246,7 +246,7 @@ fn parse_time(s: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::text::read_json;
+    use crate::control::json::read_json;
 
     /// A TAP write as diagnostic settings export it (Activity Log resource-log schema, one
     /// record per line; `requestbody` as the ARM `VirtualNetworkTap` body).

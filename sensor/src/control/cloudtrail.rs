@@ -178,7 +178,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::control::{ReadOutcome, text::read_json};
+    use crate::control::{ReadOutcome, json::read_json};
 
     /// A `CreateTrafficMirrorSession` record in the shape CloudTrail delivers for EC2 API
     /// calls (request and response wrapped in `...Request` / `...Response` objects), from

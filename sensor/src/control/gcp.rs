@@ -162,7 +162,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::control::{ReadOutcome, text::read_json};
+    use crate::control::{ReadOutcome, json::read_json};
 
     /// An insert as the Admin Activity audit log records it (LogEntry with an AuditLog
     /// `protoPayload`, from the Cloud Audit Logs and `packetMirrorings` REST references).

@@ -21,6 +21,7 @@ pub mod device_config;
 pub mod follow;
 pub mod gcp;
 pub mod inventory;
+pub mod json;
 pub mod judge;
 pub mod shell;
 pub mod syslog;
@@ -466,7 +467,7 @@ pub fn read_bytes(bytes: &[u8], name: &Arc<str>, options: ReadOptions, out: &mut
         return;
     };
     match format {
-        Format::Json => text::read_json(bytes, name, out),
+        Format::Json => json::read_json(bytes, name, out),
         Format::Csv => azure::read_csv(bytes, name, out),
         Format::Syslog => syslog::read(bytes, name, options.syslog_year, out),
         Format::DeviceConfig => device_config::read(bytes, name, out),

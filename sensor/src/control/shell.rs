@@ -181,7 +181,7 @@ pub struct AuditOutcome {
 
 /// Runs `mirrorwatch audit`.
 pub fn audit(args: &AuditArgs) -> anyhow::Result<AuditOutcome> {
-    let config = crate::run::load_config(args.config.as_deref())?;
+    let config = crate::config::Config::load_or_default(args.config.as_deref())?;
     let loaded = load(&config, &args.paths)?;
     let target = OutputTarget::from_arg(&args.output);
     let writer = EventWriter::spawn(&target).context("opening the output")?;

@@ -80,8 +80,9 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 document.documentElement.dataset.script='ran';
 "#;
 
-/// The whole page.
-pub(super) fn page(r: &Report) -> String {
+/// The whole page, around the sections `body` writes (the sections use this module's
+/// helpers, so the page does not call them itself).
+pub(super) fn page(r: &Report, body: impl FnOnce(&mut String)) -> String {
     let mut out = String::with_capacity(256 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -109,12 +110,7 @@ pub(super) fn page(r: &Report) -> String {
         let _ = write!(out, "<a href=\"#{id}\">{}</a>", esc(title));
     }
     out.push_str("</nav>\n<main>\n");
-    super::summary::render(r, &mut out);
-    super::mirror_map::render(r, &mut out);
-    super::beacons::render(r, &mut out);
-    super::extraneous::render(r, &mut out);
-    super::inventory::render(r, &mut out);
-    super::undecoded::render(r, &mut out);
+    body(&mut out);
     out.push_str("</main>\n<script>");
     out.push_str(SCRIPT);
     out.push_str("</script>\n</body></html>\n");

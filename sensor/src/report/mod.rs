@@ -871,7 +871,14 @@ impl Report {
 
     /// The page.
     pub fn render(&self) -> String {
-        html::page(self)
+        html::page(self, |out| {
+            summary::render(self, out);
+            mirror_map::render(self, out);
+            beacons::render(self, out);
+            extraneous::render(self, out);
+            inventory::render(self, out);
+            undecoded::render(self, out);
+        })
     }
 
     /// Writes the page to `path`.
@@ -908,7 +915,7 @@ impl ReportOptions {
 
 /// `mirrorwatch report EVENTS.jsonl -o FILE.html`.
 pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<Report> {
-    let config = crate::run::load_config(args.config.as_deref())?;
+    let config = crate::config::Config::load_or_default(args.config.as_deref())?;
     let options = ReportOptions::from_config(&config, vec![args.events.display().to_string()]);
     let report = write_report(&args.events, &args.output, options)?;
     eprintln!(
