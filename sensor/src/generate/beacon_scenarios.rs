@@ -13,11 +13,11 @@ use etherparse::PacketBuilder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::ScenarioFn;
 use super::conversation::{
     Conversation, DnsExchange, Endpoint, Exchange, TcpSession, TimedFrame, UdpDatagrams,
 };
 use super::frame::{Link, LinkTags, mac_for};
-use super::scenarios::ScenarioFn;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 

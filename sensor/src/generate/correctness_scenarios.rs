@@ -13,12 +13,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::ScenarioFn;
 use super::conversation::{
     Conversation, DnsExchange, Endpoint, Exchange, TcpSession, TimedFrame, http_exchange,
 };
 use super::encap::{Encap, EncapKind, EncapStack, RawCarrier, RawPayload};
 use super::frame::{Link, LinkTags, mac_for};
-use super::scenarios::ScenarioFn;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 

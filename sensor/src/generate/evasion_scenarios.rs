@@ -35,10 +35,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::conversation::TimedFrame;
 
+use super::ScenarioFn;
 use super::encap::{Encap, EncapKind, EncapStack, SourcePort};
 use super::extraneous_scenarios::{ACK, Client, Conn, DATA, FIN, RTT_US, SYN, Server, udp_frame};
 use super::frame::{Frame, LinkTags};
-use super::scenarios::{ScenarioFn, standard_workload};
+use super::scenarios::standard_workload;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 

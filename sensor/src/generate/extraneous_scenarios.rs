@@ -18,10 +18,10 @@ use etherparse::{
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::ScenarioFn;
 use super::conversation::dns_message;
 use super::encap::{Encap, EncapKind, EncapStack};
 use super::frame::{ETHERTYPE_IPV4, FlowTuple, Frame, Link, mac_for};
-use super::scenarios::ScenarioFn;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 
@@ -89,7 +89,7 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "extraneous-duplicate" => duplicate,
         "extraneous-clean" => clean,
         "extraneous-midstream-start" => midstream_start,
-        _ => return super::precision_scenarios::builder(name),
+        _ => return None,
     };
     Some(builder)
 }

@@ -33,6 +33,20 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
+/// Builds one scenario's timeline.
+type ScenarioFn = fn(&mut ChaCha8Rng) -> Result<timeline::Timeline, GenerateError>;
+
+/// The builder of scenario `name`: each scenario file knows its own, none knows another's.
+fn builder(name: &str) -> Option<ScenarioFn> {
+    scenarios::builder(name)
+        .or_else(|| extraneous_scenarios::builder(name))
+        .or_else(|| precision_scenarios::builder(name))
+        .or_else(|| beacon_scenarios::builder(name))
+        .or_else(|| security_scenarios::builder(name))
+        .or_else(|| correctness_scenarios::builder(name))
+        .or_else(|| evasion_scenarios::builder(name))
+}
+
 /// A scenario the generator can write.
 #[derive(Clone, Copy, Debug)]
 pub struct ScenarioInfo {
@@ -243,7 +257,7 @@ pub fn generate(name: &str, seed: u64, out: &Path) -> Result<GenerateSummary, Ge
     {
         return written;
     }
-    let build = scenarios::builder(name).ok_or_else(|| GenerateError::UnknownScenario {
+    let build = builder(name).ok_or_else(|| GenerateError::UnknownScenario {
         name: name.to_owned(),
     })?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

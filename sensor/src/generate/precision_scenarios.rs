@@ -9,12 +9,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::ScenarioFn;
 use super::encap::{Encap, EncapKind, EncapStack};
 use super::extraneous_scenarios::{
     ACK, CLIENT, CLIENT_B, Client, Conn, DATA, RESOLVER, RTT_US, S, SYN, Server, server, udp_frame,
 };
 use super::frame::{ETHERTYPE_IPV4, FlowTuple, Frame, Link, mac_for};
-use super::scenarios::ScenarioFn;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 

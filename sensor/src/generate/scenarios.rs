@@ -11,6 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::GenerateError;
+use super::ScenarioFn;
 use super::conversation::{
     Conversation, DnsExchange, Endpoint, IcmpEcho, TcpSession, TimedFrame, UdpDatagrams,
     http_exchange,
@@ -22,10 +23,8 @@ use super::encap::{
 use super::frame::{ETHERTYPE_IPV4, ETHERTYPE_TEB, Frame, Link, LinkTags, mac_for};
 use super::timeline::Timeline;
 
-/// Builds one scenario's timeline.
-pub(super) type ScenarioFn = fn(&mut ChaCha8Rng) -> Result<Timeline, GenerateError>;
-
-/// The builder of scenario `name`, if there is one.
+/// The builder of scenario `name`, if it is one of this file's (`super::builder` asks every
+/// scenario file).
 pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
     let builder: ScenarioFn = match name {
         "plain-sessions" => plain_sessions,
@@ -56,13 +55,7 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "overlay-geneve" => overlay_geneve,
         "mirror-of-native" => mirror_of_native,
         "early-decision" => early_decision,
-        _ => {
-            return super::extraneous_scenarios::builder(name)
-                .or_else(|| super::beacon_scenarios::builder(name))
-                .or_else(|| super::security_scenarios::builder(name))
-                .or_else(|| super::correctness_scenarios::builder(name))
-                .or_else(|| super::evasion_scenarios::builder(name));
-        }
+        _ => return None,
     };
     Some(builder)
 }

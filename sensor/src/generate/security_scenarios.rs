@@ -21,13 +21,13 @@ use etherparse::PacketBuilder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::ScenarioFn;
 use super::conversation::{
     Conversation, DnsExchange, Endpoint, Exchange, IcmpEcho, TcpSession, TimedFrame, UdpDatagrams,
     dns_message, http_exchange,
 };
 use super::encap::{Encap, EncapKind, EncapStack};
 use super::frame::{Link, LinkTags, mac_for};
-use super::scenarios::ScenarioFn;
 use super::timeline::Timeline;
 use super::{GenerateError, ScenarioInfo};
 

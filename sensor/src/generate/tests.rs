@@ -562,7 +562,7 @@ fn tshark_finds_no_errors_in_well_formed_scenarios() {
 
 /// The records scenario `name` writes with `seed`, built in memory.
 fn scenario_records(name: &str, seed: u64) -> Vec<PcapRecord> {
-    let build = super::scenarios::builder(name).unwrap();
+    let build = super::builder(name).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     build(&mut rng).unwrap().into_records()
 }
