@@ -7,6 +7,11 @@ the shared seeds are passed to a run as a second, read-only corpus directory (RE
 
 Frames are taken from classic pcap files (pcapng inputs are converted with editcap when it is
 installed); the first byte of a layer_walk seed selects the link type as fuzzing.rs does.
+An eve_round_trip seed is a capture in that target's frame format (fuzzing.rs
+`eve_round_trip`: link selector, name, then gap/length/bytes per frame). control_records
+seeds are the control-plane files of the generated cases (pcaps/control-*/input.audit/, the
+asset and change-record files), whole and line by line, behind the selector of each reader
+that may read them.
 """
 import gzip, hashlib, os, struct, subprocess, sys, tempfile, zlib
 from pathlib import Path
@@ -18,6 +23,13 @@ SEEDS = HERE / "seeds"
 LINK_SELECTOR = {1: 0, 101: 1, 228: 2, 229: 3, 113: 4, 276: 5, 0: 6, 108: 7}
 MAX_FILE_SEED = 256 * 1024
 MAX_FRAMES_PER_FILE = 200
+# eve_round_trip: frames per seed (beacon cases need a few minutes of beats) and the name cap
+# of fuzzing.rs MAX_EVE_NAME.
+MAX_EVE_FRAMES = 600
+MAX_EVE_NAME = 47
+# control_records selectors (fuzzing.rs): sniffed, JSON, CSV, syslog, device configuration,
+# raw file, gzip-compressed file, asset and change-record loaders.
+SNIFF, JSON_READER, CSV_READER, SYSLOG, DEVICE, RAW_FILE, GZIP_FILE, TABLES = range(8)
 
 
 def put_seed(target, data, origin="own"):
@@ -46,6 +58,88 @@ def pcap_frames(raw):
             return
         yield link, raw[off:off + incl]
         off += incl
+
+
+def pcap_records(raw):
+    """(linktype, time in ns, frame) of a classic pcap (either byte order, µs or ns)."""
+    if len(raw) < 24:
+        return
+    magic = raw[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        return
+    scale = 1 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1000
+    link = struct.unpack(e + "I", raw[20:24])[0] & 0x0FFFFFFF
+    off = 24
+    while off + 16 <= len(raw):
+        sec, frac, incl, _ = struct.unpack(e + "IIII", raw[off:off + 16])
+        off += 16
+        if incl > 262144 or off + incl > len(raw):
+            return
+        yield link, sec * 1_000_000_000 + frac * scale, raw[off:off + incl]
+        off += incl
+
+
+def eve_seed(name, raw):
+    """A capture in eve_round_trip's frame format, or None when its link type is not one the
+    target picks."""
+    out = bytearray()
+    last = None
+    for n, (link, ts, frame) in enumerate(pcap_records(raw)):
+        if n >= MAX_EVE_FRAMES or len(out) > MAX_FILE_SEED:
+            break
+        sel = LINK_SELECTOR.get(link)
+        if sel is None:
+            return None
+        if last is None:
+            label = name.encode()[:MAX_EVE_NAME]
+            out += bytes([sel, len(label)]) + label
+            last = ts
+        gap_ms = max(0, ts - last) // 1_000_000
+        # Milliseconds up to 32767, whole seconds (top bit) beyond.
+        gap = gap_ms if gap_ms < 0x8000 else 0x8000 | min(gap_ms // 1000, 0x7FFF)
+        last = ts
+        frame = frame[:0xFFFF]
+        out += struct.pack(">HH", gap, len(frame)) + frame
+    return bytes(out) if out else None
+
+
+def control_seeds():
+    """(selector, bytes) seeds from the generated control-plane cases."""
+    for case in sorted((ROOT / "pcaps").glob("control-*")):
+        for f in sorted((case / "input.audit").glob("*")):
+            raw = f.read_bytes()
+            yield RAW_FILE, raw
+            text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+            yield GZIP_FILE, text
+            name = f.name.lower()
+            if name.endswith((".json", ".json.gz", ".jsonl")):
+                reader = JSON_READER
+            elif name.endswith(".csv"):
+                reader = CSV_READER
+            elif name.endswith(".log"):
+                reader = SYSLOG
+            else:
+                reader = DEVICE
+            for sel in (SNIFF, reader):
+                if len(text) <= MAX_FILE_SEED:
+                    yield sel, text
+            lines = text.splitlines(keepends=True)
+            # Line-delimited formats also give one seed per line (a CSV line keeps its header).
+            if reader in (JSON_READER, SYSLOG) and len(lines) > 1:
+                for line in lines:
+                    yield SNIFF, line
+                    yield reader, line
+            elif reader == CSV_READER:
+                for line in lines[1:]:
+                    yield reader, lines[0] + line
+        for table in ("input.assets.csv", "input.changes.csv"):
+            p = case / table
+            if p.is_file():
+                yield TABLES, p.read_bytes()
 
 
 def as_pcap(path):
@@ -103,6 +197,13 @@ def main():
                         put("decoder_views", bytes([view]) + frame[cut:])
         for payload in dns_payloads(path):
             put("dns_message", payload)
+        try:
+            label = str(path.relative_to(ROOT))
+        except ValueError:
+            label = path.name
+        eve = eve_seed(label, as_pcap(path))
+        if eve is not None:
+            put("eve_round_trip", eve)
     small = sorted((ROOT / "pcaps").glob("*/input.pcap"), key=lambda p: p.stat().st_size)[:3]
     for p in small:
         put_seed("capture_file", gzip.compress(p.read_bytes()))
@@ -114,6 +215,8 @@ def main():
         put_seed("config_toml", cfg.read_bytes())
     put_seed("baseline_file", b"# known\n203.0.113.7\n2001:db8::1\n\n198.51.100.9 # comment\n")
     put_seed("baseline_file", b"not an address\n")
+    for sel, data in control_seeds():
+        put_seed("control_records", bytes([sel]) + data)
 
 
 def cap(target, keep):

@@ -13,7 +13,7 @@ use mirrorwatch_tests::workspace_root;
 type Entry = fn(&[u8], &Path);
 
 /// Every fuzz target by its directory name.
-const TARGETS: [(&str, Entry); 6] = [
+const TARGETS: [(&str, Entry); 8] = [
     ("capture_file", |d, dir| {
         mirrorwatch::fuzzing::capture_file(d, dir)
     }),
@@ -25,6 +25,12 @@ const TARGETS: [(&str, Entry); 6] = [
     ("config_toml", |d, _| mirrorwatch::fuzzing::config_toml(d)),
     ("baseline_file", |d, dir| {
         mirrorwatch::fuzzing::baseline_file(d, dir)
+    }),
+    ("control_records", |d, dir| {
+        mirrorwatch::fuzzing::control_records(d, dir)
+    }),
+    ("eve_round_trip", |d, dir| {
+        mirrorwatch::fuzzing::eve_round_trip(d, dir)
     }),
 ];
 
@@ -42,24 +48,85 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_corpus_and_regression_input_replays_without_a_panic() {
-    let scratch = std::env::temp_dir().join(format!("mirrorwatch-fuzz-{}", std::process::id()));
+/// Replays `target`'s committed corpus and regression inputs; returns how many.
+fn replay(target: &str) -> usize {
+    let Some(&(_, entry)) = TARGETS.iter().find(|(name, _)| *name == target) else {
+        panic!("no fuzz target {target}");
+    };
+    let scratch =
+        std::env::temp_dir().join(format!("mirrorwatch-fuzz-{target}-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
+    let corpus = inputs("corpus", target);
+    assert!(
+        !corpus.is_empty(),
+        "sensor/fuzz/corpus/{target} is empty: the corpus of every target is committed"
+    );
     let mut total = 0;
-    for (target, entry) in TARGETS {
-        let corpus = inputs("corpus", target);
-        assert!(
-            !corpus.is_empty(),
-            "sensor/fuzz/corpus/{target} is empty: the corpus of every target is committed"
-        );
-        for path in corpus.iter().chain(inputs("regressions", target).iter()) {
-            let data = std::fs::read(path).unwrap();
-            let outcome = std::panic::catch_unwind(|| entry(&data, &scratch));
-            assert!(outcome.is_ok(), "{target}: {} panicked", path.display());
-            total += 1;
-        }
+    for path in corpus.iter().chain(inputs("regressions", target).iter()) {
+        let data = std::fs::read(path).unwrap();
+        let outcome = std::panic::catch_unwind(|| entry(&data, &scratch));
+        assert!(outcome.is_ok(), "{target}: {} panicked", path.display());
+        total += 1;
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!("fuzz corpus: {total} inputs replayed");
+    eprintln!("fuzz corpus {target}: {total} inputs replayed");
+    total
+}
+
+/// One test per target, so a failure names its target and the targets replay in parallel.
+macro_rules! replays {
+    ($($test:ident: $target:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            assert!(replay($target) > 0);
+        }
+    )*};
+}
+
+replays! {
+    capture_file_corpus_replays: "capture_file",
+    layer_walk_corpus_replays: "layer_walk",
+    decoder_views_corpus_replays: "decoder_views",
+    dns_message_corpus_replays: "dns_message",
+    config_toml_corpus_replays: "config_toml",
+    baseline_file_corpus_replays: "baseline_file",
+    control_records_corpus_replays: "control_records",
+    eve_round_trip_corpus_replays: "eve_round_trip",
+}
+
+/// Every directory of `fuzz/corpus/` and `fuzz/regressions/` belongs to a target this file
+/// replays, and every target of `fuzz/Cargo.toml` is replayed here: a new target cannot be
+/// left out of the stable suite.
+#[test]
+fn every_fuzz_target_is_replayed() {
+    let fuzz = workspace_root().join("sensor/fuzz");
+    let known: Vec<&str> = TARGETS.iter().map(|(name, _)| *name).collect();
+    for kind in ["corpus", "regressions"] {
+        for dir in std::fs::read_dir(fuzz.join(kind))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            assert!(
+                known.contains(&name.as_str()),
+                "sensor/fuzz/{kind}/{name} is replayed by no test"
+            );
+        }
+    }
+    let manifest = std::fs::read_to_string(fuzz.join("Cargo.toml")).unwrap();
+    let bins: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|name| *name != "mirrorwatch-fuzz")
+        .collect();
+    assert_eq!(
+        bins.len(),
+        known.len(),
+        "fuzz targets {bins:?}, replayed {known:?}"
+    );
+    for bin in bins {
+        assert!(known.contains(&bin), "fuzz target {bin} is not replayed");
+    }
 }
