@@ -261,9 +261,12 @@ const FUZZ_SYSLOG_YEAR: i32 = 2026;
 /// - the inventory built from the changes ([`crate::control::inventory::ControlInventory::build`],
 ///   judged against the default configuration) keeps every change, in time order, with one
 ///   verdict slot and one resolution each, and no session points past them.
-pub fn control_records(data: &[u8], dir: &Path) {
+///
+/// Returns the number of changes checked (the stable test makes sure the corpus reaches the
+/// checks at all).
+pub fn control_records(data: &[u8], dir: &Path) -> usize {
     let Some((&selector, bytes)) = data.split_first() else {
-        return;
+        return 0;
     };
     let options = ReadOptions {
         syslog_year: FUZZ_SYSLOG_YEAR,
@@ -294,7 +297,7 @@ pub fn control_records(data: &[u8], dir: &Path) {
         }
         5 => {
             if std::fs::write(&file, bytes).is_err() {
-                return;
+                return 0;
             }
             crate::control::read_file(&file, options, &mut out);
             let _ = std::fs::remove_file(&file);
@@ -309,10 +312,10 @@ pub fn control_records(data: &[u8], dir: &Path) {
         6 => {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             let Ok(compressed) = gz.write_all(bytes).and_then(|()| gz.finish()) else {
-                return;
+                return 0;
             };
             if std::fs::write(&file, compressed).is_err() {
-                return;
+                return 0;
             }
             crate::control::read_file(&file, options, &mut out);
             let _ = std::fs::remove_file(&file);
@@ -331,11 +334,13 @@ pub fn control_records(data: &[u8], dir: &Path) {
         }
         _ => {
             table_files(bytes, &file);
-            return;
+            return 0;
         }
     };
     check_read_outcome(bytes, &file_name, &out, reader);
+    let changes = out.changes.len();
     check_inventory(out.changes);
+    changes
 }
 
 /// Checks what the reader of `format` made of `bytes` (`None`: the bytes were not the text
@@ -614,27 +619,31 @@ queue_batches = 4
 /// - nothing is lost on the way out: one `stats` event, whose packet and byte counts are the
 ///   frames pushed and whose alert counts per detector are the alert lines written; as many
 ///   `flow` and `tunnel` lines as the pipeline reports writing.
-pub fn eve_round_trip(data: &[u8], dir: &Path) {
+///
+/// Returns the number of lines checked.
+pub fn eve_round_trip(data: &[u8], dir: &Path) -> usize {
     static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
-    let Some(config) = CONFIG
+    let config = CONFIG
         .get_or_init(|| Config::parse(EVE_CONFIG, Path::new("fuzz-eve.toml")).ok())
-        .as_ref()
-    else {
-        return;
+        .as_ref();
+    // A configuration the sensor refuses would make every input a no-op.
+    assert!(config.is_some(), "EVE_CONFIG is not a valid configuration");
+    let Some(config) = config else {
+        return 0;
     };
     let Some((&selector, rest)) = data.split_first() else {
-        return;
+        return 0;
     };
     let link = FUZZ_LINKS[usize::from(selector) % FUZZ_LINKS.len()];
     let Some((&name_len, rest)) = rest.split_first() else {
-        return;
+        return 0;
     };
     let (name, frames) = rest.split_at((usize::from(name_len) % MAX_EVE_NAME).min(rest.len()));
     let name: Arc<str> = Arc::from(String::from_utf8_lossy(name).as_ref());
 
     let out_path = dir.join(format!("mirrorwatch-fuzz-{}.eve.json", std::process::id()));
     let Ok(writer) = EventWriter::spawn(&OutputTarget::File(out_path.clone())) else {
-        return;
+        return 0;
     };
     let options = crate::pipeline::PipelineOptions {
         workers: 1,
@@ -645,7 +654,7 @@ pub fn eve_round_trip(data: &[u8], dir: &Path) {
     else {
         let _ = writer.finish();
         let _ = std::fs::remove_file(&out_path);
-        return;
+        return 0;
     };
     pipeline.start_input(Some(Arc::clone(&name)));
     let mut pushed = 0u64;
@@ -683,7 +692,7 @@ pub fn eve_round_trip(data: &[u8], dir: &Path) {
     );
     let (Ok(report), Ok(written), Ok(text)) = (report, written, text) else {
         panic_free_fail("the writer or the pipeline failed");
-        return;
+        return 0;
     };
     assert_eq!(
         text.len() as u64,
@@ -692,10 +701,11 @@ pub fn eve_round_trip(data: &[u8], dir: &Path) {
     );
     let Ok(text) = String::from_utf8(text) else {
         panic_free_fail("the events are not UTF-8");
-        return;
+        return 0;
     };
     let last_ts = if pushed > 0 { ts } else { Timestamp::ZERO };
     let first_us = if pushed > 0 { first_ts.0 / 1000 } else { 0 };
+    let lines = text.lines().count();
     let mut counts = EveCounts::default();
     let input = EveInput {
         name: &name,
@@ -723,6 +733,7 @@ pub fn eve_round_trip(data: &[u8], dir: &Path) {
         counts.tunnels, report.tunnel_events,
         "tunnel lines lost or made"
     );
+    lines
 }
 
 /// `assert!(false, ..)` without the constant-assertion lint: a failed invariant.

@@ -27,10 +27,10 @@ const TARGETS: [(&str, Entry); 8] = [
         mirrorwatch::fuzzing::baseline_file(d, dir)
     }),
     ("control_records", |d, dir| {
-        mirrorwatch::fuzzing::control_records(d, dir)
+        mirrorwatch::fuzzing::control_records(d, dir);
     }),
     ("eve_round_trip", |d, dir| {
-        mirrorwatch::fuzzing::eve_round_trip(d, dir)
+        mirrorwatch::fuzzing::eve_round_trip(d, dir);
     }),
 ];
 
@@ -92,6 +92,41 @@ replays! {
     baseline_file_corpus_replays: "baseline_file",
     control_records_corpus_replays: "control_records",
     eve_round_trip_corpus_replays: "eve_round_trip",
+}
+
+/// The corpus of `target` reaches the checks of its entry point: `entry` returns how much it
+/// checked (changes, lines), and the corpus must give some, or an early return (a refused
+/// configuration, a reader never reached) would pass the replay unnoticed.
+fn checked(target: &str, entry: fn(&[u8], &Path) -> usize) -> usize {
+    let scratch = std::env::temp_dir().join(format!(
+        "mirrorwatch-fuzz-checked-{target}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let total = inputs("corpus", target)
+        .iter()
+        .map(|p| entry(&std::fs::read(p).unwrap(), &scratch))
+        .sum();
+    let _ = std::fs::remove_dir_all(&scratch);
+    total
+}
+
+#[test]
+fn control_records_corpus_reaches_the_change_checks() {
+    // Every generated control case holds mirror changes: 6 providers, several each.
+    let changes = checked("control_records", mirrorwatch::fuzzing::control_records);
+    assert!(changes >= 20, "{changes} changes checked");
+}
+
+#[test]
+fn eve_round_trip_corpus_reaches_the_line_checks() {
+    // One stats event per input at least, and the cases' flows, tunnels and alerts.
+    let corpus = inputs("corpus", "eve_round_trip").len();
+    let lines = checked("eve_round_trip", mirrorwatch::fuzzing::eve_round_trip);
+    assert!(
+        lines > 2 * corpus,
+        "{lines} lines checked from {corpus} inputs"
+    );
 }
 
 /// Every directory of `fuzz/corpus/` and `fuzz/regressions/` belongs to a target this file
