@@ -143,6 +143,11 @@ pub struct Counts {
     pub tunnel_flood_sources: u64,
     /// DNS answers matching no query (not learned by the name cache).
     pub dns_answers_unsolicited: u64,
+    /// Extraneous offences that found the pending-alert table full (written at once instead
+    /// of aggregated).
+    pub extraneous_pending_full: u64,
+    /// Extraneous alerts held back by the alert rate limit.
+    pub extraneous_rate_limited: u64,
 }
 
 impl Counts {
@@ -170,6 +175,8 @@ impl Counts {
             tunnel_table_evicted: report.tunnels.evicted,
             tunnel_flood_sources: report.tunnels.flood_sources,
             dns_answers_unsolicited: report.names.answers_unsolicited,
+            extraneous_pending_full: detectors.extraneous.pending_full,
+            extraneous_rate_limited: detectors.extraneous.rate_limited,
         }
     }
 }
@@ -281,6 +288,8 @@ pub struct AlertLatencyRow {
     pub workload: String,
     /// Workers.
     pub workers: usize,
+    /// The pass: a cold start or the steady state.
+    pub phase: super::runner::LatencyPhase,
     /// Rate asked for.
     pub target_pps: f64,
     /// Rate achieved.
@@ -438,9 +447,12 @@ pub fn tables(doc: &BenchDocument) -> String {
         let _ = writeln!(s, "\n## Packet-to-alert latency (paced)\n");
         let _ = writeln!(
             s,
-            "| input | workers | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+            "| input | workers | pass | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for r in &doc.alert_latency {
             let (p50, p99, p999, max) = r.latency_ns.map_or_else(
                 || ("-".into(), "-".into(), "-".into(), "-".into()),
@@ -455,9 +467,13 @@ pub fn tables(doc: &BenchDocument) -> String {
             );
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
                 r.workload,
                 r.workers,
+                match r.phase {
+                    super::runner::LatencyPhase::Cold => "cold",
+                    super::runner::LatencyPhase::Warm => "warm",
+                },
                 si(r.target_pps),
                 si(r.achieved_pps),
                 r.packets,
