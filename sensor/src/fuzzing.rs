@@ -530,16 +530,8 @@ fn table_files(bytes: &[u8], file: &Path) {
             _ => panic_free_fail(&format!("row error in unit {unit:?}")),
         }
     };
-    for e in &asset_errors {
-        if let crate::control::inventory::AssetError::Row {
-            path, unit, index, ..
-        } = e
-        {
-            in_place(path, unit, *index);
-        }
-    }
-    for e in &record_errors {
-        if let crate::control::judge::ChangeRecordError::Row {
+    for e in asset_errors.iter().chain(&record_errors) {
+        if let crate::control::text::TableFileError::Row {
             path, unit, index, ..
         } = e
         {
