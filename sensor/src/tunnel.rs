@@ -642,6 +642,9 @@ pub struct TunnelTable {
     group_index: HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
     free_groups: Vec<u32>,
     next_link_id: u64,
+    /// Added to `next_link_id` per new link: several tables (one per live capture thread)
+    /// hand out disjoint ids (see [`TunnelTable::set_link_ids`]).
+    link_id_step: u64,
     capacity: usize,
     idle_timeout: Duration,
     max_inner_flows: usize,
@@ -699,6 +702,7 @@ impl TunnelTable {
             ),
             free_groups: Vec::new(),
             next_link_id: 1,
+            link_id_step: 1,
             capacity,
             idle_timeout,
             max_inner_flows,
@@ -764,7 +768,7 @@ impl TunnelTable {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
                 let id = self.next_link_id;
-                self.next_link_id = self.next_link_id.saturating_add(1);
+                self.next_link_id = self.next_link_id.saturating_add(self.link_id_step);
                 self.keys_by_id.insert(id, key);
                 self.newest = id;
                 self.order.push_back((key, id));
@@ -1142,6 +1146,14 @@ impl TunnelTable {
     pub fn set_limits(&mut self, idle_timeout: Duration, max_inner_flows: usize) {
         self.idle_timeout = idle_timeout;
         self.max_inner_flows = max_inner_flows;
+    }
+
+    /// Hands out link ids `first`, `first + step`, ... (before the first link): table `i` of
+    /// `n` (live capture threads, see `pipeline.rs`) takes `first = i + 1`, `step = n`, so
+    /// ids stay unique over the run and `(id - 1) % n` names the table that owns a link.
+    pub fn set_link_ids(&mut self, first: u64, step: u64) {
+        self.next_link_id = first.max(1);
+        self.link_id_step = step.max(1);
     }
 
     /// Counts a copy found the other way round: a native packet matching an inner frame of
