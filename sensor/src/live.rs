@@ -477,6 +477,15 @@ impl Session<'_> {
             latency.max_us,
             latency.count
         );
+        if report.front_packets.len() > 1 {
+            let per: Vec<String> = report.front_packets.iter().map(u64::to_string).collect();
+            eprintln!(
+                "  capture threads: {} in a fanout group on the outer IP pair; frames read per \
+                 thread: {}",
+                report.front_packets.len(),
+                per.join(", ")
+            );
+        }
         let out = outputs.stats();
         for o in &out.outputs {
             eprintln!(

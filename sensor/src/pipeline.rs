@@ -149,6 +149,9 @@ pub struct PipelineReport {
     /// Independent captures the inputs were judged as ([`Pipeline::start_input`]: 1 for a
     /// single capture or one capture cut in pieces).
     pub captures: u64,
+    /// Frames read by each capture front (sharded live capture: one per capture thread, in
+    /// thread order; one entry otherwise).
+    pub front_packets: Vec<u64>,
 }
 
 impl PipelineReport {
@@ -254,6 +257,7 @@ struct FrontReport {
     first_ts: Option<Timestamp>,
     clock: Timestamp,
     captures: u64,
+    front_packets: Vec<u64>,
 }
 
 /// What the fronts of one sharded pipeline share: the shutdown meeting and the run's epoch.
@@ -617,6 +621,7 @@ impl Pipeline {
             last_ts: f.clock,
             queued_batches: f.senders.iter().map(|tx| tx.len() as u64).sum(),
             captures: f.captures,
+            front_packets: vec![f.counters.packets],
         };
         for r in &self.remotes {
             if let Ok(snap) = r.published.lock() {
@@ -760,6 +765,7 @@ impl Pipeline {
             last_ts: merged.clock,
             queued_batches: 0,
             captures: merged.captures,
+            front_packets: merged.front_packets,
         })
     }
 }
@@ -773,6 +779,7 @@ impl PipelineReport {
         self.mirror_alerts += f.mirror_alerts;
         self.first_ts = earliest(self.first_ts, f.first_ts);
         self.last_ts = self.last_ts.max(f.clock);
+        self.front_packets.push(f.counters.packets);
     }
 }
 
@@ -791,6 +798,7 @@ impl FrontReport {
         self.first_ts = earliest(self.first_ts, other.first_ts);
         self.clock = self.clock.max(other.clock);
         self.captures = self.captures.max(other.captures);
+        self.front_packets.extend(other.front_packets);
     }
 }
 
@@ -1329,6 +1337,7 @@ impl CaptureFront {
             return Err(e);
         }
         Ok(FrontReport {
+            front_packets: vec![self.counters.packets],
             counters: std::mem::take(&mut self.counters),
             tunnels: self.tunnels.stats(),
             tunnel_events: self.tunnel_events,

@@ -15,28 +15,28 @@ use mirrorwatch_tests::live::{Link, Sensor, can_run};
 use mirrorwatch_tests::{ensure_binary, events, run, workspace_root};
 use serde_json::Value;
 
-fn case_dir(name: &str) -> PathBuf {
+pub(crate) fn case_dir(name: &str) -> PathBuf {
     workspace_root().join("pcaps").join(name)
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mw-live-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn read_events(path: &Path) -> Vec<Value> {
+pub(crate) fn read_events(path: &Path) -> Vec<Value> {
     events(&std::fs::read(path).unwrap_or_default())
 }
 
-fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+pub(crate) fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event_type"] == t).collect()
 }
 
 /// What must be equal between live capture and replay of one file: every alert and tunnel
 /// session by identity, class and counts, without times and run-local link numbers.
-fn identities(events: &[Value]) -> Vec<String> {
+pub(crate) fn identities(events: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = events
         .iter()
         .filter_map(|e| {
@@ -80,7 +80,7 @@ fn identities(events: &[Value]) -> Vec<String> {
     ids
 }
 
-fn packets_in(pcap: &Path) -> u64 {
+pub(crate) fn packets_in(pcap: &Path) -> u64 {
     // The pcap's own packet count, from an offline replay's final stats.
     let out = run(&["replay", "--no-progress", pcap.to_str().unwrap()]);
     let evs = events(&out.stdout);
@@ -89,7 +89,7 @@ fn packets_in(pcap: &Path) -> u64 {
         .unwrap()
 }
 
-fn last_stats(events: &[Value]) -> &Value {
+pub(crate) fn last_stats(events: &[Value]) -> &Value {
     let stats = of_type(events, "stats");
     let last = stats.last().expect("no stats event");
     assert_eq!(last["stats"]["capture"]["final"], true, "{last}");

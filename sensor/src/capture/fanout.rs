@@ -83,18 +83,28 @@ const TAX: u32 = libc::BPF_MISC | libc::BPF_TAX;
 const TXA: u32 = libc::BPF_MISC | libc::BPF_TXA;
 const XOR_X: u32 = libc::BPF_ALU | libc::BPF_XOR | libc::BPF_X;
 const XOR_K: u32 = libc::BPF_ALU | libc::BPF_XOR | libc::BPF_K;
+const ADD_X: u32 = libc::BPF_ALU | libc::BPF_ADD | libc::BPF_X;
 const ADD_K: u32 = libc::BPF_ALU | libc::BPF_ADD | libc::BPF_K;
 const MUL_K: u32 = libc::BPF_ALU | libc::BPF_MUL | libc::BPF_K;
 const RSH_K: u32 = libc::BPF_ALU | libc::BPF_RSH | libc::BPF_K;
 
-/// Scratch words: M[0] the offset of the IP header past in-band tags, M[1] the running XOR.
+/// Scratch words: the offset of the IP header past in-band tags, the source address and the
+/// destination address (each folded to 32 bits), and the running hash.
 const M_OFFSET: u32 = 0;
-const M_ACC: u32 = 1;
+const M_SRC: u32 = 1;
+const M_HASH: u32 = 2;
+const M_DST: u32 = 3;
 
-/// The fanout program: `((xor of the outer addresses' 32-bit words) ^ seed) * MIX >> 16`,
-/// equal for both directions of an outer pair, 0 for a frame that is not IPv4 or IPv6.
+/// Second odd multiplier of the final mix (murmur3's `fmix32`).
+const MIX2: u32 = 0x85eb_ca6b;
+
+/// The fanout program: `h(src) + h(dst)` with `h(x) = (x ^ seed) * MIX`, then mixed, where an
+/// IPv6 address is first folded to 32 bits (the XOR of its words). The sum makes it equal
+/// for both directions of an outer pair; hashing each address before the sum keeps pairs
+/// that share their differing bits apart (a plain `src ^ dst` gives every pair
+/// `10.1.i.1`/`10.1.i.2` the same value). 0 for a frame that is not IPv4 or IPv6.
 pub fn outer_pair_program(seed: u32) -> Vec<Insn> {
-    let mut p = Vec::with_capacity(64);
+    let mut p = Vec::with_capacity(96);
     // A = skb->protocol (the ethertype after the offloaded tag), X = 0.
     p.push(stmt(
         LD_H_PROTO,
@@ -103,53 +113,79 @@ pub fn outer_pair_program(seed: u32) -> Vec<Insn> {
     p.push(stmt(LDX_IMM, 0));
     // Up to two in-band tags (QinQ): each is TCI then the next ethertype, 4 bytes.
     for _ in 0..2 {
-        // Not a tag: skip the 7 instructions of this step.
+        // Not a tag: skip the 6 instructions after the second test.
         p.push(jump(JEQ, 0x8100, 1, 0));
         p.push(jump(JEQ, 0x88a8, 0, 6));
         p.push(stmt(LD_H_IND, net(2)));
-        p.push(stmt(ST, M_ACC));
+        p.push(stmt(ST, M_HASH));
         p.push(stmt(TXA, 0));
         p.push(stmt(ADD_K, 4));
         p.push(stmt(TAX, 0));
-        p.push(stmt(LD_MEM, M_ACC));
+        p.push(stmt(LD_MEM, M_HASH));
     }
-    p.push(stmt(ST, M_ACC)); // the ethertype, kept while X is saved
+    // Keep the offset in M[0] (X is needed for the XORs of IPv6), then dispatch.
+    p.push(stmt(ST, M_HASH));
     p.push(stmt(TXA, 0));
     p.push(stmt(ST, M_OFFSET));
-    p.push(stmt(LD_MEM, M_ACC));
-    // IPv4: the block of 7 after `ret 0`; IPv6: the block after that; anything else: 0.
+    p.push(stmt(LD_MEM, M_HASH));
+    // IPv4: source at 12, destination at 16.
+    let mut v4 = vec![
+        stmt(LD_W_IND, net(12)),
+        stmt(ST, M_SRC),
+        stmt(LD_W_IND, net(16)),
+        stmt(ST, M_DST),
+    ];
+    // IPv6: source at 8..24, destination at 24..40, each folded by XOR of its 4 words.
+    let mut v6 = Vec::new();
+    for (start, slot) in [(8u32, M_SRC), (24, M_DST)] {
+        v6.push(stmt(LDX_MEM, M_OFFSET));
+        v6.push(stmt(LD_W_IND, net(start)));
+        v6.push(stmt(ST, slot));
+        for word in 1..4u32 {
+            v6.push(stmt(LDX_MEM, M_OFFSET));
+            v6.push(stmt(LD_W_IND, net(start + 4 * word)));
+            v6.push(stmt(LDX_MEM, slot));
+            v6.push(stmt(XOR_X, 0));
+            v6.push(stmt(ST, slot));
+        }
+    }
+    // The IPv4 block ends with a jump over the IPv6 block to the mix.
+    v4.push(jump(JA, v6.len() as u32, 0, 0));
+    // Dispatch: IPv4 after `ret 0`, IPv6 after the IPv4 block, anything else 0.
     p.push(jump(JEQ, 0x0800, 2, 0));
-    p.push(jump(JEQ, 0x86dd, 8, 0));
+    p.push(jump(JEQ, 0x86dd, v4.len() as u8 + 1, 0));
     p.push(stmt(RET_K, 0));
-    // IPv4: source (12) ^ destination (16).
-    p.push(stmt(LD_W_IND, net(16)));
-    p.push(stmt(ST, M_ACC));
-    p.push(stmt(LD_W_IND, net(12)));
-    p.push(stmt(LDX_MEM, M_ACC));
-    p.push(stmt(XOR_X, 0));
-    p.push(stmt(ST, M_ACC));
-    let to_mix_v4 = p.len();
-    p.push(jump(JA, 0, 0, 0)); // patched below: over the IPv6 block
-    // IPv6: the eight words of source (8..24) and destination (24..40).
-    p.push(stmt(LD_W_IND, net(8)));
-    p.push(stmt(ST, M_ACC));
-    for word in 1..8u32 {
-        p.push(stmt(LDX_MEM, M_OFFSET));
-        p.push(stmt(LD_W_IND, net(8 + 4 * word)));
-        p.push(stmt(LDX_MEM, M_ACC));
-        p.push(stmt(XOR_X, 0));
-        p.push(stmt(ST, M_ACC));
-    }
-    let mix = p.len();
-    if let Some(j) = p.get_mut(to_mix_v4) {
-        j.k = (mix - to_mix_v4 - 1) as u32;
-    }
-    p.push(stmt(LD_MEM, M_ACC));
-    p.push(stmt(XOR_K, seed));
-    p.push(stmt(MUL_K, MIX));
-    p.push(stmt(RSH_K, 16));
-    p.push(stmt(RET_A, 0));
+    p.extend(v4);
+    p.extend(v6);
+    // h(src) + h(dst), then fmix: v ^= v >> 15; v *= MIX2; return v >> 16.
+    p.extend([
+        stmt(LD_MEM, M_SRC),
+        stmt(XOR_K, seed),
+        stmt(MUL_K, MIX),
+        stmt(ST, M_HASH),
+        stmt(LD_MEM, M_DST),
+        stmt(XOR_K, seed),
+        stmt(MUL_K, MIX),
+        stmt(LDX_MEM, M_HASH),
+        stmt(ADD_X, 0),
+        stmt(ST, M_HASH),
+        stmt(RSH_K, 15),
+        stmt(LDX_MEM, M_HASH),
+        stmt(XOR_X, 0),
+        stmt(MUL_K, MIX2),
+        stmt(RSH_K, 16),
+        stmt(RET_A, 0),
+    ]);
     p
+}
+
+/// What [`outer_pair_program`] computes for an outer pair, each address already folded to
+/// 32 bits (big-endian words; IPv6: the XOR of its four words).
+pub fn outer_pair_hash(src: u32, dst: u32, seed: u32) -> u32 {
+    let h = |x: u32| (x ^ seed).wrapping_mul(MIX);
+    let v = h(src).wrapping_add(h(dst));
+    let v = v ^ (v >> 15);
+    v.wrapping_mul(MIX2) >> 16
 }
 
 /// Joins the sockets of `fds` (each bound to the same interface by libpcap) into one new
@@ -299,6 +335,7 @@ mod tests {
                 XOR_X => a ^= x,
                 XOR_K => a ^= i.k,
                 ADD_K => a = a.wrapping_add(i.k),
+                ADD_X => a = a.wrapping_add(x),
                 MUL_K => a = a.wrapping_mul(i.k),
                 RSH_K => a >>= i.k,
                 JEQ => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
@@ -345,14 +382,36 @@ mod tests {
         let there = run(&p, 0x0800, &V4);
         assert_eq!(there, run(&p, 0x0800, &swapped_v4()));
         assert_ne!(there, 0);
-        // The hash is the XOR of the pair, seeded and mixed.
-        let pair = u32::from_be_bytes([10, 0, 0, 1]) ^ u32::from_be_bytes([203, 0, 113, 50]);
-        assert_eq!(there, ((pair ^ 0x1234_5678).wrapping_mul(MIX)) >> 16);
+        // The program computes `outer_pair_hash`.
+        let (a, b) = (
+            u32::from_be_bytes([10, 0, 0, 1]),
+            u32::from_be_bytes([203, 0, 113, 50]),
+        );
+        assert_eq!(there, outer_pair_hash(a, b, 0x1234_5678));
         // Another seed spreads the same pair differently.
         assert_ne!(there, run(&outer_pair_program(7), 0x0800, &V4));
         let (a, b) = (v6(1, 0x50), v6(0x50, 1));
         assert_eq!(run(&p, 0x86dd, &a), run(&p, 0x86dd, &b));
         assert_ne!(run(&p, 0x86dd, &a), run(&p, 0x86dd, &v6(1, 0x51)));
+    }
+
+    /// Pairs that differ in the same bits (`10.1.i.1` and `10.1.i.2` for each `i`) spread over
+    /// the sockets: with 32 such pairs, both of two sockets and each of four get some.
+    #[test]
+    fn pairs_that_differ_alike_still_spread() {
+        let p = outer_pair_program(0xdead_beef);
+        let mut per2 = [0u32; 2];
+        let mut per4 = [0u32; 4];
+        for i in 0..32u8 {
+            let mut h = V4;
+            h[12..16].copy_from_slice(&[10, 1, i, 1]);
+            h[16..20].copy_from_slice(&[10, 1, i, 2]);
+            let v = run(&p, 0x0800, &h);
+            per2[(v % 2) as usize] += 1;
+            per4[(v % 4) as usize] += 1;
+        }
+        assert!(per2.iter().all(|&n| n >= 8), "{per2:?}");
+        assert!(per4.iter().all(|&n| n >= 3), "{per4:?}");
     }
 
     #[test]

@@ -1,0 +1,329 @@
+//! Issue 14 goal 5, live capture on every core: `mirrorwatch live --capture-threads 2` on a
+//! veth pair (two network namespaces per test, as in `live.rs`) reads two sockets of one
+//! kernel fanout group steered by the outer IP pair. The events must equal an offline replay
+//! of the same file: tunnel sessions whose two directions must meet in one capture thread
+//! (an overlay), a mirror whose native packets and copies arrive on the same interface (read
+//! by different threads, matched in the workers), collectors, and the flow detectors
+//! (extraneous packets, a beacon). Tests that need root, `ip` and `tcpreplay` say so loudly
+//! and skip when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mirrorwatch_tests::live::{Link, Sensor, can_run};
+use mirrorwatch_tests::{events, run};
+use serde_json::Value;
+
+use crate::live::{case_dir, identities, last_stats, of_type, packets_in, read_events, scratch};
+
+/// Frames each capture thread read, from the sensor's closing summary.
+fn frames_per_thread(stderr: &[String]) -> Vec<u64> {
+    stderr
+        .iter()
+        .find_map(|l| l.split_once("frames read per thread: "))
+        .map(|(_, list)| {
+            list.split(", ")
+                .map(|n| n.trim().parse::<u64>().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sends `pcap` through a fresh link to a sensor with two capture threads and compares its
+/// events with an offline replay under the same configuration. Returns the live events and
+/// the frames each thread read.
+fn two_threads_match_replay(
+    label: &str,
+    pcap: &Path,
+    config: Option<&Path>,
+) -> (Vec<Value>, Vec<u64>) {
+    let mut config_args: Vec<&str> = Vec::new();
+    if let Some(c) = config {
+        config_args = vec!["--config", c.to_str().unwrap()];
+    }
+    let mut replay_args = vec!["replay", "--no-progress"];
+    replay_args.extend(&config_args);
+    replay_args.push(pcap.to_str().unwrap());
+    let replayed = events(&run(&replay_args).stdout);
+    let expected = identities(&replayed);
+    assert!(
+        !expected.is_empty(),
+        "{label}: the replay has nothing to compare"
+    );
+    let n = packets_in(pcap);
+
+    let link = Link::new();
+    let out = scratch(&format!("fanout-{label}")).join("events.json");
+    let mut sensor_args = config_args.clone();
+    sensor_args.extend(["--capture-threads", "2"]);
+    let sensor = Sensor::start(&link, &out, &sensor_args);
+    link.send(pcap, &[]);
+    assert!(
+        sensor.wait_packets(&out, n, Duration::from_secs(30)),
+        "{label}: the sensor never counted {n} packets"
+    );
+    let (code, stderr) = sensor.stop();
+    assert_eq!(code, Some(0), "{label}: {stderr:#?}");
+    let live = read_events(&out);
+    assert_eq!(
+        identities(&live),
+        expected,
+        "{label}: live and replay differ"
+    );
+    let stats = &last_stats(&live)["stats"];
+    assert_eq!(stats["packets"], n, "{label}: {stats}");
+    assert_eq!(stats["capture"]["received"], n, "{label}: {stats}");
+    assert_eq!(stats["capture"]["dropped_total"], 0, "{label}: {stats}");
+    let replay_stats = &of_type(&replayed, "stats")[0]["stats"];
+    assert_eq!(stats["alerts"], replay_stats["alerts"], "{label}");
+    assert_eq!(
+        stats["tunnel_classes"], replay_stats["tunnel_classes"],
+        "{label}"
+    );
+    let per_thread = frames_per_thread(&stderr);
+    assert_eq!(per_thread.len(), 2, "{label}: {stderr:#?}");
+    assert_eq!(per_thread.iter().sum::<u64>(), n, "{label}: {per_thread:?}");
+    (live, per_thread)
+}
+
+fn case(label: &str) -> Option<(PathBuf, Option<PathBuf>)> {
+    if !can_run(&format!("fanout {label}")) {
+        return None;
+    }
+    let dir = case_dir(label);
+    let config = dir.join("config.toml");
+    Some((dir.join("input.pcap"), config.exists().then_some(config)))
+}
+
+#[test]
+fn two_capture_threads_mirror_vxlan_matches_replay() {
+    let Some((pcap, config)) = case("mirror-vxlan") else {
+        return;
+    };
+    two_threads_match_replay("mirror-vxlan", &pcap, config.as_deref());
+}
+
+/// The SPAN-port view: the host's traffic natively and its copies in a VXLAN stream on the
+/// same interface. The copies' outer pair is the mirror's, the originals' their own, so the
+/// fanout generally gives them to different threads; the mirror is decided by the copies of
+/// native packets alone (`duplicates_native_traffic`, 15 matched), found in the workers.
+#[test]
+fn two_capture_threads_mirror_of_native_matches_replay() {
+    let Some((pcap, config)) = case("mirror-of-native") else {
+        return;
+    };
+    let (live, _) = two_threads_match_replay("mirror-of-native", &pcap, config.as_deref());
+    let tunnels = of_type(&live, "tunnel");
+    assert_eq!(tunnels.len(), 1, "{tunnels:#?}");
+    let c = &tunnels[0]["classification"];
+    assert_eq!(c["reason"], "duplicates_native_traffic", "{c}");
+    assert_eq!(c["duplicates_matched"], 15, "{c}");
+}
+
+#[test]
+fn two_capture_threads_overlay_vxlan_matches_replay() {
+    let Some((pcap, config)) = case("overlay-vxlan") else {
+        return;
+    };
+    two_threads_match_replay("overlay-vxlan", &pcap, config.as_deref());
+}
+
+#[test]
+fn two_capture_threads_collectors_vxlan_matches_replay() {
+    let Some((pcap, config)) = case("collectors-vxlan") else {
+        return;
+    };
+    two_threads_match_replay("collectors-vxlan", &pcap, config.as_deref());
+}
+
+#[test]
+fn two_capture_threads_extraneous_no_handshake_matches_replay() {
+    let Some((pcap, config)) = case("extraneous-no-handshake") else {
+        return;
+    };
+    two_threads_match_replay("extraneous-no-handshake", &pcap, config.as_deref());
+}
+
+#[test]
+fn two_capture_threads_extraneous_duplicate_matches_replay() {
+    let Some((pcap, config)) = case("extraneous-duplicate") else {
+        return;
+    };
+    two_threads_match_replay("extraneous-duplicate", &pcap, config.as_deref());
+}
+
+/// A connection beacon live: the first 70 s of `beacon-connections` (its 1 s beacon and the
+/// start of the slower ones) played ten times faster, so the test takes 7 s. The replay reads
+/// the same time-scaled file, and both run with the beacon's time settings scaled alike.
+#[test]
+fn two_capture_threads_beacon_matches_replay() {
+    let Some((pcap, _)) = case("beacon-connections") else {
+        return;
+    };
+    let dir = scratch("fanout-beacon-input");
+    let scaled = dir.join("beacon-fast.pcap");
+    let kept = scale_pcap(&pcap, &scaled, 70, 10);
+    assert!(kept > 500, "only {kept} packets in the first 70 s");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[beacon]\nmin_span_s = 6\nmin_interval_ms = 50\nburst_gap_ms = 100\n",
+    )
+    .unwrap();
+    let (live, _) = two_threads_match_replay("beacon", &scaled, Some(&config));
+    let beacons: Vec<&Value> = of_type(&live, "alert")
+        .into_iter()
+        .filter(|a| a["detector"] == "beacon")
+        .collect();
+    assert!(!beacons.is_empty(), "no beacon alert to compare");
+    assert!(
+        beacons.iter().any(|a| a["src_ip"] == "10.30.0.11"),
+        "{beacons:#?}"
+    );
+}
+
+/// 32 VXLAN overlays, each between its own two VTEPs and carrying one conversation whose
+/// directions follow the outer ones: a link is an overlay only if both of its outer
+/// directions reach one capture thread. Had the fanout split the two directions of a pair,
+/// about half the links would be judged from one direction and differ from the replay.
+/// Both threads must have read frames (32 distinct outer pairs).
+#[test]
+fn two_capture_threads_keep_both_directions_of_every_tunnel_together() {
+    if !can_run("two_capture_threads_keep_both_directions_of_every_tunnel_together") {
+        return;
+    }
+    let dir = scratch("fanout-overlays-input");
+    let pcap = dir.join("overlays.pcap");
+    write_overlays(&pcap, 32);
+    let (live, per_thread) = two_threads_match_replay("overlays", &pcap, None);
+    let tunnels = of_type(&live, "tunnel");
+    assert_eq!(tunnels.len(), 64, "a session per direction of each link");
+    for t in &tunnels {
+        assert_eq!(t["classification"]["class"], "overlay", "{t}");
+    }
+    assert!(per_thread.iter().all(|&n| n > 0), "{per_thread:?}");
+}
+
+/// Copies `src` (classic pcap) to `dst` keeping the first `seconds` of packet time, with the
+/// time between packets divided by `factor`. Returns the packets kept.
+fn scale_pcap(src: &Path, dst: &Path, seconds: u64, factor: u64) -> usize {
+    let bytes = std::fs::read(src).unwrap();
+    let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
+    let nanos = match magic {
+        0xa1b2_c3d4 => false,
+        0xa1b2_3c4d => true,
+        other => panic!("{}: not a little-endian pcap ({other:#x})", src.display()),
+    };
+    let unit: u64 = if nanos { 1 } else { 1_000 };
+    let mut out = bytes[..24].to_vec();
+    let mut at = 24;
+    let mut first = None;
+    let mut kept = 0;
+    while at + 16 <= bytes.len() {
+        let field = |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().unwrap());
+        let ts = u64::from(field(0)) * 1_000_000_000 + u64::from(field(4)) * unit;
+        let caplen = field(8) as usize;
+        let record = &bytes[at..at + 16 + caplen];
+        at += 16 + caplen;
+        let start = *first.get_or_insert(ts);
+        if ts - start > seconds * 1_000_000_000 {
+            break;
+        }
+        let scaled = start + (ts - start) / factor;
+        out.extend_from_slice(&((scaled / 1_000_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(((scaled % 1_000_000_000) / unit) as u32).to_le_bytes());
+        out.extend_from_slice(&record[8..]);
+        kept += 1;
+    }
+    std::fs::write(dst, out).unwrap();
+    kept
+}
+
+/// Writes `links` VXLAN overlays (VTEPs 10.1.i.1 and 10.1.i.2, VNI 5000 + i), each carrying a
+/// UDP conversation between 172.16.i.10 and 172.16.i.20 whose requests go one outer way and
+/// whose answers the other: three of each, 1 ms apart.
+fn write_overlays(path: &Path, links: u8) {
+    let mut out = Vec::new();
+    // Nanosecond pcap, Ethernet.
+    out.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut ts: u64 = 1_700_000_000 * 1_000_000_000;
+    for round in 0..3u8 {
+        for i in 0..links {
+            for reply in [false, true] {
+                let vtep = |n: u8| [10, 1, i, n];
+                let host = |n: u8| [172, 16, i, n];
+                let (osrc, odst, isrc, idst, sport, dport) = if reply {
+                    (vtep(2), vtep(1), host(20), host(10), 7000, 40_000)
+                } else {
+                    (vtep(1), vtep(2), host(10), host(20), 40_000, 7000)
+                };
+                let payload = [round; 32];
+                let inner_ip = ipv4_udp(isrc, idst, sport, dport, &payload, u16::from(round));
+                let mut inner = ethernet(0x0800);
+                inner.extend_from_slice(&inner_ip);
+                let mut vxlan = vec![0x08, 0, 0, 0];
+                vxlan.extend_from_slice(&(5000u32 + u32::from(i)).to_be_bytes()[1..]);
+                vxlan.push(0);
+                vxlan.extend_from_slice(&inner);
+                let mut frame = ethernet(0x0800);
+                frame.extend_from_slice(&ipv4_udp(
+                    osrc,
+                    odst,
+                    49_152 + u16::from(i),
+                    4789,
+                    &vxlan,
+                    1,
+                ));
+                out.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
+                out.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
+                out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+                out.extend_from_slice(&frame);
+                ts += 1_000_000;
+            }
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn ethernet(ethertype: u16) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01];
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// An IPv4 header (with its checksum) and a UDP header (checksum 0, allowed over IPv4).
+fn ipv4_udp(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    id: u16,
+) -> Vec<u8> {
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut h = vec![0x45, 0];
+    h.extend_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    h.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let sum = h
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(payload);
+    h
+}
