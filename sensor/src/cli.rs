@@ -128,6 +128,10 @@ pub struct LiveArgs {
     /// socket with no group.
     #[arg(long, value_name = "N", value_parser = parse_capture_threads)]
     pub capture_threads: Option<usize>,
+    /// The fanout program's seed (default: random per run). For tests that need to know
+    /// which capture thread an outer pair reaches (`capture::fanout::outer_pair_hash`).
+    #[arg(long, value_name = "N", hide = true)]
+    pub fanout_seed: Option<u32>,
     /// How often to write a `stats` event (`60s`, `500ms`, ...); one more is written at exit.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stats_interval: std::time::Duration,

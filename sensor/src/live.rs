@@ -91,10 +91,10 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         .capture_threads
         .unwrap_or_else(|| config.live.capture_thread_count());
     // The fanout program's seed: the spread of outer pairs over threads is not guessable.
-    let fanout_seed = {
+    let fanout_seed = args.fanout_seed.unwrap_or_else(|| {
         use std::hash::BuildHasher;
         foldhash::quality::RandomState::default().hash_one(std::process::id()) as u32
-    };
+    });
     let mut captures =
         LiveCapture::open_group(&options, threads, fanout_seed).map_err(|e| -> anyhow::Error {
             if e.is_usage() {

@@ -37,6 +37,16 @@ fn two_threads_match_replay(
     pcap: &Path,
     config: Option<&Path>,
 ) -> (Vec<Value>, Vec<u64>) {
+    two_threads_match_replay_seeded(label, pcap, config, None)
+}
+
+/// As [`two_threads_match_replay`], with the fanout program's seed given (`--fanout-seed`).
+fn two_threads_match_replay_seeded(
+    label: &str,
+    pcap: &Path,
+    config: Option<&Path>,
+    seed: Option<u32>,
+) -> (Vec<Value>, Vec<u64>) {
     let mut config_args: Vec<&str> = Vec::new();
     if let Some(c) = config {
         config_args = vec!["--config", c.to_str().unwrap()];
@@ -56,6 +66,10 @@ fn two_threads_match_replay(
     let out = scratch(&format!("fanout-{label}")).join("events.json");
     let mut sensor_args = config_args.clone();
     sensor_args.extend(["--capture-threads", "2"]);
+    let seed_text = seed.map(|s| s.to_string());
+    if let Some(s) = &seed_text {
+        sensor_args.extend(["--fanout-seed", s.as_str()]);
+    }
     let sensor = Sensor::start(&link, &out, &sensor_args);
     link.send(pcap, &[]);
     assert!(
@@ -107,12 +121,48 @@ fn two_capture_threads_mirror_vxlan_matches_replay() {
 /// same interface. The copies' outer pair is the mirror's, the originals' their own, so the
 /// fanout generally gives them to different threads; the mirror is decided by the copies of
 /// native packets alone (`duplicates_native_traffic`, 15 matched), found in the workers.
+///
+/// The fanout seed is chosen so that every native pair goes to the first thread and the
+/// mirror's outer pair to the second: the 26 native packets and their 15 copies are read by
+/// different threads, whatever the run.
 #[test]
 fn two_capture_threads_mirror_of_native_matches_replay() {
     let Some((pcap, config)) = case("mirror-of-native") else {
         return;
     };
-    let (live, _) = two_threads_match_replay("mirror-of-native", &pcap, config.as_deref());
+    let native: [(&str, &str); 3] = [
+        ("10.10.0.5", "10.10.0.2"),
+        ("10.10.0.5", "198.51.100.20"),
+        ("2001:db8:10::5", "2001:db8:100::20"),
+    ];
+    let mirror = ("10.10.0.5", "203.0.113.50");
+    // The native flows of the replay are the pairs above, no other.
+    let flows =
+        events(&run(&["replay", "--no-progress", "--flows", pcap.to_str().unwrap()]).stdout);
+    let mut seen = 0;
+    for f in of_type(&flows, "flow") {
+        if f.get("tunnel").is_none() {
+            let pair = (
+                f["src_ip"].as_str().unwrap(),
+                f["dest_ip"].as_str().unwrap(),
+            );
+            assert!(
+                native.contains(&pair) || native.contains(&(pair.1, pair.0)),
+                "a native pair the test does not know: {pair:?}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "{seen} native flows");
+    let socket = |(a, b): (&str, &str), seed: u32| {
+        mirrorwatch::capture::fanout::outer_pair_hash(fold(a), fold(b), seed) % 2
+    };
+    let seed = (1..10_000u32)
+        .find(|&s| native.iter().all(|&p| socket(p, s) == 0) && socket(mirror, s) == 1)
+        .expect("a seed that splits the natives from their copies");
+    let (live, per_thread) =
+        two_threads_match_replay_seeded("mirror-of-native", &pcap, config.as_deref(), Some(seed));
+    assert_eq!(per_thread, [26, 15], "natives and copies were not split");
     let tunnels = of_type(&live, "tunnel");
     assert_eq!(tunnels.len(), 1, "{tunnels:#?}");
     let c = &tunnels[0]["classification"];
@@ -202,6 +252,18 @@ fn two_capture_threads_keep_both_directions_of_every_tunnel_together() {
         assert_eq!(t["classification"]["class"], "overlay", "{t}");
     }
     assert!(per_thread.iter().all(|&n| n > 0), "{per_thread:?}");
+}
+
+/// An address folded to 32 bits as the fanout program folds it (IPv6: XOR of its words).
+fn fold(addr: &str) -> u32 {
+    match addr.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => u32::from(a),
+        std::net::IpAddr::V6(a) => a
+            .octets()
+            .chunks(4)
+            .map(|w| u32::from_be_bytes(w.try_into().unwrap()))
+            .fold(0, |x, w| x ^ w),
+    }
 }
 
 /// Copies `src` (classic pcap) to `dst` keeping the first `seconds` of packet time, with the
