@@ -102,6 +102,8 @@ pub struct WorkerReport {
     pub bytes_per_flow: usize,
     /// Flow detector counters.
     pub detectors: DetectorReport,
+    /// Sharded live capture: copy-window findings lost to a front's full queue.
+    pub copy_notes_dropped: u64,
 }
 
 /// Counters of the capture thread.
@@ -438,7 +440,7 @@ impl Pipeline {
                 // As many inner-flow entries as the flow table holds flows, over all sessions.
                 config.flows.capacity.div_ceil(n_fronts).max(1),
                 CollectorInventory::from_config(config),
-                DecidePolicy::from_config(config),
+                decide_policy(config, sharded),
             );
             tunnels.set_link_ids(index as u64 + 1, n_fronts as u64);
             CaptureFront {
@@ -953,7 +955,7 @@ impl CaptureFront {
         );
         self.tunnels.set_inventory(
             CollectorInventory::from_config(&applied),
-            DecidePolicy::from_config(&applied),
+            decide_policy(&applied, self.group.is_some()),
         );
         let shared = Arc::new(applied.clone());
         for slot in &mut self.reloads {
@@ -1443,6 +1445,21 @@ fn app_hint(p: &InnerPacket<'_>, context: u64) -> AppHint {
     AppHint::None
 }
 
+/// Sharded live capture: the least packet time a link waits before its packet count alone
+/// decides it ([`DecidePolicy::min_age`]). Findings of the copy window come back from the
+/// workers within a batch flush (10 ms of wall time) plus the queue; 200 ms covers that under
+/// load, and only delays links that reach `decide_after_packets` sooner.
+const SHARDED_DECIDE_GRACE: Duration = Duration::from_millis(200);
+
+/// The decision policy of a front: `[mirror]`, with [`SHARDED_DECIDE_GRACE`] when sharded.
+fn decide_policy(config: &Config, sharded: bool) -> DecidePolicy {
+    let mut policy = DecidePolicy::from_config(config);
+    if sharded {
+        policy.min_age = SHARDED_DECIDE_GRACE;
+    }
+    policy
+}
+
 /// Maps a 64-bit hash to a worker without a division (Lemire's multiply-shift).
 #[inline]
 fn pick_worker(hash: u64, n: usize) -> usize {
@@ -1685,7 +1702,9 @@ struct WorkerCopies {
 }
 
 /// Copy-window findings a front's queue holds before the workers drop them.
-const NOTE_QUEUE: usize = 1 << 16;
+/// Findings are at most one per packet in flight between a front and a worker (every queue
+/// full, `queue_batches` x `batch_size`, 65,536 by default) before the front reads them.
+const NOTE_QUEUE: usize = 1 << 17;
 
 impl WorkerCopies {
     /// Matches `p` against the window and tells the owner of a matched copy's link.
@@ -1803,6 +1822,7 @@ impl Worker {
         self.report.table = self.table.stats();
         self.report.bytes_per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
         self.report.detectors = self.detectors.report();
+        self.report.copy_notes_dropped = self.copies.as_ref().map_or(0, |c| c.dropped);
         Ok(self.report)
     }
 

@@ -1762,6 +1762,7 @@ mod tests {
             DecidePolicy {
                 after_packets: 4,
                 after: Duration::from_secs(5),
+                min_age: Duration::ZERO,
             },
         )
     }
@@ -2357,6 +2358,7 @@ mod tests {
             DecidePolicy {
                 after_packets: 4,
                 after: Duration::from_secs(5),
+                min_age: Duration::ZERO,
             },
         )
     }

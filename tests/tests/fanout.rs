@@ -266,6 +266,39 @@ fn fold(addr: &str) -> u32 {
     }
 }
 
+/// A mirror disguised as an overlay, its copies read by one capture thread and the
+/// originals by the other (a seed chosen for that): it reaches `decide_after_packets` within
+/// 10 ms, before the workers' findings can be back, and must still be decided `mirror` from
+/// the copies of native packets, as in replay (sharded capture waits 200 ms of packet time
+/// before deciding a link on its packet count).
+#[test]
+fn two_capture_threads_decide_a_fast_disguised_mirror_from_its_copies() {
+    if !can_run("two_capture_threads_decide_a_fast_disguised_mirror_from_its_copies") {
+        return;
+    }
+    let dir = scratch("fanout-disguised-input");
+    let pcap = dir.join("disguised.pcap");
+    write_disguised_mirror(&pcap);
+    let socket = |(a, b): (&str, &str), seed: u32| {
+        mirrorwatch::capture::fanout::outer_pair_hash(fold(a), fold(b), seed) % 2
+    };
+    let seed = (1..10_000u32)
+        .find(|&s| {
+            socket(("172.17.0.10", "172.17.0.20"), s) == 0
+                && socket(("10.2.0.1", "10.2.0.2"), s) == 1
+        })
+        .unwrap();
+    let (live, per_thread) = two_threads_match_replay_seeded("disguised", &pcap, None, Some(seed));
+    assert_eq!(per_thread, [60, 60]);
+    let tunnels = of_type(&live, "tunnel");
+    assert_eq!(tunnels.len(), 2, "{tunnels:#?}");
+    for t in &tunnels {
+        let c = &t["classification"];
+        assert_eq!(c["class"], "mirror", "{t}");
+        assert_eq!(c["reason"], "duplicates_native_traffic", "{t}");
+    }
+}
+
 /// Copies `src` (classic pcap) to `dst` keeping the first `seconds` of packet time, with the
 /// time between packets divided by `factor`. Returns the packets kept.
 fn scale_pcap(src: &Path, dst: &Path, seconds: u64, factor: u64) -> usize {
@@ -305,15 +338,7 @@ fn scale_pcap(src: &Path, dst: &Path, seconds: u64, factor: u64) -> usize {
 /// UDP conversation between 172.16.i.10 and 172.16.i.20 whose requests go one outer way and
 /// whose answers the other: three of each, 1 ms apart.
 fn write_overlays(path: &Path, links: u8) {
-    let mut out = Vec::new();
-    // Nanosecond pcap, Ethernet.
-    out.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    let mut ts: u64 = 1_700_000_000 * 1_000_000_000;
+    let mut pcap = PcapWriter::new();
     for round in 0..3u8 {
         for i in 0..links {
             for reply in [false, true] {
@@ -324,33 +349,110 @@ fn write_overlays(path: &Path, links: u8) {
                 } else {
                     (vtep(1), vtep(2), host(10), host(20), 40_000, 7000)
                 };
-                let payload = [round; 32];
-                let inner_ip = ipv4_udp(isrc, idst, sport, dport, &payload, u16::from(round));
-                let mut inner = ethernet(0x0800);
-                inner.extend_from_slice(&inner_ip);
-                let mut vxlan = vec![0x08, 0, 0, 0];
-                vxlan.extend_from_slice(&(5000u32 + u32::from(i)).to_be_bytes()[1..]);
-                vxlan.push(0);
-                vxlan.extend_from_slice(&inner);
-                let mut frame = ethernet(0x0800);
-                frame.extend_from_slice(&ipv4_udp(
-                    osrc,
-                    odst,
-                    49_152 + u16::from(i),
-                    4789,
-                    &vxlan,
-                    1,
-                ));
-                out.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
-                out.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
-                out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-                out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-                out.extend_from_slice(&frame);
-                ts += 1_000_000;
+                let inner = udp_frame(isrc, idst, sport, dport, &[round; 32], u16::from(round));
+                let vni = 5000 + u32::from(i);
+                pcap.frame(&vxlan_frame(osrc, odst, 49_152 + u16::from(i), vni, &inner));
+                pcap.wait(1_000_000);
             }
         }
     }
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, pcap.bytes).unwrap();
+}
+
+/// A mirror that looks like an overlay, on a SPAN port that also sees the originals: a VXLAN
+/// link between 10.2.0.1 and 10.2.0.2 (VNI 7000) carries a conversation between 172.17.0.10
+/// and 172.17.0.20 with each inner direction in the outer direction that an overlay would
+/// use, but every inner frame is a copy of a native packet seen 20 us before it. 40 packets
+/// in the first 10 ms (the link reaches `decide_after_packets` there), then 20 more 25 ms
+/// apart. Replay decides `mirror` (`duplicates_native_traffic`) at the 32nd packet.
+fn write_disguised_mirror(path: &Path) {
+    let mut pcap = PcapWriter::new();
+    for k in 0..60u16 {
+        let reply = k % 2 == 1;
+        let (osrc, odst, isrc, idst, sport, dport) = if reply {
+            (
+                [10, 2, 0, 2],
+                [10, 2, 0, 1],
+                [172, 17, 0, 20],
+                [172, 17, 0, 10],
+                7000,
+                40_000,
+            )
+        } else {
+            (
+                [10, 2, 0, 1],
+                [10, 2, 0, 2],
+                [172, 17, 0, 10],
+                [172, 17, 0, 20],
+                40_000,
+                7000,
+            )
+        };
+        let native = udp_frame(isrc, idst, sport, dport, &[k as u8; 48], k);
+        pcap.frame(&native);
+        pcap.wait(20_000);
+        pcap.frame(&vxlan_frame(osrc, odst, 49_999, 7000, &native));
+        pcap.wait(if k < 40 { 230_000 } else { 25_000_000 });
+    }
+    std::fs::write(path, pcap.bytes).unwrap();
+}
+
+/// A nanosecond pcap of Ethernet frames, written in memory.
+struct PcapWriter {
+    bytes: Vec<u8>,
+    ts: u64,
+}
+
+impl PcapWriter {
+    fn new() -> PcapWriter {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&65_535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        PcapWriter {
+            bytes,
+            ts: 1_700_000_000 * 1_000_000_000,
+        }
+    }
+
+    fn frame(&mut self, frame: &[u8]) {
+        let b = &mut self.bytes;
+        b.extend_from_slice(&((self.ts / 1_000_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&((self.ts % 1_000_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        b.extend_from_slice(frame);
+    }
+
+    fn wait(&mut self, nanos: u64) {
+        self.ts += nanos;
+    }
+}
+
+/// An Ethernet frame of one UDP datagram over IPv4.
+fn udp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    id: u16,
+) -> Vec<u8> {
+    let mut f = ethernet(0x0800);
+    f.extend_from_slice(&ipv4_udp(src, dst, sport, dport, payload, id));
+    f
+}
+
+/// `inner` (an Ethernet frame) in VXLAN from `osrc:sport` to `odst:4789`.
+fn vxlan_frame(osrc: [u8; 4], odst: [u8; 4], sport: u16, vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut vxlan = vec![0x08, 0, 0, 0];
+    vxlan.extend_from_slice(&vni.to_be_bytes()[1..]);
+    vxlan.push(0);
+    vxlan.extend_from_slice(inner);
+    udp_frame(osrc, odst, sport, 4789, &vxlan, 1)
 }
 
 fn ethernet(ethertype: u16) -> Vec<u8> {

@@ -138,6 +138,11 @@ pub struct DecidePolicy {
     pub after_packets: u64,
     /// Packet time since the first packet before deciding.
     pub after: Duration,
+    /// Least packet time since the first packet before `after_packets` alone decides (0 in
+    /// replay). Sharded live capture sets it: a link's copies are matched to native packets
+    /// in the workers and the findings come back to the link's capture thread a moment
+    /// later, so a fast link is not decided before its first findings are in.
+    pub min_age: Duration,
 }
 
 impl DecidePolicy {
@@ -146,6 +151,7 @@ impl DecidePolicy {
         DecidePolicy {
             after_packets: config.mirror.decide_after_packets,
             after: Duration::from_secs(config.mirror.decide_after_s),
+            min_age: Duration::ZERO,
         }
     }
 }
@@ -154,7 +160,8 @@ impl DecidePolicy {
     /// Whether a link has waited long enough (packets or packet time) to be decided.
     pub fn ripe(&self, ev: &LinkEvidence, now: Timestamp) -> bool {
         let total = ev.packets[0].saturating_add(ev.packets[1]);
-        total >= self.after_packets || now.saturating_since(ev.first_seen) >= self.after
+        let age = now.saturating_since(ev.first_seen);
+        (total >= self.after_packets && age >= self.min_age) || age >= self.after
     }
 }
 
@@ -515,6 +522,7 @@ mod tests {
     const POLICY: DecidePolicy = DecidePolicy {
         after_packets: 10,
         after: Duration(5_000_000_000),
+        min_age: Duration::ZERO,
     };
 
     fn ev(packets: [u64; 2], mirror: u64, overlay: u64, dups: u64) -> LinkEvidence {
