@@ -16,6 +16,7 @@ pub mod detect;
 pub mod fsio;
 pub mod fuzzing;
 pub mod generate;
+pub mod latency;
 pub mod live;
 pub mod metrics;
 pub mod names;

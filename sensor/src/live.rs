@@ -26,13 +26,14 @@ use flowtable::Timestamp;
 use crate::alert::{EventSink, EventWriter};
 use crate::capture::live::{self, KernelStats, KernelTotals, LiveCapture, LiveOptions};
 use crate::cli::LiveArgs;
+use crate::latency::{SharedHistogram, latency_histogram, summarize};
 use crate::metrics::{MetricsListener, MetricsServer};
 use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport, RemoteFront, RemoteOutcome};
 use crate::privdrop::{RunAs, drop_privileges};
 use crate::run::{
     UsageError, check_baseline_dir, check_stdout_open, load_settings, stop_flag, with_baseline,
 };
-use crate::stats::{LiveStats, SharedHistogram, latency_histogram, summarize};
+use crate::stats::LiveStats;
 
 /// How often the writer takes what producers hold: the bound on event delay in the writer.
 const SWEEP_EVERY: StdDuration = StdDuration::from_millis(20);
@@ -539,7 +540,7 @@ fn record_delay(h: &SharedHistogram, ts: Timestamp) {
     let us = wall_clock().saturating_since(ts).as_nanos() / 1_000;
     let mut guard = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(h) = guard.as_mut() {
-        let _ = h.record(us.clamp(1, crate::stats::LATENCY_MAX_US));
+        let _ = h.record(us.clamp(1, crate::latency::LATENCY_MAX_US));
     }
 }
 

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use crate::capture::live::KernelStats;
 use crate::decode::TunnelKind;
+use crate::latency::LatencySummary;
 use crate::pipeline::PipelineReport;
-use crate::stats::LatencySummary;
 
 /// Longest a client may take to send its request and read the answer, in all.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);

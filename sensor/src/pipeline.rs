@@ -1117,11 +1117,18 @@ impl CaptureFront {
             return self.tick();
         };
         let context = flow_tunnel.map_or(0, |t| t.link);
-        let key = FlowKey {
+        let mut key = FlowKey {
             tunnel: context,
             ..bare_key
         };
         let app = app_hint(&p, context);
+        if let AppHint::IcmpError { quoted } = &app {
+            // An ICMP error goes to the worker of the flow it quotes (below), which alone can
+            // say in packet order whether that flow was seen. Its own record is therefore one
+            // per quoted host pair, so that each record lives whole in one worker whatever the
+            // worker count (one record of all of a router's errors would be split).
+            (key.lo_port, key.hi_port) = quoted_pair_ports(quoted);
+        }
         if let AppHint::Dns { response, .. } = app {
             // Answers are learned only when they match a query seen the other way (issue 19).
             let ends = crate::names::DnsEnds {
@@ -1458,6 +1465,19 @@ fn decide_policy(config: &Config, sharded: bool) -> DecidePolicy {
         policy.min_age = SHARDED_DECIDE_GRACE;
     }
     policy
+}
+
+/// The "ports" of an ICMP error's flow key: 32 bits of the quoted host pair, from a fixed
+/// seed so flow ids stay equal across runs. ICMP errors carry no ports of their own (echo
+/// messages use theirs for the identifier).
+fn quoted_pair_ports(quoted: &FlowKey) -> (u16, u16) {
+    const SEED: u64 = 0x6963_6d70_7175_6f74;
+    let h = foldhash::fast::FixedState::with_seed(SEED).hash_one((
+        u128::from_ne_bytes(quoted.lo_addr),
+        u128::from_ne_bytes(quoted.hi_addr),
+    ));
+    let folded = (h ^ (h >> 32)) as u32;
+    ((folded >> 16) as u16, folded as u16)
 }
 
 /// Maps a 64-bit hash to a worker without a division (Lemire's multiply-shift).

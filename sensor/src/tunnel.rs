@@ -43,7 +43,8 @@ use hashbrown::hash_map::Entry;
 
 use crate::decode::{TunnelKind, TunnelLayer};
 use crate::detect::mirror_stream::{
-    Approval, ClassReason, CollectorInventory, DecidePolicy, LinkEvidence, MirrorClass, classify,
+    Approval, ClassReason, CollectorInventory, DecidePolicy, LinkEvidence, MirrorClass,
+    TunnelFloodRecord, classify,
 };
 
 /// Inner conversations tracked per outer pair (the most active ones).
@@ -570,39 +571,6 @@ pub struct TunnelTableStats {
     pub evicted: u64,
     /// Outer sources that reached their share of the table (each alerted once).
     pub flood_sources: u64,
-}
-
-/// A `mirror.tunnel_id_flood` finding: an outer source creating links beyond its share.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TunnelFloodRecord {
-    /// The flooding outer source.
-    pub src: IpAddr,
-    /// Outer destination of the link that went beyond the share.
-    pub dst: IpAddr,
-    /// Its outer UDP ports (0 for GRE).
-    pub src_port: u16,
-    /// See `src_port`.
-    pub dst_port: u16,
-    /// Its encapsulation.
-    pub kind: TunnelKind,
-    /// Its id.
-    pub id: u32,
-    /// Its nesting level.
-    pub depth: u8,
-    /// Its link id.
-    pub link: u64,
-    /// Packet time of that link's first packet.
-    pub at: Timestamp,
-    /// The source's links in the table then.
-    pub links_held: u64,
-    /// The most links one source may hold.
-    pub share: u64,
-    /// The table's capacity.
-    pub capacity: u64,
-    /// Links the source created since it first appeared.
-    pub links_created: u64,
-    /// When its first link appeared.
-    pub first_seen: Timestamp,
 }
 
 /// Links of one outer source: their count against the share, and the sweep ring its own

@@ -16,6 +16,7 @@
 pub mod beacon;
 pub mod community_id;
 pub mod control;
+pub mod error;
 pub mod escape;
 pub mod extraneous;
 pub mod output;
@@ -28,7 +29,8 @@ use flowtable::{FlowKey, IpProto, Timestamp};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-pub use writer::{AlertWriteError, EventSink, EventWriter, OutputTarget};
+pub use error::AlertWriteError;
+pub use writer::{EventSink, EventWriter, OutputTarget};
 pub use writer::{OutputCountersHandle, OutputStat, OutputStats, WriterOptions};
 
 /// A packet-time timestamp written as Suricata writes it: local date and time in UTC with

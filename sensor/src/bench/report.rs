@@ -143,6 +143,11 @@ pub struct Counts {
     pub tunnel_flood_sources: u64,
     /// DNS answers matching no query (not learned by the name cache).
     pub dns_answers_unsolicited: u64,
+    /// Extraneous offences that found the pending-alert table full (written at once instead
+    /// of aggregated).
+    pub extraneous_pending_full: u64,
+    /// Extraneous alerts held back by the alert rate limit.
+    pub extraneous_rate_limited: u64,
 }
 
 impl Counts {
@@ -170,6 +175,8 @@ impl Counts {
             tunnel_table_evicted: report.tunnels.evicted,
             tunnel_flood_sources: report.tunnels.flood_sources,
             dns_answers_unsolicited: report.names.answers_unsolicited,
+            extraneous_pending_full: detectors.extraneous.pending_full,
+            extraneous_rate_limited: detectors.extraneous.rate_limited,
         }
     }
 }

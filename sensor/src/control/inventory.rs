@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use flowtable::Timestamp;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::judge::{self, Baseline, ChangeRecord, Resolved, Verdict};
-use super::text::{as_text, csv_rows};
+use super::text::{TableFileError, as_text, read_table};
 use super::{Action, MirrorChange, Object, Provider};
 use crate::config::{Config, InventoryEntry};
 use crate::decode::TunnelKind;
@@ -26,53 +26,21 @@ pub struct Assets {
     map: HashMap<String, Vec<IpAddr>>,
 }
 
-/// Errors of the asset file (each names the file and the row).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AssetError {
-    /// Cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A row without an id or with a bad address.
-    #[error("{path}: {unit} {index}: {problem}")]
-    Row {
-        /// The file.
-        path: String,
-        /// `line` or `record`.
-        unit: &'static str,
-        /// Where.
-        index: u64,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
 impl Assets {
     /// Loads an asset file; bad rows are errors, good rows are kept.
-    pub fn load(path: &Path) -> (Assets, Vec<AssetError>) {
-        let name = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+    pub fn load(path: &Path) -> (Assets, Vec<TableFileError>) {
+        let (name, rows) = match read_table(path) {
             Ok(t) => t,
-            Err(source) => {
-                return (
-                    Assets::default(),
-                    vec![AssetError::Io { path: name, source }],
-                );
-            }
+            Err(e) => return (Assets::default(), vec![e]),
         };
         let mut assets = Assets::default();
         let mut errors = Vec::new();
-        for (unit, index, row) in table_rows(&text) {
+        for (unit, index, row) in rows {
             let id = ["id", "resource_id", "resourceId", "resource"]
                 .iter()
                 .find_map(|k| row.get(*k).and_then(as_text));
             let Some(id) = id else {
-                errors.push(AssetError::Row {
+                errors.push(TableFileError::Row {
                     path: name.clone(),
                     unit,
                     index,
@@ -98,7 +66,7 @@ impl Assets {
                 }
             }
             if let Some(b) = bad {
-                errors.push(AssetError::Row {
+                errors.push(TableFileError::Row {
                     path: name.clone(),
                     unit,
                     index,
@@ -125,66 +93,6 @@ impl Assets {
             .get(&id.to_ascii_lowercase())
             .and_then(|v| v.first().copied())
     }
-}
-
-/// Rows of a small table file: CSV with a header, a JSON array of objects, or one JSON
-/// object per line. Each row comes with its unit and index for error messages.
-pub(crate) fn table_rows(text: &str) -> Vec<(&'static str, u64, Map<String, Value>)> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return match serde_json::from_str::<Vec<Value>>(trimmed) {
-            Ok(items) => items
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, v)| match v {
-                    Value::Object(m) => Some(("record", i as u64, m)),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-    }
-    if trimmed.starts_with('{') {
-        return text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                let m = match serde_json::from_str::<Value>(l) {
-                    Ok(Value::Object(m)) => m,
-                    _ => Map::new(),
-                };
-                ("line", i as u64 + 1, m)
-            })
-            .collect();
-    }
-    let mut rows = csv_rows(text).into_iter();
-    let Some((_, header)) = rows.next() else {
-        return Vec::new();
-    };
-    let header: Vec<String> = header
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    rows.map(|(line, fields)| {
-        let mut m = Map::new();
-        // Extra fields after the last column belong to it (several IPs: `id,ip1,ip2`).
-        let last = header.len().saturating_sub(1);
-        for (i, f) in fields.into_iter().enumerate() {
-            let key = header.get(i.min(last)).cloned().unwrap_or_default();
-            match m.get_mut(&key) {
-                Some(Value::String(prev)) => {
-                    prev.push(';');
-                    prev.push_str(f.trim());
-                }
-                _ => {
-                    m.insert(key, Value::String(f.trim().to_owned()));
-                }
-            }
-        }
-        ("line", line, m)
-    })
-    .collect()
 }
 
 /// One configured mirror session.

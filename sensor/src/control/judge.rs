@@ -14,7 +14,7 @@ use std::path::Path;
 use flowtable::Timestamp;
 use serde_json::Value;
 
-use super::text::{as_text, glob_match, parse_rfc3339};
+use super::text::{TableFileError, as_text, glob_match, parse_rfc3339, read_table};
 use super::{Action, MirrorChange, Object};
 use crate::config::Config;
 
@@ -87,56 +87,23 @@ pub struct ChangeRecord {
     pub resources: Vec<String>,
 }
 
-/// Errors of the change-record file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ChangeRecordError {
-    /// Cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A row is incomplete or has a bad time.
-    #[error("{path}: {unit} {index}: {problem}")]
-    Row {
-        /// The file.
-        path: String,
-        /// `line` or `record`.
-        unit: &'static str,
-        /// Where.
-        index: u64,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
 /// Loads a change-record file: CSV with a header (`id,actor,start,end,resource`; several
 /// resources separated by `;`) or JSON (an array or one object per line, same keys;
 /// `resource` may be an array). Every bad row is an error; the good rows are kept.
-pub fn load_change_records(path: &Path) -> (Vec<ChangeRecord>, Vec<ChangeRecordError>) {
-    let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+pub fn load_change_records(path: &Path) -> (Vec<ChangeRecord>, Vec<TableFileError>) {
+    let (name, rows) = match read_table(path) {
         Ok(t) => t,
-        Err(source) => {
-            return (
-                Vec::new(),
-                vec![ChangeRecordError::Io { path: name, source }],
-            );
-        }
+        Err(e) => return (Vec::new(), vec![e]),
     };
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    let rows = super::inventory::table_rows(&text);
     for (unit, index, row) in rows {
         let get = |keys: &[&str]| keys.iter().find_map(|k| row.get(*k).and_then(as_text));
         let id = get(&["id", "ticket", "change_id", "number"]);
         let start = get(&["start", "window_start", "start_time"]);
         let end = get(&["end", "window_end", "end_time"]);
         let (Some(id), Some(start), Some(end)) = (id, start, end) else {
-            errors.push(ChangeRecordError::Row {
+            errors.push(TableFileError::Row {
                 path: name.clone(),
                 unit,
                 index,
@@ -145,7 +112,7 @@ pub fn load_change_records(path: &Path) -> (Vec<ChangeRecord>, Vec<ChangeRecordE
             continue;
         };
         let (Some(start), Some(end)) = (parse_rfc3339(&start), parse_rfc3339(&end)) else {
-            errors.push(ChangeRecordError::Row {
+            errors.push(TableFileError::Row {
                 path: name.clone(),
                 unit,
                 index,

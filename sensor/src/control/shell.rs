@@ -13,8 +13,9 @@ use anyhow::Context;
 use flowtable::Timestamp;
 
 use super::correlate::{Correlator, drift_table, write_judgement_alerts, write_sessions};
-use super::inventory::{AssetError, Assets, ControlInventory};
-use super::judge::{ChangeRecordError, load_change_records};
+use super::inventory::{Assets, ControlInventory};
+use super::judge::load_change_records;
+use super::text::TableFileError;
 use super::{ReadOptions, ReadOutcome, read_paths};
 use crate::alert::control::{AuditDetail, AuditEvent};
 use crate::alert::{EventSink, EventWriter, OutputTarget, Rfc3339};
@@ -51,7 +52,7 @@ pub fn load(config: &Config, paths: &[PathBuf]) -> anyhow::Result<Loaded> {
     if !config.control.assets.is_empty() {
         let (a, errs) = Assets::load(config.control.assets.as_ref());
         for e in errs {
-            if let AssetError::Io { .. } = e {
+            if let TableFileError::Io { .. } = e {
                 return Err(invalid("assets", e.to_string()).into());
             }
             errors.push(e.to_string());
@@ -63,7 +64,7 @@ pub fn load(config: &Config, paths: &[PathBuf]) -> anyhow::Result<Loaded> {
     if configured {
         let (r, errs) = load_change_records(config.control.change_records.as_ref());
         for e in errs {
-            if let ChangeRecordError::Io { .. } = e {
+            if let TableFileError::Io { .. } = e {
                 return Err(invalid("change_records", e.to_string()).into());
             }
             errors.push(e.to_string());

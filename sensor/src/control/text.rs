@@ -1,12 +1,15 @@
 //! What the readers share: RFC 3339 and civil time, JSON walking, the JSON document reader
 //! (`{"Records": [...]}`, arrays, one record per line) that dispatches each record to its
-//! provider's reader, a small RFC 4180 CSV splitter and `*` glob patterns.
+//! provider's reader, a small RFC 4180 CSV splitter, the small table files (assets, change records:
+//! CSV or JSON rows) and `*` glob patterns.
 //!
 //! Contract: no panics on any input; a JSON array is read element by element, so a document
 //! cut in the middle keeps every element before the cut.
 
+use std::path::Path;
+
 use flowtable::Timestamp;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Location, Parsed, ReadError, ReadOutcome};
 
@@ -279,6 +282,105 @@ pub fn csv_rows(text: &str) -> Vec<(u64, Vec<String>)> {
         rows.push((row_line, row));
     }
     rows
+}
+
+/// Errors of a small table file (the asset file, the change-record file): each names the
+/// file, and a bad row also its line or record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TableFileError {
+    /// Cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A row the file's reader cannot use (no id, a bad address, a bad time).
+    #[error("{path}: {unit} {index}: {problem}")]
+    Row {
+        /// The file.
+        path: String,
+        /// `line` or `record`.
+        unit: &'static str,
+        /// Where.
+        index: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// One table row: its unit (`line` or `record`), index, and fields.
+pub type TableRow = (&'static str, u64, Map<String, Value>);
+
+/// Reads a small table file whole: its name for messages, and its rows.
+pub fn read_table(path: &Path) -> Result<(String, Vec<TableRow>), TableFileError> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, table_rows(&text))),
+        Err(source) => Err(TableFileError::Io { path: name, source }),
+    }
+}
+
+/// Rows of a small table file: CSV with a header, a JSON array of objects, or one JSON
+/// object per line. Each row comes with its unit and index for error messages.
+pub fn table_rows(text: &str) -> Vec<TableRow> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return match serde_json::from_str::<Vec<Value>>(trimmed) {
+            Ok(items) => items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::Object(m) => Some(("record", i as u64, m)),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+    }
+    if trimmed.starts_with('{') {
+        return text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let m = match serde_json::from_str::<Value>(l) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                ("line", i as u64 + 1, m)
+            })
+            .collect();
+    }
+    let mut rows = csv_rows(text).into_iter();
+    let Some((_, header)) = rows.next() else {
+        return Vec::new();
+    };
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    rows.map(|(line, fields)| {
+        let mut m = Map::new();
+        // Extra fields after the last column belong to it (several IPs: `id,ip1,ip2`).
+        let last = header.len().saturating_sub(1);
+        for (i, f) in fields.into_iter().enumerate() {
+            let key = header.get(i.min(last)).cloned().unwrap_or_default();
+            match m.get_mut(&key) {
+                Some(Value::String(prev)) => {
+                    prev.push(';');
+                    prev.push_str(f.trim());
+                }
+                _ => {
+                    m.insert(key, Value::String(f.trim().to_owned()));
+                }
+            }
+        }
+        ("line", line, m)
+    })
+    .collect()
 }
 
 /// Puts a reader's result into `out`.

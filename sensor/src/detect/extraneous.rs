@@ -293,11 +293,13 @@ struct TcpState {
     sides: [Side; 2],
     /// With `TCP_CLAIM`: an acknowledgement beyond the peer's data, waiting for the peer's
     /// next packet. With `TCP_OOW`: the end of the packet held as out of window; if the
-    /// receiver acknowledges it, the capture lost the packets in between and the held alert
-    /// is withdrawn. One at a time (both are rare): the other is then judged without waiting
-    /// (out of window) or not at all (acknowledgement).
+    /// receiver acknowledges it within the alert's hold, the capture lost the packets in
+    /// between and the held alert is withdrawn. One at a time (both are rare): the other is
+    /// then judged without waiting (out of window) or not at all (acknowledgement), until the
+    /// hold of the one held ends.
     claim_ack: u32,
-    /// When that acknowledgement was seen (packet-time milliseconds, wrapping).
+    /// When that acknowledgement or out-of-window packet was seen (packet-time
+    /// milliseconds, wrapping).
     claim_ms: u32,
     /// When the connection closed (packet-time milliseconds, wrapping).
     close_ms: u32,
@@ -1488,6 +1490,14 @@ impl ExtraneousDetector {
         // after all (the capture lost what came between), so the held alert is withdrawn and
         // the sender's stream taken to reach that far.
         let mut withdraw = false;
+        // Past the alert's hold the out-of-window alert is written and can no longer be
+        // withdrawn: the slot is free again, or one junk segment the receiver never
+        // acknowledges would keep every later acknowledgement of unseen data in the flow
+        // from being judged.
+        let hold_ms = i64::try_from(self.hold.as_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        if t.bits & TCP_OOW != 0 && elapsed_ms(now_ms, t.claim_ms) > hold_ms {
+            t.bits &= !(TCP_OOW | TCP_OOW_HI);
+        }
         let oow_by_peer = t.bits & TCP_OOW != 0 && (t.bits & TCP_OOW_HI != 0) == (o == 1);
         if oow_by_peer && ackf && !seq_lt(tcp.ack, t.claim_ack) {
             t.bits &= !(TCP_OOW | TCP_OOW_HI);
@@ -1551,6 +1561,7 @@ impl ExtraneousDetector {
                 ignore = true;
                 if ahead && t.bits & (TCP_CLAIM | TCP_OOW) == 0 {
                     t.claim_ack = seq_end;
+                    t.claim_ms = now_ms;
                     t.bits |= TCP_OOW;
                     if d == 1 {
                         t.bits |= TCP_OOW_HI;
@@ -2555,6 +2566,30 @@ mod tests {
         let stats = h.finish();
         assert_eq!(stats.alerts_by_reason[Reason::AckUnseenData.index()], 1);
         assert_eq!(stats.alerts, 1);
+    }
+
+    /// An out-of-window segment the receiver never acknowledges holds the flow's one claim
+    /// slot only for the alert's hold: an acknowledgement of data never sent, after it, is
+    /// still judged (before, that one junk segment hid every later `ack_unseen_data`).
+    #[test]
+    fn an_unacknowledged_out_of_window_segment_does_not_hide_later_claims() {
+        let mut h = Harness::new(no_warmup(), "oow-then-claim");
+        let hold_ms = h.det.hold.as_nanos() / 1_000_000;
+        h.tcp(0, true, SYN, 100, 0, 0);
+        h.tcp(10, false, SYN | ACK, 500, 101, 0);
+        h.tcp(11, true, ACK, 101, 501, 0);
+        // Junk far ahead of the server's window, never acknowledged.
+        h.tcp(20, true, ACK | PSH, 900_000_101, 501, 100);
+        h.tcp(30, false, ACK | PSH, 501, 101, 100);
+        h.tcp(31, true, ACK, 101, 601, 0);
+        // After the hold, the client acknowledges 5,000 server bytes never sent, and the
+        // server goes on below them past the reorder grace.
+        let t = 40 + hold_ms;
+        h.tcp(t, true, ACK, 101, 5_601, 0);
+        h.tcp(t + 700, false, ACK | PSH, 601, 101, 100);
+        let stats = h.finish();
+        assert_eq!(stats.alerts_by_reason[Reason::OutOfWindow.index()], 1);
+        assert_eq!(stats.alerts_by_reason[Reason::AckUnseenData.index()], 1);
     }
 
     /// Issue 17 item 1 (`t_ack_before_data_ts_back`): an ACK for 2000 bytes at +10 ms, then

@@ -32,7 +32,39 @@ use crate::alert::{
 };
 use crate::config::Config;
 use crate::decode::TunnelKind;
-use crate::tunnel::TunnelFloodRecord;
+
+/// A `mirror.tunnel_id_flood` finding: an outer source creating links beyond its share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelFloodRecord {
+    /// The flooding outer source.
+    pub src: IpAddr,
+    /// Outer destination of the link that went beyond the share.
+    pub dst: IpAddr,
+    /// Its outer UDP ports (0 for GRE).
+    pub src_port: u16,
+    /// See `src_port`.
+    pub dst_port: u16,
+    /// Its encapsulation.
+    pub kind: TunnelKind,
+    /// Its id.
+    pub id: u32,
+    /// Its nesting level.
+    pub depth: u8,
+    /// Its link id.
+    pub link: u64,
+    /// Packet time of that link's first packet.
+    pub at: Timestamp,
+    /// The source's links in the table then.
+    pub links_held: u64,
+    /// The most links one source may hold.
+    pub share: u64,
+    /// The table's capacity.
+    pub capacity: u64,
+    /// Links the source created since it first appeared.
+    pub links_created: u64,
+    /// When its first link appeared.
+    pub first_seen: Timestamp,
+}
 
 /// What a tunnel session is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

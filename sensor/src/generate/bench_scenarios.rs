@@ -120,6 +120,18 @@ pub const SCENARIOS: &[BenchScenario] = &[
     },
     BenchScenario {
         info: ScenarioInfo {
+            name: "bench-extraneous-burst",
+            description: "N SYN-ACKs from random servers to 10.20.0.5, each answered by a RST \
+                          (an unsolicited SYN-ACK each, far beyond the pending-alert capacity), \
+                          at line rate from 11 s, with a real 256-packet VXLAN mirror from \
+                          10.10.0.5 to 203.0.113.50 before and through it (issue 16: the mirror \
+                          must still alert)",
+        },
+        default_scale: 1_000_000,
+        scale_unit: "flows",
+    },
+    BenchScenario {
+        info: ScenarioInfo {
             name: "bench-dns-flood",
             description: "N forged DNS answers to 10.30.2.5 over 21 minutes, every 1,000th \
                           naming 203.0.113.66 cdn.vendor.example, beside a once-a-minute beacon \
@@ -229,6 +241,7 @@ pub fn write(
         "bench-beacons" => beacons(&mut pcap, &mut rng, scale)?,
         "bench-tunnel-id-flood" => tunnel_id_flood(&mut pcap, &mut rng, scale)?,
         "bench-flow-flood-mirror" => flow_flood_mirror(&mut pcap, &mut rng, scale)?,
+        "bench-extraneous-burst" => extraneous_burst(&mut pcap, &mut rng, scale)?,
         "bench-dns-flood" => dns_flood(&mut pcap, &mut rng, scale)?,
         other => {
             return Err(GenerateError::UnknownScenario {
@@ -759,6 +772,62 @@ fn flow_flood_mirror(
     let mut mirrored = 0u64;
     for i in 0..flows {
         time_ns = flood_syn(pcap, rng, time_ns, &mut frame)?;
+        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
+            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
+            mirrored += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Mirror packets of `bench-extraneous-burst` before its burst, one every half second from
+/// 0 s: the burst starts after the extraneous detector's default warm-up (10 s), and the
+/// capture is never quiet long enough for the warm-up to start again.
+const BURST_PREFACE_PACKETS: u64 = 22;
+
+/// `bench-extraneous-burst`: packets 0 to 21 of the real mirror of [`flood_mirror_packet`]
+/// every 0.5 s from 0 s; from 11 s, at line rate, `flows` SYN-ACKs from random addresses in
+/// 198.18.0.0/15, port 443, to 10.20.0.5 on random ports, each answered by a RST from
+/// 10.20.0.5 (two packets of a new flow: an `unsolicited_synack` whose flow shows both sides),
+/// with one more mirror packet after every `flows / 234` flows.
+fn extraneous_burst(
+    pcap: &mut PcapStream,
+    rng: &mut ChaCha8Rng,
+    flows: u64,
+) -> Result<(), GenerateError> {
+    let mut inner = Vec::with_capacity(256);
+    let mut frame = Vec::with_capacity(256);
+    for k in 0..BURST_PREFACE_PACKETS {
+        flood_mirror_packet(pcap, k * 500_000_000, k, &mut inner, &mut frame)?;
+    }
+    let mut time_ns = 11_000_000_000u64;
+    let rest = FLOOD_MIRROR_PACKETS - BURST_PREFACE_PACKETS;
+    let every = (flows / rest).max(1);
+    let mut mirrored = BURST_PREFACE_PACKETS;
+    for i in 0..flows {
+        let server: [u8; 4] = (0xc612_0000 | (rng.random::<u32>() & 0x1_ffff)).to_be_bytes();
+        let port = rng.random_range(1_024..=65_535u16);
+        let (seq, ack): (u32, u32) = (rng.random(), rng.random());
+        frame.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 5])
+            .ipv4(server, [10, 20, 0, 5], 64)
+            .tcp(443, port, seq, 64_240)
+            .syn()
+            .ack(ack)
+            .write(&mut frame, &[])
+            .map_err(|e| GenerateError::build("SYN-ACK", e))?;
+        pcap.packet(time_ns, &frame)?;
+        time_ns += line_rate_ns(frame.len());
+        frame.clear();
+        PacketBuilder::ethernet2([0x02, 0, 0, 0, 0, 5], [0x02, 0, 0, 0, 0, 9])
+            .ipv4([10, 20, 0, 5], server, 64)
+            // The RST a host sends for a SYN-ACK it never asked for (RFC 9293 3.10.7.1).
+            .tcp(port, 443, ack, 0)
+            .rst()
+            .write(&mut frame, &[])
+            .map_err(|e| GenerateError::build("RST", e))?;
+        pcap.packet(time_ns, &frame)?;
+        time_ns += line_rate_ns(frame.len());
         if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
             time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
             mirrored += 1;

@@ -22,6 +22,8 @@
 //! - `evasion-beacon-alternating`: a beacon whose request alternates between two fixed sizes.
 //! - `evasion-ttl-injection`: TCP segments injected into a connection with a TTL chosen to
 //!   expire before the client (one hop left at the sensor).
+//! - `evasion-mirror-in-tls`: the copies carried inside a TLS connection and a QUIC one to
+//!   the collector's port 443 (a documented limit: nothing on the wire says they are copies).
 //!
 //! As everywhere in the generator, the shape (hosts, counts, ids, times) is fixed here and the
 //! seed only picks values (ports, sequence numbers, payload bytes, the workload's jitter), so
@@ -37,7 +39,9 @@ use super::conversation::TimedFrame;
 
 use super::ScenarioFn;
 use super::encap::{Encap, EncapKind, EncapStack, SourcePort};
-use super::extraneous_scenarios::{ACK, Client, Conn, DATA, FIN, RTT_US, SYN, Server, udp_frame};
+use super::extraneous_scenarios::{
+    ACK, Client, Conn, DATA, FIN, RTT_US, S, SYN, Server, udp_frame,
+};
 use super::frame::{Frame, LinkTags};
 use super::scenarios::standard_workload;
 use super::timeline::Timeline;
@@ -95,6 +99,12 @@ pub(super) const SCENARIOS: &[ScenarioInfo] = &[
                       payload bytes",
     },
     ScenarioInfo {
+        name: "evasion-mirror-in-tls",
+        description: "Twelve rounds of the workload at irregular times over 20 minutes, each \
+                      copy sent inside a TLS connection to 203.0.113.50:443 and a QUIC one to \
+                      203.0.113.51:443",
+    },
+    ScenarioInfo {
         name: "evasion-ttl-injection",
         description: "An out-of-window segment and an ACK of unseen data injected into a TCP \
                       connection with one hop of TTL left",
@@ -115,6 +125,7 @@ pub(super) fn builder(name: &str) -> Option<ScenarioFn> {
         "evasion-beacon-jitter" => beacon_jitter,
         "evasion-beacon-alternating" => beacon_alternating,
         "evasion-ttl-injection" => ttl_injection,
+        "evasion-mirror-in-tls" => mirror_in_tls,
         _ => return None,
     };
     Some(builder)
@@ -612,6 +623,86 @@ fn injected_connection(
     let c = conn.send(rng, Client, ACK, 0)?;
     push(tl, at + RTT_US + 100, c, false)?;
     Ok(())
+}
+
+/// Rounds of the workload copied by `mirror_in_tls`.
+const TLS_ROUNDS: u64 = 12;
+/// Bytes a copy grows by inside a TLS record: the 5-byte record header, a 16-byte AEAD tag
+/// and the 2-byte length the forwarder frames each copy with.
+const TLS_OVERHEAD: usize = 5 + 16 + 2;
+/// Bytes a copy grows by inside a QUIC short-header packet: flags, an 8-byte connection id,
+/// a 4-byte packet number, a 3-byte STREAM frame header and a 16-byte tag.
+const QUIC_OVERHEAD: usize = 1 + 8 + 4 + 3 + 16;
+
+/// The standard workload in 12 rounds, the first at 1 s and each next one 40 to 160 s
+/// (seeded) after the last; every frame is copied 35 µs later inside a TLS connection from
+/// 10.10.0.5 to 203.0.113.50:443 (handshake at 0 s, a 517-byte ClientHello, the server's
+/// 1,400 and 1,200 bytes, an 80-byte Finished, then one record per copy, the collector
+/// acknowledging each second copy 200 µs later) and inside a QUIC connection from 10.10.0.5
+/// to 203.0.113.51:443 (a 1,200-byte Initial each way at 0 s, then one short-header packet per
+/// copy, the collector sending a 40-byte acknowledgement for each second one). 12 × 26 = 312
+/// copies; TLS 3 + 4 + 312 + 156 = 475 packets, QUIC 2 + 312 + 156 = 470: 945.
+fn mirror_in_tls(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
+    let mut copies: Vec<(u64, usize)> = Vec::new();
+    let mut start = S;
+    for _ in 0..TLS_ROUNDS {
+        for timed in standard_workload(rng)? {
+            let len = timed.frame.to_ethernet_bytes()?.len();
+            copies.push((start + timed.time_us + MIRROR_DELAY_US, len));
+        }
+        start += rng.random_range(40..=160) * S;
+    }
+    copies.sort_by_key(|(at, _)| *at);
+
+    let mut tl = Timeline::new();
+    let mut tls = Conn::new(rng, SOURCE, COLLECTOR, 443);
+    let t = tls.handshake(rng, &mut tl, 0)?;
+    tl.push(t, tls.send(rng, Client, DATA, 517)?);
+    tl.push(t + RTT_US, tls.send(rng, Server, DATA, 1_400)?);
+    tl.push(t + RTT_US + 50, tls.send(rng, Server, DATA, 1_200)?);
+    tl.push(t + 2 * RTT_US, tls.send(rng, Client, DATA, 80)?);
+    for (i, &(at, len)) in copies.iter().enumerate() {
+        tl.push(at, tls.send(rng, Client, DATA, len + TLS_OVERHEAD)?);
+        if i % 2 == 1 {
+            tl.push(at + 200, tls.send(rng, Server, ACK, 0)?);
+        }
+    }
+
+    let quic_collector = Ipv4Addr::new(203, 0, 113, 51);
+    let port = rng.random_range(32_768..=60_999);
+    let (mut src_id, mut dst_id): (u16, u16) = (rng.random(), rng.random());
+    let opaque = |rng: &mut ChaCha8Rng, len: usize| -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        rng.fill(bytes.as_mut_slice());
+        bytes
+    };
+    let mut initial = opaque(rng, 1_200);
+    initial[0] = 0xc3; // long header, Initial
+    tl.push(
+        0,
+        udp_frame((SOURCE, port), (quic_collector, 443), &mut src_id, &initial)?,
+    );
+    tl.push(
+        RTT_US,
+        udp_frame((quic_collector, 443), (SOURCE, port), &mut dst_id, &initial)?,
+    );
+    for (i, &(at, len)) in copies.iter().enumerate() {
+        let mut packet = opaque(rng, len + QUIC_OVERHEAD);
+        packet[0] = 0x43; // short header
+        tl.push(
+            at + 10,
+            udp_frame((SOURCE, port), (quic_collector, 443), &mut src_id, &packet)?,
+        );
+        if i % 2 == 1 {
+            let mut ack = opaque(rng, 40);
+            ack[0] = 0x43;
+            tl.push(
+                at + 300,
+                udp_frame((quic_collector, 443), (SOURCE, port), &mut dst_id, &ack)?,
+            );
+        }
+    }
+    Ok(tl)
 }
 
 #[cfg(test)]

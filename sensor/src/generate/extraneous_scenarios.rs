@@ -398,10 +398,21 @@ fn port_unreachable(
     ip_id: &mut u16,
     quoted: &[u8],
 ) -> Result<Vec<u8>, GenerateError> {
+    unreachable(router, to, ip_id, quoted, DestUnreachableHeader::Port)
+}
+
+/// An ICMP destination unreachable of `kind` from `router` to `to`, quoting the first 28
+/// bytes of `quoted`.
+fn unreachable(
+    router: Ipv4Addr,
+    to: Ipv4Addr,
+    ip_id: &mut u16,
+    quoted: &[u8],
+    kind: DestUnreachableHeader,
+) -> Result<Vec<u8>, GenerateError> {
     let quote = quoted.get(..28).unwrap_or(quoted);
-    let builder = PacketBuilder::ip(ipv4_from(router, ip_id, to, IpNumber::ICMP)?).icmpv4(
-        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
-    );
+    let builder = PacketBuilder::ip(ipv4_from(router, ip_id, to, IpNumber::ICMP)?)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(kind));
     let mut bytes = Vec::with_capacity(builder.size(quote.len()));
     builder
         .write(&mut bytes, quote)
@@ -652,8 +663,46 @@ fn orphan_response(rng: &mut ChaCha8Rng) -> Result<Timeline, GenerateError> {
         3 * S + RTT_US,
         port_unreachable(server(61), CLIENT_B, peer_id, &seen)?,
     );
+
+    // A router answers datagrams to four hosts with host unreachable. Each error travels to
+    // the worker of the flow it quotes, so its own record must be one per quoted host pair,
+    // not one for the router that several workers would each hold a part of.
+    let mut router_ip_id: u16 = rng.random();
+    for (i, last) in (62..=65).enumerate() {
+        let at = 4 * S + i as u64 * 100_000;
+        let datagram = udp_packet(
+            (CLIENT_B, other_port),
+            (server(last), 7_777),
+            client_id,
+            b"hello",
+        )?;
+        let flow = FlowTuple {
+            src_ip: IpAddr::V4(CLIENT_B),
+            dst_ip: IpAddr::V4(server(last)),
+            src_port: other_port,
+            dst_port: 7_777,
+            ip_proto: 17,
+        };
+        tl.push(
+            at,
+            ethernet(CLIENT_B, server(last), datagram.clone(), flow)?,
+        );
+        tl.push(
+            at + RTT_US,
+            unreachable(
+                ROUTER,
+                CLIENT_B,
+                &mut router_ip_id,
+                &datagram,
+                DestUnreachableHeader::Host,
+            )?,
+        );
+    }
     Ok(tl)
 }
+
+/// The router of `orphan_response`'s host-unreachable errors.
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
 /// Default configuration. 156 packets: a connection to 192.0.2.80 with 40 exchanges (126:
 /// handshake, 40 × 3, close) in which the server's responses of exchanges 33, 35 and 37 are

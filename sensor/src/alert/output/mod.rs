@@ -31,7 +31,7 @@ pub use file::open_output_file;
 pub use redis::RedisMode;
 pub use syslog::{SyslogTransport, facility_code, level_code};
 
-use super::writer::AlertWriteError;
+use super::error::AlertWriteError;
 
 /// Default bound of one output's queue, in KiB.
 pub const DEFAULT_QUEUE_KIB: usize = 8 * 1024;
