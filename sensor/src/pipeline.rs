@@ -1366,7 +1366,6 @@ impl CaptureFront {
         if self.reloads.get(w).is_some_and(Option::is_some) {
             self.deliver_reload(w, false)?;
         }
-        // One producer: only the worker can make room between this check and the send.
         if self.drop_when_full && self.senders.get(w).is_some_and(|tx| tx.is_full()) {
             if let Some(slot) = self.pending.get_mut(w) {
                 self.counters.queue_drops += slot.len() as u64;
@@ -1374,29 +1373,46 @@ impl CaptureFront {
             }
             return Ok(());
         }
-        let fresh = match self.recycled.try_recv() {
+        let (Some(slot), Some(tx)) = (self.pending.get_mut(w), self.senders.get(w)) else {
+            return Ok(());
+        };
+        // `take` leaves an empty `Vec` (no allocation); the slot is refilled from the pool once
+        // the batch is on its way.
+        let batch = Batch {
+            now: self.clock,
+            epoch: self.epoch,
+            file: self.file.clone(),
+            packets: std::mem::take(slot),
+        };
+        if self.drop_when_full {
+            // Sharded capture: another front may have filled the queue since the check above,
+            // so the send must not wait either.
+            match tx.try_send(WorkerMsg::Batch(batch)) {
+                Ok(()) => {}
+                Err(crossbeam_channel::TrySendError::Full(msg)) => {
+                    if let WorkerMsg::Batch(mut b) = msg {
+                        self.counters.queue_drops += b.packets.len() as u64;
+                        b.packets.clear();
+                        *slot = b.packets;
+                    }
+                    return Ok(());
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                    return Err(AlertWriteError::WriterGone);
+                }
+            }
+        } else {
+            tx.send(WorkerMsg::Batch(batch))
+                .map_err(|_| AlertWriteError::WriterGone)?;
+        }
+        *slot = match self.recycled.try_recv() {
             Ok(mut v) => {
                 v.clear();
                 v
             }
             Err(_) => Vec::with_capacity(self.batch_size),
         };
-        let Some(slot) = self.pending.get_mut(w) else {
-            return Ok(());
-        };
-        let packets = std::mem::replace(slot, fresh);
-        let batch = Batch {
-            now: self.clock,
-            epoch: self.epoch,
-            file: self.file.clone(),
-            packets,
-        };
-        match self.senders.get(w) {
-            Some(tx) => tx
-                .send(WorkerMsg::Batch(batch))
-                .map_err(|_| AlertWriteError::WriterGone),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Hands every worker its partial batch now, without waiting for it to fill or for the

@@ -254,6 +254,54 @@ fn two_capture_threads_keep_both_directions_of_every_tunnel_together() {
     assert!(per_thread.iter().all(|&n| n > 0), "{per_thread:?}");
 }
 
+/// The interface deleted under two capture threads: each thread's read fails, the sensor
+/// stops with an error naming the interface (exit 1), and the final `stats` event still
+/// counts every packet, both sockets' kernel counters included.
+#[test]
+fn two_capture_threads_stop_together_when_the_interface_goes() {
+    if !can_run("two_capture_threads_stop_together_when_the_interface_goes") {
+        return;
+    }
+    let pcap = case_dir("collectors-vxlan").join("input.pcap");
+    let config = case_dir("collectors-vxlan").join("config.toml");
+    let n = packets_in(&pcap);
+    let link = Link::new();
+    let out = scratch("fanout-deleted").join("events.json");
+    let mut sensor = Sensor::start(
+        &link,
+        &out,
+        &[
+            "--capture-threads",
+            "2",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    link.send(&pcap, &["--topspeed"]);
+    assert!(sensor.wait_packets(&out, n, Duration::from_secs(20)));
+    let status = std::process::Command::new("ip")
+        .args(["-n", &link.rx_ns, "link", "del", &link.rx_if])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = sensor.wait_exit(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "{:#?}", sensor.stderr_lines);
+    let prefix = format!("mirrorwatch: error: capturing on {}", link.rx_if);
+    assert!(
+        sensor.stderr_lines.iter().any(|l| l.starts_with(&prefix)),
+        "{:#?}",
+        sensor.stderr_lines
+    );
+    let evs = read_events(&out);
+    let stats = &last_stats(&evs)["stats"];
+    assert_eq!(stats["packets"], n, "{stats}");
+    assert_eq!(stats["capture"]["received"], n, "{stats}");
+    assert!(
+        !of_type(&evs, "tunnel").is_empty(),
+        "the tunnel sessions were written at the end"
+    );
+}
+
 /// An address folded to 32 bits as the fanout program folds it (IPv6: XOR of its words).
 fn fold(addr: &str) -> u32 {
     match addr.parse::<std::net::IpAddr>().unwrap() {
