@@ -474,6 +474,9 @@ impl Config {
         if p.workers > 256 {
             return Err(invalid("pipeline", "workers", "must be at most 256"));
         }
+        if self.live.capture_threads > MAX_CAPTURE_THREADS {
+            return Err(invalid("live", "capture_threads", "must be at most 64"));
+        }
         if p.batch_size == 0 || p.batch_size > 65_536 {
             return Err(invalid(
                 "pipeline",
@@ -678,6 +681,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("collector"), "{e}");
+    }
+
+    #[test]
+    fn capture_threads_are_bounded_and_automatic_by_default() {
+        let e = parse("[live]\ncapture_threads = 65\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[live] capture_threads"), "{e}");
+        let c = parse("[live]\ncapture_threads = 3\n").unwrap();
+        assert_eq!(c.live.capture_thread_count(), 3);
+        let auto = Config::default().live.capture_thread_count();
+        assert!((1..=8).contains(&auto), "{auto}");
     }
 
     #[test]

@@ -2005,3 +2005,108 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{EventWriter, OutputTarget};
+    use crate::decode::link::LinkType;
+    use crate::detect::mirror_stream::ClassReason;
+
+    /// The frames of a classic pcap file (either timestamp precision), with their times.
+    fn read_pcap(path: &std::path::Path) -> Vec<(Timestamp, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let unit = match u32::from_le_bytes(bytes[0..4].try_into().unwrap()) {
+            0xa1b2_c3d4 => 1_000,
+            0xa1b2_3c4d => 1,
+            other => panic!("not a little-endian pcap: {other:#x}"),
+        };
+        let mut out = Vec::new();
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let field =
+                |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().unwrap());
+            let ts = u64::from(field(0)) * 1_000_000_000 + u64::from(field(4)) * unit;
+            let len = field(8) as usize;
+            out.push((Timestamp(ts), bytes[at + 16..at + 16 + len].to_vec()));
+            at += 16 + len;
+        }
+        out
+    }
+
+    /// Sharded capture without the kernel: the native packets of `mirror-of-native` go
+    /// through the pipeline's own front and their VXLAN copies through a remote front on
+    /// another thread, as a fanout group splits them. The workers match every copy and the
+    /// front owning the link counts it: the session is a `mirror` from
+    /// `duplicates_native_traffic` with its 15 copies matched, as in replay
+    /// (`pcaps/mirror-of-native/checks.toml`).
+    #[test]
+    fn sharded_fronts_match_copies_read_by_another_front() {
+        let dir = std::env::temp_dir().join(format!("mw-sharded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pcap = dir.join("mirror-of-native.pcap");
+        crate::generate::generate("mirror-of-native", 127, &pcap).unwrap();
+        let frames = read_pcap(&pcap);
+        // VXLAN: IPv4 (ethertype at 12), UDP (protocol at 23), destination port 4789 (36).
+        let is_copy = |f: &[u8]| {
+            f.len() > 38 && f[12..14] == [8, 0] && f[23] == 17 && f[36..38] == [0x12, 0xb5]
+        };
+        let (copies, natives): (Vec<_>, Vec<_>) = frames.into_iter().partition(|(_, f)| is_copy(f));
+        assert_eq!((natives.len(), copies.len()), (26, 15));
+
+        let writer = EventWriter::spawn(&OutputTarget::File(dir.join("events.json"))).unwrap();
+        let options = PipelineOptions {
+            workers: 2,
+            flow_records: false,
+            drop_when_full: false,
+        };
+        let mut pipeline =
+            Pipeline::start_sharded(&Config::default(), options, 2, || writer.sink()).unwrap();
+        assert_eq!(pipeline.fronts(), 2);
+        let mut remotes = pipeline.take_remote_fronts();
+        let mut remote = remotes.pop().unwrap();
+        assert!(remotes.is_empty());
+        assert_eq!(remote.front().index(), 1);
+        let thread = std::thread::spawn(move || {
+            for (ts, data) in &copies {
+                let rec = CaptureRecord {
+                    ts: *ts,
+                    link: LinkType::ETHERNET,
+                    data,
+                    orig_len: data.len() as u32,
+                };
+                remote.front().push(&rec).unwrap();
+            }
+            remote.finish(false)
+        });
+        pipeline.attach_remote(0, thread);
+        for (ts, data) in &natives {
+            let rec = CaptureRecord {
+                ts: *ts,
+                link: LinkType::ETHERNET,
+                data,
+                orig_len: data.len() as u32,
+            };
+            pipeline.push(&rec).unwrap();
+        }
+        let report = pipeline.finish().unwrap();
+        writer.finish().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(report.capture.packets, 41);
+        assert_eq!(report.front_packets, [26, 15]);
+        assert_eq!(
+            report.tunnel_records.len(),
+            1,
+            "{:?}",
+            report.tunnel_records
+        );
+        let r = &report.tunnel_records[0];
+        assert_eq!(r.class, MirrorClass::Mirror);
+        assert_eq!(r.reason, ClassReason::DuplicatesNativeTraffic);
+        assert_eq!(r.duplicates, 15);
+        // The remote front dealt the link its ids: 2, 4, ... (`(id - 1) % 2 == 1`).
+        assert_eq!(r.link % 2, 0);
+        assert_eq!(report.mirror_alerts, 1);
+        assert!(report.workers.iter().all(|w| w.copy_notes_dropped == 0));
+    }
+}

@@ -434,9 +434,9 @@ pub struct CopyWindow {
     native: Box<[FingerprintSlot]>,
     tunneled: Box<[FingerprintSlot]>,
     window: Duration,
-    /// Latest native and encapsulated packet times: a table is only probed when the other
-    /// kind of traffic was seen within the window (on a capture of one kind, that saves a
-    /// cache miss per packet).
+    /// Latest native and encapsulated packet times (the largest seen): a table is only probed
+    /// when the other kind of traffic was seen within the window before, or after (on a
+    /// capture of one kind, that saves a cache miss per packet).
     last_native: Option<Timestamp>,
     last_tunneled: Option<Timestamp>,
 }
@@ -470,8 +470,8 @@ impl CopyWindow {
         let i = slot(fingerprint);
         let probe = self
             .last_tunneled
-            .is_some_and(|t| fresh(t, now, self.window));
-        self.last_native = Some(now);
+            .is_some_and(|t| recent(t, now, self.window));
+        self.last_native = Some(self.last_native.map_or(now, |t| t.max(now)));
         if let Some(copy) = self.tunneled.get_mut(i).filter(|_| probe) {
             if copy.fingerprint == fingerprint && fresh(copy.ts, now, self.window) {
                 // Each original and copy pair counts once: a retransmission that looks the
@@ -495,8 +495,10 @@ impl CopyWindow {
     #[inline]
     pub fn tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) -> bool {
         let i = slot(fingerprint);
-        let probe = self.last_native.is_some_and(|t| fresh(t, now, self.window));
-        self.last_tunneled = Some(now);
+        let probe = self
+            .last_native
+            .is_some_and(|t| recent(t, now, self.window));
+        self.last_tunneled = Some(self.last_tunneled.map_or(now, |t| t.max(now)));
         if let Some(original) = self.native.get_mut(i).filter(|_| probe) {
             if original.fingerprint == fingerprint && fresh(original.ts, now, self.window) {
                 original.fingerprint = EMPTY;
@@ -539,6 +541,15 @@ const EMPTY: u64 = 0;
 fn slot(fingerprint: u64) -> usize {
     // The fingerprint is already a seeded hash; its top bits index the table.
     (fingerprint >> (64 - COPY_WINDOW_SLOTS.trailing_zeros())) as usize
+}
+
+/// Whether the other kind of traffic was seen at most `window` before `now`, or later (its
+/// latest time is ahead of `now` when packets come out of order: the batches of several
+/// capture fronts reach a worker in no particular order, so a copy may be read long before
+/// its original): only then can the other table hold a match.
+#[inline]
+fn recent(latest: Timestamp, now: Timestamp, window: Duration) -> bool {
+    now.saturating_since(latest) <= window
 }
 
 #[inline]
@@ -755,5 +766,23 @@ mod tests {
         assert_eq!(w.native(0x7777_0000_0000_0003, t(300)), None);
         // A different fingerprint in the same slot does not match.
         assert!(!w.tunneled(0x4444_0000_0000_0002, t(55), 7));
+    }
+
+    /// Sharded capture hands a worker the batches of several fronts in no particular order:
+    /// copies read long before their originals (more than the window ahead in packet time)
+    /// still meet them, and an old packet processed late does not stop the probes.
+    #[test]
+    fn copy_window_matches_when_batches_come_out_of_order() {
+        let mut w = CopyWindow::new(Duration::from_millis(100));
+        let t = |ms: u64| Timestamp(ms * 1_000_000);
+        // A front read copies up to 1 s; the originals come from a front that lags behind.
+        assert!(!w.tunneled(0xaaaa_0000_0000_0001, t(10), 3));
+        assert!(!w.tunneled(0xbbbb_0000_0000_0002, t(1_000), 3));
+        assert_eq!(w.native(0xaaaa_0000_0000_0001, t(12)), Some(3));
+        // A late copy of an old packet does not move the latest copy time back.
+        assert!(!w.tunneled(0xcccc_0000_0000_0003, t(20), 3));
+        assert_eq!(w.native(0xbbbb_0000_0000_0002, t(1_001)), Some(3));
+        // Beyond the window either way, nothing matches.
+        assert_eq!(w.native(0xcccc_0000_0000_0003, t(400)), None);
     }
 }
