@@ -297,6 +297,8 @@ pub struct CaptureFront {
     hasher: foldhash::quality::SeedableRandomState,
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Vec<PacketMeta>>,
+    /// A batch buffer kept back when a live send found the queue full (used before the pool).
+    spare: Option<Vec<PacketMeta>>,
     pending: Vec<Vec<PacketMeta>>,
     batch_size: usize,
     sink: EventSink,
@@ -460,6 +462,7 @@ impl Pipeline {
                     .collect(),
                 senders: senders.clone(),
                 recycled: recycled.clone(),
+                spare: None,
                 batch_size,
                 sink: new_sink(),
                 names: Arc::clone(&shared.names),
@@ -1373,46 +1376,50 @@ impl CaptureFront {
             }
             return Ok(());
         }
-        let (Some(slot), Some(tx)) = (self.pending.get_mut(w), self.senders.get(w)) else {
-            return Ok(());
-        };
-        // `take` leaves an empty `Vec` (no allocation); the slot is refilled from the pool once
-        // the batch is on its way.
-        let batch = Batch {
-            now: self.clock,
-            epoch: self.epoch,
-            file: self.file.clone(),
-            packets: std::mem::take(slot),
-        };
-        if self.drop_when_full {
-            // Sharded capture: another front may have filled the queue since the check above,
-            // so the send must not wait either.
-            match tx.try_send(WorkerMsg::Batch(batch)) {
-                Ok(()) => {}
-                Err(crossbeam_channel::TrySendError::Full(msg)) => {
-                    if let WorkerMsg::Batch(mut b) = msg {
-                        self.counters.queue_drops += b.packets.len() as u64;
-                        b.packets.clear();
-                        *slot = b.packets;
-                    }
-                    return Ok(());
-                }
-                Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
-                    return Err(AlertWriteError::WriterGone);
-                }
-            }
-        } else {
-            tx.send(WorkerMsg::Batch(batch))
-                .map_err(|_| AlertWriteError::WriterGone)?;
-        }
-        *slot = match self.recycled.try_recv() {
+        let fresh = match self
+            .spare
+            .take()
+            .map(Ok)
+            .unwrap_or_else(|| self.recycled.try_recv())
+        {
             Ok(mut v) => {
                 v.clear();
                 v
             }
             Err(_) => Vec::with_capacity(self.batch_size),
         };
-        Ok(())
+        let (Some(slot), Some(tx)) = (self.pending.get_mut(w), self.senders.get(w)) else {
+            return Ok(());
+        };
+        let batch = Batch {
+            now: self.clock,
+            epoch: self.epoch,
+            file: self.file.clone(),
+            packets: std::mem::replace(slot, fresh),
+        };
+        if !self.drop_when_full {
+            return tx
+                .send(WorkerMsg::Batch(batch))
+                .map_err(|_| AlertWriteError::WriterGone);
+        }
+        // Sharded capture: another front may have filled the queue since the check above, so
+        // the send must not wait either.
+        match tx.try_send(WorkerMsg::Batch(batch)) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(msg)) => {
+                if let WorkerMsg::Batch(mut b) = msg {
+                    self.counters.queue_drops += b.packets.len() as u64;
+                    b.packets.clear();
+                    // The dropped batch's buffer becomes the slot again; the one taken for
+                    // the slot waits for the next send (no allocation, nothing freed).
+                    self.spare = Some(std::mem::replace(slot, b.packets));
+                }
+                Ok(())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                Err(AlertWriteError::WriterGone)
+            }
+        }
     }
 
     /// Hands every worker its partial batch now, without waiting for it to fill or for the
