@@ -18,6 +18,15 @@
 //! inventory at once; each worker gets the settings in its queue and applies them between
 //! two batches. Keys that size what was allocated at start keep their start values
 //! (`config::RESTART_ONLY_KEYS`).
+//!
+//! Live capture on several threads ([`Pipeline::start_sharded`]): each capture thread owns a
+//! [`CaptureFront`] (decoder, tunnel table of the tunnels its socket receives, its share of
+//! link ids), all dispatching to the same workers by the same seeded hash. The kernel's fanout
+//! keeps a tunnel's packets in one front but gives a native packet and its copy to different
+//! ones, so the copy window runs in the workers instead and its findings go back to the
+//! owning front (`WorkerCopies`); the fronts meet at shutdown so that every finding is
+//! counted before the sessions are written. With one front nothing of this exists: replay
+//! and single-threaded live capture run exactly as before.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
