@@ -470,6 +470,35 @@ struct Link {
     /// Collectors whose evidence made this link a mirror (`spread_over_collectors`): filled
     /// once, when the link is decided that way.
     siblings: Vec<IpAddr>,
+    /// Index of the link's [`LinkWeight`] in `TunnelTable::weights`.
+    weight: u32,
+}
+
+/// What eviction weighs of a link, kept in a dense slab apart from the link table: a sweep
+/// reads its [`EVICTION_SWEEP`] candidates there, and looks up only the victim. Before, each
+/// candidate was a look-up into the table of large links, two cache misses each; under a
+/// tunnel-id flood (a source beyond its share evicts on every packet) that was 3.5 µs a
+/// packet, 53 kpps (benches/runs/2026-12-04-vm-floods).
+#[derive(Clone, Copy, Debug, Default)]
+struct LinkWeight {
+    /// The link's id (0: the slot is free).
+    id: u64,
+    /// Packets in both outer directions.
+    packets: u64,
+    last_seen: Timestamp,
+    /// A decided mirror: never evicted.
+    protected: bool,
+}
+
+impl LinkWeight {
+    fn of(link: &Link) -> LinkWeight {
+        LinkWeight {
+            id: link.id,
+            packets: link.evidence.packets[0].saturating_add(link.evidence.packets[1]),
+            last_seen: link.last_seen,
+            protected: link.decided && link.class == MirrorClass::Mirror,
+        }
+    }
 }
 
 impl Link {
@@ -581,10 +610,13 @@ struct SourceLinks {
     created: u64,
     first_seen: Timestamp,
     alerted: bool,
-    /// (key, id) of its links, oldest first, with stale entries of links gone since (checked
-    /// by id, dropped when met, compacted when they outnumber the live ones).
-    order: VecDeque<(LinkKey, u64)>,
+    /// (key, id, weight slot) of its links, oldest first, with stale entries of links gone
+    /// since (checked by id, dropped when met, compacted when they outnumber the live ones).
+    order: VecDeque<SweepEntry>,
 }
+
+/// An entry of a sweep ring: a link's key, id and weight slot.
+type SweepEntry = (LinkKey, u64, u32);
 
 /// Links looked at per eviction, the least evidence among them goes.
 pub const EVICTION_SWEEP: usize = 16;
@@ -628,8 +660,11 @@ pub struct TunnelTable {
     pending_alerts: Vec<(LinkKey, u64, usize)>,
     /// Links per outer source, for the share.
     sources: HashMap<[u8; 16], SourceLinks, foldhash::quality::SeedableRandomState>,
-    /// (key, id) of every link, the round-robin sweep a full table evicts from.
-    order: VecDeque<(LinkKey, u64)>,
+    /// (key, id, weight slot) of every link, the round-robin sweep a full table evicts from.
+    order: VecDeque<SweepEntry>,
+    /// Eviction weights of the links, by slot (see [`LinkWeight`]), and the free slots.
+    weights: Vec<LinkWeight>,
+    free_weights: Vec<u32>,
     /// Id of the newest link, never evicted.
     newest: u64,
     share: usize,
@@ -685,6 +720,8 @@ impl TunnelTable {
                 foldhash::quality::SeedableRandomState::random(),
             ),
             order: VecDeque::with_capacity(capacity.min(4096)),
+            weights: Vec::with_capacity(capacity.min(4096)),
+            free_weights: Vec::new(),
             newest: 0,
             share: source_share(capacity),
             pending_floods: Vec::new(),
@@ -739,7 +776,14 @@ impl TunnelTable {
                 self.next_link_id = self.next_link_id.saturating_add(self.link_id_step);
                 self.keys_by_id.insert(id, key);
                 self.newest = id;
-                self.order.push_back((key, id));
+                let weight = match self.free_weights.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.weights.push(LinkWeight::default());
+                        u32::try_from(self.weights.len() - 1).unwrap_or(u32::MAX)
+                    }
+                };
+                self.order.push_back((key, id, weight));
                 let source = self
                     .sources
                     .entry(layer.outer_src)
@@ -752,7 +796,7 @@ impl TunnelTable {
                     });
                 source.links += 1;
                 source.created = source.created.saturating_add(1);
-                source.order.push_back((key, id));
+                source.order.push_back((key, id, weight));
                 over_share = source.links > self.share;
                 let pair = acquire_pair(
                     &mut self.pairs,
@@ -790,6 +834,7 @@ impl TunnelTable {
                     group,
                     group_slot,
                     siblings: Vec::new(),
+                    weight,
                 })
             }
         };
@@ -884,14 +929,16 @@ impl TunnelTable {
         if link.class == MirrorClass::Mirror {
             queue_alerts(&key, link, &mut self.pending_alerts);
         }
+        if let Some(w) = self.weights.get_mut(link.weight as usize) {
+            *w = LinkWeight::of(link);
+        }
         let id = link.id;
         if over_share {
             self.relieve_source(&key, layer, depth, id, now);
         }
         if self.order.len() > 2 * self.links.len() + 64 {
-            let links = &self.links;
-            self.order
-                .retain(|(k, id)| links.get(k).is_some_and(|l| l.id == *id));
+            let weights = &self.weights;
+            self.order.retain(|e| is_live(weights, e));
         }
         id
     }
@@ -934,9 +981,8 @@ impl TunnelTable {
         }
         let live = s.links;
         if s.order.len() > 2 * live + 64 {
-            let links = &self.links;
-            s.order
-                .retain(|(k, id)| links.get(k).is_some_and(|l| l.id == *id));
+            let weights = &self.weights;
+            s.order.retain(|e| is_live(weights, e));
         }
         self.evict_one(Some(src));
     }
@@ -954,29 +1000,26 @@ impl TunnelTable {
                 None => return false,
             },
         };
-        let links = &self.links;
-        let mut walked: ArrayVec<(LinkKey, u64), EVICTION_SWEEP> = ArrayVec::new();
+        let weights = &self.weights;
+        let mut walked: ArrayVec<SweepEntry, EVICTION_SWEEP> = ArrayVec::new();
         let mut best: Option<(usize, (u64, Timestamp))> = None;
         // Stale entries (links gone) are dropped as they are met; bounded all the same.
         for _ in 0..8 * EVICTION_SWEEP {
             if walked.is_full() {
                 break;
             }
-            let Some((k, id)) = ring.pop_front() else {
+            let Some(entry) = ring.pop_front() else {
                 break;
             };
-            let Some(l) = links.get(&k).filter(|l| l.id == id) else {
+            let Some(w) = weights.get(entry.2 as usize).filter(|w| w.id == entry.1) else {
                 continue;
             };
             let at = walked.len();
-            walked.push((k, id));
-            if id == self.newest || (l.decided && l.class == MirrorClass::Mirror) {
+            walked.push(entry);
+            if entry.1 == self.newest || w.protected {
                 continue;
             }
-            let score = (
-                l.evidence.packets[0].saturating_add(l.evidence.packets[1]),
-                l.last_seen,
-            );
+            let score = (w.packets, w.last_seen);
             if best.is_none_or(|(_, b)| score < b) {
                 best = Some((at, score));
             }
@@ -987,7 +1030,7 @@ impl TunnelTable {
                 ring.push_back(*entry);
             }
         }
-        let Some((key, _)) = victim else {
+        let Some((key, _, _)) = victim else {
             return false;
         };
         if let Some(link) = self.links.remove(&key) {
@@ -1001,6 +1044,12 @@ impl TunnelTable {
     /// Gives back what an ended or evicted link held: its inner-flow budget, its pair and its
     /// place in its source's share.
     fn forget(&mut self, key: &LinkKey, link: &Link) {
+        if let Some(w) = self.weights.get_mut(link.weight as usize) {
+            if w.id == link.id {
+                *w = LinkWeight::default();
+                self.free_weights.push(link.weight);
+            }
+        }
         let held: usize = link.sessions.iter().map(|s| s.inner_flows.len()).sum();
         self.inner_flows_total = self.inner_flows_total.saturating_sub(held);
         release_pair(
@@ -1052,6 +1101,9 @@ impl TunnelTable {
             );
             if link.class == MirrorClass::Mirror {
                 queue_alerts(key, link, &mut self.pending_alerts);
+            }
+            if let Some(w) = self.weights.get_mut(link.weight as usize) {
+                *w = LinkWeight::of(link);
             }
         }
     }
@@ -1276,6 +1328,11 @@ impl TunnelTable {
 }
 
 /// Finds or creates the slab entry of an outer pair and counts one more link on it.
+/// Whether a sweep entry's link is still the one in its weight slot.
+fn is_live(weights: &[LinkWeight], e: &SweepEntry) -> bool {
+    weights.get(e.2 as usize).is_some_and(|w| w.id == e.1)
+}
+
 fn acquire_pair(
     pairs: &mut Vec<PairEvidence>,
     index: &mut HashMap<PairKey, u32, foldhash::quality::SeedableRandomState>,

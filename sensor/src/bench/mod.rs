@@ -213,33 +213,40 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         ));
         doc.stage_latency.push(latency);
         if args.latency_rate > 0.0 && alerts > 0 {
-            let a = runner::alert_latency(
+            // A cold pass and a warm one (new traffic into the pipeline the first warmed).
+            w.capture.prepare_passes(2);
+            let passes = runner::alert_latency(
                 &w.capture,
                 &config,
                 max_workers,
                 args.latency_rate,
                 duration.max(Duration::from_millis(100)),
                 tmp.path(),
-            )?;
-            let row = AlertLatencyRow {
-                workload: w.name.clone(),
-                workers: max_workers,
-                target_pps: args.latency_rate,
-                achieved_pps: a.achieved_pps,
-                packets: a.packets,
-                alerts: a.alerts,
-                matched: a.matched,
-                latency_ns: a.latency_ns,
-            };
-            progress(&format!(
-                "{}: packet-to-alert at {}pps: {} alerts, p99 {}",
-                w.name,
-                si(a.achieved_pps),
-                a.alerts,
-                a.latency_ns
-                    .map_or_else(|| "-".to_owned(), |p| report::ns(p.p99 as f64))
-            ));
-            doc.alert_latency.push(row);
+            );
+            w.capture.release_passes();
+            for a in passes? {
+                let row = AlertLatencyRow {
+                    workload: w.name.clone(),
+                    workers: max_workers,
+                    phase: a.phase,
+                    target_pps: args.latency_rate,
+                    achieved_pps: a.achieved_pps,
+                    packets: a.packets,
+                    alerts: a.alerts,
+                    matched: a.matched,
+                    latency_ns: a.latency_ns,
+                };
+                progress(&format!(
+                    "{}: packet-to-alert at {}pps, {:?} pass: {} alerts, p99 {}",
+                    w.name,
+                    si(a.achieved_pps),
+                    a.phase,
+                    a.alerts,
+                    a.latency_ns
+                        .map_or_else(|| "-".to_owned(), |p| report::ns(p.p99 as f64))
+                ));
+                doc.alert_latency.push(row);
+            }
         }
         if !peers.is_empty() && packets > peer_max_packets {
             progress(&format!(
@@ -478,23 +485,29 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
         }
         None => not_measured("10^7-flow SYN flood stays at the configured cap"),
     });
-    // Packet-to-alert latency.
-    let worst = doc
-        .alert_latency
-        .iter()
-        .filter_map(|r| r.latency_ns.map(|p| (p, r)))
-        .max_by_key(|(p, _)| p.p99);
-    out.push(match worst {
+    // Packet-to-alert latency: judged on the steady state (the warm pass); the cold start of
+    // a fresh process is in its own rows and named here beside it.
+    let worst = |phase: runner::LatencyPhase| {
+        doc.alert_latency
+            .iter()
+            .filter(|r| r.phase == phase)
+            .filter_map(|r| r.latency_ns.map(|p| (p, r)))
+            .max_by_key(|(p, _)| p.p99)
+    };
+    let cold = worst(runner::LatencyPhase::Cold).map_or_else(String::new, |(p, _)| {
+        format!("; cold start p99 {}", report::ns(p.p99 as f64))
+    });
+    out.push(match worst(runner::LatencyPhase::Warm) {
         Some((p, r)) => TargetRow {
             target: "packet-to-alert p99 under 1 ms at 1 Mpps".to_owned(),
             measured: format!(
-                "worst p99 {} ({}, {} alerts, achieved {}pps)",
+                "worst steady-state p99 {} ({}, {} alerts, achieved {}pps){cold}",
                 report::ns(p.p99 as f64),
                 r.workload,
                 r.matched,
                 si(r.achieved_pps)
             ),
-            status: if p.p99 < 1_000_000 && r.target_pps >= 1e6 {
+            status: if p.p99 < 1_000_000 && r.target_pps >= 1e6 && r.achieved_pps >= 0.95e6 {
                 "met"
             } else {
                 "missed"

@@ -288,6 +288,8 @@ pub struct AlertLatencyRow {
     pub workload: String,
     /// Workers.
     pub workers: usize,
+    /// The pass: a cold start or the steady state.
+    pub phase: super::runner::LatencyPhase,
     /// Rate asked for.
     pub target_pps: f64,
     /// Rate achieved.
@@ -445,9 +447,12 @@ pub fn tables(doc: &BenchDocument) -> String {
         let _ = writeln!(s, "\n## Packet-to-alert latency (paced)\n");
         let _ = writeln!(
             s,
-            "| input | workers | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+            "| input | workers | pass | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for r in &doc.alert_latency {
             let (p50, p99, p999, max) = r.latency_ns.map_or_else(
                 || ("-".into(), "-".into(), "-".into(), "-".into()),
@@ -462,9 +467,13 @@ pub fn tables(doc: &BenchDocument) -> String {
             );
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
                 r.workload,
                 r.workers,
+                match r.phase {
+                    super::runner::LatencyPhase::Cold => "cold",
+                    super::runner::LatencyPhase::Warm => "warm",
+                },
                 si(r.target_pps),
                 si(r.achieved_pps),
                 r.packets,

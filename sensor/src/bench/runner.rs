@@ -244,13 +244,27 @@ pub fn stage_latency(
     })
 }
 
-/// What the packet-to-alert run measured.
+/// Which pass of the packet-to-alert run a figure is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyPhase {
+    /// The first pass, into a fresh pipeline: its tables grow, its threads and pages are
+    /// touched for the first time.
+    Cold,
+    /// The second pass (new traffic: time and addresses moved), into the pipeline the first
+    /// pass warmed: the steady state of a running sensor.
+    Warm,
+}
+
+/// What the packet-to-alert run measured in one pass.
 pub struct AlertLatency {
+    /// The pass.
+    pub phase: LatencyPhase,
     /// Percentiles of (alert line in the output file) − (push of the packet it names).
     pub latency_ns: Option<Percentiles>,
     /// Alerts matched to a packet.
     pub matched: u64,
-    /// Alerts found in the output.
+    /// Alerts found in the output with a packet time of this pass.
     pub alerts: u64,
     /// Packets pushed and the rate achieved.
     pub packets: u64,
@@ -258,10 +272,13 @@ pub struct AlertLatency {
     pub achieved_pps: f64,
 }
 
-/// Pushes one pass of `capture` at `rate` packets per second (busy-waiting between packets)
-/// while a thread follows the output file; each alert line is matched, by its packet-time
-/// `timestamp`, to the first packet pushed with that microsecond, and the difference of wall
-/// times is recorded.
+/// Pushes two passes of `capture` (the second moved in time and address, see
+/// [`LoadedCapture::pass`]; `capture` must have two passes ready) at `rate` packets per second
+/// each (busy-waiting between packets, at most `max` per pass) into one pipeline while a thread
+/// follows the output file; each alert line is matched, by its packet-time `timestamp`, to the
+/// first packet pushed with that microsecond, and the difference of wall times is recorded
+/// for the pass the packet belongs to: the first pass is a cold start, the second the steady
+/// state.
 pub fn alert_latency(
     capture: &LoadedCapture,
     config: &Config,
@@ -269,7 +286,7 @@ pub fn alert_latency(
     rate: f64,
     max: Duration,
     tmp: &Path,
-) -> anyhow::Result<AlertLatency> {
+) -> anyhow::Result<[AlertLatency; 2]> {
     let out = tmp.join("alert-latency.jsonl");
     let writer = EventWriter::spawn(&OutputTarget::File(out.clone()))?;
     let origin = Instant::now();
@@ -288,56 +305,77 @@ pub fn alert_latency(
     };
     let mut pipeline =
         Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
-    // (packet time in µs, wall ns since origin) of the first packet of each microsecond.
-    let mut pushed: Vec<(u64, u64)> = Vec::with_capacity(capture.len().min(1 << 24));
+    // Per pass: (packet time in µs, wall ns since origin) of the first packet of each
+    // microsecond, packets pushed and the time it took.
+    let mut pushed: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    let mut pushing = [(0u64, Duration::ZERO); 2];
     let period_ns = 1e9 / rate.max(1.0);
-    let started = Instant::now();
-    let mut n = 0u64;
-    for rec in capture.pass(0) {
-        let due = Duration::from_nanos((n as f64 * period_ns) as u64);
-        while started.elapsed() < due {
-            std::hint::spin_loop();
+    for (pass, (seen, (n, spent))) in pushed.iter_mut().zip(pushing.iter_mut()).enumerate() {
+        seen.reserve(capture.len().min(1 << 24));
+        let started = Instant::now();
+        for rec in capture.pass(pass as u64) {
+            let due = Duration::from_nanos((*n as f64 * period_ns) as u64);
+            while started.elapsed() < due {
+                std::hint::spin_loop();
+            }
+            let ts_us = rec.ts.as_nanos() / 1_000;
+            if seen.last().is_none_or(|(t, _)| *t != ts_us) && seen.len() < seen.capacity() {
+                seen.push((ts_us, origin.elapsed().as_nanos() as u64));
+            }
+            pipeline.push(&rec)?;
+            *n += 1;
+            if started.elapsed() >= max {
+                break;
+            }
         }
-        let ts_us = rec.ts.as_nanos() / 1_000;
-        if pushed.last().is_none_or(|(t, _)| *t != ts_us) && pushed.len() < pushed.capacity() {
-            pushed.push((ts_us, origin.elapsed().as_nanos() as u64));
-        }
-        pipeline.push(&rec)?;
-        n += 1;
-        if started.elapsed() >= max {
-            break;
-        }
+        *spent = started.elapsed();
     }
-    let pushing = started.elapsed();
     pipeline.finish()?;
     writer.finish()?;
     done.store(true, Ordering::Release);
     let arrivals = follower
         .join()
         .map_err(|_| anyhow::anyhow!("the output follower thread panicked"))??;
-    pushed.sort_unstable();
-    let mut hist = histogram()?;
-    let mut matched = 0u64;
-    for (ts_us, seen_ns) in &arrivals {
-        let i = pushed.partition_point(|(t, _)| t < ts_us);
-        if let Some((t, push_ns)) = pushed.get(i) {
-            if t == ts_us {
-                record(
-                    &mut hist,
-                    Duration::from_nanos(seen_ns.saturating_sub(*push_ns)),
-                );
-                matched += 1;
+    let _ = std::fs::remove_file(&out);
+    // Passes cover disjoint packet times: the second starts `pass_shift_ns` after the first.
+    let second_from_us = (capture.first_ns() + capture.pass_shift_ns()) / 1_000;
+    let mut result = Vec::with_capacity(2);
+    for (pass, (mut seen, (n, spent))) in pushed.into_iter().zip(pushing).enumerate() {
+        seen.sort_unstable();
+        let mut hist = histogram()?;
+        let (mut matched, mut alerts) = (0u64, 0u64);
+        for (ts_us, seen_ns) in &arrivals {
+            if (*ts_us >= second_from_us) != (pass == 1) {
+                continue;
+            }
+            alerts += 1;
+            let i = seen.partition_point(|(t, _)| t < ts_us);
+            if let Some((t, push_ns)) = seen.get(i) {
+                if t == ts_us {
+                    record(
+                        &mut hist,
+                        Duration::from_nanos(seen_ns.saturating_sub(*push_ns)),
+                    );
+                    matched += 1;
+                }
             }
         }
+        result.push(AlertLatency {
+            phase: if pass == 0 {
+                LatencyPhase::Cold
+            } else {
+                LatencyPhase::Warm
+            },
+            latency_ns: (matched > 0).then(|| Percentiles::of(&hist)),
+            matched,
+            alerts,
+            packets: n,
+            achieved_pps: n as f64 / spent.as_secs_f64().max(1e-9),
+        });
     }
-    let _ = std::fs::remove_file(&out);
-    Ok(AlertLatency {
-        latency_ns: (matched > 0).then(|| Percentiles::of(&hist)),
-        matched,
-        alerts: arrivals.len() as u64,
-        packets: n,
-        achieved_pps: n as f64 / pushing.as_secs_f64().max(1e-9),
-    })
+    result
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("two passes measured"))
 }
 
 /// Reads `path` as the writer appends to it; returns (packet µs, arrival ns) per alert line.
