@@ -197,11 +197,9 @@ pub fn join(fds: &[&dyn AsRawFd], seed: u32) -> Result<u16, FanoutError> {
     // The first socket creates a group with an id no other group uses (two sensors on one
     // interface must not share one), then the others join that id.
     let arg = (PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
-    setsockopt(first.as_raw_fd(), PACKET_FANOUT, &arg.to_ne_bytes()).map_err(|source| {
-        FanoutError::SockOpt {
-            step: "creating the fanout group (PACKET_FANOUT, Linux 4.3 or later)",
-            source,
-        }
+    setsockopt(first.as_raw_fd(), PACKET_FANOUT, &arg).map_err(|source| FanoutError::SockOpt {
+        step: "creating the fanout group (PACKET_FANOUT, Linux 4.3 or later)",
+        source,
     })?;
     let mut got = [0u8; 4];
     getsockopt(first.as_raw_fd(), PACKET_FANOUT, &mut got).map_err(|source| {
@@ -215,11 +213,9 @@ pub fn join(fds: &[&dyn AsRawFd], seed: u32) -> Result<u16, FanoutError> {
     set_program(first.as_raw_fd(), &program)?;
     for fd in rest {
         let arg = u32::from(id) | (PACKET_FANOUT_CBPF << 16);
-        setsockopt(fd.as_raw_fd(), PACKET_FANOUT, &arg.to_ne_bytes()).map_err(|source| {
-            FanoutError::SockOpt {
-                step: "joining the fanout group",
-                source,
-            }
+        setsockopt(fd.as_raw_fd(), PACKET_FANOUT, &arg).map_err(|source| FanoutError::SockOpt {
+            step: "joining the fanout group",
+            source,
         })?;
     }
     Ok(id)
@@ -233,36 +229,31 @@ fn set_program(fd: RawFd, program: &[Insn]) -> Result<(), FanoutError> {
     };
     // The kernel copies the instructions during the call (`bpf_prog_create_from_user`) and
     // never writes through the pointer; `program` outlives the call.
-    let bytes = sock_fprog_bytes(&prog);
-    setsockopt(fd, PACKET_FANOUT_DATA, bytes).map_err(|source| FanoutError::SockOpt {
+    setsockopt(fd, PACKET_FANOUT_DATA, &prog).map_err(|source| FanoutError::SockOpt {
         step: "installing the fanout program (PACKET_FANOUT_DATA)",
         source,
     })
 }
 
-/// The bytes of a `sock_fprog`, as `setsockopt` takes its argument.
-#[allow(unsafe_code)] // A view of a plain C struct's bytes: see SAFETY below.
-fn sock_fprog_bytes(prog: &libc::sock_fprog) -> &[u8] {
-    // SAFETY: `sock_fprog` is a `repr(C)` struct of an integer and a pointer with no
-    // invariant; reading its bytes (padding included, which the kernel ignores) for its own
-    // lifetime is sound, and the slice borrows `prog`.
-    unsafe {
-        std::slice::from_raw_parts(
-            std::ptr::from_ref(prog).cast::<u8>(),
-            std::mem::size_of::<libc::sock_fprog>(),
-        )
-    }
-}
-
-/// `setsockopt(fd, SOL_PACKET, option, value)`.
+/// `setsockopt(fd, SOL_PACKET, option, value)`, `value` passed as the C option struct it is
+/// (an integer, a `sock_fprog`): its address and size, never its bytes, so the padding of a
+/// struct is never read as bytes on our side.
 #[allow(unsafe_code)] // The one system call libc has no safe form of: see SAFETY below.
-fn setsockopt(fd: RawFd, option: libc::c_int, value: &[u8]) -> std::io::Result<()> {
-    let len = libc::socklen_t::try_from(value.len())
+fn setsockopt<T: Copy>(fd: RawFd, option: libc::c_int, value: &T) -> std::io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: `value` is a live slice of `len` bytes, read by the kernel during the call
-    // only; `fd` is a socket descriptor borrowed from an open libpcap handle (a closed or
-    // foreign descriptor gives EBADF/ENOTSOCK, never undefined behaviour).
-    let rc = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, option, value.as_ptr().cast(), len) };
+    // SAFETY: `value` is a live `T` of `len` bytes, read by the kernel during the call only;
+    // `fd` is a socket descriptor borrowed from an open libpcap handle (a closed or foreign
+    // descriptor gives EBADF/ENOTSOCK, never undefined behaviour).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            option,
+            std::ptr::from_ref(value).cast(),
+            len,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
