@@ -27,7 +27,8 @@
 //! outer source may hold at most [`source_share`] links; a link beyond that evicts the
 //! source's own link with the least evidence, and the source is alerted once
 //! (`mirror.tunnel_id_flood`). A full table evicts the link with the least evidence among the
-//! next [`EVICTION_SWEEP`] of a round-robin sweep over all links. Neither ever evicts a link
+//! next [`EVICTION_SWEEP`] of a round-robin sweep over all links, weighed in a dense slab of
+//! [`LinkWeight`]s. Neither ever evicts a link
 //! decided `mirror` or the newest link, and every eviction is counted. A link is refused only
 //! when no link may be evicted (every one a decided mirror), counted as `table_full`.
 
