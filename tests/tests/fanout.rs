@@ -14,7 +14,9 @@ use mirrorwatch_tests::live::{Link, Sensor, can_run};
 use mirrorwatch_tests::{events, run};
 use serde_json::Value;
 
-use crate::live::{case_dir, identities, last_stats, of_type, packets_in, read_events, scratch};
+use crate::live::{
+    case_dir, last_stats, live_against_replay, of_type, packets_in, read_events, scratch,
+};
 
 /// Frames each capture thread read, from the sensor's closing summary.
 fn frames_per_thread(stderr: &[String]) -> Vec<u64> {
@@ -47,54 +49,14 @@ fn two_threads_match_replay_seeded(
     config: Option<&Path>,
     seed: Option<u32>,
 ) -> (Vec<Value>, Vec<u64>) {
-    let mut config_args: Vec<&str> = Vec::new();
-    if let Some(c) = config {
-        config_args = vec!["--config", c.to_str().unwrap()];
-    }
-    let mut replay_args = vec!["replay", "--no-progress"];
-    replay_args.extend(&config_args);
-    replay_args.push(pcap.to_str().unwrap());
-    let replayed = events(&run(&replay_args).stdout);
-    let expected = identities(&replayed);
-    assert!(
-        !expected.is_empty(),
-        "{label}: the replay has nothing to compare"
-    );
-    let n = packets_in(pcap);
-
-    let link = Link::new();
-    let out = scratch(&format!("fanout-{label}")).join("events.json");
-    let mut sensor_args = config_args.clone();
-    sensor_args.extend(["--capture-threads", "2"]);
     let seed_text = seed.map(|s| s.to_string());
+    let mut extra = vec!["--capture-threads", "2"];
     if let Some(s) = &seed_text {
-        sensor_args.extend(["--fanout-seed", s.as_str()]);
+        extra.extend(["--fanout-seed", s.as_str()]);
     }
-    let sensor = Sensor::start(&link, &out, &sensor_args);
-    link.send(pcap, &[]);
-    assert!(
-        sensor.wait_packets(&out, n, Duration::from_secs(30)),
-        "{label}: the sensor never counted {n} packets"
-    );
-    let (code, stderr) = sensor.stop();
-    assert_eq!(code, Some(0), "{label}: {stderr:#?}");
-    let live = read_events(&out);
-    assert_eq!(
-        identities(&live),
-        expected,
-        "{label}: live and replay differ"
-    );
-    let stats = &last_stats(&live)["stats"];
-    assert_eq!(stats["packets"], n, "{label}: {stats}");
-    assert_eq!(stats["capture"]["received"], n, "{label}: {stats}");
-    assert_eq!(stats["capture"]["dropped_total"], 0, "{label}: {stats}");
-    let replay_stats = &of_type(&replayed, "stats")[0]["stats"];
-    assert_eq!(stats["alerts"], replay_stats["alerts"], "{label}");
-    assert_eq!(
-        stats["tunnel_classes"], replay_stats["tunnel_classes"],
-        "{label}"
-    );
+    let (live, stderr, _) = live_against_replay(&format!("fanout-{label}"), pcap, config, &extra);
     let per_thread = frames_per_thread(&stderr);
+    let n = packets_in(pcap);
     assert_eq!(per_thread.len(), 2, "{label}: {stderr:#?}");
     assert_eq!(per_thread.iter().sum::<u64>(), n, "{label}: {per_thread:?}");
     (live, per_thread)
