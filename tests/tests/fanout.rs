@@ -62,6 +62,14 @@ fn two_threads_match_replay_seeded(
     (live, per_thread)
 }
 
+/// A `pcaps/` case through two capture threads against its replay (skipped, said, when the
+/// live tests cannot run here).
+fn case_matches_replay(name: &str) {
+    if let Some((pcap, config)) = case(name) {
+        two_threads_match_replay(name, &pcap, config.as_deref());
+    }
+}
+
 fn case(label: &str) -> Option<(PathBuf, Option<PathBuf>)> {
     if !can_run(&format!("fanout {label}")) {
         return None;
@@ -73,10 +81,7 @@ fn case(label: &str) -> Option<(PathBuf, Option<PathBuf>)> {
 
 #[test]
 fn two_capture_threads_mirror_vxlan_matches_replay() {
-    let Some((pcap, config)) = case("mirror-vxlan") else {
-        return;
-    };
-    two_threads_match_replay("mirror-vxlan", &pcap, config.as_deref());
+    case_matches_replay("mirror-vxlan");
 }
 
 /// The SPAN-port view: the host's traffic natively and its copies in a VXLAN stream on the
@@ -134,34 +139,22 @@ fn two_capture_threads_mirror_of_native_matches_replay() {
 
 #[test]
 fn two_capture_threads_overlay_vxlan_matches_replay() {
-    let Some((pcap, config)) = case("overlay-vxlan") else {
-        return;
-    };
-    two_threads_match_replay("overlay-vxlan", &pcap, config.as_deref());
+    case_matches_replay("overlay-vxlan");
 }
 
 #[test]
 fn two_capture_threads_collectors_vxlan_matches_replay() {
-    let Some((pcap, config)) = case("collectors-vxlan") else {
-        return;
-    };
-    two_threads_match_replay("collectors-vxlan", &pcap, config.as_deref());
+    case_matches_replay("collectors-vxlan");
 }
 
 #[test]
 fn two_capture_threads_extraneous_no_handshake_matches_replay() {
-    let Some((pcap, config)) = case("extraneous-no-handshake") else {
-        return;
-    };
-    two_threads_match_replay("extraneous-no-handshake", &pcap, config.as_deref());
+    case_matches_replay("extraneous-no-handshake");
 }
 
 #[test]
 fn two_capture_threads_extraneous_duplicate_matches_replay() {
-    let Some((pcap, config)) = case("extraneous-duplicate") else {
-        return;
-    };
-    two_threads_match_replay("extraneous-duplicate", &pcap, config.as_deref());
+    case_matches_replay("extraneous-duplicate");
 }
 
 /// A connection beacon live: the first 70 s of `beacon-connections` (its 1 s beacon and the
