@@ -122,6 +122,16 @@ pub struct LiveArgs {
     /// Worker threads, 1 to 256 (default: from the configuration, automatic).
     #[arg(long, short = 'w', value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// Capture threads, 1 to 64, each on its own socket of one kernel fanout group that
+    /// keeps every packet of a tunnel (both directions of its outer IP pair) in one thread
+    /// (default: `[live] capture_threads`, automatic: half the cores, 1 to 8). 1 reads one
+    /// socket with no group.
+    #[arg(long, value_name = "N", value_parser = parse_capture_threads)]
+    pub capture_threads: Option<usize>,
+    /// The fanout program's seed (default: random per run). For tests that need to know
+    /// which capture thread an outer pair reaches (`capture::fanout::outer_pair_hash`).
+    #[arg(long, value_name = "N", hide = true)]
+    pub fanout_seed: Option<u32>,
     /// How often to write a `stats` event (`60s`, `500ms`, ...); one more is written at exit.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stats_interval: std::time::Duration,
@@ -272,6 +282,17 @@ pub struct AuditArgs {
 
 /// Most worker threads, as `[pipeline] workers` allows.
 pub const MAX_WORKERS: usize = 256;
+
+/// `--capture-threads`: 1 to [`crate::config::MAX_CAPTURE_THREADS`].
+fn parse_capture_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=crate::config::MAX_CAPTURE_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected 1 to {} capture threads, got {text:?}",
+            crate::config::MAX_CAPTURE_THREADS
+        )),
+    }
+}
 
 /// `--workers`: 1 to [`MAX_WORKERS`] (0 is accepted as "automatic", like the configuration).
 fn parse_workers(text: &str) -> Result<usize, String> {

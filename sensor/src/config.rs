@@ -25,7 +25,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 /// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
 /// whether a detector got its tables at all; the baseline of known destinations is read
 /// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
-pub const RESTART_ONLY_KEYS: [&str; 17] = [
+pub const RESTART_ONLY_KEYS: [&str; 18] = [
     "[flows] capacity",
     "[tunnels] capacity",
     "[pipeline] workers",
@@ -40,6 +40,7 @@ pub const RESTART_ONLY_KEYS: [&str; 17] = [
     "[beacon] baseline_file",
     "[beacon] known_destinations_capacity",
     "[live] user",
+    "[live] capture_threads",
     "[output] targets",
     "[output] retry_timeout_s",
     "[output] shutdown_grace_s",
@@ -116,6 +117,25 @@ pub struct LiveConfig {
     /// The user to run as once the capture is open (`--user` overrides); empty = keep the
     /// user, still dropping every capability.
     pub user: String,
+    /// Capture threads, each on its own socket of one kernel fanout group (`--capture-threads`
+    /// overrides); 0 = automatic ([`LiveConfig::capture_thread_count`]).
+    pub capture_threads: usize,
+}
+
+/// Most capture threads (`--capture-threads`, `[live] capture_threads`).
+pub const MAX_CAPTURE_THREADS: usize = 64;
+
+impl LiveConfig {
+    /// The capture thread count: the configured one, or half the cores (the other half runs
+    /// the workers that the capture threads feed), at least 1 and at most 8: past that, one
+    /// interface's ring is rarely the limit.
+    pub fn capture_thread_count(&self) -> usize {
+        if self.capture_threads > 0 {
+            return self.capture_threads.min(MAX_CAPTURE_THREADS);
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        (cores / 2).clamp(1, 8)
+    }
 }
 
 /// A list of CIDRs where a bare address stands for its host prefix (`10.0.0.1` is
@@ -454,6 +474,9 @@ impl Config {
         if p.workers > 256 {
             return Err(invalid("pipeline", "workers", "must be at most 256"));
         }
+        if self.live.capture_threads > MAX_CAPTURE_THREADS {
+            return Err(invalid("live", "capture_threads", "must be at most 64"));
+        }
         if p.batch_size == 0 || p.batch_size > 65_536 {
             return Err(invalid(
                 "pipeline",
@@ -527,6 +550,7 @@ impl Config {
             beacon.known_destinations_capacity
         );
         keep!("[live] user", live.user);
+        keep!("[live] capture_threads", live.capture_threads);
         keep!("[output] targets", output.targets);
         keep!("[output] retry_timeout_s", output.retry_timeout_s);
         keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
@@ -660,6 +684,18 @@ mod tests {
     }
 
     #[test]
+    fn capture_threads_are_bounded_and_automatic_by_default() {
+        let e = parse("[live]\ncapture_threads = 65\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[live] capture_threads"), "{e}");
+        let c = parse("[live]\ncapture_threads = 3\n").unwrap();
+        assert_eq!(c.live.capture_thread_count(), 3);
+        let auto = Config::default().live.capture_thread_count();
+        assert!((1..=8).contains(&auto), "{auto}");
+    }
+
+    #[test]
     fn wrong_type_is_an_error() {
         let e = parse("[flows]\ncapacity = \"big\"\n")
             .unwrap_err()
@@ -697,6 +733,7 @@ mod tests {
         all.beacon.baseline_file = "known.txt".to_owned();
         all.beacon.known_destinations_capacity += 1;
         all.live.user = "nobody".to_owned();
+        all.live.capture_threads += 1;
         all.output.targets = vec!["events.json".to_owned()];
         all.output.retry_timeout_s += 1;
         all.output.shutdown_grace_s += 1;

@@ -9,6 +9,12 @@
 //! retried) and reloads the configuration file if it is valid (keeping the one in use, with an
 //! error, if not); SIGINT/SIGTERM end the loop, and everything open is flushed before exit 0.
 //! Packet time is the kernel's receive time (wall clock), so "now" converts directly.
+//!
+//! With `--capture-threads N` (N > 1) the interface is opened N times and the sockets join
+//! one kernel fanout group hashed on the outer IP pair (`capture/fanout.rs`). This thread
+//! reads the first socket and keeps every duty above; each other socket has a capture thread
+//! of its own running [`RemoteCapture::run`] on a remote front of the pipeline (the same
+//! per-packet work, batch flushes, quiet-link clock, and reloads sent by this thread).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +28,7 @@ use crate::capture::live::{self, KernelStats, KernelTotals, LiveCapture, LiveOpt
 use crate::cli::LiveArgs;
 use crate::latency::{SharedHistogram, latency_histogram, summarize};
 use crate::metrics::{MetricsListener, MetricsServer};
-use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport};
+use crate::pipeline::{Pipeline, PipelineOptions, PipelineReport, RemoteFront, RemoteOutcome};
 use crate::privdrop::{RunAs, drop_privileges};
 use crate::run::{
     UsageError, check_baseline_dir, check_stdout_open, load_settings, stop_flag, with_baseline,
@@ -82,13 +88,26 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         immediate: args.immediate,
         bpf: args.bpf.clone(),
     };
-    let mut capture = LiveCapture::open(&options).map_err(|e| -> anyhow::Error {
-        if e.is_usage() {
-            UsageError::Live(e).into()
-        } else {
-            e.into()
-        }
-    })?;
+    let threads = args
+        .capture_threads
+        .unwrap_or_else(|| config.live.capture_thread_count());
+    // The fanout program's seed: the spread of outer pairs over threads is not guessable.
+    let fanout_seed = args.fanout_seed.unwrap_or_else(|| {
+        use std::hash::BuildHasher;
+        foldhash::quality::RandomState::default().hash_one(std::process::id()) as u32
+    });
+    let mut captures =
+        LiveCapture::open_group(&options, threads, fanout_seed).map_err(|e| -> anyhow::Error {
+            if e.is_usage() {
+                UsageError::Live(e).into()
+            } else {
+                e.into()
+            }
+        })?;
+    if captures.is_empty() {
+        anyhow::bail!("{name}: no capture was opened");
+    }
+    let mut capture = captures.remove(0);
     if let Some(why) = capture.promisc_refused() {
         eprintln!(
             "mirrorwatch: warning: {name}: promiscuous mode refused ({why}); capturing only \
@@ -137,19 +156,48 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         flow_records: args.flows,
         drop_when_full: true,
     };
-    let mut pipeline = Pipeline::start(&config, pipeline_options, || writer.sink())
-        .context("starting worker threads")?;
+    let mut pipeline =
+        Pipeline::start_sharded(&config, pipeline_options, threads, || writer.sink())
+            .context("starting worker threads")?;
     let control = crate::control::shell::start(audit, &config, &mut writer.sink())?;
     let follow = control.as_ref().map(|c| {
         pipeline.set_control(Arc::clone(c));
         let changes = audit_changes.unwrap_or_default();
         crate::control::shell::LiveFollow::start(&args.audit, &audit_base, changes, c)
     });
+    let mut remote_kernels = Vec::with_capacity(captures.len());
+    for (i, (remote, capture)) in pipeline
+        .take_remote_fronts()
+        .into_iter()
+        .zip(captures)
+        .enumerate()
+    {
+        let kernel = Arc::new(std::sync::Mutex::new(KernelStats::default()));
+        remote_kernels.push(Arc::clone(&kernel));
+        let thread = RemoteCapture {
+            index: i + 1,
+            capture,
+            remote,
+            kernel,
+            stop: Arc::clone(&stop),
+            timeout: args.timeout,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("mw-capture-{}", i + 1))
+            .spawn(move || thread.run())
+            .context("starting capture threads")?;
+        pipeline.attach_remote(i, handle);
+    }
     eprintln!(
-        "mirrorwatch: capturing on {name} (link {}, snaplen {}, ring {} MiB, {}{}); events to {}",
+        "mirrorwatch: capturing on {name} (link {}, snaplen {}, ring {} MiB{}, {}{}); events to {}",
         capture.link(),
         args.snaplen,
         args.buffer_mb,
+        if threads > 1 {
+            format!(" per socket, {threads} capture threads in a fanout group")
+        } else {
+            String::new()
+        },
         if args.immediate {
             "immediate mode".to_owned()
         } else {
@@ -172,6 +220,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
         capture_delay: latency_histogram(),
         started: Instant::now(),
         kernel: KernelStats::default(),
+        remote_kernels,
         follow,
         control,
     };
@@ -190,8 +239,10 @@ struct Session<'a> {
     /// Kernel receive time to the capture thread taking the packet, in microseconds.
     capture_delay: SharedHistogram,
     started: Instant,
-    /// The kernel's counters as last read.
+    /// The kernel's counters of this thread's socket as last read.
     kernel: KernelStats,
+    /// Those of the other capture threads' sockets, as each last published them.
+    remote_kernels: Vec<Arc<std::sync::Mutex<KernelStats>>>,
     /// `--audit` files followed like `tail -F`.
     follow: Option<crate::control::shell::LiveFollow>,
     /// `--audit` correlation, for the silent-session report at the end.
@@ -257,6 +308,9 @@ impl Session<'_> {
                 // The writer stopped on an output error; `finish` reports it.
                 anyhow::bail!("the event writer stopped");
             }
+            if pipeline.remote_failed() {
+                anyhow::bail!("a capture thread stopped on an error (said above)");
+            }
             if now >= next_kernel_read {
                 // The 32-bit kernel counters are read often enough never to wrap twice.
                 next_kernel_read = now + KernelTotals::READ_EVERY;
@@ -275,7 +329,7 @@ impl Session<'_> {
                     let report = pipeline.snapshot();
                     let mut text = crate::metrics::render(
                         &report,
-                        &self.kernel,
+                        &self.kernel_totals(),
                         &self.writer.alert_latency(),
                         &summarize(&self.capture_delay),
                     );
@@ -366,7 +420,7 @@ impl Session<'_> {
             interface: &self.args.interface,
             uptime_s: self.started.elapsed().as_secs(),
             last,
-            kernel: self.kernel,
+            kernel: self.kernel_totals(),
             alert_latency: self.writer.alert_latency(),
             capture_delay: summarize(&self.capture_delay),
         };
@@ -402,6 +456,7 @@ impl Session<'_> {
             (Err(e), _) => Err(e),
             (Ok(()), Err(e)) => Err(e.into()),
         };
+        let k = self.kernel_totals();
         drop(self.stats_sink);
         let latency = self.writer.alert_latency();
         let outputs = self.writer.output_counters();
@@ -409,7 +464,6 @@ impl Session<'_> {
             result = Err(e.into());
         }
         let report = result.with_context(|| format!("capturing on {}", self.args.interface))?;
-        let k = self.kernel;
         eprint!("{}", crate::stats::summary(&report, self.started.elapsed()));
         eprintln!(
             "  capture: {} received by the kernel, {} dropped by the kernel, {} by the \
@@ -424,6 +478,15 @@ impl Session<'_> {
             latency.max_us,
             latency.count
         );
+        if report.front_packets.len() > 1 {
+            let per: Vec<String> = report.front_packets.iter().map(u64::to_string).collect();
+            eprintln!(
+                "  capture threads: {} in a fanout group on the outer IP pair; frames read per \
+                 thread: {}",
+                report.front_packets.len(),
+                per.join(", ")
+            );
+        }
         let out = outputs.stats();
         for o in &out.outputs {
             eprintln!(
@@ -438,6 +501,23 @@ impl Session<'_> {
             );
         }
         Ok(LiveOutcome { report, kernel: k })
+    }
+
+    /// The kernel's counters over every socket of the fanout group. Each socket counts
+    /// what the kernel handed it or dropped from its ring; the interface's own drops are one
+    /// count that every socket reports, so that one is the largest, not the sum.
+    fn kernel_totals(&self) -> KernelStats {
+        let mut k = self.kernel;
+        for remote in &self.remote_kernels {
+            let r = remote
+                .lock()
+                .map(|g| *g)
+                .unwrap_or_else(|e| *e.into_inner());
+            k.received += r.received;
+            k.dropped += r.dropped;
+            k.if_dropped = k.if_dropped.max(r.if_dropped);
+        }
+        k
     }
 
     fn write_stats_final(&mut self, report: &PipelineReport) -> anyhow::Result<()> {
@@ -461,5 +541,101 @@ fn record_delay(h: &SharedHistogram, ts: Timestamp) {
     let mut guard = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(h) = guard.as_mut() {
         let _ = h.record(us.clamp(1, crate::latency::LATENCY_MAX_US));
+    }
+}
+
+/// One more capture thread of a fanout group: its socket and its front of the pipeline.
+struct RemoteCapture {
+    /// 1 for the second socket, and so on (the first is the live shell's own thread).
+    index: usize,
+    capture: LiveCapture,
+    remote: RemoteFront,
+    /// Where this thread publishes its socket's kernel counters.
+    kernel: Arc<std::sync::Mutex<KernelStats>>,
+    stop: Arc<AtomicBool>,
+    /// The ring timeout, for the drain after SIGINT/SIGTERM.
+    timeout: StdDuration,
+}
+
+impl RemoteCapture {
+    /// Reads packets until SIGINT/SIGTERM, the pipeline finishing, or an error, then ends
+    /// its front with the others (see `Pipeline::finish`).
+    fn run(mut self) -> RemoteOutcome {
+        let looped = self.capture_loop();
+        if let Err(e) = &looped {
+            eprintln!(
+                "mirrorwatch: error: capture thread {} on {}: {e:#}",
+                self.index,
+                self.capture.link()
+            );
+        }
+        self.publish_kernel();
+        self.remote.finish(looped.is_err())
+    }
+
+    fn capture_loop(&mut self) -> anyhow::Result<()> {
+        let mut last_packet_ts = Timestamp::ZERO;
+        let mut last_advance = Instant::now();
+        let mut last_flush = Instant::now();
+        let mut next_kernel_read = Instant::now();
+        let mut n: u32 = 0;
+        loop {
+            if self.stop.load(Ordering::Relaxed) || self.remote.halted() {
+                return self.drain();
+            }
+            if let Some(rec) = self.capture.next_packet()? {
+                n = n.wrapping_add(1);
+                if rec.ts > last_packet_ts {
+                    last_packet_ts = rec.ts;
+                }
+                self.remote.front().push(&rec)?;
+                if n % CHECK_EVERY_PACKETS != 0 {
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            if now.duration_since(last_flush) >= BATCH_FLUSH_EVERY {
+                self.remote.front().flush_batches()?;
+                last_flush = now;
+            }
+            let wall = wall_clock();
+            if now.duration_since(last_advance) >= QUIET_ADVANCE
+                && wall.saturating_since(last_packet_ts).as_nanos()
+                    >= QUIET_ADVANCE.as_nanos() as u64
+            {
+                self.remote.front().advance_clock(wall)?;
+                last_advance = now;
+            }
+            self.remote.poll()?;
+            if now >= next_kernel_read {
+                // Read every second: for the stats events, and well within the 32-bit wrap.
+                next_kernel_read = now + StdDuration::from_secs(1);
+                self.publish_kernel();
+            }
+        }
+    }
+
+    /// As `Session::drain`: what the ring still holds, for at most [`DRAIN_LIMIT`].
+    fn drain(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let quiet = self.timeout + StdDuration::from_millis(30);
+        let mut last_packet = started;
+        while last_packet.elapsed() < quiet && started.elapsed() < DRAIN_LIMIT {
+            if let Some(rec) = self.capture.next_packet()? {
+                last_packet = Instant::now();
+                self.remote.front().push(&rec)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_kernel(&mut self) {
+        if let Ok(k) = self.capture.stats() {
+            let mut slot = self
+                .kernel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *slot = k;
+        }
     }
 }

@@ -18,9 +18,19 @@
 //! inventory at once; each worker gets the settings in its queue and applies them between
 //! two batches. Keys that size what was allocated at start keep their start values
 //! (`config::RESTART_ONLY_KEYS`).
+//!
+//! Live capture on several threads ([`Pipeline::start_sharded`]): each capture thread owns a
+//! [`CaptureFront`] (decoder, tunnel table of the tunnels its socket receives, its share of
+//! link ids), all dispatching to the same workers by the same seeded hash. The kernel's fanout
+//! keeps a tunnel's packets in one front but gives a native packet and its copy to different
+//! ones, so the copy window runs in the workers instead and its findings go back to the
+//! owning front (`WorkerCopies`); the fronts meet at shutdown so that every finding is
+//! counted before the sessions are written. With one front nothing of this exists: replay
+//! and single-threaded live capture run exactly as before.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -82,6 +92,9 @@ enum WorkerMsg {
     /// the capture, as if the next one were replayed alone. Carries the file that ended: the
     /// records written then name it, not the file that follows.
     EndCapture(Option<Arc<str>>),
+    /// Sharded live capture at shutdown: answered once every batch queued before it was
+    /// processed (and its copy-window findings sent back), see [`Pipeline::finish`].
+    Sync(Sender<()>),
     Finish,
 }
 
@@ -98,6 +111,8 @@ pub struct WorkerReport {
     pub bytes_per_flow: usize,
     /// Flow detector counters.
     pub detectors: DetectorReport,
+    /// Sharded live capture: copy-window findings lost to a front's full queue.
+    pub copy_notes_dropped: u64,
 }
 
 /// Counters of the capture thread.
@@ -145,6 +160,9 @@ pub struct PipelineReport {
     /// Independent captures the inputs were judged as ([`Pipeline::start_input`]: 1 for a
     /// single capture or one capture cut in pieces).
     pub captures: u64,
+    /// Frames read by each capture front (sharded live capture: one per capture thread, in
+    /// thread order; one entry otherwise).
+    pub front_packets: Vec<u64>,
 }
 
 impl PipelineReport {
@@ -185,25 +203,117 @@ pub struct PipelineOptions {
     pub drop_when_full: bool,
 }
 
-/// The running pipeline. The thread that owns it is the capture thread.
+/// The running pipeline: the workers, and the capture front of the thread that owns it.
+///
+/// Replay and single-threaded live capture push every packet through this one front. Sharded
+/// live capture ([`Pipeline::start_sharded`]) adds [`RemoteFront`]s, each run by its own
+/// capture thread on its own socket of a kernel fanout group that hashes the outer IP pair:
+/// every packet of a tunnel meets in one front, which owns that tunnel's session state; the
+/// copy window (native packets against their mirrored copies) then runs in the workers, which
+/// receive a native packet and its copy together because dispatch is by the inner IP pair,
+/// and each finding goes back to the front owning the copy's link.
 pub struct Pipeline {
+    front: CaptureFront,
+    threads: Vec<JoinHandle<Result<WorkerReport, AlertWriteError>>>,
+    /// Each worker's counters, published once per second of packet time.
+    reports: Vec<Arc<Mutex<WorkerReport>>>,
+    /// The other capture fronts (sharded live capture), as handed out and then attached.
+    remotes: Vec<RemoteSlot>,
+    /// Built but not yet handed to the shell by [`Pipeline::take_remote_fronts`].
+    unclaimed: Vec<RemoteFront>,
+}
+
+/// The pipeline's view of a front run by another capture thread.
+struct RemoteSlot {
+    control: Sender<Arc<Config>>,
+    published: Arc<Mutex<FrontSnapshot>>,
+    thread: Option<JoinHandle<RemoteOutcome>>,
+}
+
+/// What a capture front publishes for [`Pipeline::snapshot`] (once per second of packet time).
+#[derive(Clone, Debug, Default)]
+struct FrontSnapshot {
+    counters: CaptureCounters,
+    tunnels: TunnelTableStats,
+    tunnel_events: u64,
+    mirror_alerts: u64,
+    first_ts: Option<Timestamp>,
+    clock: Timestamp,
+}
+
+/// A capture front for another capture thread (sharded live capture): the thread pushes its
+/// socket's packets into [`RemoteFront::front`], applies reloads ([`RemoteFront::poll`]),
+/// and ends with [`RemoteFront::finish`], which meets the other fronts at shutdown.
+pub struct RemoteFront {
+    front: CaptureFront,
+    control: Receiver<Arc<Config>>,
+    published: Arc<Mutex<FrontSnapshot>>,
+}
+
+/// How a remote front ended, for [`Pipeline::finish`].
+pub struct RemoteOutcome {
+    /// The front's own counters and records, or the error that stopped it.
+    report: Result<FrontReport, AlertWriteError>,
+}
+
+/// What one front counted and recorded, merged into the [`PipelineReport`].
+#[derive(Debug, Default)]
+struct FrontReport {
+    counters: CaptureCounters,
+    tunnels: TunnelTableStats,
+    tunnel_events: u64,
+    mirror_alerts: u64,
+    tunnel_records: Vec<TunnelSessionRecord>,
+    tunnel_records_dropped: u64,
+    first_ts: Option<Timestamp>,
+    clock: Timestamp,
+    captures: u64,
+    front_packets: Vec<u64>,
+}
+
+/// What the fronts of one sharded pipeline share: the shutdown meeting and the run's epoch.
+struct FrontGroup {
+    /// Fronts in the group.
+    n: usize,
+    /// Every front meets here twice at shutdown (see [`Pipeline::finish`]).
+    barrier: std::sync::Barrier,
+    /// Set by [`Pipeline::finish`]: remote fronts leave their capture loops.
+    halt: AtomicBool,
+    /// Set by a remote front whose capture loop stopped on an error.
+    failed: AtomicBool,
+    /// First packet time of the run, in nanoseconds (0 until a front sees a packet): the
+    /// detectors' warm-up starts there whichever front saw it.
+    epoch: AtomicU64,
+}
+
+/// One capture thread's share of the pipeline: decoding, the tunnel table of the tunnels
+/// whose packets it reads, and dispatch to the workers.
+pub struct CaptureFront {
+    /// This front's index (0 for the pipeline's own) and the group it belongs to (sharded
+    /// live capture only).
+    index: usize,
+    group: Option<Arc<FrontGroup>>,
+    /// Copy-window findings for this front's links, sent by the workers (sharded only).
+    notes: Option<Receiver<u64>>,
     /// The configuration in use: as started, then as last reloaded.
     config: Config,
     /// A reload each worker has not received yet (its queue was full in live mode).
     reloads: Vec<Option<Arc<Config>>>,
     decoder: Decoder,
     tunnels: TunnelTable,
-    copies: CopyWindow,
+    /// The copy window, here when this is the only front; in the workers when sharded.
+    copies: Option<CopyWindow>,
     hasher: foldhash::quality::SeedableRandomState,
     senders: Vec<Sender<WorkerMsg>>,
     recycled: Receiver<Vec<PacketMeta>>,
+    /// A batch buffer kept back when a live send found the queue full (used before the pool).
+    spare: Option<Vec<PacketMeta>>,
     pending: Vec<Vec<PacketMeta>>,
     batch_size: usize,
-    threads: Vec<JoinHandle<Result<WorkerReport, AlertWriteError>>>,
     sink: EventSink,
     names: Arc<NameCache>,
-    /// Each worker's counters, published once per second of packet time.
-    reports: Vec<Arc<Mutex<WorkerReport>>>,
+    /// Where this front publishes its counters (remote fronts only).
+    published: Option<Arc<Mutex<FrontSnapshot>>>,
     drop_when_full: bool,
     counters: CaptureCounters,
     tunnel_events: u64,
@@ -242,12 +352,28 @@ fn detector_config(config: &Config) -> DetectorConfig<'_> {
 }
 
 impl Pipeline {
-    /// Starts `workers` threads writing through sinks made by `new_sink`.
+    /// Starts `workers` threads writing through sinks made by `new_sink`, fed by one capture
+    /// front (the caller's thread).
     pub fn start(
         config: &Config,
         options: PipelineOptions,
+        new_sink: impl FnMut() -> EventSink,
+    ) -> std::io::Result<Pipeline> {
+        Pipeline::start_sharded(config, options, 1, new_sink)
+    }
+
+    /// Starts the workers and `fronts` capture fronts (sharded live capture): the caller's
+    /// thread runs the first through [`Pipeline::push`], and [`Pipeline::take_remote_fronts`]
+    /// hands out the others, one per further capture thread. With `fronts <= 1` this is
+    /// exactly [`Pipeline::start`]: the copy window stays in the one front.
+    pub fn start_sharded(
+        config: &Config,
+        options: PipelineOptions,
+        fronts: usize,
         mut new_sink: impl FnMut() -> EventSink,
     ) -> std::io::Result<Pipeline> {
+        let n_fronts = fronts.max(1);
+        let sharded = n_fronts > 1;
         let n_workers = if options.workers > 0 {
             options.workers
         } else {
@@ -256,12 +382,18 @@ impl Pipeline {
         let batch_size = config.pipeline.batch_size;
         let queue = config.pipeline.queue_batches;
         // Enough recycled batches for every queue slot plus the ones being filled or worked on.
-        let (recycle_tx, recycled) = crossbeam_channel::bounded(n_workers * (queue + 2));
+        let (recycle_tx, recycled) =
+            crossbeam_channel::bounded(n_workers * (queue + 2) + (n_fronts - 1) * n_workers);
         let table_config = FlowTableConfig {
             capacity: config.flows.capacity.div_ceil(n_workers).max(1),
             idle_timeout: config.flow_idle_timeout(),
             active_timeout: config.flow_active_timeout(),
         };
+        // Copy-window findings go back to the front owning the copy's link (sharded only).
+        let (note_txs, mut note_rxs): (Vec<_>, Vec<_>) = (0..if sharded { n_fronts } else { 0 })
+            .map(|_| crossbeam_channel::bounded::<u64>(NOTE_QUEUE))
+            .map(|(tx, rx)| (tx, Some(rx)))
+            .unzip();
         let mut senders = Vec::with_capacity(n_workers);
         let mut threads = Vec::with_capacity(n_workers);
         let mut reports = Vec::with_capacity(n_workers);
@@ -285,6 +417,13 @@ impl Pipeline {
                 recycle: recycle_tx.clone(),
                 report: WorkerReport::default(),
                 clock: Timestamp::ZERO,
+                copies: sharded.then(|| WorkerCopies {
+                    window: CopyWindow::new(Duration::from_millis(
+                        config.mirror.duplicate_window_ms,
+                    )),
+                    notes: note_txs.clone(),
+                    dropped: 0,
+                }),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("mw-worker-{i}"))
@@ -292,54 +431,469 @@ impl Pipeline {
             senders.push(tx);
             threads.push(thread);
         }
-        Ok(Pipeline {
-            config: config.clone(),
-            reloads: vec![None; n_workers],
-            decoder: Decoder::new(config.decode.clone()),
-            tunnels: TunnelTable::new(
-                config.tunnels.capacity,
+        let group = sharded.then(|| {
+            Arc::new(FrontGroup {
+                n: n_fronts,
+                barrier: std::sync::Barrier::new(n_fronts),
+                halt: AtomicBool::new(false),
+                failed: AtomicBool::new(false),
+                epoch: AtomicU64::new(0),
+            })
+        });
+        // One hasher for every front: a packet's worker and its fingerprint do not depend on
+        // the front that read it.
+        let hasher = foldhash::quality::SeedableRandomState::random();
+        let mut make_front = |index: usize| {
+            let mut tunnels = TunnelTable::new(
+                config.tunnels.capacity.div_ceil(n_fronts).max(1),
                 Duration::from_secs(config.tunnels.idle_timeout_s),
                 config.tunnels.max_inner_flows,
                 // As many inner-flow entries as the flow table holds flows, over all sessions.
-                config.flows.capacity,
+                config.flows.capacity.div_ceil(n_fronts).max(1),
                 CollectorInventory::from_config(config),
-                DecidePolicy::from_config(config),
-            ),
-            copies: CopyWindow::new(Duration::from_millis(config.mirror.duplicate_window_ms)),
-            hasher: foldhash::quality::SeedableRandomState::random(),
-            pending: (0..n_workers)
-                .map(|_| Vec::with_capacity(batch_size))
-                .collect(),
-            senders,
-            recycled,
-            batch_size,
+                decide_policy(config, sharded),
+            );
+            tunnels.set_link_ids(index as u64 + 1, n_fronts as u64);
+            CaptureFront {
+                index,
+                group: group.clone(),
+                notes: note_rxs.get_mut(index).and_then(Option::take),
+                config: config.clone(),
+                reloads: vec![None; n_workers],
+                decoder: Decoder::new(config.decode.clone()),
+                tunnels,
+                copies: (!sharded).then(|| {
+                    CopyWindow::new(Duration::from_millis(config.mirror.duplicate_window_ms))
+                }),
+                hasher: hasher.clone(),
+                pending: (0..n_workers)
+                    .map(|_| Vec::with_capacity(batch_size))
+                    .collect(),
+                senders: senders.clone(),
+                recycled: recycled.clone(),
+                spare: None,
+                batch_size,
+                sink: new_sink(),
+                names: Arc::clone(&shared.names),
+                published: None,
+                drop_when_full: options.drop_when_full,
+                counters: CaptureCounters::default(),
+                tunnel_events: 0,
+                mirror_alerts: 0,
+                tunnel_records: Vec::new(),
+                tunnel_records_dropped: 0,
+                clock: Timestamp::ZERO,
+                first_ts: None,
+                last_tick_s: 0,
+                control: None,
+                epoch: Timestamp::ZERO,
+                input_boundary: None,
+                file: None,
+                captures: 0,
+            }
+        };
+        let front = make_front(0);
+        let unclaimed = (1..n_fronts)
+            .map(|i| {
+                let mut front = make_front(i);
+                let published = Arc::new(Mutex::new(FrontSnapshot::default()));
+                front.published = Some(Arc::clone(&published));
+                let (_, control) = crossbeam_channel::bounded(1);
+                RemoteFront {
+                    front,
+                    control,
+                    published,
+                }
+            })
+            .collect();
+        Ok(Pipeline {
+            front,
             threads,
-            sink: new_sink(),
-            names: shared.names,
             reports,
-            drop_when_full: options.drop_when_full,
-            counters: CaptureCounters::default(),
-            tunnel_events: 0,
-            mirror_alerts: 0,
-            tunnel_records: Vec::new(),
-            tunnel_records_dropped: 0,
-            clock: Timestamp::ZERO,
-            first_ts: None,
-            last_tick_s: 0,
-            control: None,
-            epoch: Timestamp::ZERO,
-            input_boundary: None,
-            file: None,
-            captures: 0,
+            remotes: Vec::new(),
+            unclaimed,
         })
     }
 
-    /// Joins every tunnel record and `mirror_stream` alert from now on with the configured
-    /// sessions of `control` (`--audit`).
-    pub fn set_control(&mut self, control: Arc<Mutex<crate::control::correlate::Correlator>>) {
-        self.control = Some(control);
+    /// The capture fronts for the other capture threads (sharded live capture), each to be
+    /// run by its thread and its handle given back with [`Pipeline::attach_remote`]. Empty
+    /// after the first call, and for a pipeline of one front.
+    pub fn take_remote_fronts(&mut self) -> Vec<RemoteFront> {
+        let mut out = Vec::with_capacity(self.unclaimed.len());
+        for mut remote in self.unclaimed.drain(..) {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            remote.control = rx;
+            self.remotes.push(RemoteSlot {
+                control: tx,
+                published: Arc::clone(&remote.published),
+                thread: None,
+            });
+            out.push(remote);
+        }
+        out
     }
 
+    /// Gives the pipeline the thread running remote front `i` (in the order
+    /// [`Pipeline::take_remote_fronts`] handed them out): [`Pipeline::finish`] joins it.
+    pub fn attach_remote(&mut self, i: usize, thread: JoinHandle<RemoteOutcome>) {
+        if let Some(slot) = self.remotes.get_mut(i) {
+            slot.thread = Some(thread);
+        }
+    }
+
+    /// Whether a remote front's capture loop stopped on an error: the shell then stops too.
+    pub fn remote_failed(&self) -> bool {
+        self.front
+            .group
+            .as_ref()
+            .is_some_and(|g| g.failed.load(Ordering::Relaxed))
+    }
+
+    /// The number of capture fronts (1 unless sharded).
+    pub fn fronts(&self) -> usize {
+        self.front.group.as_ref().map_or(1, |g| g.n)
+    }
+
+    /// Joins every tunnel record and `mirror_stream` alert from now on with the configured
+    /// sessions of `control` (`--audit`), in every front (remote fronts: call this before
+    /// [`Pipeline::take_remote_fronts`]).
+    pub fn set_control(&mut self, control: Arc<Mutex<crate::control::correlate::Correlator>>) {
+        for r in &mut self.unclaimed {
+            r.front.control = Some(Arc::clone(&control));
+        }
+        self.front.control = Some(control);
+    }
+
+    /// See [`CaptureFront::start_input`] (replay: one front).
+    pub fn start_input(&mut self, file: Option<Arc<str>>) {
+        self.front.start_input(file);
+    }
+
+    /// See [`CaptureFront::input_file`].
+    pub fn input_file(&self) -> Option<&Arc<str>> {
+        self.front.input_file()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.front.config
+    }
+
+    /// Applies `config` to the running pipeline (see [`CaptureFront::reload`]): this front at
+    /// once, each remote front between two of its packets.
+    pub fn reload(&mut self, config: &Config) -> Result<(), AlertWriteError> {
+        let (applied, _) = self.front.config.reloaded(config);
+        let applied = Arc::new(applied);
+        for r in &self.remotes {
+            // A remote front that has ended no longer needs it.
+            let _ = r.control.send(Arc::clone(&applied));
+        }
+        self.front.reload(&applied)
+    }
+
+    /// Processes one captured frame in this thread's front (see [`CaptureFront::push`]).
+    #[inline]
+    pub fn push(&mut self, rec: &CaptureRecord<'_>) -> Result<(), AlertWriteError> {
+        self.front.push(rec)
+    }
+
+    /// See [`CaptureFront::advance_clock`].
+    pub fn advance_clock(&mut self, now: Timestamp) -> Result<(), AlertWriteError> {
+        self.front.advance_clock(now)
+    }
+
+    /// See [`CaptureFront::flush_batches`].
+    pub fn flush_batches(&mut self) -> Result<(), AlertWriteError> {
+        self.front.flush_batches()
+    }
+
+    /// This thread's front's counters so far.
+    pub fn counters(&self) -> &CaptureCounters {
+        &self.front.counters
+    }
+
+    /// Everything counted so far, for a periodic `stats` event: this front's counters now,
+    /// the remote fronts' and the workers' as they last published them (once per second of
+    /// packet time). Tunnel records are not included.
+    pub fn snapshot(&self) -> PipelineReport {
+        let workers = self
+            .reports
+            .iter()
+            .map(|r| r.lock().map(|g| g.clone()).unwrap_or_default())
+            .collect();
+        let f = &self.front;
+        let mut report = PipelineReport {
+            capture: f.counters.clone(),
+            tunnels: f.tunnels.stats(),
+            tunnel_events: f.tunnel_events,
+            mirror_alerts: f.mirror_alerts,
+            tunnel_records: Vec::new(),
+            tunnel_records_dropped: 0,
+            names: f.names.stats(),
+            workers,
+            first_ts: f.first_ts,
+            last_ts: f.clock,
+            queued_batches: f.senders.iter().map(|tx| tx.len() as u64).sum(),
+            captures: f.captures,
+            front_packets: vec![f.counters.packets],
+        };
+        for r in &self.remotes {
+            if let Ok(snap) = r.published.lock() {
+                report.add_front(&FrontReport {
+                    counters: snap.counters.clone(),
+                    tunnels: snap.tunnels,
+                    tunnel_events: snap.tunnel_events,
+                    mirror_alerts: snap.mirror_alerts,
+                    first_ts: snap.first_ts,
+                    clock: snap.clock,
+                    ..FrontReport::default()
+                });
+            }
+        }
+        report
+    }
+
+    /// Flushes everything, stops the workers and reports. Every flow and tunnel session
+    /// still open is written.
+    ///
+    /// Sharded, the fronts meet twice: once every front has handed the workers its last
+    /// batch (first meeting), this thread asks every worker to answer once it has processed
+    /// what is queued, so every copy-window finding is back in its front's queue (second
+    /// meeting); then each front writes its tunnel sessions, decided with all their
+    /// evidence, and the workers end their flows.
+    pub fn finish(mut self) -> Result<PipelineReport, AlertWriteError> {
+        let mut first_error = None;
+        let mut late = Vec::new();
+        if let Some(group) = self.front.group.clone() {
+            group.halt.store(true, Ordering::Relaxed);
+            if let Err(e) = self.front.flush_all() {
+                first_error.get_or_insert(e);
+            }
+            // Remote fronts that were never started cannot meet: run their part here.
+            let never_started: Vec<RemoteFront> = self.unclaimed.drain(..).collect();
+            for remote in never_started {
+                late.push(std::thread::spawn(move || remote.finish(false)));
+            }
+            group.barrier.wait();
+            let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.front.senders.len());
+            let mut asked = 0;
+            for tx in &self.front.senders {
+                if tx.send(WorkerMsg::Sync(ack_tx.clone())).is_ok() {
+                    asked += 1;
+                }
+            }
+            drop(ack_tx);
+            for _ in 0..asked {
+                if ack_rx.recv().is_err() {
+                    // A worker ended (an error it reports when joined).
+                    break;
+                }
+            }
+            group.barrier.wait();
+        }
+        // From here on nothing is dropped, also in live mode: the last batches wait for room,
+        // so every packet already read reaches its flow before the records are written.
+        self.front.drop_when_full = false;
+        // An error (a worker or the writer gone) does not stop the rest: every other worker
+        // still gets its batch and `Finish`, and the tunnel records and alerts are written.
+        let sharded = self.front.group.is_some();
+        if !sharded {
+            for w in 0..self.front.senders.len() {
+                if let Err(e) = self
+                    .front
+                    .deliver_reload(w, true)
+                    .and_then(|()| self.front.send(w))
+                {
+                    first_error.get_or_insert(e);
+                }
+            }
+            for tx in &self.front.senders {
+                let _ = tx.send(WorkerMsg::Finish);
+            }
+        }
+        let own = self.front.finish_front();
+        let mut merged = FrontReport::default();
+        match own {
+            Ok(r) => merged.add(r),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        for r in &mut self.remotes {
+            let Some(thread) = r.thread.take() else {
+                continue;
+            };
+            match thread.join() {
+                Ok(outcome) => match outcome.report {
+                    Ok(report) => merged.add(report),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                },
+                Err(_) => {
+                    first_error.get_or_insert(AlertWriteError::WriterGone);
+                }
+            }
+        }
+        for h in late {
+            match h.join().map(|o| o.report) {
+                Ok(Ok(report)) => merged.add(report),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(AlertWriteError::WriterGone);
+                }
+            }
+        }
+        if sharded {
+            for tx in &self.front.senders {
+                let _ = tx.send(WorkerMsg::Finish);
+            }
+        }
+        let mut workers = Vec::with_capacity(self.threads.len());
+        for t in self.threads.drain(..) {
+            match t.join() {
+                Ok(Ok(report)) => workers.push(report),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(AlertWriteError::WriterGone);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(PipelineReport {
+            capture: merged.counters,
+            tunnels: merged.tunnels,
+            tunnel_events: merged.tunnel_events,
+            mirror_alerts: merged.mirror_alerts,
+            tunnel_records: merged.tunnel_records,
+            tunnel_records_dropped: merged.tunnel_records_dropped,
+            names: self.front.names.stats(),
+            workers,
+            first_ts: merged.first_ts,
+            last_ts: merged.clock,
+            queued_batches: 0,
+            captures: merged.captures,
+            front_packets: merged.front_packets,
+        })
+    }
+}
+
+impl PipelineReport {
+    /// Adds a front's published counters to a snapshot.
+    fn add_front(&mut self, f: &FrontReport) {
+        add_counters(&mut self.capture, &f.counters);
+        add_tunnel_stats(&mut self.tunnels, &f.tunnels);
+        self.tunnel_events += f.tunnel_events;
+        self.mirror_alerts += f.mirror_alerts;
+        self.first_ts = earliest(self.first_ts, f.first_ts);
+        self.last_ts = self.last_ts.max(f.clock);
+        self.front_packets.push(f.counters.packets);
+    }
+}
+
+impl FrontReport {
+    /// Merges another front's report into this one.
+    fn add(&mut self, other: FrontReport) {
+        add_counters(&mut self.counters, &other.counters);
+        add_tunnel_stats(&mut self.tunnels, &other.tunnels);
+        self.tunnel_events += other.tunnel_events;
+        self.mirror_alerts += other.mirror_alerts;
+        let room = INVENTORY_ROWS_CAP.saturating_sub(self.tunnel_records.len());
+        let extra = other.tunnel_records.len().saturating_sub(room) as u64;
+        self.tunnel_records
+            .extend(other.tunnel_records.into_iter().take(room));
+        self.tunnel_records_dropped += other.tunnel_records_dropped + extra;
+        self.first_ts = earliest(self.first_ts, other.first_ts);
+        self.clock = self.clock.max(other.clock);
+        self.captures = self.captures.max(other.captures);
+        self.front_packets.extend(other.front_packets);
+    }
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn add_counters(sum: &mut CaptureCounters, c: &CaptureCounters) {
+    sum.packets += c.packets;
+    sum.bytes += c.bytes;
+    sum.non_ip += c.non_ip;
+    sum.encapsulated += c.encapsulated;
+    sum.queue_drops += c.queue_drops;
+    sum.decode.merge(&c.decode);
+}
+
+fn add_tunnel_stats(sum: &mut TunnelTableStats, t: &TunnelTableStats) {
+    for (s, x) in sum.sessions_by_kind.iter_mut().zip(t.sessions_by_kind) {
+        *s += x;
+    }
+    for (s, x) in sum.sessions_by_class.iter_mut().zip(t.sessions_by_class) {
+        *s += x;
+    }
+    sum.table_full += t.table_full;
+    sum.expired += t.expired;
+    sum.evicted += t.evicted;
+    sum.flood_sources += t.flood_sources;
+}
+
+impl RemoteFront {
+    /// The front this thread pushes its packets into.
+    pub fn front(&mut self) -> &mut CaptureFront {
+        &mut self.front
+    }
+
+    /// Whether the pipeline is finishing: the capture loop should end (after draining its
+    /// ring) and call [`RemoteFront::finish`].
+    pub fn halted(&self) -> bool {
+        self.front
+            .group
+            .as_ref()
+            .is_some_and(|g| g.halt.load(Ordering::Relaxed))
+    }
+
+    /// Applies a reload the pipeline sent, if one waits (between two packets).
+    pub fn poll(&mut self) -> Result<(), AlertWriteError> {
+        let mut last = None;
+        while let Ok(config) = self.control.try_recv() {
+            last = Some(config);
+        }
+        match last {
+            Some(config) => self.front.reload(&config),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends this front: hands the workers its last batches, meets the other fronts (see
+    /// [`Pipeline::finish`]), writes its tunnel sessions and reports. `failed`: its capture
+    /// loop stopped on an error (the shell said which), and the pipeline's thread is told
+    /// ([`Pipeline::remote_failed`]) so that it stops too.
+    pub fn finish(mut self, failed: bool) -> RemoteOutcome {
+        let group = self.front.group.clone();
+        if failed {
+            if let Some(g) = &group {
+                g.failed.store(true, Ordering::Relaxed);
+            }
+        }
+        let flushed = self.front.flush_all();
+        if let Some(g) = &group {
+            g.barrier.wait();
+            g.barrier.wait();
+        }
+        let report = flushed.and_then(|()| self.front.finish_front());
+        RemoteOutcome { report }
+    }
+}
+
+impl CaptureFront {
     /// The next packet starts a new input file. It continues the capture read so far when
     /// it starts where that one ended (rotated files of one sensor); it starts an
     /// independent capture when its time goes backwards or jumps ahead by more than the
@@ -375,9 +929,11 @@ impl Pipeline {
         }
         self.write_pending_alerts()?;
         self.end_tunnels(true)?;
-        self.copies = CopyWindow::new(Duration::from_millis(
-            self.config.mirror.duplicate_window_ms,
-        ));
+        if let Some(copies) = &mut self.copies {
+            *copies = CopyWindow::new(Duration::from_millis(
+                self.config.mirror.duplicate_window_ms,
+            ));
+        }
         self.clock = Timestamp::ZERO;
         self.last_tick_s = 0;
         self.epoch = Timestamp::ZERO;
@@ -402,15 +958,16 @@ impl Pipeline {
     pub fn reload(&mut self, config: &Config) -> Result<(), AlertWriteError> {
         let (applied, _) = self.config.reloaded(config);
         self.decoder = Decoder::new(applied.decode.clone());
-        self.copies
-            .set_window(Duration::from_millis(applied.mirror.duplicate_window_ms));
+        if let Some(copies) = &mut self.copies {
+            copies.set_window(Duration::from_millis(applied.mirror.duplicate_window_ms));
+        }
         self.tunnels.set_limits(
             Duration::from_secs(applied.tunnels.idle_timeout_s),
             applied.tunnels.max_inner_flows,
         );
         self.tunnels.set_inventory(
             CollectorInventory::from_config(&applied),
-            DecidePolicy::from_config(&applied),
+            decide_policy(&applied, self.group.is_some()),
         );
         let shared = Arc::new(applied.clone());
         for slot in &mut self.reloads {
@@ -470,6 +1027,19 @@ impl Pipeline {
         if self.epoch == Timestamp::ZERO {
             self.epoch = rec.ts;
             self.captures += 1;
+            if let Some(g) = &self.group {
+                // Sharded: the run's first packet, whichever front read it, starts the
+                // detectors' warm-up (once per front and run, not per packet).
+                let first = rec.ts.as_nanos();
+                self.epoch =
+                    match g
+                        .epoch
+                        .compare_exchange(0, first, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        Ok(_) => rec.ts,
+                        Err(earlier) => Timestamp(earlier),
+                    };
+            }
         }
         let c = &mut self.counters;
         if rec.ts > self.clock {
@@ -499,14 +1069,18 @@ impl Pipeline {
             _ => None,
         };
         let encapsulated = decoded.inner_depth > 0;
-        if let (Some(fp), false) = (fingerprint, encapsulated) {
-            if let Some(link) = self.copies.native(fp, rec.ts) {
-                self.tunnels.note_duplicate(link);
+        // With one front the copy window is here; sharded, the workers match (see `Worker`).
+        let mut duplicate = false;
+        if let (Some(fp), Some(copies)) = (fingerprint, self.copies.as_mut()) {
+            if !encapsulated {
+                if let Some(link) = copies.native(fp, rec.ts) {
+                    self.tunnels.note_duplicate(link);
+                }
+            } else {
+                // The copy is recorded under its link below; here only whether it matches.
+                duplicate = copies.tunneled(fp, rec.ts, 0);
             }
         }
-        // The copy is recorded under its link below; here only whether it matches.
-        let duplicate =
-            encapsulated && fingerprint.is_some_and(|fp| self.copies.tunneled(fp, rec.ts, 0));
         let observation = match (bare, inner_hash) {
             (Some((key, dir)), Some(hash)) => Some(InnerObservation {
                 key,
@@ -541,8 +1115,10 @@ impl Pipeline {
             }
             parent = link;
         }
-        if let (Some(fp), Some(t), false) = (fingerprint, flow_tunnel, duplicate) {
-            self.copies.set_tunneled_link(fp, t.link);
+        if let (Some(fp), Some(t), false, Some(copies)) =
+            (fingerprint, flow_tunnel, duplicate, self.copies.as_mut())
+        {
+            copies.set_tunneled_link(fp, t.link);
         }
         // Any tunnel layer may have been classified, also one whose inner frame did not decode.
         if !decoded.tunnels.is_empty() {
@@ -654,7 +1230,9 @@ impl Pipeline {
         for w in 0..self.senders.len() {
             self.send(w)?;
         }
+        self.take_notes();
         self.end_tunnels(false)?;
+        self.publish();
         // Links due by packet time were decided in `end_tunnels` (issue 18): their alerts now.
         self.write_pending_alerts()
     }
@@ -718,62 +1296,55 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Hands worker `w` its pending batch (also when empty: it carries the clock).
-    fn send(&mut self, w: usize) -> Result<(), AlertWriteError> {
-        // A reload waiting for room goes first, so the batch is judged by the new settings.
-        if self.reloads.get(w).is_some_and(Option::is_some) {
-            self.deliver_reload(w, false)?;
-        }
-        // One producer: only the worker can make room between this check and the send.
-        if self.drop_when_full && self.senders.get(w).is_some_and(|tx| tx.is_full()) {
-            if let Some(slot) = self.pending.get_mut(w) {
-                self.counters.queue_drops += slot.len() as u64;
-                slot.clear();
-            }
-            return Ok(());
-        }
-        let fresh = match self.recycled.try_recv() {
-            Ok(mut v) => {
-                v.clear();
-                v
-            }
-            Err(_) => Vec::with_capacity(self.batch_size),
+    /// Sharded: counts the copies the workers matched for this front's links (each a copy
+    /// and its native packet, found in either order), as the one-front path counts them in
+    /// [`CaptureFront::push`]. Called per batch sent and per tick: a link is decided with
+    /// the findings of every batch handed over before.
+    fn take_notes(&mut self) {
+        let Some(notes) = &self.notes else {
+            return;
         };
-        let Some(slot) = self.pending.get_mut(w) else {
-            return Ok(());
-        };
-        let packets = std::mem::replace(slot, fresh);
-        let batch = Batch {
-            now: self.clock,
-            epoch: self.epoch,
-            file: self.file.clone(),
-            packets,
-        };
-        match self.senders.get(w) {
-            Some(tx) => tx
-                .send(WorkerMsg::Batch(batch))
-                .map_err(|_| AlertWriteError::WriterGone),
-            None => Ok(()),
+        while let Ok(link) = notes.try_recv() {
+            self.tunnels.note_duplicate(link);
         }
     }
 
-    /// Flushes everything, stops the workers and reports. Every flow and tunnel session
-    /// still open is written.
-    pub fn finish(mut self) -> Result<PipelineReport, AlertWriteError> {
-        // From here on nothing is dropped, also in live mode: the last batches wait for room,
-        // so every packet already read reaches its flow before the records are written.
+    /// Remote fronts: copies the counters where [`Pipeline::snapshot`] reads them (once per
+    /// second of packet time: an uncontended lock, off the per-packet path).
+    fn publish(&self) {
+        let Some(slot) = &self.published else {
+            return;
+        };
+        if let Ok(mut snap) = slot.lock() {
+            snap.counters.clone_from(&self.counters);
+            snap.tunnels = self.tunnels.stats();
+            snap.tunnel_events = self.tunnel_events;
+            snap.mirror_alerts = self.mirror_alerts;
+            snap.first_ts = self.first_ts;
+            snap.clock = self.clock;
+        }
+    }
+
+    /// Hands every worker its pending batch, waiting for room (shutdown: nothing read is
+    /// dropped), with the reloads not yet delivered first.
+    fn flush_all(&mut self) -> Result<(), AlertWriteError> {
         self.drop_when_full = false;
-        // An error (a worker or the writer gone) does not stop the rest: every other worker
-        // still gets its batch and `Finish`, and the tunnel records and alerts are written.
-        let mut first_error = None;
+        let mut first_error = Ok(());
         for w in 0..self.senders.len() {
             if let Err(e) = self.deliver_reload(w, true).and_then(|()| self.send(w)) {
-                first_error.get_or_insert(e);
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
             }
         }
-        for tx in &self.senders {
-            let _ = tx.send(WorkerMsg::Finish);
-        }
+        first_error
+    }
+
+    /// Ends this front: its pending alerts and every tunnel session (decided now with all
+    /// their evidence), and its counters and records.
+    fn finish_front(&mut self) -> Result<FrontReport, AlertWriteError> {
+        self.take_notes();
+        let mut first_error = None;
         for result in [
             self.write_pending_alerts(),
             self.end_tunnels(true),
@@ -783,59 +1354,80 @@ impl Pipeline {
                 first_error.get_or_insert(e);
             }
         }
-        let mut workers = Vec::with_capacity(self.threads.len());
-        for t in self.threads.drain(..) {
-            match t.join() {
-                Ok(Ok(report)) => workers.push(report),
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(AlertWriteError::WriterGone);
-                }
-            }
-        }
         if let Some(e) = first_error {
             return Err(e);
         }
-        Ok(PipelineReport {
-            capture: std::mem::take(&mut self.counters),
+        Ok(FrontReport {
+            front_packets: vec![self.counters.packets],
+            counters: std::mem::take(&mut self.counters),
             tunnels: self.tunnels.stats(),
             tunnel_events: self.tunnel_events,
             mirror_alerts: self.mirror_alerts,
             tunnel_records: std::mem::take(&mut self.tunnel_records),
             tunnel_records_dropped: self.tunnel_records_dropped,
-            names: self.names.stats(),
-            workers,
             first_ts: self.first_ts,
-            last_ts: self.clock,
-            queued_batches: 0,
+            clock: self.clock,
             captures: self.captures,
         })
     }
 
-    /// Everything counted so far, for a periodic `stats` event: the capture thread's own
-    /// counters now, the workers' as they last published them (once per second of packet
-    /// time). Tunnel records are not included.
-    pub fn snapshot(&self) -> PipelineReport {
-        let workers = self
-            .reports
-            .iter()
-            .map(|r| r.lock().map(|g| g.clone()).unwrap_or_default())
-            .collect();
-        PipelineReport {
-            capture: self.counters.clone(),
-            tunnels: self.tunnels.stats(),
-            tunnel_events: self.tunnel_events,
-            mirror_alerts: self.mirror_alerts,
-            tunnel_records: Vec::new(),
-            tunnel_records_dropped: 0,
-            names: self.names.stats(),
-            workers,
-            first_ts: self.first_ts,
-            last_ts: self.clock,
-            queued_batches: self.senders.iter().map(|tx| tx.len() as u64).sum(),
-            captures: self.captures,
+    /// Hands worker `w` its pending batch (also when empty: it carries the clock).
+    fn send(&mut self, w: usize) -> Result<(), AlertWriteError> {
+        self.take_notes();
+        // A reload waiting for room goes first, so the batch is judged by the new settings.
+        if self.reloads.get(w).is_some_and(Option::is_some) {
+            self.deliver_reload(w, false)?;
+        }
+        if self.drop_when_full && self.senders.get(w).is_some_and(|tx| tx.is_full()) {
+            if let Some(slot) = self.pending.get_mut(w) {
+                self.counters.queue_drops += slot.len() as u64;
+                slot.clear();
+            }
+            return Ok(());
+        }
+        let fresh = match self
+            .spare
+            .take()
+            .map(Ok)
+            .unwrap_or_else(|| self.recycled.try_recv())
+        {
+            Ok(mut v) => {
+                v.clear();
+                v
+            }
+            Err(_) => Vec::with_capacity(self.batch_size),
+        };
+        let (Some(slot), Some(tx)) = (self.pending.get_mut(w), self.senders.get(w)) else {
+            return Ok(());
+        };
+        let batch = Batch {
+            now: self.clock,
+            epoch: self.epoch,
+            file: self.file.clone(),
+            packets: std::mem::replace(slot, fresh),
+        };
+        if !self.drop_when_full {
+            return tx
+                .send(WorkerMsg::Batch(batch))
+                .map_err(|_| AlertWriteError::WriterGone);
+        }
+        // Sharded capture: another front may have filled the queue since the check above, so
+        // the send must not wait either.
+        match tx.try_send(WorkerMsg::Batch(batch)) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(msg)) => {
+                if let WorkerMsg::Batch(mut b) = msg {
+                    self.counters.queue_drops += b.packets.len() as u64;
+                    b.packets.clear();
+                    // The dropped batch's buffer becomes the slot again; the one taken for
+                    // the slot waits for the next send (no allocation, nothing freed).
+                    self.spare = Some(std::mem::replace(slot, b.packets));
+                }
+                Ok(())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                Err(AlertWriteError::WriterGone)
+            }
         }
     }
 
@@ -854,6 +1446,11 @@ impl Pipeline {
     /// Capture-thread counters so far.
     pub fn counters(&self) -> &CaptureCounters {
         &self.counters
+    }
+
+    /// This front's index: 0 for the pipeline's own, 1 and up for remote fronts.
+    pub fn index(&self) -> usize {
+        self.index
     }
 }
 
@@ -885,6 +1482,21 @@ fn app_hint(p: &InnerPacket<'_>, context: u64) -> AppHint {
         }
     }
     AppHint::None
+}
+
+/// Sharded live capture: the least packet time a link waits before its packet count alone
+/// decides it ([`DecidePolicy::min_age`]). Findings of the copy window come back from the
+/// workers within a batch flush (10 ms of wall time) plus the queue; 200 ms covers that under
+/// load, and only delays links that reach `decide_after_packets` sooner.
+const SHARDED_DECIDE_GRACE: Duration = Duration::from_millis(200);
+
+/// The decision policy of a front: `[mirror]`, with [`SHARDED_DECIDE_GRACE`] when sharded.
+fn decide_policy(config: &Config, sharded: bool) -> DecidePolicy {
+    let mut policy = DecidePolicy::from_config(config);
+    if sharded {
+        policy.min_age = SHARDED_DECIDE_GRACE;
+    }
+    policy
 }
 
 /// The "ports" of an ICMP error's flow key: 32 bits of the quoted host pair, from a fixed
@@ -1119,8 +1731,58 @@ struct Worker {
     flow_records: bool,
     recycle: Sender<Vec<PacketMeta>>,
     report: WorkerReport,
-    /// The latest batch clock.
+    /// The latest batch clock: the largest seen, since batches of several capture fronts
+    /// (sharded live capture) arrive in no particular order.
     clock: Timestamp,
+    /// Sharded live capture: the copy window, moved here from the capture fronts.
+    copies: Option<WorkerCopies>,
+}
+
+/// The copy window of a worker in sharded live capture, and where its findings go.
+///
+/// The kernel's fanout hashes the outer header, so a native packet and its mirrored copy
+/// are usually read by different capture fronts; both reach this worker, since dispatch
+/// is by the inner IP pair. A match (either order, within the window of packet time) is
+/// sent to the front owning the copy's link (link ids are dealt round-robin over the
+/// fronts: `(link - 1) % fronts`), which counts it as the one-front path does.
+struct WorkerCopies {
+    window: CopyWindow,
+    /// One queue per front.
+    notes: Vec<Sender<u64>>,
+    /// Findings lost to a full queue (a front that stopped reading).
+    dropped: u64,
+}
+
+/// Copy-window findings a front's queue holds before the workers drop them.
+/// Findings are at most one per packet in flight between a front and a worker (every queue
+/// full, `queue_batches` x `batch_size`, 65,536 by default) before the front reads them.
+const NOTE_QUEUE: usize = 1 << 17;
+
+impl WorkerCopies {
+    /// Matches `p` against the window and tells the owner of a matched copy's link.
+    #[inline]
+    fn observe(&mut self, p: &PacketMeta) {
+        let link = match p.tunnel {
+            None => self.window.native(p.fingerprint, p.ts),
+            Some(t) => {
+                if self.window.tunneled(p.fingerprint, p.ts, t.link) {
+                    Some(t.link)
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(link) = link else {
+            return;
+        };
+        let n = self.notes.len().max(1) as u64;
+        let owner = (link.saturating_sub(1) % n) as usize;
+        if let Some(tx) = self.notes.get(owner) {
+            if tx.try_send(link).is_err() {
+                self.dropped += 1;
+            }
+        }
+    }
 }
 
 /// Where an ending flow goes: the detectors first, then its `flow` record.
@@ -1173,6 +1835,14 @@ impl Worker {
                     self.table
                         .set_timeouts(config.flow_idle_timeout(), config.flow_active_timeout());
                     self.detectors.reload(detector_config(&config));
+                    if let Some(c) = &mut self.copies {
+                        c.window
+                            .set_window(Duration::from_millis(config.mirror.duplicate_window_ms));
+                    }
+                }
+                WorkerMsg::Sync(ack) => {
+                    // Every batch queued before this one is processed and its findings sent.
+                    let _ = ack.send(());
                 }
                 WorkerMsg::EndCapture(file) => {
                     self.sink.set_pcap_filename(file);
@@ -1204,6 +1874,7 @@ impl Worker {
         self.report.table = self.table.stats();
         self.report.bytes_per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
         self.report.detectors = self.detectors.report();
+        self.report.copy_notes_dropped = self.copies.as_ref().map_or(0, |c| c.dropped);
         Ok(self.report)
     }
 
@@ -1238,7 +1909,13 @@ impl Worker {
             written: 0,
             result: Ok(()),
         };
+        // Sharded live capture: batches of several fronts interleave, so the clock only
+        // moves forward (a lagging front's batch does not take it back).
+        let now = batch.now.max(self.clock);
         for p in &batch.packets {
+            if let Some(c) = &mut self.copies {
+                c.observe(p);
+            }
             let ctx = PacketContext {
                 quoted_flow_seen: match &p.app {
                     AppHint::IcmpError { quoted } => Some(table.get(quoted).is_some()),
@@ -1266,9 +1943,9 @@ impl Worker {
                 out.result = out.detectors.on_packet(flow, new, p, ctx, out.sink);
             }
         }
-        table.expire(batch.now, &mut |f, r| out.end(f, flow_end(r)));
+        table.expire(now, &mut |f, r| out.end(f, flow_end(r)));
         if out.result.is_ok() {
-            out.result = out.detectors.on_tick(batch.now, out.sink);
+            out.result = out.detectors.on_tick(now, out.sink);
         }
         let (written, mut result) = (out.written, out.result);
         // Alerts go to the writer at the end of the batch that raised them, not when the
@@ -1276,10 +1953,10 @@ impl Worker {
         if result.is_ok() && self.detectors.alerts_written() != alerts_before {
             result = self.sink.flush();
         }
-        self.clock = batch.now;
+        self.clock = now;
         self.report.packets += batch.packets.len() as u64;
         self.report.flow_events += written;
-        let now_s = batch.now.as_nanos() / 1_000_000_000;
+        let now_s = now.as_nanos() / 1_000_000_000;
         if now_s != self.last_publish_s {
             self.last_publish_s = now_s;
             self.publish();
@@ -1343,4 +2020,109 @@ fn write_flow(sink: &mut EventSink, entry: &Flow, end: FlowEnd) -> Result<(), Al
             outer: None,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{EventWriter, OutputTarget};
+    use crate::decode::link::LinkType;
+    use crate::detect::mirror_stream::ClassReason;
+
+    /// The frames of a classic pcap file (either timestamp precision), with their times.
+    fn read_pcap(path: &std::path::Path) -> Vec<(Timestamp, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let unit = match u32::from_le_bytes(bytes[0..4].try_into().unwrap()) {
+            0xa1b2_c3d4 => 1_000,
+            0xa1b2_3c4d => 1,
+            other => panic!("not a little-endian pcap: {other:#x}"),
+        };
+        let mut out = Vec::new();
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let field =
+                |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().unwrap());
+            let ts = u64::from(field(0)) * 1_000_000_000 + u64::from(field(4)) * unit;
+            let len = field(8) as usize;
+            out.push((Timestamp(ts), bytes[at + 16..at + 16 + len].to_vec()));
+            at += 16 + len;
+        }
+        out
+    }
+
+    /// Sharded capture without the kernel: the native packets of `mirror-of-native` go
+    /// through the pipeline's own front and their VXLAN copies through a remote front on
+    /// another thread, as a fanout group splits them. The workers match every copy and the
+    /// front owning the link counts it: the session is a `mirror` from
+    /// `duplicates_native_traffic` with its 15 copies matched, as in replay
+    /// (`pcaps/mirror-of-native/checks.toml`).
+    #[test]
+    fn sharded_fronts_match_copies_read_by_another_front() {
+        let dir = std::env::temp_dir().join(format!("mw-sharded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pcap = dir.join("mirror-of-native.pcap");
+        crate::generate::generate("mirror-of-native", 127, &pcap).unwrap();
+        let frames = read_pcap(&pcap);
+        // VXLAN: IPv4 (ethertype at 12), UDP (protocol at 23), destination port 4789 (36).
+        let is_copy = |f: &[u8]| {
+            f.len() > 38 && f[12..14] == [8, 0] && f[23] == 17 && f[36..38] == [0x12, 0xb5]
+        };
+        let (copies, natives): (Vec<_>, Vec<_>) = frames.into_iter().partition(|(_, f)| is_copy(f));
+        assert_eq!((natives.len(), copies.len()), (26, 15));
+
+        let writer = EventWriter::spawn(&OutputTarget::File(dir.join("events.json"))).unwrap();
+        let options = PipelineOptions {
+            workers: 2,
+            flow_records: false,
+            drop_when_full: false,
+        };
+        let mut pipeline =
+            Pipeline::start_sharded(&Config::default(), options, 2, || writer.sink()).unwrap();
+        assert_eq!(pipeline.fronts(), 2);
+        let mut remotes = pipeline.take_remote_fronts();
+        let mut remote = remotes.pop().unwrap();
+        assert!(remotes.is_empty());
+        assert_eq!(remote.front().index(), 1);
+        let thread = std::thread::spawn(move || {
+            for (ts, data) in &copies {
+                let rec = CaptureRecord {
+                    ts: *ts,
+                    link: LinkType::ETHERNET,
+                    data,
+                    orig_len: data.len() as u32,
+                };
+                remote.front().push(&rec).unwrap();
+            }
+            remote.finish(false)
+        });
+        pipeline.attach_remote(0, thread);
+        for (ts, data) in &natives {
+            let rec = CaptureRecord {
+                ts: *ts,
+                link: LinkType::ETHERNET,
+                data,
+                orig_len: data.len() as u32,
+            };
+            pipeline.push(&rec).unwrap();
+        }
+        let report = pipeline.finish().unwrap();
+        writer.finish().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(report.capture.packets, 41);
+        assert_eq!(report.front_packets, [26, 15]);
+        assert_eq!(
+            report.tunnel_records.len(),
+            1,
+            "{:?}",
+            report.tunnel_records
+        );
+        let r = &report.tunnel_records[0];
+        assert_eq!(r.class, MirrorClass::Mirror);
+        assert_eq!(r.reason, ClassReason::DuplicatesNativeTraffic);
+        assert_eq!(r.duplicates, 15);
+        // The remote front dealt the link its ids: 2, 4, ... (`(id - 1) % 2 == 1`).
+        assert_eq!(r.link % 2, 0);
+        assert_eq!(report.mirror_alerts, 1);
+        assert!(report.workers.iter().all(|w| w.copy_notes_dropped == 0));
+    }
 }

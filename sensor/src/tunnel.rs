@@ -27,7 +27,8 @@
 //! outer source may hold at most [`source_share`] links; a link beyond that evicts the
 //! source's own link with the least evidence, and the source is alerted once
 //! (`mirror.tunnel_id_flood`). A full table evicts the link with the least evidence among the
-//! next [`EVICTION_SWEEP`] of a round-robin sweep over all links. Neither ever evicts a link
+//! next [`EVICTION_SWEEP`] of a round-robin sweep over all links, weighed in a dense slab of
+//! [`LinkWeight`]s. Neither ever evicts a link
 //! decided `mirror` or the newest link, and every eviction is counted. A link is refused only
 //! when no link may be evicted (every one a decided mirror), counted as `table_full`.
 
@@ -642,6 +643,9 @@ pub struct TunnelTable {
     group_index: HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
     free_groups: Vec<u32>,
     next_link_id: u64,
+    /// Added to `next_link_id` per new link: several tables (one per live capture thread)
+    /// hand out disjoint ids (see [`TunnelTable::set_link_ids`]).
+    link_id_step: u64,
     capacity: usize,
     idle_timeout: Duration,
     max_inner_flows: usize,
@@ -702,6 +706,7 @@ impl TunnelTable {
             ),
             free_groups: Vec::new(),
             next_link_id: 1,
+            link_id_step: 1,
             capacity,
             idle_timeout,
             max_inner_flows,
@@ -769,7 +774,7 @@ impl TunnelTable {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
                 let id = self.next_link_id;
-                self.next_link_id = self.next_link_id.saturating_add(1);
+                self.next_link_id = self.next_link_id.saturating_add(self.link_id_step);
                 self.keys_by_id.insert(id, key);
                 self.newest = id;
                 let weight = match self.free_weights.pop() {
@@ -1162,6 +1167,14 @@ impl TunnelTable {
     pub fn set_limits(&mut self, idle_timeout: Duration, max_inner_flows: usize) {
         self.idle_timeout = idle_timeout;
         self.max_inner_flows = max_inner_flows;
+    }
+
+    /// Hands out link ids `first`, `first + step`, ... (before the first link): table `i` of
+    /// `n` (live capture threads, see `pipeline.rs`) takes `first = i + 1`, `step = n`, so
+    /// ids stay unique over the run and `(id - 1) % n` names the table that owns a link.
+    pub fn set_link_ids(&mut self, first: u64, step: u64) {
+        self.next_link_id = first.max(1);
+        self.link_id_step = step.max(1);
     }
 
     /// Counts a copy found the other way round: a native packet matching an inner frame of
@@ -1775,6 +1788,7 @@ mod tests {
             DecidePolicy {
                 after_packets: 4,
                 after: Duration::from_secs(5),
+                min_age: Duration::ZERO,
             },
         )
     }
@@ -2370,6 +2384,7 @@ mod tests {
             DecidePolicy {
                 after_packets: 4,
                 after: Duration::from_secs(5),
+                min_age: Duration::ZERO,
             },
         )
     }

@@ -417,8 +417,20 @@ fn wait_until_quiet() {
 /// out (timeouts beyond the run), so nothing is written, and no new flow or session appears.
 #[test]
 fn pipeline_with_one_worker_allocates_nothing_after_warm_up() {
+    pipeline_audit(1, &["mirror-vxlan", "plain-sessions"]);
+}
+
+/// Issue 14 goal 5: the same with two capture fronts (sharded live capture, all packets
+/// pushed through the first): the copy window runs in the worker and its findings go back
+/// to the fronts through their queues; `mirror-of-native` gives it a copy to match per pass.
+#[test]
+fn sharded_pipeline_with_one_worker_allocates_nothing_after_warm_up() {
+    pipeline_audit(2, &["mirror-vxlan", "plain-sessions", "mirror-of-native"]);
+}
+
+fn pipeline_audit(fronts: usize, cases: &[&str]) {
     let _audit = AUDIT.lock().unwrap_or_else(PoisonError::into_inner);
-    let frames = load_cases(&["mirror-vxlan", "plain-sessions"]);
+    let frames = load_cases(cases);
     let mut config = Config::default();
     config.flows.capacity = 256;
     config.flows.idle_timeout_s = 10_000_000;
@@ -438,7 +450,7 @@ fn pipeline_with_one_worker_allocates_nothing_after_warm_up() {
         flow_records: true,
         drop_when_full: false,
     };
-    let mut pipeline = Pipeline::start(&config, options, || writer.sink()).unwrap();
+    let mut pipeline = Pipeline::start_sharded(&config, options, fronts, || writer.sink()).unwrap();
     // The worker and writer threads allocate as they start (the writer's output buffer).
     wait_until_quiet();
 
@@ -523,6 +535,10 @@ fn pipeline_with_one_worker_allocates_nothing_after_warm_up() {
         report.capture.encapsulated > 0,
         "the VXLAN case went through"
     );
+    if fronts > 1 {
+        let matched: u64 = report.tunnel_records.iter().map(|r| r.duplicates).sum();
+        assert!(matched > 0, "the workers matched no copy: {report:?}");
+    }
 
     let batch_sized = counted
         .first_sizes

@@ -15,6 +15,9 @@ mod real_captures;
 // Issue 6, the live sensor: a veth link per test, tcpreplay in, `mirrorwatch live` out;
 // events equal to replay, SIGTERM and SIGHUP, privilege and output errors.
 mod live;
+// Issue 14 goal 5: live capture on several threads (`--capture-threads 2`, a kernel fanout
+// group on the outer IP pair) gives the events of a replay.
+mod fanout;
 // Issue 16 item 2: `tc ... mirred egress mirror` into every tunnel device the kernel has
 // (gretap, ip6gretap, erspan, vxlan, geneve, ipip, sit, ip6tnl), captured live.
 mod mirred;

@@ -487,17 +487,17 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
     });
     // Packet-to-alert latency: judged on the steady state (the warm pass); the cold start of
     // a fresh process is in its own rows and named here beside it.
-    let worst = |phase: runner::LatencyPhase| {
+    let worst = |phase: report::LatencyPhase| {
         doc.alert_latency
             .iter()
             .filter(|r| r.phase == phase)
             .filter_map(|r| r.latency_ns.map(|p| (p, r)))
             .max_by_key(|(p, _)| p.p99)
     };
-    let cold = worst(runner::LatencyPhase::Cold).map_or_else(String::new, |(p, _)| {
+    let cold = worst(report::LatencyPhase::Cold).map_or_else(String::new, |(p, _)| {
         format!("; cold start p99 {}", report::ns(p.p99 as f64))
     });
-    out.push(match worst(runner::LatencyPhase::Warm) {
+    out.push(match worst(report::LatencyPhase::Warm) {
         Some((p, r)) => TargetRow {
             target: "packet-to-alert p99 under 1 ms at 1 Mpps".to_owned(),
             measured: format!(

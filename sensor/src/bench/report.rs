@@ -281,6 +281,18 @@ pub struct LatencyRow {
     pub counts: Counts,
 }
 
+/// Which pass of the packet-to-alert run a figure is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyPhase {
+    /// The first pass, into a fresh pipeline: its tables grow, its threads and pages are
+    /// touched for the first time.
+    Cold,
+    /// The second pass (new traffic: time and addresses moved), into the pipeline the first
+    /// pass warmed: the steady state of a running sensor.
+    Warm,
+}
+
 /// Packet-to-alert latency of one input.
 #[derive(Clone, Debug, Serialize)]
 pub struct AlertLatencyRow {
@@ -289,7 +301,7 @@ pub struct AlertLatencyRow {
     /// Workers.
     pub workers: usize,
     /// The pass: a cold start or the steady state.
-    pub phase: super::runner::LatencyPhase,
+    pub phase: LatencyPhase,
     /// Rate asked for.
     pub target_pps: f64,
     /// Rate achieved.
@@ -471,8 +483,8 @@ pub fn tables(doc: &BenchDocument) -> String {
                 r.workload,
                 r.workers,
                 match r.phase {
-                    super::runner::LatencyPhase::Cold => "cold",
-                    super::runner::LatencyPhase::Warm => "warm",
+                    LatencyPhase::Cold => "cold",
+                    LatencyPhase::Warm => "warm",
                 },
                 si(r.target_pps),
                 si(r.achieved_pps),

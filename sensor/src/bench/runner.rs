@@ -20,7 +20,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 
 use super::input::LoadedCapture;
-use super::report::{Counts, LatencyRow, Percentiles, PhysicalRow, ThroughputRow};
+use super::report::{Counts, LatencyPhase, LatencyRow, Percentiles, PhysicalRow, ThroughputRow};
 use crate::alert::{EventWriter, OutputTarget};
 use crate::capture::replay::ReplayReader;
 use crate::config::Config;
@@ -242,18 +242,6 @@ pub fn stage_latency(
         finish_ns: finish.as_nanos() as u64,
         counts: Counts::from_report(&report),
     })
-}
-
-/// Which pass of the packet-to-alert run a figure is from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LatencyPhase {
-    /// The first pass, into a fresh pipeline: its tables grow, its threads and pages are
-    /// touched for the first time.
-    Cold,
-    /// The second pass (new traffic: time and addresses moved), into the pipeline the first
-    /// pass warmed: the steady state of a running sensor.
-    Warm,
 }
 
 /// What the packet-to-alert run measured in one pass.

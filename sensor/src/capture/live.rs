@@ -79,6 +79,14 @@ pub enum LiveError {
         /// libpcap's message.
         detail: String,
     },
+    /// The sockets of several capture threads could not be joined in a fanout group.
+    #[error("{name}: {source}")]
+    Fanout {
+        /// Interface.
+        name: String,
+        /// The step that failed.
+        source: super::fanout::FanoutError,
+    },
     /// libpcap could not open or read the interface.
     #[error("{name}: {detail}")]
     Pcap {
@@ -257,6 +265,35 @@ fn parse_offloads(text: &str) -> Vec<&'static str> {
 }
 
 impl LiveCapture {
+    /// Opens `n` captures of the interface, one per capture thread. With `n > 1` their
+    /// sockets join one kernel fanout group steered by the outer IP pair
+    /// (`capture/fanout.rs`, seeded with `seed`), so each frame reaches one of them and every
+    /// frame of one tunnel, both directions, the same one. With `n == 1` there is no group:
+    /// the one capture is exactly [`LiveCapture::open`]. A frame received in the moment
+    /// between opening the sockets and joining the group may be seen by several of them
+    /// (before the sensor says it is capturing).
+    pub fn open_group(
+        options: &LiveOptions,
+        n: usize,
+        seed: u32,
+    ) -> Result<Vec<LiveCapture>, LiveError> {
+        let mut captures = Vec::with_capacity(n.max(1));
+        for _ in 0..n.max(1) {
+            captures.push(LiveCapture::open(options)?);
+        }
+        if captures.len() > 1 {
+            let fds: Vec<&dyn std::os::fd::AsRawFd> = captures
+                .iter()
+                .map(|c| &c.cap as &dyn std::os::fd::AsRawFd)
+                .collect();
+            super::fanout::join(&fds, seed).map_err(|source| LiveError::Fanout {
+                name: options.interface.clone(),
+                source,
+            })?;
+        }
+        Ok(captures)
+    }
+
     /// Opens the interface. Promiscuous mode is asked for; when the driver refuses it, the
     /// capture opens without it and [`LiveCapture::promisc_refused`] says why.
     pub fn open(options: &LiveOptions) -> Result<LiveCapture, LiveError> {

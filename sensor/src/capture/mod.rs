@@ -3,6 +3,7 @@
 //! Every source yields [`CaptureRecord`]s: packet time, link type and the captured bytes.
 //! This is the IO shell; nothing below it reads files or the clock.
 
+pub mod fanout;
 pub mod live;
 pub mod replay;
 

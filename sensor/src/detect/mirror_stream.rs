@@ -170,6 +170,11 @@ pub struct DecidePolicy {
     pub after_packets: u64,
     /// Packet time since the first packet before deciding.
     pub after: Duration,
+    /// Least packet time since the first packet before `after_packets` alone decides (0 in
+    /// replay). Sharded live capture sets it: a link's copies are matched to native packets
+    /// in the workers and the findings come back to the link's capture thread a moment
+    /// later, so a fast link is not decided before its first findings are in.
+    pub min_age: Duration,
 }
 
 impl DecidePolicy {
@@ -178,6 +183,7 @@ impl DecidePolicy {
         DecidePolicy {
             after_packets: config.mirror.decide_after_packets,
             after: Duration::from_secs(config.mirror.decide_after_s),
+            min_age: Duration::ZERO,
         }
     }
 }
@@ -186,7 +192,8 @@ impl DecidePolicy {
     /// Whether a link has waited long enough (packets or packet time) to be decided.
     pub fn ripe(&self, ev: &LinkEvidence, now: Timestamp) -> bool {
         let total = ev.packets[0].saturating_add(ev.packets[1]);
-        total >= self.after_packets || now.saturating_since(ev.first_seen) >= self.after
+        let age = now.saturating_since(ev.first_seen);
+        (total >= self.after_packets && age >= self.min_age) || age >= self.after
     }
 }
 
@@ -427,9 +434,9 @@ pub struct CopyWindow {
     native: Box<[FingerprintSlot]>,
     tunneled: Box<[FingerprintSlot]>,
     window: Duration,
-    /// Latest native and encapsulated packet times: a table is only probed when the other
-    /// kind of traffic was seen within the window (on a capture of one kind, that saves a
-    /// cache miss per packet).
+    /// Latest native and encapsulated packet times (the largest seen): a table is only probed
+    /// when the other kind of traffic was seen within the window before, or after (on a
+    /// capture of one kind, that saves a cache miss per packet).
     last_native: Option<Timestamp>,
     last_tunneled: Option<Timestamp>,
 }
@@ -463,8 +470,8 @@ impl CopyWindow {
         let i = slot(fingerprint);
         let probe = self
             .last_tunneled
-            .is_some_and(|t| fresh(t, now, self.window));
-        self.last_native = Some(now);
+            .is_some_and(|t| recent(t, now, self.window));
+        self.last_native = Some(self.last_native.map_or(now, |t| t.max(now)));
         if let Some(copy) = self.tunneled.get_mut(i).filter(|_| probe) {
             if copy.fingerprint == fingerprint && fresh(copy.ts, now, self.window) {
                 // Each original and copy pair counts once: a retransmission that looks the
@@ -488,8 +495,10 @@ impl CopyWindow {
     #[inline]
     pub fn tunneled(&mut self, fingerprint: u64, now: Timestamp, link: u64) -> bool {
         let i = slot(fingerprint);
-        let probe = self.last_native.is_some_and(|t| fresh(t, now, self.window));
-        self.last_tunneled = Some(now);
+        let probe = self
+            .last_native
+            .is_some_and(|t| recent(t, now, self.window));
+        self.last_tunneled = Some(self.last_tunneled.map_or(now, |t| t.max(now)));
         if let Some(original) = self.native.get_mut(i).filter(|_| probe) {
             if original.fingerprint == fingerprint && fresh(original.ts, now, self.window) {
                 original.fingerprint = EMPTY;
@@ -534,6 +543,15 @@ fn slot(fingerprint: u64) -> usize {
     (fingerprint >> (64 - COPY_WINDOW_SLOTS.trailing_zeros())) as usize
 }
 
+/// Whether the other kind of traffic was seen at most `window` before `now`, or later (its
+/// latest time is ahead of `now` when packets come out of order: the batches of several
+/// capture fronts reach a worker in no particular order, so a copy may be read long before
+/// its original): only then can the other table hold a match.
+#[inline]
+fn recent(latest: Timestamp, now: Timestamp, window: Duration) -> bool {
+    now.saturating_since(latest) <= window
+}
+
 #[inline]
 fn fresh(then: Timestamp, now: Timestamp, window: Duration) -> bool {
     // Either order: the copy may precede its original.
@@ -547,6 +565,7 @@ mod tests {
     const POLICY: DecidePolicy = DecidePolicy {
         after_packets: 10,
         after: Duration(5_000_000_000),
+        min_age: Duration::ZERO,
     };
 
     fn ev(packets: [u64; 2], mirror: u64, overlay: u64, dups: u64) -> LinkEvidence {
@@ -747,5 +766,23 @@ mod tests {
         assert_eq!(w.native(0x7777_0000_0000_0003, t(300)), None);
         // A different fingerprint in the same slot does not match.
         assert!(!w.tunneled(0x4444_0000_0000_0002, t(55), 7));
+    }
+
+    /// Sharded capture hands a worker the batches of several fronts in no particular order:
+    /// copies read long before their originals (more than the window ahead in packet time)
+    /// still meet them, and an old packet processed late does not stop the probes.
+    #[test]
+    fn copy_window_matches_when_batches_come_out_of_order() {
+        let mut w = CopyWindow::new(Duration::from_millis(100));
+        let t = |ms: u64| Timestamp(ms * 1_000_000);
+        // A front read copies up to 1 s; the originals come from a front that lags behind.
+        assert!(!w.tunneled(0xaaaa_0000_0000_0001, t(10), 3));
+        assert!(!w.tunneled(0xbbbb_0000_0000_0002, t(1_000), 3));
+        assert_eq!(w.native(0xaaaa_0000_0000_0001, t(12)), Some(3));
+        // A late copy of an old packet does not move the latest copy time back.
+        assert!(!w.tunneled(0xcccc_0000_0000_0003, t(20), 3));
+        assert_eq!(w.native(0xbbbb_0000_0000_0002, t(1_001)), Some(3));
+        // Beyond the window either way, nothing matches.
+        assert_eq!(w.native(0xcccc_0000_0000_0003, t(400)), None);
     }
 }

@@ -703,8 +703,7 @@ fn tunnel_id_flood(
     let mut inner = Vec::with_capacity(128);
     let mut frame = Vec::with_capacity(256);
     let mut time_ns = 0u64;
-    let every = (flood / FLOOD_MIRROR_PACKETS).max(1);
-    let mut mirrored = 0u64;
+    let mut mirror = HiddenMirror::over(flood, 0);
     for i in 0..flood {
         inner.clear();
         PacketBuilder::ethernet2([0x02, 0, 0, 0, 9, 1], [0x02, 0, 0, 0, 9, 2])
@@ -721,10 +720,7 @@ fn tunnel_id_flood(
         )?;
         pcap.packet(time_ns, &frame)?;
         time_ns += line_rate_ns(frame.len());
-        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
-            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
-            mirrored += 1;
-        }
+        time_ns = mirror.after(pcap, i, time_ns)?;
     }
     Ok(())
 }
@@ -757,6 +753,48 @@ fn flood_mirror_packet(
     Ok(time_ns + line_rate_ns(frame.len()))
 }
 
+/// The real mirror of [`flood_mirror_packet`] spread through a flood: one packet after every
+/// `every` flood units (packets or flows), until [`FLOOD_MIRROR_PACKETS`] are out.
+struct HiddenMirror {
+    inner: Vec<u8>,
+    frame: Vec<u8>,
+    every: u64,
+    sent: u64,
+}
+
+impl HiddenMirror {
+    /// Spread over `units` flood units, `already` packets of it sent before the flood.
+    fn over(units: u64, already: u64) -> HiddenMirror {
+        HiddenMirror {
+            inner: Vec::with_capacity(256),
+            frame: Vec::with_capacity(256),
+            every: (units / (FLOOD_MIRROR_PACKETS - already).max(1)).max(1),
+            sent: already,
+        }
+    }
+
+    /// Packet `k` of the mirror at `time_ns` (before the flood).
+    fn packet(
+        &mut self,
+        pcap: &mut PcapStream,
+        time_ns: u64,
+        k: u64,
+    ) -> Result<u64, GenerateError> {
+        flood_mirror_packet(pcap, time_ns, k, &mut self.inner, &mut self.frame)
+    }
+
+    /// After flood unit `i` (from 0): the next mirror packet when one is due. Returns the time
+    /// after what was written.
+    fn after(&mut self, pcap: &mut PcapStream, i: u64, time_ns: u64) -> Result<u64, GenerateError> {
+        if (i + 1) % self.every != 0 || self.sent >= FLOOD_MIRROR_PACKETS {
+            return Ok(time_ns);
+        }
+        let k = self.sent;
+        self.sent += 1;
+        self.packet(pcap, time_ns, k)
+    }
+}
+
 /// `bench-flow-flood-mirror`: the SYN flood of `bench-syn-flood` (`flows` SYNs from random
 /// sources and ports to 192.0.2.80:443, each a new flow, at line rate), with one packet of
 /// the real mirror of [`flood_mirror_packet`] after every `flows / 256` SYNs.
@@ -765,17 +803,12 @@ fn flow_flood_mirror(
     rng: &mut ChaCha8Rng,
     flows: u64,
 ) -> Result<(), GenerateError> {
-    let mut inner = Vec::with_capacity(256);
     let mut frame = Vec::with_capacity(256);
     let mut time_ns = 0u64;
-    let every = (flows / FLOOD_MIRROR_PACKETS).max(1);
-    let mut mirrored = 0u64;
+    let mut mirror = HiddenMirror::over(flows, 0);
     for i in 0..flows {
         time_ns = flood_syn(pcap, rng, time_ns, &mut frame)?;
-        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
-            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
-            mirrored += 1;
-        }
+        time_ns = mirror.after(pcap, i, time_ns)?;
     }
     Ok(())
 }
@@ -795,15 +828,12 @@ fn extraneous_burst(
     rng: &mut ChaCha8Rng,
     flows: u64,
 ) -> Result<(), GenerateError> {
-    let mut inner = Vec::with_capacity(256);
     let mut frame = Vec::with_capacity(256);
+    let mut mirror = HiddenMirror::over(flows, BURST_PREFACE_PACKETS);
     for k in 0..BURST_PREFACE_PACKETS {
-        flood_mirror_packet(pcap, k * 500_000_000, k, &mut inner, &mut frame)?;
+        mirror.packet(pcap, k * 500_000_000, k)?;
     }
     let mut time_ns = 11_000_000_000u64;
-    let rest = FLOOD_MIRROR_PACKETS - BURST_PREFACE_PACKETS;
-    let every = (flows / rest).max(1);
-    let mut mirrored = BURST_PREFACE_PACKETS;
     for i in 0..flows {
         let server: [u8; 4] = (0xc612_0000 | (rng.random::<u32>() & 0x1_ffff)).to_be_bytes();
         let port = rng.random_range(1_024..=65_535u16);
@@ -828,10 +858,7 @@ fn extraneous_burst(
             .map_err(|e| GenerateError::build("RST", e))?;
         pcap.packet(time_ns, &frame)?;
         time_ns += line_rate_ns(frame.len());
-        if (i + 1) % every == 0 && mirrored < FLOOD_MIRROR_PACKETS {
-            time_ns = flood_mirror_packet(pcap, time_ns, mirrored, &mut inner, &mut frame)?;
-            mirrored += 1;
-        }
+        time_ns = mirror.after(pcap, i, time_ns)?;
     }
     Ok(())
 }
