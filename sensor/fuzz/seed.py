@@ -40,24 +40,8 @@ def put_seed(target, data, origin="own"):
 
 def pcap_frames(raw):
     """(linktype, frame) of a classic pcap (either byte order), stopping at damage."""
-    if len(raw) < 24:
-        return
-    magic = raw[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        return
-    link = struct.unpack(e + "I", raw[20:24])[0] & 0x0FFFFFFF
-    off = 24
-    while off + 16 <= len(raw):
-        _, _, incl, _ = struct.unpack(e + "IIII", raw[off:off + 16])
-        off += 16
-        if incl > 262144 or off + incl > len(raw):
-            return
-        yield link, raw[off:off + incl]
-        off += incl
+    for link, _, frame in pcap_records(raw):
+        yield link, frame
 
 
 def pcap_records(raw):
