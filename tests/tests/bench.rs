@@ -176,23 +176,7 @@ fn syn_flood_scenario_stays_at_the_flow_cap_and_matches_its_replay() {
     let config = dir.join("config.toml");
     std::fs::write(&config, "[flows]\ncapacity = 1000\n").unwrap();
     let config_arg = config.display().to_string();
-    let doc = bench(
-        &dir,
-        &[
-            "-c",
-            &config_arg,
-            "--duration",
-            "0",
-            "--workers",
-            "1",
-            "--flow-sizes",
-            "none",
-            "--latency-rate",
-            "0",
-            "--no-peers",
-            "bench-syn-flood:5000",
-        ],
-    );
+    let doc = one_pass(&dir, &config_arg, &["bench-syn-flood:5000"]);
     let row = &doc["throughput"][0];
     assert_eq!(row["workload"], "bench-syn-flood:5000");
     assert_eq!(doc["workloads"][0]["source"], "bench");
