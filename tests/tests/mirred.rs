@@ -282,21 +282,26 @@ static KINDS: &[Kind] = &[
     },
 ];
 
-/// `ip ARGS`, its stderr as the error.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
+/// Runs `program ARGS`; on failure the error names the command (`shown`) and carries its
+/// stderr.
+fn tool(program: &str, args: &[&str], shown: &str) -> Result<(), String> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| format!("running ip: {e}"))?;
+        .map_err(|e| format!("running {program}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`ip {}`: {}",
-            args.join(" "),
+            "{shown}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// `ip ARGS`, its stderr as the error.
+fn ip(args: &[&str]) -> Result<(), String> {
+    tool("ip", args, &format!("`ip {}`", args.join(" ")))
 }
 
 fn must(result: Result<(), String>) {
@@ -306,36 +311,18 @@ fn must(result: Result<(), String>) {
 }
 
 fn tc(ns: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new("tc")
-        .args(["-n", ns])
-        .args(args)
-        .output()
-        .map_err(|e| format!("running tc: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`tc {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    tool("tc", &all, &format!("`tc {}`", args.join(" ")))
 }
 
 fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-qw"])
-        .arg(format!("{key}={value}"))
-        .output()
-        .map_err(|e| format!("running sysctl: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "sysctl {key}={value}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let setting = format!("{key}={value}");
+    tool(
+        "ip",
+        &["netns", "exec", ns, "sysctl", "-qw", &setting],
+        &format!("sysctl {setting}"),
+    )
 }
 
 fn mac(ns: &str, ifname: &str) -> String {
