@@ -60,7 +60,9 @@ use crate::detect::{
 use crate::names::NameCache;
 pub use crate::packet::{AppHint, FlowTunnel, PacketMeta};
 use crate::packet::{Keepalive, LinkClass, keepalive_of, question_hash};
-use crate::tunnel::{InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats};
+use crate::tunnel::{
+    GroupExchange, InnerObservation, TunnelSessionRecord, TunnelTable, TunnelTableStats,
+};
 
 /// Tunnel records kept for the end-of-run inventory report.
 pub const INVENTORY_ROWS_CAP: usize = 10_000;
@@ -443,6 +445,9 @@ impl Pipeline {
         // One hasher for every front: a packet's worker and its fingerprint do not depend on
         // the front that read it.
         let hasher = foldhash::quality::SeedableRandomState::random();
+        // Sharded: a source's links to several collectors may be read by several fronts;
+        // their source groups meet here (see `tunnel/exchange.rs`).
+        let exchange = sharded.then(|| GroupExchange::new(n_fronts));
         let mut make_front = |index: usize| {
             let mut tunnels = TunnelTable::new(
                 config.tunnels.capacity.div_ceil(n_fronts).max(1),
@@ -454,6 +459,9 @@ impl Pipeline {
                 decide_policy(config, sharded),
             );
             tunnels.set_link_ids(index as u64 + 1, n_fronts as u64);
+            if let Some(exchange) = &exchange {
+                tunnels.join_exchange(Arc::clone(exchange), index);
+            }
             CaptureFront {
                 index,
                 group: group.clone(),
@@ -1222,6 +1230,7 @@ impl CaptureFront {
     /// Once per second of packet time: flush partial batches so idle workers see the clock,
     /// and expire tunnel sessions.
     fn tick(&mut self) -> Result<(), AlertWriteError> {
+        self.tunnels.publish_groups(self.clock, false);
         let now_s = self.clock.as_nanos() / 1_000_000_000;
         if now_s == self.last_tick_s {
             return Ok(());
@@ -1329,6 +1338,8 @@ impl CaptureFront {
     /// dropped), with the reloads not yet delivered first.
     fn flush_all(&mut self) -> Result<(), AlertWriteError> {
         self.drop_when_full = false;
+        // Before the fronts meet: every front then drains with the others' last evidence.
+        self.tunnels.publish_groups(self.clock, true);
         let mut first_error = Ok(());
         for w in 0..self.senders.len() {
             if let Err(e) = self.deliver_reload(w, true).and_then(|()| self.send(w)) {

@@ -43,10 +43,15 @@ use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
 
 use crate::decode::{TunnelKind, TunnelLayer};
+
+mod exchange;
+
 use crate::detect::mirror_stream::{
     Approval, ClassReason, CollectorInventory, DecidePolicy, LinkEvidence, MirrorClass,
     TunnelFloodRecord, classify,
 };
+pub use exchange::GroupExchange;
+use exchange::{ExchangeSeat, PEER_CHECK_EVERY, PUBLISH_EVERY};
 
 /// Inner conversations tracked per outer pair (the most active ones).
 pub const TOP_CONVERSATIONS: usize = 8;
@@ -191,9 +196,21 @@ struct SourceGroup {
     slot_packets: [u64; GROUP_COLLECTORS],
     /// Live links of the group (with or without a slot); the entry goes with the last one.
     links: u32,
+    /// Changed since it was last published to the [`GroupExchange`] (sharded capture).
+    dirty: bool,
 }
 
 impl SourceGroup {
+    /// Whether a one-way link of the group has recorded a conversation direction: what
+    /// another table's link could be joined with.
+    fn has_one_way_evidence(&self) -> bool {
+        let usable = self.used & !self.two_way;
+        self.via
+            .iter()
+            .take(usize::from(self.len))
+            .any(|v| (v[0] | v[1]) & usable != 0)
+    }
+
     /// Slot of the conversation with hash `hash`, if tracked.
     #[inline]
     fn find(&self, hash: u64) -> Option<usize> {
@@ -230,6 +247,7 @@ impl SourceGroup {
         }
         self.used |= 1 << slot;
         self.two_way &= !(1 << slot);
+        self.dirty = true;
         slot as u8
     }
 
@@ -248,6 +266,7 @@ impl SourceGroup {
             return;
         }
         let keep = !(1u16 << slot);
+        self.dirty = true;
         self.used &= keep;
         self.two_way &= keep;
         for v in &mut self.via {
@@ -473,6 +492,9 @@ struct Link {
     siblings: Vec<IpAddr>,
     /// Index of the link's [`LinkWeight`] in `TunnelTable::weights`.
     weight: u32,
+    /// Sharded capture: packet time before which the link does not read the other tables'
+    /// copies of its group again.
+    peers_next_check: Timestamp,
 }
 
 /// What eviction weighs of a link, kept in a dense slab apart from the link table: a sweep
@@ -671,6 +693,10 @@ pub struct TunnelTable {
     share: usize,
     /// Flood findings not yet written.
     pending_floods: Vec<TunnelFloodRecord>,
+    /// Sharded capture: where the source groups meet those of the other capture threads.
+    exchange: Option<ExchangeSeat>,
+    /// Inside [`TunnelTable::drain`].
+    draining: bool,
 }
 
 impl TunnelTable {
@@ -726,6 +752,8 @@ impl TunnelTable {
             newest: 0,
             share: source_share(capacity),
             pending_floods: Vec::new(),
+            exchange: None,
+            draining: false,
         }
     }
 
@@ -836,6 +864,7 @@ impl TunnelTable {
                     group_slot,
                     siblings: Vec::new(),
                     weight,
+                    peers_next_check: Timestamp::ZERO,
                 })
             }
         };
@@ -849,6 +878,7 @@ impl TunnelTable {
             if let Some(g) = self.groups.get_mut(link.group as usize) {
                 if let Some(slot) = link.slot_in(&key, g) {
                     g.two_way |= 1 << slot;
+                    g.dirty = true;
                 }
             }
         }
@@ -922,6 +952,7 @@ impl TunnelTable {
                 link,
                 &self.pairs,
                 &self.groups,
+                self.exchange.as_ref(),
                 self.policy,
                 now,
                 false,
@@ -1060,20 +1091,26 @@ impl TunnelTable {
             key.pair(),
             link.pair,
         );
-        release_group(
+        let group_key = SourceGroupKey {
+            parent: key.parent,
+            kind: key.kind,
+            id: key.id,
+            src: link.source,
+        };
+        let freed = release_group(
             &mut self.groups,
             &mut self.group_index,
             &mut self.free_groups,
-            SourceGroupKey {
-                parent: key.parent,
-                kind: key.kind,
-                id: key.id,
-                src: link.source,
-            },
+            group_key,
             link.group,
             link.group_slot,
             link.collector(key),
         );
+        // At the end of the run the copy stays: the other threads, draining at the same
+        // time, still judge their links with it (the exchange goes with the pipeline).
+        if let (true, Some(seat), false) = (freed, &self.exchange, self.draining) {
+            seat.withdraw(group_key);
+        }
         if let Some(s) = self.sources.get_mut(&link.source) {
             s.links = s.links.saturating_sub(1);
             if s.links == 0 {
@@ -1096,6 +1133,7 @@ impl TunnelTable {
                 link,
                 &self.pairs,
                 &self.groups,
+                self.exchange.as_ref(),
                 self.policy,
                 now,
                 false,
@@ -1177,6 +1215,35 @@ impl TunnelTable {
         self.link_id_step = step.max(1);
     }
 
+    /// Sharded capture: joins the exchange where the capture threads' tables meet their
+    /// source groups, as table `table` (see `tunnel/exchange.rs`).
+    pub fn join_exchange(&mut self, shared: std::sync::Arc<GroupExchange>, table: usize) {
+        self.exchange = Some(ExchangeSeat {
+            shared,
+            table: u16::try_from(table).unwrap_or(u16::MAX),
+            published_at: Timestamp::ZERO,
+        });
+    }
+
+    /// Sharded capture: publishes the source groups that changed since the last call, at
+    /// most every [`PUBLISH_EVERY`] of packet time unless `now_anyway` (before the fronts
+    /// meet at shutdown). Cheap when nothing is due: one comparison.
+    pub fn publish_groups(&mut self, now: Timestamp, now_anyway: bool) {
+        let Some(seat) = &mut self.exchange else {
+            return;
+        };
+        if !now_anyway && now.saturating_since(seat.published_at) < PUBLISH_EVERY {
+            return;
+        }
+        seat.published_at = now;
+        for (key, &i) in &self.group_index {
+            if let Some(g) = self.groups.get_mut(i as usize).filter(|g| g.dirty) {
+                g.dirty = false;
+                seat.publish(*key, g);
+            }
+        }
+    }
+
     /// Counts a copy found the other way round: a native packet matching an inner frame of
     /// `link` seen shortly before.
     pub fn note_duplicate(&mut self, link: u64) {
@@ -1250,7 +1317,9 @@ impl TunnelTable {
         let mut all: Vec<(LinkKey, Link)> = self.links.drain().collect();
         self.keys_by_id.clear();
         all.sort_by_key(|(_, link)| link.id);
+        self.draining = true;
         self.finish_links(all, now, alert, record);
+        self.draining = false;
     }
 
     fn finish_links(
@@ -1263,7 +1332,16 @@ impl TunnelTable {
         for (key, link) in &mut links {
             // With the evidence other links of the pair gathered since this link's last packet.
             if !link.decided {
-                decide(key, link, &self.pairs, &self.groups, self.policy, now, true);
+                decide(
+                    key,
+                    link,
+                    &self.pairs,
+                    &self.groups,
+                    self.exchange.as_ref(),
+                    self.policy,
+                    now,
+                    true,
+                );
             }
             for i in 0..link.sessions.len() {
                 let Some(s) = link.sessions.get(i) else {
@@ -1396,7 +1474,7 @@ fn acquire_group(
 }
 
 /// Counts one link less on a source group and gives its collector slot back (with the
-/// evidence it held); the last link frees the slab entry.
+/// evidence it held); the last link frees the slab entry (`true`).
 fn release_group(
     groups: &mut [SourceGroup],
     index: &mut HashMap<SourceGroupKey, u32, foldhash::quality::SeedableRandomState>,
@@ -1405,9 +1483,9 @@ fn release_group(
     slot: u32,
     collector_slot: u8,
     collector: [u8; 16],
-) {
+) -> bool {
     let Some(g) = groups.get_mut(slot as usize) else {
-        return;
+        return false;
     };
     if g.owns(collector_slot, &collector) {
         g.release_slot(collector_slot);
@@ -1417,7 +1495,9 @@ fn release_group(
         *g = SourceGroup::default();
         index.remove(&key);
         free.push(slot);
+        return true;
     }
+    false
 }
 
 /// The record of session `i` of a link, `None` if it carried nothing.
@@ -1486,23 +1566,36 @@ fn queue_alerts(key: &LinkKey, link: &mut Link, pending: &mut Vec<(LinkKey, u64,
 /// Classifies an undecided link from its own evidence and, where that leaves it open, its
 /// outer pair's (see `detect/mirror_stream.rs`). The pair's support is counted only once the
 /// link is due, so waiting links cost nothing extra per packet.
+#[allow(clippy::too_many_arguments)] // One call per site; a struct would only rename them.
 fn decide(
     key: &LinkKey,
     link: &mut Link,
     pairs: &[PairEvidence],
     groups: &[SourceGroup],
+    exchange: Option<&ExchangeSeat>,
     policy: DecidePolicy,
     now: Timestamp,
     at_end: bool,
 ) {
     let mut siblings = 0u16;
+    let mut peer_collectors = arrayvec::ArrayVec::<[u8; 16], GROUP_COLLECTORS>::new();
     if at_end || policy.ripe(&link.evidence, now) {
         link.evidence.pair_mirror_support = pairs
             .get(link.pair as usize)
             .map_or(0, |p| pair_support(&link.own, p));
-        let (support, mask) = groups
+        let (mut support, mask) = groups
             .get(link.group as usize)
             .map_or((0, 0), |g| spread_support(key, link, g));
+        // Sharded capture: the source's links read by other capture threads, when the
+        // table's own part of the group does not decide (see `tunnel/exchange.rs`).
+        if let Some(seat) = exchange.filter(|_| support == 0) {
+            if at_end || now >= link.peers_next_check {
+                link.peers_next_check = now + PEER_CHECK_EVERY;
+                let peers = peer_spread_support(key, link, seat);
+                support = peers.conversations;
+                peer_collectors = peers.collectors;
+            }
+        }
         link.evidence.spread_mirror_support = support;
         siblings = mask;
     }
@@ -1516,6 +1609,7 @@ fn decide(
                 link.siblings = (0..GROUP_COLLECTORS)
                     .filter(|&b| siblings & (1 << b) != 0)
                     .filter_map(|b| g.collectors.get(b))
+                    .chain(&peer_collectors)
                     .map(|c| addr_to_ip(*c))
                     .collect();
             }
@@ -1563,6 +1657,36 @@ fn spread_support(key: &LinkKey, link: &Link, g: &SourceGroup) -> (u64, u16) {
     (support, mask)
 }
 
+/// What the other capture threads' copies of the link's source group add (sharded capture):
+/// the same question as [`spread_support`], asked of their one-way links.
+fn peer_spread_support(key: &LinkKey, link: &Link, seat: &ExchangeSeat) -> exchange::PeerSupport {
+    let d = link.source_dir(key);
+    if link.evidence.packets[1 - d] != 0 {
+        return exchange::PeerSupport::default();
+    }
+    let own = &link.own;
+    let wanted = (0..usize::from(own.len)).filter_map(|i| {
+        let (&seen, &hash) = (own.seen.get(i)?, own.hashes.get(i)?);
+        if has_pattern(seen, MIRROR_PATTERNS) || has_pattern(seen, OVERLAY_PATTERNS) {
+            return None;
+        }
+        match (seen >> (2 * d)) & 0b11 {
+            0b01 => Some((hash, 1)),
+            0b10 => Some((hash, 0)),
+            _ => None,
+        }
+    });
+    seat.peer_support(
+        SourceGroupKey {
+            parent: key.parent,
+            kind: key.kind,
+            id: key.id,
+            src: link.source,
+        },
+        wanted,
+    )
+}
+
 /// A one-way link's packet in its source's group: which collector slot received which inner
 /// direction of the conversation (space-saving over [`TOP_CONVERSATIONS`], as per link).
 #[inline]
@@ -1588,6 +1712,7 @@ fn note_group_conversation(g: &mut SourceGroup, obs: &InnerObservation, collecto
             if let (Some(h), Some(v)) = (g.hashes.get_mut(i), g.via.get_mut(i)) {
                 (*h, *v) = (obs.hash, [0, 0]);
             }
+            g.dirty = true;
             i
         }
     };
@@ -1601,7 +1726,11 @@ fn note_group_conversation(g: &mut SourceGroup, obs: &InnerObservation, collecto
         g.via.get_mut(slot),
         usize::from(collector_slot) < GROUP_COLLECTORS,
     ) {
-        v[obs.dir.index()] |= 1 << collector_slot;
+        let bit = 1 << collector_slot;
+        if v[obs.dir.index()] & bit == 0 {
+            v[obs.dir.index()] |= bit;
+            g.dirty = true;
+        }
     }
 }
 
@@ -1746,6 +1875,7 @@ mod tests {
     use crate::config::Config;
     use flowtable::IpProto;
     use flowtable::key::ip_to_addr;
+    use std::sync::Arc;
 
     fn ip(s: &str) -> [u8; 16] {
         ip_to_addr(s.parse().unwrap())
@@ -2103,6 +2233,149 @@ mod tests {
         assert_eq!(siblings(53), vec![v4("203.0.113.52")]);
         assert!(t.group_index.is_empty(), "groups go with their last link");
         assert!(t.groups.iter().all(|g| g.links == 0 && g.used == 0));
+    }
+
+    /// Sharded capture: the spread mirror of `spread_mirror` (4 collectors, 8 conversations,
+    /// 10 ms apart) with collector .50 read by table `a` and the others by table `b`. Returns
+    /// the records of both, drained as the fronts drain: both publish, then both drain.
+    fn split_spread_mirror(
+        a: &mut TunnelTable,
+        b: &mut TunnelTable,
+        collector_replies: bool,
+    ) -> Vec<TunnelSessionRecord> {
+        let mut n = 0u64;
+        let ms = |n: u64| Timestamp(n * 10_000_000);
+        for c in 0..8u8 {
+            let host = format!("192.168.1.{}", c + 1);
+            for reply in [false, true] {
+                let last = 50 + (n % 4) as u8;
+                let collector = format!("203.0.113.{last}");
+                let t = if last == 50 { &mut *a } else { &mut *b };
+                let obs = inner(&host, "198.51.100.7", reply);
+                t.observe(
+                    0,
+                    &vx("10.0.0.5", &collector, 100),
+                    0,
+                    ms(n),
+                    100,
+                    Some(&obs),
+                    true,
+                );
+                if collector_replies && last == 51 {
+                    t.observe(
+                        0,
+                        &vx(&collector, "10.0.0.5", 100),
+                        0,
+                        ms(n),
+                        60,
+                        None,
+                        true,
+                    );
+                }
+                t.publish_groups(ms(n), false);
+                n += 1;
+            }
+        }
+        a.publish_groups(ms(n), true);
+        b.publish_groups(ms(n), true);
+        let (mut alerts, mut records) = (Vec::new(), Vec::new());
+        for t in [a, b] {
+            t.take_alerts(&mut |r| alerts.push(r));
+            t.drain(ms(n), &mut |r| alerts.push(r), &mut |r| records.push(r));
+        }
+        records.sort_by_key(|r| r.dst);
+        records
+    }
+
+    fn two_tables(exchange: Option<&Arc<GroupExchange>>) -> (TunnelTable, TunnelTable) {
+        let (mut a, mut b) = (table(&Config::default()), table(&Config::default()));
+        a.set_link_ids(1, 2);
+        b.set_link_ids(2, 2);
+        if let Some(x) = exchange {
+            a.join_exchange(Arc::clone(x), 0);
+            b.join_exchange(Arc::clone(x), 1);
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn a_spread_mirror_split_over_two_tables_is_joined_through_the_exchange() {
+        let class_of = |records: &[TunnelSessionRecord]| -> Vec<(u8, MirrorClass)> {
+            records.iter().map(|r| (r.dst[15], r.class)).collect()
+        };
+        // Alone, neither .50 (table a) nor .51 (table b), which carry the two directions of
+        // the same conversations, can see the spread (the old limit).
+        let (mut a, mut b) = two_tables(None);
+        let alone = split_spread_mirror(&mut a, &mut b, false);
+        assert_eq!(
+            class_of(&alone),
+            [
+                (50, MirrorClass::Unknown),
+                (51, MirrorClass::Unknown),
+                (52, MirrorClass::Mirror),
+                (53, MirrorClass::Mirror)
+            ]
+        );
+        // Joined, each link is judged as one table would judge it.
+        let exchange = GroupExchange::new(2);
+        let (mut a, mut b) = two_tables(Some(&exchange));
+        let joined = split_spread_mirror(&mut a, &mut b, false);
+        for r in &joined {
+            assert_eq!(
+                (r.class, r.reason),
+                (MirrorClass::Mirror, ClassReason::SpreadOverCollectors),
+                "{r:?}"
+            );
+        }
+        let v4 = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // .50 carries the requests whose replies went to .51, read by the other table.
+        assert_eq!(joined[0].sibling_collectors, vec![v4("203.0.113.51")]);
+        assert_eq!(joined[1].sibling_collectors, vec![v4("203.0.113.50")]);
+        // What one table decides with the exchange, it decides as a single table does.
+        let mut single = table(&Config::default());
+        spread_mirror(&mut single, 4, 8);
+        let (_, records) = drain(&mut single);
+        assert_eq!(class_of(&joined), class_of(&records));
+    }
+
+    #[test]
+    fn another_tables_two_way_link_is_no_spread_evidence() {
+        // .51 answers its source: an overlay-like link, no evidence for .50 (as in one table).
+        let exchange = GroupExchange::new(2);
+        let (mut a, mut b) = two_tables(Some(&exchange));
+        let records = split_spread_mirror(&mut a, &mut b, true);
+        let of = |last: u8| records.iter().find(|r| r.dst[15] == last && r.src[15] == 5);
+        assert_eq!(of(50).map(|r| r.class), Some(MirrorClass::Unknown));
+        assert_eq!(of(51).map(|r| r.class), Some(MirrorClass::Unknown));
+    }
+
+    #[test]
+    fn exchange_entries_are_published_on_time_and_go_with_their_groups() {
+        let exchange = GroupExchange::new(2);
+        let (mut a, _) = two_tables(Some(&exchange));
+        let obs = inner("192.168.1.1", "198.51.100.7", false);
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        let t0 = Timestamp(1_000_000_000);
+        a.observe(0, &layer, 0, t0, 100, Some(&obs), true);
+        a.publish_groups(t0, false);
+        assert_eq!(exchange.len(), 1, "the first publication is due at once");
+        let obs2 = inner("192.168.1.2", "198.51.100.7", false);
+        let t1 = t0 + Duration::from_millis(10);
+        a.observe(0, &layer, 0, t1, 100, Some(&obs2), true);
+        a.publish_groups(t1, false);
+        let conversations = |x: &GroupExchange| x.groups.iter().map(|e| e.value().len).sum::<u8>();
+        assert_eq!(conversations(&exchange), 1, "not due before PUBLISH_EVERY");
+        a.publish_groups(t1 + PUBLISH_EVERY, false);
+        assert_eq!(conversations(&exchange), 2);
+        // The link idles out: its group ends and its copy goes.
+        let (mut alerts, mut records) = (Vec::new(), Vec::new());
+        a.expire(
+            t1 + Duration::from_secs(120),
+            &mut |r| alerts.push(r),
+            &mut |r| records.push(r),
+        );
+        assert_eq!(records.len(), 1);
+        assert!(exchange.is_empty());
     }
 
     #[test]
