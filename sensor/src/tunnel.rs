@@ -51,7 +51,7 @@ use crate::detect::mirror_stream::{
     TunnelFloodRecord, classify,
 };
 pub use exchange::GroupExchange;
-use exchange::{ExchangeSeat, PEER_CHECK_EVERY, PUBLISH_EVERY};
+use exchange::{ExchangeSeat, PEER_CHECK_EVERY, PUBLISH_BATCH, PUBLISH_EVERY};
 
 /// Inner conversations tracked per outer pair (the most active ones).
 pub const TOP_CONVERSATIONS: usize = 8;
@@ -198,6 +198,8 @@ struct SourceGroup {
     links: u32,
     /// Changed since it was last published to the [`GroupExchange`] (sharded capture).
     dirty: bool,
+    /// The group's key while the slab entry is in use (what it is published under).
+    key: Option<SourceGroupKey>,
 }
 
 impl SourceGroup {
@@ -1222,6 +1224,7 @@ impl TunnelTable {
             shared,
             table: u16::try_from(table).unwrap_or(u16::MAX),
             published_at: Timestamp::ZERO,
+            cursor: 0,
         });
     }
 
@@ -1236,10 +1239,28 @@ impl TunnelTable {
             return;
         }
         seat.published_at = now;
-        for (key, &i) in &self.group_index {
-            if let Some(g) = self.groups.get_mut(i as usize).filter(|g| g.dirty) {
+        // Bounded per period, so a flood of new source groups (a new VNI every packet) costs
+        // the front at most `PUBLISH_BATCH` copies per period; the rest wait for the next.
+        // The walk resumes where the last one stopped, so no group waits behind others for
+        // ever.
+        let mut budget = if now_anyway {
+            usize::MAX
+        } else {
+            PUBLISH_BATCH
+        };
+        let (n, start) = (self.groups.len(), seat.cursor);
+        for step in 0..n {
+            if budget == 0 {
+                break;
+            }
+            let i = (start + step) % n;
+            if let Some(g) = self.groups.get_mut(i).filter(|g| g.dirty) {
                 g.dirty = false;
-                seat.publish(*key, g);
+                if let Some(key) = g.key {
+                    seat.publish(key, g);
+                }
+                budget -= 1;
+                seat.cursor = i + 1;
             }
         }
     }
@@ -1469,6 +1490,7 @@ fn acquire_group(
     let Some(g) = groups.get_mut(slot as usize) else {
         return (slot, NO_SLOT);
     };
+    g.key = Some(key);
     g.links = g.links.saturating_add(1);
     (slot, g.claim_slot(collector))
 }
@@ -2376,6 +2398,65 @@ mod tests {
         );
         assert_eq!(records.len(), 1);
         assert!(exchange.is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_groups_is_published_a_batch_per_period_and_none_waits_for_ever() {
+        let exchange = GroupExchange::new(2);
+        let mut t = TunnelTable::new(
+            4096,
+            Duration::from_secs(60),
+            100,
+            100_000,
+            CollectorInventory::from_config(&Config::default()),
+            DecidePolicy {
+                after_packets: 4,
+                after: Duration::from_secs(5),
+                min_age: Duration::ZERO,
+            },
+        );
+        t.join_exchange(Arc::clone(&exchange), 0);
+        let sources = PUBLISH_BATCH + 300;
+        let t0 = Timestamp(1_000_000_000);
+        for s in 0..sources {
+            let src = format!("10.{}.{}.1", s / 256, s % 256);
+            let obs = inner("192.168.1.1", "198.51.100.7", false);
+            t.observe(
+                0,
+                &vx(&src, "203.0.113.50", 7),
+                0,
+                t0,
+                100,
+                Some(&obs),
+                true,
+            );
+        }
+        t.publish_groups(t0, false);
+        assert_eq!(exchange.len(), PUBLISH_BATCH);
+        t.publish_groups(t0 + PUBLISH_EVERY, false);
+        assert_eq!(exchange.len(), sources);
+        // Every group changes again: the walk goes on from where it stopped, so the groups
+        // left out of the first batch are not behind the first batch's groups.
+        for s in 0..sources {
+            let src = format!("10.{}.{}.1", s / 256, s % 256);
+            let obs = inner("192.168.1.1", "198.51.100.7", true);
+            t.observe(
+                0,
+                &vx(&src, "203.0.113.50", 7),
+                0,
+                t0,
+                100,
+                Some(&obs),
+                true,
+            );
+        }
+        let dirty = |t: &TunnelTable| t.groups.iter().filter(|g| g.dirty).count();
+        t.publish_groups(t0 + PUBLISH_EVERY + PUBLISH_EVERY, false);
+        assert_eq!(dirty(&t), sources - PUBLISH_BATCH);
+        let late: Vec<usize> = (0..t.groups.len()).filter(|&i| t.groups[i].dirty).collect();
+        t.publish_groups(t0 + Duration::from_millis(150), false);
+        assert_eq!(dirty(&t), 0);
+        assert!(late.iter().all(|&i| !t.groups[i].dirty));
     }
 
     #[test]

@@ -30,6 +30,9 @@ use super::{GROUP_COLLECTORS, SourceGroup, SourceGroupKey};
 /// evidence of its first moments is in by then.
 pub(super) const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 
+/// Most groups one table publishes per [`PUBLISH_EVERY`] (about 20,000 copies a second).
+pub(super) const PUBLISH_BATCH: usize = 1024;
+
 /// How often one undecided link reads the other tables' copies of its group (packet time).
 pub(super) const PEER_CHECK_EVERY: Duration = Duration::from_millis(50);
 
@@ -68,6 +71,8 @@ pub(super) struct ExchangeSeat {
     pub(super) table: u16,
     /// Packet time of the last publication.
     pub(super) published_at: Timestamp,
+    /// Slab index after the last group published (the next walk starts there).
+    pub(super) cursor: usize,
 }
 
 /// What the other tables' copies of a group add to a link's spread support.
