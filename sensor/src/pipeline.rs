@@ -1706,29 +1706,52 @@ fn write_mirror_alert(
 
 /// Hash of what a mirrored copy shares with its original: the inner flow and direction, IP
 /// identification and length, TCP sequence, acknowledgement and flags, and the start of the
-/// payload.
+/// payload (up to [`FINGERPRINT_PAYLOAD_BYTES`]).
+///
+/// Fed as whole words rather than through the derived `Hash` of a tuple (a length prefix and
+/// a byte-slice pass per address and for the payload): every packet pays for it.
+#[inline]
 fn fingerprint(
     hasher: &foldhash::quality::SeedableRandomState,
     key: &FlowKey,
     dir: Direction,
     p: &InnerPacket<'_>,
 ) -> u64 {
+    use std::hash::Hasher;
     let payload = p
         .l4_payload
         .get(..FINGERPRINT_PAYLOAD_BYTES)
         .unwrap_or(p.l4_payload);
     // Flags matter: an ACK and the FIN after it can share everything else (IPv6 has no IP id).
     let (seq, ack, flags) = p.tcp.map_or((0, 0, 0), |t| (t.seq, t.ack, t.flags));
-    hasher.hash_one((
-        key,
-        dir.index(),
-        p.ip_id,
-        p.ip_len,
-        seq,
-        ack,
-        flags,
-        payload,
-    ))
+    let mut h = hasher.build_hasher();
+    h.write_u128(u128::from_ne_bytes(key.lo_addr));
+    h.write_u128(u128::from_ne_bytes(key.hi_addr));
+    h.write_u64(
+        u64::from(key.lo_port)
+            | u64::from(key.hi_port) << 16
+            | u64::from(key.proto.0) << 32
+            | (dir.index() as u64) << 40
+            | u64::from(flags) << 48,
+    );
+    h.write_u64(u64::from(p.ip_id) | u64::from(p.ip_len) << 32);
+    h.write_u64(u64::from(seq) | u64::from(ack) << 32);
+    // The payload start in 16-byte words, the last one zero-padded, and its length (so a
+    // shorter payload ending in zeros differs).
+    let mut words = payload.chunks_exact(16);
+    for w in words.by_ref() {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(w);
+        h.write_u128(u128::from_ne_bytes(b));
+    }
+    let rest = words.remainder();
+    let mut b = [0u8; 16];
+    if let Some(dst) = b.get_mut(..rest.len()) {
+        dst.copy_from_slice(rest);
+    }
+    h.write_u128(u128::from_ne_bytes(b));
+    h.write_u64(payload.len() as u64);
+    h.finish()
 }
 
 /// One worker: a flow table shard, the flow detectors and a sink.
