@@ -405,7 +405,9 @@ impl ReplayReader {
             let intact = match &advanced {
                 Ok(Some(packet)) => {
                     let base = mapped.pos();
-                    mapped.touch(base..base.saturating_add(packet.block_len))
+                    let next = base.saturating_add(packet.block_len);
+                    mapped.prefetch(next);
+                    mapped.touch(base..next)
                 }
                 Ok(None) => mapped.check_size(),
                 Err(_) => !mapped.shrank(),

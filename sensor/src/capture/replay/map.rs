@@ -129,6 +129,29 @@ impl MappedFile {
         !self.shrank()
     }
 
+    /// Asks the CPU to bring the cache lines at `offset` (the next record's header and the
+    /// start of its packet) in while the current packet is processed: the reader walks the
+    /// map once, and each record's first touch was a miss to memory (measured: 10 to 18 % of
+    /// a replay in `next_packet`, most of it on the header load).
+    #[inline]
+    #[allow(unsafe_code)] // A prefetch: see SAFETY below.
+    pub(super) fn prefetch(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(ahead) = self.map.get(offset..) {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let line = ahead.as_ptr().cast::<i8>();
+            // SAFETY: a prefetch is a hint. It reads nothing into the program, never faults
+            // (an address not mapped, or a page cut from the file, is ignored), and SSE is
+            // part of every x86-64 CPU. The pointer is inside the map.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(line);
+                _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(64));
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
+    }
+
     /// Whether the file was found shorter than the map (a fault in it, or `fstat`).
     pub(super) fn shrank(&self) -> bool {
         self.shrunk || self.slot.faulted.load(Ordering::Acquire)
