@@ -1,6 +1,8 @@
 //! Flow table costs per packet, and the concurrency design choice.
 //!
 //! `touch/*`, `expire/*` and `hash/*` run on one thread against a table of 100,000 live flows.
+//! `flood/*` touches 10,000 or 100,000 live flows in batches of a worker's size where every
+//! packet is a different flow (as in `bench-flood64`), with entries of the sensor's size.
 //! `design/*` compares per-worker shards (each thread owns a `FlowTable`; packets are
 //! pre-partitioned by a dispatch hash, as the capture thread would do; the dispatch itself is
 //! not timed) with one `DashMap<FlowKey, FlowCounters>` shared by all threads, at 1 and 2
@@ -233,6 +235,72 @@ fn bench_touch(c: &mut Criterion) {
     group.finish();
 }
 
+/// Detector state that makes an entry the size of the sensor's (224 bytes with `FlowExt`).
+type FloodExt = [u64; 14];
+
+/// Packets per worker batch (the sensor's default `[pipeline] batch_size`).
+const FLOOD_BATCH: usize = 1_024;
+
+/// The order in which a flood visits its live flows, each once per round.
+#[derive(Clone, Copy, Debug)]
+enum FloodOrder {
+    /// The order the flows were created in: slab entries are visited in address order.
+    RoundRobin,
+    /// A fixed random permutation: slab entries too are visited in random order.
+    Shuffled,
+}
+
+/// Touches every packet of `batch` as a worker does, counting it in the entry.
+fn flood_batch(table: &mut FlowTable<FloodExt>, batch: &[(FlowKey, Direction)], now: Timestamp) {
+    let mut ignore = |_: &FlowEntry<FloodExt>, _: ExpireReason| {};
+    for (key, dir) in batch {
+        let (entry, created) = table.touch(key, *dir, now, &mut ignore);
+        entry.counters.record(*dir, now, 64, 0x10);
+        entry.ext[0] += 1;
+        black_box(created);
+    }
+}
+
+fn bench_flood(c: &mut Criterion) {
+    let mut group = c.benchmark_group("flood");
+    group.throughput(Throughput::Elements(FLOOD_BATCH as u64));
+    for n_live in [10_000, LIVE_FLOWS] {
+        let flows: Vec<_> = (0..n_live as u32).map(flow).collect();
+        for order in [FloodOrder::RoundRobin, FloodOrder::Shuffled] {
+            let mut packets = flows.clone();
+            if let FloodOrder::Shuffled = order {
+                // Fisher-Yates with a fixed seed.
+                let mut rng = Rng(0x666c_6f6f_6464);
+                for i in (1..packets.len()).rev() {
+                    packets.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+                }
+            }
+            // Two rounds so that a batch never wraps.
+            packets.extend_from_within(..);
+            let mut table: FlowTable<FloodExt> = FlowTable::new(config(n_live * 5 / 4), TABLE_SEED);
+            let mut ignore = |_: &FlowEntry<FloodExt>, _: ExpireReason| {};
+            for (key, dir) in &flows {
+                table.touch(key, *dir, Timestamp::ZERO, &mut ignore);
+            }
+            let mut pos = 0;
+            let mut n_packets = 0u64;
+            let name = format!("{order:?}_plain").to_lowercase();
+            group.bench_function(BenchmarkId::new(name.as_str(), n_live), |b| {
+                b.iter(|| {
+                    let batch = &packets[pos..pos + FLOOD_BATCH];
+                    pos = (pos + FLOOD_BATCH) % n_live;
+                    n_packets += FLOOD_BATCH as u64;
+                    flood_batch(&mut table, batch, Timestamp(n_packets));
+                })
+            });
+            let counted: u64 = table.iter().map(|e| e.ext[0]).sum();
+            assert_eq!(counted, n_packets, "every packet counted");
+            assert_eq!(table.stats().inserted, n_live as u64, "hits only");
+        }
+    }
+    group.finish();
+}
+
 fn bench_expire(c: &mut Criterion) {
     let live: Vec<_> = (0..LIVE_FLOWS as u32).map(flow).collect();
     let mut group = c.benchmark_group("expire");
@@ -434,6 +502,7 @@ criterion_group!(
     bench_memory,
     bench_hash,
     bench_touch,
+    bench_flood,
     bench_expire,
     bench_design
 );
