@@ -2,7 +2,10 @@
 //!
 //! `touch/*`, `expire/*` and `hash/*` run on one thread against a table of 100,000 live flows.
 //! `flood/*` touches 10,000 or 100,000 live flows in batches of a worker's size where every
-//! packet is a different flow (as in `bench-flood64`), with entries of the sensor's size.
+//! packet is a different flow (as in `bench-flood64`), with entries of the sensor's size:
+//! `*_plain` one `touch` after the other, `*_prefetch` with the two prefetch stages run
+//! `PREFETCH_INDEX_AHEAD` and `PREFETCH_SLOT_AHEAD` packets ahead of the `touch`,
+//! `*_prefetch_by_hash` the same with stage 1's hash kept for stage 2.
 //! `design/*` compares per-worker shards (each thread owns a `FlowTable`; packets are
 //! pre-partitioned by a dispatch hash, as the capture thread would do; the dispatch itself is
 //! not timed) with one `DashMap<FlowKey, FlowCounters>` shared by all threads, at 1 and 2
@@ -250,10 +253,63 @@ enum FloodOrder {
     Shuffled,
 }
 
-/// Touches every packet of `batch` as a worker does, counting it in the entry.
-fn flood_batch(table: &mut FlowTable<FloodExt>, batch: &[(FlowKey, Direction)], now: Timestamp) {
+/// Packets between stage 1 of the batch prefetch (index line) and the `touch`.
+const PREFETCH_INDEX_AHEAD: usize = 8;
+/// Packets between stage 2 of the batch prefetch (slab entry) and the `touch`.
+const PREFETCH_SLOT_AHEAD: usize = 4;
+
+/// How a flood batch is looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookup {
+    /// One `touch` after the other.
+    Plain,
+    /// `prefetch` and `prefetch_slot` by key, ahead of each `touch`.
+    Prefetch,
+    /// `prefetch_by_hash` and `prefetch_slot_by_hash`, the hash of stage 1 kept for stage 2.
+    PrefetchByHash,
+}
+
+/// Touches every packet of `batch` as a worker does, counting it in the entry, with the
+/// prefetch stages of `lookup` run ahead as `FlowTable::prefetch` documents.
+fn flood_batch(
+    table: &mut FlowTable<FloodExt>,
+    batch: &[(FlowKey, Direction)],
+    now: Timestamp,
+    lookup: Lookup,
+) {
     let mut ignore = |_: &FlowEntry<FloodExt>, _: ExpireReason| {};
-    for (key, dir) in batch {
+    // Hashes of the packets between the two stages, by packet index modulo the ring size.
+    let mut hashes = [0u64; PREFETCH_INDEX_AHEAD];
+    if lookup == Lookup::PrefetchByHash {
+        for (i, (key, _)) in batch.iter().enumerate().take(PREFETCH_INDEX_AHEAD) {
+            hashes[i] = table.hash_key(key);
+            table.prefetch_by_hash(hashes[i]);
+        }
+    }
+    for (i, (key, dir)) in batch.iter().enumerate() {
+        match lookup {
+            Lookup::Plain => {}
+            Lookup::Prefetch => {
+                if let Some((ahead, _)) = batch.get(i + PREFETCH_INDEX_AHEAD) {
+                    table.prefetch(ahead);
+                }
+                if let Some((ahead, _)) = batch.get(i + PREFETCH_SLOT_AHEAD) {
+                    table.prefetch_slot(ahead);
+                }
+            }
+            Lookup::PrefetchByHash => {
+                if i + PREFETCH_SLOT_AHEAD < batch.len() {
+                    let j = (i + PREFETCH_SLOT_AHEAD) % PREFETCH_INDEX_AHEAD;
+                    table.prefetch_slot_by_hash(hashes[j]);
+                }
+                if let Some((ahead, _)) = batch.get(i + PREFETCH_INDEX_AHEAD) {
+                    // Packet i + 8 takes the place of packet i, whose hash is no longer needed.
+                    let hash = table.hash_key(ahead);
+                    hashes[i % PREFETCH_INDEX_AHEAD] = hash;
+                    table.prefetch_by_hash(hash);
+                }
+            }
+        }
         let (entry, created) = table.touch(key, *dir, now, &mut ignore);
         entry.counters.record(*dir, now, 64, 0x10);
         entry.ext[0] += 1;
@@ -277,25 +333,33 @@ fn bench_flood(c: &mut Criterion) {
             }
             // Two rounds so that a batch never wraps.
             packets.extend_from_within(..);
-            let mut table: FlowTable<FloodExt> = FlowTable::new(config(n_live * 5 / 4), TABLE_SEED);
-            let mut ignore = |_: &FlowEntry<FloodExt>, _: ExpireReason| {};
-            for (key, dir) in &flows {
-                table.touch(key, *dir, Timestamp::ZERO, &mut ignore);
+            for lookup in [Lookup::Plain, Lookup::Prefetch, Lookup::PrefetchByHash] {
+                let mut table: FlowTable<FloodExt> =
+                    FlowTable::new(config(n_live * 5 / 4), TABLE_SEED);
+                let mut ignore = |_: &FlowEntry<FloodExt>, _: ExpireReason| {};
+                for (key, dir) in &flows {
+                    table.touch(key, *dir, Timestamp::ZERO, &mut ignore);
+                }
+                let mut pos = 0;
+                let mut n_packets = 0u64;
+                let name = match lookup {
+                    Lookup::Plain => "plain",
+                    Lookup::Prefetch => "prefetch",
+                    Lookup::PrefetchByHash => "prefetch_by_hash",
+                };
+                let name = format!("{}_{name}", format!("{order:?}").to_lowercase());
+                group.bench_function(BenchmarkId::new(name.as_str(), n_live), |b| {
+                    b.iter(|| {
+                        let batch = &packets[pos..pos + FLOOD_BATCH];
+                        pos = (pos + FLOOD_BATCH) % n_live;
+                        n_packets += FLOOD_BATCH as u64;
+                        flood_batch(&mut table, batch, Timestamp(n_packets), lookup);
+                    })
+                });
+                let counted: u64 = table.iter().map(|e| e.ext[0]).sum();
+                assert_eq!(counted, n_packets, "every packet counted");
+                assert_eq!(table.stats().inserted, n_live as u64, "hits only");
             }
-            let mut pos = 0;
-            let mut n_packets = 0u64;
-            let name = format!("{order:?}_plain").to_lowercase();
-            group.bench_function(BenchmarkId::new(name.as_str(), n_live), |b| {
-                b.iter(|| {
-                    let batch = &packets[pos..pos + FLOOD_BATCH];
-                    pos = (pos + FLOOD_BATCH) % n_live;
-                    n_packets += FLOOD_BATCH as u64;
-                    flood_batch(&mut table, batch, Timestamp(n_packets));
-                })
-            });
-            let counted: u64 = table.iter().map(|e| e.ext[0]).sum();
-            assert_eq!(counted, n_packets, "every packet counted");
-            assert_eq!(table.stats().inserted, n_live as u64, "hits only");
         }
     }
     group.finish();
