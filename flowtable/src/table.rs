@@ -22,7 +22,7 @@ use foldhash::fast::FoldHasher;
 
 use crate::{Direction, FlowKey, Timestamp, time::Duration};
 
-use index::{CACHE_LINE_BYTES, SlotIndex, prefetch_line};
+use index::{CACHE_LINE_BYTES, GROUP_LEN, SlotIndex, prefetch_line};
 
 mod index;
 
@@ -180,23 +180,27 @@ pub struct FlowTable<E> {
 /// "No slot" in links, the free list, `head` and `tail`.
 const NIL: u32 = u32::MAX;
 
-/// Index buckets per live flow, at least: the index is at most half full, so that linear
-/// probing keeps its runs short (a hit reads 1.5 buckets on average, a miss 2.5). It grows to
+/// Index buckets per live flow, at least: the index is at most half full, so that a group
+/// of seven rarely overflows into the next line (see `index.rs`). It grows to
 /// `INDEX_SLACK * capacity` buckets at most; deletion leaves no tombstones, so churn on a full
 /// table never needs more.
 const INDEX_SLACK: usize = 2;
 
-/// Live flows the index is first sized for (times [`INDEX_SLACK`]): 2,048 buckets, 16 KiB.
+/// Live flows the index is first sized for (times [`INDEX_SLACK`]): 2,048 buckets (2,051 in
+/// whole groups of seven), 18 KiB.
 /// It doubles when the live flows outgrow half of it (the last step only up to
 /// `INDEX_SLACK * capacity`), so a table that reaches its cap has grown
 /// `ceil(log2(capacity / INITIAL_INDEX_FLOWS))` times, and never again.
 const INITIAL_INDEX_FLOWS: usize = 1_024;
 
-/// Bytes per index bucket: 32 bits of hash and the slot.
-const INDEX_BUCKET_BYTES: usize = size_of::<u64>();
+/// Bytes per index group: a cache line of seven buckets (32 bits of hash and the slot each)
+/// and their control bytes.
+const INDEX_GROUP_BYTES: usize = CACHE_LINE_BYTES;
 
-/// Index bytes per flow of capacity once the index is at its largest (and at most that before).
-const INDEX_BYTES_PER_FLOW_MAX: usize = INDEX_SLACK * INDEX_BUCKET_BYTES;
+/// Index bytes per flow of capacity once the index is at its largest (and at most that before),
+/// rounded up, leaving out the rounding of the bucket count up to whole groups (at most 64 bytes
+/// per table): 128 / 7.
+const INDEX_BYTES_PER_FLOW_MAX: usize = (INDEX_SLACK * INDEX_GROUP_BYTES).div_ceil(GROUP_LEN);
 
 /// Most bytes of a slab entry [`FlowTable::prefetch_slot`] prefetches: the whole entry up to
 /// four cache lines' worth. Not just the first line or two: the compiler orders the fields (for a
@@ -280,11 +284,12 @@ impl<E> FlowTable<E> {
     }
 
     /// Memory one tracked flow costs, in bytes: slab entry plus LRU link plus the index share
-    /// once the index has grown to its largest (two 8-byte buckets per flow of capacity; less
-    /// before, see [`FlowTable::allocated_bytes`]).
+    /// once the index has grown to its largest (two buckets, 18.3 bytes, per flow of capacity,
+    /// rounded up; plus at most 64 bytes per table; less before, see
+    /// [`FlowTable::allocated_bytes`]).
     ///
-    /// On 64-bit targets this is 136 bytes for `E = ()` (112-byte entry, 8-byte link, 16 bytes
-    /// of index) and stays within 256 bytes for an `E` of up to 120 bytes (alignment 8).
+    /// On 64-bit targets this is 139 bytes for `E = ()` (112-byte entry, 8-byte link, 19 bytes
+    /// of index) and stays within 256 bytes for an `E` of up to 112 bytes (alignment 8).
     pub const fn approx_bytes_per_flow() -> usize {
         size_of::<Option<FlowEntry<E>>>() + size_of::<Link>() + INDEX_BYTES_PER_FLOW_MAX
     }
@@ -946,7 +951,10 @@ mod tests {
             assert_eq!(self.index.len(), self.len);
             self.index.check();
             assert!(self.index.buckets() >= self.len * INDEX_SLACK);
-            assert!(self.index.buckets() <= self.config.capacity * INDEX_SLACK);
+            assert!(
+                self.index.buckets()
+                    <= (self.config.capacity * INDEX_SLACK).next_multiple_of(GROUP_LEN)
+            );
             assert_eq!(self.slots.capacity(), self.config.capacity);
             // Walk the LRU list forwards, checking back links.
             let mut seen = 0;
@@ -1415,30 +1423,34 @@ mod tests {
             size_of::<FlowEntry<()>>()
         );
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(FlowTable::<()>::approx_bytes_per_flow(), 136);
+        assert_eq!(FlowTable::<()>::approx_bytes_per_flow(), 139);
         assert!(FlowTable::<[u64; 6]>::approx_bytes_per_flow() <= 256);
-        assert!(FlowTable::<[u64; 15]>::approx_bytes_per_flow() <= 256);
+        assert!(FlowTable::<[u64; 14]>::approx_bytes_per_flow() <= 256);
         let mut ignore = |_: &FlowEntry<()>, _| {};
+        let per_flow = FlowTable::<()>::approx_bytes_per_flow();
         for capacity in [1, 7, 1_000, 5_000, 100_000, 131_072] {
             let mut table: FlowTable<()> = FlowTable::new(config(capacity, 1, 1), 13);
-            let per_flow = table.allocated_bytes().div_ceil(capacity);
+            // At most the figure per flow, plus the rounding up to a whole 64-byte group.
             assert!(
-                per_flow <= FlowTable::<()>::approx_bytes_per_flow(),
-                "{per_flow}"
+                table.allocated_bytes() <= capacity * per_flow + INDEX_GROUP_BYTES,
+                "{}",
+                table.allocated_bytes()
             );
             if capacity > 5_000 {
                 continue;
             }
-            // Full: the index has its largest size, exactly the figure.
+            // Full: the index has its largest size, exactly the figure up to that rounding.
             let mut k = key(0);
             for i in 0..capacity as u64 {
                 k.tunnel = i;
                 table.touch(&k, Direction::LoToHi, t(1), &mut ignore);
             }
+            let index_bytes = (2 * capacity).div_ceil(GROUP_LEN) * INDEX_GROUP_BYTES;
             assert_eq!(
                 table.allocated_bytes(),
-                capacity * FlowTable::<()>::approx_bytes_per_flow()
+                capacity * (per_flow - INDEX_BYTES_PER_FLOW_MAX) + index_bytes
             );
+            assert!(index_bytes <= capacity * INDEX_BYTES_PER_FLOW_MAX + INDEX_GROUP_BYTES);
         }
     }
 
@@ -1446,7 +1458,7 @@ mod tests {
     fn index_grows_with_the_live_flows_not_with_the_capacity() {
         let mut table: FlowTable<()> = FlowTable::new(config(1_000_000, 3_600, 3_600), 15);
         let small = table.index.buckets();
-        assert_eq!(small, 2_048, "1,024 flows at half load");
+        assert_eq!(small, 2_051, "1,024 flows at half load, in groups of seven");
         let mut ignore = |_: &FlowEntry<()>, _| {};
         let mut k = key(0);
         for i in 0..100u64 {
@@ -1464,7 +1476,6 @@ mod tests {
         }
         let grown = table.index.buckets();
         // At most half full, and at most one doubling beyond what 50,000 flows need.
-        assert_eq!(grown, 2_048 << 6);
         assert!(grown >= 2 * 50_000, "{grown}");
         assert!(grown <= 2 * 2 * 50_000, "{grown}");
         table.check_invariants();
@@ -1484,7 +1495,7 @@ mod tests {
         table.check_invariants();
         // A tiny capacity never sizes the index beyond what the capacity needs.
         let tiny: FlowTable<()> = FlowTable::new(config(3, 1, 1), 16);
-        assert_eq!(tiny.index.buckets(), 6);
+        assert_eq!(tiny.index.buckets(), GROUP_LEN, "one group");
     }
 
     #[test]
@@ -1517,7 +1528,7 @@ mod tests {
 
     #[test]
     fn removing_flows_keeps_every_other_flow_findable() {
-        // 3,000 flows in an index of 8,000 buckets, removed in a scrambled order: each removal
+        // 3,000 flows in an index of 8,001 buckets, removed in a scrambled order: each removal
         // shifts back the rest of its probe run, and every flow still live must stay reachable.
         let mut table: FlowTable<u32> = FlowTable::new(config(4_000, 3_600, 3_600), 17);
         let mut reports = Reports::new();
@@ -1531,7 +1542,11 @@ mod tests {
             );
             e.ext = i as u32;
         }
-        assert_eq!(table.index.buckets(), 8_000, "twice the capacity");
+        assert_eq!(
+            table.index.buckets(),
+            8_000usize.next_multiple_of(GROUP_LEN),
+            "twice the capacity"
+        );
         // 1,999 is prime to 3,000, so this visits every flow once.
         for step in 0..n {
             let victim = step * 1_999 % n;
@@ -1582,7 +1597,10 @@ mod tests {
         for (n, r) in reports.iter().enumerate() {
             assert_eq!((r.0, r.1), (numbered(n as u64), ExpireReason::Evicted));
         }
-        assert_eq!(table.index.buckets(), 2 * capacity as usize);
+        assert_eq!(
+            table.index.buckets(),
+            (2 * capacity as usize).next_multiple_of(GROUP_LEN)
+        );
         assert_stats_add_up(&table);
         table.check_invariants();
     }
