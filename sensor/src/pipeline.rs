@@ -1143,7 +1143,7 @@ impl CaptureFront {
             tunnel: context,
             ..bare_key
         };
-        let app = app_hint(&p, context);
+        let app = app_hint(p, context);
         if let AppHint::IcmpError { quoted } = &app {
             // An ICMP error goes to the worker of the flow it quotes (below), which alone can
             // say in packet order whether that flow was seen. Its own record is therefore one
