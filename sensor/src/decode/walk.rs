@@ -294,7 +294,7 @@ fn step_ether_type_general<'a>(
 }
 
 /// Fast path of an Ethernet II frame; see [`fast_ip`].
-#[inline]
+#[inline(always)]
 fn fast_ethernet<'a>(
     config: &DecodeConfig,
     bytes: &'a [u8],
@@ -313,7 +313,7 @@ fn fast_ethernet<'a>(
 
 /// Fast path of an EtherType payload: up to [`LaxSlicedPacket`]'s number of VLAN tags, then
 /// IPv4 or IPv6; see [`fast_ip`].
-#[inline]
+#[inline(always)]
 fn fast_ether_payload<'a>(
     config: &DecodeConfig,
     mut et: u16,
