@@ -356,11 +356,13 @@ fn fast_ip<'a>(
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
 ) -> Option<Next<'a>> {
-    let (ip, stop) = LaxIpSlice::from_slice(bytes).ok()?;
-    if stop.is_some() {
+    // Looked at in place: moving the slice out of etherparse's result read its narrow stores
+    // back as wide words (a store-forwarding stall every packet).
+    let sliced = LaxIpSlice::from_slice(bytes);
+    let Ok((ip, None)) = &sliced else {
         return None;
-    }
-    let payload = match &ip {
+    };
+    let payload = match ip {
         LaxIpSlice::Ipv4(v4) => v4.payload(),
         LaxIpSlice::Ipv6(v6) => v6.payload(),
     };
@@ -378,7 +380,7 @@ fn fast_ip<'a>(
             _ => None,
         }
     };
-    let net = match &ip {
+    let net = match ip {
         LaxIpSlice::Ipv4(v4) => IpRef::V4(v4),
         LaxIpSlice::Ipv6(v6) => IpRef::V6(v6),
     };
