@@ -70,6 +70,7 @@ mod ppp_proto {
 }
 
 /// Where the walk goes next.
+#[derive(Clone, Copy)]
 enum Next<'a> {
     /// An Ethernet II frame.
     Ethernet(&'a [u8]),
@@ -79,6 +80,11 @@ enum Next<'a> {
     Ip(&'a [u8]),
     /// Nothing more to decode.
     Done,
+    /// Returned by a fast step only: it does not take this packet, the general path does.
+    /// (A sentinel rather than an `Option<Next>`: the step's result then goes straight into
+    /// the walk's state, where taking it out of an `Option` copied it through memory and
+    /// stalled on store forwarding every packet.)
+    Slow,
 }
 
 /// Outer IP context of the layer being decoded, needed to describe a tunnel found inside it.
@@ -119,26 +125,24 @@ fn walk_with<'a, const FAST: bool>(
     // guards against a logic error turning into an endless loop.
     let max_steps = 4 * (MAX_TUNNEL_DEPTH_CAP + 2);
     for _ in 0..max_steps {
-        next = match next {
-            Next::Done => break,
-            Next::Ethernet(bytes) => match FAST
-                .then(|| fast_ethernet(config, bytes, &mut out, counters))
-                .flatten()
-            {
-                Some(next) => next,
-                None => step_ethernet_general(config, bytes, &mut out, counters),
-            },
+        let step = next;
+        next = match step {
+            Next::Done | Next::Slow => break,
+            Next::Ethernet(bytes) if FAST => fast_ethernet(config, bytes, &mut out, counters),
+            Next::Ethernet(bytes) => step_ethernet_general(config, bytes, &mut out, counters),
             Next::EtherType(et, bytes) => {
                 step_ether_type::<FAST>(config, et, bytes, &mut out, counters)
             }
-            Next::Ip(bytes) => match FAST
-                .then(|| fast_ip(config, bytes, &mut out, counters))
-                .flatten()
-            {
-                Some(next) => next,
-                None => step_ip_general(config, bytes, &mut out, counters),
-            },
+            Next::Ip(bytes) if FAST => fast_ip(config, bytes, &mut out, counters),
+            Next::Ip(bytes) => step_ip_general(config, bytes, &mut out, counters),
         };
+        if let Next::Slow = next {
+            next = match step {
+                Next::Ethernet(bytes) => step_ethernet_general(config, bytes, &mut out, counters),
+                Next::Ip(bytes) => step_ip_general(config, bytes, &mut out, counters),
+                _ => Next::Done,
+            };
+        }
     }
     if out.truncated {
         counters.event(DecodeEvent::PacketTruncated);
@@ -270,12 +274,9 @@ fn step_ether_type<'a, const FAST: bool>(
                 }
             }
         }
-        _ => match FAST
-            .then(|| fast_ether_payload(config, et, bytes, out, counters))
-            .flatten()
-        {
+        _ => match FAST.then(|| fast_ether_payload(config, et, bytes, out, counters)) {
+            Some(Next::Slow) | None => step_ether_type_general(config, et, bytes, out, counters),
             Some(next) => next,
-            None => step_ether_type_general(config, et, bytes, out, counters),
         },
     }
 }
@@ -300,8 +301,10 @@ fn fast_ethernet<'a>(
     bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(bytes).ok()?;
+) -> Next<'a> {
+    let Ok(eth) = Ethernet2Slice::from_slice_without_fcs(bytes) else {
+        return Next::Slow;
+    };
     fast_ether_payload(
         config,
         eth.ether_type().0,
@@ -320,7 +323,7 @@ fn fast_ether_payload<'a>(
     mut bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
+) -> Next<'a> {
     // The general path follows at most `LINK_EXTS_CAP` VLAN tags and stops at one more; the
     // fast path leaves that case (and any other EtherType) to it.
     for _ in 0..etherparse::SlicedPacket::LINK_EXTS_CAP {
@@ -329,17 +332,19 @@ fn fast_ether_payload<'a>(
             EtherType::VLAN_TAGGED_FRAME
             | EtherType::PROVIDER_BRIDGING
             | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
-                let vlan = etherparse::SingleVlanSlice::from_slice(bytes).ok()?;
+                let Ok(vlan) = etherparse::SingleVlanSlice::from_slice(bytes) else {
+                    return Next::Slow;
+                };
                 let inside = vlan.payload();
                 et = inside.ether_type.0;
                 bytes = inside.payload;
             }
-            _ => return None,
+            _ => return Next::Slow,
         }
     }
     match EtherType(et) {
         EtherType::IPV4 | EtherType::IPV6 => fast_ip(config, bytes, out, counters),
-        _ => None,
+        _ => Next::Slow,
     }
 }
 
@@ -355,36 +360,47 @@ fn fast_ip<'a>(
     bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
+) -> Next<'a> {
     // Looked at in place: moving the slice out of etherparse's result read its narrow stores
     // back as wide words (a store-forwarding stall every packet).
     let sliced = LaxIpSlice::from_slice(bytes);
     let Ok((ip, None)) = &sliced else {
-        return None;
+        return Next::Slow;
     };
     let payload = match ip {
         LaxIpSlice::Ipv4(v4) => v4.payload(),
         LaxIpSlice::Ipv6(v6) => v6.payload(),
     };
     // As `LaxSlicedPacketCursor::slice_transport`: no transport in a fragment.
-    let transport = if payload.fragmented {
-        None
-    } else {
-        let p = payload.payload;
-        match payload.ip_number {
-            IpNumber::TCP => Some(TransportSlice::Tcp(TcpSlice::from_slice(p).ok()?)),
-            IpNumber::UDP => Some(TransportSlice::Udp(UdpSlice::from_slice_lax(p).ok()?)),
-            IpNumber::ICMP => Some(TransportSlice::Icmpv4(Icmpv4Slice::from_slice(p).ok()?)),
-            IpNumber::IPV6_ICMP => Some(TransportSlice::Icmpv6(Icmpv6Slice::from_slice(p).ok()?)),
-            IpNumber::IGMP => Some(TransportSlice::Igmp(IgmpSlice::from_slice(p).ok()?)),
-            _ => None,
-        }
+    let Some(transport) = fast_transport(payload) else {
+        return Next::Slow;
     };
     let net = match ip {
         LaxIpSlice::Ipv4(v4) => IpRef::V4(v4),
         LaxIpSlice::Ipv6(v6) => IpRef::V6(v6),
     };
-    Some(step_ip(config, net, transport.as_ref(), out, counters))
+    step_ip(config, net, transport.as_ref(), out, counters)
+}
+
+/// The transport slice of a fast-path IP payload: `Some(None)` without one (a fragment, or
+/// a protocol etherparse does not slice), `None` when it does not slice (the general path
+/// counts why).
+#[inline(always)]
+fn fast_transport<'a>(
+    payload: &etherparse::LaxIpPayloadSlice<'a>,
+) -> Option<Option<TransportSlice<'a>>> {
+    if payload.fragmented {
+        return Some(None);
+    }
+    let p = payload.payload;
+    Some(match payload.ip_number {
+        IpNumber::TCP => Some(TransportSlice::Tcp(TcpSlice::from_slice(p).ok()?)),
+        IpNumber::UDP => Some(TransportSlice::Udp(UdpSlice::from_slice_lax(p).ok()?)),
+        IpNumber::ICMP => Some(TransportSlice::Icmpv4(Icmpv4Slice::from_slice(p).ok()?)),
+        IpNumber::IPV6_ICMP => Some(TransportSlice::Icmpv6(Icmpv6Slice::from_slice(p).ok()?)),
+        IpNumber::IGMP => Some(TransportSlice::Igmp(IgmpSlice::from_slice(p).ok()?)),
+        _ => None,
+    })
 }
 
 /// The IP layer of either path.
