@@ -49,7 +49,7 @@ use crate::alert::{
 use crate::capture::CaptureRecord;
 use crate::config::Config;
 use crate::decode::dns::DnsHeaderSlice;
-use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind, icmp};
+use crate::decode::{DecodeCounters, DecodedPacket, Decoder, InnerPacket, TunnelKind, icmp};
 pub use crate::detect::FlowExt;
 use crate::detect::mirror_stream::{
     self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
@@ -1056,9 +1056,9 @@ impl CaptureFront {
         if self.first_ts.is_none() {
             self.first_ts = Some(rec.ts);
         }
-        let decoded = self
-            .decoder
-            .decode(rec.link, rec.data, rec.orig_len, &mut c.decode);
+        let mut decoded = DecodedPacket::empty(rec.data.len(), rec.orig_len);
+        self.decoder
+            .decode_into(rec.link, rec.data, &mut c.decode, &mut decoded);
         if !decoded.tunnels.is_empty() {
             c.encapsulated += 1;
         }
