@@ -1348,6 +1348,11 @@ impl ExtraneousDetector {
             // the mirror's evidence: nothing to judge.
             return Ok(());
         }
+        if found.is_empty() {
+            // `for o in found` moves the whole array (nearly 1 KB) into its iterator, a copy
+            // on every packet though offences are rare.
+            return Ok(());
+        }
         for mut o in found {
             // The offending packet is this one, or (an acknowledgement judged later) one
             // whose TTL its sample kept.
