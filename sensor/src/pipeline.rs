@@ -49,7 +49,7 @@ use crate::alert::{
 use crate::capture::CaptureRecord;
 use crate::config::Config;
 use crate::decode::dns::DnsHeaderSlice;
-use crate::decode::{DecodeCounters, Decoder, InnerPacket, TunnelKind, icmp};
+use crate::decode::{DecodeCounters, DecodedPacket, Decoder, InnerPacket, TunnelKind, icmp};
 pub use crate::detect::FlowExt;
 use crate::detect::mirror_stream::{
     self, Approval, CollectorInventory, CopyWindow, DecidePolicy, MirrorClass,
@@ -1056,13 +1056,15 @@ impl CaptureFront {
         if self.first_ts.is_none() {
             self.first_ts = Some(rec.ts);
         }
-        let decoded = self
-            .decoder
-            .decode(rec.link, rec.data, rec.orig_len, &mut c.decode);
+        let mut decoded = DecodedPacket::empty(rec.data.len(), rec.orig_len);
+        self.decoder
+            .decode_into(rec.link, rec.data, &mut c.decode, &mut decoded);
         if !decoded.tunnels.is_empty() {
             c.encapsulated += 1;
         }
-        let inner = decoded.inner;
+        // By reference: a copy of the packet view, read as wide words just after the decoder
+        // wrote its fields one by one, stalled on store forwarding.
+        let inner = decoded.inner.as_ref();
         // Canonical inner key without tunnel context: the dispatch hash and the distinct
         // inner-flow identity, equal for a native flow and its mirrored copies.
         let bare = inner.map(|p| FlowKey::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, 0));
@@ -1072,7 +1074,7 @@ impl CaptureFront {
             .map(|(k, _)| self.hasher.hash_one(k));
         // A fingerprint of the innermost packet, equal for a native packet and its mirrored
         // copy: it finds inner frames that duplicate traffic also seen on the capture.
-        let fingerprint = match (inner.as_ref(), bare) {
+        let fingerprint = match (inner, bare) {
             (Some(p), Some((k, dir))) => Some(fingerprint(&self.hasher, &k, dir, p)),
             _ => None,
         };
@@ -1141,7 +1143,7 @@ impl CaptureFront {
             tunnel: context,
             ..bare_key
         };
-        let app = app_hint(&p, context);
+        let app = app_hint(p, context);
         if let AppHint::IcmpError { quoted } = &app {
             // An ICMP error goes to the worker of the flow it quotes (below), which alone can
             // say in packet order whether that flow was seen. Its own record is therefore one
@@ -1736,20 +1738,17 @@ fn fingerprint(
     );
     h.write_u64(u64::from(p.ip_id) | u64::from(p.ip_len) << 32);
     h.write_u64(u64::from(seq) | u64::from(ack) << 32);
-    // The payload start in 16-byte words, the last one zero-padded, and its length (so a
-    // shorter payload ending in zeros differs).
+    // The payload start in 16-byte words, then the rest through the hasher's short-slice
+    // path (overlapping loads, length included). Not a zero-padded copy of the rest: the
+    // wide read of a buffer just written by a variable-length copy stalls on store
+    // forwarding (8 % of `push`).
     let mut words = payload.chunks_exact(16);
     for w in words.by_ref() {
         let mut b = [0u8; 16];
         b.copy_from_slice(w);
         h.write_u128(u128::from_ne_bytes(b));
     }
-    let rest = words.remainder();
-    let mut b = [0u8; 16];
-    if let Some(dst) = b.get_mut(..rest.len()) {
-        dst.copy_from_slice(rest);
-    }
-    h.write_u128(u128::from_ne_bytes(b));
+    h.write(words.remainder());
     h.write_u64(payload.len() as u64);
     h.finish()
 }

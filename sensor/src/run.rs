@@ -192,9 +192,11 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ReplayOutcome> {
         pipeline.start_input(Some(Arc::from(path.to_string_lossy().as_ref())));
         let mut n = 0u64;
         loop {
-            match reader.next_packet() {
+            // Matched by reference: moving the record out of the result read it back as wide
+            // words just after the reader's narrow stores (a store-forwarding stall a packet).
+            match &reader.next_packet() {
                 Ok(Some(rec)) => {
-                    if let Err(e) = pipeline.push(&rec) {
+                    if let Err(e) = pipeline.push(rec) {
                         // The output failed: stop reading, but still flush what we can.
                         input_errors.push(format!("stopped: {e}"));
                         break 'files;

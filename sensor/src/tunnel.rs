@@ -1231,13 +1231,23 @@ impl TunnelTable {
     /// Sharded capture: publishes the source groups that changed since the last call, at
     /// most every [`PUBLISH_EVERY`] of packet time unless `now_anyway` (before the fronts
     /// meet at shutdown). Cheap when nothing is due: one comparison.
+    #[inline]
     pub fn publish_groups(&mut self, now: Timestamp, now_anyway: bool) {
-        let Some(seat) = &mut self.exchange else {
+        let Some(seat) = &self.exchange else {
             return;
         };
         if !now_anyway && now.saturating_since(seat.published_at) < PUBLISH_EVERY {
             return;
         }
+        self.publish_changed(now, now_anyway);
+    }
+
+    /// The walk of [`TunnelTable::publish_groups`], when due.
+    #[inline(never)]
+    fn publish_changed(&mut self, now: Timestamp, now_anyway: bool) {
+        let Some(seat) = &mut self.exchange else {
+            return;
+        };
         seat.published_at = now;
         // Bounded per period, so a flood of new source groups (a new VNI every packet) costs
         // the front at most `PUBLISH_BATCH` copies per period; the rest wait for the next.

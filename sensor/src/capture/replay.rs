@@ -736,6 +736,10 @@ impl ReplayReader {
     }
 
     /// Reads blocks until the next packet (left unconsumed in the buffer), the end or an error.
+    /// Inlined with [`ReplayReader::step`] and [`legacy_record`]: their results returned
+    /// through memory were read back as wide words right after their narrow stores (a
+    /// store-forwarding stall on every record).
+    #[inline(always)]
     fn advance(&mut self) -> Result<Option<Packet>, CaptureError> {
         loop {
             match self.step()? {
@@ -752,6 +756,7 @@ impl ReplayReader {
     }
 
     /// Looks at the block at the head of the buffer without consuming it.
+    #[inline(always)]
     fn step(&mut self) -> Result<Step, CaptureError> {
         let offset = self.offset();
         let corrupt = |what: String| CaptureError::Corrupt {
@@ -1125,6 +1130,7 @@ impl LegacyState {
 
 /// Reads the legacy record at the head of the buffer. We parse records ourselves rather than
 /// with pcap-parser so that files with interchanged length fields read as they do in libpcap.
+#[inline(always)]
 fn legacy_record(data: &[u8], legacy: &LegacyState) -> Result<Step, String> {
     let Some((caplen, orig_len)) = legacy.lengths(data) else {
         return Ok(Step::NeedMore);

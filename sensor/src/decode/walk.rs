@@ -70,6 +70,7 @@ mod ppp_proto {
 }
 
 /// Where the walk goes next.
+#[derive(Clone, Copy)]
 enum Next<'a> {
     /// An Ethernet II frame.
     Ethernet(&'a [u8]),
@@ -79,6 +80,11 @@ enum Next<'a> {
     Ip(&'a [u8]),
     /// Nothing more to decode.
     Done,
+    /// Returned by a fast step only: it does not take this packet, the general path does.
+    /// (A sentinel rather than an `Option<Next>`: the step's result then goes straight into
+    /// the walk's state, where taking it out of an `Option` copied it through memory and
+    /// stalled on store forwarding every packet.)
+    Slow,
 }
 
 /// Outer IP context of the layer being decoded, needed to describe a tunnel found inside it.
@@ -88,15 +94,24 @@ struct OuterIp {
     dst: [u8; 16],
 }
 
-/// Decodes one frame. See the module documentation for the guarantees.
+/// Decodes one frame into `out`, from [`DecodedPacket::empty`]. See the module
+/// documentation for the guarantees.
+///
+/// Filled in place rather than returned: the decoded packet is several hundred bytes, and
+/// returning it copied it into the caller's frame on every packet (4 % of a replay).
 pub(super) fn walk<'a>(
     config: &DecodeConfig,
     link: LinkType,
     frame: &'a [u8],
-    orig_len: u32,
     counters: &mut DecodeCounters,
-) -> DecodedPacket<'a> {
-    walk_with::<true>(config, link, frame, orig_len, counters)
+    out: &mut DecodedPacket<'a>,
+) {
+    walk_with::<true>(config, link, frame, counters, out);
+}
+
+#[cfg(test)]
+fn fresh<'a>(captured: usize, orig_len: u32) -> DecodedPacket<'a> {
+    DecodedPacket::empty(captured, orig_len)
 }
 
 /// [`walk`], with the fast path of the common layers (`FAST`) or without it: the tests check
@@ -106,44 +121,35 @@ fn walk_with<'a, const FAST: bool>(
     config: &DecodeConfig,
     link: LinkType,
     frame: &'a [u8],
-    orig_len: u32,
     counters: &mut DecodeCounters,
-) -> DecodedPacket<'a> {
-    let mut out = DecodedPacket {
-        truncated: (frame.len() as u64) < u64::from(orig_len),
-        ..DecodedPacket::default()
-    };
+    out: &mut DecodedPacket<'a>,
+) {
     let mut next = start(link, frame, counters);
     // Every iteration consumes at least one header, and at most `max_tunnel_depth` tunnels
     // are peeled, each needing at most a few iterations (tunnel, link, MPLS); the bound only
     // guards against a logic error turning into an endless loop.
     let max_steps = 4 * (MAX_TUNNEL_DEPTH_CAP + 2);
     for _ in 0..max_steps {
-        next = match next {
-            Next::Done => break,
-            Next::Ethernet(bytes) => match FAST
-                .then(|| fast_ethernet(config, bytes, &mut out, counters))
-                .flatten()
-            {
-                Some(next) => next,
-                None => step_ethernet_general(config, bytes, &mut out, counters),
-            },
-            Next::EtherType(et, bytes) => {
-                step_ether_type::<FAST>(config, et, bytes, &mut out, counters)
-            }
-            Next::Ip(bytes) => match FAST
-                .then(|| fast_ip(config, bytes, &mut out, counters))
-                .flatten()
-            {
-                Some(next) => next,
-                None => step_ip_general(config, bytes, &mut out, counters),
-            },
+        let step = next;
+        next = match step {
+            Next::Done | Next::Slow => break,
+            Next::Ethernet(bytes) if FAST => fast_ethernet(config, bytes, out, counters),
+            Next::Ethernet(bytes) => step_ethernet_general(config, bytes, out, counters),
+            Next::EtherType(et, bytes) => step_ether_type::<FAST>(config, et, bytes, out, counters),
+            Next::Ip(bytes) if FAST => fast_ip(config, bytes, out, counters),
+            Next::Ip(bytes) => step_ip_general(config, bytes, out, counters),
         };
+        if let Next::Slow = next {
+            next = match step {
+                Next::Ethernet(bytes) => step_ethernet_general(config, bytes, out, counters),
+                Next::Ip(bytes) => step_ip_general(config, bytes, out, counters),
+                _ => Next::Done,
+            };
+        }
     }
     if out.truncated {
         counters.event(DecodeEvent::PacketTruncated);
     }
-    out
 }
 
 /// The general path of an Ethernet frame: etherparse's `LaxSlicedPacket`, every error counted.
@@ -270,12 +276,9 @@ fn step_ether_type<'a, const FAST: bool>(
                 }
             }
         }
-        _ => match FAST
-            .then(|| fast_ether_payload(config, et, bytes, out, counters))
-            .flatten()
-        {
+        _ => match FAST.then(|| fast_ether_payload(config, et, bytes, out, counters)) {
+            Some(Next::Slow) | None => step_ether_type_general(config, et, bytes, out, counters),
             Some(next) => next,
-            None => step_ether_type_general(config, et, bytes, out, counters),
         },
     }
 }
@@ -294,14 +297,16 @@ fn step_ether_type_general<'a>(
 }
 
 /// Fast path of an Ethernet II frame; see [`fast_ip`].
-#[inline]
+#[inline(always)]
 fn fast_ethernet<'a>(
     config: &DecodeConfig,
     bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(bytes).ok()?;
+) -> Next<'a> {
+    let Ok(eth) = Ethernet2Slice::from_slice_without_fcs(bytes) else {
+        return Next::Slow;
+    };
     fast_ether_payload(
         config,
         eth.ether_type().0,
@@ -313,14 +318,14 @@ fn fast_ethernet<'a>(
 
 /// Fast path of an EtherType payload: up to [`LaxSlicedPacket`]'s number of VLAN tags, then
 /// IPv4 or IPv6; see [`fast_ip`].
-#[inline]
+#[inline(always)]
 fn fast_ether_payload<'a>(
     config: &DecodeConfig,
     mut et: u16,
     mut bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
+) -> Next<'a> {
     // The general path follows at most `LINK_EXTS_CAP` VLAN tags and stops at one more; the
     // fast path leaves that case (and any other EtherType) to it.
     for _ in 0..etherparse::SlicedPacket::LINK_EXTS_CAP {
@@ -329,17 +334,19 @@ fn fast_ether_payload<'a>(
             EtherType::VLAN_TAGGED_FRAME
             | EtherType::PROVIDER_BRIDGING
             | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
-                let vlan = etherparse::SingleVlanSlice::from_slice(bytes).ok()?;
+                let Ok(vlan) = etherparse::SingleVlanSlice::from_slice(bytes) else {
+                    return Next::Slow;
+                };
                 let inside = vlan.payload();
                 et = inside.ether_type.0;
                 bytes = inside.payload;
             }
-            _ => return None,
+            _ => return Next::Slow,
         }
     }
     match EtherType(et) {
         EtherType::IPV4 | EtherType::IPV6 => fast_ip(config, bytes, out, counters),
-        _ => None,
+        _ => Next::Slow,
     }
 }
 
@@ -355,34 +362,47 @@ fn fast_ip<'a>(
     bytes: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
-) -> Option<Next<'a>> {
-    let (ip, stop) = LaxIpSlice::from_slice(bytes).ok()?;
-    if stop.is_some() {
-        return None;
-    }
-    let payload = match &ip {
+) -> Next<'a> {
+    // Looked at in place: moving the slice out of etherparse's result read its narrow stores
+    // back as wide words (a store-forwarding stall every packet).
+    let sliced = LaxIpSlice::from_slice(bytes);
+    let Ok((ip, None)) = &sliced else {
+        return Next::Slow;
+    };
+    let payload = match ip {
         LaxIpSlice::Ipv4(v4) => v4.payload(),
         LaxIpSlice::Ipv6(v6) => v6.payload(),
     };
     // As `LaxSlicedPacketCursor::slice_transport`: no transport in a fragment.
-    let transport = if payload.fragmented {
-        None
-    } else {
-        let p = payload.payload;
-        match payload.ip_number {
-            IpNumber::TCP => Some(TransportSlice::Tcp(TcpSlice::from_slice(p).ok()?)),
-            IpNumber::UDP => Some(TransportSlice::Udp(UdpSlice::from_slice_lax(p).ok()?)),
-            IpNumber::ICMP => Some(TransportSlice::Icmpv4(Icmpv4Slice::from_slice(p).ok()?)),
-            IpNumber::IPV6_ICMP => Some(TransportSlice::Icmpv6(Icmpv6Slice::from_slice(p).ok()?)),
-            IpNumber::IGMP => Some(TransportSlice::Igmp(IgmpSlice::from_slice(p).ok()?)),
-            _ => None,
-        }
+    let Some(transport) = fast_transport(payload) else {
+        return Next::Slow;
     };
-    let net = match &ip {
+    let net = match ip {
         LaxIpSlice::Ipv4(v4) => IpRef::V4(v4),
         LaxIpSlice::Ipv6(v6) => IpRef::V6(v6),
     };
-    Some(step_ip(config, net, transport.as_ref(), out, counters))
+    step_ip(config, net, transport.as_ref(), out, counters)
+}
+
+/// The transport slice of a fast-path IP payload: `Some(None)` without one (a fragment, or
+/// a protocol etherparse does not slice), `None` when it does not slice (the general path
+/// counts why).
+#[inline(always)]
+fn fast_transport<'a>(
+    payload: &etherparse::LaxIpPayloadSlice<'a>,
+) -> Option<Option<TransportSlice<'a>>> {
+    if payload.fragmented {
+        return Some(None);
+    }
+    let p = payload.payload;
+    Some(match payload.ip_number {
+        IpNumber::TCP => Some(TransportSlice::Tcp(TcpSlice::from_slice(p).ok()?)),
+        IpNumber::UDP => Some(TransportSlice::Udp(UdpSlice::from_slice_lax(p).ok()?)),
+        IpNumber::ICMP => Some(TransportSlice::Icmpv4(Icmpv4Slice::from_slice(p).ok()?)),
+        IpNumber::IPV6_ICMP => Some(TransportSlice::Icmpv6(Icmpv6Slice::from_slice(p).ok()?)),
+        IpNumber::IGMP => Some(TransportSlice::Igmp(IgmpSlice::from_slice(p).ok()?)),
+        _ => None,
+    })
 }
 
 /// The IP layer of either path.
@@ -623,7 +643,16 @@ fn step_ip<'a>(
     if payload.incomplete {
         out.truncated = true;
     }
-    let mut inner = InnerPacket {
+    let outer = OuterIp { src, dst };
+    // Tunnels peeled inside this packet are pushed below; this packet sits under the ones
+    // already on the stack.
+    let depth_here = out.tunnels.len();
+    out.inner_depth = depth_here;
+    // This IP packet is the innermost one unless a tunnel is peeled and the walk goes on; a
+    // deeper IP packet found later replaces it. Built in place: a local struct filled field
+    // by field and then moved into `out` stalled on store forwarding (its narrow stores read
+    // back by the move's wide loads, a fifth of this function's time).
+    let inner = out.inner.insert(InnerPacket {
         src,
         dst,
         src_port: 0,
@@ -636,11 +665,7 @@ fn step_ip<'a>(
         tcp: None,
         icmp: None,
         l4_payload: payload.payload,
-    };
-    let outer = OuterIp { src, dst };
-    // Tunnels peeled inside this packet are pushed below; this packet sits under the ones
-    // already on the stack.
-    let depth_here = out.tunnels.len();
+    });
     let mut next = Next::Done;
     match transport {
         Some(TransportSlice::Tcp(tcp)) => {
@@ -657,10 +682,10 @@ fn step_ip<'a>(
             inner.l4_payload = tcp.payload();
         }
         Some(TransportSlice::Udp(udp)) => {
-            inner.src_port = udp.source_port();
-            inner.dst_port = udp.destination_port();
+            let ports = (udp.source_port(), udp.destination_port());
+            (inner.src_port, inner.dst_port) = ports;
             inner.l4_payload = udp.payload();
-            next = udp_tunnel(config, outer, &inner, out, counters);
+            next = udp_tunnel(config, outer, ports, udp.payload(), out, counters);
         }
         Some(TransportSlice::Icmpv4(icmp)) => {
             inner.icmp = Some((icmp.type_u8(), icmp.code_u8()));
@@ -696,13 +721,13 @@ fn step_ip<'a>(
                 // tunnel is found; any other fragmented UDP stays a fragment, as before.
                 IpNumber::UDP if first_fragment && payload.fragmented => {
                     if let [s0, s1, d0, d1, _, _, _, _, ref rest @ ..] = *p {
-                        let mut udp = inner;
-                        udp.src_port = u16::from_be_bytes([s0, s1]);
-                        udp.dst_port = u16::from_be_bytes([d0, d1]);
-                        udp.l4_payload = rest;
-                        next = udp_tunnel(config, outer, &udp, out, counters);
-                        if !matches!(next, Next::Done) {
-                            inner = udp;
+                        let ports = (u16::from_be_bytes([s0, s1]), u16::from_be_bytes([d0, d1]));
+                        next = udp_tunnel(config, outer, ports, rest, out, counters);
+                        if let (false, Some(inner)) =
+                            (matches!(next, Next::Done), out.inner.as_mut())
+                        {
+                            (inner.src_port, inner.dst_port) = ports;
+                            inner.l4_payload = rest;
                         }
                     }
                 }
@@ -727,10 +752,6 @@ fn step_ip<'a>(
             }
         }
     }
-    // This IP packet is the innermost one unless a tunnel was peeled and the walk goes on;
-    // a deeper IP packet found later replaces it.
-    out.inner = Some(inner);
-    out.inner_depth = depth_here;
     next
 }
 
@@ -793,12 +814,11 @@ fn ipv6_first_fragment(v6: &LaxIpv6Slice<'_>) -> bool {
 fn udp_tunnel<'a>(
     config: &DecodeConfig,
     outer: OuterIp,
-    udp: &InnerPacket<'a>,
+    (sport, dport): (u16, u16),
+    payload: &'a [u8],
     out: &mut DecodedPacket<'a>,
     counters: &mut DecodeCounters,
 ) -> Next<'a> {
-    let payload = udp.l4_payload;
-    let (sport, dport) = (udp.src_port, udp.dst_port);
     let well_known = |port: u16| (1..1024).contains(&port);
     // VXLAN is matched on the destination port only (RFC 7348 §5); Geneve on either port, as
     // replies from a Geneve endpoint may come from 6081.
@@ -1378,8 +1398,10 @@ mod fast_path_tests {
     fn same_both_ways(link: LinkType, frame: &[u8], orig_len: u32) {
         let config = DecodeConfig::default();
         let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
-        let fast = walk_with::<true>(&config, link, frame, orig_len, &mut a);
-        let general = walk_with::<false>(&config, link, frame, orig_len, &mut b);
+        let mut fast = fresh(frame.len(), orig_len);
+        walk_with::<true>(&config, link, frame, &mut a, &mut fast);
+        let mut general = fresh(frame.len(), orig_len);
+        walk_with::<false>(&config, link, frame, &mut b, &mut general);
         assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{frame:02x?}");
         assert_eq!(a, b, "{frame:02x?}");
     }
@@ -1500,12 +1522,13 @@ mod fast_path_tests {
         f.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
         same_both_ways(LinkType::ETHERNET, &f, f.len() as u32);
         let mut counters = DecodeCounters::default();
-        let d = walk(
+        let mut d = fresh(f.len(), f.len() as u32);
+        walk(
             &DecodeConfig::default(),
             LinkType::ETHERNET,
             &f,
-            f.len() as u32,
             &mut counters,
+            &mut d,
         );
         assert_eq!(d.inner.map(|p| p.proto), Some(IpProto(0)));
         assert!(!counters.named().is_empty(), "the slicing error is counted");
@@ -1550,14 +1573,18 @@ mod correctness_tests {
         let config = DecodeConfig::default();
         let len = frame.len() as u32;
         let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
-        let fast = walk_with::<true>(&config, link, frame, len, &mut a);
-        let general = walk_with::<false>(&config, link, frame, len, &mut b);
+        let mut fast = fresh(frame.len(), len);
+        walk_with::<true>(&config, link, frame, &mut a, &mut fast);
+        let mut general = fresh(frame.len(), len);
+        walk_with::<false>(&config, link, frame, &mut b, &mut general);
         assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{frame:02x?}");
         assert_eq!(a, b, "{frame:02x?}");
         for n in 0..frame.len() {
             let (mut a, mut b) = (DecodeCounters::default(), DecodeCounters::default());
-            let fast = walk_with::<true>(&config, link, &frame[..n], len, &mut a);
-            let general = walk_with::<false>(&config, link, &frame[..n], len, &mut b);
+            let mut fast = fresh(n, len);
+            walk_with::<true>(&config, link, &frame[..n], &mut a, &mut fast);
+            let mut general = fresh(n, len);
+            walk_with::<false>(&config, link, &frame[..n], &mut b, &mut general);
             assert_eq!(format!("{fast:?}"), format!("{general:?}"), "prefix {n}");
             assert_eq!(a, b, "prefix {n}");
         }
