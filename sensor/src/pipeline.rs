@@ -70,6 +70,13 @@ pub const INVENTORY_ROWS_CAP: usize = 10_000;
 /// Addresses whose DNS name is remembered (a few MiB at most).
 const NAME_CACHE_CAPACITY: usize = 65_536;
 
+/// A worker prefetches the flow-table index line of the packet this far ahead in its batch,
+/// and the slot of the packet [`PREFETCH_SLOT_AHEAD`] ahead (whose index line is then in).
+const PREFETCH_INDEX_AHEAD: usize = 8;
+const PREFETCH_SLOT_AHEAD: usize = 4;
+/// Hashes of the packets between the two stages, kept from the first (a power of two).
+const PREFETCH_RING: usize = 8;
+
 /// Bytes of transport payload that go into a packet fingerprint.
 const FINGERPRINT_PAYLOAD_BYTES: usize = 64;
 
@@ -1945,7 +1952,32 @@ impl Worker {
         // Sharded live capture: batches of several fronts interleave, so the clock only
         // moves forward (a lagging front's batch does not take it back).
         let now = batch.now.max(self.clock);
-        for p in &batch.packets {
+        // Every packet of a flood is a different flow, whose index line and slot are cache
+        // misses: the batch's flows are prefetched a few packets ahead, in two stages (see
+        // `FlowTable::prefetch`), so the misses overlap the work on the packets before.
+        let packets = &batch.packets;
+        let mut ahead = [0u64; PREFETCH_RING];
+        for (q, h) in packets
+            .iter()
+            .zip(ahead.iter_mut())
+            .take(PREFETCH_INDEX_AHEAD)
+        {
+            *h = table.hash_key(&q.key);
+            table.prefetch_by_hash(*h);
+        }
+        for (i, p) in packets.iter().enumerate() {
+            if let Some(q) = packets.get(i + PREFETCH_INDEX_AHEAD) {
+                let h = table.hash_key(&q.key);
+                table.prefetch_by_hash(h);
+                if let Some(slot) = ahead.get_mut((i + PREFETCH_INDEX_AHEAD) % PREFETCH_RING) {
+                    *slot = h;
+                }
+            }
+            if i + PREFETCH_SLOT_AHEAD < packets.len() {
+                if let Some(&h) = ahead.get((i + PREFETCH_SLOT_AHEAD) % PREFETCH_RING) {
+                    table.prefetch_slot_by_hash(h);
+                }
+            }
             if let Some(c) = &mut self.copies {
                 c.observe(p);
             }
