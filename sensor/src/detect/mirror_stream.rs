@@ -434,10 +434,11 @@ impl CollectorInventory {
 /// While no encapsulated packet was seen within the window (most captures, most of the
 /// time), a native packet is appended to a ring instead of its random slot: a sequential
 /// write rather than a cache miss per packet (measured: 7 to 14 % of a replay). The first
-/// encapsulated packet after such a quiet spell moves the ring's fresh entries into the
-/// table, in their order, so the table then holds what direct recording would have put
-/// there, as long as the natives of one window fit in the ring (beyond that, both keep a
-/// sample). A move costs at most the ring's length, once per quiet spell of a window.
+/// encapsulated packet after such a quiet spell moves the ring's entries into the table, in
+/// their order, so the table then holds what direct recording would have put there, as long
+/// as the natives of one window fit in the ring (beyond that, both keep a sample). Each
+/// native is moved at most once, so an adversary alternating quiet spells and copies costs
+/// one table store per native, as direct recording does.
 pub struct CopyWindow {
     native: Box<[FingerprintSlot]>,
     tunneled: Box<[FingerprintSlot]>,
