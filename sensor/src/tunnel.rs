@@ -213,6 +213,16 @@ impl SourceGroup {
             .any(|v| (v[0] | v[1]) & usable != 0)
     }
 
+    /// Collector slots, outside `excluded`, whose one-way links carried inner direction
+    /// `dir` of the conversation with hash `hash` (0 when it is not tracked).
+    #[inline]
+    fn carried(&self, hash: u64, dir: usize, excluded: u16) -> u16 {
+        self.find(hash)
+            .and_then(|j| self.via.get(j))
+            .and_then(|via| via.get(dir))
+            .map_or(0, |slots| slots & !excluded)
+    }
+
     /// Slot of the conversation with hash `hash`, if tracked.
     #[inline]
     fn find(&self, hash: u64) -> Option<usize> {
@@ -457,6 +467,16 @@ struct PairEvidence {
 }
 
 impl LinkKey {
+    /// The source group of this link's type and id from `source`, whatever the collector.
+    fn group(&self, source: [u8; 16]) -> SourceGroupKey {
+        SourceGroupKey {
+            parent: self.parent,
+            kind: self.kind,
+            id: self.id,
+            src: source,
+        }
+    }
+
     fn pair(&self) -> PairKey {
         PairKey {
             parent: self.parent,
@@ -839,12 +859,7 @@ impl TunnelTable {
                     &mut self.groups,
                     &mut self.group_index,
                     &mut self.free_groups,
-                    SourceGroupKey {
-                        parent,
-                        kind: layer.kind,
-                        id: layer.id,
-                        src: layer.outer_src,
-                    },
+                    key.group(layer.outer_src),
                     layer.outer_dst,
                 );
                 v.insert(Link {
@@ -1093,12 +1108,7 @@ impl TunnelTable {
             key.pair(),
             link.pair,
         );
-        let group_key = SourceGroupKey {
-            parent: key.parent,
-            kind: key.kind,
-            id: key.id,
-            src: link.source,
-        };
+        let group_key = key.group(link.source);
         let freed = release_group(
             &mut self.groups,
             &mut self.group_index,
@@ -1653,34 +1663,16 @@ fn decide(
 /// other inner direction the source sent over one-way links to other collectors of its
 /// group; and those collectors, as a mask over the group's slots.
 fn spread_support(key: &LinkKey, link: &Link, g: &SourceGroup) -> (u64, u16) {
-    let d = link.source_dir(key);
-    if link.evidence.packets[1 - d] != 0 {
+    let Some(asks) = one_way_asks(key, link) else {
         return (0, 0);
-    }
+    };
     // The link's own slot, and every slot that turned two-way, are no sibling evidence.
     let own_bit = link.slot_in(key, g).map_or(0, |slot| 1u16 << slot);
     let excluded = own_bit | g.two_way;
-    let own = &link.own;
     let mut support = 0u64;
     let mut mask = 0u16;
-    for i in 0..usize::from(own.len) {
-        let (Some(&seen), Some(&hash)) = (own.seen.get(i), own.hashes.get(i)) else {
-            continue;
-        };
-        if has_pattern(seen, MIRROR_PATTERNS) || has_pattern(seen, OVERLAY_PATTERNS) {
-            continue;
-        }
-        // The inner directions this link carried, from its source.
-        let dirs = (seen >> (2 * d)) & 0b11;
-        let other = match dirs {
-            0b01 => 1,
-            0b10 => 0,
-            _ => continue,
-        };
-        let Some(via) = g.find(hash).and_then(|j| g.via.get(j)) else {
-            continue;
-        };
-        let from = via[other] & !excluded;
+    for (hash, other) in asks {
+        let from = g.carried(hash, other, excluded);
         if from != 0 {
             support += 1;
             mask |= from;
@@ -1689,34 +1681,39 @@ fn spread_support(key: &LinkKey, link: &Link, g: &SourceGroup) -> (u64, u16) {
     (support, mask)
 }
 
-/// What the other capture threads' copies of the link's source group add (sharded capture):
-/// the same question as [`spread_support`], asked of their one-way links.
-fn peer_spread_support(key: &LinkKey, link: &Link, seat: &ExchangeSeat) -> exchange::PeerSupport {
+/// What a one-way link from its source asks of its group: for each of its conversations
+/// without a pattern of their own and seen in one inner direction only, the hash and the
+/// other direction. `None` when the link is not one-way from its source.
+fn one_way_asks<'l>(
+    key: &LinkKey,
+    link: &'l Link,
+) -> Option<impl Iterator<Item = (u64, usize)> + Clone + 'l> {
     let d = link.source_dir(key);
     if link.evidence.packets[1 - d] != 0 {
-        return exchange::PeerSupport::default();
+        return None;
     }
     let own = &link.own;
-    let wanted = (0..usize::from(own.len)).filter_map(|i| {
+    Some((0..usize::from(own.len)).filter_map(move |i| {
         let (&seen, &hash) = (own.seen.get(i)?, own.hashes.get(i)?);
         if has_pattern(seen, MIRROR_PATTERNS) || has_pattern(seen, OVERLAY_PATTERNS) {
             return None;
         }
+        // The inner directions this link carried, from its source.
         match (seen >> (2 * d)) & 0b11 {
             0b01 => Some((hash, 1)),
             0b10 => Some((hash, 0)),
             _ => None,
         }
-    });
-    seat.peer_support(
-        SourceGroupKey {
-            parent: key.parent,
-            kind: key.kind,
-            id: key.id,
-            src: link.source,
-        },
-        wanted,
-    )
+    }))
+}
+
+/// What the other capture threads' copies of the link's source group add (sharded capture):
+/// the same question as [`spread_support`], asked of their one-way links.
+fn peer_spread_support(key: &LinkKey, link: &Link, seat: &ExchangeSeat) -> exchange::PeerSupport {
+    match one_way_asks(key, link) {
+        Some(asks) => seat.peer_support(key.group(link.source), asks),
+        None => exchange::PeerSupport::default(),
+    }
 }
 
 /// A one-way link's packet in its source's group: which collector slot received which inner
@@ -2413,53 +2410,34 @@ mod tests {
     #[test]
     fn a_flood_of_groups_is_published_a_batch_per_period_and_none_waits_for_ever() {
         let exchange = GroupExchange::new(2);
-        let mut t = TunnelTable::new(
-            4096,
-            Duration::from_secs(60),
-            100,
-            100_000,
-            CollectorInventory::from_config(&Config::default()),
-            DecidePolicy {
-                after_packets: 4,
-                after: Duration::from_secs(5),
-                min_age: Duration::ZERO,
-            },
-        );
+        let mut t = sized(4096);
         t.join_exchange(Arc::clone(&exchange), 0);
         let sources = PUBLISH_BATCH + 300;
         let t0 = Timestamp(1_000_000_000);
-        for s in 0..sources {
-            let src = format!("10.{}.{}.1", s / 256, s % 256);
-            let obs = inner("192.168.1.1", "198.51.100.7", false);
-            t.observe(
-                0,
-                &vx(&src, "203.0.113.50", 7),
-                0,
-                t0,
-                100,
-                Some(&obs),
-                true,
-            );
-        }
+        // One packet from every source to one collector: each source's group changes.
+        let every_source_sends = |t: &mut TunnelTable, reply: bool| {
+            let obs = inner("192.168.1.1", "198.51.100.7", reply);
+            for s in 0..sources {
+                let src = format!("10.{}.{}.1", s / 256, s % 256);
+                t.observe(
+                    0,
+                    &vx(&src, "203.0.113.50", 7),
+                    0,
+                    t0,
+                    100,
+                    Some(&obs),
+                    true,
+                );
+            }
+        };
+        every_source_sends(&mut t, false);
         t.publish_groups(t0, false);
         assert_eq!(exchange.len(), PUBLISH_BATCH);
         t.publish_groups(t0 + PUBLISH_EVERY, false);
         assert_eq!(exchange.len(), sources);
         // Every group changes again: the walk goes on from where it stopped, so the groups
         // left out of the first batch are not behind the first batch's groups.
-        for s in 0..sources {
-            let src = format!("10.{}.{}.1", s / 256, s % 256);
-            let obs = inner("192.168.1.1", "198.51.100.7", true);
-            t.observe(
-                0,
-                &vx(&src, "203.0.113.50", 7),
-                0,
-                t0,
-                100,
-                Some(&obs),
-                true,
-            );
-        }
+        every_source_sends(&mut t, true);
         let dirty = |t: &TunnelTable| t.groups.iter().filter(|g| g.dirty).count();
         t.publish_groups(t0 + PUBLISH_EVERY + PUBLISH_EVERY, false);
         assert_eq!(dirty(&t), sources - PUBLISH_BATCH);

@@ -113,13 +113,10 @@ impl ExchangeSeat {
                 continue;
             };
             let g = peer.value();
-            let usable = g.used & !g.two_way;
+            let excluded = !g.used | g.two_way;
             let mut mask = 0u16;
             for (hash, other) in wanted.clone() {
-                let Some(via) = g.find(hash).and_then(|j| g.via.get(j)) else {
-                    continue;
-                };
-                let from = via.get(other).copied().unwrap_or(0) & usable;
+                let from = g.carried(hash, other, excluded);
                 if from != 0 {
                     support.conversations += 1;
                     mask |= from;
