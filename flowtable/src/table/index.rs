@@ -570,15 +570,17 @@ mod tests {
             |all: &[(u64, u32)], slot: u32| all.iter().find(|e| e.1 == slot).expect("live").0;
         let first_wrapped = 2 * g - 3;
         let last = 2 * g;
+        // The groups holding the first entry that wrapped and the last one added.
+        let watched = |index: &SlotIndex, all: &[(u64, u32)]| {
+            (
+                group_of(index, hash_of(all, first_wrapped), first_wrapped),
+                group_of(index, hash_of(all, last), last),
+            )
+        };
         assert_eq!(
-            group_of(&index, hash_of(&all, first_wrapped), first_wrapped),
-            0,
-            "the overflow wrapped"
-        );
-        assert_eq!(
-            group_of(&index, hash_of(&all, last), last),
-            1,
-            "group 0 was full"
+            watched(&index, &all),
+            (0, 1),
+            "the overflow wrapped; group 0 was full"
         );
         // A hole in the full last group is refilled from group 0, whose hole is refilled in
         // turn from group 1.
@@ -589,14 +591,9 @@ mod tests {
         assert_eq!(index.find(h, |slot| slot == s), None);
         index.check();
         assert_eq!(
-            group_of(&index, hash_of(&all, first_wrapped), first_wrapped),
-            3,
-            "an overflowed entry moved home"
-        );
-        assert_eq!(
-            group_of(&index, hash_of(&all, last), last),
-            0,
-            "the group-1 entry moved home"
+            watched(&index, &all),
+            (3, 0),
+            "an overflowed entry moved home, and the group-1 entry"
         );
         for &(h, s) in &all {
             assert_eq!(index.find(h, |slot| slot == s), Some(s));

@@ -276,10 +276,17 @@ fn step_ether_type<'a, const FAST: bool>(
                 }
             }
         }
-        _ => match FAST.then(|| fast_ether_payload(config, et, bytes, out, counters)) {
-            Some(Next::Slow) | None => step_ether_type_general(config, et, bytes, out, counters),
-            Some(next) => next,
-        },
+        _ => {
+            let fast = if FAST {
+                fast_ether_payload(config, et, bytes, out, counters)
+            } else {
+                Next::Slow
+            };
+            match fast {
+                Next::Slow => step_ether_type_general(config, et, bytes, out, counters),
+                next => next,
+            }
+        }
     }
 }
 

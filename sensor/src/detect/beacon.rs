@@ -2645,13 +2645,7 @@ mod tests {
         assert_eq!(det.pairs.find(&key(5_002)), Some(evicted));
         // The dense weights eviction reads are the slots' own.
         assert_eq!(det.pairs.weights.len(), CAP);
-        for (w, p) in det.pairs.weights.iter().zip(&det.pairs.slots) {
-            let of = PairWeight::of(p);
-            assert_eq!(
-                (w.live, w.last, w.scored, w.alerted),
-                (of.live, of.last, of.scored, of.alerted)
-            );
-        }
+        assert_weights_follow_slots(&det.pairs);
         let found = (0..CAP as u32)
             .chain([5_000, 5_001])
             .filter(|&n| det.pairs.find(&key(n)).is_some())
@@ -2660,22 +2654,42 @@ mod tests {
         assert_eq!(det.pair_memory().1, full_bytes, "the bound does not move");
     }
 
-    /// Issue 6: a reload changes the verdict. Six regular beats are below the default
-    /// `min_beats` (8) and alert once it is reloaded to 6; a destination reloaded as trusted
-    /// is no longer an outbound untrusted flow.
-    #[test]
-    fn reload_changes_min_beats_and_trusted_destinations() {
+    /// A detector with the default configuration, and a writer to a scratch file named by
+    /// `test` for its events.
+    fn default_detector(test: &str) -> (crate::alert::EventWriter, BeaconDetector) {
         let path =
-            std::env::temp_dir().join(format!("mw-beacon-reload-{}.jsonl", std::process::id()));
+            std::env::temp_dir().join(format!("mw-beacon-{test}-{}.jsonl", std::process::id()));
         let writer =
             crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
-        let mut sink = writer.sink();
         let config = crate::config::Config::default();
         let shared = SharedState {
             names: std::sync::Arc::new(crate::names::NameCache::new(16)),
             destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
         };
-        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
+        let det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
+        (writer, det)
+    }
+
+    /// Every pair weight is its slot's, as eviction and expiry read it.
+    fn assert_weights_follow_slots(pairs: &PairTable) {
+        assert_eq!(pairs.weights.len(), pairs.slots.len());
+        for (w, p) in pairs.weights.iter().zip(&pairs.slots) {
+            let of = PairWeight::of(p);
+            assert_eq!(
+                (w.live, w.last, w.scored, w.alerted, w.last_score),
+                (of.live, of.last, of.scored, of.alerted, of.last_score)
+            );
+            assert_eq!(w.keep_rank(0.85), p.alert.keep_rank(0.85));
+        }
+    }
+
+    /// Issue 6: a reload changes the verdict. Six regular beats are below the default
+    /// `min_beats` (8) and alert once it is reloaded to 6; a destination reloaded as trusted
+    /// is no longer an outbound untrusted flow.
+    #[test]
+    fn reload_changes_min_beats_and_trusted_destinations() {
+        let (writer, mut det) = default_detector("reload");
+        let mut sink = writer.sink();
         let src = flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap());
         let dst = flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap());
         let key = PairKey {
@@ -2732,17 +2746,8 @@ mod tests {
     /// scoring and an alert.
     #[test]
     fn pair_weights_follow_their_slots_through_scoring() {
-        let path =
-            std::env::temp_dir().join(format!("mw-beacon-weights-{}.jsonl", std::process::id()));
-        let writer =
-            crate::alert::EventWriter::spawn(&crate::alert::OutputTarget::File(path)).unwrap();
+        let (writer, mut det) = default_detector("weights");
         let mut sink = writer.sink();
-        let config = crate::config::Config::default();
-        let shared = SharedState {
-            names: std::sync::Arc::new(crate::names::NameCache::new(16)),
-            destinations: std::sync::Arc::new(KnownDestinations::load(&config.beacon).unwrap()),
-        };
-        let mut det = BeaconDetector::new(&config.beacon, &config.networks.home, &shared, 1);
         let src = flowtable::key::ip_to_addr("10.0.0.1".parse().unwrap());
         let dst = flowtable::key::ip_to_addr("203.0.113.9".parse().unwrap());
         for t in beats(12, 60.0, 0.0, &[], 1) {
@@ -2765,14 +2770,7 @@ mod tests {
             "{:?}",
             live[0].alert
         );
-        for (w, p) in det.pairs.weights.iter().zip(&det.pairs.slots) {
-            let of = PairWeight::of(p);
-            assert_eq!(
-                (w.live, w.last, w.scored, w.alerted, w.last_score),
-                (of.live, of.last, of.scored, of.alerted, of.last_score)
-            );
-            assert_eq!(w.keep_rank(0.85), p.alert.keep_rank(0.85));
-        }
+        assert_weights_follow_slots(&det.pairs);
         drop(sink);
         writer.finish().unwrap();
     }
