@@ -34,6 +34,20 @@ const MAX_TIMED_PASSES: f64 = 100_000.0;
 /// Highest value a latency histogram holds: one minute in nanoseconds.
 const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 
+/// Returns the memory freed so far to the OS now, before a timed region. mimalloc purges
+/// freed pages lazily, in whichever thread next takes its allocation slow path: the tables of
+/// the row before (hundreds of MB) were then purged inside the next row's timing, by the
+/// thread that happened to allocate. Measured: the alert follower stalled 40 to 60 ms in one
+/// allocation at the start of the warm pass, which put the whole pass's packet-to-alert p99
+/// near 60 to 100 ms instead of a few ms.
+#[allow(unsafe_code)] // An FFI call: see SAFETY below.
+pub fn settle_allocator() {
+    // SAFETY: `mi_collect` takes no pointer and has no precondition; it may be called from
+    // any thread at any time (it only frees and purges memory mimalloc holds unused). When
+    // mimalloc is not the global allocator (the test binaries) it collects its own empty heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 /// Resets the peak RSS of this process; false when the kernel does not allow it.
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -106,6 +120,7 @@ pub fn pipeline_throughput(
         }
     };
     let ready = capture.prepare_passes(wanted);
+    settle_allocator();
     let peak_reset = reset_peak_rss();
     let rss_before = rss_of("self").map_or(0, |(_, rss)| rss);
     let limit = match plan {
@@ -191,6 +206,7 @@ pub fn stage_latency(
     workers: usize,
     duration: Duration,
 ) -> anyhow::Result<LatencyRow> {
+    settle_allocator();
     let mut timer = histogram()?;
     for _ in 0..10_000 {
         let t = Instant::now();
@@ -277,6 +293,11 @@ pub fn alert_latency(
 ) -> anyhow::Result<[AlertLatency; 2]> {
     let out = tmp.join("alert-latency.jsonl");
     let writer = EventWriter::spawn(&OutputTarget::File(out.clone()))?;
+    let mut pushed: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    for seen in &mut pushed {
+        seen.reserve(capture.len().min(1 << 24));
+    }
+    settle_allocator();
     let origin = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
     let follower = {
@@ -294,12 +315,10 @@ pub fn alert_latency(
     let mut pipeline =
         Pipeline::start(config, options, || writer.sink()).context("starting the pipeline")?;
     // Per pass: (packet time in µs, wall ns since origin) of the first packet of each
-    // microsecond, packets pushed and the time it took.
-    let mut pushed: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    // microsecond (reserved above), packets pushed and the time it took.
     let mut pushing = [(0u64, Duration::ZERO); 2];
     let period_ns = 1e9 / rate.max(1.0);
     for (pass, (seen, (n, spent))) in pushed.iter_mut().zip(pushing.iter_mut()).enumerate() {
-        seen.reserve(capture.len().min(1 << 24));
         let started = Instant::now();
         for rec in capture.pass(pass as u64) {
             let due = Duration::from_nanos((*n as f64 * period_ns) as u64);
@@ -366,6 +385,11 @@ pub fn alert_latency(
         .map_err(|_| anyhow::anyhow!("two passes measured"))
 }
 
+/// Room the follower reserves for alert lines before the run (more only if a run writes
+/// more): its loop then allocates nothing, so no allocator work (a purge, a new segment) is
+/// billed to the latency it measures.
+const FOLLOW_RESERVE_BYTES: usize = 64 << 20;
+
 /// Reads `path` as the writer appends to it; returns (packet µs, arrival ns) per alert line.
 fn follow_alerts(
     path: &Path,
@@ -381,11 +405,12 @@ fn follow_alerts(
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     };
-    let mut pending = Vec::with_capacity(1 << 16);
+    let mut pending = Vec::with_capacity(1 << 17);
     let mut chunk = vec![0u8; 1 << 16];
-    // (arrival, line): lines are parsed after the run, so the time spent parsing one never
-    // delays the reading, and the arrival time, of the next.
-    let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
+    // (arrival, end of the line in `kept`): lines are parsed after the run, so the time spent
+    // parsing one never delays the reading, and the arrival time, of the next.
+    let mut kept: Vec<u8> = Vec::with_capacity(FOLLOW_RESERVE_BYTES);
+    let mut lines: Vec<(u64, usize)> = Vec::with_capacity(FOLLOW_RESERVE_BYTES / 512);
     loop {
         let finished = done.load(Ordering::Acquire);
         let n = file.read(&mut chunk)?;
@@ -405,14 +430,22 @@ fn follow_alerts(
             // Only alert lines are kept (a cheap byte test; the parse below decides).
             const ALERT: &[u8] = b"\"event_type\":\"alert\"";
             if line.windows(ALERT.len()).any(|w| w == ALERT) {
-                lines.push((seen, line.to_vec()));
+                kept.extend_from_slice(line);
+                lines.push((seen, kept.len()));
             }
         }
-        pending.drain(..consumed);
+        // Moves the partial line to the front (within the reserved capacity).
+        pending.copy_within(consumed.., 0);
+        pending.truncate(pending.len() - consumed);
     }
+    let mut start = 0;
     Ok(lines
         .iter()
-        .filter_map(|(seen, line)| alert_time_us(line).map(|ts_us| (ts_us, *seen)))
+        .filter_map(|&(seen, end)| {
+            let line = kept.get(start..end)?;
+            start = end;
+            alert_time_us(line).map(|ts_us| (ts_us, seen))
+        })
         .collect())
 }
 
