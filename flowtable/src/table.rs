@@ -491,9 +491,25 @@ impl<E> FlowTable<E> {
         now: Timestamp,
         on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
     ) -> usize {
+        self.expire_at_most(now, usize::MAX, on_expire)
+    }
+
+    /// [`FlowTable::expire`], but stops after `budget` flows: the rest wait for the next call.
+    ///
+    /// A caller on a latency path bounds the work of one call: when many flows idle out at
+    /// once (a capture gap, thousands of flows that went quiet together) expiring them all
+    /// would hold the packets behind for milliseconds. A flow left waiting is still ended
+    /// correctly: a `touch` restarts it as a new flow (reported `Idle` first) and eviction
+    /// counts it as idle, so the budget delays only when its end is reported.
+    pub fn expire_at_most(
+        &mut self,
+        now: Timestamp,
+        budget: usize,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> usize {
         let idle = self.config.idle_timeout;
         let mut n_expired = 0;
-        while self.head != NIL {
+        while self.head != NIL && n_expired < budget {
             let head = self.head;
             let idled_out = match self.slots.get(head as usize) {
                 Some(Some(entry)) => entry.counters.last_seen + idle <= now,
@@ -1116,6 +1132,48 @@ mod tests {
     }
 
     #[test]
+    fn budgeted_expiry_takes_the_oldest_first_and_leaves_the_rest_correct() {
+        let mut table: FlowTable<u32> = FlowTable::new(config(16, 10, 300), 9);
+        let mut reports = Reports::new();
+        for n in 1..=6 {
+            touch_lo_to_hi(&mut table, n, t(u64::from(n)), &mut reports);
+        }
+        // All six idled out by t(20); a budget of 2 ends the two oldest only.
+        assert_eq!(
+            table.expire_at_most(t(20), 2, &mut recorder(&mut reports)),
+            2
+        );
+        let ended: Vec<FlowKey> = reports.iter().map(|r| r.0).collect();
+        assert_eq!(ended, [key(1), key(2)]);
+        assert_eq!(table.len(), 4);
+        // A flow still waiting is restarted by its next packet, its old life reported Idle
+        // with its old counters, exactly as if expiry had run.
+        touch_lo_to_hi(&mut table, 4, t(20), &mut reports);
+        let (k, reason, counters) = reports[2];
+        assert_eq!((k, reason), (key(4), ExpireReason::Idle));
+        assert_eq!(counters.last_seen, t(4));
+        assert_eq!(
+            table.get(&key(4)).map(|e| e.counters.first_seen),
+            Some(t(20))
+        );
+        // The next call goes on where this one stopped, oldest first, and spares the
+        // restarted flow.
+        assert_eq!(
+            table.expire_at_most(t(20), 10, &mut recorder(&mut reports)),
+            3
+        );
+        let ended: Vec<FlowKey> = reports[3..].iter().map(|r| r.0).collect();
+        assert_eq!(ended, [key(3), key(5), key(6)]);
+        assert_eq!(keys_in_lru_order(&table), [key(4)]);
+        assert_eq!(
+            table.expire_at_most(t(20), 0, &mut recorder(&mut reports)),
+            0
+        );
+        assert_stats_add_up(&table);
+        table.check_invariants();
+    }
+
+    #[test]
     fn out_of_order_packets_neither_panic_nor_move_last_seen_back() {
         let mut table: FlowTable<u32> = FlowTable::new(config(4, 10, 300), 5);
         let mut reports = Reports::new();
@@ -1701,8 +1759,10 @@ mod tests {
                 lo_to_hi: bool,
                 dt: i8,
             },
+            /// Expire at most `budget` flows (`None`: all of them).
             Expire {
                 dt: i8,
+                budget: Option<u8>,
             },
             Remove {
                 key: u8,
@@ -1714,7 +1774,8 @@ mod tests {
             prop_oneof![
                 8 => (0u8..10, any::<bool>(), -3i8..8)
                     .prop_map(|(key, lo_to_hi, dt)| Op::Touch { key, lo_to_hi, dt }),
-                2 => (-3i8..12).prop_map(|dt| Op::Expire { dt }),
+                2 => (-3i8..12, proptest::option::of(0u8..4))
+                    .prop_map(|(dt, budget)| Op::Expire { dt, budget }),
                 1 => (0u8..10).prop_map(|key| Op::Remove { key }),
                 1 => Just(Op::Drain),
             ]
@@ -1792,11 +1853,13 @@ mod tests {
                 self.stats.peak_len = self.stats.peak_len.max(self.flows.len() as u64);
             }
 
-            fn expire(&mut self, now: Timestamp, out: &mut Vec<Report>) {
+            fn expire(&mut self, now: Timestamp, budget: usize, out: &mut Vec<Report>) {
+                let mut n = 0;
                 while let Some(oldest) = self.flows.first() {
-                    if oldest.counters.last_seen + self.idle > now {
+                    if oldest.counters.last_seen + self.idle > now || n == budget {
                         break;
                     }
+                    n += 1;
                     out.push((self.flows.remove(0), ExpireReason::Idle));
                     self.stats.expired_idle += 1;
                 }
@@ -1851,11 +1914,16 @@ mod tests {
                             let restarted = want.iter().any(|r| r.0.key == key(n) && r.1 == ExpireReason::Idle);
                             prop_assert_eq!(created, !was_live || restarted);
                         }
-                        Op::Expire { dt } => {
+                        Op::Expire { dt, budget } => {
                             now = (now + i64::from(dt)).max(0);
                             let ts = t(now as u64);
-                            let n = table.expire(ts, &mut report(&mut got));
-                            model.expire(ts, &mut want);
+                            let budget = budget.map_or(usize::MAX, usize::from);
+                            let n = if budget == usize::MAX {
+                                table.expire(ts, &mut report(&mut got))
+                            } else {
+                                table.expire_at_most(ts, budget, &mut report(&mut got))
+                            };
+                            model.expire(ts, budget, &mut want);
                             prop_assert_eq!(n, want.len());
                         }
                         Op::Remove { key: n } => {
