@@ -219,6 +219,10 @@ pub struct BenchArgs {
     /// millions of packets).
     #[arg(long, value_name = "N", default_value = "2e6")]
     pub peer_max_packets: String,
+    /// Timed runs of each peer, each paired with a run of `mirrorwatch replay` just before
+    /// it: rows give the median, ratios the median of the pairs' ratios.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub peer_runs: u32,
     /// Seed of generated scenarios.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

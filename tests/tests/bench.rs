@@ -351,6 +351,8 @@ counts = [{ label = "lines", contains = "" }]
             "100000",
             "--peers",
             &peers_arg,
+            "--peer-runs",
+            "2",
             "--record",
             &runs_arg,
             "--host",
@@ -382,6 +384,19 @@ counts = [{ label = "lines", contains = "" }]
     assert_eq!(peers[2]["status"], "ran");
     assert_eq!(peers[2]["counted"], serde_json::json!([["lines", 1]]));
     assert!(peers[2]["time_ratio_vs_mirrorwatch"].as_f64().unwrap() > 0.0);
+    // Two runs of the peer that ran, each paired with one of mirrorwatch; none of the one
+    // not installed. A row's time is the median of its runs, between their extremes.
+    assert_eq!(
+        [&peers[0]["runs"], &peers[1]["runs"], &peers[2]["runs"]],
+        [2, 0, 2]
+    );
+    for row in [&peers[0], &peers[2]] {
+        let at = |k: &str| row[k].as_f64().unwrap();
+        assert!(
+            at("seconds_min") <= at("seconds") && at("seconds") <= at("seconds_max"),
+            "{row}"
+        );
+    }
     // The one mirror alert of each pass, seen in the output and matched to its packet: the
     // cold pass into a fresh pipeline, then the warm one (the same mirror moved in time and
     // address, so a new one) into the pipeline the first pass warmed.

@@ -254,21 +254,36 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                 w.name
             ));
         } else if !peers.is_empty() {
-            let own = peers::run(
-                &peers::mirrorwatch_peer(args.config.as_deref()),
-                &w.name,
-                &w.path,
-                packets,
-                tmp.path(),
-            );
-            progress(&peer_line(&own));
-            let base = own.seconds;
-            doc.peers.push(own);
+            let own_peer = peers::mirrorwatch_peer(args.config.as_deref());
+            let mut own = peers::PeerCommand::new(&own_peer, &w.name, &w.path, packets, tmp.path());
+            let mut rows = Vec::with_capacity(peers.len());
             for p in &peers {
-                let mut row = peers::run(p, &w.name, &w.path, packets, tmp.path());
-                if let (Some(t), Some(b)) = (row.seconds, base) {
-                    row.time_ratio_vs_mirrorwatch = Some(t / b.max(1e-9));
+                let mut peer = peers::PeerCommand::new(p, &w.name, &w.path, packets, tmp.path());
+                let mut ratios = Vec::new();
+                for _ in 0..args.peer_runs {
+                    if !peer.runnable() {
+                        break;
+                    }
+                    // mirrorwatch just before the peer: a pair sees the same machine.
+                    let base = own.time();
+                    if let (Some(t), Some(b)) = (peer.time(), base) {
+                        ratios.push(t / b.max(1e-9));
+                    }
                 }
+                let mut row = peer.row();
+                row.time_ratio_vs_mirrorwatch = peers::median(&ratios);
+                rows.push(row);
+            }
+            if own.runnable() && rows.iter().all(|r| r.status != "ran") {
+                // No peer ran: mirrorwatch's own row still gets its runs.
+                for _ in 0..args.peer_runs {
+                    own.time();
+                }
+            }
+            let own = own.row();
+            progress(&peer_line(&own));
+            doc.peers.push(own);
+            for row in rows {
                 progress(&peer_line(&row));
                 doc.peers.push(row);
             }
@@ -376,10 +391,11 @@ fn row_line(r: &ThroughputRow) -> String {
 fn peer_line(r: &PeerRow) -> String {
     match r.seconds {
         Some(s) => format!(
-            "{}: {} {:.3} s{}",
+            "{}: {} {:.3} s (median of {}){}",
             r.workload,
             r.peer,
             s,
+            r.runs,
             r.time_ratio_vs_mirrorwatch
                 .map_or_else(String::new, |x| format!(" ({x:.2}x mirrorwatch's time)"))
         ),

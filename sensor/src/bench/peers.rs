@@ -6,7 +6,10 @@
 //!
 //! Each peer runs in a fresh temp folder (`{tmpdir}`, also its working directory, where Zeek
 //! and Suricata write logs), with its time measured from spawn to exit and its peak RSS
-//! polled from `/proc/<pid>/status` (`VmHWM`) while it runs. What it counted (conversations,
+//! polled from `/proc/<pid>/status` (`VmHWM`) while it runs. Every timed command runs
+//! `--peer-runs` times, each peer's run paired with one of `mirrorwatch replay` just before
+//! it: a row gives the median of its runs, and its ratio is the median of the pairs' ratios,
+//! so a machine that slows down during the bench slows both sides of a pair. What it counted (conversations,
 //! flows, alerts) is read from its output as the peer's `counts` say.
 
 use std::path::{Path, PathBuf};
@@ -171,56 +174,102 @@ fn find_program(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// Runs `peer` on `input` (with `packets` packets) in a fresh folder under `tmp`.
-pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) -> PeerRow {
-    let dir = tmp.join(format!(
-        "peer-{}-{}",
-        peer.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-        std::process::id()
-    ));
-    // The input as an absolute path: it cannot start with `-`, whatever the template does
-    // with it (peers' own templates may not put it after `--`).
-    let input = std::path::absolute(input).unwrap_or_else(|_| input.to_path_buf());
-    let expand = |s: &str| {
-        s.replace("{input}", &input.display().to_string())
-            .replace("{tmpdir}", &dir.display().to_string())
-    };
-    let args: Vec<String> = peer.command.iter().map(|a| expand(a)).collect();
-    let mut row = PeerRow {
-        workload: workload.to_owned(),
-        peer: peer.name.clone(),
-        work: peer.work.clone(),
-        command: args.join(" "),
-        status: "ran".to_owned(),
-        message: None,
-        seconds: None,
-        packets_per_s: None,
-        peak_rss_bytes: None,
-        time_ratio_vs_mirrorwatch: None,
-        counted: Vec::new(),
-    };
-    let Some(program) = args.first().and_then(|p| find_program(p)) else {
-        row.status = "skipped".to_owned();
-        row.message = Some(format!("{} is not installed", peer.command[0]));
-        return row;
-    };
-    // Each command is said before it runs, so what a peers file makes the bench do is seen.
-    eprintln!("mirrorwatch bench: running {}", row.command);
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        row.status = "failed".to_owned();
-        row.message = Some(format!("creating {}: {e}", dir.display()));
-        return row;
+/// A peer's command, ready to be timed as often as asked ([`PeerCommand::time`]); its row
+/// ([`PeerCommand::row`]) takes the median of the runs and counts what the last one wrote.
+pub struct PeerCommand<'a> {
+    peer: &'a Peer,
+    workload: String,
+    packets: u64,
+    /// The capture, as an absolute path.
+    input: PathBuf,
+    /// Its folder, made afresh before each run (logs a peer appends to start empty).
+    dir: PathBuf,
+    args: Vec<String>,
+    /// The program found on `PATH`; `None`: not installed.
+    program: Option<PathBuf>,
+    /// Wall seconds of each run so far.
+    seconds: Vec<f64>,
+    /// Largest peak RSS of the runs.
+    peak: u64,
+    /// The first failure; no run after it.
+    failure: Option<String>,
+}
+
+impl<'a> PeerCommand<'a> {
+    /// Expands `peer`'s command for `input` (its folder under `tmp`) and finds its program.
+    pub fn new(
+        peer: &'a Peer,
+        workload: &str,
+        input: &Path,
+        packets: u64,
+        tmp: &Path,
+    ) -> PeerCommand<'a> {
+        let dir = tmp.join(format!(
+            "peer-{}-{}",
+            peer.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id()
+        ));
+        // The input as an absolute path: it cannot start with `-`, whatever the template
+        // does with it (peers' own templates may not put it after `--`).
+        let input = std::path::absolute(input).unwrap_or_else(|_| input.to_path_buf());
+        let args: Vec<String> = peer
+            .command
+            .iter()
+            .map(|a| expand(a, &input, &dir))
+            .collect();
+        let program = args.first().and_then(|p| find_program(p));
+        PeerCommand {
+            peer,
+            workload: workload.to_owned(),
+            packets,
+            input,
+            dir,
+            args,
+            program,
+            seconds: Vec::new(),
+            peak: 0,
+            failure: None,
+        }
     }
-    let stdout_path = dir.join("stdout.txt");
-    let stderr_path = dir.join("stderr.txt");
-    let result = (|| -> anyhow::Result<(f64, u64)> {
-        let stdout = std::fs::File::create(&stdout_path)?;
+
+    /// Whether the program is installed and no run failed.
+    pub fn runnable(&self) -> bool {
+        self.program.is_some() && self.failure.is_none()
+    }
+
+    /// Runs the command once in a fresh folder; its wall seconds, or `None` when it is not
+    /// installed or failed (now or before: the failure is kept for the row).
+    pub fn time(&mut self) -> Option<f64> {
+        let program = self.program.clone().filter(|_| self.failure.is_none())?;
+        // Each command is said before its first run, so what a peers file makes the bench
+        // do is seen.
+        if self.seconds.is_empty() {
+            eprintln!("mirrorwatch bench: running {}", self.args.join(" "));
+        }
+        match self.run_once(&program) {
+            Ok((secs, peak)) => {
+                self.seconds.push(secs);
+                self.peak = self.peak.max(peak);
+                Some(secs)
+            }
+            Err(e) => {
+                self.failure = Some(format!("{e:#}"));
+                None
+            }
+        }
+    }
+
+    fn run_once(&self, program: &Path) -> anyhow::Result<(f64, u64)> {
+        let dir = &self.dir;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stdout = std::fs::File::create(dir.join("stdout.txt"))?;
+        let stderr_path = dir.join("stderr.txt");
         let stderr = std::fs::File::create(&stderr_path)?;
         let started = Instant::now();
         let mut child = Command::new(program)
-            .args(&args[1..])
-            .current_dir(&dir)
+            .args(&self.args[1..])
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -239,7 +288,7 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
                 let _ = child.wait();
                 anyhow::bail!("stopped after {} s", PEER_TIMEOUT.as_secs());
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         };
         let secs = started.elapsed().as_secs_f64();
         if !status.success() {
@@ -248,40 +297,88 @@ pub fn run(peer: &Peer, workload: &str, input: &Path, packets: u64, tmp: &Path) 
             anyhow::bail!("exited with {status}: {last}");
         }
         Ok((secs, peak))
-    })();
-    match result {
-        Ok((secs, peak)) => {
-            row.seconds = Some(secs);
-            row.packets_per_s = Some(packets as f64 / secs.max(1e-9));
-            row.peak_rss_bytes = (peak > 0).then_some(peak);
-            let mut counted_stdout = stdout_path.clone();
-            if !peer.then.is_empty() {
-                let then: Vec<String> = peer.then.iter().map(|a| expand(a)).collect();
-                match run_after(&then, &dir) {
-                    Ok(path) => counted_stdout = path,
-                    Err(e) => row.message = Some(format!("counting: {e:#}")),
-                }
-            }
-            for rule in &peer.counts {
-                let file = rule
-                    .file
-                    .as_deref()
-                    .map_or_else(|| counted_stdout.clone(), |f| PathBuf::from(expand(f)));
-                if let Some(n) = count_lines(&file, rule) {
-                    row.counted.push((rule.label.clone(), n));
-                }
-            }
-            if peer.name == "mirrorwatch replay" {
-                row.counted = replay_counts(&dir.join("events.jsonl"));
-            }
-        }
-        Err(e) => {
-            row.status = "failed".to_owned();
-            row.message = Some(format!("{e:#}"));
-        }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    row
+
+    /// The row: the median of the runs (their spread beside it), the largest peak RSS, and
+    /// what the last run counted; then the peer's folder goes.
+    pub fn row(self) -> PeerRow {
+        let mut row = PeerRow {
+            workload: self.workload.clone(),
+            peer: self.peer.name.clone(),
+            work: self.peer.work.clone(),
+            command: self.args.join(" "),
+            status: "ran".to_owned(),
+            message: None,
+            runs: self.seconds.len(),
+            seconds: median(&self.seconds),
+            seconds_min: self.seconds.iter().copied().reduce(f64::min),
+            seconds_max: self.seconds.iter().copied().reduce(f64::max),
+            packets_per_s: None,
+            peak_rss_bytes: (self.peak > 0).then_some(self.peak),
+            time_ratio_vs_mirrorwatch: None,
+            counted: Vec::new(),
+        };
+        if self.program.is_none() {
+            row.status = "skipped".to_owned();
+            row.message = Some(format!("{} is not installed", self.peer.command[0]));
+            return row;
+        }
+        if let Some(failure) = &self.failure {
+            row.status = "failed".to_owned();
+            row.message = Some(failure.clone());
+            row.seconds = None;
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return row;
+        }
+        row.packets_per_s = row.seconds.map(|s| self.packets as f64 / s.max(1e-9));
+        let (input, input_dir) = (&self.input, &self.dir);
+        let mut counted_stdout = input_dir.join("stdout.txt");
+        if !self.peer.then.is_empty() {
+            let then: Vec<String> = self
+                .peer
+                .then
+                .iter()
+                .map(|a| expand(a, input, input_dir))
+                .collect();
+            match run_after(&then, input_dir) {
+                Ok(path) => counted_stdout = path,
+                Err(e) => row.message = Some(format!("counting: {e:#}")),
+            }
+        }
+        for rule in &self.peer.counts {
+            let file = rule.file.as_deref().map_or_else(
+                || counted_stdout.clone(),
+                |f| PathBuf::from(expand(f, input, input_dir)),
+            );
+            if let Some(n) = count_lines(&file, rule) {
+                row.counted.push((rule.label.clone(), n));
+            }
+        }
+        if self.peer.name == "mirrorwatch replay" {
+            row.counted = replay_counts(&input_dir.join("events.jsonl"));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        row
+    }
+}
+
+/// `{input}` and `{tmpdir}` of a command template.
+fn expand(template: &str, input: &Path, dir: &Path) -> String {
+    template
+        .replace("{input}", &input.display().to_string())
+        .replace("{tmpdir}", &dir.display().to_string())
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => sorted.get(n / 2).copied(),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 /// Runs the untimed `then` command of a peer in `dir`; returns the file holding its stdout.
@@ -356,4 +453,17 @@ fn replay_counts(events: &Path) -> Vec<(String, u64)> {
         ),
         ("alerts".to_owned(), alerts),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_takes_the_middle_run_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[0.3]), Some(0.3));
+        assert_eq!(median(&[0.9, 0.1, 0.3]), Some(0.3));
+        assert_eq!(median(&[0.4, 0.1, 0.3, 10.0]), Some(0.35));
+    }
 }

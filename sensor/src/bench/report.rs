@@ -331,14 +331,21 @@ pub struct PeerRow {
     pub status: String,
     /// Why skipped or failed.
     pub message: Option<String>,
-    /// Wall time.
+    /// Timed runs.
+    pub runs: usize,
+    /// Wall time: the median of the runs.
     pub seconds: Option<f64>,
+    /// The fastest run.
+    pub seconds_min: Option<f64>,
+    /// The slowest run.
+    pub seconds_max: Option<f64>,
     /// Packets of the file per second of that time.
     pub packets_per_s: Option<f64>,
     /// Peak RSS of the peer (polled `VmHWM`).
     pub peak_rss_bytes: Option<u64>,
     /// The peer's time over `mirrorwatch replay`'s on the same file (> 1: mirrorwatch is
-    /// faster).
+    /// faster): the median of the ratios of paired runs (each peer run after one of
+    /// `mirrorwatch replay`).
     pub time_ratio_vs_mirrorwatch: Option<f64>,
     /// What the peer counted, named (`flows`, `alerts`, `IP conversations`).
     pub counted: Vec<(String, u64)>,
@@ -495,12 +502,15 @@ pub fn tables(doc: &BenchDocument) -> String {
         }
     }
     if !doc.peers.is_empty() {
-        let _ = writeln!(s, "\n## Peers on the same files (one run each)\n");
         let _ = writeln!(
             s,
-            "| input | tool | seconds | pps | peak RSS | time / mirrorwatch | counted | work |"
+            "\n## Peers on the same files (median of the runs; each peer run paired with a `mirrorwatch replay` run just before it, the ratio the median of the pairs')\n"
         );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|");
+        let _ = writeln!(
+            s,
+            "| input | tool | runs | seconds | min–max | pps | peak RSS | time / mirrorwatch | counted | work |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|---|");
         for r in &doc.peers {
             let counted = r
                 .counted
@@ -512,10 +522,13 @@ pub fn tables(doc: &BenchDocument) -> String {
                 "ran" => {
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {:.3} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {:.3} | {:.3}–{:.3} | {} | {} | {} | {} | {} |",
                         r.workload,
                         r.peer,
+                        r.runs,
                         r.seconds.unwrap_or(0.0),
+                        r.seconds_min.unwrap_or(0.0),
+                        r.seconds_max.unwrap_or(0.0),
                         si(r.packets_per_s.unwrap_or(0.0)),
                         r.peak_rss_bytes.map_or_else(|| "-".into(), mib),
                         r.time_ratio_vs_mirrorwatch
@@ -527,7 +540,7 @@ pub fn tables(doc: &BenchDocument) -> String {
                 status => {
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {status}: {} | | | | | {} |",
+                        "| {} | {} | | {status}: {} | | | | | | {} |",
                         r.workload,
                         r.peer,
                         r.message.as_deref().unwrap_or(""),
