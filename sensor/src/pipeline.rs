@@ -2156,8 +2156,8 @@ mod tests {
     }
 
     /// Tens of thousands of flows idle out together (a capture gap): the worker ends them a
-    /// budget per batch (a batch with packets, then the empty one of the end), and the run
-    /// ends before the budgets got through them. Every flow still ends exactly once and as
+    /// budget per batch (the two batches after the gap end 1,297 of them), and the run ends
+    /// before the budgets got through them. Every flow still ends exactly once and as
     /// timed out, as when expiry ran whole; the flows seen after the gap end at shutdown.
     #[test]
     fn flows_idled_out_together_all_end_as_timed_out_when_the_run_ends_first() {
