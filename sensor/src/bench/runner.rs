@@ -340,6 +340,12 @@ pub fn alert_latency(
     pipeline.finish()?;
     writer.finish()?;
     done.store(true, Ordering::Release);
+    // A mode change with the same mode: an event that wakes the follower for its last read.
+    // (If it fails the follower may wait for ever: it is left behind, the bench ends with the
+    // error.)
+    std::fs::metadata(&out)
+        .and_then(|m| std::fs::set_permissions(&out, m.permissions()))
+        .with_context(|| format!("waking the follower of {}", out.display()))?;
     let arrivals = follower
         .join()
         .map_err(|_| anyhow::anyhow!("the output follower thread panicked"))??;
@@ -415,6 +421,13 @@ fn wait_until(started: Instant, due: Duration) {
 }
 
 /// Reads `path` as the writer appends to it; returns (packet µs, arrival ns) per alert line.
+///
+/// Between reads it sleeps in inotify until the file changes (or its mode does: the end of the
+/// run). A follower that polled every 20 µs woke over 10,000 times a second (the sleep plus
+/// the timer slack) on the two cores the sensor had, and its wake-ups were in the latency it
+/// measured: the warm p99's median over 10 runs went from 1.54 to 1.17 ms. The watch is set
+/// before the first read, so no write is missed between a read that found nothing and the
+/// wait.
 fn follow_alerts(
     path: &Path,
     origin: Instant,
@@ -429,6 +442,15 @@ fn follow_alerts(
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
     };
+    let mut inotify = inotify::Inotify::init().context("inotify")?;
+    inotify
+        .watches()
+        .add(
+            path,
+            inotify::WatchMask::MODIFY | inotify::WatchMask::ATTRIB,
+        )
+        .with_context(|| format!("watching {}", path.display()))?;
+    let mut events = [0u8; 4096];
     let mut pending = Vec::with_capacity(1 << 17);
     let mut chunk = vec![0u8; 1 << 16];
     // (arrival, end of the line in `kept`): lines are parsed after the run, so the time spent
@@ -437,30 +459,34 @@ fn follow_alerts(
     let mut lines: Vec<(u64, usize)> = Vec::with_capacity(FOLLOW_RESERVE_BYTES / 512);
     loop {
         let finished = done.load(Ordering::Acquire);
-        let n = file.read(&mut chunk)?;
-        if n == 0 {
-            if finished {
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
                 break;
             }
-            std::thread::sleep(Duration::from_micros(20));
-            continue;
-        }
-        let seen = origin.elapsed().as_nanos() as u64;
-        pending.extend_from_slice(&chunk[..n]);
-        let mut consumed = 0;
-        while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
-            let line = &pending[consumed..consumed + end];
-            consumed += end + 1;
-            // Only alert lines are kept (a cheap byte test; the parse below decides).
-            const ALERT: &[u8] = b"\"event_type\":\"alert\"";
-            if line.windows(ALERT.len()).any(|w| w == ALERT) {
-                kept.extend_from_slice(line);
-                lines.push((seen, kept.len()));
+            let seen = origin.elapsed().as_nanos() as u64;
+            pending.extend_from_slice(&chunk[..n]);
+            let mut consumed = 0;
+            while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
+                let line = &pending[consumed..consumed + end];
+                consumed += end + 1;
+                // Only alert lines are kept (a cheap byte test; the parse below decides).
+                const ALERT: &[u8] = b"\"event_type\":\"alert\"";
+                if line.windows(ALERT.len()).any(|w| w == ALERT) {
+                    kept.extend_from_slice(line);
+                    lines.push((seen, kept.len()));
+                }
             }
+            // Moves the partial line to the front (within the reserved capacity).
+            pending.copy_within(consumed.., 0);
+            pending.truncate(pending.len() - consumed);
         }
-        // Moves the partial line to the front (within the reserved capacity).
-        pending.copy_within(consumed.., 0);
-        pending.truncate(pending.len() - consumed);
+        if finished {
+            break;
+        }
+        inotify
+            .read_events_blocking(&mut events)
+            .context("waiting for the output file")?;
     }
     let mut start = 0;
     Ok(lines
