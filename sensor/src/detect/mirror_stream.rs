@@ -454,12 +454,15 @@ pub struct CopyWindow {
     last_tunneled: Option<Timestamp>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct FingerprintSlot {
-    fingerprint: u64,
-    ts: Timestamp,
-    link: u64,
-}
+/// One remembered packet as words: its fingerprint ([`FP`]), packet time in nanoseconds
+/// ([`TS`]) and link ([`LINK`], 0 for a native). A bare array of words, not a struct, so that
+/// `vec![[0; 3]; n]` allocates a table zeroed: its pages stay untouched until packets land in
+/// them. A table of structs was written slot by slot when the pipeline started: 1.5 MB of the
+/// two tables touched by every replay, also of a capture with no tunnel (issue 14 goal 2).
+type FingerprintSlot = [u64; 3];
+const FP: usize = 0;
+const TS: usize = 1;
+const LINK: usize = 2;
 
 /// Slots per table (a power of two).
 const COPY_WINDOW_SLOTS: usize = 1 << 15;
@@ -468,8 +471,8 @@ impl CopyWindow {
     /// A window of `window` packet time.
     pub fn new(window: Duration) -> CopyWindow {
         CopyWindow {
-            native: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
-            tunneled: vec![FingerprintSlot::default(); COPY_WINDOW_SLOTS].into_boxed_slice(),
+            native: vec![[0; 3]; COPY_WINDOW_SLOTS].into_boxed_slice(),
+            tunneled: vec![[0; 3]; COPY_WINDOW_SLOTS].into_boxed_slice(),
             ring: Vec::with_capacity(COPY_WINDOW_SLOTS),
             ring_next: 0,
             window,
@@ -492,19 +495,15 @@ impl CopyWindow {
             return None;
         }
         if let Some(copy) = self.tunneled.get_mut(i) {
-            if copy.fingerprint == fingerprint && fresh(copy.ts, now, self.window) {
+            if copy[FP] == fingerprint && fresh(Timestamp(copy[TS]), now, self.window) {
                 // Each original and copy pair counts once: a retransmission that looks the
                 // same must not match the same copy again.
-                copy.fingerprint = EMPTY;
-                return Some(copy.link);
+                copy[FP] = EMPTY;
+                return Some(copy[LINK]);
             }
         }
         if let Some(s) = self.native.get_mut(i) {
-            *s = FingerprintSlot {
-                fingerprint,
-                ts: now,
-                link: 0,
-            };
+            *s = [fingerprint, now.as_nanos(), 0];
         }
         None
     }
@@ -523,17 +522,13 @@ impl CopyWindow {
         }
         self.last_tunneled = Some(self.last_tunneled.map_or(now, |t| t.max(now)));
         if let Some(original) = self.native.get_mut(i).filter(|_| probe) {
-            if original.fingerprint == fingerprint && fresh(original.ts, now, self.window) {
-                original.fingerprint = EMPTY;
+            if original[FP] == fingerprint && fresh(Timestamp(original[TS]), now, self.window) {
+                original[FP] = EMPTY;
                 return true;
             }
         }
         if let Some(s) = self.tunneled.get_mut(i) {
-            *s = FingerprintSlot {
-                fingerprint,
-                ts: now,
-                link,
-            };
+            *s = [fingerprint, now.as_nanos(), link];
         }
         false
     }
@@ -557,11 +552,7 @@ impl CopyWindow {
         let (newer, older) = self.ring.split_at(self.ring_next.min(self.ring.len()));
         for &(fingerprint, ts) in older.iter().chain(newer) {
             if let Some(s) = self.native.get_mut(slot(fingerprint)) {
-                *s = FingerprintSlot {
-                    fingerprint,
-                    ts,
-                    link: 0,
-                };
+                *s = [fingerprint, ts.as_nanos(), 0];
             }
         }
         self.ring.clear();
@@ -578,8 +569,8 @@ impl CopyWindow {
     #[inline]
     pub fn set_tunneled_link(&mut self, fingerprint: u64, link: u64) {
         if let Some(s) = self.tunneled.get_mut(slot(fingerprint)) {
-            if s.fingerprint == fingerprint {
-                s.link = link;
+            if s[FP] == fingerprint {
+                s[LINK] = link;
             }
         }
     }
