@@ -208,6 +208,10 @@ pub struct BenchArgs {
     /// 0 skips it.
     #[arg(long, value_name = "PPS", default_value_t = 1_000_000.0)]
     pub latency_rate: f64,
+    /// Packet-to-alert runs per input, each into a fresh pipeline: a row is the run with the
+    /// median p99 of its pass, the range of the runs' p99 beside it.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub latency_runs: u32,
     /// Peer tools to compare with (TOML, e.g. `benches/peers.toml`); default:
     /// `/etc/mirrorwatch/peers.toml` when it exists, else tcpdump and tshark.
     #[arg(long, value_name = "FILE")]

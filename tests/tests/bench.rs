@@ -407,6 +407,14 @@ counts = [{ label = "lines", contains = "" }]
         assert_eq!(row["alerts"], 1, "{row}");
         assert_eq!(row["matched"], 1, "{row}");
         assert_eq!(row["packets"], stats["packets"]);
+        // Three runs (the default), the row the one with the median p99.
+        assert_eq!(row["runs"], 3, "{row}");
+        let p99 = row["latency_ns"]["p99"].as_u64().unwrap();
+        let (lo, hi) = (
+            row["p99_min_ns"].as_u64().unwrap(),
+            row["p99_max_ns"].as_u64().unwrap(),
+        );
+        assert!(lo <= p99 && p99 <= hi, "{row}");
     }
     // The run folder.
     let folders: Vec<PathBuf> = std::fs::read_dir(&runs)

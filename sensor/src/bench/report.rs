@@ -312,8 +312,15 @@ pub struct AlertLatencyRow {
     pub alerts: u64,
     /// Alerts matched to the packet they name.
     pub matched: u64,
-    /// From the push of that packet to the alert line appearing in the output file.
+    /// From the push of that packet to the alert line appearing in the output file: the run
+    /// with the median p99 of this pass.
     pub latency_ns: Option<Percentiles>,
+    /// Runs measured (each into a fresh pipeline).
+    pub runs: usize,
+    /// Lowest p99 of the runs.
+    pub p99_min_ns: Option<u64>,
+    /// Highest p99 of the runs.
+    pub p99_max_ns: Option<u64>,
 }
 
 /// A peer tool (or `mirrorwatch replay`) on one input file.
@@ -463,14 +470,17 @@ pub fn tables(doc: &BenchDocument) -> String {
         }
     }
     if !doc.alert_latency.is_empty() {
-        let _ = writeln!(s, "\n## Packet-to-alert latency (paced)\n");
         let _ = writeln!(
             s,
-            "| input | workers | pass | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+            "\n## Packet-to-alert latency (paced; per pass, the run with the median p99)\n"
         );
         let _ = writeln!(
             s,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| input | workers | pass | runs | p99 of the runs | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &doc.alert_latency {
             let (p50, p99, p999, max) = r.latency_ns.map_or_else(
@@ -484,15 +494,20 @@ pub fn tables(doc: &BenchDocument) -> String {
                     )
                 },
             );
+            let range = match (r.p99_min_ns, r.p99_max_ns) {
+                (Some(lo), Some(hi)) => format!("{}–{}", ns(lo as f64), ns(hi as f64)),
+                _ => "-".into(),
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
+                "| {} | {} | {} | {} | {range} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
                 r.workload,
                 r.workers,
                 match r.phase {
                     LatencyPhase::Cold => "cold",
                     LatencyPhase::Warm => "warm",
                 },
+                r.runs,
                 si(r.target_pps),
                 si(r.achieved_pps),
                 r.packets,
