@@ -1913,24 +1913,9 @@ impl Worker {
         if let Some(e) = failure {
             return Err(e);
         }
-        let mut out = FlowOutput {
-            detectors: &mut self.detectors,
-            sink: &mut self.sink,
-            flow_records: self.flow_records,
-            written: 0,
-            result: Ok(()),
-        };
-        // Flows the per-batch budget left waiting end as timed out, as they would have.
-        self.table.expire(self.clock, &mut |flow, reason| {
-            out.end(flow, flow_end(reason))
-        });
-        self.table
-            .drain(&mut |flow, reason| out.end(flow, flow_end(reason)));
-        out.result?;
-        let written = out.written;
+        self.end_every_flow()?;
         self.detectors.finish(self.clock, &mut self.sink)?;
         self.sink.flush()?;
-        self.report.flow_events += written;
         self.report.table = self.table.stats();
         self.report.bytes_per_flow = FlowTable::<FlowExt>::approx_bytes_per_flow();
         self.report.detectors = self.detectors.report();
@@ -1938,9 +1923,10 @@ impl Worker {
         Ok(self.report)
     }
 
-    /// The capture ended and an unrelated one follows: every flow ends (`shutdown`), the
-    /// detectors write what is pending and forget the capture.
-    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+    /// Ends every flow of the table: those idled out by the clock as timed out (the
+    /// per-batch budget may have left them waiting, see [`EXPIRE_PER_BATCH`]), the rest at
+    /// `shutdown`.
+    fn end_every_flow(&mut self) -> Result<(), AlertWriteError> {
         let mut out = FlowOutput {
             detectors: &mut self.detectors,
             sink: &mut self.sink,
@@ -1955,6 +1941,14 @@ impl Worker {
             .drain(&mut |flow, reason| out.end(flow, flow_end(reason)));
         out.result?;
         self.report.flow_events += out.written;
+        Ok(())
+    }
+
+    /// The capture ended and an unrelated one follows: every flow ends
+    /// ([`Worker::end_every_flow`]), the detectors write what is pending and forget the
+    /// capture.
+    fn end_capture(&mut self) -> Result<(), AlertWriteError> {
+        self.end_every_flow()?;
         self.detectors.end_capture(self.clock, &mut self.sink)?;
         self.sink.flush()?;
         self.clock = Timestamp::ZERO;
