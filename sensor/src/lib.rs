@@ -25,5 +25,6 @@ pub mod pipeline;
 pub mod privdrop;
 pub mod report;
 pub mod run;
+pub mod sched;
 pub mod stats;
 pub mod tunnel;

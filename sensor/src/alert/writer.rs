@@ -268,7 +268,7 @@ impl EventWriter {
         };
         let mut outputs = Vec::with_capacity(specs.len());
         for spec in specs {
-            match output::start(spec, mode) {
+            match output::start(spec, mode, specs.len() == 1) {
                 Ok(o) => outputs.push(o),
                 Err(e) => {
                     // The error that matters is the one that stopped the start.
@@ -309,7 +309,10 @@ impl EventWriter {
         let registry = Arc::clone(&sinks);
         let thread = std::thread::Builder::new()
             .name("mw-writer".to_owned())
-            .spawn(move || state.run(&rx, &registry))
+            .spawn(move || {
+                crate::sched::request_short_slice();
+                state.run(&rx, &registry)
+            })
             .map_err(|source| AlertWriteError::Io {
                 target: "the event writer thread".to_owned(),
                 source,
@@ -439,20 +442,21 @@ impl EventWriter {
 /// what is still queued is counted as dropped and the thread is left to the process exit (it
 /// may be blocked in a write to a stalled reader). Returns the first error.
 fn close_outputs(
-    outputs: Vec<RunningOutput>,
+    mut outputs: Vec<RunningOutput>,
     options: WriterOptions,
 ) -> Result<(), AlertWriteError> {
-    for o in &outputs {
-        o.queue.close();
+    // An inline output delivers what is left here, on the writer thread.
+    for o in &mut outputs {
+        o.close();
     }
     let deadline = Instant::now() + options.shutdown_grace + Duration::from_secs(1);
     let mut first = None;
     for o in outputs {
         if options.live {
-            while !o.thread.is_finished() && Instant::now() < deadline {
+            while !o.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if !o.thread.is_finished() {
+            if !o.is_finished() {
                 o.queue.abandon();
                 eprintln!(
                     "mirrorwatch: output {}: still blocked at exit; what it held is counted \
@@ -462,7 +466,7 @@ fn close_outputs(
                 continue;
             }
         }
-        let result = o.thread.join().unwrap_or(Err(AlertWriteError::WriterGone));
+        let result = o.join();
         if let Err(e) = result {
             first.get_or_insert(e);
         }
@@ -534,9 +538,9 @@ impl WriterState {
                 }
             }
             if reopen {
-                for o in &self.outputs {
+                for o in &mut self.outputs {
                     if matches!(o.spec.kind, OutputKind::File(_)) {
-                        o.queue.request_reopen();
+                        o.request_reopen();
                     }
                 }
             }
@@ -555,12 +559,12 @@ impl WriterState {
         if let Some(i) = self
             .outputs
             .iter()
-            .position(|o| o.queue.is_dead() && o.thread.is_finished() && o.spec.fatal_errors())
+            .position(|o| o.queue.is_dead() && o.is_finished() && o.spec.fatal_errors())
         {
             let o = self.outputs.swap_remove(i);
-            return Err(match o.thread.join() {
-                Ok(Err(e)) => e,
-                _ => AlertWriteError::WriterGone,
+            return Err(match o.join() {
+                Err(e) => e,
+                Ok(()) => AlertWriteError::WriterGone,
             });
         }
         if !self.outputs.is_empty() && self.outputs.iter().all(|o| o.queue.is_dead()) {
@@ -616,8 +620,9 @@ impl WriterState {
 
     /// Hands the chunk's lines to every output that takes their types.
     fn write_chunk(&mut self, chunk: &[u8]) {
-        for o in &self.outputs {
-            o.queue.push(&o.spec, chunk, self.options.live);
+        let live = self.options.live;
+        for o in &mut self.outputs {
+            o.push(chunk, live);
         }
         self.written = self.written.saturating_add(chunk.len() as u64);
         if let Some(h) = &self.latency {

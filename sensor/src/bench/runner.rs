@@ -433,6 +433,8 @@ fn follow_alerts(
     origin: Instant,
     done: &AtomicBool,
 ) -> anyhow::Result<Vec<(u64, u64)>> {
+    // A consumer as prompt as the writer: the reader's wake-up is not the sensor's latency.
+    crate::sched::request_short_slice();
     let mut file = loop {
         match std::fs::File::open(path) {
             Ok(f) => break f,

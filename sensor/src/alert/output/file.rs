@@ -67,6 +67,12 @@ impl FileTransport {
         }
     }
 
+    /// Whether it writes to a regular file (not a FIFO, a device or standard output): a write
+    /// lands in the page cache and waits for no reader.
+    pub(super) fn is_regular_file(&self) -> bool {
+        matches!(&self.sink, Sink::File(f) if f.metadata().is_ok_and(|m| m.file_type().is_file()))
+    }
+
     /// Opens `path` now; a FIFO without a reader is opened later by the output thread.
     pub(super) fn open(path: &Path, append: bool) -> std::io::Result<FileTransport> {
         let sink = match open_output_file(path, append) {
