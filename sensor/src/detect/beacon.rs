@@ -873,6 +873,20 @@ impl PairTable {
         }
     }
 
+    /// Forgets every pair at once (the end of a capture), leaving the table as it was new: no
+    /// slot, an empty index, the hands at the start; the memory stays for the next capture.
+    /// Removing the pairs one by one read every 500-byte slot and looked each key up in the
+    /// index: with 100,000 pairs, 5 % of a worker's time per 10-packet-a-flow capture.
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.weights.clear();
+        self.free.clear();
+        self.index.clear();
+        self.evict_hand = 0;
+        self.expire_hand = 0;
+        self.len = 0;
+    }
+
     /// Whether every slot holds a live pair (a new one needs an eviction first).
     fn is_full(&self) -> bool {
         self.free.is_empty() && self.slots.len() >= self.capacity
@@ -1514,11 +1528,7 @@ impl BeaconDetector {
     /// forgotten, as if the next capture were replayed alone (the known destinations stay:
     /// they are the baseline's).
     pub fn end_capture(&mut self) {
-        for i in 0..self.pairs.slots.len() {
-            if self.pairs.slots.get(i).is_some_and(|p| p.live) {
-                self.pairs.remove(i);
-            }
-        }
+        self.pairs.clear();
         for i in 0..self.tracks.slots.len() {
             let generation = self.tracks.slots.get(i).map_or(0, |t| t.generation);
             self.release_track(i, generation);
@@ -2651,6 +2661,22 @@ mod tests {
             .filter(|&n| det.pairs.find(&key(n)).is_some())
             .count();
         assert_eq!(found, CAP - 1);
+        assert_eq!(det.pair_memory().1, full_bytes, "the bound does not move");
+        // The end of a capture forgets every pair at once: the next capture fills the table
+        // slot by slot from the first, as a new table does, and no old pair is found.
+        det.end_capture();
+        assert_eq!((det.pairs.len, det.pairs.slots.len()), (0, 0));
+        assert!(det.pairs.weights.is_empty() && det.pairs.free.is_empty());
+        assert!((0..CAP as u32).all(|n| det.pairs.find(&key(n)).is_none()));
+        for n in 0..CAP as u32 {
+            assert_eq!(det.insert_pair(key(10_000 + n)), n as usize);
+        }
+        assert_eq!(
+            det.stats.pairs_evicted, 1,
+            "a full table again, nothing evicted"
+        );
+        assert_eq!(det.pairs.find(&key(10_007)), Some(7));
+        assert_weights_follow_slots(&det.pairs);
         assert_eq!(det.pair_memory().1, full_bytes, "the bound does not move");
     }
 
