@@ -473,6 +473,16 @@ impl ReplayReader {
         matches!(self.source, Source::Map(_))
     }
 
+    /// For a mapped file: whether a keeper thread looks after its page tables, and the bytes
+    /// of the map resident in this process.
+    #[cfg(test)]
+    fn map_residency(&self) -> Option<(bool, usize)> {
+        match &self.source {
+            Source::Map(m) => Some(m.residency()),
+            Source::Stream(_) => None,
+        }
+    }
+
     /// The compression detected for the file.
     pub fn compression(&self) -> Compression {
         self.compression
@@ -2944,6 +2954,44 @@ mod tests {
         }
     }
 
+    /// The same cut on a file large enough for a keeper thread, which fills page tables past
+    /// the cut while the reader reads: exact packets, then the error, no SIGBUS.
+    #[test]
+    fn file_with_a_keeper_cut_while_mapped_is_an_error_not_sigbus() {
+        let (bytes, expected) = many_packet_pcap(36_000);
+        let file = TempFile::new("cut-large.pcap", &bytes);
+        let mut reader = ReplayReader::open(&file.0).unwrap();
+        assert_eq!(reader.map_residency().map(|r| r.0), Some(true));
+        let cut = 20u64 << 20;
+        let mut n = 0;
+        let err = loop {
+            if n == 1_000 {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&file.0)
+                    .unwrap()
+                    .set_len(cut)
+                    .unwrap();
+            }
+            match reader.next_packet() {
+                Ok(Some(rec)) => {
+                    let whole = (cut as usize - 24) / 1_016;
+                    if n < whole {
+                        assert_eq!(rec.data, expected[n].data.as_slice(), "packet {n}");
+                    }
+                    n += 1;
+                }
+                Ok(None) => panic!("a cut file must not end cleanly"),
+                Err(err) => break err,
+            }
+        };
+        assert!(err.to_string().contains("got shorter"), "{err}");
+        // The reader stops where it saw the cut: at a fault past it, or earlier, at its next
+        // size check (every drop-behind step); every packet it gave was exact (above).
+        let whole = (cut as usize - 24) / 1_016;
+        assert!((1_000..=whole + 1).contains(&n), "{n} of {whole}");
+    }
+
     /// A cut that leaves the reader inside the last page (no fault) is still reported, at the
     /// end of the map, from the file size.
     #[test]
@@ -3009,5 +3057,37 @@ mod tests {
         }
         assert_eq!(n, expected.len());
         assert_eq!(reader.file_bytes_read(), bytes.len() as u64);
+        assert_eq!(
+            reader.map_residency().map(|r| r.0),
+            Some(false),
+            "a keeper for 20 MB"
+        );
+    }
+
+    /// A file of 100 MB gets a keeper thread for its page tables: it reads whole and exact,
+    /// and what the map holds resident in the process stays within the keeper's reach ahead
+    /// plus the steps the reader lets it lag, never the file.
+    #[test]
+    fn very_large_mapped_file_has_a_keeper_and_bounded_residency() {
+        let (bytes, expected) = many_packet_pcap(100_000);
+        let bound = 7 * map::DROP_BEHIND_BYTES;
+        assert!(bytes.len() > bound + 4 * map::DROP_BEHIND_BYTES);
+        let file = TempFile::new("very-large.pcap", &bytes);
+        let mut reader = ReplayReader::open(&file.0).unwrap();
+        let (keeper, _) = reader.map_residency().unwrap();
+        assert!(keeper);
+        let (mut n, mut peak) = (0, 0);
+        while let Some(rec) = reader.next_packet().unwrap() {
+            assert_eq!(rec.data, expected[n].data.as_slice(), "packet {n}");
+            n += 1;
+            if n % 2_000 == 0 {
+                let (_, resident) = reader.map_residency().unwrap();
+                peak = peak.max(resident);
+                assert!(resident <= bound, "{resident} bytes resident at packet {n}");
+            }
+        }
+        assert_eq!(n, expected.len());
+        // The measure saw pages (it reads the right map).
+        assert!(peak >= map::DROP_BEHIND_BYTES, "peak {peak}");
     }
 }

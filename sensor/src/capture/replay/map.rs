@@ -13,12 +13,18 @@
 //!   shrunk. Faults anywhere else go to the previous handler, or kill the process as before.
 //! - Only this module has `unsafe` code for the map: creating it, dropping pages and the handler,
 //!   each with the reason it is sound next to it.
+//! - **Page tables off the reader's path.** Filling the page tables ahead and tearing them down
+//!   behind is kernel work the size of the file (a fifth of the reading thread's time on an
+//!   881 MB replay). A file larger than [`KEEPER_MIN_BYTES`] gets a keeper thread that does it
+//!   as the reader moves (told every [`DROP_BEHIND_BYTES`]); the reader takes a page fault
+//!   only where it overtook the keeper, and drops behind itself when the keeper lags, so the
+//!   bound above holds either way.
 
 use std::ffi::c_void;
 use std::fs::File;
 use std::hint::black_box;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 
@@ -26,13 +32,23 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 /// fewer pages in the process; each step costs a system call and the page-table teardown.
 pub(super) const DROP_BEHIND_BYTES: usize = 8 << 20;
 
+/// Files from this size on get a keeper thread for their page tables; smaller ones are
+/// populated whole when opened (a thread per small file would cost more than it saves).
+const KEEPER_MIN_BYTES: usize = 4 * DROP_BEHIND_BYTES;
+
+/// How far ahead of the reader the keeper fills the page tables.
+const KEEPER_AHEAD_BYTES: usize = 3 * DROP_BEHIND_BYTES;
+
 /// Most files mapped at once in the process; a reader that finds no free slot reads instead.
 const GUARD_SLOTS: usize = 64;
 
 /// An uncompressed capture file mapped read-only, guarded against SIGBUS.
 pub(super) struct MappedFile {
-    /// The map of the whole file as it was when opened.
-    map: Mmap,
+    /// The map of the whole file as it was when opened (shared with its keeper, which
+    /// therefore never outlives it).
+    map: Arc<Mmap>,
+    /// The thread that fills page tables ahead and drops them behind, for a large file.
+    keeper: Option<Keeper>,
     /// The file, to see whether it shrank.
     file: File,
     /// The guard slot of this map, cleared on drop before the map is unmapped.
@@ -41,6 +57,8 @@ pub(super) struct MappedFile {
     pos: usize,
     /// Pages before this offset were dropped from the process (page-aligned).
     dropped: usize,
+    /// Offset of the last drop-behind step.
+    stepped: usize,
     /// Page tables were filled (`MADV_POPULATE_READ`) up to this offset.
     populated: usize,
     /// Size of a page, a power of two.
@@ -80,17 +98,27 @@ impl MappedFile {
         slot.register(start, start.saturating_add(map.len()));
         // Read-ahead is a hint; a failure changes nothing but speed.
         let _ = map.advise(Advice::Sequential);
+        let map = Arc::new(map);
+        let keeper = (map.len() >= KEEPER_MIN_BYTES)
+            .then(|| Keeper::start(Arc::clone(&map), page))
+            .flatten();
         let mut mapped = MappedFile {
             map,
+            keeper,
             file,
             slot,
             pos: 0,
             dropped: 0,
+            stepped: 0,
             populated: 0,
             page,
             shrunk: false,
         };
-        mapped.populate_ahead();
+        if let Some(k) = &mapped.keeper {
+            k.moved_to(0);
+        } else {
+            mapped.populate_ahead();
+        }
         Ok(mapped)
     }
 
@@ -110,7 +138,8 @@ impl MappedFile {
     /// [`DROP_BEHIND_BYTES`].
     pub(super) fn consume(&mut self, n: usize) {
         self.pos = self.pos.saturating_add(n).min(self.map.len());
-        if self.pos - self.dropped >= DROP_BEHIND_BYTES {
+        if self.pos - self.stepped >= DROP_BEHIND_BYTES {
+            self.stepped = self.pos;
             self.drop_behind();
         }
     }
@@ -152,6 +181,21 @@ impl MappedFile {
         let _ = offset;
     }
 
+    /// Whether a keeper thread looks after the page tables, and the bytes of the map resident
+    /// in this process now (its `Rss` in `/proc/self/smaps`).
+    #[cfg(test)]
+    pub(super) fn residency(&self) -> (bool, usize) {
+        let start = format!("{:x}-", self.map.as_ptr() as usize);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+        let rss_kib = smaps
+            .lines()
+            .skip_while(|l| !l.starts_with(&start))
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        (self.keeper.is_some(), rss_kib.saturating_mul(1024))
+    }
+
     /// Whether the file was found shorter than the map (a fault in it, or `fstat`).
     pub(super) fn shrank(&self) -> bool {
         self.shrunk || self.slot.faulted.load(Ordering::Acquire)
@@ -170,25 +214,26 @@ impl MappedFile {
         !self.shrank()
     }
 
-    #[allow(unsafe_code)] // MADV_DONTNEED: see SAFETY below.
     fn drop_behind(&mut self) {
         let upto = self.pos & !(self.page - 1);
-        if upto > self.dropped {
-            // SAFETY: MADV_DONTNEED on a shared read-only file map only removes this process's
-            // page-table entries; a later access maps the same file bytes again from the page
-            // cache (or zeros, where the guard replaced the pages), so no reference into the
-            // map ever sees its bytes change through this call. The range lies inside the map.
-            let _ = unsafe {
-                self.map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    self.dropped,
-                    upto - self.dropped,
-                )
-            };
-            self.dropped = upto;
+        match &self.keeper {
+            // The keeper drops and fills; the reader steps in only when the keeper is more
+            // than two steps behind (not scheduled), so resident pages stay bounded.
+            Some(k) => {
+                k.moved_to(self.pos);
+                let kept = k.dropped.load(Ordering::Acquire);
+                if upto.saturating_sub(kept.max(self.dropped)) > 2 * DROP_BEHIND_BYTES {
+                    drop_pages(&self.map, kept.max(self.dropped), upto);
+                    self.dropped = upto;
+                }
+            }
+            None => {
+                drop_pages(&self.map, self.dropped, upto);
+                self.dropped = self.dropped.max(upto);
+                self.populate_ahead();
+            }
         }
         self.check_size();
-        self.populate_ahead();
     }
 
     /// Fills the page tables of the next [`DROP_BEHIND_BYTES`] ahead of the reader in one
@@ -213,8 +258,115 @@ impl MappedFile {
 
 impl Drop for MappedFile {
     fn drop(&mut self) {
+        // The keeper is stopped and joined first: it holds the map, which is unmapped only
+        // when the last holder is gone, but its work on it is pointless now.
+        drop(self.keeper.take());
         // Unregistered before `map` is unmapped (fields drop after this).
         self.slot.release();
+    }
+}
+
+/// Drops this process's page-table entries of `[from, to)` (offsets in the map, page-aligned
+/// `from`); nothing when the range is empty.
+#[allow(unsafe_code)] // MADV_DONTNEED: see SAFETY below.
+fn drop_pages(map: &Mmap, from: usize, to: usize) {
+    let to = to.min(map.len());
+    if to > from {
+        // SAFETY: MADV_DONTNEED on a shared read-only file map only removes this process's
+        // page-table entries; a later access maps the same file bytes again from the page
+        // cache (or zeros, where the guard replaced the pages), so no reference into the map
+        // ever sees its bytes change through this call, whatever thread makes it and whenever.
+        // The range lies inside the map, which the caller's reference keeps mapped.
+        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, from, to - from) };
+    }
+}
+
+/// The keeper of one large map's page tables: a thread told where the reader is.
+struct Keeper {
+    shared: Arc<KeeperShared>,
+    /// A message per reader step; closed to stop the thread.
+    wake: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct KeeperShared {
+    /// Where the reader is.
+    pos: AtomicUsize,
+    /// Pages before this offset were dropped by the keeper.
+    dropped: AtomicUsize,
+}
+
+impl Keeper {
+    /// Starts the keeper of `map`; `None` if no thread could be started (the reader then does
+    /// the work itself).
+    fn start(map: Arc<Mmap>, page: usize) -> Option<Keeper> {
+        let shared = Arc::new(KeeperShared {
+            pos: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+        });
+        // One pending wake-up is enough: the keeper reads the latest position when it runs.
+        let (wake, woken) = crossbeam_channel::bounded::<()>(1);
+        let state = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("mw-map-keeper".to_owned())
+            .spawn(move || {
+                // Its few hundred microseconds of work must come before the reader reaches
+                // the pages, not after a busy thread's slice.
+                crate::sched::request_short_slice();
+                keep(&map, &state, &woken, page)
+            })
+            .ok()?;
+        Some(Keeper {
+            shared,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    /// The reader is at `pos`.
+    fn moved_to(&self, pos: usize) {
+        self.shared.pos.store(pos, Ordering::Release);
+        if let Some(w) = &self.wake {
+            let _ = w.try_send(());
+        }
+    }
+}
+
+impl std::ops::Deref for Keeper {
+    type Target = KeeperShared;
+    fn deref(&self) -> &KeeperShared {
+        &self.shared
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        drop(self.wake.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The keeper thread: at each wake-up, drops the pages behind the reader and fills the page
+/// tables [`KEEPER_AHEAD_BYTES`] ahead of it (`MADV_POPULATE_READ`; a failure, on an older
+/// kernel or a cut file, changes nothing but speed).
+fn keep(map: &Mmap, shared: &KeeperShared, woken: &crossbeam_channel::Receiver<()>, page: usize) {
+    let (mut dropped, mut populated) = (0usize, 0usize);
+    while woken.recv().is_ok() {
+        let pos = shared.pos.load(Ordering::Acquire);
+        let upto = pos & !(page - 1);
+        if upto >= dropped.saturating_add(DROP_BEHIND_BYTES) {
+            drop_pages(map, dropped, upto);
+            dropped = upto;
+            shared.dropped.store(dropped, Ordering::Release);
+        }
+        let target = pos.saturating_add(KEEPER_AHEAD_BYTES).min(map.len());
+        let from = populated.max(upto);
+        if target > from {
+            let _ = map.advise_range(Advice::PopulateRead, from, target - from);
+            populated = target;
+        }
     }
 }
 
