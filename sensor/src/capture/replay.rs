@@ -1694,6 +1694,16 @@ mod tests {
             fs::write(&path, bytes).unwrap();
             TempFile(path)
         }
+
+        /// Cuts the file to `len` bytes, as another process would while it is read.
+        fn cut_to(&self, len: u64) {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&self.0)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
+        }
     }
 
     impl Drop for TempFile {
@@ -2923,12 +2933,7 @@ mod tests {
                 let rec = reader.next_packet().unwrap().unwrap();
                 got.push(rec.data.to_vec());
             }
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&file.0)
-                .unwrap()
-                .set_len(cut)
-                .unwrap();
+            file.cut_to(cut);
             let err = loop {
                 match reader.next_packet() {
                     Ok(Some(rec)) => got.push(rec.data.to_vec()),
@@ -2963,19 +2968,14 @@ mod tests {
         let mut reader = ReplayReader::open(&file.0).unwrap();
         assert_eq!(reader.map_residency().map(|r| r.0), Some(true));
         let cut = 20u64 << 20;
+        let whole = (cut as usize - 24) / 1_016;
         let mut n = 0;
         let err = loop {
             if n == 1_000 {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&file.0)
-                    .unwrap()
-                    .set_len(cut)
-                    .unwrap();
+                file.cut_to(cut);
             }
             match reader.next_packet() {
                 Ok(Some(rec)) => {
-                    let whole = (cut as usize - 24) / 1_016;
                     if n < whole {
                         assert_eq!(rec.data, expected[n].data.as_slice(), "packet {n}");
                     }
@@ -2988,7 +2988,6 @@ mod tests {
         assert!(err.to_string().contains("got shorter"), "{err}");
         // The reader stops where it saw the cut: at a fault past it, or earlier, at its next
         // size check (every drop-behind step); every packet it gave was exact (above).
-        let whole = (cut as usize - 24) / 1_016;
         assert!((1_000..=whole + 1).contains(&n), "{n} of {whole}");
     }
 
@@ -3001,12 +3000,7 @@ mod tests {
         let mut reader = ReplayReader::open(&file.0).unwrap();
         assert!(reader.is_mapped());
         assert!(reader.next_packet().unwrap().is_some());
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&file.0)
-            .unwrap()
-            .set_len(2_000)
-            .unwrap();
+        file.cut_to(2_000);
         let err = loop {
             match reader.next_packet() {
                 Ok(Some(_)) => {}

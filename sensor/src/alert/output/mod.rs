@@ -319,6 +319,13 @@ impl OutputQueue {
     /// Queues the lines of `chunk` this output accepts. Live: a line without room is dropped
     /// and counted. Replay: waits for room (unless the output has given up).
     pub(crate) fn push(&self, spec: &OutputSpec, chunk: &[u8], live: bool) {
+        self.push_within(spec, chunk, live, self.limit_bytes);
+    }
+
+    /// [`OutputQueue::push`] with the bound `limit_bytes`: `usize::MAX` for an inline output,
+    /// which nobody else drains (waiting for room would wait for ever, and dropping would lose
+    /// what the file can take now: the writer thread delivers it right after).
+    fn push_within(&self, spec: &OutputSpec, chunk: &[u8], live: bool, limit_bytes: usize) {
         if self.dead.load(Ordering::Relaxed) {
             return;
         }
@@ -329,7 +336,7 @@ impl OutputQueue {
                 continue;
             }
             // A line bigger than the whole queue still goes through an empty one.
-            while !st.buf.is_empty() && st.buf.len() + line.len() > self.limit_bytes {
+            while !st.buf.is_empty() && st.buf.len() + line.len() > limit_bytes {
                 if live || self.dead.load(Ordering::Relaxed) {
                     break;
                 }
@@ -339,7 +346,7 @@ impl OutputQueue {
             if self.dead.load(Ordering::Relaxed) {
                 return;
             }
-            if !st.buf.is_empty() && st.buf.len() + line.len() > self.limit_bytes {
+            if !st.buf.is_empty() && st.buf.len() + line.len() > limit_bytes {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -350,21 +357,6 @@ impl OutputQueue {
         drop(st);
         if queued {
             self.data.notify_one();
-        }
-    }
-
-    /// Queues the lines of `chunk` this output accepts, whatever the bound: for an inline
-    /// output, which the writer thread delivers right after.
-    fn push_unbounded(&self, spec: &OutputSpec, chunk: &[u8]) {
-        if self.dead.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut st = self.lock();
-        for line in chunk.split_inclusive(|&b| b == b'\n') {
-            if spec.accepts(event_type(line)) {
-                st.buf.extend_from_slice(line);
-                st.lines += 1;
-            }
         }
     }
 
@@ -446,9 +438,7 @@ impl RunningOutput {
         match &mut self.runner {
             Runner::Thread(_) => self.queue.push(&self.spec, chunk, live),
             Runner::Inline(..) => {
-                // Nobody else drains the queue: waiting for room would wait for ever, and
-                // dropping would lose what the file can take now.
-                self.queue.push_unbounded(&self.spec, chunk);
+                self.queue.push_within(&self.spec, chunk, live, usize::MAX);
                 self.pump();
             }
         }
@@ -465,11 +455,7 @@ impl RunningOutput {
         if let Runner::Inline(delivery, ended @ None) = &mut self.runner {
             match delivery.step(&self.queue, false) {
                 Ok(Step::More) => {}
-                Ok(Step::Ended) => *ended = Some(Ok(())),
-                Err(e) => {
-                    delivery.give_up(&self.queue);
-                    *ended = Some(Err(e));
-                }
+                result => *ended = Some(result.map(|_| ())),
             }
         }
     }
@@ -628,31 +614,28 @@ impl Delivery {
     /// The output thread.
     fn run(mut self, queue: &OutputQueue) -> Result<(), AlertWriteError> {
         crate::sched::request_short_slice();
-        loop {
-            match self.step(queue, true) {
-                Ok(Step::More) => {}
-                Ok(Step::Ended) => return Ok(()),
-                Err(e) => {
-                    self.give_up(queue);
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// After an error: whatever is queued will not be written; a waiting writer moves on.
-    fn give_up(&mut self, queue: &OutputQueue) {
-        queue.dead.store(true, Ordering::Relaxed);
-        let mut st = queue.lock();
-        st.buf.clear();
-        st.lines = 0;
-        drop(st);
-        queue.room.notify_all();
+        while let Step::More = self.step(queue, true)? {}
+        Ok(())
     }
 
     /// Takes what is queued (waiting for it when `wait`) and delivers it, retrying as the
-    /// output's kind says.
+    /// output's kind says. After an error the output has given up: whatever is queued will
+    /// not be written, and a waiting writer moves on.
     fn step(&mut self, queue: &OutputQueue, wait: bool) -> Result<Step, AlertWriteError> {
+        let result = self.deliver(queue, wait);
+        if result.is_err() {
+            queue.dead.store(true, Ordering::Relaxed);
+            let mut st = queue.lock();
+            st.buf.clear();
+            st.lines = 0;
+            drop(st);
+            queue.room.notify_all();
+        }
+        result
+    }
+
+    /// [`Delivery::step`] up to its result.
+    fn deliver(&mut self, queue: &OutputQueue, wait: bool) -> Result<Step, AlertWriteError> {
         let counters = &*queue.counters;
         let mode = self.mode;
         let name = self.name.as_str();
@@ -894,17 +877,20 @@ mod tests {
         );
     }
 
+    /// A 63-byte alert line and a flow line, and a chunk of `n` of each, alternating.
+    const ALERT_LINE: &[u8] =
+        b"{\"event_type\":\"alert\",\"pad\":\"0123456789012345678901234567890\"}\n";
+    const FLOW_LINE: &[u8] = b"{\"event_type\":\"flow\"}\n";
+
+    fn alerts_and_flows(n: usize) -> Vec<u8> {
+        [ALERT_LINE, FLOW_LINE].concat().repeat(n)
+    }
+
     #[test]
     fn a_full_live_queue_drops_and_counts_and_a_replay_queue_waits() {
         let spec = OutputSpec::parse("x?types=alert").unwrap();
         let q = OutputQueue::new(100);
-        let line = b"{\"event_type\":\"alert\",\"pad\":\"0123456789012345678901234567890\"}\n";
-        let other = b"{\"event_type\":\"flow\"}\n";
-        let mut chunk = Vec::new();
-        for _ in 0..3 {
-            chunk.extend_from_slice(line);
-            chunk.extend_from_slice(other);
-        }
+        let chunk = alerts_and_flows(3);
         q.push(&spec, &chunk, true);
         // 63-byte lines in 100 bytes: one fits, two are dropped; flows are not this output's.
         assert_eq!(q.lock().lines, 1);
@@ -989,13 +975,8 @@ mod tests {
             OutputSpec::parse(&format!("{}?types=alert&queue_kib=1", file.display())).unwrap();
         let mut o = start(&spec, replay_mode(), true).unwrap();
         assert!(o.is_inline());
-        let alert = b"{\"event_type\":\"alert\",\"pad\":\"0123456789012345678901234567890\"}\n";
-        let flow = b"{\"event_type\":\"flow\"}\n";
-        let mut chunk = Vec::new();
-        for _ in 0..1_000 {
-            chunk.extend_from_slice(alert);
-            chunk.extend_from_slice(flow);
-        }
+        let (alert, flow) = (ALERT_LINE, FLOW_LINE);
+        let chunk = alerts_and_flows(1_000);
         // 63 KB of alerts through a 1 KiB queue: written before `push` returns.
         o.push(&chunk, false);
         let written = std::fs::read(&file).unwrap();
