@@ -161,9 +161,17 @@ impl FlowKey {
 #[inline]
 pub fn ip_to_addr(ip: IpAddr) -> [u8; 16] {
     match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V4(v4) => v4_to_addr(v4.octets()),
         IpAddr::V6(v6) => v6.octets(),
     }
+}
+
+/// An IPv4 address (network order) in the 16-byte form of [`ip_to_addr`], the IPv4-mapped
+/// IPv6 address, built as one 128-bit value rather than byte by byte as
+/// `Ipv4Addr::to_ipv6_mapped` does (a decoder's per-packet path).
+#[inline]
+pub fn v4_to_addr(octets: [u8; 4]) -> [u8; 16] {
+    (0xffff_u128 << 32 | u128::from(u32::from_be_bytes(octets))).to_be_bytes()
 }
 
 /// Reads back an address stored by [`ip_to_addr`].
@@ -264,5 +272,15 @@ mod tests {
             addr_to_ip(v4(192, 0, 2, 7)),
             IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))
         );
+    }
+
+    proptest::proptest! {
+        /// The 128-bit construction is the standard library's IPv4-mapped address.
+        #[test]
+        fn v4_to_addr_is_the_ipv4_mapped_address(octets: [u8; 4]) {
+            let expected = Ipv4Addr::from(octets).to_ipv6_mapped().octets();
+            proptest::prop_assert_eq!(v4_to_addr(octets), expected);
+            proptest::prop_assert_eq!(addr_to_ip(v4_to_addr(octets)), IpAddr::from(octets));
+        }
     }
 }

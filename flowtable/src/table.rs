@@ -421,8 +421,8 @@ impl<E> FlowTable<E> {
     }
 
     /// [`FlowTable::prefetch`] for the key whose [`FlowTable::hash_key`] is `hash`. A caller
-    /// that keeps the hash from stage 1 for stage 2 saves one of the three hashes per packet
-    /// (the `touch` hashes again). Harmless with any `hash`.
+    /// that keeps the hash from stage 1 for stage 2 and the touch
+    /// ([`FlowTable::touch_hashed`]) hashes each key once. Harmless with any `hash`.
     #[inline]
     pub fn prefetch_by_hash(&self, hash: u64) {
         self.index.prefetch(hash);
@@ -473,6 +473,30 @@ impl<E> FlowTable<E> {
         E: Default,
     {
         let hash = self.hasher.hash(key);
+        self.touch_hashed(hash, key, dir, now, on_expire)
+    }
+
+    /// [`FlowTable::touch`] for a caller that already has `hash`, which must be
+    /// [`FlowTable::hash_key`] of `key` (checked in debug builds): a worker hashes each key of
+    /// a batch once, for the prefetch, and keeps the hash for the touch. A wrong hash would
+    /// file the flow under another bucket, where later look-ups miss it.
+    #[inline]
+    pub fn touch_hashed(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        dir: Direction,
+        now: Timestamp,
+        on_expire: &mut impl FnMut(&FlowEntry<E>, ExpireReason),
+    ) -> (&mut FlowEntry<E>, bool)
+    where
+        E: Default,
+    {
+        debug_assert_eq!(
+            hash,
+            self.hasher.hash(key),
+            "touch_hashed: not this key's hash"
+        );
         match self.find(hash, key) {
             Some(idx) => self.touch_existing(idx, key, dir, now, on_expire),
             None => self.insert_new(hash, key, dir, now, on_expire),

@@ -74,8 +74,11 @@ const NAME_CACHE_CAPACITY: usize = 65_536;
 /// and the slot of the packet [`PREFETCH_SLOT_AHEAD`] ahead (whose index line is then in).
 const PREFETCH_INDEX_AHEAD: usize = 8;
 const PREFETCH_SLOT_AHEAD: usize = 4;
-/// Hashes of the packets between the two stages, kept from the first (a power of two).
+/// Hashes of the packets from the first stage to their touch, each computed once (a power of
+/// two, at least [`PREFETCH_INDEX_AHEAD`]: a packet's hash is read before its slot takes the
+/// hash of the packet that far ahead).
 const PREFETCH_RING: usize = 8;
+const _: () = assert!(PREFETCH_RING >= PREFETCH_INDEX_AHEAD && PREFETCH_RING.is_power_of_two());
 
 /// Flows a worker expires after a batch: this many, plus one per packet of the batch. Flows
 /// that idle out together (a capture gap, thousands of flows gone quiet at once) are ended
@@ -1983,6 +1986,11 @@ impl Worker {
             table.prefetch_by_hash(*h);
         }
         for (i, p) in packets.iter().enumerate() {
+            // This packet's hash, from its prefetch, before the ring slot takes a later one's.
+            let hash = ahead
+                .get(i % PREFETCH_RING)
+                .copied()
+                .unwrap_or_else(|| table.hash_key(&p.key));
             if let Some(q) = packets.get(i + PREFETCH_INDEX_AHEAD) {
                 let h = table.hash_key(&q.key);
                 table.prefetch_by_hash(h);
@@ -2004,7 +2012,7 @@ impl Worker {
                     _ => None,
                 },
             };
-            let (flow, new) = table.touch(&p.key, p.dir, p.ts, &mut |f, r| {
+            let (flow, new) = table.touch_hashed(hash, &p.key, p.dir, p.ts, &mut |f, r| {
                 out.end(f, flow_end(r));
             });
             let restart = !new && out.detectors.restarts_flow(flow, p);

@@ -606,8 +606,8 @@ fn step_ip<'a>(
                 (total, total.saturating_sub(header_len))
             };
             (
-                flowtable::key::ip_to_addr(h.source_addr().into()),
-                flowtable::key::ip_to_addr(h.destination_addr().into()),
+                u128::from_ne_bytes(flowtable::key::v4_to_addr(h.source())),
+                u128::from_ne_bytes(flowtable::key::v4_to_addr(h.destination())),
                 ip_len,
                 u32::from(h.identification()),
                 h.ttl(),
@@ -636,8 +636,8 @@ fn step_ip<'a>(
                 (40 + ext_len + l4, l4)
             };
             (
-                flowtable::key::ip_to_addr(h.source_addr().into()),
-                flowtable::key::ip_to_addr(h.destination_addr().into()),
+                u128::from_ne_bytes(h.source()),
+                u128::from_ne_bytes(h.destination()),
                 ip_len,
                 0,
                 h.hop_limit(),
@@ -647,6 +647,9 @@ fn step_ip<'a>(
             )
         }
     };
+    // The addresses were picked as 128-bit words: as byte arrays, the two arms were split
+    // into 32 single bytes each, moved one by one on every packet.
+    let (src, dst) = (src.to_ne_bytes(), dst.to_ne_bytes());
     if payload.incomplete {
         out.truncated = true;
     }

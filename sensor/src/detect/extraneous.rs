@@ -1263,17 +1263,21 @@ impl ExtraneousDetector {
         let self_addressed = flow.key.lo_addr == flow.key.hi_addr;
         if p.fingerprint != 0 && p.ip_id != 0 && !self_addressed {
             self.stats.duplicate_eligible += 1;
-            // Broadcast and multicast are repeated by design (service announcements, DHCP)
-            // and reach the capture by several paths: never duplicate evidence.
-            let (_, _, dst, _) = flow.key.endpoints(p.dir);
             // One look-up of the host pair per eligible packet.
             let mut pair = self.vantage.slot(&flow.key);
             let id_varies = pair
                 .as_deref_mut()
                 .is_some_and(|s| s.note_ip_id(p.dir, p.ip_id));
             let repeat = self.duplicates.check(p);
-            let duplicate =
-                matches!(repeat, Repeat::Duplicate(..)) && !group_address(dst) && id_varies;
+            // Broadcast and multicast are repeated by design (service announcements, DHCP)
+            // and reach the capture by several paths: never duplicate evidence. The address
+            // is looked at only for a repeat (rare), not for every eligible packet.
+            let duplicate = matches!(repeat, Repeat::Duplicate(..))
+                && id_varies
+                && !group_address(flowtable::key::addr_to_ip(match p.dir {
+                    Direction::LoToHi => flow.key.hi_addr,
+                    Direction::HiToLo => flow.key.lo_addr,
+                }));
             let share_ppm = pair.map_or(0, |s| s.note_eligible(duplicate));
             match repeat {
                 Repeat::Duplicate(diff, distinct) if duplicate => {
