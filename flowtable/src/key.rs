@@ -114,8 +114,9 @@ impl FlowKey {
         tunnel: u64,
     ) -> (FlowKey, Direction) {
         // Order by (address, port) so that two flows between the same hosts on swapped ports
-        // still get distinct, stable keys.
-        if (src, src_port) <= (dst, dst_port) {
+        // still get distinct, stable keys. The addresses compare as big-endian 128-bit words:
+        // the order of the bytes, without a byte-by-byte comparison.
+        if (u128::from_be_bytes(src), src_port) <= (u128::from_be_bytes(dst), dst_port) {
             let key = FlowKey {
                 lo_addr: src,
                 hi_addr: dst,
