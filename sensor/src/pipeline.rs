@@ -1256,13 +1256,20 @@ impl CaptureFront {
     }
 
     /// Once per second of packet time: flush partial batches so idle workers see the clock,
-    /// and expire tunnel sessions.
+    /// and expire tunnel sessions. Called per packet: inlined up to the test, the work of a
+    /// new second out of line.
+    #[inline]
     fn tick(&mut self) -> Result<(), AlertWriteError> {
         self.tunnels.publish_groups(self.clock, false);
         let now_s = self.clock.as_nanos() / 1_000_000_000;
         if now_s == self.last_tick_s {
             return Ok(());
         }
+        self.new_second(now_s)
+    }
+
+    #[inline(never)]
+    fn new_second(&mut self, now_s: u64) -> Result<(), AlertWriteError> {
         self.last_tick_s = now_s;
         for w in 0..self.senders.len() {
             self.send(w)?;
