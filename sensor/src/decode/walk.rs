@@ -363,7 +363,10 @@ fn fast_ether_payload<'a>(
 /// the general path would slice without a stop error (IPv6 extension or transport errors, and
 /// whatever the IP slicer rejects, go there) and then runs the same [`step_ip`], so the
 /// result is identical. `None`: nothing was recorded, take the general path.
-#[inline]
+///
+/// Always inlined: as a call it cost 18 instructions of prologue and epilogue per packet (of
+/// 1153 in the capture thread on `bench-flood64`, callgrind).
+#[inline(always)]
 fn fast_ip<'a>(
     config: &DecodeConfig,
     bytes: &'a [u8],
