@@ -1100,9 +1100,12 @@ impl CaptureFront {
             .map(|(k, _)| self.hasher.hash_one(k));
         // A fingerprint of the innermost packet, equal for a native packet and its mirrored
         // copy: it finds inner frames that duplicate traffic also seen on the capture.
-        let fingerprint = match (inner, bare) {
-            (Some(p), Some((k, dir))) => Some(fingerprint(&self.hasher, &k, dir, p)),
-            _ => None,
+        let (bare_pair_hash, fingerprint) = match (inner, bare) {
+            (Some(p), Some((k, dir))) => {
+                let (pair, fp) = fingerprint(&self.hasher, &k, dir, p);
+                (Some(pair), Some(fp))
+            }
+            _ => (None, None),
         };
         let encapsulated = decoded.inner_depth > 0;
         // With one front the copy window is here; sharded, the workers match (see `Worker`).
@@ -1194,14 +1197,11 @@ impl CaptureFront {
         }
         // The IP pair without tunnel context: every connection between two hosts, and their
         // mirrored copies, meet in one worker; an ICMP error meets the flow it quotes.
-        let pair = match &app {
-            AppHint::IcmpError { quoted } => quoted,
-            _ => &bare_key,
+        let hash = match (&app, bare_pair_hash) {
+            (AppHint::IcmpError { quoted }, _) => pair_hash(&self.hasher, quoted),
+            (_, Some(h)) => h,
+            (_, None) => pair_hash(&self.hasher, &bare_key),
         };
-        let hash = self.hasher.hash_one((
-            u128::from_ne_bytes(pair.lo_addr),
-            u128::from_ne_bytes(pair.hi_addr),
-        ));
         // The class of the innermost link now: flows inside a mirror are copies.
         let link_class = flow_tunnel.map(|t| match self.tunnels.link_class(t.link) {
             Some(MirrorClass::Mirror) => LinkClass::Mirror,
@@ -1745,13 +1745,16 @@ fn write_mirror_alert(
 ///
 /// Fed as whole words rather than through the derived `Hash` of a tuple (a length prefix and
 /// a byte-slice pass per address and for the payload): every packet pays for it.
+///
+/// Returns the hash of the key's address pair too ([`pair_hash`]), the dispatch hash: it is
+/// the fingerprint's state after the two addresses, so it costs one fold, not a second hash.
 #[inline]
 fn fingerprint(
     hasher: &foldhash::quality::SeedableRandomState,
     key: &FlowKey,
     dir: Direction,
     p: &InnerPacket<'_>,
-) -> u64 {
+) -> (u64, u64) {
     use std::hash::Hasher;
     let payload = p
         .l4_payload
@@ -1762,6 +1765,8 @@ fn fingerprint(
     let mut h = hasher.build_hasher();
     h.write_u128(u128::from_ne_bytes(key.lo_addr));
     h.write_u128(u128::from_ne_bytes(key.hi_addr));
+    let pair = h.clone().finish();
+    debug_assert_eq!(pair, pair_hash(hasher, key));
     h.write_u64(
         u64::from(key.lo_port)
             | u64::from(key.hi_port) << 16
@@ -1783,7 +1788,16 @@ fn fingerprint(
     }
     h.write(words.remainder());
     h.write_u64(payload.len() as u64);
-    h.finish()
+    (pair, h.finish())
+}
+
+/// The dispatch hash of a key: its address pair (no ports, no tunnel context), with the seed
+/// every front shares.
+fn pair_hash(hasher: &foldhash::quality::SeedableRandomState, key: &FlowKey) -> u64 {
+    hasher.hash_one((
+        u128::from_ne_bytes(key.lo_addr),
+        u128::from_ne_bytes(key.hi_addr),
+    ))
 }
 
 /// One worker: a flow table shard, the flow detectors and a sink.
