@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod decode;
 pub mod detect;
+pub mod doorbell;
 pub mod fsio;
 pub mod fuzzing;
 pub mod generate;

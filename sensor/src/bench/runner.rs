@@ -453,6 +453,9 @@ fn follow_alerts(
         )
         .with_context(|| format!("watching {}", path.display()))?;
     let mut events = [0u8; 4096];
+    // The follower shares the sensor's cores: its scan of each line is a SIMD substring
+    // search, not a window-by-window compare (which cost about 10 µs per 1.8 KB alert line).
+    let alert = memchr::memmem::Finder::new(b"\"event_type\":\"alert\"");
     let mut pending = Vec::with_capacity(1 << 17);
     let mut chunk = vec![0u8; 1 << 16];
     // (arrival, end of the line in `kept`): lines are parsed after the run, so the time spent
@@ -469,12 +472,11 @@ fn follow_alerts(
             let seen = origin.elapsed().as_nanos() as u64;
             pending.extend_from_slice(&chunk[..n]);
             let mut consumed = 0;
-            while let Some(end) = pending[consumed..].iter().position(|&b| b == b'\n') {
+            while let Some(end) = memchr::memchr(b'\n', &pending[consumed..]) {
                 let line = &pending[consumed..consumed + end];
                 consumed += end + 1;
                 // Only alert lines are kept (a cheap byte test; the parse below decides).
-                const ALERT: &[u8] = b"\"event_type\":\"alert\"";
-                if line.windows(ALERT.len()).any(|w| w == ALERT) {
+                if alert.find(line).is_some() {
                     kept.extend_from_slice(line);
                     lines.push((seen, kept.len()));
                 }

@@ -224,10 +224,7 @@ impl Transport for RedisOutput {
             let mut at = *done;
             while n < PIPELINE && at < batch.len() {
                 let rest = &batch[at..];
-                let len = rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest.len(), |i| i + 1);
+                let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
                 let line = &rest[..len];
                 self.command(line.strip_suffix(b"\n").unwrap_or(line));
                 at += len;

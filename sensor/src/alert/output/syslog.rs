@@ -223,10 +223,7 @@ impl Transport for SyslogOutput {
         let now = SystemTime::now();
         while *done < batch.len() {
             let rest = &batch[*done..];
-            let line_len = rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |i| i + 1);
+            let line_len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             let line = &rest[..line_len];
             self.format(line.strip_suffix(b"\n").unwrap_or(line), now, tcp);
             let sent = match &mut self.conn {

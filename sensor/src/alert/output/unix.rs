@@ -34,7 +34,7 @@ impl Transport for DgramTransport {
                 self.socket.insert(s)
             }
         };
-        for line in batch[*done..].split_inclusive(|&b| b == b'\n') {
+        for line in super::lines_inclusive(&batch[*done..]) {
             let event = line.strip_suffix(b"\n").unwrap_or(line);
             match socket.send(event) {
                 Ok(_) => {}
