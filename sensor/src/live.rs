@@ -283,6 +283,9 @@ impl Session<'_> {
                     continue;
                 }
             }
+            // The ring is empty for now (or another stretch of packets was read): a burst's
+            // mirror alerts held back go out (see `alert::handover`).
+            pipeline.flush_alerts()?;
             let now = Instant::now();
             if now.duration_since(last_flush) >= BATCH_FLUSH_EVERY {
                 // Partial batches reach the workers within milliseconds, so their alerts do.
@@ -593,6 +596,7 @@ impl RemoteCapture {
                     continue;
                 }
             }
+            self.remote.front().flush_alerts()?;
             let now = Instant::now();
             if now.duration_since(last_flush) >= BATCH_FLUSH_EVERY {
                 self.remote.front().flush_batches()?;

@@ -19,6 +19,7 @@ pub mod control;
 pub mod error;
 pub mod escape;
 pub mod extraneous;
+pub mod handover;
 pub mod output;
 mod writer;
 

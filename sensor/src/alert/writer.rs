@@ -19,12 +19,12 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde::Serialize;
 
 use super::error::AlertWriteError;
 use super::output::{self, OutputCounters, OutputKind, OutputMode, OutputSpec, RunningOutput};
-use crate::doorbell::Doorbell;
+use crate::doorbell::{self, BellReceiver, BellSender};
 use crate::latency::{
     LATENCY_MAX_US, LatencySummary, SharedHistogram, latency_histogram, summarize,
 };
@@ -194,52 +194,6 @@ enum WriterMsg {
     Reopen,
 }
 
-/// A sender to the writer thread that rings its [`Doorbell`] after every message, and once
-/// more when it is dropped (the writer learns that its producers are gone).
-struct WriterTx {
-    /// `None` only while dropping.
-    tx: Option<Sender<WriterMsg>>,
-    bell: Arc<Doorbell>,
-}
-
-impl WriterTx {
-    /// Waits for room (replay: nothing is dropped).
-    fn send(&self, msg: WriterMsg) -> Result<(), AlertWriteError> {
-        let tx = self.tx.as_ref().ok_or(AlertWriteError::WriterGone)?;
-        let sent = tx.send(msg).map_err(|_| AlertWriteError::WriterGone);
-        self.bell.ring();
-        sent
-    }
-
-    /// Never waits (live capture, reopen requests).
-    fn try_send(&self, msg: WriterMsg) -> Result<(), TrySendError<WriterMsg>> {
-        let Some(tx) = self.tx.as_ref() else {
-            return Err(TrySendError::Disconnected(msg));
-        };
-        let sent = tx.try_send(msg);
-        if sent.is_ok() {
-            self.bell.ring();
-        }
-        sent
-    }
-}
-
-impl Clone for WriterTx {
-    fn clone(&self) -> WriterTx {
-        WriterTx {
-            tx: self.tx.clone(),
-            bell: Arc::clone(&self.bell),
-        }
-    }
-}
-
-impl Drop for WriterTx {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        self.bell.ring();
-    }
-}
-
 /// Chunks queued for the writer thread before producers wait, or in live mode drop
 /// (at most ~8 MiB).
 const WRITER_QUEUE_CHUNKS: usize = 64;
@@ -272,7 +226,7 @@ type SinkRegistry = Arc<Mutex<Vec<Weak<SinkShared>>>>;
 /// The writer thread: takes the sinks' buffers and hands each line to every output whose
 /// event types it matches.
 pub struct EventWriter {
-    tx: WriterTx,
+    tx: BellSender<WriterMsg>,
     /// Written buffers coming back from the writer thread, for the sinks to reuse.
     recycled: Receiver<Vec<u8>>,
     sinks: SinkRegistry,
@@ -286,7 +240,7 @@ pub struct EventWriter {
 
 /// A producer's buffer of serialized events.
 pub struct EventSink {
-    tx: WriterTx,
+    tx: BellSender<WriterMsg>,
     recycled: Receiver<Vec<u8>>,
     shared: Arc<SinkShared>,
     writer: Arc<WriterShared>,
@@ -344,12 +298,9 @@ impl EventWriter {
         });
         // Bounded: a slow writer holds producers back (replay) or makes them drop (live)
         // instead of growing memory, and the queue is allocated once.
-        let (tx, rx) = crossbeam_channel::bounded::<WriterMsg>(WRITER_QUEUE_CHUNKS);
-        let bell = Arc::new(Doorbell::new());
-        let tx = WriterTx {
-            tx: Some(tx),
-            bell: Arc::clone(&bell),
-        };
+        // Its receiver parks while it is empty (see `doorbell`: crossbeam's own receive
+        // yields, and a yielding writer waited a whole slice of the capture thread).
+        let (tx, rx) = doorbell::bounded::<WriterMsg>(WRITER_QUEUE_CHUNKS);
         // Buffers go back to the sinks after writing, so a steady stream of events (flow
         // records) allocates nothing, even while the writer lags behind its producers.
         let (recycle_tx, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
@@ -375,7 +326,7 @@ impl EventWriter {
             .name("mw-writer".to_owned())
             .spawn(move || {
                 crate::sched::request_short_slice();
-                state.run(&rx, &bell, &registry)
+                state.run(&rx, &registry)
             })
             .map_err(|source| AlertWriteError::Io {
                 target: "the event writer thread".to_owned(),
@@ -426,7 +377,7 @@ impl EventWriter {
     pub fn reopen(&self) -> usize {
         if self.tx.try_send(WriterMsg::Reopen).is_err() {
             self.shared.reopen.store(true, Ordering::Relaxed);
-            self.tx.bell.ring();
+            self.tx.ring();
         }
         self.files
     }
@@ -562,11 +513,10 @@ struct WriterState {
 impl WriterState {
     fn run(
         &mut self,
-        rx: &Receiver<WriterMsg>,
-        bell: &Doorbell,
+        rx: &BellReceiver<WriterMsg>,
         sinks: &SinkRegistry,
     ) -> Result<u64, AlertWriteError> {
-        let result = self.dispatch(rx, bell, sinks);
+        let result = self.dispatch(rx, sinks);
         let outputs = std::mem::take(&mut self.outputs);
         let closed = close_outputs(outputs, self.options);
         result?;
@@ -578,27 +528,23 @@ impl WriterState {
     /// good (a file or standard output at once, or every output).
     fn dispatch(
         &mut self,
-        rx: &Receiver<WriterMsg>,
-        bell: &Doorbell,
+        rx: &BellReceiver<WriterMsg>,
         sinks: &SinkRegistry,
     ) -> Result<(), AlertWriteError> {
         let sweep_every = self.options.sweep_every;
         let mut next_sweep = sweep_every.map(|d| Instant::now() + d);
         loop {
-            // Parked, not spinning and yielding, while the queue is empty (see `doorbell`).
-            // The queue is disconnected once every sender is gone: all producers flushed.
-            let msg = match bell.wait(
-                || match rx.try_recv() {
-                    Ok(m) => Some(Some(m)),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => Some(None),
+            let msg = match next_sweep {
+                Some(at) => match rx.recv_deadline(at) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
                 },
-                next_sweep,
-            ) {
-                Some(Some(m)) => Some(m),
-                Some(None) => break,
-                // The sweep is due.
-                None => None,
+                // `recv` fails once every sender is gone: all producers have flushed.
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
             };
             let mut reopen = self.shared.reopen.swap(false, Ordering::Relaxed);
             match msg {
@@ -666,7 +612,7 @@ impl WriterState {
     /// Takes what every sink holds. Chunks a sink sent before we took its lock are already in
     /// the channel (sinks send under their lock), so they are written first: each sink's
     /// events keep their order. Returns whether a reopen was asked for meanwhile.
-    fn sweep(&mut self, rx: &Receiver<WriterMsg>, sinks: &SinkRegistry) -> bool {
+    fn sweep(&mut self, rx: &BellReceiver<WriterMsg>, sinks: &SinkRegistry) -> bool {
         let live: Vec<Arc<SinkShared>> = sinks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -846,7 +792,10 @@ impl EventSink {
             .unwrap_or_else(|_| Vec::with_capacity(SINK_FLUSH_BYTES * 2));
         let full = std::mem::replace(buf, fresh);
         if !self.live {
-            return self.tx.send(WriterMsg::Chunk(full));
+            return self
+                .tx
+                .send(WriterMsg::Chunk(full))
+                .map_err(|_| AlertWriteError::WriterGone);
         }
         match self.tx.try_send(WriterMsg::Chunk(full)) {
             Ok(()) => Ok(()),
