@@ -1331,8 +1331,7 @@ impl CaptureFront {
         if !self.handover.holds() {
             return Ok(());
         }
-        self.handover.handed_over(Instant::now());
-        self.sink.flush()
+        self.hand_over_alerts(Instant::now())
     }
 
     /// Per packet while alerts are held: hands them over once due.
@@ -1342,6 +1341,11 @@ impl CaptureFront {
         if !self.handover.due(now) {
             return Ok(());
         }
+        self.hand_over_alerts(now)
+    }
+
+    /// Hands everything the sink holds, the alerts held back included, to the writer.
+    fn hand_over_alerts(&mut self, now: Instant) -> Result<(), AlertWriteError> {
         self.handover.handed_over(now);
         self.sink.flush()
     }

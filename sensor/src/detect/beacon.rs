@@ -1154,7 +1154,6 @@ struct KnownSet {
     /// in `observe` took 327 instructions, 101 now (callgrind, bench-flood64).
     map: KnownMap,
     windows: Vec<TeachWindow>,
-    hasher: foldhash::quality::RandomState,
 }
 
 type KnownMap = HashMap<[u8; 16], KnownEntry, foldhash::quality::RandomState>;
@@ -1231,7 +1230,6 @@ impl KnownDestinations {
             set: Mutex::new(KnownSet {
                 map,
                 windows: vec![TeachWindow::default(); buckets],
-                hasher: foldhash::quality::RandomState::default(),
             }),
             capacity,
             path,
@@ -1263,7 +1261,8 @@ impl KnownDestinations {
         if set.map.len() >= self.capacity {
             return Observed::Full;
         }
-        let bucket = set.hasher.hash_one(lesson.source) as usize % SOURCE_BUCKETS;
+        // The map's own seeded hasher picks the source's bucket.
+        let bucket = set.map.hasher().hash_one(lesson.source) as usize % SOURCE_BUCKETS;
         let Some(w) = set.windows.get_mut(bucket) else {
             return Observed::Full;
         };
@@ -1368,7 +1367,6 @@ impl Default for KnownDestinations {
             set: Mutex::new(KnownSet {
                 map: KnownMap::default(),
                 windows: Vec::new(),
-                hasher: foldhash::quality::RandomState::default(),
             }),
             capacity: 0,
             path: None,

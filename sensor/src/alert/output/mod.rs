@@ -466,20 +466,16 @@ impl RunningOutput {
         }
     }
 
-    /// An inline output writes what is queued (the writer thread waits for the write: a
-    /// regular file's page cache); an output thread delivers on its own.
-    pub(crate) fn deliver(&mut self) {
-        self.pump();
-    }
-
     /// Asks a file output to reopen once what is queued is written (SIGHUP).
     pub(crate) fn request_reopen(&mut self) {
         self.queue.request_reopen();
-        self.pump();
+        self.deliver();
     }
 
-    /// Inline: delivers what is queued (a reopen asked for included) unless it ended.
-    fn pump(&mut self) {
+    /// An inline output writes what is queued, a reopen asked for included, unless it ended
+    /// (the writer thread waits for the write: a regular file's page cache); an output
+    /// thread delivers on its own.
+    pub(crate) fn deliver(&mut self) {
         if let Runner::Inline(delivery, ended @ None) = &mut self.runner {
             match delivery.step(&self.queue, false) {
                 Ok(Step::More) => {}
@@ -500,7 +496,7 @@ impl RunningOutput {
     pub(crate) fn close(&mut self) {
         self.queue.close();
         while matches!(self.runner, Runner::Inline(_, None)) {
-            self.pump();
+            self.deliver();
         }
     }
 
