@@ -25,7 +25,7 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
 /// (SIGHUP): they size tables, pools and threads allocated at start, or (`enabled`) decide
 /// whether a detector got its tables at all; the baseline of known destinations is read
 /// once, at start. Every other key applies to the running sensor (see [`Config::reloaded`]).
-pub const RESTART_ONLY_KEYS: [&str; 18] = [
+pub const RESTART_ONLY_KEYS: [&str; 19] = [
     "[flows] capacity",
     "[tunnels] capacity",
     "[pipeline] workers",
@@ -44,6 +44,7 @@ pub const RESTART_ONLY_KEYS: [&str; 18] = [
     "[output] targets",
     "[output] retry_timeout_s",
     "[output] shutdown_grace_s",
+    "[output] nice",
 ];
 
 /// Errors from loading a configuration. Each names the file.
@@ -298,6 +299,9 @@ pub struct OutputConfig {
     pub retry_timeout_s: u64,
     /// Live: seconds a stopping sensor gives its outputs to deliver what they hold.
     pub shutdown_grace_s: u64,
+    /// Nice level of the event writer and output threads (see `crate::sched`); 0 = that of
+    /// the other threads.
+    pub nice: i32,
 }
 
 impl Default for OutputConfig {
@@ -306,6 +310,7 @@ impl Default for OutputConfig {
             targets: Vec::new(),
             retry_timeout_s: 60,
             shutdown_grace_s: 5,
+            nice: crate::sched::OUTPUT_NICE_DEFAULT,
         }
     }
 }
@@ -504,6 +509,9 @@ impl Config {
         if self.output.shutdown_grace_s > 300 {
             return Err(invalid("output", "shutdown_grace_s", "must be at most 300"));
         }
+        if !(crate::sched::NICE_MIN..=0).contains(&self.output.nice) {
+            return Err(invalid("output", "nice", "must be between -20 and 0"));
+        }
         // The detectors own their sections' ranges.
         self.extraneous
             .validate()
@@ -554,6 +562,7 @@ impl Config {
         keep!("[output] targets", output.targets);
         keep!("[output] retry_timeout_s", output.retry_timeout_s);
         keep!("[output] shutdown_grace_s", output.shutdown_grace_s);
+        keep!("[output] nice", output.nice);
         (applied, changed)
     }
 
@@ -660,6 +669,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("active_timeout_s"), "{e}");
+        for nice in ["1", "-21"] {
+            let e = parse(&format!("[output]\nnice = {nice}\n"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, "test.toml: [output] nice: must be between -20 and 0");
+        }
+        assert_eq!(parse("[output]\nnice = 0\n").unwrap().output.nice, 0);
+        assert_eq!(parse("").unwrap().output.nice, -10);
     }
 
     #[test]
@@ -737,6 +754,7 @@ mod tests {
         all.output.targets = vec!["events.json".to_owned()];
         all.output.retry_timeout_s += 1;
         all.output.shutdown_grace_s += 1;
+        all.output.nice += 1;
         let (applied, changed) = running.reloaded(&all);
         assert_eq!(changed, RESTART_ONLY_KEYS);
         assert_eq!(applied, running);

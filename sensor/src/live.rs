@@ -137,19 +137,36 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<LiveOutcome> {
     } else {
         Some(RunAs::lookup(user_name).map_err(UsageError::Privilege)?)
     };
+    // The event writer and its outputs run at `[output] nice`, which they could no longer
+    // take themselves once the capabilities are gone: they inherit it from this thread,
+    // lowered while it still may and put back once they are started.
+    let restore_nice = crate::sched::lower_nice_for_children(config.output.nice);
     let creds = drop_privileges(user.as_ref()).map_err(UsageError::Privilege)?;
     eprintln!("mirrorwatch: capture open; now running as {creds}");
     // As the user the sensor now runs as: the baseline must be saveable by it.
     check_baseline_dir(&config)?;
-    let metrics = match metrics {
-        Some(listener) => Some(listener.start().context("starting the metrics server")?),
-        None => None,
-    };
     crate::alert::set_origin(config.eve.origin(Some(name)));
     let writer = EventWriter::start(
         &outputs,
         crate::run::writer_options(&config, Some(SWEEP_EVERY)),
-    )?;
+    );
+    if let Some(level) = restore_nice {
+        crate::sched::restore_nice(level);
+    }
+    let writer = writer?;
+    let metrics = match metrics {
+        Some(listener) => Some(listener.start().context("starting the metrics server")?),
+        None => None,
+    };
+    let granted = writer.priority();
+    if granted.nice > config.output.nice {
+        eprintln!(
+            "mirrorwatch: warning: the event writer runs at nice {} instead of [output] nice = \
+             {} (no CAP_SYS_NICE at start): an alert may wait up to a scheduler tick behind \
+             capture on a busy core",
+            granted.nice, config.output.nice,
+        );
+    }
     let output_names: Vec<String> = outputs.iter().map(|o| o.describe()).collect();
     let pipeline_options = PipelineOptions {
         workers: args.workers.unwrap_or(0),

@@ -70,6 +70,7 @@ pub fn writer_options(config: &Config, sweep_every: Option<std::time::Duration>)
     WriterOptions {
         retry_timeout: std::time::Duration::from_secs(config.output.retry_timeout_s),
         shutdown_grace: std::time::Duration::from_secs(config.output.shutdown_grace_s),
+        nice: config.output.nice,
         ..base
     }
 }

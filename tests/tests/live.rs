@@ -731,6 +731,36 @@ fn idle_and_slow_scrapers_do_not_delay_metrics() {
     assert_eq!(code, Some(0), "{stderr:#?}");
 }
 
+/// The nice level of `pid`'s thread named `name` (field 19 of its `stat`), if it has one.
+fn thread_nice(pid: u32, name: &str) -> Option<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .and_then(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .and_then(|stat| {
+            // After "(comm)" come fields 3 and on: nice is field 19.
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().nth(16)?.parse().ok()
+        })
+}
+
+/// Polls `probe` until it answers or `timeout` passes.
+fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Issue 19 item 5: after start the sensor runs as `--user` with no capability at all
 /// (checked in /proc/PID/status), and still captures; without `--user` it keeps its uid
 /// and still has no capability.
@@ -777,6 +807,26 @@ fn privileges_are_dropped_once_the_capture_is_open() {
     ] {
         assert_eq!(st.get(key).map(String::as_str), Some(want), "{key}: {st:?}");
     }
+    // The event writer still runs at `[output] nice` (−10 by default) under the dropped
+    // user: it inherited the level the capture thread took while it could. The capture and
+    // worker threads keep 0.
+    let writer_nice = wait_for(Duration::from_secs(5), || {
+        thread_nice(sensor.pid(), "mw-writer")
+    });
+    assert_eq!(writer_nice, Some(-10), "{:#?}", sensor.stderr_lines);
+    assert_eq!(thread_nice(sensor.pid(), "mirrorwatch"), Some(0));
+    let worker_nice = wait_for(Duration::from_secs(5), || {
+        thread_nice(sensor.pid(), "mw-worker-0")
+    });
+    assert_eq!(worker_nice, Some(0));
+    assert!(
+        !sensor
+            .stderr_lines
+            .iter()
+            .any(|l| l.contains("event writer runs at nice")),
+        "{:#?}",
+        sensor.stderr_lines
+    );
     link.send(&pcap, &["--topspeed"]);
     assert!(sensor.wait_packets(&out, n, Duration::from_secs(20)));
     let (code, stderr) = sensor.stop();

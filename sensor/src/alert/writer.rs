@@ -28,6 +28,7 @@ use crate::doorbell::{self, BellReceiver, BellSender};
 use crate::latency::{
     LATENCY_MAX_US, LatencySummary, SharedHistogram, latency_histogram, summarize,
 };
+use crate::sched::LatencyGrant;
 
 /// A producer hands its buffer over once it holds this many bytes.
 const SINK_FLUSH_BYTES: usize = 64 * 1024;
@@ -60,7 +61,7 @@ impl OutputTarget {
         }
     }
 
-    fn spec(&self) -> OutputSpec {
+    pub(crate) fn spec(&self) -> OutputSpec {
         let (kind, text) = match self {
             OutputTarget::Stdout => (OutputKind::Stdout, "-".to_owned()),
             OutputTarget::File(p) => (OutputKind::File(p.clone()), p.display().to_string()),
@@ -94,6 +95,8 @@ pub struct WriterOptions {
     pub retry_timeout: Duration,
     /// Live: how long a stopping sensor gives its outputs to deliver what they hold.
     pub shutdown_grace: Duration,
+    /// Nice level the writer and output threads ask for (see [`crate::sched`]).
+    pub nice: i32,
 }
 
 impl Default for WriterOptions {
@@ -105,6 +108,7 @@ impl Default for WriterOptions {
             live: false,
             retry_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            nice: crate::sched::OUTPUT_NICE_DEFAULT,
         }
     }
 }
@@ -235,6 +239,8 @@ pub struct EventWriter {
     live: bool,
     /// File outputs (what a reopen reopens).
     files: usize,
+    /// The nice and slice the writer thread got.
+    priority: LatencyGrant,
     thread: JoinHandle<Result<u64, AlertWriteError>>,
 }
 
@@ -276,6 +282,7 @@ impl EventWriter {
             append: options.append,
             retry_timeout: options.retry_timeout,
             shutdown_grace: options.shutdown_grace,
+            nice: options.nice,
         };
         let mut outputs = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -322,16 +329,23 @@ impl EventWriter {
             gave_up: None,
         };
         let registry = Arc::clone(&sinks);
+        let (granted_tx, granted) = std::sync::mpsc::sync_channel(1);
+        let nice = options.nice;
         let thread = std::thread::Builder::new()
             .name("mw-writer".to_owned())
             .spawn(move || {
-                crate::sched::request_short_slice();
+                let _ = granted_tx.send(crate::sched::request_latency_priority(nice));
                 state.run(&rx, &registry)
             })
             .map_err(|source| AlertWriteError::Io {
                 target: "the event writer thread".to_owned(),
                 source,
             })?;
+        // The thread's first step: answered within microseconds of its start.
+        let priority = granted.recv().unwrap_or(LatencyGrant {
+            nice: 0,
+            short_slice: false,
+        });
         Ok(EventWriter {
             tx,
             recycled,
@@ -343,8 +357,15 @@ impl EventWriter {
                 .iter()
                 .filter(|s| matches!(s.kind, OutputKind::File(_)))
                 .count(),
+            priority,
             thread,
         })
+    }
+
+    /// The nice level and slice the writer thread runs with (what the kernel granted of
+    /// [`WriterOptions::nice`]).
+    pub fn priority(&self) -> LatencyGrant {
+        self.priority
     }
 
     /// A new sink feeding this writer.

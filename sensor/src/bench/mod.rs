@@ -263,6 +263,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                     runs: n,
                     p99_min_ns: p99s.iter().copied().min(),
                     p99_max_ns: p99s.iter().copied().max(),
+                    writer_nice: a.writer_nice,
                 };
                 progress(&format!(
                     "{}: packet-to-alert at {}pps, {:?} pass: {} alerts, p99 {} (median of {n} runs; {})",

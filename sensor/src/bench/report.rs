@@ -321,6 +321,8 @@ pub struct AlertLatencyRow {
     pub p99_min_ns: Option<u64>,
     /// Highest p99 of the runs.
     pub p99_max_ns: Option<u64>,
+    /// Nice level of the event writer (`[output] nice`, as far as the kernel allowed it).
+    pub writer_nice: i32,
 }
 
 /// A peer tool (or `mirrorwatch replay`) on one input file.
@@ -476,11 +478,11 @@ pub fn tables(doc: &BenchDocument) -> String {
         );
         let _ = writeln!(
             s,
-            "| input | workers | pass | runs | p99 of the runs | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max |"
+            "| input | workers | pass | runs | p99 of the runs | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max | writer nice |"
         );
         let _ = writeln!(
             s,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &doc.alert_latency {
             let (p50, p99, p999, max) = r.latency_ns.map_or_else(
@@ -500,7 +502,7 @@ pub fn tables(doc: &BenchDocument) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {range} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} |",
+                "| {} | {} | {} | {} | {range} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} | {} |",
                 r.workload,
                 r.workers,
                 match r.phase {
@@ -512,7 +514,8 @@ pub fn tables(doc: &BenchDocument) -> String {
                 si(r.achieved_pps),
                 r.packets,
                 r.alerts,
-                r.matched
+                r.matched,
+                r.writer_nice
             );
         }
     }

@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 
 use super::input::LoadedCapture;
 use super::report::{Counts, LatencyPhase, LatencyRow, Percentiles, PhysicalRow, ThroughputRow};
-use crate::alert::{EventWriter, OutputTarget};
+use crate::alert::{EventWriter, OutputTarget, WriterOptions};
 use crate::capture::replay::ReplayReader;
 use crate::config::Config;
 use crate::decode::{DecodeCounters, Decoder};
@@ -274,6 +274,8 @@ pub struct AlertLatency {
     pub packets: u64,
     /// Achieved packets per second.
     pub achieved_pps: f64,
+    /// The nice level the event writer got (`[output] nice`, if the kernel allowed it).
+    pub writer_nice: i32,
 }
 
 /// Pushes two passes of `capture` (the second moved in time and address, see
@@ -292,7 +294,15 @@ pub fn alert_latency(
     tmp: &Path,
 ) -> anyhow::Result<[AlertLatency; 2]> {
     let out = tmp.join("alert-latency.jsonl");
-    let writer = EventWriter::spawn(&OutputTarget::File(out.clone()))?;
+    // The writer a sensor with this configuration has, at its priority.
+    let writer = EventWriter::start(
+        &[OutputTarget::File(out.clone()).spec()],
+        WriterOptions {
+            nice: config.output.nice,
+            ..WriterOptions::default()
+        },
+    )?;
+    let writer_nice = writer.priority().nice;
     let mut pushed: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
     for seen in &mut pushed {
         seen.reserve(capture.len().min(1 << 24));
@@ -388,6 +398,7 @@ pub fn alert_latency(
             alerts,
             packets: n,
             achieved_pps: n as f64 / spent.as_secs_f64().max(1e-9),
+            writer_nice,
         });
     }
     result

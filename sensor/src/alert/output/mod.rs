@@ -296,6 +296,8 @@ pub(crate) struct OutputMode {
     pub retry_timeout: Duration,
     /// Live: what a stopping sensor gives its outputs to deliver.
     pub shutdown_grace: Duration,
+    /// Nice level an output thread asks for (as the writer: see [`crate::sched`]).
+    pub nice: i32,
 }
 
 /// The bounded queue between the writer thread and one output thread.
@@ -637,7 +639,7 @@ impl Delivery {
 
     /// The output thread.
     fn run(mut self, queue: &OutputQueue) -> Result<(), AlertWriteError> {
-        crate::sched::request_short_slice();
+        crate::sched::request_latency_priority(self.mode.nice);
         while let Step::More = self.step(queue, true)? {}
         Ok(())
     }
@@ -983,6 +985,7 @@ mod tests {
             append: false,
             retry_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
+            nice: 0,
         }
     }
 
