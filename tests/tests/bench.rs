@@ -344,7 +344,7 @@ counts = [{ label = "lines", contains = "" }]
             "--duration",
             "0",
             "--workers",
-            "1",
+            "1,2",
             "--flow-sizes",
             "none",
             "--latency-rate",
@@ -400,10 +400,15 @@ counts = [{ label = "lines", contains = "" }]
     // The one mirror alert of each pass, seen in the output and matched to its packet: the
     // cold pass into a fresh pipeline, then the warm one (the same mirror moved in time and
     // address, so a new one) into the pipeline the first pass warmed.
+    // Both passes for each worker count asked for.
     let latency = doc["alert_latency"].as_array().unwrap();
-    assert_eq!(latency.len(), 2);
-    for (row, phase) in latency.iter().zip(["cold", "warm"]) {
-        assert_eq!(row["phase"], phase);
+    assert_eq!(latency.len(), 4);
+    let shape: Vec<(u64, &str)> = latency
+        .iter()
+        .map(|r| (r["workers"].as_u64().unwrap(), r["phase"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shape, [(1, "cold"), (1, "warm"), (2, "cold"), (2, "warm")]);
+    for row in latency {
         assert_eq!(row["alerts"], 1, "{row}");
         assert_eq!(row["matched"], 1, "{row}");
         assert_eq!(row["packets"], stats["packets"]);
@@ -415,7 +420,30 @@ counts = [{ label = "lines", contains = "" }]
             row["p99_max_ns"].as_u64().unwrap(),
         );
         assert!(lo <= p99 && p99 <= hi, "{row}");
+        // The writer's priority as the kernel granted `[output] nice` (−10): the tests run
+        // with CAP_SYS_NICE where they may, and without it the writer keeps 0.
+        let nice = row["writer_nice"].as_i64().unwrap();
+        assert!(nice == -10 || nice == 0, "{row}");
     }
+    // The target is judged with the sensor's own worker count for this machine (one per
+    // core left after the capture thread), the other count named beside it.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let own = cores.saturating_sub(1).max(1);
+    assert_eq!(doc["settings"]["sensor_workers"], own);
+    let judged = own.min(2);
+    let target = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "packet-to-alert p99 under 1 ms at 1 Mpps")
+        .unwrap();
+    let measured = target["measured"].as_str().unwrap();
+    assert!(
+        measured.contains(&format!(
+            "{judged} worker(s), the sensor's count here: {own};"
+        )) && measured.contains(&format!("steady-state p99 with {} worker(s)", 3 - judged)),
+        "{measured}"
+    );
     // The run folder.
     let folders: Vec<PathBuf> = std::fs::read_dir(&runs)
         .unwrap()

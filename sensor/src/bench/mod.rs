@@ -144,6 +144,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
         machine: Machine::default(),
         settings: Settings {
             workers: workers.clone(),
+            sensor_workers: config.worker_count(),
             duration_s: args.duration,
             flow_sizes: flow_sizes.clone(),
             latency_rate_pps: args.latency_rate,
@@ -217,70 +218,74 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
             // each of `--latency-runs` fresh pipelines: one run's p99 rests on its slowest few
             // alerts, which a scheduler hiccup on a shared machine decides.
             w.capture.prepare_passes(2);
-            let mut by_phase: [Vec<runner::AlertLatency>; 2] = [Vec::new(), Vec::new()];
-            for _ in 0..args.latency_runs {
-                let passes = runner::alert_latency(
-                    &w.capture,
-                    &config,
-                    max_workers,
-                    args.latency_rate,
-                    duration.max(Duration::from_millis(100)),
-                    tmp.path(),
-                );
-                let passes = match passes {
-                    Ok(p) => p,
-                    Err(e) => {
-                        w.capture.release_passes();
-                        return Err(e);
+            // Every worker count asked for: the target is judged on the sensor's own count
+            // for this machine (see `targets`), the others show what more threads cost.
+            for &n_workers in &workers {
+                let mut by_phase: [Vec<runner::AlertLatency>; 2] = [Vec::new(), Vec::new()];
+                for _ in 0..args.latency_runs {
+                    let passes = runner::alert_latency(
+                        &w.capture,
+                        &config,
+                        n_workers,
+                        args.latency_rate,
+                        duration.max(Duration::from_millis(100)),
+                        tmp.path(),
+                    );
+                    let passes = match passes {
+                        Ok(p) => p,
+                        Err(e) => {
+                            w.capture.release_passes();
+                            return Err(e);
+                        }
+                    };
+                    for (runs, a) in by_phase.iter_mut().zip(passes) {
+                        runs.push(a);
                     }
-                };
-                for (runs, a) in by_phase.iter_mut().zip(passes) {
-                    runs.push(a);
+                }
+                for mut runs in by_phase {
+                    let p99s: Vec<u64> = runs
+                        .iter()
+                        .filter_map(|a| a.latency_ns.map(|p| p.p99))
+                        .collect();
+                    let n = runs.len();
+                    // A run without a matched alert sorts last (its latency is unknown).
+                    runs.sort_by_key(|a| a.latency_ns.map_or(u64::MAX, |p| p.p99));
+                    let Some(a) = runs.into_iter().nth(n.saturating_sub(1) / 2) else {
+                        continue;
+                    };
+                    let row = AlertLatencyRow {
+                        workload: w.name.clone(),
+                        workers: n_workers,
+                        phase: a.phase,
+                        target_pps: args.latency_rate,
+                        achieved_pps: a.achieved_pps,
+                        packets: a.packets,
+                        alerts: a.alerts,
+                        matched: a.matched,
+                        latency_ns: a.latency_ns,
+                        runs: n,
+                        p99_min_ns: p99s.iter().copied().min(),
+                        p99_max_ns: p99s.iter().copied().max(),
+                        writer_nice: a.writer_nice,
+                    };
+                    progress(&format!(
+                        "{}: packet-to-alert at {}pps, {:?} pass: {} alerts, p99 {} (median of {n} runs; {})",
+                        w.name,
+                        si(a.achieved_pps),
+                        a.phase,
+                        a.alerts,
+                        a.latency_ns
+                            .map_or_else(|| "-".to_owned(), |p| report::ns(p.p99 as f64)),
+                        match (row.p99_min_ns, row.p99_max_ns) {
+                            (Some(lo), Some(hi)) =>
+                                format!("{} to {}", report::ns(lo as f64), report::ns(hi as f64)),
+                            _ => "-".to_owned(),
+                        }
+                    ));
+                    doc.alert_latency.push(row);
                 }
             }
             w.capture.release_passes();
-            for mut runs in by_phase {
-                let p99s: Vec<u64> = runs
-                    .iter()
-                    .filter_map(|a| a.latency_ns.map(|p| p.p99))
-                    .collect();
-                let n = runs.len();
-                // A run without a matched alert sorts last (its latency is unknown).
-                runs.sort_by_key(|a| a.latency_ns.map_or(u64::MAX, |p| p.p99));
-                let Some(a) = runs.into_iter().nth(n.saturating_sub(1) / 2) else {
-                    continue;
-                };
-                let row = AlertLatencyRow {
-                    workload: w.name.clone(),
-                    workers: max_workers,
-                    phase: a.phase,
-                    target_pps: args.latency_rate,
-                    achieved_pps: a.achieved_pps,
-                    packets: a.packets,
-                    alerts: a.alerts,
-                    matched: a.matched,
-                    latency_ns: a.latency_ns,
-                    runs: n,
-                    p99_min_ns: p99s.iter().copied().min(),
-                    p99_max_ns: p99s.iter().copied().max(),
-                    writer_nice: a.writer_nice,
-                };
-                progress(&format!(
-                    "{}: packet-to-alert at {}pps, {:?} pass: {} alerts, p99 {} (median of {n} runs; {})",
-                    w.name,
-                    si(a.achieved_pps),
-                    a.phase,
-                    a.alerts,
-                    a.latency_ns
-                        .map_or_else(|| "-".to_owned(), |p| report::ns(p.p99 as f64)),
-                    match (row.p99_min_ns, row.p99_max_ns) {
-                        (Some(lo), Some(hi)) =>
-                            format!("{} to {}", report::ns(lo as f64), report::ns(hi as f64)),
-                        _ => "-".to_owned(),
-                    }
-                ));
-                doc.alert_latency.push(row);
-            }
         }
         if !peers.is_empty() && packets > peer_max_packets {
             progress(&format!(
@@ -535,25 +540,48 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
         }
         None => not_measured("10^7-flow SYN flood stays at the configured cap"),
     });
-    // Packet-to-alert latency: judged on the steady state (the warm pass); the cold start of
-    // a fresh process is in its own rows and named here beside it.
-    let worst = |phase: report::LatencyPhase| {
+    // Packet-to-alert latency: judged on the steady state (the warm pass) with the workers
+    // the sensor runs with here (or the nearest count measured); the cold start of a fresh
+    // process, and the other counts (more threads than the sensor would start share its
+    // cores), are named beside it.
+    let judged = doc
+        .alert_latency
+        .iter()
+        .map(|r| r.workers)
+        .min_by_key(|&w| w.abs_diff(doc.settings.sensor_workers));
+    let worst = |phase: report::LatencyPhase, at: Option<usize>| {
         doc.alert_latency
             .iter()
-            .filter(|r| r.phase == phase)
+            .filter(|r| r.phase == phase && at.is_none_or(|w| r.workers == w))
             .filter_map(|r| r.latency_ns.map(|p| (p, r)))
             .max_by_key(|(p, _)| p.p99)
     };
-    let cold = worst(report::LatencyPhase::Cold).map_or_else(String::new, |(p, _)| {
+    let cold = worst(report::LatencyPhase::Cold, judged).map_or_else(String::new, |(p, _)| {
         format!("; cold start p99 {}", report::ns(p.p99 as f64))
     });
-    out.push(match worst(report::LatencyPhase::Warm) {
+    let others: Vec<String> = doc
+        .alert_latency
+        .iter()
+        .filter(|r| r.phase == report::LatencyPhase::Warm && Some(r.workers) != judged)
+        .filter_map(|r| {
+            r.latency_ns
+                .map(|p| format!("{} worker(s): {}", r.workers, report::ns(p.p99 as f64)))
+        })
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!("; steady-state p99 with {}", others.join(", "))
+    };
+    out.push(match worst(report::LatencyPhase::Warm, judged) {
         Some((p, r)) => TargetRow {
             target: "packet-to-alert p99 under 1 ms at 1 Mpps".to_owned(),
             measured: format!(
-                "worst steady-state p99 {} ({}, median of {} runs, {} alerts, achieved {}pps){cold}",
+                "worst steady-state p99 {} ({}, {} worker(s), the sensor's count here: {}; median of {} runs, {} alerts, achieved {}pps){cold}{others}",
                 report::ns(p.p99 as f64),
                 r.workload,
+                r.workers,
+                doc.settings.sensor_workers,
                 r.runs,
                 r.matched,
                 si(r.achieved_pps)

@@ -72,6 +72,10 @@ pub struct Machine {
 pub struct Settings {
     /// Worker counts.
     pub workers: Vec<usize>,
+    /// Workers the sensor itself runs with on this machine and configuration (`[pipeline]
+    /// workers`, 0 = one per core left after the capture thread): the count latency is
+    /// judged at.
+    pub sensor_workers: usize,
     /// Seconds per row.
     pub duration_s: f64,
     /// Flow counts of the scaling rows.
