@@ -298,8 +298,21 @@ pub mod live {
         /// Starts the sensor on the link's capture end, writing to `output`, and waits until
         /// it says it is capturing.
         pub fn start(link: &Link, output: &Path, extra: &[&str]) -> Sensor {
-            let mut child = link
-                .rx_command(&crate::ensure_binary())
+            Sensor::start_under(link, output, &[], extra)
+        }
+
+        /// [`Sensor::start`] under a wrapper command (`prefix`, e.g. `setpriv ...`) inside the
+        /// namespace: the sensor as a service manager would start it.
+        pub fn start_under(link: &Link, output: &Path, prefix: &[&str], extra: &[&str]) -> Sensor {
+            let mut command = match prefix.split_first() {
+                Some((wrapper, args)) => {
+                    let mut c = link.rx_command(Path::new(wrapper));
+                    c.args(args).arg(crate::ensure_binary());
+                    c
+                }
+                None => link.rx_command(&crate::ensure_binary()),
+            };
+            let mut child = command
                 .args(["live", "--interface", &link.rx_if, "--output"])
                 .arg(output)
                 .args(["--stats-interval", "500ms"])

@@ -731,6 +731,64 @@ fn idle_and_slow_scrapers_do_not_delay_metrics() {
     assert_eq!(code, Some(0), "{stderr:#?}");
 }
 
+/// Started unprivileged, as the shipped systemd units do (a service user with only the
+/// capture capabilities), the event writer still runs at `[output] nice` (−10) when the
+/// process may lower its nice at start: the units allow it with `LimitNICE=-10`; here (the
+/// sandbox cannot raise that limit) with `CAP_SYS_NICE`, which the sensor drops with the
+/// rest once its capture is open. Capture stays at 0. Without either the writer keeps 0 and
+/// the sensor says so.
+#[test]
+fn an_unprivileged_sensor_gives_its_writer_the_configured_nice() {
+    if !can_run("an_unprivileged_sensor_gives_its_writer_the_configured_nice") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("unprivnice");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (caps, want) in [
+        ("+net_raw,+net_admin,+sys_nice", -10),
+        ("+net_raw,+net_admin", 0),
+    ] {
+        let link = Link::new();
+        let out = dir.join(format!("events{want}.json"));
+        let (inh, ambient, bounding) = (
+            format!("--inh-caps=-all,{caps}"),
+            format!("--ambient-caps={caps}"),
+            format!("--bounding-set=-all,{caps}"),
+        );
+        let prefix = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &inh,
+            &ambient,
+            &bounding,
+        ];
+        let mut sensor = Sensor::start_under(&link, &out, &prefix, &[]);
+        assert!(
+            sensor.wait_stderr(
+                "now running as uid 65534, gid 65534, capabilities 0x0",
+                Duration::from_secs(5)
+            ),
+            "{:#?}",
+            sensor.stderr_lines
+        );
+        let writer = wait_for(Duration::from_secs(5), || {
+            thread_nice(sensor.pid(), "mw-writer")
+        });
+        assert_eq!(writer, Some(want), "{caps}: {:#?}", sensor.stderr_lines);
+        assert_eq!(thread_nice(sensor.pid(), "mirrorwatch"), Some(0));
+        let warned = sensor
+            .stderr_lines
+            .iter()
+            .any(|l| l.contains("the event writer runs at nice 0 instead of [output] nice = -10"));
+        assert_eq!(warned, want == 0, "{caps}: {:#?}", sensor.stderr_lines);
+        let (code, stderr) = sensor.stop();
+        assert_eq!(code, Some(0), "{stderr:#?}");
+    }
+}
+
 /// The nice level of `pid`'s thread named `name` (field 19 of its `stat`), if it has one.
 fn thread_nice(pid: u32, name: &str) -> Option<i32> {
     std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -120,6 +120,8 @@ fn the_debian_package_installs_a_hardened_service_and_purges_cleanly() {
             "ProtectSystem=strict",
             "StateDirectory=mirrorwatch",
             "ExecReload=/bin/kill -HUP $MAINPID",
+            // The event writer's `[output] nice` for a service user (see `sched.rs`).
+            "LimitNICE=-10",
         ] {
             assert!(text.lines().any(|l| l == line), "{unit} lacks {line}");
         }
