@@ -193,6 +193,17 @@ mod tests {
             .is_some_and(|caps| caps & (1 << bit) != 0)
     }
 
+    /// Whether this process may lower a thread's nice to `nice`: `CAP_SYS_NICE`, or an
+    /// `RLIMIT_NICE` of at least `20 - nice`.
+    fn may_take(nice: i32) -> bool {
+        const CAP_SYS_NICE: u32 = 23;
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nice);
+        has_capability(CAP_SYS_NICE)
+            || limit
+                .current
+                .is_none_or(|c| i64::try_from(c).unwrap_or(i64::MAX) >= 20 - i64::from(nice))
+    }
+
     fn custom_slices() -> bool {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let mut numbers = release
@@ -219,12 +230,11 @@ mod tests {
         assert_eq!(got.nice, 19);
     }
 
-    /// A lower nice is taken when the process may (`CAP_SYS_NICE`); otherwise the thread
-    /// keeps its level and still gets the short slice.
+    /// A lower nice is taken when the process may (`CAP_SYS_NICE`, or `RLIMIT_NICE`);
+    /// otherwise the thread keeps its level and still gets the short slice.
     #[test]
     fn a_lower_nice_is_taken_when_allowed_and_refused_cleanly_otherwise() {
-        const CAP_SYS_NICE: u32 = 23;
-        let may = has_capability(CAP_SYS_NICE);
+        let may = may_take(-4);
         let before = std::thread::spawn(|| granted().nice)
             .join()
             .expect("thread");
@@ -239,10 +249,9 @@ mod tests {
     /// own back, and threads started after that have it too.
     #[test]
     fn children_inherit_a_lowered_level_and_the_caller_gets_its_own_back() {
-        const CAP_SYS_NICE: u32 = 23;
-        let may = has_capability(CAP_SYS_NICE);
-        let (child, after, later) = std::thread::spawn(move || {
+        let (child, after, later, may) = std::thread::spawn(move || {
             let own = granted().nice;
+            let may = may_take(own - 3);
             let restore = lower_nice_for_children(own - 3);
             assert_eq!(restore.is_some(), may);
             let child = std::thread::spawn(|| granted().nice).join().expect("child");
@@ -250,7 +259,7 @@ mod tests {
                 restore_nice(level);
             }
             let later = std::thread::spawn(|| granted().nice).join().expect("later");
-            (child - own, granted().nice - own, later - own)
+            (child - own, granted().nice - own, later - own, may)
         })
         .join()
         .expect("thread");
