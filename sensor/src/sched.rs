@@ -109,35 +109,39 @@ fn set_attributes(nice: i32, short: bool) -> bool {
 }
 
 /// The calling thread's nice and slice as the kernel reports them.
-#[allow(unsafe_code)] // As above: see SAFETY below.
 fn granted() -> LatencyGrant {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `sched_getattr` writes at most `size` bytes into `attr`, which lives for
-        // the whole call; pid 0 is the calling thread.
-        let (rc, attr) = unsafe {
-            let mut attr: libc::sched_attr = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::sched_attr>() as u32;
-            let rc = libc::syscall(
-                libc::SYS_sched_getattr,
-                0,
-                &mut attr as *mut libc::sched_attr,
-                size,
-                0,
-            );
-            (rc, attr)
+    if let Some(attr) = attributes() {
+        return LatencyGrant {
+            nice: attr.sched_nice,
+            short_slice: attr.sched_runtime == SHORT_SLICE_NS,
         };
-        if rc == 0 {
-            return LatencyGrant {
-                nice: attr.sched_nice,
-                short_slice: attr.sched_runtime == SHORT_SLICE_NS,
-            };
-        }
     }
     LatencyGrant {
         nice: 0,
         short_slice: false,
     }
+}
+
+/// The calling thread's scheduling attributes (`sched_getattr`); `None` if refused.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // As above: see SAFETY below.
+fn attributes() -> Option<libc::sched_attr> {
+    // SAFETY: `sched_getattr` writes at most `size` bytes into `attr`, which lives for the
+    // whole call; pid 0 is the calling thread.
+    let (rc, attr) = unsafe {
+        let mut attr: libc::sched_attr = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::sched_attr>() as u32;
+        let rc = libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut attr as *mut libc::sched_attr,
+            size,
+            0,
+        );
+        (rc, attr)
+    };
+    (rc == 0).then_some(attr)
 }
 
 #[cfg(test)]
@@ -147,50 +151,21 @@ mod tests {
     /// Reads the calling thread's slice back (`sched_getattr`): the kernel keeps what was asked
     /// when it supports custom slices, and the thread stays under the normal policy.
     #[test]
-    #[allow(unsafe_code)] // Reading the attributes back: see SAFETY below.
     fn a_short_slice_is_taken_and_the_policy_stays_normal() {
-        let handle = std::thread::spawn(|| {
-            let taken = request_short_slice();
-            // SAFETY: as above; `sched_getattr` writes at most `size` bytes into `attr`.
-            let (rc, attr) = unsafe {
-                let mut attr: libc::sched_attr = std::mem::zeroed();
-                let size = std::mem::size_of::<libc::sched_attr>() as u32;
-                let rc = libc::syscall(
-                    libc::SYS_sched_getattr,
-                    0,
-                    &mut attr as *mut libc::sched_attr,
-                    size,
-                    0,
-                );
-                (rc, attr)
-            };
-            (taken, rc, attr.sched_policy, attr.sched_runtime)
-        });
-        let (taken, rc, policy, runtime) = handle.join().expect("thread");
-        assert_eq!(rc, 0, "sched_getattr");
-        assert_eq!(policy, libc::SCHED_OTHER as u32);
+        let handle = std::thread::spawn(|| (request_short_slice(), attributes()));
+        let (taken, attr) = handle.join().expect("thread");
+        let attr = attr.expect("sched_getattr");
+        assert_eq!(attr.sched_policy, libc::SCHED_OTHER as u32);
         // Custom slices came with Linux 6.12: there the slice must be the one asked for.
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
-        let mut numbers = release
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|n| n.parse::<u32>().unwrap_or(0));
-        let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
-        if version >= (6, 12) {
-            assert!(taken, "kernel {release} refused a short slice");
-            assert_eq!(runtime, SHORT_SLICE_NS, "kernel {release}");
+        if custom_slices() {
+            assert!(taken, "the kernel refused a short slice");
+            assert_eq!(attr.sched_runtime, SHORT_SLICE_NS);
         }
     }
 
-    /// Whether the process holds capability `bit` (effective set, /proc/self/status).
+    /// Whether the process holds capability `bit` (effective set).
     fn has_capability(bit: u32) -> bool {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|st| {
-                st.lines()
-                    .find_map(|l| l.strip_prefix("CapEff:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            .is_some_and(|caps| caps & (1 << bit) != 0)
+        crate::privdrop::credentials().cap_eff & (1 << bit) != 0
     }
 
     /// Whether this process may lower a thread's nice to `nice`: `CAP_SYS_NICE`, or an
@@ -205,7 +180,7 @@ mod tests {
     }
 
     fn custom_slices() -> bool {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
         let mut numbers = release
             .split(|c: char| !c.is_ascii_digit())
             .map(|n| n.parse::<u32>().unwrap_or(0));
