@@ -222,12 +222,9 @@ impl Transport for RedisOutput {
             let mut ends = [0usize; PIPELINE];
             let mut n = 0;
             let mut at = *done;
-            while n < PIPELINE && at < batch.len() {
-                let rest = &batch[at..];
-                let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-                let line = &rest[..len];
+            for line in super::lines_inclusive(&batch[at..]).take(PIPELINE) {
                 self.command(line.strip_suffix(b"\n").unwrap_or(line));
-                at += len;
+                at += line.len();
                 ends[n] = at;
                 n += 1;
             }

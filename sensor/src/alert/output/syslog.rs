@@ -221,10 +221,7 @@ impl Transport for SyslogOutput {
         }
         let tcp = matches!(self.conn, Some(Conn::Tcp(_)));
         let now = SystemTime::now();
-        while *done < batch.len() {
-            let rest = &batch[*done..];
-            let line_len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-            let line = &rest[..line_len];
+        for line in super::lines_inclusive(&batch[*done..]) {
             self.format(line.strip_suffix(b"\n").unwrap_or(line), now, tcp);
             let sent = match &mut self.conn {
                 Some(Conn::Unix(s)) => s.send(&self.msg).map(|_| ()),
@@ -240,7 +237,7 @@ impl Transport for SyslogOutput {
                 Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => *refused += 1,
                 Err(e) => return Err(e),
             }
-            *done += line_len;
+            *done += line.len();
         }
         Ok(())
     }
