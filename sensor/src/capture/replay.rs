@@ -3058,6 +3058,23 @@ mod tests {
         );
     }
 
+    /// Opening a small mapped file fills its page tables ahead of the reader, the whole file
+    /// here (one byte read per fault-around window maps every page of it), before a packet is
+    /// read: the reader then takes no fault of its own.
+    #[test]
+    fn opening_a_mapped_file_fills_its_page_tables_ahead() {
+        let (bytes, expected) = many_packet_pcap(3_000);
+        let file = TempFile::new("filled.pcap", &bytes);
+        let mut reader = ReplayReader::open(&file.0).unwrap();
+        let (keeper, resident) = reader.map_residency().unwrap();
+        assert!(!keeper);
+        let whole = bytes.len().next_multiple_of(4096);
+        // The open parsed the file header only: a fault there maps one window, not 3 MB.
+        assert_eq!(resident, whole, "{resident} of {whole} bytes mapped");
+        let rec = reader.next_packet().unwrap().unwrap();
+        assert_eq!(rec.data, expected[0].data.as_slice());
+    }
+
     /// A file of 100 MB gets a keeper thread for its page tables: it reads whole and exact,
     /// and what the map holds resident in the process stays within the keeper's reach ahead
     /// plus the steps the reader lets it lag, never the file.
