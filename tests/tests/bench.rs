@@ -143,6 +143,8 @@ fn bench_counts_equal_replay_of_the_same_input() {
         assert_eq!(workload["name"], name.as_str());
         assert_eq!(workload["source"], "file");
         assert_eq!(workload["packets"], stats["packets"]);
+        // Measured for the peers' runs only.
+        assert!(workload["page_cache_huge_share"].is_null(), "{workload}");
         for (j, workers) in [1u64, 2].into_iter().enumerate() {
             let row = &throughput[2 * i + j];
             assert_eq!(row["workload"], name.as_str());
@@ -362,6 +364,11 @@ counts = [{ label = "lines", contains = "" }]
     );
     let peers = doc["peers"].as_array().unwrap();
     assert_eq!(peers.len(), 3, "mirrorwatch replay, then each peer");
+    // How the page cache held the file the peers read, beside their times.
+    let share = doc["workloads"][0]["page_cache_huge_share"]
+        .as_f64()
+        .expect("measured when peers run");
+    assert!((0.0..=1.0).contains(&share), "{share}");
     assert_eq!(peers[0]["peer"], "mirrorwatch replay");
     assert_eq!(peers[0]["status"], "ran");
     let stats = replay_stats(&input, None);
@@ -468,6 +475,15 @@ counts = [{ label = "lines", contains = "" }]
         serde_json::from_str(&std::fs::read_to_string(folders[0].join("bench.json")).unwrap())
             .unwrap();
     assert_eq!(recorded["throughput"], doc["throughput"]);
+    let summary = std::fs::read_to_string(folders[0].join("summary.md")).unwrap();
+    let input_row = summary
+        .lines()
+        .find(|l| l.starts_with("| mirror-vxlan/input.pcap | file |"))
+        .expect("the inputs table has the file");
+    assert!(
+        input_row.trim_end().ends_with(&format!("| {:.0} % |", share * 100.0)),
+        "{input_row}"
+    );
 }
 
 #[test]

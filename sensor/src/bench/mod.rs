@@ -176,6 +176,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
             packets,
             wire_bytes: w.capture.wire_bytes,
             file_bytes: w.file_bytes,
+            page_cache_huge_share: None,
             first_ns: w.capture.first_ns(),
             pass_shift_ns: w.capture.pass_shift_ns(),
             address_rewrite: w.capture.rewriter().describe(),
@@ -293,6 +294,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                 w.name
             ));
         } else if !peers.is_empty() {
+            // How the kernel holds the file the peers read decides much of what reading it
+            // costs (see `PageCacheLayout`): the record says it beside their times.
+            if let Some(info) = doc.workloads.last_mut() {
+                info.page_cache_huge_share = page_cache_huge_share(&w.path);
+            }
             let own_peer = peers::mirrorwatch_peer(args.config.as_deref());
             let mut own = peers::PeerCommand::new(&own_peer, &w.name, &w.path, packets, tmp.path());
             let mut rows = Vec::with_capacity(peers.len());
@@ -777,4 +783,11 @@ fn record(
         svg::throughput_by_flows(&doc.flow_scaling, &folder.join("throughput-flows.svg"))?;
     }
     Ok(folder)
+}
+
+/// Share of `path` the page cache holds in 2 MiB folios now (`None`: not a mapped file, or
+/// the kernel does not say).
+fn page_cache_huge_share(path: &std::path::Path) -> Option<f64> {
+    let reader = crate::capture::replay::ReplayReader::open(path).ok()?;
+    reader.page_cache_layout().map(|l| l.huge_share())
 }

@@ -101,6 +101,11 @@ pub struct WorkloadInfo {
     pub wire_bytes: u64,
     /// Size of the capture file.
     pub file_bytes: u64,
+    /// Share of the file the page cache held in 2 MiB folios when the peers read it
+    /// (`capture::replay::PageCacheLayout`): reading it costs every tool less than the same
+    /// bytes in 4 KiB pages, and `mirrorwatch replay` most (it maps the file). `None`: not
+    /// measured (no peers) or not measurable.
+    pub page_cache_huge_share: Option<f64>,
     /// Packet time of its first packet (ns since the epoch).
     pub first_ns: u64,
     /// Packet-time shift from one looped pass to the next (its span plus the flow idle
@@ -411,13 +416,19 @@ pub fn mib(v: u64) -> String {
 pub fn tables(doc: &BenchDocument) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## Inputs\n");
-    let _ = writeln!(s, "| input | source | packets | wire bytes | file bytes |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| input | source | packets | wire bytes | file bytes | page cache in 2 MiB folios (peer runs) |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
     for w in &doc.workloads {
+        let share = w
+            .page_cache_huge_share
+            .map_or_else(|| "-".to_owned(), |v| format!("{:.0} %", v * 100.0));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} |",
-            w.name, w.source, w.packets, w.wire_bytes, w.file_bytes
+            "| {} | {} | {} | {} | {} | {} |",
+            w.name, w.source, w.packets, w.wire_bytes, w.file_bytes, share
         );
     }
     let _ = writeln!(s, "\n## Throughput (full pipeline, all detectors)\n");

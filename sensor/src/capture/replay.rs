@@ -50,6 +50,8 @@ use crate::decode::link::LinkType;
 
 mod map;
 
+pub use map::PageCacheLayout;
+
 /// Size the read buffer starts at: large enough for any ordinary packet and for few, large reads.
 pub const INITIAL_BUFFER_BYTES: usize = 1 << 20;
 
@@ -471,6 +473,17 @@ impl ReplayReader {
     /// Whether the file is read through a memory map (else through a buffer).
     pub fn is_mapped(&self) -> bool {
         matches!(self.source, Source::Map(_))
+    }
+
+    /// For a mapped file: how the page cache holds it now ([`PageCacheLayout`]). Maps every
+    /// page of the file for the moment (a benchmark's question, not a reader's: a replay
+    /// keeps only a window mapped). `None` for a file read through the buffer, or where the
+    /// kernel does not say.
+    pub fn page_cache_layout(&self) -> Option<PageCacheLayout> {
+        match &self.source {
+            Source::Map(m) => m.page_cache_layout(),
+            Source::Stream(_) => None,
+        }
     }
 
     /// For a mapped file: whether a keeper thread looks after its page tables, and the bytes
@@ -3073,6 +3086,32 @@ mod tests {
         assert_eq!(resident, whole, "{resident} of {whole} bytes mapped");
         let rec = reader.next_packet().unwrap().unwrap();
         assert_eq!(rec.data, expected[0].data.as_slice());
+    }
+
+    /// The page-cache probe maps the whole file and reads the kernel's own count for this map:
+    /// every page of it, of which a whole number of 2 MiB entries (none on a file smaller
+    /// than one); a buffered file has no map to ask.
+    #[test]
+    fn page_cache_layout_counts_the_whole_file() {
+        for packets in [3_000, 40_000] {
+            let (bytes, _) = many_packet_pcap(packets);
+            let file = TempFile::new("layout.pcap", &bytes);
+            let reader = ReplayReader::open(&file.0).unwrap();
+            let layout = reader
+                .page_cache_layout()
+                .expect("Linux smaps has both fields");
+            let whole = bytes.len().next_multiple_of(4096) as u64;
+            assert_eq!(layout.mapped_bytes, whole, "{packets} packets");
+            assert!(layout.huge_bytes <= whole, "{layout:?}");
+            assert_eq!(layout.huge_bytes % (2 << 20), 0, "{layout:?}");
+            if bytes.len() < 2 << 20 {
+                assert_eq!(layout.huge_bytes, 0);
+            }
+            let share = layout.huge_share();
+            assert!((0.0..=1.0).contains(&share), "{share}");
+            let buffered = ReplayReader::open_with(&file.0, ReadMode::Buffered).unwrap();
+            assert_eq!(buffered.page_cache_layout(), None);
+        }
     }
 
     /// A file of 100 MB gets a keeper thread for its page tables: it reads whole and exact,

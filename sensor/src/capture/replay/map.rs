@@ -207,15 +207,45 @@ impl MappedFile {
     /// in this process now (its `Rss` in `/proc/self/smaps`).
     #[cfg(test)]
     pub(super) fn residency(&self) -> (bool, usize) {
+        let rss = self.smaps_field("Rss:").unwrap_or(usize::MAX);
+        (self.keeper.is_some(), rss)
+    }
+
+    /// One size field of this map's entry in `/proc/self/smaps`, in bytes.
+    fn smaps_field(&self, field: &str) -> Option<usize> {
         let start = format!("{:x}-", self.map.as_ptr() as usize);
-        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
-        let rss_kib = smaps
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let kib = smaps
             .lines()
             .skip_while(|l| !l.starts_with(&start))
-            .find_map(|l| l.strip_prefix("Rss:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-            .unwrap_or(usize::MAX);
-        (self.keeper.is_some(), rss_kib.saturating_mul(1024))
+            .skip(1)
+            // The next map's header line ends this one's fields.
+            .take_while(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.ends_with(':'))
+            })
+            .find_map(|l| l.strip_prefix(field))?;
+        kib.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<usize>()
+            .ok()?
+            .checked_mul(1024)
+    }
+
+    /// How the page cache holds the whole file now (see [`PageCacheLayout`]): maps every page
+    /// (reading in those not cached) and asks the kernel how many it mapped, and how many of
+    /// those with 2 MiB entries. `None` where `/proc/self/smaps` has no such fields.
+    pub(super) fn page_cache_layout(&self) -> Option<PageCacheLayout> {
+        fill_page_tables(&self.map, 0, self.map.len());
+        if self.shrank() {
+            return None;
+        }
+        Some(PageCacheLayout {
+            mapped_bytes: self.smaps_field("Rss:")? as u64,
+            huge_bytes: self.smaps_field("FilePmdMapped:")? as u64,
+        })
     }
 
     /// Whether the file was found shorter than the map (a fault in it, or `fstat`).
@@ -397,6 +427,28 @@ fn fill_page_tables(map: &Mmap, from: usize, to: usize) {
     while at < to {
         black_box(map.get(at).copied());
         at = (at | (FAULT_AROUND_BYTES - 1)).saturating_add(1);
+    }
+}
+
+/// How the page cache holds a file, as mapping it shows: the same bytes cost a reader more
+/// in 4 KiB pages (a page-table entry, or a copy, per page) than in the 2 MiB folios
+/// read-ahead gives a file read back from storage (one entry each). A file still cached since
+/// a capture writer wrote it 4 KiB at a time sits in small pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCacheLayout {
+    /// Bytes of the file mapped (all of it, rounded up to pages).
+    pub mapped_bytes: u64,
+    /// Of those, bytes mapped by 2 MiB entries (folios of that size in the page cache).
+    pub huge_bytes: u64,
+}
+
+impl PageCacheLayout {
+    /// Share of the file held in 2 MiB folios, from 0 to 1.
+    pub fn huge_share(&self) -> f64 {
+        if self.mapped_bytes == 0 {
+            return 0.0;
+        }
+        self.huge_bytes as f64 / self.mapped_bytes as f64
     }
 }
 
