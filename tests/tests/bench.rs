@@ -481,7 +481,9 @@ counts = [{ label = "lines", contains = "" }]
         .find(|l| l.starts_with("| mirror-vxlan/input.pcap | file |"))
         .expect("the inputs table has the file");
     assert!(
-        input_row.trim_end().ends_with(&format!("| {:.0} % |", share * 100.0)),
+        input_row
+            .trim_end()
+            .ends_with(&format!("| {:.0} % |", share * 100.0)),
         "{input_row}"
     );
 }
