@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// mirrorwatch: find traffic duplication used for exfiltration (MITRE ATT&CK T1020.001).
 #[derive(Debug, Parser)]
@@ -227,6 +227,14 @@ pub struct BenchArgs {
     /// it: rows give the median, ratios the median of the pairs' ratios.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub peer_runs: u32,
+    /// How each input sits in the page cache when the peers and `mirrorwatch replay` read
+    /// it: `as-is`, whatever the last writer or reader left (a file a capture tool just wrote
+    /// 4 KiB at a time is in 4 KiB pages), or `from-storage`, its pages dropped from the cache
+    /// (`POSIX_FADV_DONTNEED`) and read back in order, as an archive read from disk is cached
+    /// (in large folios where the file system has them). Reading costs every tool less in
+    /// large folios, a mapped replay most; the inputs table says what the peers met.
+    #[arg(long, value_enum, value_name = "STATE", default_value_t = PageCacheState::AsIs)]
+    pub page_cache: PageCacheState,
     /// Seed of generated scenarios.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -310,4 +318,14 @@ fn parse_workers(text: &str) -> Result<usize, String> {
             "give 1 to {MAX_WORKERS} worker threads (0: automatic, from the configuration)"
         )),
     }
+}
+
+/// `bench --page-cache`: the state the inputs are read in by the peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageCacheState {
+    /// As the last writer or reader left it.
+    AsIs,
+    /// Dropped from the cache and read back in order.
+    FromStorage,
 }

@@ -118,6 +118,7 @@ fn bench_counts_equal_replay_of_the_same_input() {
     let doc = bench(&dir, &args);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["settings"]["workers"], serde_json::json!([1, 2]));
+    assert_eq!(doc["settings"]["page_cache"], "as-is");
     for key in [
         "physical_limit",
         "throughput",
@@ -355,6 +356,8 @@ counts = [{ label = "lines", contains = "" }]
             &peers_arg,
             "--peer-runs",
             "2",
+            "--page-cache",
+            "from-storage",
             "--record",
             &runs_arg,
             "--host",
@@ -364,7 +367,9 @@ counts = [{ label = "lines", contains = "" }]
     );
     let peers = doc["peers"].as_array().unwrap();
     assert_eq!(peers.len(), 3, "mirrorwatch replay, then each peer");
-    // How the page cache held the file the peers read, beside their times.
+    assert_eq!(doc["settings"]["page_cache"], "from-storage");
+    // How the page cache held the file the peers read (dropped and read back here), beside
+    // their times.
     let share = doc["workloads"][0]["page_cache_huge_share"]
         .as_f64()
         .expect("measured when peers run");
@@ -485,6 +490,22 @@ counts = [{ label = "lines", contains = "" }]
             .trim_end()
             .ends_with(&format!("| {:.0} % |", share * 100.0)),
         "{input_row}"
+    );
+    assert!(
+        summary.contains("inputs in the page cache for the peers: dropped and read back"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_unknown_page_cache_state_is_refused_with_the_known_ones() {
+    let out = run(&["bench", "--page-cache", "cold", "bench-flood64:100"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--page-cache"), "{err}");
+    assert!(
+        err.contains("as-is") && err.contains("from-storage"),
+        "{err}"
     );
 }
 

@@ -150,6 +150,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
             latency_rate_pps: args.latency_rate,
             flow_capacity: config.flows.capacity,
             seed: args.seed,
+            page_cache: args.page_cache,
         },
         workloads: Vec::new(),
         physical_limit: Vec::new(),
@@ -294,6 +295,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                 w.name
             ));
         } else if !peers.is_empty() {
+            if args.page_cache == crate::cli::PageCacheState::FromStorage {
+                read_back_from_storage(&w.path)?;
+            }
             // How the kernel holds the file the peers read decides much of what reading it
             // costs (see `PageCacheLayout`): the record says it beside their times.
             if let Some(info) = doc.workloads.last_mut() {
@@ -765,7 +769,7 @@ fn record(
     write("machine.md", &machine_md)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let summary = format!(
-        "# mirrorwatch bench, {} on `{}`\n\nCommand: `{command}`\n\nSettings: workers {:?}, {} s per row, flow sizes {:?}, alert latency at {} pps, seed {}; flow capacity {} (all workers).\nMachine: see `machine.md`; raw figures: `bench.json`; charts: `throughput-workers.svg`, `throughput-flows.svg`.\nThe machine is shared: compare ratios within this run, not absolute figures across runs.\n\n{tables}",
+        "# mirrorwatch bench, {} on `{}`\n\nCommand: `{command}`\n\nSettings: workers {:?}, {} s per row, flow sizes {:?}, alert latency at {} pps, seed {}; flow capacity {} (all workers); inputs in the page cache for the peers: {}.\nMachine: see `machine.md`; raw figures: `bench.json`; charts: `throughput-workers.svg`, `throughput-flows.svg`.\nThe machine is shared: compare ratios within this run, not absolute figures across runs.\n\n{tables}",
         doc.started_at,
         m.host,
         doc.settings.workers,
@@ -774,6 +778,11 @@ fn record(
         doc.settings.latency_rate_pps,
         args.seed,
         doc.settings.flow_capacity,
+        match doc.settings.page_cache {
+            crate::cli::PageCacheState::AsIs => "as found",
+            crate::cli::PageCacheState::FromStorage =>
+                "dropped and read back (--page-cache from-storage)",
+        },
     );
     write("summary.md", &summary)?;
     if !doc.throughput.is_empty() {
@@ -790,4 +799,17 @@ fn record(
 fn page_cache_huge_share(path: &std::path::Path) -> Option<f64> {
     let reader = crate::capture::replay::ReplayReader::open(path).ok()?;
     reader.page_cache_layout().map(|l| l.huge_share())
+}
+
+/// `--page-cache from-storage`: drops `path`'s pages from the page cache and reads it back
+/// in order, so that every tool reads it cached as read-ahead caches a file read from disk.
+/// Pages another process has mapped or dirtied stay where they are.
+fn read_back_from_storage(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let context = || format!("--page-cache from-storage: {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(context)?;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).with_context(context)?;
+    let mut buf = vec![0u8; 1 << 20];
+    while file.read(&mut buf).with_context(context)? > 0 {}
+    Ok(())
 }

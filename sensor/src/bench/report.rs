@@ -86,6 +86,8 @@ pub struct Settings {
     pub flow_capacity: usize,
     /// Seed of generated inputs.
     pub seed: u64,
+    /// How the inputs sat in the page cache for the peers (`--page-cache`).
+    pub page_cache: crate::cli::PageCacheState,
 }
 
 /// One input.
