@@ -370,7 +370,13 @@ pub mod live {
             let deadline = Instant::now() + timeout;
             while Instant::now() < deadline {
                 let text = std::fs::read(file).unwrap_or_default();
-                let seen = crate::events(&text)
+                // The sensor may be writing as this reads: a last line without its newline is
+                // still being written, not a broken event.
+                let whole = text
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(&text[..0], |end| &text[..=end]);
+                let seen = crate::events(whole)
                     .iter()
                     .filter(|e| e["event_type"] == "stats")
                     .filter_map(|e| e["stats"]["packets"].as_u64())
