@@ -21,6 +21,7 @@
 # /dev/null; "ratio" is the median of the per-pair ratios (mirrorwatch run i over tcpdump run
 # i). The goal is a ratio of at most 0.5.
 set -eu
+. "$(dirname "$0")/stats.sh"
 
 if [ $# -lt 1 ]; then
     sed -n '5,10p' "$0" >&2
@@ -57,10 +58,6 @@ wall_ms() {
     "$@" >/dev/null 2>&1
     end=$(date +%s%N)
     echo $(((end - start) / 1000)) | awk '{ printf "%.1f\n", $1 / 1000 }'
-}
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3g\n", v[(NR + 1) / 2]; else printf "%.3g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 row() {

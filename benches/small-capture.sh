@@ -16,6 +16,7 @@
 # "after/before" is the median of the per-pair ratios (run i of AFTER over run i of BEFORE),
 # which keeps the ratio meaningful while the machine's speed drifts.
 set -eu
+. "$(dirname "$0")/stats.sh"
 
 if [ $# -lt 2 ]; then
     sed -n '5,10p' "$0" >&2
@@ -41,10 +42,6 @@ run_once() {
     read -r peak user sys <"$work/time"
     awk -v w=$(((end - start) / 1000)) -v p="$peak" -v u="$user" -v s="$sys" \
         'BEGIN { printf "%.2f %d %.3f\n", w / 1000, p, u + s }'
-}
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3g\n", v[(NR + 1) / 2]; else printf "%.3g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # row LABEL ARGS...: RUNS alternating runs of each binary, one table line.
