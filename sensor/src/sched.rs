@@ -30,8 +30,12 @@ pub const OUTPUT_NICE_DEFAULT: i32 = -10;
 /// The lowest nice `[output] nice` may ask for.
 pub const NICE_MIN: i32 = -20;
 
-/// What the kernel granted a latency-sensitive thread (read back after asking).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The highest nice the kernel has.
+const NICE_MAX: i32 = 19;
+
+/// What the kernel granted a latency-sensitive thread (read back after asking); the default,
+/// nice 0 without the short slice, is what a thread has when nothing could be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LatencyGrant {
     /// The thread's nice level now.
     pub nice: i32,
@@ -50,7 +54,7 @@ pub fn request_short_slice() -> bool {
 /// process may not take (no `CAP_SYS_NICE`, and an `RLIMIT_NICE` that does not allow it)
 /// leaves the thread's own, with the short slice still asked for. Returns what it got.
 pub fn request_latency_priority(nice: i32) -> LatencyGrant {
-    let nice = nice.clamp(NICE_MIN, 19);
+    let nice = nice.clamp(NICE_MIN, NICE_MAX);
     if !set_attributes(nice, true) {
         request_short_slice();
     }
@@ -64,7 +68,7 @@ pub fn request_latency_priority(nice: i32) -> LatencyGrant {
 /// (nothing changed) or nothing needed lowering.
 pub fn lower_nice_for_children(nice: i32) -> Option<i32> {
     let own = current_nice();
-    let nice = nice.clamp(NICE_MIN, 19);
+    let nice = nice.clamp(NICE_MIN, NICE_MAX);
     (nice < own && set_attributes(nice, false)).then_some(own)
 }
 
@@ -117,10 +121,7 @@ fn granted() -> LatencyGrant {
             short_slice: attr.sched_runtime == SHORT_SLICE_NS,
         };
     }
-    LatencyGrant {
-        nice: 0,
-        short_slice: false,
-    }
+    LatencyGrant::default()
 }
 
 /// The calling thread's scheduling attributes (`sched_getattr`); `None` if refused.

@@ -368,10 +368,7 @@ impl EventWriter {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .recv()
-                .unwrap_or(LatencyGrant {
-                    nice: 0,
-                    short_slice: false,
-                })
+                .unwrap_or_default()
         })
     }
 
