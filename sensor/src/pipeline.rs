@@ -1147,11 +1147,14 @@ impl CaptureFront {
         };
         let mut parent = 0u64;
         let mut flow_tunnel = None;
+        // The innermost link's class as its own packet left it; `None` once a deeper layer
+        // was observed after it (which could have changed it): then it is asked below.
+        let mut flow_class = None;
         for (depth, layer) in decoded.tunnels.iter().enumerate() {
             let inside = depth < decoded.inner_depth;
             let innermost = depth + 1 == decoded.inner_depth;
             let depth = u8::try_from(depth).unwrap_or(u8::MAX);
-            let link = self.tunnels.observe(
+            let link = self.tunnels.observe_link(
                 parent,
                 layer,
                 depth,
@@ -1160,15 +1163,17 @@ impl CaptureFront {
                 observation.as_ref().filter(|_| inside),
                 innermost,
             );
+            flow_class = None;
             if inside {
                 flow_tunnel = Some(FlowTunnel {
                     kind: layer.kind,
                     id: layer.id,
                     depth,
-                    link,
+                    link: link.id,
                 });
+                flow_class = Some(link.class);
             }
-            parent = link;
+            parent = link.id;
         }
         if let (Some(fp), Some(t), false, Some(copies)) =
             (fingerprint, flow_tunnel, duplicate, self.copies.as_mut())
@@ -1219,10 +1224,12 @@ impl CaptureFront {
             (_, None) => pair_hash(&self.hasher, &bare_key),
         };
         // The class of the innermost link now: flows inside a mirror are copies.
-        let link_class = flow_tunnel.map(|t| match self.tunnels.link_class(t.link) {
-            Some(MirrorClass::Mirror) => LinkClass::Mirror,
-            Some(MirrorClass::Overlay) => LinkClass::Overlay,
-            _ => LinkClass::Unknown,
+        let link_class = flow_tunnel.map(|t| {
+            match flow_class.unwrap_or_else(|| self.tunnels.link_class(t.link)) {
+                Some(MirrorClass::Mirror) => LinkClass::Mirror,
+                Some(MirrorClass::Overlay) => LinkClass::Overlay,
+                _ => LinkClass::Unknown,
+            }
         });
         let keepalive = match app {
             AppHint::Dns {

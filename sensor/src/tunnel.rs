@@ -291,6 +291,16 @@ impl SourceGroup {
 /// Tunnel context given to flows whose tunnel could not be tracked (table full).
 pub const OVERFLOW_LINK: u64 = u64::MAX;
 
+/// A link as one packet left it ([`TunnelTable::observe_link`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObservedLink {
+    /// The link's id, the tunnel context of what is inside ([`OVERFLOW_LINK`] when the table
+    /// could not track it).
+    pub id: u64,
+    /// Its class now; `None` for an untracked link.
+    pub class: Option<MirrorClass>,
+}
+
 /// Identity of a link: both directions of one outer pair, type and id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct LinkKey {
@@ -796,6 +806,24 @@ impl TunnelTable {
         inner: Option<&InnerObservation>,
         innermost: bool,
     ) -> u64 {
+        self.observe_link(parent, layer, depth, now, frame_bytes, inner, innermost)
+            .id
+    }
+
+    /// [`observe`](Self::observe), also giving the link's class as the packet left it: what
+    /// [`link_class`](Self::link_class) would say now, without its two look-ups (by id, then
+    /// by key) of a link this call has just found.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe_link(
+        &mut self,
+        parent: u64,
+        layer: &TunnelLayer,
+        depth: u8,
+        now: Timestamp,
+        frame_bytes: u32,
+        inner: Option<&InnerObservation>,
+        innermost: bool,
+    ) -> ObservedLink {
         let forward = layer.outer_src <= layer.outer_dst;
         let (lo, hi) = if forward {
             (layer.outer_src, layer.outer_dst)
@@ -816,7 +844,10 @@ impl TunnelTable {
             && !self.evict_one(None)
         {
             self.stats.table_full = self.stats.table_full.saturating_add(1);
-            return OVERFLOW_LINK;
+            return ObservedLink {
+                id: OVERFLOW_LINK,
+                class: None,
+            };
         }
         let mut over_share = false;
         // One lookup per packet and layer: the entry API finds or inserts in one probe.
@@ -982,14 +1013,18 @@ impl TunnelTable {
             *w = LinkWeight::of(link);
         }
         let id = link.id;
+        let mut class = Some(link.class);
         if over_share {
             self.relieve_source(&key, layer, depth, id, now);
+            // Relieving evicts other links of the source, never this newest one; asked
+            // again all the same, so the answer is the table's whatever that rule becomes.
+            class = self.link_class(id);
         }
         if self.order.len() > 2 * self.links.len() + 64 {
             let weights = &self.weights;
             self.order.retain(|e| is_live(weights, e));
         }
-        id
+        ObservedLink { id, class }
     }
 
     /// A source went beyond its share with link `id` (key `key`): alerts on it once, then
@@ -2029,6 +2064,35 @@ mod tests {
         assert_eq!(records[0].top_conversations.len(), 1);
         assert_eq!(records[0].top_conversations[0].1, 6);
         assert!(records[0].one_way);
+    }
+
+    /// The class `observe_link` gives with the id is the table's own answer at that moment
+    /// (what the pipeline asked `link_class` for before), across the packet that decides it.
+    #[test]
+    fn an_observed_link_carries_the_class_the_table_gives_it() {
+        let mut t = table(&Config::default());
+        let layer = vx("10.0.0.5", "203.0.113.50", 100);
+        let mut seen = Vec::new();
+        for i in 0..6u64 {
+            let obs = inner("192.168.1.1", "198.51.100.7", i % 2 == 1);
+            let link = t.observe_link(0, &layer, 0, Timestamp(i), 100, Some(&obs), true);
+            assert_eq!(link.class, t.link_class(link.id), "packet {i}");
+            seen.push(link.class);
+        }
+        assert_eq!(seen.first(), Some(&Some(MirrorClass::Unknown)));
+        assert_eq!(seen.last(), Some(&Some(MirrorClass::Mirror)));
+        // A full table that may evict nothing tracks no link, and says so.
+        let mut full = table(&Config::default());
+        full.capacity = 0;
+        let obs = inner("192.168.1.1", "198.51.100.7", false);
+        let link = full.observe_link(0, &layer, 0, Timestamp(1), 100, Some(&obs), true);
+        assert_eq!(
+            link,
+            ObservedLink {
+                id: OVERFLOW_LINK,
+                class: None
+            }
+        );
     }
 
     #[test]
