@@ -169,7 +169,9 @@ fn bench_counts_equal_replay_of_the_same_input() {
     // The mirror case alerts: the harness must have counted it.
     assert_eq!(throughput[0]["counts"]["mirror_alerts"], 1);
     let targets = doc["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 5);
+    // Line rate, bytes per flow, the flood cap, mirror alert latency, held alerts' latency,
+    // the peers.
+    assert_eq!(targets.len(), 6);
     assert!(targets.iter().all(|t| t["status"].is_string()));
 }
 
@@ -432,6 +434,11 @@ counts = [{ label = "lines", contains = "" }]
             row["p99_max_ns"].as_u64().unwrap(),
         );
         assert!(lo <= p99 && p99 <= hi, "{row}");
+        // Its one alert is a mirror-stream alert: the mirror figures are the row's; no
+        // beacon or extraneous alert was held.
+        assert_eq!(row["mirror_latency_ns"], row["latency_ns"], "{row}");
+        assert_eq!(row["held_alerts"], 0, "{row}");
+        assert!(row["past_hold_ns"].is_null(), "{row}");
         // The writer's priority as the kernel granted `[output] nice` (−10): the tests run
         // with CAP_SYS_NICE where they may, and without it the writer keeps 0.
         let nice = row["writer_nice"].as_i64().unwrap();
@@ -447,15 +454,29 @@ counts = [{ label = "lines", contains = "" }]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["target"] == "packet-to-alert p99 under 1 ms at 1 Mpps")
+        .find(|t| t["target"] == "mirror alert p99 under 1 ms at 1 Mpps")
         .unwrap();
     let measured = target["measured"].as_str().unwrap();
     assert!(
         measured.contains(&format!(
             "{judged} worker(s), the sensor's count here: {own};"
-        )) && measured.contains(&format!("steady-state p99 with {} worker(s)", 3 - judged)),
+        )) && measured.contains(&format!("steady-state p99 with {} worker(s)", 3 - judged))
+            && measured.contains("1 mirror alerts of 1,"),
         "{measured}"
     );
+    // No beacon or extraneous alert: their target is not measured, and says so.
+    let held = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["target"]
+                .as_str()
+                .unwrap()
+                .starts_with("beacon and extraneous alerts within their hold times")
+        })
+        .unwrap();
+    assert_eq!(held["status"], "not measured", "{held}");
     // The run folder.
     let folders: Vec<PathBuf> = std::fs::read_dir(&runs)
         .unwrap()
@@ -761,4 +782,87 @@ fn shipped_peers_run_when_installed_and_are_skipped_with_a_reason_otherwise() {
             );
         }
     }
+}
+
+/// Issue 14 goal 4: beacon and extraneous alerts are judged on how long after their hold
+/// ended they came out, mirror alerts on their own latency. A beacon case and an extraneous
+/// case: every alert of theirs is held, none is a mirror alert, and the wait past the hold is
+/// part of the wait from the packet (the hold ends at or after the alert's packet).
+#[test]
+fn beacon_and_extraneous_alerts_are_measured_from_the_end_of_their_hold() {
+    let dir = scratch("bench-held-alerts");
+    let root = workspace_root();
+    let case = |name: &str| root.join("pcaps").join(name);
+    let config = case("extraneous-no-handshake").join("config.toml");
+    let inputs = [
+        case("beacon-connections").join("input.pcap"),
+        case("extraneous-no-handshake").join("input.pcap"),
+    ];
+    let (config, beacon, extraneous) = (
+        config.display().to_string(),
+        inputs[0].display().to_string(),
+        inputs[1].display().to_string(),
+    );
+    let doc = bench(
+        &dir,
+        &[
+            "-c",
+            &config,
+            "--workers",
+            "1",
+            "--duration",
+            "0",
+            "--flow-sizes",
+            "none",
+            "--no-peers",
+            "--latency-runs",
+            "1",
+            &beacon,
+            &extraneous,
+        ],
+    );
+    let rows = doc["alert_latency"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "a cold and a warm pass of each input");
+    for row in rows {
+        let alerts = row["alerts"].as_u64().unwrap();
+        assert!(alerts > 0, "{row}");
+        assert_eq!(row["held_alerts"], alerts, "every alert is held: {row}");
+        assert!(row["mirror_latency_ns"].is_null(), "{row}");
+        let past = row["past_hold_ns"]["max"].as_u64().unwrap();
+        let from_packet = row["latency_ns"]["max"].as_u64().unwrap();
+        assert!(past <= from_packet, "{row}");
+    }
+    let workloads: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(
+        workloads[0].ends_with("beacon-connections/input.pcap"),
+        "{workloads:?}"
+    );
+    assert!(
+        workloads[3].ends_with("extraneous-no-handshake/input.pcap"),
+        "{workloads:?}"
+    );
+    let targets = doc["targets"].as_array().unwrap();
+    let target = |prefix: &str| {
+        targets
+            .iter()
+            .find(|t| t["target"].as_str().unwrap().starts_with(prefix))
+            .unwrap()
+    };
+    // No mirror alert: that target is not measured; the held alerts' is.
+    assert_eq!(
+        target("mirror alert p99 under 1 ms")["status"],
+        "not measured"
+    );
+    let held = target("beacon and extraneous alerts within their hold times");
+    assert_ne!(held["status"], "not measured", "{held}");
+    assert!(
+        held["measured"]
+            .as_str()
+            .unwrap()
+            .starts_with("worst steady-state p99 past the hold"),
+        "{held}"
+    );
 }

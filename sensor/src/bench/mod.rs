@@ -265,6 +265,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<BenchDocument> {
                         alerts: a.alerts,
                         matched: a.matched,
                         latency_ns: a.latency_ns,
+                        mirror_latency_ns: a.mirror_ns,
+                        past_hold_ns: a.past_hold_ns,
+                        held_alerts: a.held,
                         runs: n,
                         p99_min_ns: p99s.iter().copied().min(),
                         p99_max_ns: p99s.iter().copied().max(),
@@ -559,22 +562,29 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
         .iter()
         .map(|r| r.workers)
         .min_by_key(|&w| w.abs_diff(doc.settings.sensor_workers));
-    let worst = |phase: report::LatencyPhase, at: Option<usize>| {
+    // Mirror alerts are judged on their own p99 (rows with none are not judged); beacon and
+    // extraneous alerts on how long after their hold ended they appeared.
+    let worst = |phase: report::LatencyPhase,
+                 at: Option<usize>,
+                 of: fn(&AlertLatencyRow) -> Option<report::Percentiles>| {
         doc.alert_latency
             .iter()
             .filter(|r| r.phase == phase && at.is_none_or(|w| r.workers == w))
-            .filter_map(|r| r.latency_ns.map(|p| (p, r)))
+            .filter_map(|r| of(r).map(|p| (p, r)))
             .max_by_key(|(p, _)| p.p99)
     };
-    let cold = worst(report::LatencyPhase::Cold, judged).map_or_else(String::new, |(p, _)| {
-        format!("; cold start p99 {}", report::ns(p.p99 as f64))
-    });
+    let mirror_of: fn(&AlertLatencyRow) -> Option<report::Percentiles> = |r| r.mirror_latency_ns;
+    let hold_of: fn(&AlertLatencyRow) -> Option<report::Percentiles> = |r| r.past_hold_ns;
+    let cold = worst(report::LatencyPhase::Cold, judged, mirror_of)
+        .map_or_else(String::new, |(p, _)| {
+            format!("; cold start p99 {}", report::ns(p.p99 as f64))
+        });
     let others: Vec<String> = doc
         .alert_latency
         .iter()
         .filter(|r| r.phase == report::LatencyPhase::Warm && Some(r.workers) != judged)
         .filter_map(|r| {
-            r.latency_ns
+            r.mirror_latency_ns
                 .map(|p| format!("{} worker(s): {}", r.workers, report::ns(p.p99 as f64)))
         })
         .collect();
@@ -583,26 +593,56 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
     } else {
         format!("; steady-state p99 with {}", others.join(", "))
     };
-    out.push(match worst(report::LatencyPhase::Warm, judged) {
+    let paced_at_1mpps = |r: &AlertLatencyRow| r.target_pps >= 1e6 && r.achieved_pps >= 0.95e6;
+    const MIRROR_TARGET: &str = "mirror alert p99 under 1 ms at 1 Mpps";
+    out.push(match worst(report::LatencyPhase::Warm, judged, mirror_of) {
         Some((p, r)) => TargetRow {
-            target: "packet-to-alert p99 under 1 ms at 1 Mpps".to_owned(),
+            target: MIRROR_TARGET.to_owned(),
             measured: format!(
-                "worst steady-state p99 {} ({}, {} worker(s), the sensor's count here: {}; median of {} runs, {} alerts, achieved {}pps){cold}{others}",
+                "worst steady-state p99 {} ({}, {} worker(s), the sensor's count here: {}; median of {} runs, {} mirror alerts of {}, achieved {}pps){cold}{others}",
                 report::ns(p.p99 as f64),
                 r.workload,
                 r.workers,
                 doc.settings.sensor_workers,
                 r.runs,
+                p.samples,
                 r.matched,
                 si(r.achieved_pps)
             ),
-            status: if p.p99 < 1_000_000 && r.target_pps >= 1e6 && r.achieved_pps >= 0.95e6 {
+            status: if p.p99 < 1_000_000 && paced_at_1mpps(r) {
                 "met"
             } else {
                 "missed"
             },
         },
-        None => not_measured("packet-to-alert p99 under 1 ms at 1 Mpps"),
+        None => not_measured(MIRROR_TARGET),
+    });
+    const HOLD_TARGET: &str = "beacon and extraneous alerts within their hold times (out within 1 ms of the hold's end, p99, at 1 Mpps)";
+    out.push(match worst(report::LatencyPhase::Warm, judged, hold_of) {
+        Some((p, r)) => {
+            let cold = worst(report::LatencyPhase::Cold, judged, hold_of).map_or_else(
+                String::new,
+                |(p, _)| format!("; cold start {}", report::ns(p.p99 as f64)),
+            );
+            TargetRow {
+                target: HOLD_TARGET.to_owned(),
+                measured: format!(
+                    "worst steady-state p99 past the hold {} ({}, {} worker(s); {} held alerts, median of {} runs, achieved {}pps){cold}",
+                    report::ns(p.p99 as f64),
+                    r.workload,
+                    r.workers,
+                    r.held_alerts,
+                    r.runs,
+                    si(r.achieved_pps)
+                ),
+                status: if p.p99 < 1_000_000 && paced_at_1mpps(r) {
+                    "met"
+                } else {
+                    "missed"
+                },
+            }
+        }
+        None => not_measured(HOLD_TARGET),
     });
     // Peers.
     let ratios: Vec<&PeerRow> = doc

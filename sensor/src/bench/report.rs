@@ -326,6 +326,15 @@ pub struct AlertLatencyRow {
     /// From the push of that packet to the alert line appearing in the output file: the run
     /// with the median p99 of this pass.
     pub latency_ns: Option<Percentiles>,
+    /// The same, of that run's mirror-stream alerts alone (the 1 ms target's).
+    pub mirror_latency_ns: Option<Percentiles>,
+    /// That run's beacon and extraneous alerts: how long after their hold ended each appeared
+    /// (0 when before): from the push of the first packet at or after the alert's packet time
+    /// plus the hold (`[extraneous] hold_s`; for a beacon, `[flows] idle_timeout_s`, the
+    /// latest its deciding connection ends), or from the end of the input.
+    pub past_hold_ns: Option<Percentiles>,
+    /// Beacon and extraneous alerts of that run.
+    pub held_alerts: u64,
     /// Runs measured (each into a fresh pipeline).
     pub runs: usize,
     /// Lowest p99 of the runs.
@@ -495,11 +504,11 @@ pub fn tables(doc: &BenchDocument) -> String {
         );
         let _ = writeln!(
             s,
-            "| input | workers | pass | runs | p99 of the runs | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max | writer nice |"
+            "| input | workers | pass | runs | p99 of the runs | target pps | achieved pps | packets | alerts | matched | p50 | p99 | p99.9 | max | mirror p99 | held alerts | p99 past their hold | writer nice |"
         );
         let _ = writeln!(
             s,
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &doc.alert_latency {
             let (p50, p99, p999, max) = r.latency_ns.map_or_else(
@@ -517,9 +526,12 @@ pub fn tables(doc: &BenchDocument) -> String {
                 (Some(lo), Some(hi)) => format!("{}–{}", ns(lo as f64), ns(hi as f64)),
                 _ => "-".into(),
             };
+            let p99_of =
+                |p: Option<Percentiles>| p.map_or_else(|| "-".to_owned(), |p| ns(p.p99 as f64));
+            let (mirror, past_hold) = (p99_of(r.mirror_latency_ns), p99_of(r.past_hold_ns));
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {range} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} | {} |",
+                "| {} | {} | {} | {} | {range} | {} | {} | {} | {} | {} | {p50} | {p99} | {p999} | {max} | {mirror} | {} | {past_hold} | {} |",
                 r.workload,
                 r.workers,
                 match r.phase {
@@ -532,6 +544,7 @@ pub fn tables(doc: &BenchDocument) -> String {
                 r.packets,
                 r.alerts,
                 r.matched,
+                r.held_alerts,
                 r.writer_nice
             );
         }

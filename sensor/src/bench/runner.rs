@@ -266,6 +266,13 @@ pub struct AlertLatency {
     pub phase: LatencyPhase,
     /// Percentiles of (alert line in the output file) − (push of the packet it names).
     pub latency_ns: Option<Percentiles>,
+    /// The same for mirror-stream alerts alone (the 1 ms target's alerts).
+    pub mirror_ns: Option<Percentiles>,
+    /// Beacon and extraneous alerts: percentiles of how long after their hold ended each
+    /// appeared (0 when before; see [`hold_of`]).
+    pub past_hold_ns: Option<Percentiles>,
+    /// Beacon and extraneous alerts measured for `past_hold_ns`.
+    pub held: u64,
     /// Alerts matched to a packet.
     pub matched: u64,
     /// Alerts found in the output with a packet time of this pass.
@@ -351,6 +358,8 @@ pub fn alert_latency(
         }
         *spent = started.elapsed();
     }
+    // Held alerts still open are released by the end of the input, from here.
+    let input_end_ns = origin.elapsed().as_nanos() as u64;
     pipeline.finish()?;
     writer.finish()?;
     done.store(true, Ordering::Release);
@@ -366,25 +375,39 @@ pub fn alert_latency(
     let _ = std::fs::remove_file(&out);
     // Passes cover disjoint packet times: the second starts `pass_shift_ns` after the first.
     let second_from_us = (capture.first_ns() + capture.pass_shift_ns()) / 1_000;
-    let mut result = Vec::with_capacity(2);
-    for (pass, (mut seen, (n, spent))) in pushed.into_iter().zip(pushing).enumerate() {
+    for seen in &mut pushed {
         seen.sort_unstable();
-        let mut hist = histogram()?;
-        let (mut matched, mut alerts) = (0u64, 0u64);
-        for (ts_us, seen_ns) in &arrivals {
-            if (*ts_us >= second_from_us) != (pass == 1) {
+    }
+    // Every packet pushed, both passes in push order (their packet times are disjoint and
+    // ascending pass to pass): where a hold that began in one pass ended.
+    let all_pushed: Vec<(u64, u64)> = pushed.iter().flatten().copied().collect();
+    let mut result = Vec::with_capacity(2);
+    for (pass, (seen, (n, spent))) in pushed.into_iter().zip(pushing).enumerate() {
+        let (mut hist, mut mirror, mut past_hold_hist) = (histogram()?, histogram()?, histogram()?);
+        let (mut matched, mut alerts, mut mirrors, mut held) = (0u64, 0u64, 0u64, 0u64);
+        for a in &arrivals {
+            if (a.ts_us >= second_from_us) != (pass == 1) {
                 continue;
             }
             alerts += 1;
-            let i = seen.partition_point(|(t, _)| t < ts_us);
+            let i = seen.partition_point(|(t, _)| *t < a.ts_us);
             if let Some((t, push_ns)) = seen.get(i) {
-                if t == ts_us {
-                    record(
-                        &mut hist,
-                        Duration::from_nanos(seen_ns.saturating_sub(*push_ns)),
-                    );
+                if *t == a.ts_us {
+                    let latency = Duration::from_nanos(a.seen_ns.saturating_sub(*push_ns));
+                    record(&mut hist, latency);
                     matched += 1;
+                    if a.detector == AlertDetector::MirrorStream {
+                        record(&mut mirror, latency);
+                        mirrors += 1;
+                    }
                 }
+            }
+            if let Some(hold) = hold_of(a.detector, config) {
+                record(
+                    &mut past_hold_hist,
+                    past_hold(a, hold, &all_pushed, input_end_ns),
+                );
+                held += 1;
             }
         }
         result.push(AlertLatency {
@@ -394,6 +417,9 @@ pub fn alert_latency(
                 LatencyPhase::Warm
             },
             latency_ns: (matched > 0).then(|| Percentiles::of(&hist)),
+            mirror_ns: (mirrors > 0).then(|| Percentiles::of(&mirror)),
+            past_hold_ns: (held > 0).then(|| Percentiles::of(&past_hold_hist)),
+            held,
             matched,
             alerts,
             packets: n,
@@ -447,7 +473,7 @@ fn follow_alerts(
     path: &Path,
     origin: Instant,
     done: &AtomicBool,
-) -> anyhow::Result<Vec<(u64, u64)>> {
+) -> anyhow::Result<Vec<FollowedAlert>> {
     // A consumer as prompt as the writer: the reader's wake-up is not the sensor's latency.
     crate::sched::request_short_slice();
     let mut file = loop {
@@ -513,19 +539,86 @@ fn follow_alerts(
         .filter_map(|&(seen, end)| {
             let line = kept.get(start..end)?;
             start = end;
-            alert_time_us(line).map(|ts_us| (ts_us, seen))
+            followed_alert(line, seen)
         })
         .collect())
 }
 
-/// The packet time of an `alert` line, in microseconds.
-fn alert_time_us(line: &[u8]) -> Option<u64> {
+/// An alert line the follower read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FollowedAlert {
+    /// Its packet time (`timestamp`), in microseconds.
+    ts_us: u64,
+    /// When the follower read it, in nanoseconds since the run's origin.
+    seen_ns: u64,
+    /// Which detector wrote it.
+    detector: AlertDetector,
+}
+
+/// The detectors whose alerts the latency rows tell apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AlertDetector {
+    MirrorStream,
+    Extraneous,
+    Beacon,
+    Other,
+}
+
+/// An `alert` line read at `seen_ns`; `None` for any other line.
+fn followed_alert(line: &[u8], seen_ns: u64) -> Option<FollowedAlert> {
     let value: serde_json::Value = serde_json::from_slice(line).ok()?;
     if value.get("event_type")?.as_str()? != "alert" {
         return None;
     }
     let t = crate::alert::Rfc3339::parse(value.get("timestamp")?.as_str()?)?;
-    Some(t.as_nanos() / 1000)
+    let detector = match value.get("detector").and_then(|d| d.as_str()) {
+        Some("mirror_stream") => AlertDetector::MirrorStream,
+        Some("extraneous_packet") => AlertDetector::Extraneous,
+        Some("beacon") => AlertDetector::Beacon,
+        _ => AlertDetector::Other,
+    };
+    Some(FollowedAlert {
+        ts_us: t.as_nanos() / 1000,
+        seen_ns,
+        detector,
+    })
+}
+
+/// How long after its hold ended `alert` appeared (zero when before): the hold of `hold`
+/// packet time from the alert's `timestamp` ended at the push of the first packet at or after
+/// that time (`pushed`: packet time in µs and push time, in push order), or at `input_end_ns`
+/// when no packet came that late.
+fn past_hold(
+    alert: &FollowedAlert,
+    hold: Duration,
+    pushed: &[(u64, u64)],
+    input_end_ns: u64,
+) -> Duration {
+    let end_us = alert
+        .ts_us
+        .saturating_add(u64::try_from(hold.as_micros()).unwrap_or(u64::MAX));
+    let j = pushed.partition_point(|(t, _)| *t < end_us);
+    let ended_ns = pushed.get(j).map_or(input_end_ns, |(_, ns)| *ns);
+    Duration::from_nanos(alert.seen_ns.saturating_sub(ended_ns))
+}
+
+/// How long after its packet time (`timestamp`) an alert of `detector` may rightly be held
+/// (issue 14 goal 4: beacon and extraneous alerts within their hold times), in packet time:
+/// - extraneous: opened at the first offending packet, it gathers the flow's later ones for
+///   `[extraneous] hold_s`, then is written (sooner when the flow ends or the pending table is
+///   full);
+/// - beacon: stamped with the start of the connection (or the packet) that decided it, it is
+///   decided when that connection ends, at the latest `[flows] idle_timeout_s` after its last
+///   packet for one never closed (this takes the connection as short next to the timeout: a
+///   long one's alert comes later by its length, and would show here as late by as much).
+///
+/// `None` for alerts written as their packet is processed (mirror streams and the others).
+fn hold_of(detector: AlertDetector, config: &Config) -> Option<Duration> {
+    match detector {
+        AlertDetector::Extraneous => Some(Duration::from_secs(config.extraneous.hold_s)),
+        AlertDetector::Beacon => Some(Duration::from_secs(config.flows.idle_timeout_s)),
+        AlertDetector::MirrorStream | AlertDetector::Other => None,
+    }
 }
 
 /// Reads the file through the sensor's streaming reader from page cache and walks every
@@ -569,4 +662,110 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 
 fn record(h: &mut Histogram<u64>, d: Duration) {
     h.saturating_record((d.as_nanos() as u64).clamp(1, HISTOGRAM_MAX_NS));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(ts_us: u64, seen_ns: u64, detector: AlertDetector) -> FollowedAlert {
+        FollowedAlert {
+            ts_us,
+            seen_ns,
+            detector,
+        }
+    }
+
+    /// A held alert is measured from the push of the first packet at or past its hold's end,
+    /// or from the end of the input; one out before its hold ended counts 0.
+    #[test]
+    fn an_alert_is_measured_from_the_end_of_its_hold() {
+        // (packet time µs, push ns): a packet at 1 s, one at 3 s, one at 6 s.
+        let pushed = [
+            (1_000_000, 10_000),
+            (3_000_000, 30_000),
+            (6_000_000, 60_000),
+        ];
+        let hold = Duration::from_secs(5);
+        let at = |ts_us, seen_ns| alert(ts_us, seen_ns, AlertDetector::Extraneous);
+        // Opened at 1 s: its hold ended with the packet at 6 s, pushed at 60 µs.
+        assert_eq!(
+            past_hold(&at(1_000_000, 60_400), hold, &pushed, 90_000),
+            Duration::from_nanos(400)
+        );
+        // A hold ending exactly on a packet's time ends with that packet.
+        assert_eq!(
+            past_hold(
+                &at(1_000_000, 61_000),
+                Duration::from_secs(2),
+                &pushed,
+                90_000
+            ),
+            Duration::from_nanos(31_000)
+        );
+        // Written before its hold ran out (the flow ended first): 0.
+        assert_eq!(
+            past_hold(&at(1_000_000, 35_000), hold, &pushed, 90_000),
+            Duration::ZERO
+        );
+        // Opened at 3 s: no packet reached 8 s, so the end of the input released it.
+        assert_eq!(
+            past_hold(&at(3_000_000, 90_700), hold, &pushed, 90_000),
+            Duration::from_nanos(700)
+        );
+    }
+
+    #[test]
+    fn the_hold_of_each_detector_is_its_configured_one() {
+        let mut config = Config::default();
+        config.extraneous.hold_s = 7;
+        config.flows.idle_timeout_s = 120;
+        assert_eq!(
+            hold_of(AlertDetector::Extraneous, &config),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            hold_of(AlertDetector::Beacon, &config),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(hold_of(AlertDetector::MirrorStream, &config), None);
+        assert_eq!(hold_of(AlertDetector::Other, &config), None);
+    }
+
+    #[test]
+    fn alert_lines_are_told_apart_by_detector() {
+        let line = |detector: &str| {
+            format!(
+                r#"{{"timestamp":"2026-01-05T09:00:01.000002+0000","event_type":"alert","detector":"{detector}"}}"#
+            )
+        };
+        let kinds: Vec<Option<AlertDetector>> = [
+            "mirror_stream",
+            "extraneous_packet",
+            "beacon",
+            "mirror_config",
+        ]
+        .iter()
+        .map(|d| followed_alert(line(d).as_bytes(), 5).map(|a| a.detector))
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(AlertDetector::MirrorStream),
+                Some(AlertDetector::Extraneous),
+                Some(AlertDetector::Beacon),
+                Some(AlertDetector::Other)
+            ]
+        );
+        let a = followed_alert(line("beacon").as_bytes(), 5).unwrap();
+        assert_eq!((a.ts_us % 1_000_000, a.seen_ns), (2, 5));
+        // Not an alert: not followed.
+        assert_eq!(
+            followed_alert(
+                br#"{"timestamp":"2026-01-05T09:00:01+0000","event_type":"flow"}"#,
+                5
+            ),
+            None
+        );
+    }
 }
