@@ -326,14 +326,16 @@ pub struct AlertLatencyRow {
     /// From the push of that packet to the alert line appearing in the output file: the run
     /// with the median p99 of this pass.
     pub latency_ns: Option<Percentiles>,
-    /// The same, of that run's mirror-stream alerts alone (the 1 ms target's).
+    /// The same, of the mirror-stream alerts alone (the 1 ms target's): the run with the
+    /// median p99 of those.
     pub mirror_latency_ns: Option<Percentiles>,
-    /// That run's beacon and extraneous alerts: how long after their hold ended each appeared
+    /// Beacon and extraneous alerts, the run with the median p99 of this figure: how long
+    /// after their hold ended each appeared
     /// (0 when before): from the push of the first packet at or after the alert's packet time
     /// plus the hold (`[extraneous] hold_s`; for a beacon, `[flows] idle_timeout_s`, the
     /// latest its deciding connection ends), or from the end of the input.
     pub past_hold_ns: Option<Percentiles>,
-    /// Beacon and extraneous alerts of that run.
+    /// Beacon and extraneous alerts of a run (the same in every run: the same input).
     pub held_alerts: u64,
     /// Runs measured (each into a fresh pipeline).
     pub runs: usize,
