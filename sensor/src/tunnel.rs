@@ -789,14 +789,10 @@ impl TunnelTable {
         }
     }
 
-    /// Accounts one packet of tunnel `layer` at nesting `depth`, inside link `parent` (0 for
-    /// the outermost layer). `inner` is the innermost flow; `innermost` says whether this layer
-    /// directly encloses it (only that layer gathers mirror evidence from it). Returns the
-    /// link id to use as the tunnel context of what is inside.
-    // Each argument is a distinct fact of this one packet at this one layer; bundling them
-    // into a struct built for a single call would only rename them.
+    /// [`observe_link`](Self::observe_link) for the tests that need only the link id.
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
-    pub fn observe(
+    fn observe(
         &mut self,
         parent: u64,
         layer: &TunnelLayer,
@@ -810,9 +806,14 @@ impl TunnelTable {
             .id
     }
 
-    /// [`observe`](Self::observe), also giving the link's class as the packet left it: what
-    /// [`link_class`](Self::link_class) would say now, without its two look-ups (by id, then
-    /// by key) of a link this call has just found.
+    /// Accounts one packet of tunnel `layer` at nesting `depth`, inside link `parent` (0 for
+    /// the outermost layer). `inner` is the innermost flow; `innermost` says whether this layer
+    /// directly encloses it (only that layer gathers mirror evidence from it). Returns the
+    /// link id to use as the tunnel context of what is inside, and the link's class as this
+    /// packet left it: what [`link_class`](Self::link_class) would say now, without its two
+    /// look-ups (by id, then by key) of a link this call has just found.
+    // Each argument is a distinct fact of this one packet at this one layer; bundling them
+    // into a struct built for a single call would only rename them.
     #[allow(clippy::too_many_arguments)]
     pub fn observe_link(
         &mut self,
@@ -1216,7 +1217,7 @@ impl TunnelTable {
                 if s.packets == 0 {
                     continue;
                 }
-                // Session 0 goes from the lower address to the higher one (see `observe`).
+                // Session 0 goes from the lower address to the higher one (see `observe_link`).
                 let (src, dst) = if i == 0 {
                     (key.lo, key.hi)
                 } else {

@@ -610,7 +610,14 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
     } else {
         format!("; steady-state p99 with {}", others.join(", "))
     };
-    let paced_at_1mpps = |r: &AlertLatencyRow| r.target_pps >= 1e6 && r.achieved_pps >= 0.95e6;
+    // Both latency targets: a p99 under 1 ms with the pace held at 1 Mpps.
+    let within_1ms_at_1mpps = |p: &report::Percentiles, r: &AlertLatencyRow| {
+        if p.p99 < 1_000_000 && r.target_pps >= 1e6 && r.achieved_pps >= 0.95e6 {
+            "met"
+        } else {
+            "missed"
+        }
+    };
     const MIRROR_TARGET: &str = "mirror alert p99 under 1 ms at 1 Mpps";
     out.push(match worst(report::LatencyPhase::Warm, judged, mirror_of) {
         Some((p, r)) => TargetRow {
@@ -626,11 +633,7 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
                 r.matched,
                 si(r.achieved_pps)
             ),
-            status: if p.p99 < 1_000_000 && paced_at_1mpps(r) {
-                "met"
-            } else {
-                "missed"
-            },
+            status: within_1ms_at_1mpps(&p, r),
         },
         None => not_measured(MIRROR_TARGET),
     });
@@ -652,11 +655,7 @@ fn targets(doc: &BenchDocument) -> Vec<TargetRow> {
                     r.runs,
                     si(r.achieved_pps)
                 ),
-                status: if p.p99 < 1_000_000 && paced_at_1mpps(r) {
-                    "met"
-                } else {
-                    "missed"
-                },
+                status: within_1ms_at_1mpps(&p, r),
             }
         }
         None => not_measured(HOLD_TARGET),
